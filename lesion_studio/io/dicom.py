@@ -1,0 +1,157 @@
+"""DICOM decoding with pydicom 3 (plus pylibjpeg for the compressed transfer syntaxes).
+
+Every DICOM byte goes through pydicom. pydicom's VOI LUT output is neither 0..1 nor inverted for
+MONOCHROME1, so we do not use it for display: we apply the Modality LUT to get native values, keep
+the DICOM window as numbers, and invert MONOCHROME1 ourselves (see :mod:`radiograph`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from lesion_studio.errors import RadiographError
+from lesion_studio.io.radiograph import Radiograph
+
+log = logging.getLogger(__name__)
+
+#: Tags a radiologist looks at, shown in the inspector (keyword -> label).
+KEY_TAGS = {
+    "PatientID": "Patient ID",
+    "PatientAge": "Patient age",
+    "PatientSex": "Patient sex",
+    "StudyDescription": "Study",
+    "SeriesDescription": "Series",
+    "BodyPartExamined": "Body part",
+    "ViewPosition": "View",
+    "Modality": "Modality",
+    "PhotometricInterpretation": "Photometric",
+    "BitsStored": "Bits stored",
+    "Manufacturer": "Manufacturer",
+    "StudyDate": "Study date",
+    "StudyInstanceUID": "Study UID",
+    "SeriesInstanceUID": "Series UID",
+    "SOPInstanceUID": "SOP UID",
+    "TransferSyntaxUID": "Transfer syntax",
+}
+
+
+def _first(value: object) -> float | None:
+    """WindowCenter/Width may be multi-valued; the first value is the default window."""
+    if value is None or value == "":
+        return None
+    try:
+        if hasattr(value, "__len__") and not isinstance(value, str | bytes):
+            value = value[0]  # type: ignore[index]
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _spacing(ds: object) -> tuple[float, float] | None:
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = getattr(ds, keyword, None)
+        if value is None:
+            continue
+        try:
+            row, col = float(value[0]), float(value[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if row > 0 and col > 0:
+            return row, col
+    return None
+
+
+def read_dicom(path: Path) -> Radiograph:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.pixels import apply_modality_lut
+
+    try:
+        ds = pydicom.dcmread(path)
+    except InvalidDicomError as exc:
+        raise RadiographError(
+            path, f"not a readable DICOM file ({exc})", "Check that the file is a DICOM Part 10 file."
+        ) from exc
+    except Exception as exc:  # truncated headers raise a zoo of exceptions inside pydicom
+        raise RadiographError(
+            path, f"the DICOM header is damaged ({type(exc).__name__}: {exc})", "Re-export the image from the PACS."
+        ) from exc
+
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        raise RadiographError(
+            path, "the DICOM file has no pixel data (it may be a report or a structured document)",
+            "Choose an image object (CR, DX, ...).",
+        )
+    tsuid = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown"))
+    try:
+        raw = ds.pixel_array
+    except Exception as exc:
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        reason = "; ".join(lines[1:] if len(lines) > 1 else lines) or type(exc).__name__
+        raise RadiographError(
+            path,
+            f"the pixel data could not be decoded (transfer syntax {tsuid}: {reason})",
+            "The file may be malformed or use an unsupported compression; re-export it uncompressed "
+            "or as JPEG 2000 lossless.",
+        ) from exc
+
+    if raw.ndim == 3 and int(getattr(ds, "SamplesPerPixel", 1)) > 1:
+        raw = raw[..., :3].mean(axis=-1)
+    elif raw.ndim == 3:  # multi-frame: take the first frame, radiographs are single-frame
+        log.warning("%s has %d frames; using the first", path.name, raw.shape[0])
+        raw = raw[0]
+    if raw.ndim != 2:
+        raise RadiographError(path, f"unexpected pixel array shape {raw.shape}", "Choose a 2-D radiograph.")
+
+    pixels = apply_modality_lut(raw, ds)
+    if pixels.dtype.kind == "f" and np.array_equal(pixels, np.round(pixels)):
+        lo_v, hi_v = float(pixels.min()), float(pixels.max())
+        pixels = pixels.astype(np.uint16 if lo_v >= 0 and hi_v < 65536 else np.int32)
+
+    bits = int(getattr(ds, "BitsStored", 8 * raw.dtype.itemsize))
+    signed = int(getattr(ds, "PixelRepresentation", 0)) == 1
+    stored_lo, stored_hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    ends = sorted((stored_lo * slope + intercept, stored_hi * slope + intercept))
+    value_range = (float(ends[0]), float(ends[1]))
+
+    center = _first(getattr(ds, "WindowCenter", None))
+    width = _first(getattr(ds, "WindowWidth", None))
+    if center is None or width is None or width <= 0:
+        center, width = (value_range[0] + value_range[1]) / 2.0, value_range[1] - value_range[0]
+
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).strip()
+    inverted = photometric == "MONOCHROME1"
+    if inverted:
+        lo, hi = value_range
+        if pixels.dtype.kind in "iu":
+            pixels = (np.int64(lo + hi) - pixels).astype(pixels.dtype, copy=False)
+        else:
+            pixels = (lo + hi) - pixels
+        center = lo + hi - center
+
+    tags = {}
+    for keyword, label in KEY_TAGS.items():
+        if keyword == "TransferSyntaxUID":
+            value = tsuid
+        else:
+            value = getattr(ds, keyword, None)
+        if value not in (None, ""):
+            tags[label] = str(value)
+    return Radiograph(
+        path=path,
+        pixels=pixels,
+        bits_stored=bits,
+        value_range=value_range,
+        window=(float(center), float(width)),
+        modality=str(getattr(ds, "Modality", "") or ""),
+        photometric=photometric,
+        inverted=inverted,
+        pixel_spacing_mm=_spacing(ds),
+        tags=tags,
+        source_format="dicom",
+    )

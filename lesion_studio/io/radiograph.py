@@ -1,0 +1,109 @@
+"""The decoded radiograph every other module works on.
+
+Orientation convention: ``Radiograph.pixels`` always shows bone bright. MONOCHROME1 DICOMs are
+inverted across their value range (``lo + hi - v``), which is exact, keeps the native integer
+dtype and bit depth, and is its own inverse. The display window is mapped the same way, so the
+viewer, the patch sampler and the classifier never need to know about photometric interpretation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lesion_studio.errors import RadiographError
+
+RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ""}
+
+
+@dataclass
+class Radiograph:
+    """A decoded radiograph in bone-bright orientation at its native bit depth.
+
+    ``value_range`` is the range the pixel values can take (from BitsStored and the modality
+    LUT), not the range they happen to take; normalisation and inversion are defined on it so
+    they are exact and reversible.
+    """
+
+    path: Path
+    pixels: np.ndarray
+    bits_stored: int
+    value_range: tuple[float, float]
+    window: tuple[float, float]  # (center, width) in pixel units, bone-bright orientation
+    modality: str = ""
+    photometric: str = "MONOCHROME2"
+    inverted: bool = False
+    pixel_spacing_mm: tuple[float, float] | None = None  # (row, column) spacing
+    tags: dict[str, str] = field(default_factory=dict)
+    source_format: str = "dicom"
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    def window_levels(self) -> tuple[float, float]:
+        """The display window as (low, high) levels, the form pyqtgraph's ``setLevels`` wants."""
+        center, width = self.window
+        return center - width / 2.0, center + width / 2.0
+
+
+def is_probably_dicom(path: Path) -> bool:
+    """A DICOM Part 10 file has 'DICM' at byte 128; headerless ones are recognised by suffix."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    if len(head) == 132 and head[128:132] == b"DICM":
+        return True
+    return path.suffix.lower() in {".dcm", ".dicom", ".dic"}
+
+
+def open_radiograph(path: str | Path) -> Radiograph:
+    """Decode a DICOM, PNG, JPEG or TIFF radiograph.
+
+    Raises :class:`RadiographError` (never anything else) for files that cannot be used.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RadiographError(path, "the file does not exist", "Check the path, or re-link the image folder.")
+    if path.is_dir():
+        raise RadiographError(path, "this is a folder, not an image file", "Choose an image file.")
+    if is_probably_dicom(path):
+        from lesion_studio.io.dicom import read_dicom
+
+        return read_dicom(path)
+    if path.suffix.lower() in RASTER_SUFFIXES:
+        from lesion_studio.io.raster import read_raster
+
+        return read_raster(path)
+    raise RadiographError(
+        path,
+        "this is neither a DICOM file nor a PNG/JPEG/TIFF image",
+        "Lesion Studio opens DICOM (.dcm), PNG, JPEG and TIFF radiographs.",
+    )
+
+
+def read_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) without decoding the pixels, for fast listings."""
+    path = Path(path)
+    if is_probably_dicom(path):
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        return int(ds.Columns), int(ds.Rows)
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size

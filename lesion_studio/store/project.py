@@ -1,0 +1,669 @@
+"""A project: one folder holding ``project.sqlite`` plus caches, models, runs and synthetic images.
+
+Durability contract: every public method that changes data runs in exactly one transaction and
+commits before it returns. The database runs in WAL mode with ``synchronous=FULL``, so a process
+killed at any instant (SIGKILL, power loss) loses no committed edit and never corrupts the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lesion_studio.errors import ProjectError
+from lesion_studio.store.records import (
+    EXCLUSION_REASONS,
+    LABELS,
+    SPLITS,
+    Box,
+    ImageRecord,
+    LesionBox,
+    ModelRecord,
+    NormalPatch,
+    RunRecord,
+    SyntheticSample,
+    dumps,
+    loads,
+)
+from lesion_studio.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "project.sqlite"
+_IMAGE_FIELDS = {
+    "path", "name", "sha256", "width", "height", "modality", "bits_stored", "body_part", "view",
+    "label", "split", "group_key", "exclusions", "exclusion_note", "notes", "lesion_type", "extra",
+}
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def file_sha256(path: str | Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+class Project:
+    """The project store. Thin: it validates, writes one transaction per edit, and reads records."""
+
+    def __init__(self, folder: Path, conn: sqlite3.Connection) -> None:
+        self.folder = folder
+        self._conn = conn
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def create(cls, folder: str | Path) -> Project:
+        folder = Path(folder).expanduser().resolve()
+        if (folder / DB_NAME).exists():
+            raise ProjectError(f"{folder} already holds a project. Open it instead of creating it.")
+        if folder.exists() and not folder.is_dir():
+            raise ProjectError(f"{folder} is a file, not a folder. Choose a folder for the project.")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProjectError(f"Cannot create the project folder {folder}: {exc.strerror}.") from exc
+        return cls._connect(folder)
+
+    @classmethod
+    def open(cls, folder: str | Path) -> Project:
+        folder = Path(folder).expanduser().resolve()
+        if folder.is_file() and folder.name == DB_NAME:
+            folder = folder.parent
+        if not (folder / DB_NAME).exists():
+            raise ProjectError(
+                f"{folder} is not a Lesion Studio project (no {DB_NAME} inside). "
+                "Create one with `lesion-studio new FOLDER`."
+            )
+        return cls._connect(folder)
+
+    @classmethod
+    def open_or_create(cls, folder: str | Path) -> Project:
+        folder = Path(folder).expanduser().resolve()
+        return cls.open(folder) if (folder / DB_NAME).exists() else cls.create(folder)
+
+    @classmethod
+    def _connect(cls, folder: Path) -> Project:
+        try:
+            conn = sqlite3.connect(
+                folder / DB_NAME, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            project = cls(folder, conn)
+            project._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(
+                f"The project database in {folder} cannot be read ({exc}). "
+                "Restore it from a backup, or create a new project and import the images again."
+            ) from exc
+        return project
+
+    def _migrate(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ProjectError(
+                f"The project in {self.folder} was written by a newer Lesion Studio "
+                f"(schema {version}, this version knows {SCHEMA_VERSION}). Update Lesion Studio."
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self._tx() as cur:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
+                cur.execute(f"PRAGMA user_version = {number + 1}")
+            log.info("migrated %s to schema %d", self.folder, number + 1)
+
+    def close(self) -> None:
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA optimize")
+            self._conn.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # ------------------------------------------------------------------ folders
+    @property
+    def db_path(self) -> Path:
+        return self.folder / DB_NAME
+
+    def subfolder(self, name: str) -> Path:
+        """A folder inside the project (``images``, ``cache``, ``models``, ``runs``, ``synthetic``...)."""
+        path = self.folder / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def store_path(self, path: str | Path) -> str:
+        """How a file path is stored: relative (POSIX) when inside the project, else absolute."""
+        path = Path(path).expanduser().resolve()
+        try:
+            return path.relative_to(self.folder).as_posix()
+        except ValueError:
+            return str(path)
+
+    def resolve_path(self, stored: str) -> Path:
+        path = Path(stored)
+        return path if path.is_absolute() else self.folder / path
+
+    # ------------------------------------------------------------------ transactions
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so two writers
+        (the GUI and a worker) queue instead of failing half-way with SQLITE_BUSY."""
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # ------------------------------------------------------------------ images
+    def _image_row(self, row: sqlite3.Row) -> ImageRecord:
+        exclusions = tuple(x for x in row["exclusions"].split(",") if x)
+        return ImageRecord(
+            id=row["id"], path=row["path"], abs_path=self.resolve_path(row["path"]), name=row["name"],
+            sha256=row["sha256"], width=row["width"], height=row["height"], modality=row["modality"],
+            bits_stored=row["bits_stored"], body_part=row["body_part"], view=row["view"],
+            label=row["label"], split=row["split"], group_key=row["group_key"], exclusions=exclusions,
+            exclusion_note=row["exclusion_note"], notes=row["notes"], lesion_type=row["lesion_type"],
+            extra=loads(row["extra"]),
+        )
+
+    @staticmethod
+    def _check_image_fields(fields: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(fields) - _IMAGE_FIELDS
+        if unknown:
+            raise ProjectError(f"Unknown image field(s): {', '.join(sorted(unknown))}.")
+        out = dict(fields)
+        if "label" in out and out["label"] not in LABELS:
+            raise ProjectError(f"Label must be one of {', '.join(LABELS)}, not {out['label']!r}.")
+        if "split" in out and out["split"] not in SPLITS:
+            raise ProjectError(f"Split must be one of {', '.join(SPLITS)}, not {out['split']!r}.")
+        if "exclusions" in out:
+            flags = out["exclusions"]
+            flags = [f for f in (flags.split(",") if isinstance(flags, str) else flags) if f]
+            bad = [f for f in flags if f not in EXCLUSION_REASONS]
+            if bad:
+                raise ProjectError(
+                    f"Exclusion reason must be one of {', '.join(EXCLUSION_REASONS)}, not {bad[0]!r}."
+                )
+            out["exclusions"] = ",".join(sorted(set(flags), key=EXCLUSION_REASONS.index))
+        if "extra" in out:
+            out["extra"] = dumps(out["extra"])
+        return out
+
+    def add_image(self, path: str | Path, *, sha256: str, width: int, height: int, **fields: Any) -> int:
+        return self.add_images([dict(path=path, sha256=sha256, width=width, height=height, **fields)])[0]
+
+    def add_images(self, rows: Iterable[dict[str, Any]]) -> list[int]:
+        """Add many images in one transaction (an import batch is one unit of work)."""
+        now = utc_now()
+        ids = []
+        with self._tx() as cur:
+            for row in rows:
+                row = dict(row)
+                abs_path = Path(row.pop("path"))
+                row.setdefault("name", abs_path.name)
+                fields = self._check_image_fields(row)
+                fields["path"] = self.store_path(abs_path)
+                fields["added_at"] = fields["modified_at"] = now
+                cols = ", ".join(fields)
+                marks = ", ".join("?" for _ in fields)
+                try:
+                    cur.execute(f"INSERT INTO images ({cols}) VALUES ({marks})", list(fields.values()))
+                except sqlite3.IntegrityError as exc:
+                    raise ProjectError(f"{abs_path.name} is already in the project.") from exc
+                ids.append(int(cur.lastrowid))
+        return ids
+
+    def image(self, image_id: int) -> ImageRecord:
+        rows = self._query("SELECT * FROM images WHERE id = ?", (image_id,))
+        if not rows:
+            raise ProjectError(f"There is no image with id {image_id} in this project.")
+        return self._image_row(rows[0])
+
+    def image_by_path(self, path: str | Path) -> ImageRecord | None:
+        rows = self._query("SELECT * FROM images WHERE path = ?", (self.store_path(path),))
+        return self._image_row(rows[0]) if rows else None
+
+    def images(
+        self,
+        *,
+        label: str | None = None,
+        body_parts: Iterable[str] | None = None,
+        split: str | None = None,
+        include_excluded: bool = True,
+    ) -> list[ImageRecord]:
+        where, params = [], []
+        if label is not None:
+            where.append("label = ?")
+            params.append(label)
+        if body_parts is not None:
+            parts = list(body_parts)
+            where.append(f"body_part IN ({', '.join('?' for _ in parts)})")
+            params.extend(parts)
+        if split is not None:
+            where.append("split = ?")
+            params.append(split)
+        if not include_excluded:
+            where.append("exclusions = ''")
+        sql = "SELECT * FROM images" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [self._image_row(r) for r in self._query(sql, params)]
+
+    def image_count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM images")[0][0])
+
+    def update_image(self, image_id: int, **fields: Any) -> ImageRecord:
+        if not fields:
+            return self.image(image_id)
+        fields = self._check_image_fields(fields)
+        if "path" in fields:
+            fields["path"] = self.store_path(fields["path"])
+        fields["modified_at"] = utc_now()
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._tx() as cur:
+            cur.execute(f"UPDATE images SET {assignments} WHERE id = ?", [*fields.values(), image_id])
+            if cur.rowcount == 0:
+                raise ProjectError(f"There is no image with id {image_id} in this project.")
+        return self.image(image_id)
+
+    def set_splits(self, assignment: dict[int, str]) -> None:
+        """Assign many splits at once (one transaction, so a split is never half-applied)."""
+        bad = {s for s in assignment.values() if s not in SPLITS}
+        if bad:
+            raise ProjectError(f"Unknown split(s): {', '.join(sorted(bad))}.")
+        now = utc_now()
+        with self._tx() as cur:
+            cur.executemany(
+                "UPDATE images SET split = ?, modified_at = ? WHERE id = ?",
+                [(s, now, i) for i, s in assignment.items()],
+            )
+
+    def remove_image(self, image_id: int) -> None:
+        with self._tx() as cur:
+            cur.execute("DELETE FROM images WHERE id = ?", (image_id,))
+
+    def open_radiograph(self, image_id: int):  # noqa: ANN201 - avoids importing io at module load
+        from lesion_studio.io import open_radiograph
+
+        return open_radiograph(self.image(image_id).abs_path)
+
+    def missing_images(self) -> list[ImageRecord]:
+        return [r for r in self.images() if not r.abs_path.exists()]
+
+    def relink(
+        self, folder: str | Path, progress: Callable[[int, int], None] | None = None
+    ) -> dict[int, Path]:
+        """Find moved images by content hash under ``folder`` and point the project at them.
+
+        Only files whose size matches a missing image are hashed, so re-linking a big folder
+        stays fast. Returns {image_id: new path}.
+        """
+        missing = self.missing_images()
+        if not missing:
+            return {}
+        by_hash: dict[str, list[ImageRecord]] = {}
+        for rec in missing:
+            by_hash.setdefault(rec.sha256, []).append(rec)
+        names = {rec.name for rec in missing}
+        candidates = [p for p in Path(folder).rglob("*") if p.is_file()]
+        # Same-name files first: the common case of a moved folder resolves without hashing much.
+        candidates.sort(key=lambda p: p.name not in names)
+        found: dict[int, Path] = {}
+        for i, path in enumerate(candidates):
+            if progress:
+                progress(i, len(candidates))
+            if len(found) == len(missing):
+                break
+            digest = file_sha256(path)
+            for rec in by_hash.get(digest, []):
+                if rec.id not in found:
+                    found[rec.id] = path.resolve()
+                    break
+        with self._tx() as cur:
+            for image_id, path in found.items():
+                cur.execute(
+                    "UPDATE images SET path = ?, modified_at = ? WHERE id = ?",
+                    (self.store_path(path), utc_now(), image_id),
+                )
+        return found
+
+    # ------------------------------------------------------------------ boxes and patches
+    # Lesion boxes and normal patches share one implementation; the table name is the only difference.
+    def _add_region(self, table: str, image_id: int, box: Box, author: str, region_id: int | None) -> int:
+        box = box.normalized()
+        if not (box.x1 > box.x0 and box.y1 > box.y0):
+            raise ProjectError("A box needs a positive width and height.")
+        now = utc_now()
+        with self._tx() as cur:
+            cur.execute(
+                f"INSERT INTO {table} (id, image_id, x0, y0, x1, y1, author, created_at, modified_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (region_id, image_id, *box.as_tuple(), author, now, now),
+            )
+            return int(cur.lastrowid)
+
+    def _update_region(self, table: str, region_id: int, box: Box) -> None:
+        box = box.normalized()
+        with self._tx() as cur:
+            cur.execute(
+                f"UPDATE {table} SET x0 = ?, y0 = ?, x1 = ?, y1 = ?, modified_at = ? WHERE id = ?",
+                (*box.as_tuple(), utc_now(), region_id),
+            )
+            if cur.rowcount == 0:
+                raise ProjectError(f"There is no region {region_id} to update.")
+
+    def _delete_region(self, table: str, region_id: int) -> None:
+        with self._tx() as cur:
+            cur.execute(f"DELETE FROM {table} WHERE id = ?", (region_id,))
+
+    def _regions(self, table: str, image_id: int | None) -> list[sqlite3.Row]:
+        if image_id is None:
+            return self._query(f"SELECT * FROM {table} ORDER BY image_id, id")
+        return self._query(f"SELECT * FROM {table} WHERE image_id = ? ORDER BY id", (image_id,))
+
+    @staticmethod
+    def _region_fields(row: sqlite3.Row) -> dict[str, Any]:
+        return dict(
+            id=row["id"], image_id=row["image_id"], box=Box(row["x0"], row["y0"], row["x1"], row["y1"]),
+            author=row["author"], created_at=row["created_at"], modified_at=row["modified_at"],
+        )
+
+    def add_box(self, image_id: int, box: Box, *, author: str = "", box_id: int | None = None) -> int:
+        """Add a lesion box. ``box_id`` restores a deleted box under its old id (undo)."""
+        return self._add_region("lesion_boxes", image_id, box, author, box_id)
+
+    def update_box(self, box_id: int, box: Box) -> None:
+        self._update_region("lesion_boxes", box_id, box)
+
+    def delete_box(self, box_id: int) -> None:
+        self._delete_region("lesion_boxes", box_id)
+
+    def boxes(self, image_id: int | None = None) -> list[LesionBox]:
+        return [LesionBox(**self._region_fields(r)) for r in self._regions("lesion_boxes", image_id)]
+
+    def box(self, box_id: int) -> LesionBox:
+        rows = self._query("SELECT * FROM lesion_boxes WHERE id = ?", (box_id,))
+        if not rows:
+            raise ProjectError(f"There is no lesion box {box_id}.")
+        return LesionBox(**self._region_fields(rows[0]))
+
+    def add_normal_patch(
+        self, image_id: int, box: Box, *, author: str = "", patch_id: int | None = None
+    ) -> int:
+        return self._add_region("normal_patches", image_id, box, author, patch_id)
+
+    def update_normal_patch(self, patch_id: int, box: Box) -> None:
+        self._update_region("normal_patches", patch_id, box)
+
+    def delete_normal_patch(self, patch_id: int) -> None:
+        self._delete_region("normal_patches", patch_id)
+
+    def normal_patches(self, image_id: int | None = None) -> list[NormalPatch]:
+        return [NormalPatch(**self._region_fields(r)) for r in self._regions("normal_patches", image_id)]
+
+    def normal_patch(self, patch_id: int) -> NormalPatch:
+        rows = self._query("SELECT * FROM normal_patches WHERE id = ?", (patch_id,))
+        if not rows:
+            raise ProjectError(f"There is no normal patch {patch_id}.")
+        return NormalPatch(**self._region_fields(rows[0]))
+
+    # ------------------------------------------------------------------ models and runs
+    def _model_row(self, row: sqlite3.Row) -> ModelRecord:
+        return ModelRecord(
+            id=row["id"], name=row["name"], kind=row["kind"], path=row["path"], sha256=row["sha256"],
+            body_parts=tuple(x for x in row["body_parts"].split(",") if x), config=loads(row["config"]),
+            metadata=loads(row["metadata"]), created_at=row["created_at"],
+        )
+
+    def register_model(
+        self, name: str, kind: str, path: str | Path, *, sha256: str, body_parts: Iterable[str] = (),
+        config: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
+        replace_existing: bool = False,
+    ) -> int:
+        with self._tx() as cur:
+            if replace_existing:
+                cur.execute("DELETE FROM models WHERE name = ?", (name,))
+            try:
+                cur.execute(
+                    "INSERT INTO models (name, kind, path, sha256, body_parts, config, metadata, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (name, kind, self.store_path(path), sha256, ",".join(body_parts), dumps(config),
+                     dumps(metadata), utc_now()),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ProjectError(f"A model named {name!r} already exists. Choose another name.") from exc
+            return int(cur.lastrowid)
+
+    def models(self, kind: str | None = None) -> list[ModelRecord]:
+        if kind is None:
+            rows = self._query("SELECT * FROM models ORDER BY id")
+        else:
+            rows = self._query("SELECT * FROM models WHERE kind = ? ORDER BY id", (kind,))
+        return [self._model_row(r) for r in rows]
+
+    def model(self, ref: int | str) -> ModelRecord:
+        """A model by id or by name."""
+        column = "id" if isinstance(ref, int) or str(ref).isdigit() else "name"
+        rows = self._query(f"SELECT * FROM models WHERE {column} = ?", (ref,))
+        if not rows:
+            known = ", ".join(m.name for m in self.models()) or "none yet"
+            raise ProjectError(f"There is no model {ref!r} in this project (known: {known}).")
+        return self._model_row(rows[0])
+
+    def delete_model(self, model_id: int) -> None:
+        with self._tx() as cur:
+            cur.execute("DELETE FROM models WHERE id = ?", (model_id,))
+
+    def _run_row(self, row: sqlite3.Row) -> RunRecord:
+        return RunRecord(
+            id=row["id"], kind=row["kind"], name=row["name"], status=row["status"], model_id=row["model_id"],
+            config=loads(row["config"]), metrics=loads(row["metrics"]), output_dir=row["output_dir"],
+            started_at=row["started_at"], finished_at=row["finished_at"],
+        )
+
+    def start_run(self, kind: str, *, name: str = "", config: dict[str, Any] | None = None,
+                  output_dir: str | Path = "") -> int:
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO runs (kind, name, status, config, output_dir, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, name, "running", dumps(config), self.store_path(output_dir) if output_dir else "",
+                 utc_now()),
+            )
+            return int(cur.lastrowid)
+
+    def update_run(self, run_id: int, *, status: str | None = None, metrics: dict[str, Any] | None = None,
+                   model_id: int | None = None, finished: bool = False) -> None:
+        sets, params = [], []
+        if status is not None:
+            sets.append("status = ?")
+            params.append(status)
+        if metrics is not None:
+            sets.append("metrics = ?")
+            params.append(dumps(metrics))
+        if model_id is not None:
+            sets.append("model_id = ?")
+            params.append(model_id)
+        if finished:
+            sets.append("finished_at = ?")
+            params.append(utc_now())
+        if not sets:
+            return
+        with self._tx() as cur:
+            cur.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
+
+    def runs(self, kind: str | None = None) -> list[RunRecord]:
+        if kind is None:
+            rows = self._query("SELECT * FROM runs ORDER BY id")
+        else:
+            rows = self._query("SELECT * FROM runs WHERE kind = ? ORDER BY id", (kind,))
+        return [self._run_row(r) for r in rows]
+
+    def run(self, run_id: int) -> RunRecord:
+        rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise ProjectError(f"There is no run {run_id}.")
+        return self._run_row(rows[0])
+
+    # ------------------------------------------------------------------ synthetic samples
+    def _sample_row(self, row: sqlite3.Row) -> SyntheticSample:
+        return SyntheticSample(
+            id=row["id"], source_image_id=row["source_image_id"], model_id=row["model_id"],
+            box=Box(row["x0"], row["y0"], row["x1"], row["y1"]), n=row["n"], seed=row["seed"],
+            path=row["path"], score=row["score"], status=row["status"], batch=row["batch"],
+            provenance=loads(row["provenance"]), created_at=row["created_at"],
+        )
+
+    def add_synthetic_sample(
+        self, source_image_id: int, box: Box, *, n: float, seed: int, model_id: int | None,
+        path: str | Path = "", score: float | None = None, status: str = "candidate", batch: str = "",
+        provenance: dict[str, Any] | None = None,
+    ) -> int:
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO synthetic_samples (source_image_id, model_id, x0, y0, x1, y1, n, seed, path, "
+                "score, status, batch, provenance, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (source_image_id, model_id, *box.normalized().as_tuple(), float(n), int(seed),
+                 self.store_path(path) if path else "", score, status, batch, dumps(provenance), utc_now()),
+            )
+            return int(cur.lastrowid)
+
+    def update_synthetic_sample(self, sample_id: int, *, score: float | None = None,
+                                status: str | None = None, path: str | Path | None = None) -> None:
+        sets, params = [], []
+        if score is not None:
+            sets.append("score = ?")
+            params.append(float(score))
+        if status is not None:
+            if status not in ("candidate", "accepted", "rejected"):
+                raise ProjectError(f"Unknown sample status {status!r}.")
+            sets.append("status = ?")
+            params.append(status)
+        if path is not None:
+            sets.append("path = ?")
+            params.append(self.store_path(path))
+        if not sets:
+            return
+        with self._tx() as cur:
+            cur.execute(f"UPDATE synthetic_samples SET {', '.join(sets)} WHERE id = ?", [*params, sample_id])
+
+    def synthetic_samples(self, *, status: str | None = None, batch: str | None = None) -> list[SyntheticSample]:
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if batch is not None:
+            where.append("batch = ?")
+            params.append(batch)
+        sql = "SELECT * FROM synthetic_samples" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [self._sample_row(r) for r in self._query(sql, params)]
+
+    def synthetic_sample(self, sample_id: int) -> SyntheticSample:
+        rows = self._query("SELECT * FROM synthetic_samples WHERE id = ?", (sample_id,))
+        if not rows:
+            raise ProjectError(f"There is no synthetic sample {sample_id}.")
+        return self._sample_row(rows[0])
+
+    # ------------------------------------------------------------------ realism ratings
+    def add_rating(self, rater: str, session: str, item_kind: str, item_ref: str, answer: str) -> int:
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO realism_ratings (rater, session, item_kind, item_ref, answer, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (rater, session, item_kind, item_ref, answer, utc_now()),
+            )
+            return int(cur.lastrowid)
+
+    def ratings(self, rater: str | None = None, session: str | None = None) -> list[dict[str, Any]]:
+        where, params = [], []
+        if rater is not None:
+            where.append("rater = ?")
+            params.append(rater)
+        if session is not None:
+            where.append("session = ?")
+            params.append(session)
+        sql = "SELECT * FROM realism_ratings" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [dict(r) for r in self._query(sql, params)]
+
+    # ------------------------------------------------------------------ settings
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        rows = self._query("SELECT value FROM settings WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self._tx() as cur:
+            cur.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------------ summary
+    def summary(self) -> dict[str, Any]:
+        """Counts for `lesion-studio info`: overall, per body part and per split."""
+
+        def block(where: str = "", params: Sequence[Any] = ()) -> dict[str, int]:
+            clause = f"WHERE {where}" if where else ""
+            row = self._query(
+                "SELECT COUNT(*) AS images, "
+                "COALESCE(SUM(label = 'lesion'), 0) AS lesion, COALESCE(SUM(label = 'normal'), 0) AS normal, "
+                "COALESCE(SUM(label = 'unreviewed'), 0) AS unreviewed, "
+                "COALESCE(SUM(exclusions != ''), 0) AS excluded, "
+                f"(SELECT COUNT(*) FROM lesion_boxes b JOIN images i ON b.image_id = i.id {clause}) AS boxes, "
+                f"(SELECT COUNT(*) FROM normal_patches p JOIN images i ON p.image_id = i.id {clause}) "
+                f"AS normal_patches FROM images i {clause}",
+                [*params, *params, *params],
+            )[0]
+            return {k: int(row[k]) for k in row.keys()}  # noqa: SIM118 - sqlite3.Row
+
+        out = block()
+        parts = [r[0] for r in self._query("SELECT DISTINCT body_part FROM images ORDER BY body_part")]
+        out["body_parts"] = {p or "(none)": block("i.body_part = ?", (p,)) for p in parts}
+        splits = [r[0] for r in self._query("SELECT DISTINCT split FROM images ORDER BY split")]
+        out["splits"] = {s: block("i.split = ?", (s,)) for s in splits}
+        out["models"] = int(self._query("SELECT COUNT(*) FROM models")[0][0])
+        out["synthetic_samples"] = int(self._query("SELECT COUNT(*) FROM synthetic_samples")[0][0])
+        return out
+
+
+def record_with(record: ImageRecord, **changes: Any) -> ImageRecord:
+    """A copy of an image record with some fields changed (for undo snapshots)."""
+    return replace(record, **changes)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so that a crash leaves either the old or the new content, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

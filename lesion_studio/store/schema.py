@@ -1,0 +1,120 @@
+"""The database schema and its migrations.
+
+``PRAGMA user_version`` holds the number of migrations applied. A migration is appended, never
+edited, so any older project opens by running the ones it lacks, inside one transaction.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the whole initial schema, including the tables the synthesis and classifier work fill.
+    """
+    CREATE TABLE images (
+        id              INTEGER PRIMARY KEY,
+        path            TEXT NOT NULL UNIQUE,
+        name            TEXT NOT NULL,
+        sha256          TEXT NOT NULL,
+        width           INTEGER NOT NULL,
+        height          INTEGER NOT NULL,
+        modality        TEXT NOT NULL DEFAULT '',
+        bits_stored     INTEGER NOT NULL DEFAULT 8,
+        body_part       TEXT NOT NULL DEFAULT '',
+        view            TEXT NOT NULL DEFAULT '',
+        label           TEXT NOT NULL DEFAULT 'unreviewed'
+                        CHECK (label IN ('lesion', 'normal', 'unreviewed')),
+        split           TEXT NOT NULL DEFAULT 'unassigned'
+                        CHECK (split IN ('train', 'val', 'test', 'unassigned')),
+        group_key       TEXT NOT NULL DEFAULT '',
+        exclusions      TEXT NOT NULL DEFAULT '',
+        exclusion_note  TEXT NOT NULL DEFAULT '',
+        notes           TEXT NOT NULL DEFAULT '',
+        lesion_type     TEXT NOT NULL DEFAULT '',
+        extra           TEXT NOT NULL DEFAULT '{}',
+        added_at        TEXT NOT NULL,
+        modified_at     TEXT NOT NULL
+    );
+    CREATE INDEX images_sha ON images(sha256);
+    CREATE INDEX images_label ON images(label, body_part);
+
+    CREATE TABLE lesion_boxes (
+        id          INTEGER PRIMARY KEY,
+        image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+        author      TEXT NOT NULL DEFAULT '',
+        created_at  TEXT NOT NULL,
+        modified_at TEXT NOT NULL,
+        CHECK (x0 < x1 AND y0 < y1)
+    );
+    CREATE INDEX lesion_boxes_image ON lesion_boxes(image_id);
+
+    CREATE TABLE normal_patches (
+        id          INTEGER PRIMARY KEY,
+        image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+        author      TEXT NOT NULL DEFAULT '',
+        created_at  TEXT NOT NULL,
+        modified_at TEXT NOT NULL,
+        CHECK (x0 < x1 AND y0 < y1)
+    );
+    CREATE INDEX normal_patches_image ON normal_patches(image_id);
+
+    CREATE TABLE models (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        kind        TEXT NOT NULL,
+        path        TEXT NOT NULL,
+        sha256      TEXT NOT NULL,
+        body_parts  TEXT NOT NULL DEFAULT '',
+        config      TEXT NOT NULL DEFAULT '{}',
+        metadata    TEXT NOT NULL DEFAULT '{}',
+        created_at  TEXT NOT NULL
+    );
+
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        name        TEXT NOT NULL DEFAULT '',
+        status      TEXT NOT NULL DEFAULT 'running',
+        model_id    INTEGER REFERENCES models(id) ON DELETE SET NULL,
+        config      TEXT NOT NULL DEFAULT '{}',
+        metrics     TEXT NOT NULL DEFAULT '{}',
+        output_dir  TEXT NOT NULL DEFAULT '',
+        started_at  TEXT NOT NULL,
+        finished_at TEXT
+    );
+
+    CREATE TABLE synthetic_samples (
+        id              INTEGER PRIMARY KEY,
+        source_image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        model_id        INTEGER REFERENCES models(id) ON DELETE SET NULL,
+        x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+        n               REAL NOT NULL,
+        seed            INTEGER NOT NULL DEFAULT 0,
+        path            TEXT NOT NULL DEFAULT '',
+        score           REAL,
+        status          TEXT NOT NULL DEFAULT 'candidate'
+                        CHECK (status IN ('candidate', 'accepted', 'rejected')),
+        batch           TEXT NOT NULL DEFAULT '',
+        provenance      TEXT NOT NULL DEFAULT '{}',
+        created_at      TEXT NOT NULL
+    );
+    CREATE INDEX synthetic_source ON synthetic_samples(source_image_id);
+
+    CREATE TABLE realism_ratings (
+        id          INTEGER PRIMARY KEY,
+        rater       TEXT NOT NULL,
+        session     TEXT NOT NULL,
+        item_kind   TEXT NOT NULL CHECK (item_kind IN ('real', 'synthetic')),
+        item_ref    TEXT NOT NULL,
+        answer      TEXT NOT NULL CHECK (answer IN ('real', 'synthetic')),
+        created_at  TEXT NOT NULL
+    );
+
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
