@@ -227,12 +227,17 @@ class Project:
         return self.add_images([dict(path=path, sha256=sha256, width=width, height=height, **fields)])[0]
 
     def add_images(self, rows: Iterable[dict[str, Any]]) -> list[int]:
-        """Add many images in one transaction (an import batch is one unit of work)."""
+        """Add many images in one transaction (an import batch is one unit of work).
+
+        A row may carry ``lesion_boxes`` and ``normal_patches``: lists of (Box, author) pairs
+        inserted with their image, so an image never appears without its annotations.
+        """
         now = utc_now()
         ids = []
         with self._tx() as cur:
             for row in rows:
                 row = dict(row)
+                regions = {t: row.pop(t, ()) for t in ("lesion_boxes", "normal_patches")}
                 abs_path = Path(row.pop("path"))
                 row.setdefault("name", abs_path.name)
                 fields = self._check_image_fields(row)
@@ -244,7 +249,16 @@ class Project:
                     cur.execute(f"INSERT INTO images ({cols}) VALUES ({marks})", list(fields.values()))
                 except sqlite3.IntegrityError as exc:
                     raise ProjectError(f"{abs_path.name} is already in the project.") from exc
-                ids.append(int(cur.lastrowid))
+                image_id = int(cur.lastrowid)
+                ids.append(image_id)
+                for table, boxes in regions.items():
+                    for box, author in boxes:
+                        box = box.normalized()
+                        cur.execute(
+                            f"INSERT INTO {table} (image_id, x0, y0, x1, y1, author, created_at, modified_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (image_id, *box.as_tuple(), author, now, now),
+                        )
         return ids
 
     def image(self, image_id: int) -> ImageRecord:

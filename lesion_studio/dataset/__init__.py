@@ -1,0 +1,1 @@
+"""Moving annotated image collections in and out of a project, and splitting them."""
