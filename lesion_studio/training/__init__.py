@@ -1,0 +1,1 @@
+"""Trainers (UNIT GAN, DRN classifier) and what they share. Needs the `train` extra (torch)."""
