@@ -1,0 +1,1 @@
+"""Network definitions only (UNIT, DRN). Import the submodules; this package imports no torch."""
