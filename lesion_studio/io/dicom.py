@@ -128,18 +128,22 @@ def read_dicom(path: Path) -> Radiograph:
     inverted = photometric == "MONOCHROME1"
     if inverted:
         lo, hi = value_range
-        if pixels.dtype.kind in "iu":
-            pixels = (np.int64(lo + hi) - pixels).astype(pixels.dtype, copy=False)
+        total = lo + hi
+        info = np.iinfo(pixels.dtype) if pixels.dtype.kind in "iu" else None
+        if info is not None and info.min <= total <= info.max and lo >= info.min:
+            # In place and in the native dtype: no int64 temporaries for a 2,000² image.
+            if not pixels.flags.writeable:
+                pixels = pixels.copy()
+            np.subtract(pixels.dtype.type(total), pixels, out=pixels)
+        elif info is not None:
+            pixels = (np.int64(total) - pixels).astype(pixels.dtype, copy=False)
         else:
             pixels = (lo + hi) - pixels
         center = lo + hi - center
 
     tags = {}
     for keyword, label in KEY_TAGS.items():
-        if keyword == "TransferSyntaxUID":
-            value = tsuid
-        else:
-            value = getattr(ds, keyword, None)
+        value = tsuid if keyword == "TransferSyntaxUID" else getattr(ds, keyword, None)
         if value not in (None, ""):
             tags[label] = str(value)
     return Radiograph(

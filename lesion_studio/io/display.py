@@ -1,0 +1,103 @@
+"""Display helpers in pure numpy: windows, 8-bit rendering and thumbnails.
+
+They live in the core, not the GUI, so the thumbnail cache, reports and the CLI render images the
+same way the viewer does, and so they can be tested without Qt. None of them changes the
+radiograph's stored pixels: they return new arrays or plain numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from lesion_studio.io.radiograph import Radiograph
+
+#: Display-window presets the viewer offers, in menu order (key, label).
+WINDOW_PRESETS = (
+    ("dicom", "DICOM default"),
+    ("bone", "Bone"),
+    ("full", "Full range"),
+    ("auto", "Auto (1–99 %)"),
+)
+
+
+def _sample(pixels: np.ndarray, max_samples: int = 250_000) -> np.ndarray:
+    """A strided subsample: percentiles of a 3-megapixel image need not look at every pixel."""
+    step = max(1, int(np.sqrt(pixels.size / max_samples)))
+    return pixels[::step, ::step]
+
+
+def percentile_levels(pixels: np.ndarray, lo: float = 1.0, hi: float = 99.0) -> tuple[float, float]:
+    """(low, high) display levels between two percentiles; never an empty window."""
+    a, b = (float(v) for v in np.percentile(_sample(pixels), (lo, hi)))
+    if b <= a:
+        b = a + 1.0
+    return a, b
+
+
+def preset_levels(rg: Radiograph, preset: str) -> tuple[float, float]:
+    """The (low, high) levels of a named preset for this radiograph.
+
+    ``bone`` spreads the contrast over the brighter half of the histogram (cortex and trabeculae in
+    the bone-bright orientation), which is what a reader wants for lesion work on a radiograph
+    where, unlike CT, there are no Hounsfield units to anchor a fixed bone window.
+    """
+    if preset == "dicom":
+        return rg.window_levels()
+    if preset == "full":
+        lo, hi = rg.value_range
+        return float(lo), float(hi) if hi > lo else float(lo) + 1.0
+    if preset == "auto":
+        return percentile_levels(rg.pixels, 1.0, 99.0)
+    if preset == "bone":
+        return percentile_levels(rg.pixels, 45.0, 99.8)
+    raise ValueError(f"unknown window preset {preset!r}")
+
+
+def to_uint8(pixels: np.ndarray, levels: tuple[float, float], invert: bool = False) -> np.ndarray:
+    """Map pixels through a display window to 0..255 (a new array)."""
+    lo, hi = levels
+    scale = 255.0 / max(hi - lo, 1e-9)
+    out = np.clip((pixels.astype(np.float32) - lo) * scale, 0.0, 255.0).astype(np.uint8)
+    return 255 - out if invert else out
+
+
+def thumbnail_array(rg: Radiograph, size: int = 96) -> np.ndarray:
+    """An 8-bit thumbnail at most ``size`` pixels on its long side, in the radiograph's own window."""
+    h, w = rg.pixels.shape[:2]
+    step = max(1, int(max(h, w) // (size * 2)))
+    small = to_uint8(rg.pixels[::step, ::step], rg.window_levels())
+    from PIL import Image
+
+    im = Image.fromarray(small)
+    im.thumbnail((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(im)
+
+
+def cached_thumbnail(path: str | Path, sha256: str, cache_dir: str | Path, size: int = 96) -> np.ndarray:
+    """The thumbnail of an image file, from ``cache_dir/<sha256>.png`` or rendered and stored there.
+
+    Keyed by content hash, so a re-linked or renamed file keeps its thumbnail and an edited file
+    gets a new one. The PNG is written to a temporary name and renamed, so a crash mid-write
+    never leaves a truncated thumbnail behind.
+    """
+    from PIL import Image
+
+    cache = Path(cache_dir) / f"{sha256}.png"
+    if cache.is_file():
+        try:
+            with Image.open(cache) as im:
+                return np.asarray(im.convert("L"))
+        except OSError:
+            cache.unlink(missing_ok=True)  # damaged: render again
+    from lesion_studio.io.radiograph import open_radiograph
+
+    arr = thumbnail_array(open_radiograph(path), size)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    Image.fromarray(arr).save(tmp, format="PNG")
+    os.replace(tmp, cache)
+    return arr

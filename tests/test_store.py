@@ -1,0 +1,157 @@
+"""The project store: schema, edits, durability under SIGKILL, re-linking."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lesion_studio.errors import ProjectError
+from lesion_studio.store import Box, Project
+from lesion_studio.store.schema import SCHEMA_VERSION
+
+
+def _add(project: Project, name: str = "a.png", **fields) -> int:
+    return project.add_image(project.folder / name, sha256="0" * 64, width=100, height=80, **fields)
+
+
+def test_create_open_and_schema(tmp_path: Path) -> None:
+    project = Project.create(tmp_path / "p")
+    assert project.schema_version == SCHEMA_VERSION
+    mode = project._conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    assert project._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    project.close()
+    with pytest.raises(ProjectError, match="already holds a project"):
+        Project.create(tmp_path / "p")
+    with pytest.raises(ProjectError, match="not a Lesion Studio project"):
+        Project.open(tmp_path / "elsewhere")
+    Project.open(tmp_path / "p").close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    Project.create(tmp_path / "p").close()
+    conn = sqlite3.connect(tmp_path / "p" / "project.sqlite")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(ProjectError, match="newer Lesion Studio"):
+        Project.open(tmp_path / "p")
+
+
+def test_corrupt_database_gives_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "project.sqlite").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ProjectError, match="cannot be read"):
+        Project.open(tmp_path / "p")
+
+
+def test_image_fields_are_validated(tmp_path: Path) -> None:
+    with Project.create(tmp_path / "p") as project:
+        image_id = _add(project, label="lesion", body_part="femur", exclusions=["hardware"])
+        rec = project.image(image_id)
+        assert rec.path == "a.png"  # inside the project: stored relative
+        assert rec.abs_path == project.folder / "a.png"
+        assert rec.exclusions == ("hardware",) and rec.status == "excluded"
+        with pytest.raises(ProjectError, match="Label must be"):
+            project.update_image(image_id, label="maybe")
+        with pytest.raises(ProjectError, match="Exclusion reason"):
+            project.update_image(image_id, exclusions=["sunburn"])
+        with pytest.raises(ProjectError, match="Unknown image field"):
+            project.update_image(image_id, colour="red")
+        with pytest.raises(ProjectError, match="already in the project"):
+            _add(project)
+        project.update_image(image_id, exclusions=[], label="normal")
+        assert project.image(image_id).status == "annotated"
+
+
+def test_boxes_patches_and_undo_restore_with_same_id(tmp_path: Path) -> None:
+    with Project.create(tmp_path / "p") as project:
+        image_id = _add(project)
+        box_id = project.add_box(image_id, Box(30, 20, 10, 5), author="rad")
+        assert project.box(box_id).box == Box(10, 5, 30, 20)  # normalised
+        project.update_box(box_id, Box(11, 6, 31, 21))
+        project.delete_box(box_id)
+        assert project.boxes(image_id) == []
+        assert project.add_box(image_id, Box(11, 6, 31, 21), box_id=box_id) == box_id
+        patch_id = project.add_normal_patch(image_id, Box(50, 50, 70, 70))
+        assert [p.id for p in project.normal_patches(image_id)] == [patch_id]
+        with pytest.raises(ProjectError, match="positive width"):
+            project.add_box(image_id, Box(5, 5, 5, 9))
+        # Deleting an image removes its boxes (foreign keys with ON DELETE CASCADE).
+        project.remove_image(image_id)
+        assert project.boxes() == [] and project.normal_patches() == []
+
+
+def test_summary_counts(demo_project: Project) -> None:
+    s = demo_project.summary()
+    assert s["images"] == 96
+    assert s["lesion"] + s["normal"] + s["unreviewed"] == 96
+    assert s["boxes"] == s["lesion"]  # the phantom puts one box on each lesion image
+    assert set(s["body_parts"]) == {"femur", "tibia", "humerus"}
+    assert sum(v["images"] for v in s["splits"].values()) == 96
+    assert s["excluded"] == sum(1 for r in demo_project.images() if r.excluded) > 0
+
+
+WRITER = r"""
+import sys, time
+from lesion_studio.store import Project, Box
+project = Project.open(sys.argv[1])
+image_id = int(sys.argv[2])
+i = 0
+while True:
+    project.add_box(image_id, Box(i % 50, 1, i % 50 + 5, 9), author=f"edit-{i}")
+    print(i, flush=True)
+    i += 1
+"""
+
+
+def test_sigkill_mid_run_loses_no_committed_edit(tmp_path: Path) -> None:
+    """A writer is killed with SIGKILL while committing edits in a loop. Every edit it reported
+    as committed is in the database afterwards, and the database passes an integrity check."""
+    with Project.create(tmp_path / "p") as project:
+        image_id = _add(project)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path / "p"), str(image_id)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    reported = -1
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while reported < 40 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.strip():
+            reported = int(line)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert reported >= 40, "the writer did not get going"
+    with Project.open(tmp_path / "p") as project:
+        assert project._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        authors = {b.author for b in project.boxes(image_id)}
+    # Each printed number was printed after its commit returned: all must be there.
+    assert {f"edit-{i}" for i in range(reported + 1)} <= authors
+
+
+def test_relink_moved_folder_by_content_hash(tmp_path: Path) -> None:
+    from lesion_studio.dataset.importer import import_source
+    from lesion_studio.demo import generate_phantom
+    from lesion_studio.demo.project import write_demo_dicom
+
+    src = tmp_path / "scans"
+    for i in range(3):
+        write_demo_dicom(generate_phantom(i), src / f"case{i}.dcm", i, monochrome1=False)
+    with Project.create(tmp_path / "p") as project:
+        import_source(project, src)
+        assert project.missing_images() == []
+        src.rename(tmp_path / "moved")
+        (tmp_path / "moved" / "case1.dcm").rename(tmp_path / "moved" / "renamed.dcm")
+        assert len(project.missing_images()) == 3
+        found = project.relink(tmp_path)
+        assert len(found) == 3 and project.missing_images() == []
+        names = sorted(r.abs_path.name for r in project.images())
+        assert names == ["case0.dcm", "case2.dcm", "renamed.dcm"]
