@@ -10,7 +10,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks.common import emit, shared_or_skip, timed
@@ -81,7 +80,6 @@ def fracatlas_import_and_open() -> dict:
         imported = json.loads(proc.stdout.strip().splitlines()[-1])
         opens = []
         for _ in range(3):
-            t0 = time.perf_counter()
             proc = subprocess.run([sys.executable, "-c", OPEN_SCRIPT, str(dest)], capture_output=True, text=True,
                                   check=True)
             opens.append(json.loads(proc.stdout)["seconds"])
