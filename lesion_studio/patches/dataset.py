@@ -1,0 +1,294 @@
+"""The training patches for the GAN: lesion windows and normal windows, cached, balanced, seeded.
+
+Each source image is decoded once: the patches drawn from it (``variants`` random windows per
+lesion box or per normal image, resized to the model resolution, in [-1, 1]) are stored under
+``<project>/cache/patches/<key>.npz``, where the key hashes the image's sha256, its boxes and every
+sampling parameter. A second run, a resumed run or another rank then never re-decodes a DICOM.
+Batches are drawn in balanced epochs (as many normal as lesion patches per epoch, the smaller
+domain repeated) from generators seeded by (seed, epoch), so a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lesion_studio.errors import LesionStudioError
+from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.patches.intensity import resize_patch, to_unit_range
+from lesion_studio.patches.sampling import (
+    balanced_order,
+    lesion_window,
+    normal_windows,
+    patch_window,
+    relative_sides,
+)
+from lesion_studio.store.records import Box, ImageRecord
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+LESION, NORMAL = "lesion", "normal"
+_MEMORY_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+@dataclass(frozen=True)
+class PatchParams:
+    """How patches are cut. Part of every cache key, so changing any of them re-extracts."""
+
+    resolution: int = 128
+    side_factors: tuple[float, float] = (1.5, 3.0)
+    jitter: float = 0.5
+    variants: int = 4  # windows per lesion box / per normal image
+    normal_source: str = "both"  # picked | auto | both (picked where the image has some, else auto)
+    min_tissue: float = 0.7
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.resolution < 8:
+            raise LesionStudioError(f"The patch resolution must be at least 8 px, not {self.resolution}.")
+        if self.variants < 1:
+            raise LesionStudioError("At least one window per source (variants >= 1) is needed.")
+        if self.normal_source not in ("picked", "auto", "both"):
+            raise LesionStudioError(f"normal_source must be picked, auto or both, not {self.normal_source!r}.")
+
+
+@dataclass(frozen=True)
+class PatchInfo:
+    """Where one cached patch came from (for provenance and for the data summary)."""
+
+    image_id: int
+    body_part: str
+    window: Box
+
+
+@dataclass
+class PatchSet:
+    """Lesion (l) and normal (h) patches as float16 arrays (N, S, S) in [-1, 1], plus their origins."""
+
+    lesion: np.ndarray
+    normal: np.ndarray
+    lesion_info: list[PatchInfo]
+    normal_info: list[PatchInfo]
+    params: PatchParams
+    extra_summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolution(self) -> int:
+        return int(self.lesion.shape[-1])
+
+    @property
+    def epoch_length(self) -> int:
+        """Patches per domain per epoch: the larger domain's size (the smaller one is repeated)."""
+        return max(len(self.lesion), len(self.normal))
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per domain and body part: saved with every model as its data summary."""
+        def block(info: list[PatchInfo]) -> dict[str, Any]:
+            return {"patches": len(info), "images": len({p.image_id for p in info}),
+                    "body_parts": dict(sorted(Counter(p.body_part for p in info).items()))}
+
+        return {"lesion": block(self.lesion_info), "normal": block(self.normal_info),
+                "params": {**asdict(self.params), "side_factors": list(self.params.side_factors)},
+                **self.extra_summary}
+
+    def batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1,
+              augment: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Batch ``step`` for ``rank``: (lesion, normal), each float32 (B, 1, S, S).
+
+        Positions ``step·B·W + rank·B + k`` walk through balanced epochs, so W ranks together see
+        exactly what one process with batch B·W would, and a resumed run continues where it left.
+        Augmentation is a seeded left-right flip (anatomy is mirror-symmetric across sides).
+        """
+        start = (step * world_size + rank) * batch_size
+        positions = np.arange(start, start + batch_size)
+        out = []
+        for domain, pool in ((0, self.lesion), (1, self.normal)):
+            idx = np.array([self._order(domain, int(p) // self.epoch_length)[int(p) % self.epoch_length]
+                            for p in positions])
+            x = pool[idx].astype(np.float32)
+            if augment:
+                flips = np.random.default_rng(_seed(self.params.seed, "flip", domain, step, rank)).random(len(idx))
+                x[flips < 0.5] = x[flips < 0.5, :, ::-1]
+            out.append(np.ascontiguousarray(x[:, None]))
+        return out[0], out[1]
+
+    def _order(self, domain: int, epoch: int) -> np.ndarray:
+        cache = self.__dict__.setdefault("_orders", {})
+        key = (domain, epoch)
+        if key not in cache:
+            if len(cache) > 8:
+                cache.clear()
+            n = len(self.lesion) if domain == 0 else len(self.normal)
+            rng = np.random.default_rng(_seed(self.params.seed, "epoch", domain, epoch))
+            cache[key] = balanced_order(n, self.epoch_length, rng)
+        return cache[key]
+
+    def sample(self, count: int, domain: str, seed: int = 0) -> np.ndarray:
+        """``count`` fixed patches of a domain, float32 (count, 1, S, S): for sample grids and tests."""
+        pool = self.lesion if domain == LESION else self.normal
+        idx = np.random.default_rng(_seed(seed, "sample", domain)).permutation(len(pool))[:count]
+        return pool[idx].astype(np.float32)[:, None]
+
+
+def _seed(*parts: Any) -> int:
+    digest = hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+# ---------------------------------------------------------------------------- building
+def training_images(project: Any, label: str, body_parts: list[str] | None,
+                    splits: list[str] | None) -> list[ImageRecord]:
+    """Images of ``label`` that may train the GAN: not excluded, in the body parts and splits."""
+    records = project.images(label=label, body_parts=body_parts or None, include_excluded=False)
+    if splits:
+        records = [r for r in records if r.split in splits]
+    return records
+
+
+def build_patch_set(
+    project: Any,
+    *,
+    body_parts: list[str] | None = None,
+    splits: list[str] | None = None,
+    params: PatchParams = PatchParams(),  # noqa: B008 - frozen dataclass
+    cache: str = "disk",
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> PatchSet:
+    """Cut (or load from the cache) every lesion and normal patch for GAN training.
+
+    ``cache`` is ``disk`` (``<project>/cache/patches``), ``memory`` (this process only) or
+    ``none``. Raises :class:`LesionStudioError` when a domain ends up empty, naming the filter.
+    """
+    where = f"body part(s) {', '.join(body_parts)}" if body_parts else "any body part"
+    where += f" in split(s) {', '.join(splits)}" if splits else ""
+    lesion_imgs = [r for r in training_images(project, "lesion", body_parts, splits) if project.boxes(r.id)]
+    if not lesion_imgs:
+        raise LesionStudioError(
+            f"There are no lesion boxes for {where} (only non-excluded images labelled 'lesion' with at "
+            "least one box count). Draw boxes or choose another body part."
+        )
+    normal_imgs = training_images(project, "normal", body_parts, splits)
+    if not normal_imgs:
+        raise LesionStudioError(f"There are no normal images for {where}. Label some images normal first.")
+    cache_dir = project.subfolder("cache") / "patches" if cache == "disk" else None
+    total = len(lesion_imgs) + len(normal_imgs)
+    clock = EtaClock(total)
+    done = 0
+
+    def tick(name: str) -> None:
+        nonlocal done
+        done += 1
+        if cancel is not None:
+            cancel.raise_if_cancelled("Patch extraction")
+        progress(ProgressEvent("patches", done, total, name, eta_s=clock.eta(done)))
+
+    lesion_parts: list[np.ndarray] = []
+    lesion_info: list[PatchInfo] = []
+    sized: list[tuple[Box, int, int]] = []
+    for rec in lesion_imgs:
+        boxes = [b.box for b in project.boxes(rec.id)]
+        key_data = {"domain": LESION, "boxes": [b.as_tuple() for b in boxes]}
+        patches, windows = _cached(cache, cache_dir, rec, params, key_data,
+                                   lambda rec=rec, boxes=boxes: _lesion_patches(project, rec, boxes, params))
+        lesion_parts.append(patches)
+        for w in windows:
+            lesion_info.append(PatchInfo(rec.id, rec.body_part, w))
+            sized.append((w, rec.width, rec.height))
+        tick(rec.name)
+    fractions = relative_sides(sized)
+
+    normal_parts: list[np.ndarray] = []
+    normal_info: list[PatchInfo] = []
+    frac_key = hashlib.sha256(np.round(fractions, 6).tobytes()).hexdigest()[:16]
+    for rec in normal_imgs:
+        picked = [p.box for p in project.normal_patches(rec.id)] if params.normal_source != "auto" else []
+        if not picked and params.normal_source == "picked":
+            tick(rec.name)
+            continue
+        key_data = {"domain": NORMAL, "picked": [b.as_tuple() for b in picked],
+                    "fractions": frac_key if not picked else ""}
+        patches, windows = _cached(
+            cache, cache_dir, rec, params, key_data,
+            lambda rec=rec, picked=picked: _normal_patches(project, rec, picked, fractions, params))
+        normal_parts.append(patches)
+        normal_info.extend(PatchInfo(rec.id, rec.body_part, w) for w in windows)
+        tick(rec.name)
+
+    empty = np.zeros((0, params.resolution, params.resolution), np.float16)
+    normal = np.concatenate(normal_parts) if normal_parts else empty
+    if len(normal) == 0:
+        raise LesionStudioError(
+            f"No usable normal patches for {where}: "
+            + ("no normal image has a picked normal patch (use normal_source 'both' or 'auto')."
+               if params.normal_source == "picked" else "every sampled window was mostly air or text.")
+        )
+    return PatchSet(np.concatenate(lesion_parts), normal, lesion_info, normal_info, params,
+                    extra_summary={"body_parts_filter": list(body_parts or []), "splits": list(splits or [])})
+
+
+def _cached(cache: str, cache_dir: Path | None, rec: ImageRecord, params: PatchParams,
+            key_data: dict[str, Any], make: Any) -> tuple[np.ndarray, list[Box]]:
+    payload = {"v": CACHE_VERSION, "sha": rec.sha256, "params": asdict(params), **key_data}
+    key = hashlib.sha256(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()[:32]
+    if cache == "memory" and key in _MEMORY_CACHE:
+        patches, wins = _MEMORY_CACHE[key]
+        return patches, [Box(*map(float, w)) for w in wins]
+    path = cache_dir / f"{key}.npz" if cache_dir is not None else None
+    if path is not None and path.exists():
+        try:
+            with np.load(path) as data:
+                return data["patches"], [Box(*map(float, w)) for w in data["windows"]]
+        except (OSError, ValueError, KeyError):
+            log.warning("unreadable patch cache %s; re-extracting", path.name)
+    patches, windows = make()
+    wins = np.array([w.as_tuple() for w in windows], dtype=np.float64).reshape(-1, 4)
+    if cache == "memory":
+        _MEMORY_CACHE[key] = (patches, wins)
+    elif path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, patches=patches, windows=wins)
+        os.replace(tmp, path)
+    return patches, windows
+
+
+def _cut(pixels: np.ndarray, value_range: tuple[float, float], windows: list[Box], size: int) -> np.ndarray:
+    out = np.empty((len(windows), size, size), np.float16)
+    for i, w in enumerate(windows):
+        x0, y0, x1, y1 = w.as_ints()
+        out[i] = resize_patch(to_unit_range(pixels[y0:y1, x0:x1], value_range), size, size)
+    return out
+
+
+def _open(project: Any, rec: ImageRecord):  # noqa: ANN202
+    return project.open_radiograph(rec.id)
+
+
+def _lesion_patches(project: Any, rec: ImageRecord, boxes: list[Box],
+                    params: PatchParams) -> tuple[np.ndarray, list[Box]]:
+    rg = _open(project, rec)
+    rng = np.random.default_rng(_seed(params.seed, rec.sha256, LESION))
+    windows = [lesion_window(b, rg.width, rg.height, rng, params.side_factors, params.jitter)
+               for b in boxes for _ in range(params.variants)]
+    return _cut(rg.pixels, rg.value_range, windows, params.resolution), windows
+
+
+def _normal_patches(project: Any, rec: ImageRecord, picked: list[Box], fractions: np.ndarray,
+                    params: PatchParams) -> tuple[np.ndarray, list[Box]]:
+    rg = _open(project, rec)
+    if picked:
+        windows = [patch_window(b, rg.width, rg.height) for b in picked]
+    else:
+        rng = np.random.default_rng(_seed(params.seed, rec.sha256, NORMAL))
+        windows = normal_windows(rg.pixels, params.variants, rng, fractions, min_tissue=params.min_tissue)
+    return _cut(rg.pixels, rg.value_range, windows, params.resolution), windows

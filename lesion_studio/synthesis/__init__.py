@@ -1,0 +1,5 @@
+"""Synthesis: the translator runtime (ONNX / torch), alpha blending, paste-back, provenance.
+
+Everything here except ``onnx_export`` runs on numpy + onnxruntime alone; the torch backend of
+the translator imports torch lazily, only when it is asked for.
+"""
