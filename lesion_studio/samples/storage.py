@@ -1,0 +1,88 @@
+"""Where a synthetic image lives: a lossless PNG at the source's bit depth in ``<project>/synthetic``.
+
+The PNG holds bone-bright native values (8-bit sources as 8-bit PNG, anything deeper as 16-bit),
+so reading it back gives exactly the array that was synthesized; the provenance goes into the
+database row and, redundantly, into a PNG text chunk so a file that leaves the project still
+says where it came from.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lesion_studio.errors import LesionStudioError
+from lesion_studio.store.project import Project, atomic_write_bytes, utc_now
+from lesion_studio.store.records import Box, SyntheticSample
+
+
+def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None) -> bytes:
+    from PIL import Image, PngImagePlugin
+
+    if pixels.dtype == np.uint8:
+        image = Image.fromarray(pixels, mode="L")
+    else:
+        clipped = np.clip(pixels, 0, 65535).astype(np.uint16)
+        image = Image.fromarray(clipped)
+    info = PngImagePlugin.PngInfo()
+    for key, value in (text or {}).items():
+        info.add_itxt(key, value)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def save_synthetic_sample(
+    project: Project,
+    image: np.ndarray,
+    *,
+    source_image_id: int,
+    window: Box,
+    n: float,
+    seed: int,
+    model_id: int | None,
+    provenance: dict[str, Any],
+    status: str = "candidate",
+    batch: str = "",
+    score: float | None = None,
+) -> int:
+    """Write the synthetic image and its database row; returns the sample id.
+
+    The file is written (atomically) before the row, so a row never points at a missing file.
+    """
+    source = project.image(source_image_id)
+    if image.shape != (source.height, source.width):
+        raise LesionStudioError(
+            f"The synthetic image is {image.shape[1]}x{image.shape[0]} but its source {source.name} is "
+            f"{source.width}x{source.height}."
+        )
+    provenance = {"created": utc_now(), **provenance, "source_image": source.name,
+                  "source_sha256": source.sha256, "window": list(window.as_tuple()), "n": n, "seed": seed}
+    folder = project.subfolder("synthetic") / (batch or "kept")
+    stem = f"{Path(source.name).stem}_{os.urandom(4).hex()}"
+    path = folder / f"{stem}.png"
+    atomic_write_bytes(path, encode_png(image, {"lesion_studio_provenance": json.dumps(provenance)}))
+    return project.add_synthetic_sample(
+        source_image_id, window, n=n, seed=seed, model_id=model_id, path=path, score=score, status=status,
+        batch=batch, provenance=provenance,
+    )
+
+
+def load_sample_pixels(project: Project, sample: SyntheticSample) -> np.ndarray:
+    from PIL import Image
+
+    path = project.resolve_path(sample.path)
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im)
+    except (OSError, ValueError) as exc:
+        raise LesionStudioError(
+            f"The synthetic image {path.name} of sample {sample.id} cannot be read ({exc}). "
+            "Regenerate the sample."
+        ) from exc
+    return arr.astype(np.uint16) if arr.dtype != np.uint8 else arr
