@@ -1,0 +1,4 @@
+"""The desktop app: a thin PySide6 + pyqtgraph face over the headless core.
+
+Nothing here holds logic the core lacks. Qt is imported only inside this package.
+"""

@@ -1,0 +1,155 @@
+"""Every user action, declared once: text, shortcuts, menu, toolbar and handler.
+
+Menus, the toolbar and Help → Keyboard shortcuts are all built from :data:`ACTIONS`, so a
+shortcut cannot be documented in one place and bound differently in another (napari's
+app-model idea at our size). Issue-6 panels append their own specs with :func:`register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QWidget
+
+MENUS = ("File", "Edit", "View", "Image", "Tools", "Help")
+BODY_PART_KEYS = 9
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    key: str
+    text: str
+    menu: str
+    handler: str  # method name on the main window
+    shortcuts: tuple[str, ...] = ()
+    tip: str = ""
+    checkable: bool = False
+    toolbar: bool = False
+    group: str = ""  # exclusive group (tools)
+    args: tuple[Any, ...] = ()
+    section: str = ""  # menu separator before the first action of a new section
+    context: str = "window"  # "window", or "viewer": only while the image viewer has focus
+    needs_image: bool = False
+    needs_project: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ACTIONS: list[ActionSpec] = [
+    # File
+    ActionSpec("new_project", "&New project…", "File", "new_project", ("Ctrl+N",), "Create an empty project folder"),
+    ActionSpec("open_project", "&Open project…", "File", "open_project_dialog", ("Ctrl+O",), "Open a project folder",
+               toolbar=True),
+    ActionSpec("import", "&Import images…", "File", "import_images", ("Ctrl+I",),
+               "Import DICOM/PNG/JPEG with optional labels, boxes or COCO annotations", section="io",
+               needs_project=True, toolbar=True),
+    ActionSpec("export", "&Export annotations…", "File", "export_annotations", ("Ctrl+E",),
+               "Export as COCO JSON, CSV or YOLO", needs_project=True),
+    ActionSpec("relink", "Re-&link moved images…", "File", "relink_images", (),
+               "Find moved image files by content hash", needs_project=True),
+    ActionSpec("quit", "&Quit", "File", "close", ("Ctrl+Q",), section="quit"),
+    # Edit
+    ActionSpec("undo", "&Undo", "Edit", "undo", ("Ctrl+Z",), "Undo the last edit (any image)", toolbar=True,
+               needs_project=True),
+    ActionSpec("redo", "&Redo", "Edit", "redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", toolbar=True,
+               needs_project=True),
+    ActionSpec("delete_region", "&Delete selected region", "Edit", "delete_selected_region",
+               ("Del", "Backspace"), section="sel", needs_image=True),
+    ActionSpec("deselect", "Deselect", "Edit", "deselect", ("Esc",), needs_image=True),
+    ActionSpec("find", "&Find image…", "Edit", "focus_search", ("Ctrl+F",), needs_project=True),
+    # View
+    ActionSpec("fit", "&Fit to window", "View", "fit_view", ("F",), needs_image=True, toolbar=True),
+    ActionSpec("actual_size", "&Actual size (1:1)", "View", "actual_size", ("Ctrl+1",), needs_image=True),
+    ActionSpec("zoom_in", "Zoom &in", "View", "zoom_in", ("Ctrl+=", "+"), needs_image=True),
+    ActionSpec("zoom_out", "Zoom &out", "View", "zoom_out", ("Ctrl+-", "-"), needs_image=True),
+    ActionSpec("wl_dicom", "Window: DICOM default", "View", "apply_preset", ("F5",), args=("dicom",),
+               section="wl", needs_image=True),
+    ActionSpec("wl_bone", "Window: bone", "View", "apply_preset", ("F6",), args=("bone",), needs_image=True),
+    ActionSpec("wl_full", "Window: full range", "View", "apply_preset", ("F7",), args=("full",),
+               needs_image=True),
+    ActionSpec("wl_auto", "Window: auto (1–99 %)", "View", "apply_preset", ("F8",), args=("auto",),
+               needs_image=True),
+    ActionSpec("invert", "&Invert", "View", "toggle_invert", ("I",), checkable=True, needs_image=True,
+               toolbar=True),
+    # Image (navigation and quick labelling)
+    ActionSpec("next_image", "&Next image", "Image", "next_image", ("PgDown",), needs_project=True),
+    ActionSpec("prev_image", "&Previous image", "Image", "previous_image", ("PgUp",), needs_project=True),
+    ActionSpec("next_image_arrow", "Next image", "Image", "next_image", ("Down", "Right"), context="viewer"),
+    ActionSpec("prev_image_arrow", "Previous image", "Image", "previous_image", ("Up", "Left"),
+               context="viewer"),
+    ActionSpec("toggle_label", "Toggle &lesion / normal", "Image", "toggle_label", ("L",), section="label",
+               needs_image=True),
+    ActionSpec("toggle_excluded", "Toggle &excluded…", "Image", "toggle_excluded", ("E",), needs_image=True),
+    *[
+        ActionSpec(f"body_part_{i}", f"Body part {i}", "Image", "set_body_part_key", (str(i),), args=(i,),
+                   needs_image=True, section="body" if i == 1 else "")
+        for i in range(1, BODY_PART_KEYS + 1)
+    ],
+    # Tools
+    ActionSpec("tool_box", "&Lesion box tool", "Tools", "use_tool", ("B",), "Drag to draw a lesion box",
+               checkable=True, toolbar=True, group="tool", args=("box",)),
+    ActionSpec("tool_patch", "&Normal patch tool", "Tools", "use_tool", ("N",),
+               "Click to place a normal patch, or drag a rectangle", checkable=True, toolbar=True,
+               group="tool", args=("patch",)),
+    ActionSpec("tool_pan", "&Pan tool", "Tools", "use_tool", ("H",), "Drag to pan (also: middle button)",
+               checkable=True, toolbar=True, group="tool", args=("pan",)),
+    ActionSpec("patch_smaller", "Smaller normal patch", "Tools", "change_patch_size", ("[",), args=(-8,),
+               section="patch"),
+    ActionSpec("patch_larger", "Larger normal patch", "Tools", "change_patch_size", ("]",), args=(8,)),
+    ActionSpec("ask_relabel", "Ask before relabelling a normal image as lesion", "Tools",
+               "toggle_ask_relabel", checkable=True, section="prefs"),
+    # Help
+    ActionSpec("shortcuts", "&Keyboard shortcuts", "Help", "show_shortcuts", ("F1",)),
+    ActionSpec("about", "&About Lesion Studio", "Help", "show_about"),
+]
+
+#: Gestures that are not actions, listed in Help next to the table.
+MOUSE_HELP = (
+    ("Left drag", "draw with the active tool; drag a region to move it, its edges to resize"),
+    ("Click (patch tool)", "place a square normal patch of the current size"),
+    ("Right drag", "window/level: horizontal = width, vertical = level"),
+    ("Wheel", "zoom about the cursor"),
+    ("Middle drag or Space + drag", "pan"),
+    ("Arrow keys in the browser", "previous / next image"),
+)
+
+
+def register(*specs: ActionSpec) -> None:
+    """Add actions (issue-6 panels do this before the main window is built)."""
+    known = {s.key for s in ACTIONS}
+    for spec in specs:
+        if spec.key in known:
+            raise ValueError(f"action {spec.key!r} is declared twice")
+        ACTIONS.append(spec)
+
+
+def build_action(spec: ActionSpec, parent: QWidget, handler: Callable[..., Any]) -> QAction:
+    action = QAction(spec.text, parent)
+    action.setObjectName(spec.key)
+    if spec.shortcuts:
+        action.setShortcuts([QKeySequence(s) for s in spec.shortcuts])
+    if spec.tip:
+        action.setStatusTip(spec.tip)
+        action.setToolTip(f"{spec.text.replace('&', '').rstrip('…')} ({', '.join(spec.shortcuts)})"
+                          if spec.shortcuts else spec.tip)
+    action.setCheckable(spec.checkable)
+    if spec.context == "viewer":
+        action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+    if spec.checkable and not spec.group:
+        action.toggled.connect(lambda checked: handler(*spec.args, checked))
+    else:
+        action.triggered.connect(lambda _checked=False: handler(*spec.args))
+    return action
+
+
+def shortcut_rows() -> list[tuple[str, str, str]]:
+    """(menu, action, shortcuts) for the Help list, in menu order."""
+    rows = []
+    for menu in MENUS:
+        for spec in ACTIONS:
+            if spec.menu == menu and spec.shortcuts:
+                rows.append((menu, spec.text.replace("&", "").rstrip("…"), ", ".join(spec.shortcuts)))
+    return rows

@@ -1,0 +1,782 @@
+"""The application and its main window.
+
+Layout: dataset browser (left dock), image viewer (centre), inspector (right dock), toolbar,
+menus and a status bar with pixel value, coordinates, millimetres and zoom. Docks are declared
+in :data:`PANELS` and actions in :mod:`lesion_studio.gui.actions`; issue-6 panels (synthesis,
+training, gallery, results) are added by appending to those two tables.
+
+Nothing here imports torch: start-up must stay fast, and viewing needs no training stack.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lesion_studio.errors import LesionStudioError
+from lesion_studio.gui import settings as prefs
+from lesion_studio.gui.actions import ACTIONS, MENUS, ActionSpec, build_action
+from lesion_studio.gui.annotation import AnnotationController, body_part_keys
+from lesion_studio.gui.banner import Banner
+from lesion_studio.gui.commands import update_image
+from lesion_studio.gui.panels.browser import BrowserPanel
+from lesion_studio.gui.panels.inspector import InspectorPanel
+from lesion_studio.gui.panels.thumbnails import ThumbnailCache
+from lesion_studio.gui.session import ProjectSession
+from lesion_studio.gui.tools.base import PanTool
+from lesion_studio.gui.tools.regions import RegionTool
+from lesion_studio.gui.viewer.canvas import ImageCanvas
+from lesion_studio.gui.viewer.loader import ImageLoader
+from lesion_studio.gui.workers import JobWorker
+from lesion_studio.io.radiograph import Radiograph
+from lesion_studio.jobs import ProgressEvent
+from lesion_studio.store.project import Project
+from lesion_studio.store.records import ImageRecord
+
+log = logging.getLogger(__name__)
+APP_NAME = "Lesion Studio"
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """A dock panel: built for each opened project by ``factory(window, session)``."""
+
+    key: str
+    title: str
+    area: Qt.DockWidgetArea
+    factory: Callable[[MainWindow, ProjectSession], QWidget]
+
+
+def _browser(window: MainWindow, session: ProjectSession) -> QWidget:
+    return BrowserPanel(session.project, window.thumbnails)
+
+
+def _inspector(window: MainWindow, session: ProjectSession) -> QWidget:
+    return InspectorPanel()
+
+
+#: The docks, in one place. Issue 6 appends synthesis, training, gallery and results here.
+PANELS: list[PanelSpec] = [
+    PanelSpec("browser", "Dataset", Qt.DockWidgetArea.LeftDockWidgetArea, _browser),
+    PanelSpec("inspector", "Inspector", Qt.DockWidgetArea.RightDockWidgetArea, _inspector),
+]
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, project: Path | None = None) -> None:
+        super().__init__()
+        self.setObjectName("MainWindow")
+        self.session: ProjectSession | None = None
+        self.record: ImageRecord | None = None
+        self.thumbnails: ThumbnailCache | None = None
+        self.docks: dict[str, QDockWidget] = {}
+        self.panels: dict[str, QWidget] = {}
+        self.actions_by_key: dict[str, QAction] = {}
+        self._jobs: list[JobWorker] = []
+        self._preset = "dicom"
+        self._show_started = 0.0
+        self.last_paint_s: float | None = None
+
+        self.canvas = ImageCanvas()
+        self.controller = AnnotationController(self.canvas, self)
+        self.controller.message.connect(self.show_message)
+        self.controller.selection_changed.connect(self._selection_changed)
+        self.controller.confirm_relabel = self._confirm_relabel
+        self.tools = {
+            "box": RegionTool(self.canvas, self.controller, "lesion"),
+            "patch": RegionTool(self.canvas, self.controller, "patch"),
+            "pan": PanTool(self.canvas),
+        }
+        self.loader = ImageLoader(parent=self)
+        self.loader.loaded.connect(self._image_loaded)
+        self.loader.failed.connect(self._image_failed)
+
+        self.banner = Banner()
+        self.empty = QLabel("Open a project (File → Open project, Ctrl+O)\nor run  lesion-studio demo")
+        self.empty.setObjectName("empty")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.canvas)
+        centre = QWidget()
+        layout = QVBoxLayout(centre)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(centre)
+
+        self._build_docks()
+        self._build_actions()
+        self._build_status_bar()
+        self.canvas.cursor_moved.connect(self._cursor_moved)
+        self.canvas.view_changed.connect(self._zoom_changed)
+        self.canvas.levels_changed.connect(self._levels_changed)
+        self.canvas.painted.connect(self._painted)
+        self.use_tool("box")
+        self.resize(1440, 900)
+        self._restore_layout()
+        self._update_title()
+        self._update_enabled()
+        if project is not None:
+            self.open_project(project)
+
+    # ------------------------------------------------------------------ building
+    def _build_docks(self) -> None:
+        for spec in PANELS:
+            dock = QDockWidget(spec.title, self)
+            dock.setObjectName(f"dock_{spec.key}")
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+            dock.setWidget(QLabel(""))
+            self.addDockWidget(spec.area, dock)
+            self.docks[spec.key] = dock
+        self.resizeDocks([self.docks["browser"], self.docks["inspector"]], [430, 330], Qt.Orientation.Horizontal)
+
+    def _build_actions(self) -> None:
+        menus = {name: self.menuBar().addMenu(f"&{name}") for name in MENUS}
+        self.toolbar = self.addToolBar("Main")
+        self.toolbar.setObjectName("toolbar_main")
+        self.toolbar.setMovable(False)
+        groups: dict[str, QActionGroup] = {}
+        last_section: dict[str, str] = {}
+        for spec in ACTIONS:
+            action = build_action(spec, self, self._handler(spec))
+            self.actions_by_key[spec.key] = action
+            if spec.context == "viewer":
+                self.canvas.addAction(action)
+                continue
+            self.addAction(action)  # shortcuts work even when the menu bar is hidden
+            if spec.group:
+                groups.setdefault(spec.group, QActionGroup(self)).addAction(action)
+            menu = menus[spec.menu]
+            if spec.section and last_section.get(spec.menu) not in (None, spec.section):
+                menu.addSeparator()
+            if spec.section:
+                last_section[spec.menu] = spec.section
+            elif spec.menu not in last_section:
+                last_section[spec.menu] = ""
+            menu.addAction(action)
+            if spec.key == "open_project":
+                self.recent_menu = menus["File"].addMenu("Open &recent")
+                self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        for spec in ACTIONS:
+            if spec.toolbar:
+                if spec.key in ("undo", "fit", "tool_box"):
+                    self.toolbar.addSeparator()
+                self.toolbar.addAction(self.actions_by_key[spec.key])
+        self.toolbar.addSeparator()
+        self.toolbar.addWidget(QLabel(" Patch "))
+        self.patch_spin = QSpinBox()
+        self.patch_spin.setRange(16, 512)
+        self.patch_spin.setSingleStep(8)
+        self.patch_spin.setSuffix(" px")
+        self.patch_spin.setValue(self.controller.patch_size)
+        self.patch_spin.setToolTip("Normal patch size ([ and ] change it)")
+        self.patch_spin.valueChanged.connect(self.controller.set_patch_size)
+        self.toolbar.addWidget(self.patch_spin)
+        view_menu = menus["View"]
+        view_menu.addSeparator()
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        self.actions_by_key["ask_relabel"].setChecked(prefs.get_bool("annotate/ask_relabel", False))
+
+    def _handler(self, spec: ActionSpec) -> Callable[..., Any]:
+        method = getattr(self, spec.handler)
+
+        def run(*args: Any) -> None:
+            try:
+                method(*args)
+            except LesionStudioError as exc:
+                self.show_message(str(exc), "error")
+        return run
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_fields = {k: QLabel("") for k in ("value", "position", "mm", "zoom", "window")}
+        for key, label in self.status_fields.items():
+            label.setObjectName(f"status_{key}")
+            bar.addPermanentWidget(label)
+
+    # ------------------------------------------------------------------ layout and title
+    def _restore_layout(self) -> None:
+        s = prefs.app_settings()
+        geometry = s.value("window/geometry")
+        state = s.value("window/state")
+        if isinstance(geometry, QByteArray | bytes):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray | bytes):
+            self.restoreState(state)
+
+    def save_layout(self) -> None:
+        prefs.set_value("window/geometry", self.saveGeometry())
+        prefs.set_value("window/state", self.saveState())
+
+    def _update_title(self) -> None:
+        """Project and image only: edits are already saved, so there is never a '*' here."""
+        parts = [APP_NAME]
+        if self.session is not None:
+            parts.insert(0, self.session.folder.name)
+        if self.record is not None:
+            parts.insert(0, self.record.name)
+        self.setWindowTitle(" — ".join(parts))
+
+    def _update_enabled(self) -> None:
+        has_project = self.session is not None
+        has_image = has_project and self.canvas.radiograph is not None
+        for spec in ACTIONS:
+            action = self.actions_by_key[spec.key]
+            if spec.needs_image:
+                action.setEnabled(has_image)
+            elif spec.needs_project:
+                action.setEnabled(has_project)
+        if has_project:
+            assert self.session is not None
+            self.actions_by_key["undo"].setEnabled(self.session.undo_stack.canUndo())
+            self.actions_by_key["redo"].setEnabled(self.session.undo_stack.canRedo())
+
+    # ------------------------------------------------------------------ messages
+    def show_message(self, text: str, level: str = "info", action: tuple[str, Callable[[], None]] | None = None) -> None:
+        """Every message the user must see: the banner, the status bar and the log."""
+        {"error": log.error, "warning": log.warning}.get(level, log.info)("%s", text)
+        self.statusBar().showMessage(text, 8000)
+        self.banner.show_message(text, level, action)
+
+    # ------------------------------------------------------------------ project
+    def open_project(self, folder: Path | str) -> bool:
+        try:
+            project = Project.open(folder)
+        except LesionStudioError as exc:
+            self.show_message(str(exc), "error")
+            return False
+        self.close_project()
+        self.session = ProjectSession(project, self)
+        self.session.image_changed.connect(self._image_edited)
+        self.session.regions_changed.connect(self._regions_edited)
+        self.session.focus_requested.connect(self._focus_image)
+        self.session.undo_stack.indexChanged.connect(lambda _i: self._update_enabled())
+        self.thumbnails = ThumbnailCache(project.subfolder("cache") / "thumbnails", parent=self)
+        for spec in PANELS:
+            widget = spec.factory(self, self.session)
+            old = self.docks[spec.key].widget()
+            self.docks[spec.key].setWidget(widget)
+            if old is not None:
+                old.deleteLater()
+            self.panels[spec.key] = widget
+        self.browser.image_selected.connect(self.show_image)
+        self.inspector.edit_requested.connect(self._inspector_edit)
+        self.inspector.region_selected.connect(self.controller.select)
+        self._bind_body_part_keys()
+        prefs.add_recent_project(project.folder)
+        self.stack.setCurrentWidget(self.canvas)
+        self._update_title()
+        self._update_enabled()
+        log.info("opened project %s", project.folder)
+        self._check_missing()
+        last = project.get_setting("gui.last_image")
+        ids = self.browser.visible_image_ids()
+        start = int(last) if last and last.isdigit() and int(last) in ids else (ids[0] if ids else None)
+        if start is not None:
+            self.browser.select_image(start)
+        return True
+
+    @property
+    def browser(self) -> BrowserPanel:
+        return self.panels["browser"]  # type: ignore[return-value]
+
+    @property
+    def inspector(self) -> InspectorPanel:
+        return self.panels["inspector"]  # type: ignore[return-value]
+
+    def close_project(self) -> None:
+        if self.session is None:
+            return
+        if "inspector" in self.panels:
+            self.inspector.flush_notes()
+        if self.record is not None:
+            self.session.project.set_setting("gui.last_image", str(self.record.id))
+        self.loader.shutdown()
+        self.loader.forget()
+        if self.thumbnails is not None:
+            self.thumbnails.shutdown()
+        self.canvas.set_radiograph(None)
+        self.controller.set_image(None, None)
+        self.record = None
+        self.session.close()
+        self.session.deleteLater()
+        self.session = None
+        self.stack.setCurrentWidget(self.empty)
+        self._update_title()
+        self._update_enabled()
+
+    def _check_missing(self) -> None:
+        assert self.session is not None
+        missing = self.session.project.missing_images()
+        if missing:
+            n = len(missing)
+            self.show_message(
+                f"{n} image file{'s are' if n > 1 else ' is'} missing (moved or on an unplugged drive), "
+                f"e.g. {missing[0].abs_path}. Re-link finds them by content.", "warning",
+                action=("Re-link…", self.relink_images))
+
+    def _bind_body_part_keys(self) -> None:
+        assert self.session is not None
+        self.body_parts = body_part_keys(self.session.project)
+        for i in range(1, 10):
+            action = self.actions_by_key[f"body_part_{i}"]
+            name = self.body_parts[i - 1] if i <= len(self.body_parts) else ""
+            action.setText(f"Body part: {name}" if name else f"Body part {i} (unassigned)")
+            action.setVisible(bool(name))
+
+    # ------------------------------------------------------------------ images
+    def show_image(self, image_id: int) -> None:
+        if self.session is None:
+            return
+        self.inspector.flush_notes()
+        self.controller.select(None)
+        for tool in self.tools.values():
+            tool.cancel()
+        try:
+            rec = self.session.project.image(image_id)
+        except LesionStudioError as exc:
+            self.show_message(str(exc), "error")
+            return
+        self.record = rec
+        self.session.project.set_setting("gui.last_image", str(image_id))
+        self.inspector.show_image(rec, self.body_parts)
+        self._show_regions_in_inspector()
+        self._update_title()
+        self._show_started = time.perf_counter()
+        self.loader.request(rec.id, rec.abs_path)
+
+    def _image_loaded(self, image_id: int, rg: Radiograph) -> None:
+        if self.record is None or self.record.id != image_id:
+            return
+        if self.banner.isVisible() and self.banner.level == "error":
+            self.banner.hide()
+        from lesion_studio.io.display import preset_levels
+
+        self.canvas.set_radiograph(rg, preset_levels(rg, self._preset))
+        self.controller.set_image(self.session, self.record)
+        self.inspector.show_tags(rg.tags)
+        self._update_enabled()
+        for delta in (1, -1):
+            neighbour = self.browser.neighbour_id(delta)
+            if neighbour is not None and self.session is not None:
+                self.loader.prefetch(neighbour, self.session.project.image(neighbour).abs_path)
+
+    def _image_failed(self, image_id: int, message: str) -> None:
+        if self.record is None or self.record.id != image_id:
+            return
+        self.canvas.set_radiograph(None)
+        self.controller.set_image(self.session, None)
+        self.inspector.show_tags({})
+        self._update_enabled()
+        action = ("Re-link…", self.relink_images) if not self.record.abs_path.exists() else None
+        self.show_message(f"Cannot show {self.record.name}: {message}", "error", action)
+
+    def _painted(self) -> None:
+        self.last_paint_s = time.perf_counter() - self._show_started
+
+    def current_radiograph(self) -> Radiograph | None:
+        return self.canvas.radiograph
+
+    # ------------------------------------------------------------------ edits arriving from the store
+    def _image_edited(self, image_id: int) -> None:
+        self.browser.model.refresh_image(image_id)
+        if self.record is not None and self.record.id == image_id and self.session is not None:
+            self.record = self.session.project.image(image_id)
+            self.controller.record = self.record
+            self.inspector.show_image(self.record)
+
+    def _regions_edited(self, image_id: int) -> None:
+        self.browser.model.refresh_image(image_id)
+        if self.record is not None and self.record.id == image_id:
+            self.controller.reload_regions()
+            self._show_regions_in_inspector()
+
+    def _focus_image(self, image_id: int) -> None:
+        if self.record is None or self.record.id != image_id:
+            self.browser.select_image(image_id)
+
+    def _show_regions_in_inspector(self) -> None:
+        if self.session is None or self.record is None:
+            return
+        p = self.session.project
+        self.inspector.show_regions(p.boxes(self.record.id), p.normal_patches(self.record.id),
+                                    self.controller.selected)
+
+    def _selection_changed(self, key: object) -> None:
+        self.inspector.select_region(key)  # type: ignore[arg-type]
+
+    def _inspector_edit(self, fields: dict, text: str) -> None:
+        if self.session is not None and self.record is not None:
+            update_image(self.session, self.record.id, text, **fields)
+
+    def _confirm_relabel(self, rec: ImageRecord) -> bool:
+        if not self.actions_by_key["ask_relabel"].isChecked():
+            return True
+        answer = QMessageBox.question(
+            self, "Relabel as lesion?",
+            f"{rec.name} is labelled normal. Relabel it as lesion now that it has a lesion box?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    # ------------------------------------------------------------------ status bar
+    def _cursor_moved(self, x: float, y: float) -> None:
+        f = self.status_fields
+        rg = self.canvas.radiograph
+        if rg is None or math.isnan(x):
+            f["value"].setText("")
+            f["position"].setText("")
+            f["mm"].setText("")
+            return
+        col, row = int(x), int(y)
+        value = rg.pixels[row, col]
+        f["value"].setText(f"value {value:g}" if rg.pixels.dtype.kind == "f" else f"value {int(value)}")
+        f["position"].setText(f"x {col}  y {row}")
+        if rg.pixel_spacing_mm:
+            sr, sc = rg.pixel_spacing_mm
+            f["mm"].setText(f"{x * sc:.1f}, {y * sr:.1f} mm")
+        else:
+            f["mm"].setText("")
+
+    def _zoom_changed(self, zoom: float) -> None:
+        self.status_fields["zoom"].setText(f"zoom {zoom * 100:.0f}%")
+
+    def _levels_changed(self, lo: float, hi: float) -> None:
+        self.status_fields["window"].setText(f"W {hi - lo:.0f} L {(lo + hi) / 2:.0f}")
+
+    # ------------------------------------------------------------------ action handlers
+    def new_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the new project")
+        if not folder:
+            return
+        try:
+            Project.create(folder).close()
+        except LesionStudioError as exc:
+            self.show_message(str(exc), "error")
+            return
+        self.open_project(folder)
+
+    def open_project_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a project folder")
+        if folder:
+            self.open_project(folder)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in prefs.recent_projects():
+            action = self.recent_menu.addAction(str(path))
+            action.triggered.connect(lambda _c=False, p=path: self.open_project(p))
+        if not self.recent_menu.actions():
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def undo(self) -> None:
+        if self.session is not None:
+            self.session.undo_stack.undo()
+
+    def redo(self) -> None:
+        if self.session is not None:
+            self.session.undo_stack.redo()
+
+    def delete_selected_region(self) -> None:
+        self.controller.delete_selected()
+
+    def deselect(self) -> None:
+        for tool in self.tools.values():
+            tool.cancel()
+        self.controller.select(None)
+
+    def focus_search(self) -> None:
+        self.browser.search.setFocus()
+        self.browser.search.selectAll()
+
+    def fit_view(self) -> None:
+        self.canvas.fit()
+
+    def actual_size(self) -> None:
+        self.canvas.set_zoom(1.0)
+
+    def zoom_in(self) -> None:
+        self.canvas.zoom_by(1.25)
+
+    def zoom_out(self) -> None:
+        self.canvas.zoom_by(0.8)
+
+    def apply_preset(self, preset: str) -> None:
+        from lesion_studio.io.display import preset_levels
+
+        rg = self.canvas.radiograph
+        if rg is None:
+            return
+        self._preset = preset
+        self.canvas.set_levels(*preset_levels(rg, preset))
+
+    def toggle_invert(self, checked: bool) -> None:
+        self.canvas.set_inverted(checked)
+
+    def next_image(self) -> None:
+        if self.session is not None:
+            self.browser.step(1)
+
+    def previous_image(self) -> None:
+        if self.session is not None:
+            self.browser.step(-1)
+
+    def toggle_label(self) -> None:
+        if self.session is None or self.record is None:
+            return
+        new = "normal" if self.record.label == "lesion" else "lesion"
+        update_image(self.session, self.record.id, f"Label {new}", label=new)
+        self.statusBar().showMessage(f"{self.record.name}: {new}", 3000)
+
+    def toggle_excluded(self) -> None:
+        if self.session is None or self.record is None:
+            return
+        if self.record.exclusions:
+            update_image(self.session, self.record.id, "Include image", exclusions=[], exclusion_note="")
+            self.statusBar().showMessage(f"{self.record.name}: included again", 3000)
+            return
+        from lesion_studio.gui.dialogs import ExclusionDialog
+
+        dialog = ExclusionDialog(self.record.name, self.record.exclusion_note, self)
+        if dialog.exec() != ExclusionDialog.DialogCode.Accepted:
+            return
+        update_image(self.session, self.record.id, "Exclude image", exclusions=[dialog.reason()],
+                     exclusion_note=dialog.note.text())
+        self.statusBar().showMessage(f"{self.record.name}: excluded ({dialog.reason()})", 3000)
+
+    def set_body_part_key(self, index: int) -> None:
+        if self.session is None or self.record is None or index > len(self.body_parts):
+            return
+        part = self.body_parts[index - 1]
+        update_image(self.session, self.record.id, f"Body part {part}", body_part=part)
+        self.statusBar().showMessage(f"{self.record.name}: {part}", 3000)
+
+    def use_tool(self, name: str) -> None:
+        for tool in self.tools.values():
+            tool.cancel()
+        self.canvas.tool = self.tools[name]
+        self.canvas.viewport().setCursor(self.canvas.tool.cursor)
+        key = {"box": "tool_box", "patch": "tool_patch", "pan": "tool_pan"}[name]
+        self.actions_by_key[key].setChecked(True)
+
+    def change_patch_size(self, delta: int) -> None:
+        self.patch_spin.setValue(self.controller.set_patch_size(self.controller.patch_size + delta))
+        self.statusBar().showMessage(f"Normal patch size {self.controller.patch_size} px", 2000)
+
+    def toggle_ask_relabel(self, checked: bool) -> None:
+        prefs.set_value("annotate/ask_relabel", checked)
+
+    def show_shortcuts(self) -> None:
+        from lesion_studio.gui.dialogs import ShortcutsDialog
+
+        ShortcutsDialog(self).exec()
+
+    def show_about(self) -> None:
+        from lesion_studio import __version__
+
+        QMessageBox.about(self, f"About {APP_NAME}",
+                          f"<b>{APP_NAME}</b> {__version__}<br>Curate bone-lesion boxes, synthesize lesions "
+                          "and train classifiers.<br>Every edit is saved the moment you make it.")
+
+    # ------------------------------------------------------------------ long jobs
+    def run_job(self, fn: Callable[..., Any], title: str, on_success: Callable[[Any], None],
+                modal: bool = True) -> JobWorker:
+        """Run a core job in a worker thread with a cancellable progress dialog."""
+        worker = JobWorker(fn, name=title, parent=self)
+        dialog = QProgressDialog(title, "Cancel", 0, 0, self)
+        dialog.setWindowTitle(title)
+        dialog.setMinimumDuration(400)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal if modal else Qt.WindowModality.NonModal)
+        dialog.canceled.connect(worker.cancel)
+
+        def progressed(event: ProgressEvent) -> None:
+            if event.total:
+                dialog.setMaximum(event.total)
+                dialog.setValue(min(event.done, event.total))
+            dialog.setLabelText(f"{title}: {event.message}" if event.message else title)
+
+        def finished() -> None:
+            dialog.reset()
+            dialog.deleteLater()
+            if worker in self._jobs:
+                self._jobs.remove(worker)
+            worker.deleteLater()
+
+        worker.progressed.connect(progressed)
+        worker.succeeded.connect(on_success)
+        worker.failed.connect(lambda msg: self.show_message(f"{title} failed: {msg}", "error"))
+        worker.cancelled.connect(lambda: self.show_message(f"{title} was cancelled.", "info"))
+        worker.finished.connect(finished)
+        self._jobs.append(worker)
+        worker.start()
+        return worker
+
+    def import_images(self, source: Path | None = None, **annotations: Path | None) -> JobWorker | None:
+        if self.session is None:
+            return None
+        if source is None:
+            from lesion_studio.gui.dialogs import ImportDialog
+
+            dialog = ImportDialog(self)
+            if dialog.exec() != ImportDialog.DialogCode.Accepted:
+                return None
+            values = dialog.values()
+            source = values.pop("source")
+            annotations = values
+            if source is None:
+                self.show_message("Choose a folder of images to import.", "warning")
+                return None
+        from lesion_studio.dataset.importer import import_source
+
+        project = self.session.project
+
+        def job(progress, cancel):  # noqa: ANN001, ANN202
+            return import_source(project, source, progress=progress, cancel=cancel, **annotations)
+
+        def done(report) -> None:  # noqa: ANN001
+            self.browser.reload()
+            self._bind_body_part_keys()
+            text = (f"Imported {report.added} image(s), {report.boxes} box(es), "
+                    f"{report.normal_patches} normal patch(es); {report.already_present} already present.")
+            if report.skipped:
+                text += f" Skipped {len(report.skipped)} unreadable file(s), e.g. {report.skipped[0].name}: " \
+                        f"{report.skipped[0].reason}"
+            if report.cancelled:
+                text += " (cancelled: the images imported so far are kept)"
+            self.show_message(text, "warning" if report.skipped else "info")
+            if self.record is None and self.browser.visible_image_ids():
+                self.browser.select_image(self.browser.visible_image_ids()[0])
+
+        return self.run_job(job, "Import", done)
+
+    def export_annotations(self, out: Path | None = None, fmt: str | None = None) -> JobWorker | None:
+        if self.session is None:
+            return None
+        if out is None or fmt is None:
+            from lesion_studio.gui.dialogs import ExportDialog
+
+            dialog = ExportDialog(self.session.folder / "exports", self)
+            if dialog.exec() != ExportDialog.DialogCode.Accepted:
+                return None
+            out, fmt = Path(dialog.out.text()), dialog.fmt.currentText()
+        from lesion_studio.dataset.exporter import export_project
+
+        project = self.session.project
+
+        def job(progress, cancel):  # noqa: ANN001, ANN202
+            return export_project(project, out, fmt)
+
+        return self.run_job(job, "Export", lambda r: self.show_message(
+            f"Exported {r['images']} image(s) and {r['boxes']} box(es) as {fmt} to {out}.", "info"))
+
+    def relink_images(self, folder: Path | None = None) -> JobWorker | None:
+        if self.session is None:
+            return None
+        if folder is None:
+            chosen = QFileDialog.getExistingDirectory(self, "Where are the images now?")
+            if not chosen:
+                return None
+            folder = Path(chosen)
+        project = self.session.project
+
+        def job(progress, cancel):  # noqa: ANN001, ANN202
+            def report(i: int, n: int) -> None:
+                cancel.raise_if_cancelled("Re-linking")
+                progress(ProgressEvent("relink", i, n, "comparing file contents"))
+            return project.relink(folder, progress=report)
+
+        def done(found: dict) -> None:
+            self.loader.forget()
+            if self.thumbnails is not None:
+                self.thumbnails.forget_failures()
+            self.browser.reload()
+            still = len(project.missing_images())
+            level = "warning" if still else "info"
+            self.show_message(f"Re-linked {len(found)} image(s)" + (f"; {still} still missing." if still else "."),
+                              level)
+            if self.record is not None:
+                self.show_image(self.record.id)
+
+        return self.run_job(job, "Re-link", done)
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, event: QCloseEvent) -> None:
+        for worker in list(self._jobs):
+            worker.cancel()
+            worker.wait(10_000)
+        self.save_layout()
+        self.close_project()
+        self.loader.shutdown()
+        super().closeEvent(event)
+
+
+def _install_excepthook(window_ref: list[MainWindow]) -> None:
+    """A bug in a slot is logged and shown in the window; the app keeps running."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb) -> None:  # noqa: ANN001
+        if issubclass(kind, KeyboardInterrupt):
+            previous(kind, value, tb)
+            return
+        log.error("unexpected error", exc_info=(kind, value, tb))
+        if window_ref:
+            message = str(value) if isinstance(value, LesionStudioError) else (
+                f"Something went wrong ({kind.__name__}: {value}). The details are in the log file; "
+                "your annotations are saved.")
+            window_ref[0].show_message(message, "error")
+
+    sys.excepthook = hook
+
+
+def create_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName(prefs.ORGANIZATION)
+    app.setApplicationName(prefs.APPLICATION)
+    from lesion_studio.gui.theme import apply_dark_theme
+
+    apply_dark_theme(app)  # type: ignore[arg-type]
+    return app  # type: ignore[return-value]
+
+
+def run_app(project: Path | None = None) -> int:
+    """Open the main window (on ``project`` if given, else the most recent one) and run."""
+    from lesion_studio.logsetup import configure_logging
+
+    configure_logging()
+    app = create_app()
+    if project is None:
+        recent = [p for p in prefs.recent_projects() if (p / "project.sqlite").exists()]
+        project = recent[0] if recent else None
+    window = MainWindow()
+    _install_excepthook([window])
+    window.show()
+    if project is not None:
+        window.open_project(project)
+    return int(app.exec())

@@ -1,0 +1,153 @@
+"""Small dialogs: exclusion reason, import, export, keyboard shortcuts. All keyboard-driven."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lesion_studio.gui.actions import MOUSE_HELP, shortcut_rows
+from lesion_studio.store.records import EXCLUSION_REASONS
+
+
+class ExclusionDialog(QDialog):
+    """Why is this image excluded? Arrow keys pick the reason, Enter confirms."""
+
+    def __init__(self, name: str, note: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Exclude image")
+        self.reasons = QListWidget()
+        self.reasons.addItems(list(EXCLUSION_REASONS))
+        self.reasons.setCurrentRow(0)
+        self.reasons.setMaximumHeight(110)
+        self.note = QLineEdit(note, placeholderText="optional note")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self.reasons.itemDoubleClicked.connect(lambda _i: self.accept())
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"Exclude <b>{name}</b> from training and evaluation because:"))
+        layout.addWidget(self.reasons)
+        layout.addWidget(self.note)
+        layout.addWidget(buttons)
+        self.reasons.setFocus()
+
+    def reason(self) -> str:
+        item = self.reasons.currentItem()
+        return item.text() if item is not None else EXCLUSION_REASONS[-1]
+
+
+def _path_row(edit: QLineEdit, pick) -> QWidget:  # noqa: ANN001
+    w = QWidget()
+    row = QHBoxLayout(w)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(edit, 1)
+    button = QPushButton("Browse…")
+    button.clicked.connect(pick)
+    row.addWidget(button)
+    return w
+
+
+class ImportDialog(QDialog):
+    """Choose a folder of images and, optionally, the annotation files that go with it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import images")
+        self.source = QLineEdit()
+        self.labels = QLineEdit()
+        self.boxes = QLineEdit()
+        self.coco = QLineEdit()
+        form = QFormLayout()
+        form.addRow("Images (folder)", _path_row(self.source, lambda: self._dir(self.source)))
+        form.addRow("Labels CSV", _path_row(self.labels, lambda: self._file(self.labels, "CSV (*.csv)")))
+        form.addRow("Boxes CSV", _path_row(self.boxes, lambda: self._file(self.boxes, "CSV (*.csv)")))
+        form.addRow("COCO JSON", _path_row(self.coco, lambda: self._file(self.coco, "JSON (*.json)")))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Files that cannot be read are skipped and listed afterwards."))
+        layout.addWidget(buttons)
+        self.resize(560, 0)
+
+    def _dir(self, edit: QLineEdit) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images", edit.text())
+        if folder:
+            edit.setText(folder)
+
+    def _file(self, edit: QLineEdit, pattern: str) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Annotation file", edit.text(), pattern)
+        if name:
+            edit.setText(name)
+
+    def values(self) -> dict[str, Path | None]:
+        def opt(edit: QLineEdit) -> Path | None:
+            return Path(edit.text().strip()) if edit.text().strip() else None
+
+        return {"source": opt(self.source), "labels_csv": opt(self.labels), "boxes_csv": opt(self.boxes),
+                "coco_json": opt(self.coco)}
+
+
+class ExportDialog(QDialog):
+    def __init__(self, default_folder: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export annotations")
+        self.fmt = QComboBox()
+        self.fmt.addItems(["coco", "csv", "yolo"])
+        self.out = QLineEdit(str(default_folder))
+        form = QFormLayout()
+        form.addRow("Format", self.fmt)
+        form.addRow("Output folder", _path_row(self.out, self._pick))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self.resize(520, 0)
+
+    def _pick(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export to", self.out.text())
+        if folder:
+            self.out.setText(folder)
+
+
+class ShortcutsDialog(QDialog):
+    """Help → Keyboard shortcuts, generated from the action table."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        rows = shortcut_rows() + [("Mouse", what, how) for how, what in MOUSE_HELP]
+        table = QTableWidget(len(rows), 3)
+        table.setHorizontalHeaderLabels(["Menu", "Action", "Keys"])
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for r, values in enumerate(rows):
+            for c, value in enumerate(values):
+                table.setItem(r, c, QTableWidgetItem(value))
+        table.resizeColumnsToContents()
+        self.table = table
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+        self.resize(620, 560)

@@ -1,0 +1,220 @@
+"""The inspector: the current image's label, body part, view, split, exclusion flags, notes,
+its lesion boxes and normal patches, and its key DICOM tags.
+
+It edits nothing itself: every change is emitted as ``edit_requested(fields, text)`` and goes
+through an undo command like any other edit. Refreshing from the store blocks the widgets'
+signals, so showing an image never writes to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lesion_studio.gui.commands import LESION, PATCH
+from lesion_studio.store.records import EXCLUSION_REASONS, LABELS, SPLITS, ImageRecord, LesionBox, NormalPatch
+
+KEY_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def region_text(kind: str, region: LesionBox | NormalPatch) -> str:
+    b = region.box
+    what = "Lesion box" if kind == LESION else "Normal patch"
+    return f"{what} #{region.id}   {b.x0:.0f},{b.y0:.0f} → {b.x1:.0f},{b.y1:.0f}   ({b.width:.0f}×{b.height:.0f})"
+
+
+class InspectorPanel(QWidget):
+    edit_requested = Signal(dict, str)
+    region_selected = Signal(object)  # (kind, id) or None
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.record: ImageRecord | None = None
+        self._updating = False
+
+        self.title = QLabel("No image")
+        self.title.setObjectName("title")
+        self.title.setWordWrap(True)
+        self.subtitle = QLabel("")
+        self.subtitle.setObjectName("muted")
+
+        self.label = QComboBox()
+        self.label.addItems(list(LABELS))
+        self.label.currentTextChanged.connect(lambda v: self._emit({"label": v}, f"Label {v}"))
+        self.body_part = QComboBox()
+        self.body_part.setEditable(True)
+        self.body_part.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.body_part.lineEdit().editingFinished.connect(
+            lambda: self._emit({"body_part": self.body_part.currentText().strip().lower()}, "Set body part"))
+        self.body_part.activated.connect(
+            lambda _i: self._emit({"body_part": self.body_part.currentText().strip().lower()}, "Set body part"))
+        self.view = QLineEdit()
+        self.view.editingFinished.connect(lambda: self._emit({"view": self.view.text().strip()}, "Set view"))
+        self.split = QComboBox()
+        self.split.addItems(list(SPLITS))
+        self.split.currentTextChanged.connect(lambda v: self._emit({"split": v}, f"Split {v}"))
+
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.addRow("Label", self.label)
+        form.addRow("Body part", self.body_part)
+        form.addRow("View", self.view)
+        form.addRow("Split", self.split)
+
+        self.flags: dict[str, QCheckBox] = {}
+        flags_box = QGroupBox("Excluded because")
+        flags_layout = QVBoxLayout(flags_box)
+        row = QHBoxLayout()
+        for reason in EXCLUSION_REASONS:
+            cb = QCheckBox(reason)
+            cb.toggled.connect(self._flags_changed)
+            self.flags[reason] = cb
+            row.addWidget(cb)
+        flags_layout.addLayout(row)
+        self.exclusion_note = QLineEdit(placeholderText="reason / note")
+        self.exclusion_note.editingFinished.connect(
+            lambda: self._emit({"exclusion_note": self.exclusion_note.text()}, "Exclusion note"))
+        flags_layout.addWidget(self.exclusion_note)
+
+        self.notes = QPlainTextEdit(placeholderText="Notes (saved as you type)")
+        self.notes.setMaximumHeight(70)
+        self._notes_timer = QTimer(self, singleShot=True, interval=700)
+        self._notes_timer.timeout.connect(self.flush_notes)
+        self.notes.textChanged.connect(lambda: None if self._updating else self._notes_timer.start())
+
+        self.regions = QListWidget()
+        self.regions.setMaximumHeight(140)
+        self.regions.currentItemChanged.connect(self._region_clicked)
+
+        self.tags = QTableWidget(0, 2)
+        self.tags.horizontalHeader().setVisible(False)
+        self.tags.verticalHeader().setVisible(False)
+        self.tags.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.tags.horizontalHeader().setStretchLastSection(True)
+        self.tags.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.tags.setShowGrid(False)
+
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.title)
+        layout.addWidget(self.subtitle)
+        layout.addLayout(form)
+        layout.addWidget(flags_box)
+        layout.addWidget(QLabel("Notes"))
+        layout.addWidget(self.notes)
+        layout.addWidget(QLabel("Lesion boxes and normal patches"))
+        layout.addWidget(self.regions)
+        layout.addWidget(QLabel("DICOM tags"))
+        layout.addWidget(self.tags, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.setEnabled(False)
+
+    # ------------------------------------------------------------------ showing
+    def show_image(self, rec: ImageRecord | None, body_parts: list[str] | None = None) -> None:
+        if self.record is not None and rec is not None and rec.id != self.record.id:
+            self.flush_notes()
+        self.record = rec
+        self._updating = True
+        try:
+            self.setEnabled(rec is not None)
+            if rec is None:
+                self.title.setText("No image")
+                self.subtitle.setText("")
+                return
+            self.title.setText(rec.name)
+            self.subtitle.setText(f"{rec.width} × {rec.height} px · {rec.modality or 'image'} · "
+                                  f"{rec.bits_stored}-bit · {rec.status}")
+            self.label.setCurrentText(rec.label)
+            if body_parts is not None:
+                self.body_part.clear()
+                self.body_part.addItems(body_parts)
+            self.body_part.setEditText(rec.body_part)
+            self.view.setText(rec.view)
+            self.split.setCurrentText(rec.split)
+            for reason, cb in self.flags.items():
+                cb.setChecked(reason in rec.exclusions)
+            self.exclusion_note.setText(rec.exclusion_note)
+            if self.notes.toPlainText() != rec.notes and not self._notes_timer.isActive():
+                self.notes.setPlainText(rec.notes)
+        finally:
+            self._updating = False
+
+    def show_regions(self, boxes: list[LesionBox], patches: list[NormalPatch],
+                     selected: tuple[str, int] | None) -> None:
+        self._updating = True
+        try:
+            self.regions.clear()
+            for kind, items in ((LESION, boxes), (PATCH, patches)):
+                for region in items:
+                    item = QListWidgetItem(region_text(kind, region))
+                    item.setData(KEY_ROLE, (kind, region.id))
+                    self.regions.addItem(item)
+                    if selected == (kind, region.id):
+                        self.regions.setCurrentItem(item)
+        finally:
+            self._updating = False
+
+    def select_region(self, key: tuple[str, int] | None) -> None:
+        self._updating = True
+        try:
+            for i in range(self.regions.count()):
+                item = self.regions.item(i)
+                if item.data(KEY_ROLE) == key:
+                    self.regions.setCurrentItem(item)
+                    return
+            self.regions.setCurrentItem(None)
+        finally:
+            self._updating = False
+
+    def show_tags(self, tags: dict[str, str]) -> None:
+        self.tags.setRowCount(len(tags))
+        for row, (key, value) in enumerate(tags.items()):
+            self.tags.setItem(row, 0, QTableWidgetItem(key))
+            self.tags.setItem(row, 1, QTableWidgetItem(str(value)))
+
+    # ------------------------------------------------------------------ editing
+    def _emit(self, fields: dict[str, Any], text: str) -> None:
+        if self._updating or self.record is None:
+            return
+        if all(getattr(self.record, k) == v for k, v in fields.items()):
+            return
+        self.edit_requested.emit(fields, text)
+
+    def _flags_changed(self) -> None:
+        flags = [r for r, cb in self.flags.items() if cb.isChecked()]
+        self._emit({"exclusions": tuple(flags)}, "Exclusion flags")
+
+    def flush_notes(self) -> None:
+        """Write pending notes now (before switching image or closing)."""
+        self._notes_timer.stop()
+        if self.record is not None and self.notes.toPlainText() != self.record.notes:
+            self.edit_requested.emit({"notes": self.notes.toPlainText()}, "Edit notes")
+
+    def _region_clicked(self, current: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
+        if not self._updating:
+            self.region_selected.emit(current.data(KEY_ROLE) if current is not None else None)

@@ -1,0 +1,49 @@
+"""Per-user preferences through QSettings: window layout, recent projects, annotation options.
+
+Project data never goes here (it lives in the project database); only how this user likes the
+app. Tests point QSettings at a temporary folder, so they never touch a real profile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+ORGANIZATION = "LesionStudio"
+APPLICATION = "Lesion Studio"
+MAX_RECENT = 8
+
+
+def app_settings() -> QSettings:
+    return QSettings(ORGANIZATION, APPLICATION)
+
+
+def recent_projects() -> list[Path]:
+    value = app_settings().value("recent_projects", [])
+    if isinstance(value, str):
+        value = [value]
+    return [Path(v) for v in (value or []) if v]
+
+
+def add_recent_project(folder: Path) -> list[Path]:
+    folder = Path(folder).resolve()
+    items = [folder] + [p for p in recent_projects() if p != folder]
+    items = items[:MAX_RECENT]
+    s = app_settings()
+    s.setValue("recent_projects", [str(p) for p in items])
+    s.sync()
+    return items
+
+
+def get_bool(key: str, default: bool) -> bool:
+    value = app_settings().value(key, default)
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def set_value(key: str, value: object) -> None:
+    s = app_settings()
+    s.setValue(key, value)
+    s.sync()
