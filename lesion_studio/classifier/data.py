@@ -1,0 +1,193 @@
+"""Classifier data: which images form each split, their prepared arrays, augmentation and sampling.
+
+Rules the paper's protocol depends on, enforced here in one place:
+
+- Only reviewed images (label lesion or normal) take part; excluded images (pediatric, hardware,
+  confounder...) are left out unless ``include_excluded`` is set.
+- Synthetic images join the *training* set only. :func:`training_set` refuses a synthetic sample
+  whose source image is not a training image, and :func:`evaluation_set` never takes synthetic
+  samples at all, so a synthetic image (or a near-copy of a val/test image) cannot leak into
+  threshold choice or test AUC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lesion_studio.classifier.preprocess import BACKGROUND, PreparedCache
+from lesion_studio.errors import LesionStudioError
+from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.store.project import Project
+from lesion_studio.store.records import ImageRecord, SyntheticSample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One classifier input: a project image or a synthetic sample (never both)."""
+
+    key: str  # cache key: image sha256 or synthetic file hash
+    path: Path
+    label: int  # 1 lesion, 0 normal
+    body_part: str
+    image_id: int | None = None
+    synthetic_id: int | None = None
+
+    @property
+    def synthetic(self) -> bool:
+        return self.synthetic_id is not None
+
+
+@dataclass
+class LabelledSet:
+    """Examples with their prepared (N, S, S) float16 arrays and 0/1 labels."""
+
+    examples: list[Example]
+    arrays: np.ndarray
+    labels: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.labels = np.array([e.label for e in self.examples], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    @property
+    def n_positive(self) -> int:
+        return int(self.labels.sum())
+
+    def summary(self) -> dict[str, int]:
+        return {"images": len(self), "lesion": self.n_positive, "normal": len(self) - self.n_positive,
+                "synthetic": sum(e.synthetic for e in self.examples)}
+
+
+def _matches(rec: ImageRecord, body_parts: Sequence[str] | None) -> bool:
+    """Exact body-part match (FracAtlas-style ``mixed:hand+leg`` images must be named explicitly)."""
+    return not body_parts or rec.body_part in body_parts
+
+
+def image_examples(records: Iterable[ImageRecord]) -> list[Example]:
+    return [Example(key=r.sha256, path=r.abs_path, label=int(r.label == "lesion"), body_part=r.body_part,
+                    image_id=r.id) for r in records]
+
+
+def split_records(
+    project: Project, split: str, body_parts: Sequence[str] | None = None, *, include_excluded: bool = False,
+) -> list[ImageRecord]:
+    """Reviewed images of one split (and body parts), excluded ones left out unless asked for."""
+    records = [r for r in project.images(split=split, include_excluded=include_excluded)
+               if r.label in ("lesion", "normal") and _matches(r, body_parts)]
+    return records
+
+
+def synthetic_key(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return "syn-" + hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def synthetic_examples(project: Project, samples: Iterable[SyntheticSample],
+                       train_ids: set[int]) -> list[Example]:
+    """Synthetic lesion examples; refuses any whose source image is not a training image."""
+    out = []
+    for s in samples:
+        if s.source_image_id not in train_ids:
+            split = project.image(s.source_image_id).split
+            raise LesionStudioError(
+                f"Synthetic sample {s.id} was made from image {s.source_image_id}, which is in the "
+                f"'{split}' split, not in this training set. Synthetic images may only augment training "
+                "data (otherwise validation/test images would leak into training)."
+            )
+        if not s.path:
+            raise LesionStudioError(f"Synthetic sample {s.id} has no image file.")
+        path = project.resolve_path(s.path)
+        key = s.provenance.get("file_sha256") or synthetic_key(path)
+        if not str(key).startswith("syn-"):
+            key = f"syn-{key}"
+        src = project.image(s.source_image_id)
+        out.append(Example(key=str(key), path=path, label=1, body_part=src.body_part, synthetic_id=s.id))
+    return out
+
+
+def materialise(examples: list[Example], cache: PreparedCache, *, what: str = "images",
+                progress: ProgressCallback = no_progress) -> LabelledSet:
+    total = len(examples)
+
+    def tick(done: int) -> None:
+        if done == total or done % 25 == 0:
+            progress(ProgressEvent(f"loading {what}", done, total))
+
+    arrays = cache.stack([(e.key, e.path) for e in examples], on_item=tick)
+    return LabelledSet(examples, arrays)
+
+
+def training_set(
+    project: Project, cache: PreparedCache, body_parts: Sequence[str] | None = None, *,
+    include_excluded: bool = False, synthetic: Iterable[SyntheticSample] = (),
+    progress: ProgressCallback = no_progress,
+) -> LabelledSet:
+    """The training split (+ synthetic lesion images made from training images only)."""
+    records = split_records(project, "train", body_parts, include_excluded=include_excluded)
+    if not records:
+        raise LesionStudioError(
+            f"The training split has no reviewed images{_for(body_parts)}. Assign splits "
+            "(lesion-studio split) and label images first."
+        )
+    examples = image_examples(records) + synthetic_examples(project, synthetic, {r.id for r in records})
+    data = materialise(examples, cache, what="training images", progress=progress)
+    if data.n_positive == 0 or data.n_positive == len(data):
+        raise LesionStudioError(f"The training split{_for(body_parts)} needs both lesion and normal images.")
+    return data
+
+
+def evaluation_set(
+    project: Project, split: str, cache: PreparedCache, body_parts: Sequence[str] | None = None, *,
+    include_excluded: bool = False, progress: ProgressCallback = no_progress,
+) -> LabelledSet:
+    """Validation or test images of the project: real images only, by construction."""
+    if split not in ("val", "test"):
+        raise LesionStudioError(f"Evaluation uses the 'val' or 'test' split, not {split!r}.")
+    records = split_records(project, split, body_parts, include_excluded=include_excluded)
+    if not records:
+        raise LesionStudioError(f"The {split} split has no reviewed images{_for(body_parts)}.")
+    return materialise(image_examples(records), cache, what=f"{split} images", progress=progress)
+
+
+def _for(body_parts: Sequence[str] | None) -> str:
+    return f" for {', '.join(body_parts)}" if body_parts else ""
+
+
+# ------------------------------------------------------------------------------ torch parts
+def build_augmentation(rotation_deg: float, translate: float, scale: tuple[float, float], hflip: bool):  # noqa: ANN201
+    """Random affine (+ horizontal flip) with torchvision transforms v2, filling with background."""
+    from torchvision.transforms import v2
+
+    steps = []
+    if hflip:
+        steps.append(v2.RandomHorizontalFlip(p=0.5))
+    steps.append(v2.RandomAffine(degrees=rotation_deg, translate=(translate, translate), scale=scale,
+                                 interpolation=v2.InterpolationMode.BILINEAR, fill=BACKGROUND))
+    return v2.Compose(steps)
+
+
+def epoch_order(labels: np.ndarray, balance: str, generator) -> np.ndarray:  # noqa: ANN001
+    """Indices for one epoch: a permutation, or a class-balanced draw with replacement.
+
+    ``balance="sampler"`` draws each class with equal total probability (the weighted sampler);
+    other modes use a plain permutation (``"loss"`` reweights the loss instead).
+    """
+    import torch
+
+    n = len(labels)
+    if balance == "sampler":
+        pos = labels.sum()
+        w = np.where(labels == 1, 0.5 / max(pos, 1), 0.5 / max(n - pos, 1))
+        return torch.multinomial(torch.as_tensor(w, dtype=torch.double), n, replacement=True,
+                                 generator=generator).numpy()
+    return torch.randperm(n, generator=generator).numpy()

@@ -1,0 +1,358 @@
+"""Train the DRN lesion classifier on full radiographs (the paper's baseline and augmented models).
+
+Conventions shared with the GAN trainer (see ``training/common.py``): ``device="auto"``, mixed
+precision on GPU, a progress callback (one event per batch, and one per epoch carrying the
+validation AUC), a cancel token polled between batches, per-step seeded randomness, atomic
+safetensors checkpoints, resume, and torchrun/DDP (each rank trains on its shard of the epoch).
+
+Files in ``out_dir``: ``last.safetensors`` (model + optimizer at the end of the latest epoch: what
+resume reads) and ``model.safetensors`` (the selected weights: best validation AUC, or the last
+epoch). Resume is epoch-granular: a crash mid-epoch replays that epoch from its seeded start, so
+the resumed run equals the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from lesion_studio.classifier.data import LabelledSet, build_augmentation, epoch_order
+from lesion_studio.classifier.preprocess import Preprocessing
+from lesion_studio.config import from_dict, to_dict
+from lesion_studio.errors import ConfigError, LesionStudioError
+from lesion_studio.extras import require
+from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.training.common import (
+    Distributed,
+    autocast,
+    load_checkpoint,
+    save_checkpoint,
+    select_device,
+    step_generator,
+    step_seed,
+    unwrap,
+)
+
+torch = require("torch", "Classifier training")
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "lesion-studio-drn-1"
+
+
+@dataclass
+class ClassifierConfig:
+    """Everything that defines a classifier training run (saved next to every checkpoint)."""
+
+    arch: str = "drn_d_22"
+    input_size: int = 160
+    epochs: int = 12
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4  # L2 regularisation (the paper's)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    balance: Literal["sampler", "loss", "none"] = "sampler"
+    augment: bool = True
+    rotation_deg: float = 10.0
+    translate: float = 0.05
+    scale_min: float = 0.9
+    scale_max: float = 1.1
+    hflip: bool = True
+    select: Literal["best_val_auc", "last"] = "best_val_auc"
+    device: str = "auto"
+    amp: bool = True
+    seed: int = 0
+    eval_batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        from lesion_studio.models.drn import ARCHITECTURES
+
+        if self.arch not in ARCHITECTURES:
+            raise ConfigError(f"classifier.arch: unknown architecture {self.arch!r}; "
+                              f"choose one of {', '.join(ARCHITECTURES)}.")
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"classifier.{name} must be at least 1.")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ConfigError("classifier.lr must be positive and weight_decay non-negative.")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise ConfigError("classifier.scale_min/scale_max must satisfy 0 < min <= max.")
+        Preprocessing(self.input_size)  # validates the size
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.input_size)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "classifier") -> ClassifierConfig:
+        return from_dict(cls, data, where=where)
+
+    def training_hash(self) -> str:
+        """Identity of the settings that change the weights (device/amp/eval batch do not count)."""
+        d = to_dict(self)
+        for k in ("device", "amp", "eval_batch_size"):
+            d.pop(k)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: Ready-made settings: ``tiny`` is for tests and the demo (seconds on CPU).
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"arch": "drn_d_tiny", "input_size": 96, "epochs": 20, "batch_size": 16, "lr": 5e-3},
+    "cpu": {"arch": "drn_d_22", "input_size": 160, "epochs": 12, "batch_size": 16},
+    "gpu": {"arch": "drn_c_26", "input_size": 384, "epochs": 40, "batch_size": 32, "lr": 5e-4},
+}
+
+
+def preset(name: str, **overrides: Any) -> ClassifierConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"Unknown classifier preset {name!r}; choose one of {', '.join(PRESETS)}.")
+    return ClassifierConfig.from_dict({**PRESETS[name], **overrides})
+
+
+@dataclass
+class TrainResult:
+    path: Path  # the selected weights (model.safetensors)
+    sha256: str
+    val_auc: float | None
+    epoch: int  # the epoch whose weights were selected (1-based)
+    epochs_done: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+def data_fingerprint(data: LabelledSet) -> str:
+    h = hashlib.sha256()
+    for e, y in zip(data.examples, data.labels, strict=True):
+        h.update(f"{e.key}:{int(y)};".encode())
+    return h.hexdigest()[:16]
+
+
+def predict(model: torch.nn.Module, arrays: np.ndarray, *, device: torch.device, batch_size: int = 32,
+            amp: bool = False) -> np.ndarray:
+    """Lesion probabilities for prepared (N, S, S) arrays."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(arrays), batch_size):
+            x = torch.from_numpy(np.asarray(arrays[i:i + batch_size], dtype=np.float32)).unsqueeze(1).to(device)
+            with autocast(device, amp):
+                logits = model(x)
+            out.append(torch.sigmoid(logits.float()[:, 0]).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def _val_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    if labels.min() == labels.max():
+        return None
+    from lesion_studio.evaluate.metrics import auc
+
+    return auc(labels, scores)
+
+
+class ClassifierTrainer:
+    """Fits one classifier; construct, then call :meth:`fit` (which resumes when it can)."""
+
+    def __init__(
+        self, config: ClassifierConfig, train: LabelledSet, val: LabelledSet | None, out_dir: str | Path, *,
+        progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if len(train) == 0:
+            raise LesionStudioError("The classifier has no training images.")
+        self.config = config
+        self.train = train
+        self.val = val
+        self.out_dir = Path(out_dir)
+        self.progress = progress
+        self.cancel = cancel or CancelToken()
+        self.metadata = metadata or {}
+        self.dist = Distributed.from_env(config.device)
+        self.device = select_device(config.device, self.dist.local_rank if self.dist.initialised else None)
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.safetensors"
+
+    @property
+    def model_path(self) -> Path:
+        return self.out_dir / "model.safetensors"
+
+    def _identity(self) -> dict[str, str]:
+        return {"config_hash": self.config.training_hash(), "train_data": data_fingerprint(self.train),
+                "val_data": data_fingerprint(self.val) if self.val is not None else ""}
+
+    def _build(self) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        from lesion_studio.models.drn import build_drn
+
+        torch.manual_seed(self.config.seed)  # identical initial weights on every rank and every run
+        model = build_drn(self.config.arch).to(self.device)
+        if self.config.optimizer == "adam":
+            opt = torch.optim.AdamW(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        else:
+            opt = torch.optim.SGD(model.parameters(), lr=self.config.lr, momentum=0.9,
+                                  weight_decay=self.config.weight_decay)
+        return model, opt
+
+    def _try_resume(self, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any] | None:
+        if not self.last_path.exists():
+            return None
+        try:
+            states, meta = load_checkpoint(self.last_path)
+        except LesionStudioError as exc:
+            log.warning("not resuming: %s", exc)
+            return None
+        if meta.get("identity") != self._identity():
+            log.info("not resuming from %s: settings or data changed", self.last_path)
+            return None
+        model.load_state_dict(states["model"])
+        opt.load_state_dict(states["optimizer"])
+        log.info("resuming classifier training after epoch %d", meta["epoch"])
+        return meta
+
+    def _checkpoint_meta(self, epoch: int, history: list[dict[str, Any]], best: dict[str, Any]) -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "kind": "drn", "arch": self.config.arch,
+                "config": to_dict(self.config), "preprocessing": self.config.preprocessing.to_dict(),
+                "epoch": epoch, "history": history, "best": best, "identity": self._identity(),
+                "train_summary": self.train.summary(),
+                "val_summary": self.val.summary() if self.val is not None else None, **self.metadata}
+
+    def fit(self, *, resume: bool = True) -> TrainResult:
+        cfg = self.config
+        model, opt = self._build()
+        meta = self._try_resume(model, opt) if resume else None
+        start = int(meta["epoch"]) if meta else 0
+        history: list[dict[str, Any]] = list(meta["history"]) if meta else []
+        best: dict[str, Any] = dict(meta["best"]) if meta else {"epoch": 0, "val_auc": None, "sha256": ""}
+        ddp_model = self.dist.wrap(model, self.device)
+
+        labels = self.train.labels
+        pos = float(labels.sum())
+        pos_weight = None
+        if cfg.balance == "loss" and pos > 0:
+            pos_weight = torch.tensor([(len(labels) - pos) / pos], device=self.device)
+        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+        augment = build_augmentation(cfg.rotation_deg, cfg.translate, (cfg.scale_min, cfg.scale_max),
+                                     cfg.hflip) if cfg.augment else None
+        use_scaler = self.device.type == "cuda" and cfg.amp and not torch.cuda.is_bf16_supported()
+        scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+
+        steps_per_epoch = math.ceil(len(labels) / (cfg.batch_size * self.dist.world_size))
+        total_steps = steps_per_epoch * cfg.epochs
+        clock = EtaClock(total_steps, start_done=start * steps_per_epoch)
+        for epoch in range(start, cfg.epochs):
+            order = epoch_order(labels, cfg.balance, step_generator(cfg.seed, epoch, stream=1))
+            order = order[self.dist.rank::self.dist.world_size]
+            ddp_model.train()
+            running, seen = 0.0, 0
+            for b in range(steps_per_epoch):
+                self.cancel.raise_if_cancelled("Classifier training")
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                if len(idx) == 0:
+                    continue
+                x = torch.from_numpy(self.train.arrays[idx].astype(np.float32)).unsqueeze(1)
+                if augment is not None:
+                    torch.manual_seed(step_seed(cfg.seed, epoch * steps_per_epoch + b, stream=2))
+                    x = torch.stack([augment(xi) for xi in x])
+                y = torch.from_numpy(labels[idx].astype(np.float32)).to(self.device)
+                x = x.to(self.device)
+                with autocast(self.device, cfg.amp):
+                    logits = ddp_model(x)[:, 0]
+                loss = loss_fn(logits.float(), y)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                running += float(loss.detach()) * len(idx)
+                seen += len(idx)
+                done = epoch * steps_per_epoch + b + 1
+                if self.dist.is_main:
+                    self.progress(ProgressEvent("training classifier", done, total_steps,
+                                                f"epoch {epoch + 1}/{cfg.epochs} loss {running / seen:.3f}",
+                                                eta_s=clock.eta(done), data={"loss": running / seen}))
+            record: dict[str, Any] = {"epoch": epoch + 1, "loss": self.dist.mean(running / max(seen, 1))}
+            if self.val is not None and len(self.val):
+                scores = predict(unwrap(ddp_model), self.val.arrays, device=self.device,
+                                 batch_size=cfg.eval_batch_size, amp=cfg.amp)
+                record["val_auc"] = _val_auc(self.val.labels, scores)
+            history.append(record)
+            if self.dist.is_main:
+                improved = cfg.select == "last" or best["epoch"] == 0 or (
+                    record.get("val_auc") is not None
+                    and (best["val_auc"] is None or record["val_auc"] > best["val_auc"]))
+                if improved:
+                    best = {"epoch": epoch + 1, "val_auc": record.get("val_auc")}
+                    best["sha256"] = save_checkpoint(self.model_path, {"model": unwrap(ddp_model).state_dict()},
+                                                     self._checkpoint_meta(epoch + 1, history, best))
+                save_checkpoint(self.last_path, {"model": unwrap(ddp_model).state_dict(),
+                                                 "optimizer": opt.state_dict()},
+                                self._checkpoint_meta(epoch + 1, history, best))
+                val_txt = f" val AUC {record['val_auc']:.3f}" if record.get("val_auc") is not None else ""
+                self.progress(ProgressEvent("classifier epoch", epoch + 1, cfg.epochs,
+                                            f"loss {record['loss']:.3f}{val_txt}", data=dict(record)))
+            self.dist.barrier()
+        if not self.model_path.exists():
+            raise LesionStudioError(f"Training finished but {self.model_path} was not written.")
+        with open(self.model_path, "rb") as fh:
+            sha = hashlib.file_digest(fh, "sha256").hexdigest()
+        return TrainResult(path=self.model_path, sha256=sha, val_auc=best.get("val_auc"), epoch=best["epoch"],
+                           epochs_done=len(history), history=history, resumed_from=start)
+
+
+# ------------------------------------------------------------------------------ loading
+def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A trained classifier (eval mode) and its checkpoint metadata."""
+    from lesion_studio.models.drn import build_drn
+
+    states, meta = load_checkpoint(path)
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise LesionStudioError(f"{Path(path).name} is not a Lesion Studio classifier checkpoint.")
+    model = build_drn(meta["arch"])
+    model.load_state_dict(states["model"])
+    dev = device if isinstance(device, torch.device) else select_device(device)
+    return model.to(dev).eval(), meta
+
+
+def train_classifier(
+    project: Any, config: ClassifierConfig, *, name: str, out_dir: str | Path | None = None,
+    body_parts: list[str] | None = None, include_excluded: bool = False, synthetic: Any = (),
+    register: bool = True, resume: bool = True, progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None, cache_dir: Path | None = None,
+) -> tuple[TrainResult, int | None]:
+    """Train on a project's training split (+ synthetic samples) and register the model (kind "drn").
+
+    Returns (result, model id or None when not registered / not rank 0).
+    """
+    from lesion_studio.classifier.data import evaluation_set, training_set
+    from lesion_studio.classifier.preprocess import PreparedCache
+
+    prep = config.preprocessing
+    cache = PreparedCache(prep, cache_dir if cache_dir is not None else project.subfolder("cache") / "classifier")
+    train = training_set(project, cache, body_parts, include_excluded=include_excluded, synthetic=synthetic,
+                         progress=progress)
+    try:
+        val = evaluation_set(project, "val", cache, body_parts, include_excluded=include_excluded,
+                             progress=progress)
+    except LesionStudioError:
+        log.warning("no validation images%s: the last epoch is kept",
+                    f" for {', '.join(body_parts)}" if body_parts else "")
+        val = None
+    out = Path(out_dir) if out_dir else project.subfolder("models") / "classifiers" / name
+    trainer = ClassifierTrainer(config, train, val, out, progress=progress, cancel=cancel,
+                                metadata={"name": name, "body_parts": list(body_parts or [])})
+    result = trainer.fit(resume=resume)
+    model_id = None
+    if register and trainer.dist.is_main:
+        model_id = project.register_model(
+            name, "drn", result.path, sha256=result.sha256, body_parts=body_parts or (),
+            config=to_dict(config), replace_existing=True,
+            metadata={"val_auc": result.val_auc, "epoch": result.epoch, "train": train.summary(),
+                      "preprocessing": prep.to_dict()},
+        )
+    return result, model_id

@@ -1,0 +1,99 @@
+"""Classifier data rules, training (beats chance on the demo phantoms), resume, ONNX scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from lesion_studio.classifier.data import evaluation_set, split_records, training_set  # noqa: E402
+from lesion_studio.classifier.preprocess import PreparedCache, Preprocessing, prepare  # noqa: E402
+from lesion_studio.errors import JobCancelled, LesionStudioError  # noqa: E402
+from lesion_studio.jobs import CancelToken  # noqa: E402
+from lesion_studio.store.records import Box  # noqa: E402
+from lesion_studio.training.classifier_trainer import (  # noqa: E402
+    ClassifierTrainer,
+    load_classifier,
+    predict,
+    preset,
+)
+
+
+def test_prepare_keeps_aspect_and_pads_with_background() -> None:
+    img = np.full((200, 100), 1000, dtype=np.uint16)
+    img[:, 50:] = 3000
+    out = prepare(img, Preprocessing(64))
+    assert out.shape == (64, 64) and out.dtype == np.float32
+    assert out[:, :16].max() == out.min()  # left padding is background
+    assert out[:, 32:48].max() > out[:, 16:32].max()
+
+
+def test_excluded_images_are_left_out_unless_asked(demo_project) -> None:
+    excluded = [r for r in demo_project.images() if r.excluded and r.label != "unreviewed"]
+    assert excluded
+    ids = {r.id for s in ("train", "val", "test") for r in split_records(demo_project, s)}
+    assert not ids & {r.id for r in excluded}
+    ids_all = {r.id for s in ("train", "val", "test")
+               for r in split_records(demo_project, s, include_excluded=True)}
+    assert {r.id for r in excluded} <= ids_all
+
+
+def test_synthetic_images_never_leak_into_val_or_test(demo_project, tmp_path) -> None:
+    """Try to force a synthetic sample made from a test image into training: refused."""
+    cache = PreparedCache(Preprocessing(64), None)
+    test_img = next(r for r in demo_project.images(split="test") if r.label == "normal")
+    sid = demo_project.add_synthetic_sample(test_img.id, Box(10, 10, 40, 40), n=2.0, seed=0, model_id=None,
+                                            path=test_img.abs_path, status="accepted", batch="leak")
+    leak = demo_project.synthetic_samples(batch="leak")
+    with pytest.raises(LesionStudioError, match="leak"):
+        training_set(demo_project, cache, synthetic=leak)
+    # Evaluation sets are built from real images only, whatever the store holds.
+    for split in ("val", "test"):
+        data = evaluation_set(demo_project, split, cache)
+        assert not any(e.synthetic for e in data.examples)
+        assert all(e.synthetic_id != sid for e in data.examples)
+
+
+def test_tiny_baseline_beats_chance_on_the_demo(demo_project) -> None:
+    from lesion_studio.evaluate.metrics import auc
+    from lesion_studio.training.classifier_trainer import train_classifier
+
+    cfg = preset("tiny")
+    result, model_id = train_classifier(demo_project, cfg, name="baseline-test")
+    assert model_id is not None and demo_project.model(model_id).kind == "drn"
+    model, meta = load_classifier(result.path)
+    assert meta["arch"] == "drn_d_tiny"
+    test = evaluation_set(demo_project, "test", PreparedCache(cfg.preprocessing, None))
+    scores = predict(model, test.arrays, device=torch.device("cpu"))
+    assert auc(test.labels, scores) > 0.7
+
+
+def _small_sets(demo_project):
+    cache = PreparedCache(Preprocessing(64), None)
+    return training_set(demo_project, cache), evaluation_set(demo_project, "val", cache)
+
+
+def test_trainer_resume_equals_uninterrupted_run(demo_project, tmp_path) -> None:
+    train, val = _small_sets(demo_project)
+    cfg = preset("tiny", input_size=64, epochs=2, batch_size=32)
+
+    full = ClassifierTrainer(cfg, train, val, tmp_path / "full").fit()
+
+    cancel = CancelToken()
+
+    def stop_after_first_epoch(event) -> None:
+        if event.stage == "classifier epoch" and event.done == 1:
+            cancel.cancel()
+
+    with pytest.raises(JobCancelled):
+        ClassifierTrainer(cfg, train, val, tmp_path / "resumed", progress=stop_after_first_epoch,
+                          cancel=cancel).fit()
+    resumed = ClassifierTrainer(cfg, train, val, tmp_path / "resumed").fit()
+    assert resumed.resumed_from == 1 and resumed.epochs_done == 2
+    a, _ = load_classifier(tmp_path / "full" / "last.safetensors")
+    b, _ = load_classifier(tmp_path / "resumed" / "last.safetensors")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(pa, pb, msg=name)
+    assert [h["loss"] for h in full.history] == pytest.approx([h["loss"] for h in resumed.history])
