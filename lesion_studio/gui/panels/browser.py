@@ -155,11 +155,19 @@ class ImageFilterProxy(QSortFilterProxyModel):
             self.filters.pop(column, None)
         else:
             self.filters[column] = value
-        self.invalidateFilter()
+        self._refilter()
 
     def set_search(self, text: str) -> None:
         self.search = text.strip().lower()
-        self.invalidateFilter()
+        self._refilter()
+
+    def _refilter(self) -> None:
+        # Qt 6.10 replaced invalidateFilter() with begin/endFilterChange(); support both.
+        if hasattr(self, "beginFilterChange"):
+            self.beginFilterChange()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         model: ImageTableModel = self.sourceModel()  # type: ignore[assignment]

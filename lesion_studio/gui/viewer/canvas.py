@@ -141,8 +141,9 @@ class ImageCanvas(pg.GraphicsView):
         return QRectF(self.to_screen(box.x0, box.y0), self.to_screen(box.x1, box.y1)).normalized()
 
     def zoom(self) -> float:
-        px = self.vb.viewPixelSize()[0]
-        return 1.0 / px if px > 0 else 1.0
+        """Screen pixels per image pixel (the aspect is locked, so one axis tells)."""
+        shown = self.vb.viewRect().width()
+        return self.vb.rect().width() / shown if shown > 0 else 1.0
 
     def set_zoom(self, zoom: float, center: tuple[float, float] | None = None) -> None:
         """Show the image at ``zoom`` screen pixels per image pixel around ``center``."""
@@ -161,11 +162,21 @@ class ImageCanvas(pg.GraphicsView):
             self.vb.setRange(QRectF(0, 0, w, h), padding=0.02)
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Zoom by ``factor`` keeping the image point under ``anchor`` (viewport px) fixed.
+
+        Works on the displayed rectangle, not ViewBox.scaleBy's target range, which differs from
+        what is shown once the aspect lock has widened one axis.
+        """
         new = self.zoom() * factor
         if not (MIN_ZOOM <= new <= MAX_ZOOM):
             return
-        center = self.to_image(anchor) if anchor is not None else None
-        self.vb.scaleBy((1 / factor, 1 / factor), center=center)
+        rect = self.vb.viewRect()
+        a = self.to_image(anchor) if anchor is not None else rect.center()
+        self.vb.setRange(
+            xRange=(a.x() + (rect.left() - a.x()) / factor, a.x() + (rect.right() - a.x()) / factor),
+            yRange=(a.y() + (rect.top() - a.y()) / factor, a.y() + (rect.bottom() - a.y()) / factor),
+            padding=0,
+        )
 
     def pan_by_screen(self, dx: float, dy: float) -> None:
         a = self.to_image(QPointF(0, 0))
