@@ -1,0 +1,94 @@
+"""Run the real GUI offscreen, make a scripted series of edits through widgets and keys, then wait.
+
+Used by test_gui_durability: the test SIGKILLs this process after it prints EDITS DONE and
+checks that the reopened project holds every edit. Usage: scripted_session.py PROJECT SETTINGS_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QPoint, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def wait_until(app: QApplication, predicate, timeout_s: float = 20.0) -> None:  # noqa: ANN001
+    import time
+
+    end = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > end:
+            raise TimeoutError("scripted session: condition not reached")
+        app.processEvents()
+        QTest.qWait(10)
+
+
+def drag(canvas, a, b) -> None:  # noqa: ANN001
+    vp = canvas.viewport()
+    a, b = a.toPoint(), b.toPoint()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    for i in range(1, 6):
+        QTest.mouseMove(vp, QPoint(a.x() + (b.x() - a.x()) * i // 5, a.y() + (b.y() - a.y()) * i // 5))
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+
+
+def main() -> None:
+    project, settings_dir = Path(sys.argv[1]), sys.argv[2]
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, settings_dir)
+    from lesion_studio.gui.app import MainWindow, create_app
+
+    app = create_app()
+    window = MainWindow()
+    window.resize(1280, 800)
+    window.show()
+    window.open_project(project)
+    canvas = window.canvas
+    p = window.session.project
+
+    def show(image_id: int) -> None:
+        window.browser.select_image(image_id)
+        wait_until(app, lambda: canvas.radiograph is not None and window.record.id == image_id
+                   and canvas.radiograph.path == window.record.abs_path)
+        canvas.setFocus()
+
+    normals = [r.id for r in p.images(label="normal") if not r.excluded and not p.normal_patches(r.id)]
+    a, b, c = normals[:3]
+    done: dict[str, int] = {"box_image": a, "label_image": b, "patch_image": c}
+
+    # 1. draw a lesion box on a normal image (relabels it), then move it by (+10, +10)
+    show(a)
+    drag(canvas, canvas.to_screen(100, 120), canvas.to_screen(160, 190))
+    drag(canvas, canvas.to_screen(130, 150), canvas.to_screen(140, 160))
+    # 2. second box, then undo it: the undo must be durable too
+    drag(canvas, canvas.to_screen(40, 40), canvas.to_screen(70, 80))
+    QTest.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    # 3. next image by PgDn... then label, exclude (answering the dialog), body part key
+    show(b)
+    QTest.keyClick(canvas, Qt.Key.Key_L)  # normal -> lesion
+    QTimer.singleShot(50, lambda: QTest.keyClick(QApplication.activeModalWidget().reasons, Qt.Key.Key_Return))
+    QTest.keyClick(canvas, Qt.Key.Key_E)
+    window.activateWindow()
+    wait_until(app, window.isActiveWindow)
+    canvas.setFocus()
+    QTest.keyClick(canvas, Qt.Key.Key_3)
+    done["body_part"] = window.body_parts[2]
+    # 4. a normal patch by click on the third image, and a note
+    show(c)
+    QTest.keyClick(canvas, Qt.Key.Key_N)
+    QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     canvas.to_screen(160, 100).toPoint())
+    window.inspector.notes.setPlainText("durable note")
+    window.inspector.flush_notes()
+    print("EDITS DONE " + json.dumps(done), flush=True)
+    app.exec()  # wait here until killed
+
+
+if __name__ == "__main__":
+    main()
