@@ -154,7 +154,7 @@ class MainWindow(QMainWindow):
             dock.setWidget(QLabel(""))
             self.addDockWidget(spec.area, dock)
             self.docks[spec.key] = dock
-        self.resizeDocks([self.docks["browser"], self.docks["inspector"]], [430, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["browser"], self.docks["inspector"]], [520, 340], Qt.Orientation.Horizontal)
 
     def _build_actions(self) -> None:
         menus = {name: self.menuBar().addMenu(f"&{name}") for name in MENUS}

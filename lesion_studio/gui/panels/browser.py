@@ -224,8 +224,8 @@ class BrowserPanel(QWidget):
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setStretchLastSection(True)
-        for col, width in ((COL_THUMB, THUMB_SIZE + 10), (COL_NAME, 150), (COL_LABEL, 72), (COL_BODY, 72),
-                           (COL_SPLIT, 60), (COL_BOXES, 48)):
+        for col, width in ((COL_THUMB, THUMB_SIZE + 8), (COL_NAME, 128), (COL_LABEL, 66), (COL_BODY, 70),
+                           (COL_SPLIT, 58), (COL_BOXES, 46)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.count_label = QLabel()

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -83,13 +83,13 @@ class InspectorPanel(QWidget):
         self.flags: dict[str, QCheckBox] = {}
         flags_box = QGroupBox("Excluded because")
         flags_layout = QVBoxLayout(flags_box)
-        row = QHBoxLayout()
-        for reason in EXCLUSION_REASONS:
+        grid = QGridLayout()
+        for i, reason in enumerate(EXCLUSION_REASONS):
             cb = QCheckBox(reason)
             cb.toggled.connect(self._flags_changed)
             self.flags[reason] = cb
-            row.addWidget(cb)
-        flags_layout.addLayout(row)
+            grid.addWidget(cb, i // 2, i % 2)
+        flags_layout.addLayout(grid)
         self.exclusion_note = QLineEdit(placeholderText="reason / note")
         self.exclusion_note.editingFinished.connect(
             lambda: self._emit({"exclusion_note": self.exclusion_note.text()}, "Exclusion note"))

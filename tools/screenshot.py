@@ -1,0 +1,126 @@
+"""Render the main window to PNG offscreen (for the README and for visual review).
+
+    python tools/screenshot.py                          # demo project -> resources/screenshots/main-window.png
+    python tools/screenshot.py --dicom ../shared/data/dicom/RG3_J2KR.dcm --out /tmp/rg3.png
+
+With --dicom the file is imported into a temporary project first (images from ../shared/data
+never go into the repository). Works without a display: QT_QPA_PLATFORM=offscreen is the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+log = logging.getLogger("screenshot")
+
+
+def _wait(app, predicate, timeout_s: float = 30.0) -> None:  # noqa: ANN001
+    end = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > end:
+            raise TimeoutError("the window did not show the image in time")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def render(project_folder: Path, out: Path, size: tuple[int, int] = (1440, 900), image_name: str | None = None,
+           select_region: bool = True) -> Path:
+    from PySide6.QtCore import QSettings
+
+    from lesion_studio.gui.app import MainWindow, create_app
+
+    with tempfile.TemporaryDirectory() as settings_dir:
+        for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+            QSettings.setPath(fmt, QSettings.Scope.UserScope, settings_dir)  # leave the user's settings alone
+        app = create_app()
+        window = MainWindow()
+        window.resize(*size)
+        window.show()
+        window.open_project(project_folder)
+        project = window.session.project
+        target = None
+        if image_name:
+            target = next((r for r in project.images() if r.name == image_name), None)
+        if target is None:  # a lesion image that also has a normal patch shows both overlays
+            with_patch = {n.image_id for n in project.normal_patches()}
+            lesion = [r for r in project.images(label="lesion") if project.boxes(r.id)]
+            target = next((r for r in lesion if r.id in with_patch), lesion[0] if lesion else project.images()[0])
+        window.browser.select_image(target.id)
+        _wait(app, lambda: window.canvas.radiograph is not None and window.record.id == target.id)
+        boxes = project.boxes(target.id)
+        if select_region and boxes:
+            window.controller.select(("lesion", boxes[0].id))
+        p = window.canvas.to_screen(*boxes[0].box.center) if boxes else None
+        if p is not None:
+            from PySide6.QtCore import QPoint
+            from PySide6.QtTest import QTest
+
+            QTest.mouseMove(window.canvas.viewport(), QPoint(int(p.x()) + 30, int(p.y()) + 30))
+        end = time.monotonic() + 3.0  # let thumbnails arrive
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.02)
+        image = window.grab().toImage()
+        window.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _save_small_png(image, out)
+    return out
+
+
+def _save_small_png(image, out: Path) -> None:  # noqa: ANN001 - QImage
+    """Save as an adaptive-palette PNG: a dark UI and a grey radiograph fit in 256 colours."""
+    from io import BytesIO
+
+    from PIL import Image
+    from PySide6.QtCore import QBuffer, QIODevice
+
+    buf = QBuffer()
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buf, "PNG")
+    im = Image.open(BytesIO(bytes(buf.data()))).convert("RGB")
+    im.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, help="project folder (default: a fresh demo project)")
+    parser.add_argument("--dicom", type=Path, help="render this DICOM (imported into a temporary project)")
+    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots" / "main-window.png")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.dicom:
+            from lesion_studio.dataset.importer import import_source
+            from lesion_studio.store.project import Project
+
+            if not args.dicom.is_file():
+                log.warning("%s is not available; skipping", args.dicom)
+                return 0
+            project = Project.create(Path(tmp) / "dicom-project")
+            import_source(project, args.dicom)
+            folder = project.folder
+            project.close()
+            render(folder, args.out, select_region=False)
+        else:
+            folder = args.project
+            if folder is None:
+                from lesion_studio.demo import build_demo_project
+
+                folder = build_demo_project(Path(tmp) / "demo").folder
+            render(folder, args.out)
+    log.info("wrote %s (%d KB)", args.out, args.out.stat().st_size // 1024)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
