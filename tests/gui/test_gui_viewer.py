@@ -207,3 +207,14 @@ def test_import_and_export_from_the_window(qtbot, tmp_path, demo_project_master)
         assert (tmp_path / "out").is_dir() and any((tmp_path / "out").iterdir())
     finally:
         window.close()
+
+
+def test_inspector_region_list_selects_on_canvas(qtbot, window, demo_project) -> None:  # noqa: ANN001
+    rec = next(r for r in demo_project.images(label="lesion") if demo_project.boxes(r.id))
+    show(qtbot, window, rec.id)
+    (box,) = demo_project.boxes(rec.id)
+    window.inspector.regions.setCurrentRow(0)
+    assert window.controller.selected == ("lesion", box.id)
+    assert window.canvas.region("lesion", box.id).selected
+    window.deselect()
+    assert window.inspector.regions.currentItem() is None
