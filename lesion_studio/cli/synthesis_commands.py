@@ -1,0 +1,166 @@
+"""Synthesis commands: train-gan (UNIT on a project's boxes) and translate (paint lesions)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lesion_studio.errors import LesionStudioError
+from lesion_studio.store.project import Project
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-gan", help="train a UNIT lesion translator on the project's boxes")
+    p.add_argument("project", type=Path)
+    p.add_argument("--body-part", action="append", default=[], metavar="PART",
+                   help="train on this body part (repeat or comma-separate; default: all)")
+    p.add_argument("--preset", default=None, help="paper, fast (default) or tiny")
+    p.add_argument("--config", type=Path, help="a YAML/TOML config (a preset key there sets the defaults)")
+    p.add_argument("--iterations", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
+    p.add_argument("--cpu-threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--name", help="model name (default unit-<parts>-<preset>)")
+    p.add_argument("--resume", action="store_true", help="continue the model's last checkpoint")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_train_gan)
+
+    p = sub.add_parser("translate", help="synthesize a lesion in a window (or in every normal patch)")
+    p.add_argument("project", type=Path)
+    p.add_argument("--model", required=True, help="UNIT model name or id")
+    p.add_argument("--image", type=Path, help="the radiograph to paint into")
+    p.add_argument("--box", help="the window x0,y0,x1,y1 in pixels (square is best)")
+    p.add_argument("--out", type=Path, help="side-by-side PNG (original | translated | blended)")
+    p.add_argument("--all-normal-patches", action="store_true", help="every picked normal patch of the project")
+    p.add_argument("--body-part", action="append", default=[], metavar="PART")
+    p.add_argument("--limit", type=int, help="at most this many sources (batch form)")
+    p.add_argument("--out-dir", type=Path, help="folder for the batch form's PNGs")
+    p.add_argument("--record", action="store_true", help="add batch results to the project as candidates")
+    p.add_argument("--n", type=float, default=2.0, help="blending exponent (default 2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stochastic", action="store_true", help="sample the latent code instead of its mean")
+    p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
+    p.set_defaults(func=cmd_translate)
+
+
+def _parts(values: list[str]) -> list[str]:
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+def cmd_train_gan(args: argparse.Namespace) -> int:
+    from lesion_studio.cli.progress import TerminalProgress
+    from lesion_studio.training.unit_trainer import load_config, preset_config, train_unit
+
+    overrides = {k: v for k, v in {"iterations": args.iterations, "batch_size": args.batch_size,
+                                   "seed": args.seed, "device": args.device,
+                                   "cpu_threads": args.cpu_threads}.items() if v is not None}
+    if _parts(args.body_part):
+        overrides["body_parts"] = _parts(args.body_part)
+    if args.preset:
+        overrides["preset"] = args.preset
+    if args.config:
+        config = load_config(args.config, **overrides)
+    else:
+        config = preset_config(overrides.pop("preset", "fast"), **overrides)
+    project = Project.open(args.project)
+    bar = TerminalProgress()
+    try:
+        result = train_unit(project, config, name=args.name, resume=args.resume, progress=bar)
+    finally:
+        bar.close()
+        project.close()
+    summary = {"model": result.name, "model_id": result.model_id, "iteration": result.iteration,
+               "iterations": result.iterations, "cancelled": result.cancelled,
+               "seconds": round(result.seconds, 1), "iterations_per_s": round(result.iterations_per_s, 3),
+               "first_losses": result.first_losses, "final_losses": result.losses,
+               "lesion_patches": result.data_summary["lesion"]["patches"],
+               "normal_patches": result.data_summary["normal"]["patches"],
+               "folder": str(result.model_dir), "onnx": str(result.onnx_path) if result.onnx_path else None}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"Trained {result.name} (id {result.model_id}) to iteration {result.iteration}/{result.iterations} "
+          f"in {result.seconds:.0f} s ({result.iterations_per_s:.2f} it/s) on "
+          f"{summary['lesion_patches']} lesion and {summary['normal_patches']} normal patches.")
+    if result.first_losses:
+        print("  losses first → last: " + ", ".join(
+            f"{k} {result.first_losses[k]:.3f} → {result.losses[k]:.3f}" for k in ("recon", "cycle", "gan", "dis")))
+    print(f"  files: {result.model_dir}" + ("" if result.onnx_path else " (no ONNX export: torch backend)"))
+    return 0
+
+
+def _side_by_side(result, window: tuple[float, float]):  # noqa: ANN001, ANN202
+    from lesion_studio.synthesis.images import grid, window_uint8
+
+    return grid([[window_uint8(p, window) for p in (result.source_patch, result.translated_patch,
+                                                     result.blended_patch)]], gap=4)
+
+
+def _write(result, window: tuple[float, float], sbs: Path) -> Path:  # noqa: ANN001
+    from lesion_studio.synthesis.images import save_png, window_uint8
+
+    save_png(sbs, _side_by_side(result, window))
+    full = sbs.with_name(sbs.stem.removesuffix("_sbs") + "_full.png")
+    save_png(full, window_uint8(result.image, window))
+    return full
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from lesion_studio.io import open_radiograph
+    from lesion_studio.store.records import Box
+    from lesion_studio.synthesis.pipeline import normal_patch_sources, synthesize_lesion, synthesize_many
+    from lesion_studio.synthesis.translator import load_translator
+
+    project = Project.open(args.project)
+    try:
+        translator = load_translator(project, args.model, backend=args.backend)
+        if not args.all_normal_patches:
+            if not (args.image and args.box and args.out):
+                raise LesionStudioError("translate needs --image, --box and --out (or --all-normal-patches "
+                                        "with --out-dir).")
+            try:
+                coords = [float(v) for v in args.box.split(",")]
+                box = Box(*coords).normalized()
+            except (TypeError, ValueError) as exc:
+                raise LesionStudioError(f"--box must be x0,y0,x1,y1 in pixels, not {args.box!r}.") from exc
+            rg = open_radiograph(args.image)
+            result = synthesize_lesion(rg, box, translator, n=args.n, seed=args.seed, stochastic=args.stochastic)
+            full = _write(result, rg.window, args.out)
+            print(f"Wrote {args.out} (original | translated | blended) and {full}; window "
+                  f"{tuple(int(v) for v in result.window.as_tuple())}, n={args.n}, model {translator.model_name}.")
+            return 0
+        if not args.out_dir:
+            raise LesionStudioError("The batch form (--all-normal-patches) needs --out-dir.")
+        sources = normal_patch_sources(project, _parts(args.body_part) or None)
+        if args.limit is not None:
+            sources = sources[:args.limit]
+        if not sources:
+            raise LesionStudioError("No picked normal patches to synthesize into (on non-excluded normal images).")
+        from lesion_studio.cli.progress import TerminalProgress
+
+        bar = TerminalProgress()
+        count = 0
+        try:
+            for k, (rec, result) in enumerate(synthesize_many(project, translator, sources, n=args.n,
+                                                               seed=args.seed, stochastic=args.stochastic,
+                                                               progress=bar)):
+                full = _write(result, _display_window(result), args.out_dir / f"{Path(rec.name).stem}_{k:04d}_sbs.png")
+                if args.record:
+                    project.add_synthetic_sample(rec.id, result.window, n=result.n, seed=result.seed,
+                                                 model_id=translator.model_id, path=full, batch="cli",
+                                                 provenance=result.provenance)
+                count += 1
+        finally:
+            bar.close()
+        print(f"Wrote {count} synthetic sample(s) to {args.out_dir}" + (" and recorded them." if args.record else "."))
+        return 0
+    finally:
+        project.close()
+
+
+def _display_window(result) -> tuple[float, float]:  # noqa: ANN001
+    """The source radiograph's display window, as recorded in the provenance."""
+    center, width = result.provenance["source"]["display_window"]
+    return float(center), float(width)

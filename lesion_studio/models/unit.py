@@ -1,0 +1,300 @@
+"""UNIT (Liu, Breuel & Kautz, 2017): two VAE-GANs that share a latent space, for grayscale X-rays.
+
+Domains are ``l`` (lesion) and ``h`` (healthy). Each domain has an encoder E and a generator
+(decoder) G; the last ``n_shared`` residual blocks of the encoders and the first ``n_shared`` of
+the generators are *the same modules* in both domains, which is what ties the two latent spaces
+together (the UNIT paper's weight sharing). Translation is ``x_h→l = G_l(E_h(x_h) + noise)``.
+Discriminators are multi-scale patch discriminators trained with the least-squares GAN loss.
+
+Layout follows torchvision's ``resnet.py``: small blocks, the networks, then builder functions.
+Blocks follow MUNIT's ``networks.py`` with three deliberate differences: one input channel (no
+RGB tiling), no ``.cuda()`` anywhere, and the decoder's layer norm is ``GroupNorm(1, C)`` instead
+of MUNIT's LayerNorm, which branches on ``batch size == 1`` and so cannot be exported with a
+dynamic batch dimension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+DOMAINS = ("l", "h")
+
+
+# ---------------------------------------------------------------------------- architecture
+@dataclass(frozen=True)
+class UnitArch:
+    """Everything that fixes the shape of the networks (and so of the weights file)."""
+
+    in_channels: int = 1
+    base_channels: int = 64
+    n_downsample: int = 2
+    n_res: int = 4
+    n_shared: int = 1
+    dis_channels: int = 64
+    dis_layers: int = 4
+    dis_scales: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.n_shared <= self.n_res:
+            raise ValueError(f"n_shared ({self.n_shared}) must be between 0 and n_res ({self.n_res})")
+        if self.base_channels < 1 or self.n_downsample < 0 or self.dis_layers < 1 or self.dis_scales < 1:
+            raise ValueError("channels, downsamplings, discriminator layers and scales must be positive")
+
+    @property
+    def latent_channels(self) -> int:
+        return self.base_channels * 2**self.n_downsample
+
+    @property
+    def downsample_factor(self) -> int:
+        """Patch sides must be multiples of this; the latent map is side / factor wide."""
+        return 2**self.n_downsample
+
+    def latent_shape(self, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
+        f = self.downsample_factor
+        return batch, self.latent_channels, height // f, width // f
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------- blocks
+def make_norm(kind: str, channels: int) -> nn.Module:
+    if kind == "in":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "ln":  # layer norm over (C, H, W) per sample, with per-channel affine
+        return nn.GroupNorm(1, channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}")
+
+
+def make_activation(kind: str) -> nn.Module:
+    return {"relu": nn.ReLU(inplace=True), "lrelu": nn.LeakyReLU(0.2, inplace=True), "tanh": nn.Tanh(),
+            "none": nn.Identity()}[kind]
+
+
+class ConvBlock(nn.Sequential):
+    """Reflection-padded convolution → norm → activation."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, padding: int,
+                 norm: str = "none", activation: str = "relu") -> None:
+        super().__init__(
+            nn.Conv2d(in_ch, out_ch, kernel, stride, padding, padding_mode="reflect" if padding else "zeros"),
+            make_norm(norm, out_ch),
+            make_activation(activation),
+        )
+
+
+class ResBlock(nn.Module):
+    """x + conv(relu(conv(x))), instance-normalised (MUNIT's residual block)."""
+
+    def __init__(self, channels: int, norm: str = "in") -> None:
+        super().__init__()
+        self.body = nn.Sequential(ConvBlock(channels, channels, 3, 1, 1, norm, "relu"),
+                                  ConvBlock(channels, channels, 3, 1, 1, norm, "none"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def res_blocks(count: int, channels: int) -> nn.Sequential:
+    return nn.Sequential(*(ResBlock(channels) for _ in range(count)))
+
+
+# ---------------------------------------------------------------------------- networks
+class UnitEncoder(nn.Module):
+    """The private part of E: stem, stride-2 downsamplings, the unshared residual blocks."""
+
+    def __init__(self, arch: UnitArch) -> None:
+        super().__init__()
+        ch = arch.base_channels
+        layers: list[nn.Module] = [ConvBlock(arch.in_channels, ch, 7, 1, 3, "in", "relu")]
+        for _ in range(arch.n_downsample):
+            layers.append(ConvBlock(ch, ch * 2, 4, 2, 1, "in", "relu"))
+            ch *= 2
+        layers.append(res_blocks(arch.n_res - arch.n_shared, ch))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class UnitDecoder(nn.Module):
+    """The private part of G: unshared residual blocks, nearest-upsample + conv stages, tanh output."""
+
+    def __init__(self, arch: UnitArch) -> None:
+        super().__init__()
+        ch = arch.latent_channels
+        layers: list[nn.Module] = [res_blocks(arch.n_res - arch.n_shared, ch)]
+        for _ in range(arch.n_downsample):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), ConvBlock(ch, ch // 2, 5, 1, 2, "ln", "relu")]
+            ch //= 2
+        layers.append(ConvBlock(ch, arch.in_channels, 7, 1, 3, "none", "tanh"))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.layers(z)
+
+
+class UnitGenerators(nn.Module):
+    """E_l, E_h, G_l, G_h and the shared blocks: the whole translator.
+
+    ``forward`` runs one UNIT training pass (reconstructions, translations, cycles) so that a
+    single DistributedDataParallel call covers every generator parameter.
+    """
+
+    def __init__(self, arch: UnitArch) -> None:
+        super().__init__()
+        self.arch = arch
+        self.enc_l, self.enc_h = UnitEncoder(arch), UnitEncoder(arch)
+        self.dec_l, self.dec_h = UnitDecoder(arch), UnitDecoder(arch)
+        self.shared_enc = res_blocks(arch.n_shared, arch.latent_channels)
+        self.shared_dec = res_blocks(arch.n_shared, arch.latent_channels)
+
+    def encode(self, x: torch.Tensor, domain: str) -> torch.Tensor:
+        """The latent mean E_domain(x) (UNIT's VAE has unit variance, so the mean is all of it)."""
+        return self.shared_enc((self.enc_l if domain == "l" else self.enc_h)(x))
+
+    def decode(self, z: torch.Tensor, domain: str) -> torch.Tensor:
+        return (self.dec_l if domain == "l" else self.dec_h)(self.shared_dec(z))
+
+    def translate(self, x: torch.Tensor, direction: str = "h2l", noise: torch.Tensor | None = None) -> torch.Tensor:
+        """x_h→l = G_l(E_h(x) + noise) for ``h2l`` (and the reverse for ``l2h``); no noise = latent mean."""
+        src, dst = ("h", "l") if direction == "h2l" else ("l", "h")
+        z = self.encode(x, src)
+        return self.decode(z if noise is None else z + noise, dst)
+
+    def forward(self, x_l: torch.Tensor, x_h: torch.Tensor, noise: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One training pass; ``noise`` is (4, B, C, h, w): z_l, z_h, and the two cycle codes."""
+        mu_l, mu_h = self.encode(x_l, "l"), self.encode(x_h, "h")
+        z_l, z_h = mu_l + noise[0], mu_h + noise[1]
+        x_l_rec, x_h_rec = self.decode(z_l, "l"), self.decode(z_h, "h")
+        x_hl, x_lh = self.decode(z_h, "l"), self.decode(z_l, "h")
+        mu_h_cyc, mu_l_cyc = self.encode(x_hl, "l"), self.encode(x_lh, "h")
+        x_hlh = self.decode(mu_h_cyc + noise[2], "h")
+        x_lhl = self.decode(mu_l_cyc + noise[3], "l")
+        return {"mu_l": mu_l, "mu_h": mu_h, "x_l_rec": x_l_rec, "x_h_rec": x_h_rec, "x_hl": x_hl,
+                "x_lh": x_lh, "mu_l_cyc": mu_l_cyc, "mu_h_cyc": mu_h_cyc, "x_lhl": x_lhl, "x_hlh": x_hlh}
+
+
+class PatchDiscriminator(nn.Module):
+    """MUNIT's multi-scale discriminator: the same conv stack on 1×, ½×, ¼×… of the input."""
+
+    def __init__(self, arch: UnitArch) -> None:
+        super().__init__()
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.scales = nn.ModuleList(self._stack(arch) for _ in range(arch.dis_scales))
+
+    @staticmethod
+    def _stack(arch: UnitArch) -> nn.Sequential:
+        ch = arch.dis_channels
+        layers: list[nn.Module] = [ConvBlock(arch.in_channels, ch, 4, 2, 1, "none", "lrelu")]
+        for _ in range(arch.dis_layers - 1):
+            layers.append(ConvBlock(ch, ch * 2, 4, 2, 1, "none", "lrelu"))
+            ch *= 2
+        layers.append(nn.Conv2d(ch, 1, 1))
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for i, stack in enumerate(self.scales):
+            if i:
+                x = self.downsample(x)
+            outs.append(stack(x))
+        return outs
+
+
+def lsgan_loss(outputs: list[torch.Tensor], target: float) -> torch.Tensor:
+    return sum(torch.mean((o.float() - target) ** 2) for o in outputs)  # type: ignore[return-value]
+
+
+class UnitDiscriminators(nn.Module):
+    """D_l and D_h. ``forward`` is the discriminator loss (one DDP call per discriminator step)."""
+
+    def __init__(self, arch: UnitArch) -> None:
+        super().__init__()
+        self.dis_l, self.dis_h = PatchDiscriminator(arch), PatchDiscriminator(arch)
+
+    def forward(self, real_l: torch.Tensor, fake_l: torch.Tensor, real_h: torch.Tensor,
+                fake_h: torch.Tensor) -> torch.Tensor:
+        return (lsgan_loss(self.dis_l(fake_l), 0.0) + lsgan_loss(self.dis_l(real_l), 1.0)
+                + lsgan_loss(self.dis_h(fake_h), 0.0) + lsgan_loss(self.dis_h(real_h), 1.0))
+
+    def generator_loss(self, fake_l: torch.Tensor, fake_h: torch.Tensor) -> torch.Tensor:
+        """How far the fakes are from being called real (the generators' adversarial loss)."""
+        return lsgan_loss(self.dis_l(fake_l), 1.0) + lsgan_loss(self.dis_h(fake_h), 1.0)
+
+
+class UnitTranslatorNet(nn.Module):
+    """The exported inference graph: (patches, noise) → translated patches, one direction."""
+
+    def __init__(self, generators: UnitGenerators, direction: str = "h2l") -> None:
+        super().__init__()
+        src, dst = ("h", "l") if direction == "h2l" else ("l", "h")
+        self.encoder = nn.Sequential(getattr(generators, f"enc_{src}"), generators.shared_enc)
+        self.decoder = nn.Sequential(generators.shared_dec, getattr(generators, f"dec_{dst}"))
+
+    def forward(self, patches: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(patches) + noise)
+
+
+# ---------------------------------------------------------------------------- builders
+def init_weights(module: nn.Module, kind: str = "kaiming") -> None:
+    """Kaiming (generators) or N(0, 0.02) (discriminators) init of convs, as in UNIT/MUNIT."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            if kind == "kaiming":
+                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+            else:
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def unit_generators(arch: UnitArch) -> UnitGenerators:
+    gen = UnitGenerators(arch)
+    init_weights(gen, "kaiming")
+    return gen
+
+
+def unit_discriminators(arch: UnitArch) -> UnitDiscriminators:
+    dis = UnitDiscriminators(arch)
+    init_weights(dis, "gaussian")
+    return dis
+
+
+def unit_paper() -> UnitArch:
+    """The paper's network: 64 channels, 2 downsamplings, 4 residual blocks (1 shared), D 4×3."""
+    return UnitArch(base_channels=64, n_downsample=2, n_res=4, n_shared=1, dis_channels=64, dis_layers=4,
+                    dis_scales=3)
+
+
+def unit_fast() -> UnitArch:
+    """Narrower (32 channels) for CPU training and live preview at 128 px."""
+    return UnitArch(base_channels=32, n_downsample=2, n_res=4, n_shared=1, dis_channels=32, dis_layers=4,
+                    dis_scales=3)
+
+
+def unit_tiny() -> UnitArch:
+    """For tests: 16 channels, 2 downsamplings, 2 residual blocks, small discriminators (32 px)."""
+    return UnitArch(base_channels=16, n_downsample=2, n_res=2, n_shared=1, dis_channels=16, dis_layers=2,
+                    dis_scales=2)
+
+
+ARCHS = {"paper": unit_paper, "fast": unit_fast, "tiny": unit_tiny}
+
+
+def loss_terms(gen: UnitGenerators | nn.Module, out: dict[str, torch.Tensor], x_l: torch.Tensor,
+               x_h: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The UNIT generator objective's parts (unweighted): VAE recon + KL, cycle recon + KL."""
+    del gen
+    return {
+        "recon": F.l1_loss(out["x_l_rec"], x_l) + F.l1_loss(out["x_h_rec"], x_h),
+        "kl": torch.mean(out["mu_l"].float() ** 2) + torch.mean(out["mu_h"].float() ** 2),
+        "cycle": F.l1_loss(out["x_lhl"], x_l) + F.l1_loss(out["x_hlh"], x_h),
+        "cycle_kl": torch.mean(out["mu_l_cyc"].float() ** 2) + torch.mean(out["mu_h_cyc"].float() ** 2),
+    }

@@ -1,0 +1,228 @@
+"""The translator runtime: patches in [-1, 1] → translated patches, via onnxruntime or torch.
+
+``load_translator(project, model)`` picks the ONNX backend when ``model.onnx`` exists (numpy +
+onnxruntime only: a reading workstation needs no torch) and the torch backend otherwise (or when
+asked). onnxruntime-gpu lists CUDAExecutionProvider even on machines without a GPU and then
+prints a screen of errors when it fails to load; so CUDA is offered only when a CUDA driver with
+at least one device is really present — asked of torch when torch is already imported, else of
+the driver library directly (no torch import just for this) — and onnxruntime's log is kept at
+errors-only. ``LESION_STUDIO_ORT_DEVICE=cpu`` forces the CPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from lesion_studio.errors import LesionStudioError
+
+log = logging.getLogger(__name__)
+DIRECTIONS = ("h2l", "l2h")
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """What the pipeline and the GUI need from a translator, whatever runs it."""
+
+    resolution: int
+    model_id: int | None
+    model_name: str
+    sha256: str
+
+    def translate(self, patches: np.ndarray, *, stochastic: bool = False, seed: int | None = None,
+                  direction: str = "h2l") -> np.ndarray:
+        """float32 (N, 1, S, S) in [-1, 1] → same shape; seeded noise when ``stochastic``."""
+        ...
+
+
+# ---------------------------------------------------------------------------- devices
+@lru_cache(maxsize=1)
+def cuda_device_present() -> bool:
+    """True when a CUDA GPU can really be used (never imports torch just to find out)."""
+    if os.environ.get("LESION_STUDIO_ORT_DEVICE", "").lower() == "cpu":
+        return False
+    if "torch" in sys.modules:
+        try:
+            return bool(sys.modules["torch"].cuda.is_available())
+        except Exception:  # noqa: BLE001 - a broken torch install is "no GPU"
+            return False
+    names = ("nvcuda.dll",) if sys.platform == "win32" else ("libcuda.so.1", "libcuda.so")
+    for name in names:
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        try:
+            return lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+        except AttributeError:
+            return False
+    return False
+
+
+def make_session(path: str | Path, *, prefer_cuda: bool = True, threads: int | None = None) -> Any:
+    """An onnxruntime InferenceSession on CUDA when a GPU is really there, else the CPU, quietly."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+    providers: list[Any] = ["CPUExecutionProvider"]
+    if prefer_cuda and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_device_present():
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own unexported types
+        if len(providers) > 1:
+            log.info("CUDA session failed (%s); using the CPU", exc)
+            return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        raise LesionStudioError(f"Cannot load the ONNX model {Path(path).name}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------- shared checks
+def _check_patches(patches: np.ndarray, factor: int) -> np.ndarray:
+    x = np.asarray(patches, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise LesionStudioError(f"Patches must be shaped (N, 1, S, S), not {x.shape}.")
+    if x.shape[2] % factor or x.shape[3] % factor:
+        raise LesionStudioError(f"Patch sides must be multiples of {factor}, not {x.shape[2]}×{x.shape[3]}.")
+    return np.ascontiguousarray(x)
+
+
+def make_noise(latent_shape: tuple[int, ...], stochastic: bool, seed: int | None) -> np.ndarray:
+    """Zero (deterministic: the latent mean) or seeded N(0, 1) noise, identical for both backends."""
+    if not stochastic:
+        return np.zeros(latent_shape, np.float32)
+    return np.random.default_rng(seed).standard_normal(latent_shape, dtype=np.float32)
+
+
+@dataclass
+class _Info:
+    resolution: int
+    model_id: int | None
+    model_name: str
+    sha256: str
+    latent_channels: int
+    downsample_factor: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def latent_shape(self, n: int, h: int, w: int) -> tuple[int, int, int, int]:
+        f = self.downsample_factor
+        return n, self.latent_channels, h // f, w // f
+
+
+# ---------------------------------------------------------------------------- backends
+class OnnxTranslator:
+    """onnxruntime backend: numpy in, numpy out, no torch."""
+
+    backend = "onnx"
+
+    def __init__(self, onnx_path: str | Path, info: _Info, *, prefer_cuda: bool = True) -> None:
+        self._info = info
+        self.resolution, self.model_id = info.resolution, info.model_id
+        self.model_name, self.sha256 = info.model_name, info.sha256
+        self.session = make_session(onnx_path, prefer_cuda=prefer_cuda)
+        self.providers = list(self.session.get_providers())
+
+    def translate(self, patches: np.ndarray, *, stochastic: bool = False, seed: int | None = None,
+                  direction: str = "h2l") -> np.ndarray:
+        if direction not in DIRECTIONS:
+            raise LesionStudioError(f"Unknown direction {direction!r}; use h2l or l2h.")
+        x = _check_patches(patches, self._info.downsample_factor)
+        noise = make_noise(self._info.latent_shape(*x.shape[:1], *x.shape[2:]), stochastic, seed)
+        return self.session.run([direction], {"patches": x, "noise": noise})[0]
+
+
+class TorchTranslator:
+    """torch backend (for machines where the ONNX file is missing, and for parity checks)."""
+
+    backend = "torch"
+
+    def __init__(self, weights: str | Path, info: _Info, *, device: str = "auto") -> None:
+        from lesion_studio.training.common import select_device
+        from lesion_studio.training.unit_files import load_unit_model
+
+        self._info = info
+        self.resolution, self.model_id = info.resolution, info.model_id
+        self.model_name, self.sha256 = info.model_name, info.sha256
+        self.device = select_device(device)
+        self.generators, _meta = load_unit_model(weights, self.device)
+
+    def translate(self, patches: np.ndarray, *, stochastic: bool = False, seed: int | None = None,
+                  direction: str = "h2l") -> np.ndarray:
+        import torch
+
+        if direction not in DIRECTIONS:
+            raise LesionStudioError(f"Unknown direction {direction!r}; use h2l or l2h.")
+        x = _check_patches(patches, self._info.downsample_factor)
+        noise = make_noise(self._info.latent_shape(*x.shape[:1], *x.shape[2:]), stochastic, seed)
+        with torch.no_grad():
+            out = self.generators.translate(torch.from_numpy(x).to(self.device), direction,
+                                            torch.from_numpy(noise).to(self.device))
+        return out.float().cpu().numpy()
+
+
+# ---------------------------------------------------------------------------- loading
+def load_translator(project: Any, model: int | str, *, backend: str = "auto") -> Translator:
+    """The translator of a registered UNIT model. ``backend``: auto (ONNX when exported), onnx, torch."""
+    record = project.model(model)
+    if record.kind != "unit":
+        raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a UNIT translator.")
+    weights = project.resolve_path(record.path)
+    onnx_path = weights.with_name("model.onnx")
+    meta = _unit_metadata(weights, record.metadata)
+    arch = meta["arch"]
+    info = _Info(resolution=int(meta["resolution"]), model_id=record.id, model_name=record.name,
+                 sha256=record.sha256, latent_channels=int(arch["base_channels"]) * 2 ** int(arch["n_downsample"]),
+                 downsample_factor=2 ** int(arch["n_downsample"]), metadata=meta)
+    if backend not in ("auto", "onnx", "torch"):
+        raise LesionStudioError(f"Unknown translator backend {backend!r}; use auto, onnx or torch.")
+    if backend == "onnx" or (backend == "auto" and onnx_path.exists()):
+        if not onnx_path.exists():
+            raise LesionStudioError(f"Model {record.name!r} has no ONNX export ({onnx_path} is missing); "
+                                    "use the torch backend or re-export it.")
+        expected = meta.get("onnx_sha256")
+        if expected and _sha256(onnx_path) != expected:
+            raise LesionStudioError(f"{onnx_path} does not match the model's registered hash: it was changed "
+                                    "or is incomplete. Re-export it or retrain.")
+        return OnnxTranslator(onnx_path, info)
+    if not weights.exists():
+        raise LesionStudioError(f"The weights of model {record.name!r} are missing ({weights}).")
+    try:
+        return TorchTranslator(weights, info)
+    except ImportError as exc:
+        raise LesionStudioError(f"Model {record.name!r} has no ONNX export and torch is not installed.") from exc
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _unit_metadata(weights: Path, registered: dict[str, Any]) -> dict[str, Any]:
+    """Architecture and resolution from the registry, else from the weights' JSON sidecar (no torch)."""
+    import json
+
+    meta = dict(registered)
+    if "arch" not in meta or "resolution" not in meta:
+        side = weights.with_suffix(".json")
+        try:
+            meta = {**json.loads(side.read_text()), **meta}
+        except (OSError, ValueError) as exc:
+            raise LesionStudioError(f"The model metadata {side} is missing or unreadable ({exc}).") from exc
+    if "arch" not in meta or "resolution" not in meta:
+        raise LesionStudioError(f"{weights.name} carries no UNIT architecture; it was not saved by Lesion Studio.")
+    return meta

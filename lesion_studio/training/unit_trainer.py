@@ -1,0 +1,416 @@
+"""Train UNIT (lesion ↔ healthy) on a project's patches: one trainer for CLI, GUI and torchrun.
+
+    result = train_unit(project, preset_config("fast", iterations=5000, body_parts=["hand"]),
+                        progress=callback, cancel=token)
+
+Every iteration reports a :class:`ProgressEvent` (losses, ETA); every ``sample_every`` iterations
+the event also carries translated sample patches (and a PNG is written). Checkpoints are written
+atomically every ``checkpoint_every`` iterations, on cancel and at the end; ``resume=True``
+continues from the last one and draws exactly the batches and noise the uninterrupted run would
+have drawn (both come from generators seeded by (seed, iteration), see ``training.common``).
+Under ``torchrun --nproc_per_node=N`` the same code runs with DistributedDataParallel; rank r
+takes the r-th slice of every global batch and only rank 0 writes files or reports progress.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lesion_studio.config import from_dict, read_config_file, to_dict, write_config_file
+from lesion_studio.errors import ConfigError, LesionStudioError
+from lesion_studio.extras import require
+from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
+
+torch = require("torch", "Training the GAN")
+
+from lesion_studio.models.unit import (  # noqa: E402
+    ARCHS,
+    UnitArch,
+    loss_terms,
+    unit_discriminators,
+    unit_generators,
+)
+from lesion_studio.training import common  # noqa: E402
+from lesion_studio.training.unit_files import CHECKPOINT, CONFIG, ONNX, WEIGHTS, save_unit_model  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+LOSS_NAMES = ("dis", "gan", "recon", "kl", "cycle", "cycle_kl", "total")
+
+
+# ---------------------------------------------------------------------------- config
+@dataclass
+class UnitTrainConfig:
+    """Every setting of a UNIT run. Saved as ``config.yaml`` next to every checkpoint."""
+
+    preset: str = "fast"
+    # architecture (see models.unit.UnitArch)
+    base_channels: int = 32
+    n_downsample: int = 2
+    n_res: int = 4
+    n_shared: int = 1
+    dis_channels: int = 32
+    dis_layers: int = 4
+    dis_scales: int = 3
+    # data
+    resolution: int = 128
+    body_parts: list[str] = field(default_factory=list)  # empty: every body part
+    splits: list[str] = field(default_factory=lambda: ["train", "unassigned"])  # never val/test
+    side_factors: tuple[float, float] = (1.5, 3.0)
+    jitter: float = 0.5
+    variants: int = 4
+    normal_source: str = "both"
+    # optimisation (UNIT defaults)
+    iterations: int = 20000
+    batch_size: int = 1
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 1e-4
+    lr_step: int = 100000
+    lr_gamma: float = 0.5
+    gan_w: float = 1.0
+    recon_w: float = 10.0
+    kl_w: float = 0.01
+    cycle_w: float = 10.0
+    cycle_kl_w: float = 0.01
+    # run
+    seed: int = 0
+    device: str = "auto"
+    cpu_threads: int = 0  # 0: torch's default; 1 is fastest for tiny models on a busy machine
+    mixed_precision: bool = True
+    sample_every: int = 250
+    checkpoint_every: int = 1000
+    export_onnx: bool = True
+
+    def __post_init__(self) -> None:
+        try:
+            arch = self.arch()
+        except ValueError as exc:
+            raise ConfigError(f"UNIT config: {exc}.") from exc
+        f = arch.downsample_factor
+        if self.resolution % f:
+            raise ConfigError(f"UNIT config: resolution {self.resolution} must be a multiple of {f} "
+                              f"(2^n_downsample).")
+        smallest = self.resolution // 2 ** (self.dis_scales - 1) // 2**self.dis_layers
+        if smallest < 1:
+            raise ConfigError(f"UNIT config: resolution {self.resolution} is too small for {self.dis_scales} "
+                              f"discriminator scales of {self.dis_layers} layers; lower them or raise it.")
+        if self.iterations < 0 or self.batch_size < 1:
+            raise ConfigError("UNIT config: iterations must be >= 0 and batch_size >= 1.")
+        if self.normal_source not in ("picked", "auto", "both"):
+            raise ConfigError("UNIT config: normal_source must be picked, auto or both.")
+        if self.sample_every < 1 or self.checkpoint_every < 1:
+            raise ConfigError("UNIT config: sample_every and checkpoint_every must be >= 1.")
+
+    def arch(self) -> UnitArch:
+        return UnitArch(in_channels=1, base_channels=self.base_channels, n_downsample=self.n_downsample,
+                        n_res=self.n_res, n_shared=self.n_shared, dis_channels=self.dis_channels,
+                        dis_layers=self.dis_layers, dis_scales=self.dis_scales)
+
+    def patch_params(self) -> Any:
+        from lesion_studio.patches.dataset import PatchParams
+
+        return PatchParams(resolution=self.resolution, side_factors=tuple(self.side_factors),
+                           jitter=self.jitter, variants=self.variants, normal_source=self.normal_source,
+                           seed=self.seed)
+
+
+def _arch_fields(arch: UnitArch) -> dict[str, Any]:
+    d = arch.to_dict()
+    d.pop("in_channels")
+    return d
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # the paper: 64 channels, 2 downsamplings, 4 residual blocks at 256 px (a GPU job)
+    "paper": {**_arch_fields(ARCHS["paper"]()), "resolution": 256, "iterations": 100000, "sample_every": 1000,
+              "checkpoint_every": 5000},
+    # CPU default and live preview: 32 channels at 128 px
+    "fast": {**_arch_fields(ARCHS["fast"]()), "resolution": 128, "iterations": 20000},
+    # tests: 16 channels at 32 px, two small discriminator scales, a higher learning rate
+    "tiny": {**_arch_fields(ARCHS["tiny"]()), "resolution": 32, "iterations": 200, "lr": 5e-4,
+             "variants": 2, "sample_every": 50, "checkpoint_every": 100},
+}
+
+
+def preset_config(preset: str = "fast", **overrides: Any) -> UnitTrainConfig:
+    """A config from a preset name, with any field overridden (validated like a config file)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
+    return from_dict(UnitTrainConfig, {"preset": preset, **PRESETS[preset], **overrides},
+                     where=f"preset {preset}")
+
+
+def load_config(path: str | Path, **overrides: Any) -> UnitTrainConfig:
+    """A config from YAML/TOML; a ``preset`` key there supplies the defaults the file leaves out."""
+    data = read_config_file(path)
+    preset = data.get("preset", "fast")
+    return preset_config(preset, **{**data, **overrides})
+
+
+# ---------------------------------------------------------------------------- result
+@dataclass
+class TrainResult:
+    name: str
+    model_id: int | None
+    model_dir: Path
+    iteration: int
+    iterations: int
+    losses: dict[str, float]
+    first_losses: dict[str, float]
+    seconds: float
+    iterations_per_s: float
+    data_summary: dict[str, Any]
+    onnx_path: Path | None
+    cancelled: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- trainer
+def default_model_name(config: UnitTrainConfig) -> str:
+    parts = "+".join(config.body_parts) if config.body_parts else "all"
+    return f"unit-{parts}-{config.preset}"
+
+
+class UnitTrainer:
+    """One UNIT training run. Build it, then call :meth:`run`."""
+
+    def __init__(self, project: Any, config: UnitTrainConfig, *, name: str | None = None, resume: bool = False,
+                 progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
+                 patch_cache: str = "disk") -> None:
+        self.project = project
+        self.name = name or default_model_name(config)
+        self.model_dir = project.folder / "models" / self.name
+        self.resume = resume
+        self.progress = progress
+        self.cancel = cancel
+        self.patch_cache = patch_cache
+        self.config = self._resolve_config(config)
+        self.history: list[dict[str, float]] = []
+
+    def _resolve_config(self, config: UnitTrainConfig) -> UnitTrainConfig:
+        """On resume the saved config wins, except the run length, device and reporting intervals."""
+        ckpt = self.model_dir / CHECKPOINT
+        if not self.resume:
+            existing = [m for m in self.project.models(kind="unit") if m.name == self.name]
+            if existing or ckpt.exists():
+                raise LesionStudioError(f"A model named {self.name!r} already exists in this project. "
+                                        "Resume it (--resume) or choose another --name.")
+            return config
+        if not ckpt.exists():
+            raise LesionStudioError(f"There is no checkpoint to resume for {self.name!r} "
+                                    f"({ckpt} is missing). Start without --resume.")
+        saved = load_config(self.model_dir / CONFIG)
+        return replace(saved, iterations=config.iterations, device=config.device, cpu_threads=config.cpu_threads,
+                       sample_every=config.sample_every, checkpoint_every=config.checkpoint_every)
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> TrainResult:
+        from lesion_studio.patches.dataset import build_patch_set
+
+        cfg = self.config
+        dist = common.Distributed.from_env(cfg.device)
+        try:
+            device = common.select_device(cfg.device, dist.local_rank if dist.initialised else None)
+            if device.type == "cpu" and cfg.cpu_threads > 0:
+                torch.set_num_threads(cfg.cpu_threads)
+            common.seed_everything(cfg.seed)
+            if not dist.is_main:
+                dist.barrier()  # let rank 0 fill the patch cache first
+            patches = build_patch_set(self.project, body_parts=cfg.body_parts or None, splits=cfg.splits or None,
+                                      params=cfg.patch_params(), cache=self.patch_cache,
+                                      progress=self.progress if dist.is_main else no_progress,
+                                      cancel=self.cancel)
+            if dist.is_main:
+                dist.barrier()
+            return self._train(patches, device, dist)
+        finally:
+            dist.close()
+
+    def _train(self, patches: Any, device: Any, dist: common.Distributed) -> TrainResult:
+        cfg = self.config
+        arch = cfg.arch()
+        torch.manual_seed(cfg.seed)
+        gen = unit_generators(arch).to(device)
+        dis = unit_discriminators(arch).to(device)
+        adam = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "weight_decay": cfg.weight_decay}
+        opt_g = torch.optim.Adam(gen.parameters(), **adam)
+        opt_d = torch.optim.Adam(dis.parameters(), **adam)
+        sched_g = torch.optim.lr_scheduler.StepLR(opt_g, cfg.lr_step, cfg.lr_gamma)
+        sched_d = torch.optim.lr_scheduler.StepLR(opt_d, cfg.lr_step, cfg.lr_gamma)
+        amp = cfg.mixed_precision and device.type == "cuda"
+        fp16 = amp and not torch.cuda.is_bf16_supported()
+        scaler = torch.amp.GradScaler(device.type, enabled=fp16)
+        start = 0
+        if self.resume:
+            states, meta = common.load_checkpoint(self.model_dir / CHECKPOINT)
+            gen.load_state_dict(states["gen"])
+            dis.load_state_dict(states["dis"])
+            opt_g.load_state_dict(states["opt_g"])
+            opt_d.load_state_dict(states["opt_d"])
+            sched_g.load_state_dict(states["sched_g"])
+            sched_d.load_state_dict(states["sched_d"])
+            if states.get("scaler"):
+                scaler.load_state_dict(states["scaler"])
+            start = int(meta["iteration"])
+            self.history = self._read_history()[:start]
+            log.info("resuming %s at iteration %d", self.name, start)
+        gen_ddp, dis_ddp = dist.wrap(gen, device), dist.wrap(dis, device)
+        run_id = self.project.start_run("unit", name=self.name, config=to_dict(cfg),
+                                        output_dir=self.model_dir) if dist.is_main else None
+        if dist.is_main:
+            self.model_dir.mkdir(parents=True, exist_ok=True)
+            write_config_file(self.model_dir / CONFIG, to_dict(cfg))
+        sample_l, sample_h = patches.sample(4, "lesion"), patches.sample(4, "normal")
+        clock = EtaClock(cfg.iterations, start)
+        t0 = time.perf_counter()
+        it = start
+        cancelled = False
+        weights = {"gan": cfg.gan_w, "recon": cfg.recon_w, "kl": cfg.kl_w, "cycle": cfg.cycle_w,
+                   "cycle_kl": cfg.cycle_kl_w}
+        latent = arch.latent_shape(cfg.batch_size, cfg.resolution, cfg.resolution)
+        try:
+            while it < cfg.iterations:
+                if self.cancel is not None and self.cancel.cancelled:
+                    cancelled = True
+                    break
+                x_l_np, x_h_np = patches.batch(it, cfg.batch_size, rank=dist.rank, world_size=dist.world_size)
+                x_l = torch.from_numpy(x_l_np).to(device)
+                x_h = torch.from_numpy(x_h_np).to(device)
+                gen_noise = torch.randn((4, *latent), generator=common.step_generator(cfg.seed, it, 1 + dist.rank * 8))
+                dis_noise = torch.randn((2, *latent), generator=common.step_generator(cfg.seed, it, 2 + dist.rank * 8))
+                gen_noise, dis_noise = gen_noise.to(device), dis_noise.to(device)
+
+                # discriminator step: fakes from the current generators, detached
+                with torch.no_grad(), common.autocast(device, amp):
+                    fake_l = gen.decode(gen.encode(x_h, "h") + dis_noise[0], "l")
+                    fake_h = gen.decode(gen.encode(x_l, "l") + dis_noise[1], "h")
+                opt_d.zero_grad(set_to_none=True)
+                with common.autocast(device, amp):
+                    loss_d = cfg.gan_w * dis_ddp(x_l, fake_l.float(), x_h, fake_h.float())
+                scaler.scale(loss_d).backward()
+                scaler.step(opt_d)
+
+                # generator step: VAE + cycle + adversarial (D used without DDP: its grads are cleared above)
+                opt_g.zero_grad(set_to_none=True)
+                with common.autocast(device, amp):
+                    out = gen_ddp(x_l, x_h, gen_noise)
+                    terms = loss_terms(gen, out, x_l, x_h)
+                    terms["gan"] = dis.generator_loss(out["x_hl"], out["x_lh"])
+                    total = sum(weights[k] * v for k, v in terms.items())
+                scaler.scale(total).backward()
+                scaler.step(opt_g)
+                scaler.update()
+                sched_g.step()
+                sched_d.step()
+                it += 1
+
+                values = {k: float(v.detach()) for k, v in terms.items()}
+                values.update(dis=float(loss_d.detach()), total=float(total.detach()))
+                if dist.initialised:
+                    values = {k: dist.mean(v) for k, v in values.items()}
+                self.history.append({k: round(values[k], 6) for k in LOSS_NAMES})
+                if not dist.is_main:
+                    continue
+                data: dict[str, Any] = {"iteration": it, "losses": values}
+                if it % cfg.sample_every == 0 or it == cfg.iterations:
+                    data["samples"] = self._samples(gen, sample_l, sample_h, device, it)
+                if it % cfg.checkpoint_every == 0 and it < cfg.iterations:
+                    self._save_checkpoint(gen, dis, opt_g, opt_d, sched_g, sched_d, scaler, it, patches)
+                msg = f"recon {values['recon']:.3f} cycle {values['cycle']:.3f} gan {values['gan']:.3f} " \
+                      f"dis {values['dis']:.3f}"
+                self.progress(ProgressEvent("train-gan", it, cfg.iterations, msg, eta_s=clock.eta(it), data=data))
+        except BaseException:
+            if run_id is not None:
+                self.project.update_run(run_id, status="failed", finished=True)
+            raise
+        seconds = time.perf_counter() - t0
+        done = it - start
+        result = TrainResult(
+            name=self.name, model_id=None, model_dir=self.model_dir, iteration=it, iterations=cfg.iterations,
+            losses=self.history[-1] if self.history else {}, first_losses=self.history[0] if self.history else {},
+            seconds=seconds, iterations_per_s=done / seconds if seconds > 0 and done else 0.0,
+            data_summary=patches.summary(), onnx_path=None, cancelled=cancelled, history=list(self.history))
+        if dist.is_main:
+            self._save_checkpoint(gen, dis, opt_g, opt_d, sched_g, sched_d, scaler, it, patches)
+            self._finish(gen, result, device)
+            if run_id is not None:
+                self.project.update_run(run_id, status="cancelled" if cancelled else "finished",
+                                        metrics={"iteration": it, "losses": result.losses,
+                                                 "iterations_per_s": result.iterations_per_s},
+                                        model_id=result.model_id, finished=True)
+        dist.barrier()
+        return result
+
+    # ------------------------------------------------------------------ files
+    def _samples(self, gen: Any, sample_l: np.ndarray, sample_h: np.ndarray, device: Any, it: int) -> dict[str, Any]:
+        from lesion_studio.synthesis.images import grid, save_png, to_uint8
+
+        with torch.no_grad():
+            x_h = torch.from_numpy(sample_h).to(device)
+            x_l = torch.from_numpy(sample_l).to(device)
+            h2l = gen.translate(x_h, "h2l").float().cpu().numpy()
+            l2h = gen.translate(x_l, "l2h").float().cpu().numpy()
+        arrays = {"normal": sample_h[:, 0], "h2l": h2l[:, 0], "lesion": sample_l[:, 0], "l2h": l2h[:, 0]}
+        rows = [[to_uint8(a) for a in arrays[k]] for k in ("normal", "h2l", "lesion", "l2h")]
+        png = save_png(self.model_dir / "samples" / f"iter_{it:07d}.png", grid(rows))
+        return {**arrays, "png": str(png)}
+
+    def _save_checkpoint(self, gen: Any, dis: Any, opt_g: Any, opt_d: Any, sched_g: Any, sched_d: Any,
+                         scaler: Any, it: int, patches: Any) -> None:
+        states = {"gen": gen.state_dict(), "dis": dis.state_dict(), "opt_g": opt_g.state_dict(),
+                  "opt_d": opt_d.state_dict(), "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
+                  "scaler": scaler.state_dict() if scaler.is_enabled() else {}}
+        common.save_checkpoint(self.model_dir / CHECKPOINT, states,
+                               {"iteration": it, "config": to_dict(self.config), "name": self.name,
+                                "data": patches.summary()})
+        from lesion_studio.store.project import atomic_write_bytes
+
+        atomic_write_bytes(self.model_dir / "history.json", json.dumps(self.history).encode())
+
+    def _read_history(self) -> list[dict[str, float]]:
+        path = self.model_dir / "history.json"
+        try:
+            return json.loads(path.read_text()) if path.exists() else []
+        except (OSError, ValueError):
+            return []
+
+    def _finish(self, gen: Any, result: TrainResult, device: Any) -> None:
+        cfg = self.config
+        meta = {"config": to_dict(cfg), "iteration": result.iteration, "resolution": cfg.resolution,
+                "data": result.data_summary, "body_parts": list(cfg.body_parts), "name": self.name,
+                "losses": result.losses, "device": str(device), "complete": not result.cancelled}
+        sha = save_unit_model(self.model_dir / WEIGHTS, gen, meta)
+        onnx_sha = None
+        if cfg.export_onnx:
+            from lesion_studio.synthesis.onnx_export import export_unit_onnx
+
+            try:
+                onnx_sha = export_unit_onnx(common.unwrap(gen), self.model_dir / ONNX, resolution=cfg.resolution)
+                result.onnx_path = self.model_dir / ONNX
+            except LesionStudioError as exc:  # the torch backend still works; say so once
+                log.warning("ONNX export failed, the torch backend will be used: %s", exc)
+        registry_meta = {**meta, "weights_sha256": sha, "onnx_sha256": onnx_sha, "arch": cfg.arch().to_dict(),
+                         "files": {"weights": WEIGHTS, "checkpoint": CHECKPOINT, "config": CONFIG,
+                                   "onnx": ONNX if onnx_sha else None},
+                         "iterations_per_s": result.iterations_per_s}
+        body_parts = cfg.body_parts or sorted(set(result.data_summary["lesion"]["body_parts"]))
+        result.model_id = self.project.register_model(
+            self.name, "unit", self.model_dir / WEIGHTS, sha256=sha, body_parts=body_parts, config=to_dict(cfg),
+            metadata=registry_meta, replace_existing=True)
+
+
+def train_unit(project: Any, config: UnitTrainConfig, *, name: str | None = None, resume: bool = False,
+               progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
+               patch_cache: str = "disk") -> TrainResult:
+    """Train (or resume) a UNIT model on ``project`` and register it; see the module docstring."""
+    return UnitTrainer(project, config, name=name, resume=resume, progress=progress, cancel=cancel,
+                       patch_cache=patch_cache).run()
