@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu-threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--name", help="model name (default unit-<parts>-<preset>)")
     p.add_argument("--resume", action="store_true", help="continue the model's last checkpoint")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export at the end")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_train_gan)
 
@@ -56,6 +57,8 @@ def cmd_train_gan(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"iterations": args.iterations, "batch_size": args.batch_size,
                                    "seed": args.seed, "device": args.device,
                                    "cpu_threads": args.cpu_threads}.items() if v is not None}
+    if args.no_onnx:
+        overrides["export_onnx"] = False
     if _parts(args.body_part):
         overrides["body_parts"] = _parts(args.body_part)
     if args.preset:
@@ -65,6 +68,14 @@ def cmd_train_gan(args: argparse.Namespace) -> int:
     else:
         config = preset_config(overrides.pop("preset", "fast"), **overrides)
     project = Project.open(args.project)
+    if args.resume:
+        from lesion_studio.training.unit_trainer import default_model_name
+
+        name = args.name or default_model_name(config)
+        if not (project.folder / "models" / name / "checkpoint.safetensors").exists():
+            project.close()
+            raise LesionStudioError(f"There is no checkpoint to resume for model {name!r}. "
+                                    "Start without --resume (or give the right --name).")
     bar = TerminalProgress()
     try:
         result = train_unit(project, config, name=args.name, resume=args.resume, progress=bar)

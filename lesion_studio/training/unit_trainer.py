@@ -151,9 +151,9 @@ def preset_config(preset: str = "fast", **overrides: Any) -> UnitTrainConfig:
 
 def load_config(path: str | Path, **overrides: Any) -> UnitTrainConfig:
     """A config from YAML/TOML; a ``preset`` key there supplies the defaults the file leaves out."""
-    data = read_config_file(path)
-    preset = data.get("preset", "fast")
-    return preset_config(preset, **{**data, **overrides})
+    data = {**read_config_file(path), **overrides}
+    preset = data.pop("preset", "fast")
+    return preset_config(preset, **data)
 
 
 # ---------------------------------------------------------------------------- result
@@ -206,8 +206,11 @@ class UnitTrainer:
                                         "Resume it (--resume) or choose another --name.")
             return config
         if not ckpt.exists():
-            raise LesionStudioError(f"There is no checkpoint to resume for {self.name!r} "
-                                    f"({ckpt} is missing). Start without --resume.")
+            if any(m.name == self.name for m in self.project.models()):
+                raise LesionStudioError(f"Model {self.name!r} has no checkpoint to resume ({ckpt} is missing).")
+            log.info("no checkpoint for %s yet: starting a new run", self.name)
+            self.resume = False
+            return config
         saved = load_config(self.model_dir / CONFIG)
         return replace(saved, iterations=config.iterations, device=config.device, cpu_threads=config.cpu_threads,
                        sample_every=config.sample_every, checkpoint_every=config.checkpoint_every)
@@ -339,7 +342,11 @@ class UnitTrainer:
             losses=self.history[-1] if self.history else {}, first_losses=self.history[0] if self.history else {},
             seconds=seconds, iterations_per_s=done / seconds if seconds > 0 and done else 0.0,
             data_summary=patches.summary(), onnx_path=None, cancelled=cancelled, history=list(self.history))
-        if dist.is_main:
+        registered = [m for m in self.project.models(kind="unit") if m.name == self.name]
+        if dist.is_main and done == 0 and registered and (self.model_dir / WEIGHTS).exists():
+            result.model_id = registered[0].id  # resumed a finished run: nothing new to save
+            result.onnx_path = (self.model_dir / ONNX) if (self.model_dir / ONNX).exists() else None
+        elif dist.is_main:
             self._save_checkpoint(gen, dis, opt_g, opt_d, sched_g, sched_d, scaler, it, patches)
             self._finish(gen, result, device)
             if run_id is not None:
@@ -411,6 +418,12 @@ class UnitTrainer:
 def train_unit(project: Any, config: UnitTrainConfig, *, name: str | None = None, resume: bool = False,
                progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
                patch_cache: str = "disk") -> TrainResult:
-    """Train (or resume) a UNIT model on ``project`` and register it; see the module docstring."""
+    """Train (or resume) a UNIT model on ``project`` and register it; see the module docstring.
+
+    ``resume=True`` continues the named model's checkpoint when there is one and starts a new run
+    when the name is still unused (so pipelines can always pass it); resuming a finished run
+    returns the registered model without rewriting it. A cancelled run saves a checkpoint,
+    registers what it has (``metadata.complete`` False) and returns ``cancelled=True``.
+    """
     return UnitTrainer(project, config, name=name, resume=resume, progress=progress, cancel=cancel,
                        patch_cache=patch_cache).run()
