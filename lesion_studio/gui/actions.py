@@ -81,11 +81,11 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("prev_image_arrow", "Previous image", "Image", "previous_image", ("Up", "Left"),
                context="viewer"),
     ActionSpec("toggle_label", "Toggle &lesion / normal", "Image", "toggle_label", ("L",), section="label",
-               needs_image=True),
-    ActionSpec("toggle_excluded", "Toggle &excluded…", "Image", "toggle_excluded", ("E",), needs_image=True),
+               needs_project=True),
+    ActionSpec("toggle_excluded", "Toggle &excluded…", "Image", "toggle_excluded", ("E",), needs_project=True),
     *[
         ActionSpec(f"body_part_{i}", f"Body part {i}", "Image", "set_body_part_key", (str(i),), args=(i,),
-                   needs_image=True, section="body" if i == 1 else "")
+                   needs_project=True, section="body" if i == 1 else "")
         for i in range(1, BODY_PART_KEYS + 1)
     ],
     # Tools
