@@ -1,0 +1,127 @@
+"""Score radiographs with a trained classifier through ONNX Runtime — no torch needed to score.
+
+:func:`export_classifier_onnx` (torch, run once after training) writes ``model.onnx`` next to the
+checkpoint: the DRN plus its sigmoid, a dynamic batch dimension and the fixed square input size,
+with the preprocessing settings in a JSON sidecar (``model.onnx.json``). :class:`OnnxScorer` then
+needs numpy, Pillow and onnxruntime only; it uses the CUDA provider only when a GPU is really
+present (the check lives with the translator runtime: onnxruntime-gpu advertises CUDA everywhere).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lesion_studio.classifier.preprocess import PreparedCache, Preprocessing
+from lesion_studio.errors import LesionStudioError
+from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
+
+log = logging.getLogger(__name__)
+OPSET = 18
+
+
+def onnx_path_for(checkpoint: str | Path) -> Path:
+    return Path(checkpoint).with_suffix(".onnx")
+
+
+def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None, *, check: bool = True) -> Path:
+    """Export a classifier checkpoint to ONNX (probability output); returns the .onnx path."""
+    import warnings
+
+    from lesion_studio.extras import require
+
+    torch = require("torch", "ONNX export")
+    from lesion_studio.training.classifier_trainer import load_classifier
+
+    model, meta = load_classifier(checkpoint, device="cpu")
+    size = int(meta["preprocessing"]["size"])
+    out = Path(out) if out else onnx_path_for(checkpoint)
+
+    class Probability(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model
+
+        def forward(self, images: Any) -> Any:
+            return torch.sigmoid(self.net(images)[:, 0])
+
+    graph = Probability().eval()
+    x = torch.zeros(2, 1, size, size)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                graph, (x,), dynamo=True, input_names=["images"], output_names=["probability"],
+                dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=4096)}},
+                opset_version=OPSET, external_data=False, verbose=False)
+            program.save(str(tmp), external_data=False)
+    except Exception as exc:  # torch.export raises many types; the message is what matters
+        tmp.unlink(missing_ok=True)
+        raise LesionStudioError(f"Could not export the classifier to ONNX: {type(exc).__name__}: {exc}") from exc
+    if check:
+        rng = np.random.default_rng(0)
+        probe = rng.standard_normal((3, 1, size, size)).astype(np.float32)
+        got = _session(tmp, prefer_cuda=False).run(["probability"], {"images": probe})[0]
+        with torch.no_grad():
+            want = graph(torch.from_numpy(probe)).numpy()
+        if float(np.abs(got - want).max()) > 1e-4:
+            tmp.unlink(missing_ok=True)
+            raise LesionStudioError("The exported ONNX classifier does not match torch; not using it.")
+    tmp.replace(out)
+    sidecar = {"preprocessing": meta["preprocessing"], "arch": meta["arch"],
+               "checkpoint_sha256": meta.get("weights_sha256", ""),
+               "onnx_sha256": hashlib.sha256(out.read_bytes()).hexdigest()}
+    Path(f"{out}.json").write_text(json.dumps(sidecar, indent=1))
+    log.info("exported classifier %s", out)
+    return out
+
+
+def _session(path: Path, *, prefer_cuda: bool = True) -> Any:
+    from lesion_studio.synthesis.translator import make_session
+
+    return make_session(path, prefer_cuda=prefer_cuda)
+
+
+class OnnxScorer:
+    """Lesion probabilities for images or prepared arrays, with onnxruntime."""
+
+    def __init__(self, onnx_path: str | Path, *, prefer_cuda: bool = True, batch_size: int = 32) -> None:
+        self.path = Path(onnx_path)
+        side = Path(f"{self.path}.json")
+        if not self.path.exists() or not side.exists():
+            raise LesionStudioError(f"The ONNX classifier {self.path} (or its .json sidecar) is missing. "
+                                    "Export it with `lesion-studio score --export` or retrain.")
+        self.info = json.loads(side.read_text())
+        self.prep = Preprocessing(**self.info["preprocessing"])
+        self.session = _session(self.path, prefer_cuda=prefer_cuda)
+        self.providers = list(self.session.get_providers())
+        self.batch_size = batch_size
+        self.sha256 = self.info.get("onnx_sha256", "")
+
+    def score_arrays(self, arrays: np.ndarray, *, progress: ProgressCallback = no_progress,
+                     cancel: CancelToken | None = None) -> np.ndarray:
+        """Prepared (N, S, S) arrays → (N,) probabilities."""
+        out = []
+        n = len(arrays)
+        for i in range(0, n, self.batch_size):
+            if cancel is not None:
+                cancel.raise_if_cancelled("Scoring")
+            x = np.asarray(arrays[i:i + self.batch_size], dtype=np.float32)[:, None]
+            out.append(self.session.run(["probability"], {"images": x})[0].astype(np.float64))
+            progress(ProgressEvent("scoring", min(n, i + self.batch_size), n))
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def score_files(self, items: Sequence[tuple[str, str | Path]], *, cache: PreparedCache | None = None,
+                    progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
+        """``(cache key, path)`` items → probabilities (decoded through the prepared-image cache)."""
+        cache = cache or PreparedCache(self.prep, None)
+        if cache.prep != self.prep:
+            raise LesionStudioError("The image cache was made for other preprocessing settings than this model.")
+        return self.score_arrays(cache.stack(items), progress=progress, cancel=cancel)

@@ -1,0 +1,140 @@
+"""Experiment configs (YAML/TOML): what to train, synthesize, filter and evaluate.
+
+Paths in a config file are relative to the file. A ``studies`` entry names the target body parts
+(the classifier is trained and tested on them) and, for transfer learning, the body parts whose
+generator and baseline classifier make and filter the synthetic lesions (``transfer_from``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from lesion_studio.config import from_dict, read_config_file, to_dict
+from lesion_studio.errors import ConfigError
+
+
+@dataclass
+class ImportSpec:
+    """Build (or reuse) a project from a folder of images with labels/boxes CSVs."""
+
+    source: str
+    project: str
+    labels: str | None = None
+    boxes: str | None = None
+    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
+    split_seed: int = 0
+
+
+@dataclass
+class TestSetSpec:
+    """An external hold-out: a folder of images with the same labels/boxes CSV format."""
+
+    folder: str
+    labels: str | None = None  # default: folder/labels.csv
+    boxes: str | None = None  # default: folder/boxes.csv when present
+
+
+@dataclass
+class GeneratorSpec:
+    """Where synthetic lesions come from.
+
+    ``unit``: a registered UNIT model (``model``, with ``{parts}`` replaced by the generator's body
+    parts joined by '+'), trained with ``train_preset`` when it is missing. ``stub``: a deterministic
+    "lesion painter" (a dark soft disc) for tests and protocol checks, no GAN involved.
+    """
+
+    kind: Literal["unit", "stub"] = "unit"
+    model: str | None = "unit-{parts}"
+    train_preset: str = "fast"
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+    backend: Literal["auto", "onnx", "torch"] = "auto"
+
+
+@dataclass
+class SynthesisSpec:
+    candidates_per_image: int = 2
+    max_candidates: int = 400
+    n: float = 2.0  # the blending exponent
+    stochastic: bool = False
+
+
+@dataclass
+class StudySpec:
+    body_parts: list[str]
+    transfer_from: list[str] | None = None
+    name: str = ""
+
+    def label(self) -> str:
+        return self.name or "+".join(self.body_parts)
+
+
+@dataclass
+class BootstrapSpec:
+    resamples: int = 2000
+    confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass
+class ExperimentConfig:
+    name: str
+    studies: list[StudySpec]
+    project: str | None = None
+    import_spec: ImportSpec | None = None
+    output: str = "results"
+    test_set: TestSetSpec | None = None
+    seed: int = 0
+    include_excluded: bool = False
+    #: Exclusion reasons whose images are added back for a second evaluation line (e.g. hardware).
+    also_evaluate_including: list[str] = field(default_factory=list)
+    classifier: dict[str, Any] = field(default_factory=lambda: {"preset": "cpu"})
+    augmented_classifier: dict[str, Any] = field(default_factory=dict)  # overrides for augmented runs
+    generator: GeneratorSpec = field(default_factory=GeneratorSpec)
+    synthesis: SynthesisSpec = field(default_factory=SynthesisSpec)
+    thresholds: list[float] = field(default_factory=lambda: [0.5, 0.7, 0.9, 0.95])
+    bootstrap: BootstrapSpec = field(default_factory=BootstrapSpec)
+    scoring_backend: Literal["onnx", "torch"] = "onnx"
+    base_dir: str = "."  # filled in from the config file's folder
+
+    def __post_init__(self) -> None:
+        if not self.studies:
+            raise ConfigError("An experiment needs at least one entry under 'studies'.")
+        if (self.project is None) == (self.import_spec is None):
+            raise ConfigError("Give exactly one of 'project' (a project folder, or 'demo') and 'import_spec'.")
+        if not self.thresholds or any(not 0 <= t < 1 for t in self.thresholds):
+            raise ConfigError("'thresholds' must be a non-empty list of numbers in [0, 1).")
+        for s in self.studies:
+            if not s.body_parts:
+                raise ConfigError("Every study needs 'body_parts'.")
+        self.classifier_config()  # validate early: a bad key fails before any work starts
+
+    def path(self, value: str | None) -> Path | None:
+        if value is None:
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+
+    def classifier_config(self, augmented: bool = False) -> Any:
+        from lesion_studio.training.classifier_trainer import ClassifierConfig, preset
+
+        data = dict(self.classifier)
+        if augmented:
+            data.update(self.augmented_classifier)
+        data.setdefault("seed", self.seed)
+        name = data.pop("preset", None)
+        if name is not None:
+            return preset(str(name), **data)
+        return ClassifierConfig.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+def load_experiment_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
+    path = Path(path)
+    data = read_config_file(path)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    data.setdefault("base_dir", str(path.resolve().parent))
+    return from_dict(ExperimentConfig, data, where=path.name)
