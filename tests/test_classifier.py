@@ -97,3 +97,27 @@ def test_trainer_resume_equals_uninterrupted_run(demo_project, tmp_path) -> None
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(pa, pb, msg=name)
     assert [h["loss"] for h in full.history] == pytest.approx([h["loss"] for h in resumed.history])
+
+
+def test_onnx_scores_match_torch_and_cli_evaluate(demo_project, capsys) -> None:
+    """Export once, score without torch (onnxruntime on the CPU here), then the CLI's evaluate."""
+    import json
+
+    from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx
+    from lesion_studio.cli.main import main
+    from lesion_studio.training.classifier_trainer import train_classifier
+
+    cfg = preset("tiny", input_size=64, epochs=1)
+    result, _ = train_classifier(demo_project, cfg, name="onnx-test")
+    scorer = OnnxScorer(export_classifier_onnx(result.path), prefer_cuda=False)
+    assert scorer.providers == ["CPUExecutionProvider"]
+    test = evaluation_set(demo_project, "test", PreparedCache(cfg.preprocessing, None))
+    model, _ = load_classifier(result.path)
+    np.testing.assert_allclose(scorer.score_arrays(test.arrays),
+                               predict(model, test.arrays, device=torch.device("cpu")), atol=1e-4)
+    folder = demo_project.folder
+    demo_project.close()
+    assert main(["evaluate", str(folder), "--model", "onnx-test", "--resamples", "1000"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0 <= out["auc"]["ci_low"] <= out["auc"]["auc"] <= out["auc"]["ci_high"] <= 1
+    assert main(["evaluate", str(folder), "--model", "no-such-model"]) == 2

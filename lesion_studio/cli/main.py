@@ -19,6 +19,7 @@ log = logging.getLogger("lesion_studio.cli")
 
 COMMAND_MODULES = [
     "lesion_studio.cli.project_commands",
+    "lesion_studio.cli.classifier_commands",
     "lesion_studio.cli.synthesis_commands",
 ]
 

@@ -1,0 +1,192 @@
+"""Classifier and experiment commands: train-classifier, score, evaluate, experiment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lesion_studio.errors import LesionStudioError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-classifier", help="train a DRN lesion classifier on a project's training split")
+    p.add_argument("project", type=Path)
+    p.add_argument("--name", required=True, help="model name in the project registry")
+    p.add_argument("--preset", default="cpu", help="tiny, cpu or gpu (default cpu)")
+    p.add_argument("--config", type=Path, help="YAML/TOML with classifier settings (overrides the preset)")
+    p.add_argument("--body-parts", default="", help="comma-separated (default: all)")
+    p.add_argument("--include-excluded", action="store_true", help="also train on excluded images")
+    p.add_argument("--device", default=None, help="auto, cpu or cuda")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--onnx", action="store_true", help="also export model.onnx for torch-free scoring")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("score", help="lesion probability of images with a trained classifier (ONNX Runtime)")
+    p.add_argument("project", type=Path)
+    p.add_argument("--model", required=True, help="classifier name or id")
+    p.add_argument("--split", default=None, help="train/val/test (default: every image)")
+    p.add_argument("--synthetic-batch", default=None, help="score (and store scores of) a synthetic batch")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("evaluate", help="test ROC AUC with a bootstrapped 95%% CI (optionally vs a baseline)")
+    p.add_argument("project", type=Path)
+    p.add_argument("--model", required=True)
+    p.add_argument("--baseline", help="a second model: paired bootstrap of ΔAUC (model − baseline)")
+    p.add_argument("--body-parts", default="")
+    p.add_argument("--include-excluded", action="store_true")
+    p.add_argument("--test-set", type=Path, help="external folder with labels.csv (+ boxes.csv) instead of the test split")
+    p.add_argument("--resamples", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("experiment", help="run the paper's augmentation protocol from a config (cached, resumable)")
+    p.add_argument("config", type=Path)
+    p.add_argument("--output", help="results folder (overrides the config)")
+    p.add_argument("--test-set", type=Path, help="external test folder with labels.csv (+ boxes.csv)")
+    p.set_defaults(func=cmd_experiment)
+
+
+def _parts(text: str) -> list[str] | None:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    return parts or None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from lesion_studio.cli.progress import TerminalProgress
+    from lesion_studio.config import read_config_file
+    from lesion_studio.store.project import Project
+    from lesion_studio.training.classifier_trainer import preset, train_classifier
+
+    overrides = read_config_file(args.config) if args.config else {}
+    if args.device:
+        overrides["device"] = args.device
+    if args.epochs:
+        overrides["epochs"] = args.epochs
+    cfg = preset(args.preset, **overrides)
+    project = Project.open(args.project)
+    bar = TerminalProgress()
+    try:
+        result, model_id = train_classifier(project, cfg, name=args.name, body_parts=_parts(args.body_parts),
+                                            include_excluded=args.include_excluded, resume=not args.no_resume,
+                                            progress=bar)
+        if args.onnx:
+            from lesion_studio.classifier.scoring import export_classifier_onnx
+
+            export_classifier_onnx(result.path)
+    finally:
+        bar.close()
+        project.close()
+    val = "n/a" if result.val_auc is None else f"{result.val_auc:.3f}"
+    print(f"Model {args.name} (id {model_id}): epoch {result.epoch} selected, validation AUC {val}, {result.path}")
+    return 0
+
+
+def _onnx_scorer(project, model_ref: str):  # noqa: ANN001, ANN202
+    from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx, onnx_path_for
+
+    record = project.model(model_ref)
+    if record.kind != "drn":
+        raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a classifier.")
+    weights = project.resolve_path(record.path)
+    onnx = onnx_path_for(weights)
+    if not onnx.exists():
+        export_classifier_onnx(weights)  # needs torch once; scoring afterwards does not
+    return OnnxScorer(onnx), record
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from lesion_studio.classifier.data import image_examples, synthetic_examples
+    from lesion_studio.classifier.preprocess import PreparedCache
+    from lesion_studio.store.project import Project
+
+    project = Project.open(args.project)
+    try:
+        scorer, _ = _onnx_scorer(project, args.model)
+        cache = PreparedCache(scorer.prep, project.subfolder("cache") / "classifier")
+        if args.synthetic_batch:
+            samples = project.synthetic_samples(batch=args.synthetic_batch)
+            examples = synthetic_examples(project, samples, {s.source_image_id for s in samples})
+        else:
+            examples = image_examples(project.images(split=args.split) if args.split else project.images())
+        scores = scorer.score_files([(e.key, e.path) for e in examples], cache=cache)
+        if args.synthetic_batch:
+            for e, s in zip(examples, scores, strict=True):
+                project.update_synthetic_sample(e.synthetic_id, score=float(s))
+    finally:
+        project.close()
+    rows = [{"image": e.path.name, "image_id": e.image_id, "synthetic_id": e.synthetic_id, "score": float(s)}
+            for e, s in zip(examples, scores, strict=True)]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            print(f"{r['score']:.4f}  {r['image']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lesion_studio.classifier.data import evaluation_set
+    from lesion_studio.classifier.preprocess import PreparedCache
+    from lesion_studio.evaluate.metrics import bootstrap_auc, paired_bootstrap_delta_auc
+    from lesion_studio.store.project import Project
+
+    project = Project.open(args.project)
+    test_project = None
+    try:
+        scorer, record = _onnx_scorer(project, args.model)
+        base = _onnx_scorer(project, args.baseline) if args.baseline else None
+        source = project
+        if args.test_set:
+            from lesion_studio.dataset.importer import import_source
+
+            test_project = Project.open_or_create(project.subfolder("cache") / f"external-{args.test_set.name}")
+            if test_project.image_count() == 0:
+                boxes = args.test_set / "boxes.csv"
+                import_source(test_project, args.test_set, labels_csv=args.test_set / "labels.csv",
+                              boxes_csv=boxes if boxes.exists() else None)
+            test_project.set_splits({r.id: "test" for r in test_project.images()})
+            source = test_project
+        cache = PreparedCache(scorer.prep, project.subfolder("cache") / "classifier")
+        data = evaluation_set(source, "test", cache, _parts(args.body_parts), include_excluded=args.include_excluded)
+        s = scorer.score_arrays(data.arrays)
+        res = bootstrap_auc(data.labels, s, n_resamples=args.resamples, seed=args.seed)
+        out = {"model": record.name, "test": data.summary(), "auc": res.to_dict()}
+        if base is not None:
+            sb = base[0].score_arrays(data.arrays) if base[0].prep == scorer.prep else base[0].score_arrays(
+                PreparedCache(base[0].prep, project.subfolder("cache") / "classifier").stack(
+                    [(e.key, e.path) for e in data.examples]))
+            out["baseline"] = {"model": base[1].name,
+                               "auc": bootstrap_auc(data.labels, sb, n_resamples=args.resamples,
+                                                    seed=args.seed).to_dict()}
+            out["delta"] = paired_bootstrap_delta_auc(data.labels, np.asarray(sb), s, n_resamples=args.resamples,
+                                                      seed=args.seed).to_dict()
+    finally:
+        project.close()
+        if test_project is not None:
+            test_project.close()
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from lesion_studio.cli.progress import TerminalProgress
+    from lesion_studio.experiment.config import load_experiment_config
+    from lesion_studio.experiment.runner import run_experiment
+
+    cfg = load_experiment_config(args.config, output=args.output)
+    if args.output:
+        cfg.output = str(Path(args.output).resolve())
+    bar = TerminalProgress()
+    try:
+        result = run_experiment(cfg, test_set_dir=args.test_set, progress=bar)
+    finally:
+        bar.close()
+    print((result.output / "table.md").read_text())
+    cached = sum(e["status"] == "cached" for e in result.stage_events)
+    print(f"Results in {result.output} ({cached} of {len(result.stage_events)} stages read from the cache).")
+    return 0
