@@ -2,3 +2,7 @@
 
 Nothing here holds logic the core lacks. Qt is imported only inside this package.
 """
+
+from lesion_studio.gui.compat import immortalize_bools
+
+immortalize_bools()

@@ -29,8 +29,7 @@ def _no_threads_left() -> None:
 def open_window(qtbot, folder: Path, wait_image: bool = True):  # noqa: ANN001, ANN201
     from lesion_studio.gui.app import MainWindow
 
-    window = MainWindow()
-    qtbot.addWidget(window)
+    window = MainWindow()  # callers close() and dispose() it (see the ``window`` fixture)
     window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)
@@ -46,6 +45,18 @@ def window(qtbot, demo_project):  # noqa: ANN001, ANN201
     yield w
     w.close()
     assert not w.loader._pool._pool.activeThreadCount()
+    dispose(w)
+
+
+def dispose(widget) -> None:  # noqa: ANN001
+    """Delete a window while QApplication is alive, so nothing Qt-owned is collected at exit."""
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 def show(qtbot, window, image_id: int) -> None:  # noqa: ANN001

@@ -10,7 +10,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from lesion_studio.gui.panels.browser import COL_LABEL, COL_STATUS
 from lesion_studio.io import open_radiograph
-from tests.gui.conftest import open_window, show
+from tests.gui.conftest import dispose, open_window, show
 from tests.gui.helpers import drag
 
 
@@ -152,6 +152,7 @@ def test_relink_moved_image_folder(qtbot, demo_project, tmp_path) -> None:  # no
         assert "Re-linked" in window.banner.text.text()
     finally:
         window.close()
+        dispose(window)
 
 
 def test_unreadable_image_shows_message_and_app_keeps_running(qtbot, window, demo_project) -> None:  # noqa: ANN001
@@ -207,6 +208,7 @@ def test_import_and_export_from_the_window(qtbot, tmp_path, demo_project_master)
         assert (tmp_path / "out").is_dir() and any((tmp_path / "out").iterdir())
     finally:
         window.close()
+        dispose(window)
 
 
 def test_inspector_region_list_selects_on_canvas(qtbot, window, demo_project) -> None:  # noqa: ANN001
