@@ -20,7 +20,7 @@ from lesion_studio.store import Project
 from lesion_studio.training.unit_trainer import preset_config, train_unit
 from lesion_studio.training.unit_files import load_unit_model
 project = Project.open(sys.argv[1])
-cfg = preset_config("tiny", iterations=3, cpu_threads=1, export_onnx=False, body_parts=["humerus"],
+cfg = preset_config("tiny", iterations=3, cpu_threads=1, device="cpu", export_onnx=False, body_parts=["humerus"],
                     sample_every=1000, checkpoint_every=1000)
 result = train_unit(project, cfg, name="ddp")
 import torch.distributed  # the process group is closed again after the run

@@ -28,7 +28,7 @@ def trained(demo_project_master: Path, tmp_path_factory: pytest.TempPathFactory)
     shutil.copytree(demo_project_master, folder)
     project = Project.open(folder)
     events = []
-    cfg = preset_config("tiny", iterations=ITERATIONS, cpu_threads=1, sample_every=40, checkpoint_every=50)
+    cfg = preset_config("tiny", iterations=ITERATIONS, cpu_threads=1, device="cpu", sample_every=40, checkpoint_every=50)
     result = train_unit(project, cfg, name="tiny", progress=events.append)
     yield project, result, events
     project.close()
@@ -86,7 +86,7 @@ def test_onnx_matches_torch_on_real_patches(trained) -> None:  # noqa: ANN001
 
     project, _result, _ = trained
     onnx_tr = load_translator(project, "tiny", backend="onnx")
-    torch_tr = load_translator(project, "tiny", backend="torch")
+    torch_tr = load_translator(project, "tiny", backend="torch", device="cpu")
     ps = build_patch_set(project, params=PatchParams(resolution=48, variants=1, seed=3), cache="memory")
     for patches in (ps.sample(5, "normal"), ps.sample(1, "lesion"), ps.sample(3, "lesion")[:, :, :32, :40]):
         for direction in ("h2l", "l2h"):

@@ -8,7 +8,7 @@ from lesion_studio.errors import ConfigError, LesionStudioError
 
 pytest.importorskip("torch")
 
-FAST = {"cpu_threads": 1, "export_onnx": False, "sample_every": 1000, "checkpoint_every": 1000,
+FAST = {"device": "cpu", "cpu_threads": 1, "export_onnx": False, "sample_every": 1000, "checkpoint_every": 1000,
         "body_parts": ["femur"]}
 
 

@@ -78,6 +78,8 @@ def make_session(path: str | Path, *, prefer_cuda: bool = True, threads: int | N
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         opts.intra_op_num_threads = threads
+    # No busy-waiting between ops: on a shared or GUI machine spinning threads cost more than they save.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers: list[Any] = ["CPUExecutionProvider"]
     if prefer_cuda and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_device_present():
         providers.insert(0, "CUDAExecutionProvider")
@@ -174,8 +176,12 @@ class TorchTranslator:
 
 
 # ---------------------------------------------------------------------------- loading
-def load_translator(project: Any, model: int | str, *, backend: str = "auto") -> Translator:
-    """The translator of a registered UNIT model. ``backend``: auto (ONNX when exported), onnx, torch."""
+def load_translator(project: Any, model: int | str, *, backend: str = "auto", device: str = "auto") -> Translator:
+    """The translator of a registered UNIT model. ``backend``: auto (ONNX when exported), onnx, torch.
+
+    ``device`` applies to the torch backend (auto: CUDA when available; note CUDA convolutions use
+    TF32 by default, so they differ from the CPU/ONNX result by ~1e-3).
+    """
     record = project.model(model)
     if record.kind != "unit":
         raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a UNIT translator.")
@@ -200,7 +206,7 @@ def load_translator(project: Any, model: int | str, *, backend: str = "auto") ->
     if not weights.exists():
         raise LesionStudioError(f"The weights of model {record.name!r} are missing ({weights}).")
     try:
-        return TorchTranslator(weights, info)
+        return TorchTranslator(weights, info, device=device)
     except ImportError as exc:
         raise LesionStudioError(f"Model {record.name!r} has no ONNX export and torch is not installed.") from exc
 

@@ -52,7 +52,7 @@ class UnitTrainConfig:
 
     preset: str = "fast"
     # architecture (see models.unit.UnitArch)
-    base_channels: int = 32
+    base_channels: int = 16
     n_downsample: int = 2
     n_res: int = 4
     n_shared: int = 1
@@ -133,7 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the paper: 64 channels, 2 downsamplings, 4 residual blocks at 256 px (a GPU job)
     "paper": {**_arch_fields(ARCHS["paper"]()), "resolution": 256, "iterations": 100000, "sample_every": 1000,
               "checkpoint_every": 5000},
-    # CPU default and live preview: 32 channels at 128 px
+    # CPU default and live preview: 16 channels at 128 px
     "fast": {**_arch_fields(ARCHS["fast"]()), "resolution": 128, "iterations": 20000},
     # tests: 16 channels at 32 px, two small discriminator scales, a higher learning rate
     "tiny": {**_arch_fields(ARCHS["tiny"]()), "resolution": 32, "iterations": 200, "lr": 5e-4,
