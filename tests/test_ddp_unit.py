@@ -1,11 +1,10 @@
-"""The UNIT trainer runs unchanged under DistributedDataParallel: 2 CPU processes with Gloo."""
+"""The UNIT trainer runs unchanged under ``torchrun --nproc_per_node=2``: DDP, 2 CPU processes, Gloo."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,32 +27,27 @@ out = {"history": result.history, "initialised": torch.distributed.is_initialize
 if __import__("os").environ["RANK"] == "0":
     gen, meta = load_unit_model(project.folder / "models" / "ddp" / "model.safetensors")
     out["weights_sum"] = float(sum(p.double().sum() for p in gen.parameters()))
-print("RESULT " + json.dumps(out))
+out["rank"] = int(__import__("os").environ["RANK"])
+print("RESULT " + json.dumps(out), flush=True)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_two_cpu_processes_train_in_lockstep(demo_project_master: Path, tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     shutil.copytree(demo_project_master, folder)
-    port = _free_port()
-    procs = []
-    for rank in range(2):
-        env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2",
-               "RANK": str(rank), "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": "2", "OMP_NUM_THREADS": "1",
-               "CUDA_VISIBLE_DEVICES": ""}
-        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, str(folder)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=240)
-        assert proc.returncode == 0, err[-3000:]
-        outputs.append(json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:]))
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    # The real launcher, exactly as a user runs it (torchrun == python -m torch.distributed.run).
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+         str(folder)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [json.loads(line.split("RESULT ", 1)[1]) for line in proc.stdout.splitlines() if "RESULT " in line]
+    outputs = sorted(results, key=lambda r: r["rank"])
+    assert [r["rank"] for r in outputs] == [0, 1]
     assert len(outputs[0]["history"]) == 3
     assert outputs[0]["history"] == outputs[1]["history"]  # losses are averaged over ranks
     assert not outputs[0]["initialised"] and not outputs[1]["initialised"]
