@@ -166,5 +166,14 @@ def test_cli_translate_single_and_batch(trained, tmp_path: Path) -> None:  # noq
                  "--out-dir", str(tmp_path / "batch"), "--record"]) == 0
     assert len(list((tmp_path / "batch").glob("*_sbs.png"))) == min(3, n_sources)
     assert len(project.synthetic_samples()) == min(3, n_sources)
+    # Recorded samples keep native depth: reading one back gives the source's dtype and shape.
+    from lesion_studio.samples import load_sample_pixels
+
+    sample = project.synthetic_samples()[0]
+    source = project.open_radiograph(sample.source_image_id)
+    native = load_sample_pixels(project, sample)
+    assert native.dtype == source.pixels.dtype and native.shape == source.pixels.shape
+    single = np.asarray(Image.open(out.with_name("one_full_native.png")))
+    assert single.shape == (rec.height, rec.width) and single.dtype == np.uint16
     assert main(["translate", str(project.folder), "--model", "nope", "--image", str(rec.abs_path),
                  "--box", "1,1,20,20", "--out", str(out)]) == 2

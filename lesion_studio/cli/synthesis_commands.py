@@ -115,6 +115,11 @@ def _write(result, window: tuple[float, float], sbs: Path) -> Path:  # noqa: ANN
     save_png(sbs, _side_by_side(result, window))
     full = sbs.with_name(sbs.stem.removesuffix("_sbs") + "_full.png")
     save_png(full, window_uint8(result.image, window))
+    # The same image at the source's native bit depth (lossless), for analysis rather than viewing.
+    from lesion_studio.samples.storage import encode_png
+    from lesion_studio.store.project import atomic_write_bytes
+
+    atomic_write_bytes(full.with_name(full.stem + "_native.png"), encode_png(result.image))
     return full
 
 
@@ -159,9 +164,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
                                                                progress=bar)):
                 full = _write(result, _display_window(result), args.out_dir / f"{Path(rec.name).stem}_{k:04d}_sbs.png")
                 if args.record:
-                    project.add_synthetic_sample(rec.id, result.window, n=result.n, seed=result.seed,
-                                                 model_id=translator.model_id, path=full, batch="cli",
-                                                 provenance=result.provenance)
+                    from lesion_studio.samples import save_synthetic_sample
+
+                    save_synthetic_sample(project, result.image, source_image_id=rec.id, window=result.window,
+                                          n=result.n, seed=result.seed, model_id=translator.model_id,
+                                          provenance=result.provenance, batch="cli")
                 count += 1
         finally:
             bar.close()
