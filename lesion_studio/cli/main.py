@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "lesion_studio.cli.project_commands",
     "lesion_studio.cli.classifier_commands",
     "lesion_studio.cli.synthesis_commands",
+    "lesion_studio.cli.batch_commands",
 ]
 
 

@@ -1,0 +1,67 @@
+"""Stand-ins for trained models where a test needs the plumbing, not the learning.
+
+``StubTranslator`` satisfies the translator protocol with a fixed, seeded function (darken the
+centre, plus latent noise when stochastic). ``register_stub_classifier`` writes a real ONNX graph
+(sigmoid of a scaled mean of the prepared image, with the scorer's sidecar) and registers it as a
+DRN classifier, so the scoring path (OnnxScorer, prepared-image cache) runs for real, in
+milliseconds and without torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+class StubTranslator:
+    resolution = 32
+    model_id = None
+    model_name = "stub-unit"
+    sha256 = "0" * 64
+    backend = "stub"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        yy, xx = np.mgrid[-1:1:32j, -1:1:32j]
+        self._disc = np.clip(1.2 - np.sqrt(xx ** 2 + yy ** 2) * 2, 0, 1).astype(np.float32)
+
+    def translate(self, patches: np.ndarray, *, stochastic: bool = False, seed: int | None = None,
+                  direction: str = "h2l") -> np.ndarray:
+        self.calls += 1
+        out = patches - 0.8 * self._disc * (patches + 1)
+        if stochastic:
+            out = out + 0.05 * np.random.default_rng(seed).standard_normal(patches.shape).astype(np.float32)
+        return np.clip(out, -1, 1).astype(np.float32)
+
+
+def register_stub_classifier(project, name: str = "stub-drn", size: int = 32, scale: float = 6.0) -> int:  # noqa: ANN001
+    """An ONNX 'classifier': p = sigmoid(-scale · mean(image)) — darker images score higher."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    folder = project.folder / "models" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    nodes = [
+        helper.make_node("ReduceMean", ["images", "axes"], ["m"], keepdims=0),
+        helper.make_node("Mul", ["m", "scale"], ["z"]),
+        helper.make_node("Sigmoid", ["z"], ["probability"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "stub-drn",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 1, size, size])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch"])],
+        initializer=[helper.make_tensor("axes", TensorProto.INT64, [3], [1, 2, 3]),
+                     helper.make_tensor("scale", TensorProto.FLOAT, [], [-scale])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx_path = folder / "model.onnx"
+    onnx.save(model, onnx_path)
+    sha = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    Path(f"{onnx_path}.json").write_text(json.dumps({
+        "preprocessing": {"size": size, "low_percentile": 0.5, "high_percentile": 99.5}, "arch": "stub",
+        "checkpoint_sha256": "", "onnx_sha256": sha}))
+    return project.register_model(name, "drn", folder / "model.safetensors", sha256=sha,
+                                  metadata={"stub": True})
