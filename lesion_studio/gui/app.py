@@ -164,6 +164,8 @@ class MainWindow(QMainWindow):
         groups: dict[str, QActionGroup] = {}
         last_section: dict[str, str] = {}
         for spec in ACTIONS:
+            if spec.context not in ("window", "viewer"):
+                continue  # a panel's own keys (e.g. "gallery"): the panel binds them to itself
             action = build_action(spec, self, self._handler(spec))
             self.actions_by_key[spec.key] = action
             if spec.context == "viewer":
@@ -205,7 +207,14 @@ class MainWindow(QMainWindow):
         self.actions_by_key["ask_relabel"].setChecked(prefs.get_bool("annotate/ask_relabel", False))
 
     def _handler(self, spec: ActionSpec) -> Callable[..., Any]:
-        method = getattr(self, spec.handler)
+        if "." in spec.handler:  # "panel.method": a panel's method, looked up when triggered
+            key, name = spec.handler.split(".", 1)
+
+            def method(*args: Any) -> None:
+                if key in self.panels:
+                    getattr(self.panels[key], name)(*args)
+        else:
+            method = getattr(self, spec.handler)
 
         def run(*args: Any) -> None:
             try:
@@ -248,7 +257,9 @@ class MainWindow(QMainWindow):
         has_project = self.session is not None
         has_image = has_project and self.canvas.radiograph is not None
         for spec in ACTIONS:
-            action = self.actions_by_key[spec.key]
+            action = self.actions_by_key.get(spec.key)
+            if action is None:
+                continue
             if spec.needs_image:
                 action.setEnabled(has_image)
             elif spec.needs_project:
