@@ -32,6 +32,7 @@ class ProjectSession(QObject):
     regions_changed = Signal(int)  # boxes or normal patches of an image changed
     images_reloaded = Signal()  # the image list itself changed (import, relink)
     focus_requested = Signal(int)  # an undo/redo touched an image: show it
+    models_changed = Signal()  # a model was trained/registered (training panel, experiments)
 
     def __init__(self, project: Project, parent: QObject | None = None) -> None:
         super().__init__(parent)
