@@ -65,3 +65,37 @@ def show(qtbot, window, image_id: int) -> None:  # noqa: ANN001
     qtbot.waitUntil(lambda: window.canvas.radiograph is not None and window.record is not None
                     and window.record.id == image_id
                     and window.canvas.radiograph.path == window.record.abs_path, timeout=10_000)
+
+
+@pytest.fixture(scope="session")
+def tiny_unit_master(demo_project_master: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo project with a tiny UNIT model ``tiny-unit`` (ONNX exported), trained once per session.
+
+    A few iterations: the panels need a real, registered translator, not a good one. Read-only:
+    copy it with ``tiny_unit_project``.
+    """
+    import shutil
+
+    pytest.importorskip("torch")
+    from lesion_studio.store import Project
+    from lesion_studio.training.unit_trainer import preset_config, train_unit
+
+    folder = tmp_path_factory.mktemp("tiny-unit") / "demo"
+    shutil.copytree(demo_project_master, folder)
+    project = Project.open(folder)
+    try:
+        cfg = preset_config("tiny", iterations=8, cpu_threads=1, device="cpu", sample_every=4, checkpoint_every=100)
+        train_unit(project, cfg, name="tiny-unit")
+    finally:
+        project.close()
+    return folder
+
+
+@pytest.fixture
+def tiny_unit_project(tiny_unit_master: Path, tmp_path: Path) -> Path:
+    """A private copy (folder, not opened) of the demo project with the ``tiny-unit`` model."""
+    import shutil
+
+    folder = tmp_path / "tiny-unit-demo"
+    shutil.copytree(tiny_unit_master, folder)
+    return folder
