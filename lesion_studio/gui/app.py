@@ -41,9 +41,12 @@ from lesion_studio.gui.actions import ACTIONS, MENUS, ActionSpec, build_action
 from lesion_studio.gui.annotation import AnnotationController, body_part_keys
 from lesion_studio.gui.banner import Banner
 from lesion_studio.gui.commands import update_image
+from lesion_studio.gui.job_queue import JobQueue, confirm_stop
 from lesion_studio.gui.panels.browser import BrowserPanel
+from lesion_studio.gui.panels.experiments import ExperimentsPanel
 from lesion_studio.gui.panels.inspector import InspectorPanel
 from lesion_studio.gui.panels.thumbnails import ThumbnailCache
+from lesion_studio.gui.panels.training import TrainingPanel
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.tools.base import PanTool
 from lesion_studio.gui.tools.regions import RegionTool
@@ -67,6 +70,7 @@ class PanelSpec:
     title: str
     area: Qt.DockWidgetArea
     factory: Callable[[MainWindow, ProjectSession], QWidget]
+    tab_with: str = ""  # key of an earlier dock to share a tabbed area with (first layout only)
 
 
 def _browser(window: MainWindow, session: ProjectSession) -> QWidget:
@@ -81,6 +85,9 @@ def _inspector(window: MainWindow, session: ProjectSession) -> QWidget:
 PANELS: list[PanelSpec] = [
     PanelSpec("browser", "Dataset", Qt.DockWidgetArea.LeftDockWidgetArea, _browser),
     PanelSpec("inspector", "Inspector", Qt.DockWidgetArea.RightDockWidgetArea, _inspector),
+    PanelSpec("training", "Training", Qt.DockWidgetArea.RightDockWidgetArea, TrainingPanel, tab_with="inspector"),
+    PanelSpec("experiments", "Experiments", Qt.DockWidgetArea.RightDockWidgetArea, ExperimentsPanel,
+              tab_with="inspector"),
 ]
 
 
@@ -95,6 +102,7 @@ class MainWindow(QMainWindow):
         self.panels: dict[str, QWidget] = {}
         self.actions_by_key: dict[str, QAction] = {}
         self._jobs: list[JobWorker] = []
+        self.job_queue = JobQueue(self)  # heavy jobs (training, experiments, batches): one per device
         self._preset = "dicom"
         self._show_started = 0.0
         self.last_paint_s: float | None = None
@@ -153,7 +161,12 @@ class MainWindow(QMainWindow):
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             dock.setWidget(QLabel(""))
             self.addDockWidget(spec.area, dock)
+            if spec.tab_with in self.docks:
+                self.tabifyDockWidget(self.docks[spec.tab_with], dock)
             self.docks[spec.key] = dock
+        for spec in PANELS:
+            if spec.tab_with in self.docks:
+                self.docks[spec.tab_with].raise_()  # the first dock of a tab group stays in front
         self.resizeDocks([self.docks["browser"], self.docks["inspector"]], [520, 340], Qt.Orientation.Horizontal)
 
     def _build_actions(self) -> None:
@@ -737,6 +750,10 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.job_queue.busy() and not confirm_stop(self, self.job_queue):
+            event.ignore()
+            return
+        self.job_queue.shutdown()  # trainers stop at a checkpoint; queued jobs are dropped
         for worker in list(self._jobs):
             worker.cancel()
             worker.wait(10_000)

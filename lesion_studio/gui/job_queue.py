@@ -74,6 +74,7 @@ class Job(QObject):
         self.worker: JobWorker | None = None
         self._verdict: tuple[JobState, Any, str | None] | None = None
         self.submitted_at = time.time()
+        self.started_at: float | None = None  # None: never ran (still queued, or dropped from the queue)
 
     # slots for the worker's signals (queued onto the GUI thread, where this object lives)
     def _on_progress(self, event: ProgressEvent) -> None:
@@ -195,6 +196,7 @@ class JobQueue(QAbstractListModel):
         worker.failed.connect(job._on_failed)
         worker.cancelled.connect(job._on_cancelled)
         worker.finished.connect(job._on_thread_finished)
+        job.started_at = time.time()
         self._set_state(job, JobState.RUNNING)
         log.info("job %d (%s) started on %s", job.id, job.title, device)
         job.started.emit()

@@ -1,0 +1,115 @@
+"""The Experiments panel: per-stage progress from the runner's events, through the job queue.
+
+The real demo-tiny protocol takes minutes on two cores, so the runner here is a stub that
+reports exactly the events ``ExperimentRunner.run`` reports (stage ticks with inner work in
+between); ``plan_stages`` is checked against the runner's own tick count.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+
+from lesion_studio.gui.job_queue import JobState
+from lesion_studio.gui.panels.experiments import (
+    CANCELLED,
+    DONE,
+    PENDING,
+    RUNNING,
+    plan_stages,
+    read_raw_config,
+)
+from lesion_studio.jobs import ProgressEvent
+from lesion_studio.paths import resources_dir
+
+DEMO_TINY = resources_dir() / "experiments" / "demo-tiny.yaml"
+
+
+def _stub_runner(out: Path, gates: dict[str, threading.Event], reached: list[str]):  # noqa: ANN202
+    def runner(config: Path, progress, cancel):  # noqa: ANN001, ANN202
+        plan = plan_stages(read_raw_config(config))
+        for i, name in enumerate(plan, 1):
+            for k in range(3):  # the work inside a stage (epochs, iterations, candidates)
+                cancel.raise_if_cancelled("The experiment")
+                progress(ProgressEvent("training classifier", k + 1, 3, f"{name} step {k + 1}"))
+            reached.append(name)
+            gate = gates.get(name)
+            while gate is not None and not gate.wait(0.01):
+                cancel.raise_if_cancelled("The experiment")
+            progress(ProgressEvent("experiment", i, len(plan), name))
+        out.mkdir(parents=True, exist_ok=True)
+        return SimpleNamespace(output=out)
+
+    return runner
+
+
+def test_plan_matches_the_runner_step_count() -> None:
+    raw = read_raw_config(DEMO_TINY)
+    plan = plan_stages(raw)
+    # ExperimentRunner.run ticks once per baseline, (3 + thresholds) times per study, then evaluate and report
+    assert len(plan) == 1 + len(raw["studies"]) * (3 + len(raw["thresholds"])) + 2
+    assert plan[0].startswith("baseline ") and plan[-2:] == ["evaluate", "report"]
+    transfer = {"studies": [{"body_parts": ["tibia"], "transfer_from": ["femur"]}], "thresholds": [0.5]}
+    assert plan_stages(transfer) == ["baseline tibia", "baseline femur", "generator femur", "synthesize tibia<-femur",
+                                     "score tibia<-femur", "augmented tibia<-femur t=0.5", "evaluate", "report"]
+
+
+def test_experiment_runs_with_per_stage_progress_and_opens_results(qtbot, window, tmp_path,
+                                                                   monkeypatch) -> None:  # noqa: ANN001
+    panel = window.panels["experiments"]
+    assert Path(panel.config_edit.text()) == DEMO_TINY  # the demo project defaults to demo-tiny
+    gates = {"score femur+tibia+humerus<-femur+tibia+humerus": threading.Event()}
+    reached: list[str] = []
+    out = tmp_path / "results"
+    panel.runner = _stub_runner(out, gates, reached)
+    monkeypatch.setattr(window.job_queue.gpu_probe, "available", False)
+    job = panel.run()
+    assert job is not None
+    qtbot.waitUntil(lambda: reached[-1:] == ["score femur+tibia+humerus<-femur+tibia+humerus"], timeout=5000)
+    qtbot.waitUntil(lambda: [s for _n, s in panel.stage_states()][:4] == [DONE, DONE, DONE, RUNNING], timeout=5000)
+    states = panel.stage_states()
+    assert [s for _n, s in states][4:] == [PENDING] * (len(states) - 4)
+    assert panel.overall.value() == 3 and panel.overall.maximum() == len(states)
+    assert panel.stage_progress.value() == 3 and "score" in panel.stage_label.text()
+    assert not panel.run_button.isEnabled() and not panel.open_button.isEnabled()
+
+    opened: list[QUrl] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(opened.append))
+    with qtbot.waitSignal(job.finished, timeout=10_000):
+        gates["score femur+tibia+humerus<-femur+tibia+humerus"].set()
+    assert job.state == JobState.DONE
+    assert all(s == DONE for _n, s in panel.stage_states())
+    assert panel.open_button.isEnabled()
+    panel.open_button.click()
+    assert opened and Path(opened[0].toLocalFile()) == out
+
+
+def test_stopping_an_experiment_marks_the_stage(qtbot, window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    panel = window.panels["experiments"]
+    gates = {"generator femur+tibia+humerus": threading.Event()}
+    reached: list[str] = []
+    panel.runner = _stub_runner(tmp_path / "r", gates, reached)
+    monkeypatch.setattr(window.job_queue.gpu_probe, "available", False)
+    job = panel.run()
+    qtbot.waitUntil(lambda: "generator femur+tibia+humerus" in reached, timeout=5000)
+    with qtbot.waitSignal(job.finished, timeout=5000):
+        panel.cancel_button.click()
+    assert job.state == JobState.CANCELLED
+    states = dict(panel.stage_states())
+    assert states["generator femur+tibia+humerus"] == CANCELLED and states["evaluate"] == PENDING
+    assert "cached" in panel.status_label.text() and panel.run_button.isEnabled()
+
+
+def test_a_bad_config_is_a_message(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    panel = window.panels["experiments"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nstudies:\n  - transfer_from: [femur]\n")
+    panel.config_edit.setText(str(bad))
+    assert panel.run() is None
+    assert "Cannot read bad.yaml" in panel.status_label.text()
+    assert not window.job_queue.busy()
+

@@ -1,0 +1,158 @@
+"""The Training panel on the demo project: real trainers, real widgets, offscreen.
+
+A tiny UNIT run is started from the panel, shows progress, loss curves and samples, is paused
+(stopped at a checkpoint), resumed from the panel and finishes into the registry; a tiny DRN run
+plots its validation AUC per epoch; closing the window while training asks and stops cleanly.
+"""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from lesion_studio.gui.job_queue import JobState
+
+pytest.importorskip("torch")
+
+# tiny and quick: one body part, samples and checkpoints every few iterations, no ONNX export
+UNIT_OVERRIDES = {"cpu_threads": 1, "sample_every": 2, "checkpoint_every": 4, "export_onnx": False}
+
+
+@pytest.fixture(autouse=True)
+def _answer_yes(monkeypatch):  # noqa: ANN001, ANN202
+    """Closing with jobs running asks; a test that forgets to finish its job still closes cleanly."""
+    asked: list[str] = []
+
+    def question(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        asked.append(args[2] if len(args) > 2 else "")
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    return asked
+
+
+def _panel(window):  # noqa: ANN001, ANN202
+    panel = window.panels["training"]
+    panel.raise_panel()
+    return panel
+
+
+def _setup_unit(qtbot, panel, name: str, iterations: int) -> None:  # noqa: ANN001
+    panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("unit"))
+    panel.preset_combo.setCurrentText("tiny")
+    panel.set_body_parts(["femur"])
+    panel.length_spin.setValue(iterations)
+    panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
+    panel.name_edit.clear()
+    qtbot.keyClicks(panel.name_edit, name)
+    panel.overrides = dict(UNIT_OVERRIDES)
+
+
+def test_presets_mirror_the_trainers() -> None:
+    from lesion_studio.gui.panels.training import DRN_PRESETS, UNIT_PRESETS
+    from lesion_studio.training import classifier_trainer, unit_trainer
+
+    assert {k: v["iterations"] for k, v in unit_trainer.PRESETS.items()} == UNIT_PRESETS
+    assert {k: (v["epochs"], v["input_size"]) for k, v in classifier_trainer.PRESETS.items()} == DRN_PRESETS
+
+
+def test_unit_start_pause_resume_finishes_into_the_registry(qtbot, window) -> None:  # noqa: ANN001
+    from lesion_studio.training.unit_files import CHECKPOINT
+
+    panel = _panel(window)
+    project = window.session.project
+    qtbot.waitUntil(lambda: window.job_queue.gpu_probe.available is not None, timeout=30_000)
+    gpu_item = panel.device_combo.model().item(2)
+    if not window.job_queue.gpu_probe.available:
+        assert not gpu_item.isEnabled() and "No CUDA GPU" in gpu_item.toolTip()
+
+    _setup_unit(qtbot, panel, "gui-gan", 16)
+    assert panel.name_edit.text() == "gui-gan"
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    job = panel.job
+    assert job is not None and job.state == JobState.RUNNING and panel.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.sample_grid.array is not None, timeout=60_000)  # iteration 2
+    qtbot.waitUntil(lambda: panel.loss_plot.repaints > 0, timeout=5000)
+    assert {"recon", "cycle", "gan", "dis", "total"} <= set(panel.loss_plot.names())
+    assert panel.progress.maximum() == 16 and panel.progress.value() >= 2
+    assert panel.sample_grid.array.shape == (4 * 32 + 3 * 2, 4 * 32 + 3 * 2)  # 4 rows × 4 tiles of 32 px
+
+    with qtbot.waitSignal(job.finished, timeout=30_000):
+        qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    assert job.state == JobState.CANCELLED
+    stopped_at = job.result.iteration
+    assert 2 <= stopped_at < 16
+    assert (project.folder / "models" / "gui-gan" / CHECKPOINT).exists()
+    assert project.runs("unit")[-1].status == "cancelled"
+    assert project.model("gui-gan").metadata["complete"] is False
+    assert "Paused gui-gan" in panel.status_label.text() and panel.resume_button.isEnabled()
+
+    qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    resumed = panel.job
+    assert resumed is not job
+    with qtbot.waitSignal(resumed.finished, timeout=60_000):
+        pass
+    assert resumed.state == JobState.DONE, resumed.error
+    assert resumed.result.iteration == 16
+    record = project.model("gui-gan")
+    assert record.kind == "unit" and record.metadata["complete"] is True
+    assert project.runs("unit")[-1].status == "finished"
+    # the curve continues the paused run: earlier iterations from history.json, then the new ones
+    xs = panel.loss_plot.points("recon")[:, 0]
+    assert list(xs) == list(range(1, 17))
+    assert "in the model registry" in panel.status_label.text()
+    synthesis = window.panels.get("synthesis")
+    if synthesis is not None and hasattr(synthesis, "model_combo"):
+        names = [synthesis.model_combo.itemText(i) for i in range(synthesis.model_combo.count())]
+        assert any(n.startswith("gui-gan") for n in names), names
+    assert not window.job_queue.busy()
+
+
+def test_drn_training_plots_validation_auc_per_epoch(qtbot, window) -> None:  # noqa: ANN001
+    panel = _panel(window)
+    panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("drn"))
+    assert panel.length_label.text() == "Epochs" and not panel.split_combo.isEnabled()
+    panel.preset_combo.setCurrentText("tiny")
+    assert panel.input_spin.value() == 96 and panel.name_edit.text() == "drn-all-tiny"
+    panel.set_body_parts(["femur"])
+    assert panel.name_edit.text() == "drn-femur-tiny"
+    panel.length_spin.setValue(2)
+    panel.input_spin.setValue(32)
+    panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
+    panel.overrides = {"batch_size": 8}
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    job = panel.job
+    with qtbot.waitSignal(job.finished, timeout=90_000):
+        pass
+    assert job.state == JobState.DONE, job.error
+    auc = panel.auc_plot.points("val AUC")
+    assert list(auc[:, 0]) == [1, 2] and ((auc[:, 1] >= 0) & (auc[:, 1] <= 1)).all()
+    assert len(panel.loss_plot.points("train loss")) > 0
+    assert window.session.project.model("drn-femur-tiny").kind == "drn"
+
+
+def test_closing_while_training_asks_and_stops_at_a_checkpoint(qtbot, demo_project, _answer_yes,
+                                                               monkeypatch) -> None:  # noqa: ANN001
+    from lesion_studio.training.unit_files import CHECKPOINT
+    from tests.gui.conftest import dispose, open_window
+
+    window = open_window(qtbot, demo_project.folder)
+    panel = window.panels["training"]
+    _setup_unit(qtbot, panel, "closing", 400)
+    job = panel.start()
+    qtbot.waitUntil(lambda: panel.loss_plot.repaints > 0, timeout=60_000)  # training, not preparing
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.No))
+    window.close()  # "No": the window stays and training goes on
+    assert window.isVisible() and job.state == JobState.RUNNING
+
+    monkeypatch.setattr(QMessageBox, "question",
+                        staticmethod(lambda *a, **k: _answer_yes.append(a[2]) or QMessageBox.StandardButton.Yes))
+    window.close()
+    assert not window.isVisible()
+    assert _answer_yes and "closing" in _answer_yes[-1]
+    assert job.state == JobState.CANCELLED and not window.job_queue.busy()
+    assert (demo_project.folder / "models" / "closing" / CHECKPOINT).exists()
+    assert demo_project.runs("unit")[-1].status == "cancelled"
+    dispose(window)
