@@ -44,7 +44,9 @@ from lesion_studio.gui.commands import update_image
 from lesion_studio.gui.job_queue import JobQueue, confirm_stop
 from lesion_studio.gui.panels.browser import BrowserPanel
 from lesion_studio.gui.panels.experiments import ExperimentsPanel
+from lesion_studio.gui.panels.gallery import GalleryPanel
 from lesion_studio.gui.panels.inspector import InspectorPanel
+from lesion_studio.gui.panels.results import ResultsPanel
 from lesion_studio.gui.panels.thumbnails import ThumbnailCache
 from lesion_studio.gui.panels.training import TrainingPanel
 from lesion_studio.gui.session import ProjectSession
@@ -88,6 +90,8 @@ PANELS: list[PanelSpec] = [
     PanelSpec("training", "Training", Qt.DockWidgetArea.RightDockWidgetArea, TrainingPanel, tab_with="inspector"),
     PanelSpec("experiments", "Experiments", Qt.DockWidgetArea.RightDockWidgetArea, ExperimentsPanel,
               tab_with="inspector"),
+    PanelSpec("gallery", "Gallery", Qt.DockWidgetArea.BottomDockWidgetArea, GalleryPanel, tab_with="synthesis"),
+    PanelSpec("results", "Results", Qt.DockWidgetArea.BottomDockWidgetArea, ResultsPanel, tab_with="synthesis"),
 ]
 
 

@@ -188,6 +188,22 @@ class Project:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
+    def _select(self, table: str, filters: dict[str, Any], order: str = "id") -> list[sqlite3.Row]:
+        """Rows of ``table`` whose columns equal the non-None ``filters`` (column -> value)."""
+        active = {k: v for k, v in filters.items() if v is not None}
+        where = " AND ".join(f"{k} = ?" for k in active)
+        sql = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
+        return self._query(sql, list(active.values()))
+
+    def _update(self, table: str, row_id: int, values: dict[str, Any]) -> None:
+        """Set the non-None ``values`` on one row, in one transaction (nothing to set: no write)."""
+        active = {k: v for k, v in values.items() if v is not None}
+        if not active:
+            return
+        with self._tx() as cur:
+            cur.execute(f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in active)} WHERE id = ?",
+                        [*active.values(), row_id])
+
     # ------------------------------------------------------------------ images
     def _image_row(self, row: sqlite3.Row) -> ImageRecord:
         exclusions = tuple(x for x in row["exclusions"].split(",") if x)
@@ -481,11 +497,7 @@ class Project:
             return int(cur.lastrowid)
 
     def models(self, kind: str | None = None) -> list[ModelRecord]:
-        if kind is None:
-            rows = self._query("SELECT * FROM models ORDER BY id")
-        else:
-            rows = self._query("SELECT * FROM models WHERE kind = ? ORDER BY id", (kind,))
-        return [self._model_row(r) for r in rows]
+        return [self._model_row(r) for r in self._select("models", {"kind": kind})]
 
     def model(self, ref: int | str) -> ModelRecord:
         """A model by id or by name."""
@@ -519,30 +531,13 @@ class Project:
 
     def update_run(self, run_id: int, *, status: str | None = None, metrics: dict[str, Any] | None = None,
                    model_id: int | None = None, finished: bool = False) -> None:
-        sets, params = [], []
-        if status is not None:
-            sets.append("status = ?")
-            params.append(status)
-        if metrics is not None:
-            sets.append("metrics = ?")
-            params.append(dumps(metrics))
-        if model_id is not None:
-            sets.append("model_id = ?")
-            params.append(model_id)
-        if finished:
-            sets.append("finished_at = ?")
-            params.append(utc_now())
-        if not sets:
-            return
-        with self._tx() as cur:
-            cur.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
+        self._update("runs", run_id, {
+            "status": status, "metrics": dumps(metrics) if metrics is not None else None, "model_id": model_id,
+            "finished_at": utc_now() if finished else None,
+        })
 
     def runs(self, kind: str | None = None) -> list[RunRecord]:
-        if kind is None:
-            rows = self._query("SELECT * FROM runs ORDER BY id")
-        else:
-            rows = self._query("SELECT * FROM runs WHERE kind = ? ORDER BY id", (kind,))
-        return [self._run_row(r) for r in rows]
+        return [self._run_row(r) for r in self._select("runs", {"kind": kind})]
 
     def run(self, run_id: int) -> RunRecord:
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -575,33 +570,15 @@ class Project:
 
     def update_synthetic_sample(self, sample_id: int, *, score: float | None = None,
                                 status: str | None = None, path: str | Path | None = None) -> None:
-        sets, params = [], []
-        if score is not None:
-            sets.append("score = ?")
-            params.append(float(score))
-        if status is not None:
-            if status not in ("candidate", "accepted", "rejected"):
-                raise ProjectError(f"Unknown sample status {status!r}.")
-            sets.append("status = ?")
-            params.append(status)
-        if path is not None:
-            sets.append("path = ?")
-            params.append(self.store_path(path))
-        if not sets:
-            return
-        with self._tx() as cur:
-            cur.execute(f"UPDATE synthetic_samples SET {', '.join(sets)} WHERE id = ?", [*params, sample_id])
+        if status is not None and status not in ("candidate", "accepted", "rejected"):
+            raise ProjectError(f"Unknown sample status {status!r}.")
+        self._update("synthetic_samples", sample_id, {
+            "score": float(score) if score is not None else None, "status": status,
+            "path": self.store_path(path) if path is not None else None,
+        })
 
     def synthetic_samples(self, *, status: str | None = None, batch: str | None = None) -> list[SyntheticSample]:
-        where, params = [], []
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if batch is not None:
-            where.append("batch = ?")
-            params.append(batch)
-        sql = "SELECT * FROM synthetic_samples" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        return [self._sample_row(r) for r in self._query(sql, params)]
+        return [self._sample_row(r) for r in self._select("synthetic_samples", {"status": status, "batch": batch})]
 
     def synthetic_sample(self, sample_id: int) -> SyntheticSample:
         rows = self._query("SELECT * FROM synthetic_samples WHERE id = ?", (sample_id,))
@@ -620,15 +597,7 @@ class Project:
             return int(cur.lastrowid)
 
     def ratings(self, rater: str | None = None, session: str | None = None) -> list[dict[str, Any]]:
-        where, params = [], []
-        if rater is not None:
-            where.append("rater = ?")
-            params.append(rater)
-        if session is not None:
-            where.append("session = ?")
-            params.append(session)
-        sql = "SELECT * FROM realism_ratings" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        return [dict(r) for r in self._query(sql, params)]
+        return [dict(r) for r in self._select("realism_ratings", {"rater": rater, "session": session})]
 
     # ------------------------------------------------------------------ settings
     def get_setting(self, key: str, default: str | None = None) -> str | None:
