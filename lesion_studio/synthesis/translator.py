@@ -68,6 +68,19 @@ def cuda_device_present() -> bool:
     return False
 
 
+def session_providers(prefer_cuda: bool = True) -> list[str]:
+    """The execution providers to ask onnxruntime for: CUDA first only when this onnxruntime build
+    has the CUDA provider (the CPU-only ``onnxruntime`` package has not) *and* a CUDA device is
+    really present; the CPU always. The cheap build check comes first, so a CPU-only build never
+    probes the driver."""
+    import onnxruntime as ort
+
+    providers = ["CPUExecutionProvider"]
+    if prefer_cuda and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_device_present():
+        providers.insert(0, "CUDAExecutionProvider")
+    return providers
+
+
 def make_session(path: str | Path, *, prefer_cuda: bool = True, threads: int | None = None) -> Any:
     """An onnxruntime InferenceSession on CUDA when a GPU is really there, else the CPU, quietly."""
     import onnxruntime as ort
@@ -80,16 +93,22 @@ def make_session(path: str | Path, *, prefer_cuda: bool = True, threads: int | N
         opts.intra_op_num_threads = threads
     # No busy-waiting between ops: on a shared or GUI machine spinning threads cost more than they save.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    providers: list[Any] = ["CPUExecutionProvider"]
-    if prefer_cuda and "CUDAExecutionProvider" in ort.get_available_providers() and cuda_device_present():
-        providers.insert(0, "CUDAExecutionProvider")
+    providers: list[Any] = session_providers(prefer_cuda)
     try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        if "CUDAExecutionProvider" in providers and "CUDAExecutionProvider" not in session.get_providers():
+            _note_cuda_fallback()  # e.g. CUDA/cuDNN libraries missing: onnxruntime fell back on its own
+        return session
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own unexported types
         if len(providers) > 1:
             log.info("CUDA session failed (%s); using the CPU", exc)
             return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         raise LesionStudioError(f"Cannot load the ONNX model {Path(path).name}: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def _note_cuda_fallback() -> None:
+    log.info("onnxruntime could not start its CUDA provider; ONNX models run on the CPU")
 
 
 # ---------------------------------------------------------------------------- shared checks
