@@ -1,0 +1,119 @@
+"""Results view: runs of the project, the Table-2-style AUC table and ROC curves, open folder.
+
+The results folder is written by the experiment's own report writer (``write_report``) from
+results with made-up numbers, so the view reads exactly the files a real run leaves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from lesion_studio.experiment.report import write_report
+
+
+def _auc(a: float) -> dict:
+    return {"auc": a, "ci_low": a - 0.08, "ci_high": min(1.0, a + 0.07), "n_resamples": 200}
+
+
+def _roc(power: float) -> dict:
+    fpr = np.linspace(0, 1, 11)
+    return {"fpr": fpr.round(5).tolist(), "tpr": (fpr ** power).round(5).tolist()}
+
+
+def _entry(target: str, kind: str, auc: float | None, line: str = "headline", **extra) -> dict:  # noqa: ANN003
+    e = {"target": target, "type": kind, "t": None if kind == "Baseline" else 0.5, "line": line,
+         "augmented_samples": 0 if kind == "Baseline" else 40, "model_name": f"{target}-{kind}", "sha256": "x",
+         "val_auc": 0.8, "transfer_from": "tibia" if kind == "TL" else None,
+         "test": {"images": 30, "lesion": 12, "normal": 18, "synthetic": 0},
+         "auc": _auc(auc) if auc is not None else None, **extra}
+    if auc is not None:
+        e["roc"] = _roc(1 / (2 * auc - 0.5))
+        if kind != "Baseline":
+            e["delta_vs_baseline"] = {"delta": auc - 0.80, "ci_low": auc - 0.85, "ci_high": auc - 0.74}
+    return e
+
+
+def write_results(out: Path, name: str = "synthetic-numbers") -> Path:
+    evaluations = [
+        _entry("femur", "Baseline", 0.80), _entry("femur", "Augmented", 0.85), _entry("femur", "TL", 0.83),
+        _entry("tibia", "Baseline", 0.75), _entry("tibia", "Augmented", None),
+        _entry("femur", "Baseline", 0.78, line="including hardware"),
+        _entry("femur", "Augmented", 0.82, line="including hardware"),
+    ]
+    results = {"name": name, "config": {"name": name, "bootstrap": {"resamples": 200, "confidence": 0.95, "seed": 0}},
+               "models": {}, "studies": [], "evaluations": evaluations, "test_set": "project-test-split",
+               "seconds": 12.5}
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(out, results, project=None)
+    return out
+
+
+def test_results_table_roc_and_open_folder(qtbot, demo_project, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from tests.gui.conftest import dispose, open_window
+
+    project = demo_project
+    out = write_results(project.folder / "results" / "exp1")
+    assert (out / "results.json").exists() and (out / "roc-femur.png").exists()
+    run = project.start_run("experiment", name="exp1", output_dir=out)
+    project.update_run(run, status="finished", finished=True)
+    project.start_run("experiment", name="never-finished", output_dir=project.folder / "results" / "nothing")
+    opened = []
+    monkeypatch.setattr("lesion_studio.gui.panels.results.QDesktopServices.openUrl",
+                        lambda url: opened.append(url.toLocalFile()) or True)
+    w = open_window(qtbot, project.folder)
+    try:
+        panel = w.panels["results"]
+        w.docks["results"].show()
+        w.docks["results"].raise_()
+        assert panel.runs_model.rowCount() == 1  # the run without results.json is not listed
+        assert "exp1" in panel.runs_model.item(0).text()
+        assert panel.folder == out.resolve()
+
+        table = panel.table.model()
+        assert table.rowCount() == 5 and table.columnCount() == 7
+        cells = [[table.cell(r, c) for c in range(7)] for r in range(table.rowCount())]
+        assert cells[0][:5] == ["femur", "Baseline", "–", "0", "0.800 (0.720–0.870)"]
+        assert cells[1][1:3] == ["Augmented", "0.5"] and cells[1][5].startswith("+0.050")
+        assert cells[2][1] == "TL (from tibia)"
+        assert cells[4][4] == "n/a (no samples kept)"
+
+        # ROC curves of the chosen body part: baseline vs augmented vs transfer, with AUC in the legend
+        assert panel.target_combo.currentData() == "femur"
+        names = panel.roc_curve_names()
+        assert len(names) == 3 and names[0].startswith("Baseline") and "AUC 0.850" in names[1]
+        assert names[2].startswith("TL (from tibia) t=0.5")
+        augmented = next(c for c in panel.curves if c.name() == names[1])
+        x, y = augmented.getData()
+        assert np.allclose(x, _roc(1 / 1.2)["fpr"]) and np.allclose(y, _roc(1 / 1.2)["tpr"])
+        panel.target_combo.setCurrentIndex(panel.target_combo.findData("tibia"))
+        assert len(panel.roc_curve_names()) == 1  # the skipped augmented model has no curve
+        panel.line_combo.setCurrentIndex(panel.line_combo.findData("including hardware"))
+        assert table.rowCount() == 2
+
+        qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+        assert opened == [str(out.resolve())]
+
+        # a results folder from elsewhere can be added (and is remembered)
+        other = write_results(tmp_path / "elsewhere" / "exp2", name="exp2")
+        assert panel.add_folder(other)
+        assert panel.runs_model.rowCount() == 2 and panel.folder == other.resolve()
+        assert not panel.add_folder(tmp_path)  # no results.json: a warning, nothing added
+        assert "no results.json" in w.banner.text.text()
+    finally:
+        w.close()
+        dispose(w)
+
+
+@pytest.mark.parametrize("broken", ["{not json", '{"name": "x"}'])
+def test_unreadable_results_are_a_message(qtbot, window, tmp_path, broken) -> None:  # noqa: ANN001
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "results.json").write_text(broken)
+    panel = window.panels["results"]
+    panel.show_folder(folder)
+    assert panel.results is None and panel.table.model().rowCount() == 0
+    assert "Cannot read the results" in window.banner.text.text()
