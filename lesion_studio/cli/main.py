@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "lesion_studio.cli.classifier_commands",
     "lesion_studio.cli.synthesis_commands",
     "lesion_studio.cli.batch_commands",
+    "lesion_studio.cli.sample_commands",
 ]
 
 

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.gui import settings as prefs
-from lesion_studio.gui.actions import ACTIONS, MENUS, ActionSpec, build_action
+from lesion_studio.gui.actions import ACTIONS, MENUS, ActionSpec, build_action, register
 from lesion_studio.gui.annotation import AnnotationController, body_part_keys
 from lesion_studio.gui.banner import Banner
 from lesion_studio.gui.commands import update_image
@@ -47,6 +47,7 @@ from lesion_studio.gui.panels.experiments import ExperimentsPanel
 from lesion_studio.gui.panels.gallery import GalleryPanel
 from lesion_studio.gui.panels.inspector import InspectorPanel
 from lesion_studio.gui.panels.results import ResultsPanel
+from lesion_studio.gui.panels.synthesis import SYNTHESIS_ACTIONS, SynthesisPanel
 from lesion_studio.gui.panels.thumbnails import ThumbnailCache
 from lesion_studio.gui.panels.training import TrainingPanel
 from lesion_studio.gui.session import ProjectSession
@@ -62,6 +63,7 @@ from lesion_studio.store.records import ImageRecord
 
 log = logging.getLogger(__name__)
 APP_NAME = "Lesion Studio"
+register(*SYNTHESIS_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ def _inspector(window: MainWindow, session: ProjectSession) -> QWidget:
 PANELS: list[PanelSpec] = [
     PanelSpec("browser", "Dataset", Qt.DockWidgetArea.LeftDockWidgetArea, _browser),
     PanelSpec("inspector", "Inspector", Qt.DockWidgetArea.RightDockWidgetArea, _inspector),
+    PanelSpec("synthesis", "Synthesis", Qt.DockWidgetArea.BottomDockWidgetArea, SynthesisPanel),
     PanelSpec("training", "Training", Qt.DockWidgetArea.RightDockWidgetArea, TrainingPanel, tab_with="inspector"),
     PanelSpec("experiments", "Experiments", Qt.DockWidgetArea.RightDockWidgetArea, ExperimentsPanel,
               tab_with="inspector"),
@@ -344,6 +347,9 @@ class MainWindow(QMainWindow):
             return
         if "inspector" in self.panels:
             self.inspector.flush_notes()
+        for panel in self.panels.values():  # panels with background work stop it here
+            if callable(getattr(panel, "shutdown", None)):
+                panel.shutdown()
         if self.record is not None:
             self.session.project.set_setting("gui.last_image", str(self.record.id))
         self.loader.shutdown()
@@ -605,12 +611,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{self.record.name}: {part}", 3000)
 
     def use_tool(self, name: str) -> None:
+        if name not in self.tools:  # a panel's tool (e.g. "synthesis") before its panel exists
+            return
         for tool in self.tools.values():
             tool.cancel()
         self.canvas.tool = self.tools[name]
         self.canvas.viewport().setCursor(self.canvas.tool.cursor)
-        key = {"box": "tool_box", "patch": "tool_patch", "pan": "tool_pan"}[name]
-        self.actions_by_key[key].setChecked(True)
+        key = {"box": "tool_box", "patch": "tool_patch", "pan": "tool_pan"}.get(name, f"tool_{name}")
+        if key in self.actions_by_key:
+            self.actions_by_key[key].setChecked(True)
 
     def change_patch_size(self, delta: int) -> None:
         self.patch_spin.setValue(self.controller.set_patch_size(self.controller.patch_size + delta))
