@@ -295,10 +295,10 @@ class JobQueue(QAbstractListModel):
 
 
 class GpuProbe(QObject):
-    """Finds out, off the GUI thread and only when asked, whether PyTorch sees a CUDA GPU.
+    """Finds out, off the GUI thread and only when asked, whether there is a CUDA GPU.
 
-    Importing torch takes seconds and start-up must not pay for it, so panels call :meth:`start`
-    when they are first shown; ``ready`` then says yes or no (with the GPU's name).
+    Panels call :meth:`start` when they are first shown; ``ready`` then says yes or no (with the
+    GPU's name). torch is not imported for this (see :func:`_probe_cuda`).
     """
 
     ready = Signal(bool, str)
@@ -334,13 +334,44 @@ class GpuProbe(QObject):
 
 
 def _probe_cuda() -> tuple[bool, str]:
+    """Ask the NVIDIA driver, not torch: importing torch would cost seconds of GIL at start-up.
+
+    ``nvidia-smi -L`` runs in its own process (nothing is initialised in ours); without it, the
+    driver library answers through ctypes. A machine whose torch lacks CUDA support still says
+    yes here; the trainer then stops with a clear message when it is asked for the GPU.
+    """
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError):
+            out = None
+        if out is not None and out.returncode == 0:
+            gpus = [line for line in out.stdout.splitlines() if line.startswith("GPU ")]
+            if gpus:
+                return True, gpus[0].split(":", 1)[1].split("(UUID")[0].strip()
+            return False, ""
+    return _probe_libcuda()
+
+
+def _probe_libcuda() -> tuple[bool, str]:
+    import ctypes
+
     try:
-        import torch
-    except ImportError:  # an inference-only install: no training at all, and no GPU for it
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
         return False, ""
-    if not torch.cuda.is_available():
+    count = ctypes.c_int(0)
+    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0 or count.value < 1:
         return False, ""
-    return True, torch.cuda.get_device_name(0)
+    name = ctypes.create_string_buffer(256)
+    device = ctypes.c_int(0)
+    if cuda.cuDeviceGet(ctypes.byref(device), 0) == 0:
+        cuda.cuDeviceGetName(name, 256, device)
+    return True, name.value.decode(errors="replace") or "CUDA GPU"
 
 
 def confirm_stop(parent: QWidget, queue: JobQueue) -> bool:

@@ -349,7 +349,7 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ devices
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
-        self.queue.gpu_probe.start()  # first time the panel is seen: find out about the GPU (imports torch)
+        self.queue.gpu_probe.start()  # first time the panel is seen: find out about the GPU (no torch)
 
     def _set_gpu_item(self, enabled: bool, tip: str) -> None:
         model = self.device_combo.model()
@@ -365,7 +365,7 @@ class TrainingPanel(QWidget):
         if available:
             self._set_gpu_item(True, f"GPU: {name}")
         else:
-            self._set_gpu_item(False, "No CUDA GPU is visible to PyTorch on this machine; training runs on the CPU.")
+            self._set_gpu_item(False, "No CUDA GPU (NVIDIA driver) on this machine; training runs on the CPU.")
         if self._pending is not None:
             request, self._pending = self._pending, None
             self._submit(request)
