@@ -88,6 +88,17 @@ def test_generate_sorts_by_score_with_threshold_line_and_keys_persist(qtbot, gal
     assert w.record.id == sample.source_image_id and panel._outline is not None
     rect = panel._outline.rect()
     assert (rect.x(), rect.y(), rect.width()) == pytest.approx((sample.box.x0, sample.box.y0, sample.box.width))
+    # cancel: the candidates made so far are kept (and scored), the others are not made
+    first_batch = panel.batch_combo.currentData()
+    panel.count_spin.setValue(400)
+    panel.generate()
+    qtbot.waitUntil(lambda: panel.progress.maximum() == 400 and panel.progress.value() >= 1, timeout=30_000)
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=30_000)
+    cut = panel.batch_combo.currentData()
+    assert cut != first_batch and "cancelled early" in w.banner.text.text()
+    made = w.session.project.synthetic_samples(batch=cut)
+    assert 1 <= len(made) < 400 and all(s.score is not None for s in made)
     folder = w.session.folder
     w.close()
     with Project.open(folder) as p:  # reopened: the decisions are in the project

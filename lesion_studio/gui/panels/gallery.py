@@ -750,6 +750,10 @@ class GalleryPanel(QWidget):
         if self.worker is not None:
             self.worker.cancel()
             self.worker.wait(30_000)
+        if self.job is not None and self.job.active:  # the project is closing under the batch: stop it
+            self.window_.job_queue.cancel(self.job)
+            if self.job.worker is not None:
+                self.job.worker.wait(30_000)
         self.thumbs.shutdown()
         self.clear_outline()
         if self._review is not None:
