@@ -142,14 +142,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         base = _onnx_scorer(project, args.baseline) if args.baseline else None
         source = project
         if args.test_set:
+            import hashlib
+
             from lesion_studio.dataset.importer import import_source
 
-            test_project = Project.open_or_create(project.subfolder("cache") / f"external-{args.test_set.name}")
+            tag = hashlib.sha256(str(args.test_set.resolve()).encode()).hexdigest()[:8]
+            test_project = Project.open_or_create(project.subfolder("cache") / f"external-{args.test_set.name}-{tag}")
             if test_project.image_count() == 0:
                 boxes = args.test_set / "boxes.csv"
                 import_source(test_project, args.test_set, labels_csv=args.test_set / "labels.csv",
                               boxes_csv=boxes if boxes.exists() else None)
             test_project.set_splits({r.id: "test" for r in test_project.images()})
+            used = {r.sha256 for r in project.images() if r.split in ("train", "val")}
+            overlap = [r.name for r in test_project.images() if r.sha256 in used]
+            if overlap:
+                raise LesionStudioError(
+                    f"{len(overlap)} image(s) of the external test set are also training/validation images of "
+                    f"the project (e.g. {overlap[0]}); an external hold-out must be independent.")
             source = test_project
         cache = PreparedCache(scorer.prep, project.subfolder("cache") / "classifier")
         data = evaluation_set(source, "test", cache, _parts(args.body_parts), include_excluded=args.include_excluded)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from lesion_studio.patches.sampling import DEFAULT_SIDE_FACTORS
 from lesion_studio.store.records import Box, ImageRecord
 
 
@@ -87,13 +88,29 @@ class UnitSynthesizer:
 
         self.translator = load_translator(project, model, backend=backend)
         self.model_id = self.translator.model_id
+        # Windows are sized like the windows the generator was trained on (its side factors around
+        # the lesion boxes), so a translated lesion fills the window as it filled its training patches.
+        config = project.model(self.model_id).config if self.model_id is not None else {}
+        self.side_factors = tuple(float(f) for f in (config or {}).get("side_factors") or DEFAULT_SIDE_FACTORS)
         self.identity = {"kind": "unit", "model_id": self.model_id, "model_name": self.translator.model_name,
-                         "sha256": self.translator.sha256}
+                         "sha256": self.translator.sha256, "side_factors": list(self.side_factors)}
 
     def windows(self, project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]:
-        from lesion_studio.synthesis.pipeline import sample_normal_windows
+        """Normal patches picked on the image first (as the paper's users pick them), then sampled
+        windows on tissue, sized like the generator's lesion training windows."""
+        from lesion_studio.patches.sampling import patch_window
+        from lesion_studio.synthesis.pipeline import lesion_side_fractions, sample_normal_windows
 
-        return list(sample_normal_windows(project, record, count, rng))
+        picked = [patch_window(p.box, record.width, record.height) for p in project.normal_patches(record.id)]
+        out = picked[:count]
+        if len(out) < count:
+            parts = [record.body_part] if record.body_part else None
+            fractions = lesion_side_fractions(project, parts, self.side_factors) if parts else np.array([])
+            if fractions.size == 0:
+                fractions = lesion_side_fractions(project, None, self.side_factors)
+            out += sample_normal_windows(project, record, count - len(out), rng,
+                                         side_fractions=fractions if fractions.size else None)
+        return out
 
     def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool) -> Candidate:
         from lesion_studio.synthesis.pipeline import synthesize_lesion
