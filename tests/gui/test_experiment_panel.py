@@ -62,6 +62,8 @@ def test_experiment_runs_with_per_stage_progress_and_opens_results(qtbot, window
                                                                    monkeypatch) -> None:  # noqa: ANN001
     panel = window.panels["experiments"]
     assert Path(panel.config_edit.text()) == DEMO_TINY  # the demo project defaults to demo-tiny
+    assert [n for n, _s in panel.stage_states()] == plan_stages(read_raw_config(DEMO_TINY))  # a preview
+    assert all(s == PENDING for _n, s in panel.stage_states())
     gates = {"score femur+tibia+humerus<-femur+tibia+humerus": threading.Event()}
     reached: list[str] = []
     out = tmp_path / "results"

@@ -118,12 +118,14 @@ class ExperimentsPanel(QWidget):
         start = default_config(session.project if session is not None else None)
         if start is not None:
             self.config_edit.setText(str(start))
+            self.preview()
         self.queue.gpu_probe.ready.connect(self._gpu_known)
 
     def _build(self) -> None:
         self.config_edit = QLineEdit()
         self.config_edit.setPlaceholderText("experiment config (YAML/TOML)")
         self.config_edit.setToolTip("An experiment config, as for `lesion-studio experiment CONFIG.yaml`")
+        self.config_edit.editingFinished.connect(self.preview)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self.browse)
         row = QHBoxLayout()
@@ -211,11 +213,27 @@ class ExperimentsPanel(QWidget):
         self.stage_progress.setRange(0, 0)  # busy until the stage's own events give a total
 
     # ------------------------------------------------------------------ actions
+    def preview(self) -> None:
+        """List the stages a config will run, before it runs (unless a run is on screen)."""
+        if self.job is not None and self.job.active:
+            return
+        text = self.config_edit.text().strip()
+        if not text:
+            return
+        try:
+            self._set_plan(plan_stages(read_raw_config(Path(text).expanduser())))
+        except (LesionStudioError, OSError, KeyError, TypeError) as exc:
+            self.stages.clear()
+            self.status_label.setText(f"Cannot read {Path(text).name}: {exc}")
+            return
+        self.status_label.setText(f"{self.stages.rowCount()} stages; finished ones of an earlier run are reused.")
+
     def browse(self) -> None:
         start = self.config_edit.text() or str(Path.cwd())
         path, _ = QFileDialog.getOpenFileName(self, "Experiment config", start, "Configs (*.yaml *.yml *.toml)")
         if path:
             self.config_edit.setText(path)
+            self.preview()
 
     def run(self) -> Job | None:
         text = self.config_edit.text().strip()
