@@ -2,6 +2,8 @@
 
     python tools/screenshot.py                          # demo project -> resources/screenshots/main-window.png
     python tools/screenshot.py --dicom ../shared/data/dicom/RG3_J2KR.dcm --out /tmp/rg3.png
+    python tools/screenshot.py --synthesis              # -> resources/screenshots/synthesis-panel.png
+    python tools/screenshot.py --synthesis --dicom ../shared/data/dicom/RG3_J2KR.dcm --out /tmp/rg3-synth.png
 
 With --dicom the file is imported into a temporary project first (images from ../shared/data
 never go into the repository). Works without a display: QT_QPA_PLATFORM=offscreen is the default.
@@ -91,13 +93,117 @@ def _save_small_png(image, out: Path) -> None:  # noqa: ANN001 - QImage
     im.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
 
 
+SYNTH_MODEL = "unit-screenshot-tiny"
+
+
+def _screenshot_model(folder: Path, iterations: int) -> str:
+    """A UNIT model in the project: the first registered one, else a ``tiny`` one trained here."""
+    from lesion_studio.store.project import Project
+
+    project = Project.open(folder)
+    try:
+        models = project.models(kind="unit")
+        if models:
+            return models[-1].name
+        from lesion_studio.training.unit_trainer import preset_config, train_unit
+
+        log.info("training a tiny UNIT model for %d iterations (about a minute on a CPU)", iterations)
+        train_unit(project, preset_config("tiny", iterations=iterations, device="cpu", checkpoint_every=10_000),
+                   name=SYNTH_MODEL)
+        return SYNTH_MODEL
+    finally:
+        project.close()
+
+
+def render_synthesis(project_folder: Path, out: Path, model: str, image_name: str | None = None,
+                     size: tuple[int, int] = (1440, 960), n: float = 2.5) -> Path:
+    """The synthesis panel showing the four views for a normal patch (or a central window), A/B on."""
+    from PySide6.QtCore import QSettings, Qt
+
+    from lesion_studio.gui.app import MainWindow, create_app
+    from lesion_studio.store.records import Box
+
+    with tempfile.TemporaryDirectory() as settings_dir:
+        for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+            QSettings.setPath(fmt, QSettings.Scope.UserScope, settings_dir)
+        app = create_app()
+        window = MainWindow()
+        window.resize(*size)
+        window.show()
+        window.open_project(project_folder)
+        dock = window.docks["synthesis"]
+        dock.show()
+        window.resizeDocks([dock], [330], Qt.Orientation.Vertical)
+        panel = window.panels["synthesis"]
+        panel.select_model(model)
+        project = window.session.project
+        patches = {p.image_id: p for p in project.normal_patches()}
+        target = next((r for r in project.images() if r.name == image_name), None) if image_name else None
+        if target is None:
+            target = next(r for r in project.images(label="normal") if r.id in patches)
+        window.browser.select_image(target.id)
+        _wait(app, lambda: window.canvas.radiograph is not None and window.record.id == target.id)
+        done: list[bool] = []
+        panel.translated.connect(lambda: done.append(True))
+        if target.id in patches:
+            window.controller.select(("patch", patches[target.id].id))
+        else:  # a real radiograph without picked patches: a window on the middle of the image
+            side = min(target.width, target.height) // 7
+            cx, cy = target.width / 2, target.height / 2
+            panel.set_window(Box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
+        _wait(app, lambda: bool(done), 120.0)
+        panel.n_spin.setValue(n)
+        window.actions_by_key["synthesis_ab"].setChecked(True)
+        end = time.monotonic() + 2.0  # let thumbnails arrive
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.02)
+        image = window.grab().toImage()
+        window.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _save_small_png(image, out)
+    return out
+
+
+def synthesis_main(args: argparse.Namespace) -> int:
+    out = args.out or ROOT / "resources" / "screenshots" / "synthesis-panel.png"
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.project
+        if folder is None:
+            from lesion_studio.demo import build_demo_project
+
+            folder = build_demo_project(Path(tmp) / "demo").folder
+        model = _screenshot_model(folder, args.iterations)
+        image_name = None
+        if args.dicom:
+            if not args.dicom.is_file():
+                log.warning("%s is not available; skipping", args.dicom)
+                return 0
+            from lesion_studio.dataset.importer import import_source
+            from lesion_studio.store.project import Project
+
+            project = Project.open(folder)
+            import_source(project, args.dicom)
+            project.close()
+            image_name = args.dicom.name
+        render_synthesis(folder, out, model, image_name)
+    log.info("wrote %s (%d KB)", out, out.stat().st_size // 1024)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, help="project folder (default: a fresh demo project)")
     parser.add_argument("--dicom", type=Path, help="render this DICOM (imported into a temporary project)")
-    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots" / "main-window.png")
+    parser.add_argument("--out", type=Path, help="PNG to write (default: resources/screenshots/<view>.png)")
+    parser.add_argument("--synthesis", action="store_true", help="the synthesis panel (four views, A/B on)")
+    parser.add_argument("--iterations", type=int, default=300, help="--synthesis: tiny-model iterations to train "
+                        "when the project has no UNIT model")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.synthesis:
+        return synthesis_main(args)
+    args.out = args.out or ROOT / "resources" / "screenshots" / "main-window.png"
     with tempfile.TemporaryDirectory() as tmp:
         if args.dicom:
             from lesion_studio.dataset.importer import import_source

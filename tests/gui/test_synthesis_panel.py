@@ -143,6 +143,15 @@ def test_patch_to_four_views_and_live_n_without_translating(qtbot, synth) -> Non
     assert counter["calls"] == 1  # never re-translated
     assert panel.last_reblend_s < 0.05
 
+    # A model registered meanwhile (a training run finishing) appears in the list; the choice stays.
+    project = window.session.project
+    tiny = project.model("tiny-unit")
+    project.register_model("another-unit", "unit", project.resolve_path(tiny.path), sha256=tiny.sha256,
+                           config=tiny.config, metadata=tiny.metadata)
+    window.session.models_changed.emit()
+    assert panel.model_combo.count() == 2 and panel.current_model().name == "tiny-unit"
+    assert counter["calls"] == 1
+
 
 def test_drawn_window_moves_retranslate_and_stale_results_are_dropped(qtbot, synth) -> None:  # noqa: ANN001
     window, panel = synth

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -257,8 +258,7 @@ class SynthesisPanel(QWidget):
         window.loader.failed.connect(lambda _id, _msg: self._image_gone())
         window.controller.selection_changed.connect(self._selection_changed)
         session.regions_changed.connect(self._regions_changed)
-        if hasattr(session, "models_changed"):
-            session.models_changed.connect(self.reload_models)
+        session.models_changed.connect(self.reload_models)  # a training run finished: list it
         self.canvas.levels_changed.connect(self._levels_changed)
         invert = window.actions_by_key.get("invert")
         if invert is not None:
@@ -278,7 +278,7 @@ class SynthesisPanel(QWidget):
         self.patch_list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.patch_list.setMaximumHeight(96)
         self.patch_list.selectionModel().currentChanged.connect(self._patch_clicked)
-        hint = QLabel("…or draw a window with the synthesis tool (W)")
+        hint = QLabel("…or draw a window (W) on the image")
         hint.setObjectName("muted")
 
         self.n_slider = QSlider(Qt.Orientation.Horizontal)
@@ -303,27 +303,34 @@ class SynthesisPanel(QWidget):
         self.stochastic.setToolTip("Sample the latent code (seeded) instead of using its mean")
         self.stochastic.toggled.connect(lambda _c: self._params_changed())
 
-        def tool_button(key: str, text: str | None = None) -> QToolButton:
+        def action_button(key: str, text: str) -> QToolButton:
+            """A short-labelled button driving a window action (state, shortcut and tip stay the action's)."""
             button = QToolButton()
+            button.setText(text)
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             action = self.main.actions_by_key.get(key)
-            if action is not None:
-                button.setDefaultAction(action)
-            if text:
-                button.setText(text)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            if action is None:
+                return button
+            button.setToolTip(action.toolTip())
+            button.setCheckable(action.isCheckable())
+            button.setChecked(action.isChecked())
+            button.setEnabled(action.isEnabled())
+            button.clicked.connect(lambda _checked=False: action.trigger())
+            action.toggled.connect(button.setChecked)
+            action.changed.connect(lambda: button.setEnabled(action.isEnabled()))
             return button
 
-        self.resample_button = tool_button("synthesis_resample", "Resample")
-        self.ab_button = tool_button("synthesis_ab", "A/B: synthetic")
-        self.keep_button = tool_button("synthesis_keep", "Keep")
-        self.draw_button = tool_button("tool_synthesis", "Draw window")
+        self.resample_button = action_button("synthesis_resample", "Resample")
+        self.ab_button = action_button("synthesis_ab", "Synthetic (S)")
+        self.keep_button = action_button("synthesis_keep", "Keep (K)")
+        self.draw_button = action_button("tool_synthesis", "Window (W)")
 
         self.status = QLabel("")
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
 
         controls = QWidget()
-        controls.setFixedWidth(300)
+        controls.setFixedWidth(330)
         grid = QGridLayout(controls)
         grid.setContentsMargins(6, 4, 6, 4)
         grid.setVerticalSpacing(4)
@@ -336,9 +343,11 @@ class SynthesisPanel(QWidget):
         grid.addWidget(self.n_slider, 3, 1, 1, 2)
         grid.addWidget(self.n_spin, 3, 3)
         grid.addWidget(QLabel("Seed"), 4, 0)
-        grid.addWidget(self.seed_spin, 4, 1)
-        grid.addWidget(self.stochastic, 4, 2)
-        grid.addWidget(self.resample_button, 4, 3)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.stochastic)
+        seed_row.addWidget(self.resample_button)
+        grid.addLayout(seed_row, 4, 1, 1, 3)
         buttons = QHBoxLayout()
         buttons.addWidget(self.draw_button)
         buttons.addWidget(self.ab_button)
