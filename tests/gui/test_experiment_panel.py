@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 
@@ -115,3 +116,27 @@ def test_a_bad_config_is_a_message(qtbot, window, tmp_path) -> None:  # noqa: AN
     assert "Cannot read bad.yaml" in panel.status_label.text()
     assert not window.job_queue.busy()
 
+
+
+@pytest.mark.slow
+def test_a_real_minimal_experiment_runs_from_the_panel(qtbot, window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """The real runner (stub generator, 1-epoch 32-px classifiers): its stage ticks match the plan."""
+    pytest.importorskip("torch")
+    config = tmp_path / "mini.yaml"
+    config.write_text(
+        f"name: gui-mini\nproject: {window.session.folder}\noutput: {tmp_path / 'out'}\n"
+        "classifier: {preset: tiny, epochs: 1, input_size: 32, batch_size: 8, device: cpu}\n"
+        "generator: {kind: stub}\nsynthesis: {candidates_per_image: 1, max_candidates: 6}\n"
+        "thresholds: [0.5]\nstudies:\n  - body_parts: [femur]\n")
+    panel = window.panels["experiments"]
+    panel.config_edit.setText(str(config))
+    panel.preview()
+    plan = [n for n, _s in panel.stage_states()]
+    assert plan[0] == "baseline femur" and len(plan) == 7
+    monkeypatch.setattr(window.job_queue.gpu_probe, "available", False)
+    job = panel.run()
+    with qtbot.waitSignal(job.finished, timeout=180_000):
+        pass
+    assert job.state == JobState.DONE, job.error
+    assert panel.stage_states() == [(n, DONE) for n in plan]  # no stray stage: the plan mirrors the runner
+    assert (tmp_path / "out" / "results.json").exists() and panel.open_button.isEnabled()
