@@ -420,10 +420,13 @@ class ExperimentRunner:
                         rows.append({"target": label, "parts": parts, "type": "Baseline", "t": None,
                                      "augmented_samples": 0, **baselines[label]})
             selections = []
+            generators: dict[str, dict[str, Any]] = {}
             for study in studies:
                 target, source = study.body_parts, study.transfer_from or study.body_parts
                 key = f"{parts_label(target)}<-{parts_label(source)}"
-                gen = self.generator(source)
+                if parts_label(source) not in generators:  # one generator per body-part group, shared by studies
+                    generators[parts_label(source)] = self.generator(source)
+                gen = generators[parts_label(source)]
                 tick(f"generator {parts_label(source)}")
                 samples = self.synthesize(target, source, gen)
                 tick(f"synthesize {key}")
