@@ -27,6 +27,16 @@ QFrame#banner[level="error"] { background: #5c2323; }
 QFrame#banner QLabel { color: #f1f4f7; }
 QGroupBox { border: 1px solid #2a2f36; border-radius: 4px; margin-top: 8px; padding-top: 6px; }
 QGroupBox::title { subcontrol-origin: margin; left: 8px; color: #aeb6c2; }
+QCheckBox::indicator, QAbstractItemView::indicator {
+    width: 12px; height: 12px; border: 1px solid #7a8492; border-radius: 2px; background: #0d1013;
+}
+QCheckBox::indicator:hover, QAbstractItemView::indicator:hover { border-color: #aeb6c2; }
+QCheckBox::indicator:checked, QAbstractItemView::indicator:checked {
+    background: #3b82d6; border-color: #8fc1ff;
+}
+QCheckBox::indicator:indeterminate { background: #2b4a6e; border-color: #8fc1ff; }
+QCheckBox::indicator:disabled { border-color: #3a4049; background: #15181c; }
+QCheckBox::indicator:checked:disabled { background: #2b3b4f; }
 """
 
 
