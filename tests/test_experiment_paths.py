@@ -69,9 +69,9 @@ def test_real_unit_generator_and_transfer_learning(demo_project, tmp_path) -> No
     folder = demo_project.folder
     demo_project.close()
     out = tmp_path / "results"
-    cfg = _config(folder, out, classifier={"preset": "tiny", "input_size": 64, "epochs": 2},
+    cfg = _config(folder, out, classifier={"preset": "tiny", "input_size": 64, "epochs": 1},
                   generator={"kind": "unit", "model": "t-unit-{parts}", "train_preset": "tiny",
-                             "train_overrides": {"iterations": 12, "sample_every": 6, "checkpoint_every": 6}},
+                             "train_overrides": {"iterations": 4, "sample_every": 2, "checkpoint_every": 4}},
                   synthesis={"candidates_per_image": 1, "max_candidates": 6},
                   thresholds=[0.0], scoring_backend="onnx",
                   studies=[{"body_parts": ["femur"]}, {"body_parts": ["tibia"], "transfer_from": ["femur"]}])
