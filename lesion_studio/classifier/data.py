@@ -115,6 +115,23 @@ def synthetic_examples(project: Project, samples: Iterable[SyntheticSample],
     return out
 
 
+def accepted_training_samples(
+    project: Project, body_parts: Sequence[str] | None = None, *, include_excluded: bool = False,
+) -> tuple[list[SyntheticSample], int]:
+    """Accepted synthetic samples (gallery A key, synthesis panel Keep, experiment filter) that may
+    augment training: those made from training images of the chosen body parts.
+
+    Returns (samples, how many accepted samples were passed over because their source image is
+    not such a training image). Passing over, rather than refusing, lets a user who vetted samples
+    from every split train on the ones that are allowed; the leak check in :func:`training_set`
+    still guards anything passed to it directly.
+    """
+    train_ids = {r.id for r in split_records(project, "train", body_parts, include_excluded=include_excluded)}
+    accepted = [s for s in project.synthetic_samples(status="accepted") if s.path]
+    usable = [s for s in accepted if s.source_image_id in train_ids]
+    return usable, len(accepted) - len(usable)
+
+
 def materialise(examples: list[Example], cache: PreparedCache, *, what: str = "images",
                 progress: ProgressCallback = no_progress) -> LabelledSet:
     total = len(examples)

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--onnx", action="store_true", help="also export model.onnx for torch-free scoring")
+    p.add_argument("--with-accepted-synthetic", action="store_true",
+                   help="add the accepted synthetic samples made from training images (augmented training)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="lesion probability of images with a trained classifier (ONNX Runtime)")
@@ -67,11 +69,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["epochs"] = args.epochs
     cfg = preset(args.preset, **overrides)
     project = Project.open(args.project)
+    synthetic: list = []
+    if args.with_accepted_synthetic:
+        from lesion_studio.classifier.data import accepted_training_samples
+
+        synthetic, passed_over = accepted_training_samples(project, _parts(args.body_parts),
+                                                           include_excluded=args.include_excluded)
+        print(f"Adding {len(synthetic)} accepted synthetic sample(s)"
+              + (f"; {passed_over} made from non-training images are left out." if passed_over else "."))
     bar = TerminalProgress()
     try:
         result, model_id = train_classifier(project, cfg, name=args.name, body_parts=_parts(args.body_parts),
                                             include_excluded=args.include_excluded, resume=not args.no_resume,
-                                            progress=bar)
+                                            synthetic=synthetic, progress=bar)
         if args.onnx:
             from lesion_studio.classifier.scoring import export_classifier_onnx
 

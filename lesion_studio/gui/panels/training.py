@@ -26,6 +26,7 @@ from typing import Any
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QShowEvent, QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QCompleter,
     QFormLayout,
@@ -88,6 +89,7 @@ class TrainingRequest:
     device: str = "auto"
     input_size: int | None = None  # DRN only
     resume: bool = False
+    with_accepted_synthetic: bool = False  # DRN only: augmented training with vetted samples
     overrides: dict[str, Any] = field(default_factory=dict)  # further config fields (tests, experts)
 
     @property
@@ -118,7 +120,13 @@ def run_training(request: TrainingRequest, folder: Path, progress: Any, cancel: 
 
         extra = {"input_size": request.input_size} if request.input_size else {}
         cfg = preset(request.preset, epochs=request.length, device=request.device, **extra, **request.overrides)
-        return train_classifier(project, cfg, name=request.name, body_parts=list(request.body_parts) or None,
+        parts = list(request.body_parts) or None
+        synthetic: list = []
+        if request.with_accepted_synthetic:
+            from lesion_studio.classifier.data import accepted_training_samples
+
+            synthetic, _ = accepted_training_samples(project, parts)
+        return train_classifier(project, cfg, name=request.name, body_parts=parts, synthetic=synthetic,
                                 resume=request.resume, progress=progress, cancel=cancel)
     finally:
         project.close()
@@ -216,6 +224,10 @@ class TrainingPanel(QWidget):
         form.addRow(self.length_label, self.length_spin)
         self.input_label = QLabel("Input size")
         form.addRow(self.input_label, self.input_spin)
+        self.synthetic_check = QCheckBox("Add accepted synthetic samples (augmented training)")
+        self.synthetic_check.setToolTip("Vetted synthetic lesions (gallery 'accept', synthesis panel 'Keep') "
+                                        "made from training images join the training set as lesions")
+        form.addRow("", self.synthetic_check)
         form.addRow("Device", self.device_combo)
         form.addRow("Model name", self.name_edit)
 
@@ -312,6 +324,7 @@ class TrainingPanel(QWidget):
         self.length_label.setText("Iterations" if unit else "Epochs")
         self.input_label.setVisible(not unit)
         self.input_spin.setVisible(not unit)
+        self.synthetic_check.setVisible(not unit)
         self._preset_changed()
 
     def _preset_changed(self) -> None:
@@ -359,7 +372,8 @@ class TrainingPanel(QWidget):
             length=self.length_spin.value(), body_parts=tuple(self.body_parts()),
             splits=tuple(UNIT_SPLITS.get(self.split_combo.currentText(), ["train", "unassigned"])),
             device=str(self.device_combo.currentData()), input_size=None if unit else self.input_spin.value(),
-            resume=resume, overrides=dict(self.overrides))
+            resume=resume, with_accepted_synthetic=not unit and self.synthetic_check.isChecked(),
+            overrides=dict(self.overrides))
 
     # ------------------------------------------------------------------ devices
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
