@@ -107,7 +107,7 @@ def _screenshot_model(folder: Path, iterations: int) -> str:
             return models[-1].name
         from lesion_studio.training.unit_trainer import preset_config, train_unit
 
-        log.info("training a tiny UNIT model for %d iterations (about a minute on a CPU)", iterations)
+        log.info("training a tiny UNIT model for %d iterations (a few minutes on a busy CPU)", iterations)
         train_unit(project, preset_config("tiny", iterations=iterations, device="cpu", checkpoint_every=10_000),
                    name=SYNTH_MODEL)
         return SYNTH_MODEL

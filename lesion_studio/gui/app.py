@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QProgressDialog,
     QSpinBox,
     QStackedWidget,
+    QTabBar,
     QVBoxLayout,
     QWidget,
 )
@@ -153,6 +154,7 @@ class MainWindow(QMainWindow):
         self.use_tool("box")
         self.resize(1440, 900)
         self._restore_layout()
+        self._hide_stale_tab_bars()
         self._update_title()
         self._update_enabled()
         if project is not None:
@@ -175,6 +177,17 @@ class MainWindow(QMainWindow):
             if spec.tab_with in self.docks:
                 self.docks[spec.tab_with].raise_()  # the first dock of a tab group stays in front
         self.resizeDocks([self.docks["browser"], self.docks["inspector"]], [520, 340], Qt.Orientation.Horizontal)
+
+    def _hide_stale_tab_bars(self) -> None:
+        """Work around a Qt layout bug: when a second group of tabbed docks is built, the tab bar of
+        its intermediate state (e.g. "Synthesis | Gallery") stays visible, floating over another
+        dock. A bar whose tabs are the start of a longer bar's tabs is such a leftover."""
+        bars = [b for b in self.findChildren(QTabBar) if b.parent() is self]
+        tabs = {id(b): [b.tabText(i) for i in range(b.count())] for b in bars}
+        for bar in bars:
+            mine = tabs[id(bar)]
+            if any(o is not bar and len(tabs[id(o)]) > len(mine) and tabs[id(o)][:len(mine)] == mine for o in bars):
+                bar.hide()
 
     def _build_actions(self) -> None:
         menus = {name: self.menuBar().addMenu(f"&{name}") for name in MENUS}

@@ -178,17 +178,19 @@ def test_drawn_window_moves_retranslate_and_stale_results_are_dropped(qtbot, syn
     assert moved != drawn and moved.width == drawn.width
     assert counter["calls"] == 2
 
-    # Two quick moves: only the last one is shown; the first is dropped (queued or on arrival).
-    first, last = Box(40, 40, 104, 104), Box(150, 200, 214, 264)
+    # Quick moves: only the last one is shown. The one running when the others came is dropped on
+    # arrival; the one overtaken while queued never runs.
+    first, middle, last = Box(40, 40, 104, 104), Box(60, 60, 124, 124), Box(150, 200, 214, 264)
     shown = []
     panel.translated.connect(lambda: shown.append(panel.result.window))
     panel.set_window(first)
-    qtbot.wait(50)  # the first is running now
+    qtbot.waitUntil(lambda: counter["calls"] == 3, timeout=20_000)  # the first is running now
+    panel.set_window(middle)
     panel.set_window(last)
     qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
     qtbot.wait(500)  # anything else in flight would have arrived
     assert shown == [last]
-    assert panel.stale_dropped >= 1
+    assert panel.stale_dropped == 1 and counter["calls"] == 4
     assert panel.views["translated"].patch.window == last
     assert window.session.project.normal_patches(rec.id) == patches_before  # previews are not annotations
     assert not window.session.undo_stack.canUndo()

@@ -127,6 +127,24 @@ class Translation:
     device: str
 
 
+class _KnownModel:
+    """The project as ``load_translator`` sees it, with the model record read on the GUI thread.
+
+    The worker then needs no database access: only the model's files.
+    """
+
+    def __init__(self, project: Any, model: ModelRecord) -> None:
+        self._model = model
+        self.folder = project.folder
+
+    def model(self, _ref: object) -> ModelRecord:
+        return self._model
+
+    def resolve_path(self, stored: str) -> Path:
+        path = Path(stored)
+        return path if path.is_absolute() else self.folder / path
+
+
 class TranslatorCache:
     """Loaded translators per (model id, sha256); loads happen on the worker thread."""
 
@@ -143,7 +161,7 @@ class TranslatorCache:
         key = (model.id, model.sha256)
         with self._lock:
             if key not in self._items:
-                self._items[key] = self.loader(project, model.id, backend="auto")
+                self._items[key] = self.loader(_KnownModel(project, model), model.id, backend="auto")
             return self._items[key]
 
     def clear(self) -> None:
