@@ -179,9 +179,12 @@ def synthesis_main(args: argparse.Namespace) -> int:
             if not args.dicom.is_file():
                 log.warning("%s is not available; skipping", args.dicom)
                 return 0
+            import shutil
+
             from lesion_studio.dataset.importer import import_source
             from lesion_studio.store.project import Project
 
+            folder = Path(shutil.copytree(folder, Path(tmp) / "with-dicom"))  # never import into --project
             project = Project.open(folder)
             import_source(project, args.dicom)
             project.close()
