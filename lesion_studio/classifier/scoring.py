@@ -125,3 +125,33 @@ class OnnxScorer:
         if cache.prep != self.prep:
             raise LesionStudioError("The image cache was made for other preprocessing settings than this model.")
         return self.score_arrays(cache.stack(items), progress=progress, cancel=cancel)
+
+
+def scorer_for_weights(weights: str | Path, *, prefer_cuda: bool = True) -> OnnxScorer:
+    """The ONNX scorer of a classifier checkpoint, exporting the ONNX file once when it is missing
+    (that export needs torch; scoring afterwards does not)."""
+    onnx = onnx_path_for(weights)
+    if not onnx.exists() or not Path(f"{onnx}.json").exists():
+        export_classifier_onnx(weights)
+    return OnnxScorer(onnx, prefer_cuda=prefer_cuda)
+
+
+def registered_scorer(project: Any, ref: int | str) -> tuple[OnnxScorer, Any]:
+    """(scorer, model record) for a classifier in the project's registry, by name or id."""
+    record = project.model(ref)
+    if record.kind != "drn":
+        raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a classifier.")
+    return scorer_for_weights(project.resolve_path(record.path)), record
+
+
+def score_synthetic(project: Any, samples: Sequence[Any], scorer: OnnxScorer, *,
+                    progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> list[float]:
+    """Lesion probabilities of synthetic samples; each score is also stored on its sample."""
+    from lesion_studio.classifier.data import synthetic_examples
+
+    examples = synthetic_examples(project, samples, {s.source_image_id for s in samples})
+    cache = PreparedCache(scorer.prep, project.subfolder("cache") / "classifier")
+    scores = scorer.score_files([(e.key, e.path) for e in examples], cache=cache, progress=progress, cancel=cancel)
+    for sample, score in zip(samples, scores, strict=True):
+        project.update_synthetic_sample(sample.id, score=float(score))
+    return [float(s) for s in scores]

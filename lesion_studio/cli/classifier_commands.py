@@ -94,41 +94,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _onnx_scorer(project, model_ref: str):  # noqa: ANN001, ANN202
-    from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx, onnx_path_for
-
-    record = project.model(model_ref)
-    if record.kind != "drn":
-        raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a classifier.")
-    weights = project.resolve_path(record.path)
-    onnx = onnx_path_for(weights)
-    if not onnx.exists():
-        export_classifier_onnx(weights)  # needs torch once; scoring afterwards does not
-    return OnnxScorer(onnx), record
-
-
 def cmd_score(args: argparse.Namespace) -> int:
-    from lesion_studio.classifier.data import image_examples, synthetic_examples
+    from lesion_studio.classifier.data import image_examples
     from lesion_studio.classifier.preprocess import PreparedCache
+    from lesion_studio.classifier.scoring import registered_scorer, score_synthetic
     from lesion_studio.store.project import Project
 
     project = Project.open(args.project)
     try:
-        scorer, _ = _onnx_scorer(project, args.model)
-        cache = PreparedCache(scorer.prep, project.subfolder("cache") / "classifier")
+        scorer, _ = registered_scorer(project, args.model)
         if args.synthetic_batch:
             samples = project.synthetic_samples(batch=args.synthetic_batch)
-            examples = synthetic_examples(project, samples, {s.source_image_id for s in samples})
+            scores = score_synthetic(project, samples, scorer)
+            rows = [{"image": project.resolve_path(s.path).name, "image_id": s.source_image_id,
+                     "synthetic_id": s.id, "score": score} for s, score in zip(samples, scores, strict=True)]
         else:
+            cache = PreparedCache(scorer.prep, project.subfolder("cache") / "classifier")
             examples = image_examples(project.images(split=args.split) if args.split else project.images())
-        scores = scorer.score_files([(e.key, e.path) for e in examples], cache=cache)
-        if args.synthetic_batch:
-            for e, s in zip(examples, scores, strict=True):
-                project.update_synthetic_sample(e.synthetic_id, score=float(s))
+            scores = scorer.score_files([(e.key, e.path) for e in examples], cache=cache)
+            rows = [{"image": e.path.name, "image_id": e.image_id, "synthetic_id": None, "score": float(s)}
+                    for e, s in zip(examples, scores, strict=True)]
     finally:
         project.close()
-    rows = [{"image": e.path.name, "image_id": e.image_id, "synthetic_id": e.synthetic_id, "score": float(s)}
-            for e, s in zip(examples, scores, strict=True)]
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
@@ -142,14 +129,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from lesion_studio.classifier.data import evaluation_set
     from lesion_studio.classifier.preprocess import PreparedCache
+    from lesion_studio.classifier.scoring import registered_scorer
     from lesion_studio.evaluate.metrics import bootstrap_auc, paired_bootstrap_delta_auc
     from lesion_studio.store.project import Project
 
     project = Project.open(args.project)
     test_project = None
     try:
-        scorer, record = _onnx_scorer(project, args.model)
-        base = _onnx_scorer(project, args.baseline) if args.baseline else None
+        scorer, record = registered_scorer(project, args.model)
+        base = registered_scorer(project, args.baseline) if args.baseline else None
         source = project
         if args.test_set:
             import hashlib

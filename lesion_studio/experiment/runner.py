@@ -265,13 +265,10 @@ class ExperimentRunner:
             cache = self._cache()
             items = [(e.key, e.path) for e in examples]
             if backend == "onnx":
-                from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx, onnx_path_for
+                from lesion_studio.classifier.scoring import scorer_for_weights
 
-                onnx = onnx_path_for(filter_model["path"])
-                if not onnx.exists() or not Path(f"{onnx}.json").exists():
-                    export_classifier_onnx(filter_model["path"])
-                scores = OnnxScorer(onnx).score_files(items, cache=cache, progress=self.progress,
-                                                      cancel=self.cancel)
+                scores = scorer_for_weights(filter_model["path"]).score_files(
+                    items, cache=cache, progress=self.progress, cancel=self.cancel)
             else:
                 scores = self._predict_torch(filter_model["path"], cache.stack(items))
             for sid, s in zip(samples["sample_ids"], scores, strict=True):

@@ -28,7 +28,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -172,34 +171,14 @@ def plan_sources(project: Project, kind: str, count: int, rng: np.random.Generat
 
 
 # ---------------------------------------------------------------------------- scoring
-def classifier_scorer(project: Project, classifier: int | str) -> tuple[Any, Any]:
-    """The ONNX scorer of a registered DRN classifier (exported once when missing) and its record."""
-    from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx, onnx_path_for
-
-    record = project.model(classifier)
-    if record.kind != "drn":
-        raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a classifier.")
-    weights = project.resolve_path(record.path)
-    onnx = onnx_path_for(weights)
-    if not onnx.exists() or not Path(f"{onnx}.json").exists():
-        export_classifier_onnx(weights)  # needs torch, once; scoring afterwards does not
-    return OnnxScorer(onnx), record
-
-
 def score_samples(project: Project, sample_ids: Sequence[int], classifier: int | str, *,
                   progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> list[float]:
-    """Lesion probabilities of synthetic samples with a classifier; stored on the samples too."""
-    from lesion_studio.classifier.data import synthetic_examples
-    from lesion_studio.classifier.preprocess import PreparedCache
+    """Lesion probabilities of synthetic samples with a registered classifier (stored on them too)."""
+    from lesion_studio.classifier.scoring import registered_scorer, score_synthetic
 
-    scorer, _record = classifier_scorer(project, classifier)
+    scorer, _record = registered_scorer(project, classifier)
     samples = [project.synthetic_sample(i) for i in sample_ids]
-    examples = synthetic_examples(project, samples, {s.source_image_id for s in samples})
-    cache = PreparedCache(scorer.prep, project.subfolder("cache") / "classifier")
-    scores = scorer.score_files([(e.key, e.path) for e in examples], cache=cache, progress=progress, cancel=cancel)
-    for sid, s in zip(sample_ids, scores, strict=True):
-        project.update_synthetic_sample(sid, score=float(s))
-    return [float(s) for s in scores]
+    return score_synthetic(project, samples, scorer, progress=progress, cancel=cancel)
 
 
 # ---------------------------------------------------------------------------- the job
