@@ -83,7 +83,7 @@ class ContextView(QWidget):
         self.title.setObjectName("muted")
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.view = pg.GraphicsView(background=BACKGROUND)
-        self.view.setMinimumSize(120, 120)
+        self.view.setMinimumSize(100, 90)
         self.vb = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.vb.setMouseEnabled(False, False)
         self.vb.setBackgroundColor(BACKGROUND)

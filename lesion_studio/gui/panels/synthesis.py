@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSlider,
     QSpinBox,
@@ -349,6 +350,7 @@ class SynthesisPanel(QWidget):
 
         controls = QWidget()
         controls.setFixedWidth(330)
+        controls.setMinimumHeight(250)
         grid = QGridLayout(controls)
         grid.setContentsMargins(6, 4, 6, 4)
         grid.setVerticalSpacing(4)
@@ -384,7 +386,14 @@ class SynthesisPanel(QWidget):
             views.addWidget(view, 1)
         outer = QHBoxLayout(self)
         outer.setContentsMargins(0, 0, 4, 4)
-        outer.addWidget(controls)
+        scroll = QScrollArea()  # the controls scroll rather than force a tall bottom dock
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(controls.width() + 14)
+        scroll.setMinimumHeight(110)
+        outer.addWidget(scroll)
         outer.addLayout(views, 1)
         self._set_status("Pick a normal patch (click it, or choose it in the list) or draw a window (W).")
 
