@@ -25,6 +25,21 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["XDG_CONFIG_HOME"] = str(home / "config")
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_unchanged():
+    """The GUI's training job lowers torch's thread count for the whole process (to leave the GUI a
+    core). Restore it after each test, so later tests train with the same numerics whatever ran
+    before them."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED.is_dir():
