@@ -25,10 +25,12 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
+    QScrollArea,
     QSpinBox,
     QStackedWidget,
     QTabBar,
@@ -76,6 +78,17 @@ class PanelSpec:
     area: Qt.DockWidgetArea
     factory: Callable[[MainWindow, ProjectSession], QWidget]
     tab_with: str = ""  # key of an earlier dock to share a tabbed area with (first layout only)
+    # Tall panels sit in a scroll area, so their height never sets the window's minimum size (the
+    # canvas must keep the room it needs on a laptop screen).
+    scroll: bool = True
+
+
+def _scrollable(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(widget)
+    return area
 
 
 def _browser(window: MainWindow, session: ProjectSession) -> QWidget:
@@ -88,7 +101,7 @@ def _inspector(window: MainWindow, session: ProjectSession) -> QWidget:
 
 #: The docks, in one place. Issue 6 appends synthesis, training, gallery and results here.
 PANELS: list[PanelSpec] = [
-    PanelSpec("browser", "Dataset", Qt.DockWidgetArea.LeftDockWidgetArea, _browser),
+    PanelSpec("browser", "Dataset", Qt.DockWidgetArea.LeftDockWidgetArea, _browser, scroll=False),
     PanelSpec("inspector", "Inspector", Qt.DockWidgetArea.RightDockWidgetArea, _inspector),
     PanelSpec("synthesis", "Synthesis", Qt.DockWidgetArea.BottomDockWidgetArea, SynthesisPanel),
     PanelSpec("training", "Training", Qt.DockWidgetArea.RightDockWidgetArea, TrainingPanel, tab_with="inspector"),
@@ -326,7 +339,7 @@ class MainWindow(QMainWindow):
         for spec in PANELS:
             widget = spec.factory(self, self.session)
             old = self.docks[spec.key].widget()
-            self.docks[spec.key].setWidget(widget)
+            self.docks[spec.key].setWidget(_scrollable(widget) if spec.scroll else widget)
             if old is not None:
                 old.deleteLater()
             self.panels[spec.key] = widget

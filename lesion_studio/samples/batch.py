@@ -211,9 +211,16 @@ def generate_candidates(
     if count < 1:
         raise LesionStudioError("Ask for at least one candidate.")
     translator = model if isinstance(model, Translator) else load_translator(project, model, backend=backend)
-    batch = safe_batch_name(batch_name) if batch_name else default_batch_name(translator.model_name)
-    if project.synthetic_samples(batch=batch):
-        raise LesionStudioError(f"The batch {batch!r} already exists; choose another name.")
+    if batch_name:
+        batch = safe_batch_name(batch_name)
+        if project.synthetic_samples(batch=batch):
+            raise LesionStudioError(f"The batch {batch!r} already exists; choose another name.")
+    else:  # an automatic name never collides, even for two batches started in the same second
+        stem = batch = default_batch_name(translator.model_name)
+        suffix = 1
+        while project.synthetic_samples(batch=batch):
+            suffix += 1
+            batch = f"{stem}-{suffix}"
     rng = np.random.default_rng(seed)
     ns = draw_n(np.random.default_rng([seed, 1]), n_range, count)
     result = BatchResult(batch=batch, model=translator.model_name)
