@@ -11,6 +11,7 @@ absent; remove when the minimum Python is 3.12 or PySide6 is fixed.
 from __future__ import annotations
 
 import ctypes
+import importlib.abc
 import sys
 
 _HEADROOM = 1 << 40
@@ -23,3 +24,30 @@ def immortalize_bools() -> None:
         refcount = ctypes.c_ssize_t.from_address(id(value))
         refcount.value += _HEADROOM
     immortalize_bools.done = True  # type: ignore[attr-defined]
+
+
+class _HideCudaPython(importlib.abc.MetaPathFinder):
+    """Refuses ``cuda`` / ``cuda.*`` imports while it is installed."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "cuda" or name.startswith("cuda."):
+            raise ImportError(f"{name} is not loaded by the GUI at start-up")
+        return None
+
+
+def import_pyqtgraph_without_cuda_interop() -> None:
+    """Import pyqtgraph without its CUDA-OpenGL interop.
+
+    pyqtgraph's RawImageWidget imports CUDA Python (``cuda.bindings``, installed with torch's CUDA
+    build) to draw CuPy arrays; we never draw CuPy arrays, and that import alone costs ~90 ms of
+    start-up. pyqtgraph handles the ImportError itself (``cudart = None``). The finder is removed
+    right after, so torch can still load CUDA Python later.
+    """
+    if "pyqtgraph" in sys.modules or "cuda" in sys.modules:
+        return
+    finder = _HideCudaPython()
+    sys.meta_path.insert(0, finder)
+    try:
+        import pyqtgraph  # noqa: F401
+    finally:
+        sys.meta_path.remove(finder)
