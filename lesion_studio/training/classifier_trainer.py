@@ -243,12 +243,17 @@ class ClassifierTrainer:
         use_scaler = self.device.type == "cuda" and cfg.amp and not torch.cuda.is_bf16_supported()
         scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
-        steps_per_epoch = math.ceil(len(labels) / (cfg.batch_size * self.dist.world_size))
+        # Every rank gets a shard of the same length (the epoch order is padded by repeating its
+        # start, as DistributedSampler does): a rank with one batch fewer would leave the others
+        # waiting in all-reduce forever.
+        shard = math.ceil(len(labels) / self.dist.world_size)
+        steps_per_epoch = math.ceil(shard / cfg.batch_size)
         total_steps = steps_per_epoch * cfg.epochs
         clock = EtaClock(total_steps, start_done=start * steps_per_epoch)
         for epoch in range(start, cfg.epochs):
             order = epoch_order(labels, cfg.balance, step_generator(cfg.seed, epoch, stream=1))
-            order = order[self.dist.rank::self.dist.world_size]
+            if self.dist.world_size > 1:
+                order = np.resize(order, shard * self.dist.world_size)[self.dist.rank::self.dist.world_size]
             ddp_model.train()
             running, seen = 0.0, 0
             for b in range(steps_per_epoch):
@@ -276,6 +281,7 @@ class ClassifierTrainer:
                     self.progress(ProgressEvent("training classifier", done, total_steps,
                                                 f"epoch {epoch + 1}/{cfg.epochs} loss {running / seen:.3f}",
                                                 eta_s=clock.eta(done), data={"loss": running / seen}))
+            self.dist.sync_buffers(ddp_model)
             record: dict[str, Any] = {"epoch": epoch + 1, "loss": self.dist.mean(running / max(seen, 1))}
             if self.val is not None and len(self.val):
                 scores = predict(unwrap(ddp_model), self.val.arrays, device=self.device,

@@ -114,7 +114,9 @@ class Distributed:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+        # Buffers (BatchNorm running statistics) follow rank 0 at every forward, so every rank
+        # evaluates, and rank 0 saves, the same model.
+        return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=True)
 
     def mean(self, value: float) -> float:
         """Average a scalar over ranks (for logging the same numbers everywhere)."""
@@ -127,6 +129,19 @@ class Distributed:
             t = t.cuda()
         dist.all_reduce(t)
         return float(t.item()) / self.world_size
+
+    def sync_buffers(self, module: torch.nn.Module) -> None:
+        """Give every rank rank 0's buffers (BatchNorm running statistics) before evaluating.
+
+        DDP broadcasts buffers at the start of each forward, so after the last training step each
+        rank still holds statistics updated by its own batch.
+        """
+        if not self.initialised:
+            return
+        import torch.distributed as dist
+
+        for buf in unwrap(module).buffers():
+            dist.broadcast(buf.data, src=0)
 
     def barrier(self) -> None:
         if self.initialised:
