@@ -31,3 +31,23 @@ def viewport_center(canvas) -> tuple[float, float]:  # noqa: ANN001
     r = canvas.vb.sceneBoundingRect()
     c = canvas.viewportTransform().map(r.center())
     return c.x(), c.y()
+
+
+def when_dialog_opens(answer, attribute: str, tries: int = 250) -> None:  # noqa: ANN001
+    """Call ``answer(dialog)`` once a modal dialog with ``attribute`` is up.
+
+    A fixed delay races the dialog on a busy machine (an answer sent before ``exec()`` shows the
+    dialog goes nowhere), so poll every 20 ms, for at most ``tries`` polls, then give the dialog
+    50 ms to settle (focus, default button) before answering.
+    """
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    def poll(left: int) -> None:
+        dialog = QApplication.activeModalWidget()
+        if dialog is not None and hasattr(dialog, attribute) and dialog.isVisible():
+            QTimer.singleShot(50, lambda: answer(dialog))  # let it settle: focus, default button
+        elif left > 0:
+            QTimer.singleShot(20, lambda: poll(left - 1))
+
+    QTimer.singleShot(0, lambda: poll(tries))

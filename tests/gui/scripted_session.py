@@ -13,9 +13,12 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QPoint, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: helpers.py sits beside it
+from helpers import when_dialog_opens  # noqa: E402
 
 
 def wait_until(app: QApplication, predicate, timeout_s: float = 20.0) -> None:  # noqa: ANN001
@@ -72,7 +75,7 @@ def main() -> None:
     # 3. next image by PgDn... then label, exclude (answering the dialog), body part key
     show(b)
     QTest.keyClick(canvas, Qt.Key.Key_L)  # normal -> lesion
-    QTimer.singleShot(50, lambda: QTest.keyClick(QApplication.activeModalWidget().reasons, Qt.Key.Key_Return))
+    when_dialog_opens(lambda dialog: QTest.keyClick(dialog.reasons, Qt.Key.Key_Return), "reasons")
     QTest.keyClick(canvas, Qt.Key.Key_E)
     window.activateWindow()
     wait_until(app, window.isActiveWindow)

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 
 from lesion_studio.store.project import Project
 from tests.gui.conftest import show
-from tests.gui.helpers import click, drag, viewport_center
+from tests.gui.helpers import click, drag, viewport_center, when_dialog_opens
 
 
 def first_image(project: Project, label: str, with_regions: bool = False) -> int:
@@ -154,8 +154,6 @@ def test_patch_overlapping_lesion_is_refused(qtbot, window, demo_project) -> Non
 
 
 def test_label_exclude_and_body_part_keys(qtbot, window, demo_project) -> None:  # noqa: ANN001
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
     image_id = first_image(demo_project, "normal")
     show(qtbot, window, image_id)
@@ -167,12 +165,12 @@ def test_label_exclude_and_body_part_keys(qtbot, window, demo_project) -> None: 
     assert demo_project.image(image_id).label == "normal"
     assert window.browser.model.records[window.browser.model.row_of(image_id)].label == "normal"
 
-    def answer() -> None:  # pick the second reason with the keyboard and confirm
-        dialog = QApplication.activeModalWidget()
+    def answer(dialog) -> None:  # noqa: ANN001 - pick the second reason with the keyboard and confirm
         qtbot.keyClick(dialog.reasons, Qt.Key.Key_Down)
         qtbot.keyClick(dialog.reasons, Qt.Key.Key_Return)
 
-    QTimer.singleShot(50, answer)
+    when_dialog_opens(answer, "reasons")
+    canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_E)
     rec = demo_project.image(image_id)
     assert rec.exclusions == ("hardware",) and rec.status == "excluded"
