@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.torchrun import run_under_torchrun
 
 pytest.importorskip("torch")
 
@@ -30,18 +28,7 @@ print("RESULT " + json.dumps({"rank": int(os.environ["RANK"]), "history": result
 def test_classifier_trains_in_lockstep_under_torchrun(demo_project_master: Path, tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     shutil.copytree(demo_project_master, folder)
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-         str(folder)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = sorted((json.loads(line.split("RESULT ", 1)[1]) for line in proc.stdout.splitlines()
-                      if "RESULT " in line), key=lambda r: r["rank"])
-    assert [r["rank"] for r in results] == [0, 1]
+    results = run_under_torchrun(WORKER, [str(folder)], tmp_path)
     assert len(results[0]["history"]) == 2
     # Losses are averaged over ranks and both ranks evaluate the same weights on validation.
     assert results[0]["history"] == results[1]["history"]

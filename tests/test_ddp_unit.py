@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.torchrun import run_under_torchrun
 
 pytest.importorskip("torch")
 
@@ -35,19 +33,7 @@ print("RESULT " + json.dumps(out), flush=True)
 def test_two_cpu_processes_train_in_lockstep(demo_project_master: Path, tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     shutil.copytree(demo_project_master, folder)
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    # The real launcher, exactly as a user runs it (torchrun == python -m torch.distributed.run).
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-         str(folder)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = [json.loads(line.split("RESULT ", 1)[1]) for line in proc.stdout.splitlines() if "RESULT " in line]
-    outputs = sorted(results, key=lambda r: r["rank"])
-    assert [r["rank"] for r in outputs] == [0, 1]
+    outputs = run_under_torchrun(WORKER, [str(folder)], tmp_path)
     assert len(outputs[0]["history"]) == 3
     assert outputs[0]["history"] == outputs[1]["history"]  # losses are averaged over ranks
     assert not outputs[0]["initialised"] and not outputs[1]["initialised"]
