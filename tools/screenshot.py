@@ -68,15 +68,20 @@ def render(project_folder: Path, out: Path, size: tuple[int, int] = (1440, 900),
             from PySide6.QtTest import QTest
 
             QTest.mouseMove(window.canvas.viewport(), QPoint(int(p.x()) + 30, int(p.y()) + 30))
-        end = time.monotonic() + 3.0  # let thumbnails arrive
-        while time.monotonic() < end:
-            app.processEvents()
-            time.sleep(0.02)
-        image = window.grab().toImage()
-        window.close()
+        _settle_and_save(app, window, 3.0, out)
+    return out
+
+
+def _settle_and_save(app, window, seconds: float, out: Path) -> None:  # noqa: ANN001
+    """Let background work (thumbnails, translation) arrive, then grab the window to ``out``."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+    image = window.grab().toImage()
+    window.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     _save_small_png(image, out)
-    return out
 
 
 def _save_small_png(image, out: Path) -> None:  # noqa: ANN001 - QImage
@@ -154,14 +159,7 @@ def render_synthesis(project_folder: Path, out: Path, model: str, image_name: st
         _wait(app, lambda: bool(done), 120.0)
         panel.n_spin.setValue(n)
         window.actions_by_key["synthesis_ab"].setChecked(True)
-        end = time.monotonic() + 2.0  # let thumbnails arrive
-        while time.monotonic() < end:
-            app.processEvents()
-            time.sleep(0.02)
-        image = window.grab().toImage()
-        window.close()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _save_small_png(image, out)
+        _settle_and_save(app, window, 2.0, out)
     return out
 
 

@@ -144,28 +144,40 @@ class _Info:
 
 
 # ---------------------------------------------------------------------------- backends
-class OnnxTranslator:
+class _TranslatorBase:
+    """What both runtimes share: the model's identity and the checked inputs of one call."""
+
+    def _set_info(self, info: _Info) -> None:
+        self._info = info
+        self.resolution, self.model_id = info.resolution, info.model_id
+        self.model_name, self.sha256 = info.model_name, info.sha256
+
+    def _inputs(self, patches: np.ndarray, stochastic: bool, seed: int | None,
+                direction: str) -> tuple[np.ndarray, np.ndarray]:
+        if direction not in DIRECTIONS:
+            raise LesionStudioError(f"Unknown direction {direction!r}; use h2l or l2h.")
+        x = _check_patches(patches, self._info.downsample_factor)
+        noise = make_noise(self._info.latent_shape(*x.shape[:1], *x.shape[2:]), stochastic, seed)
+        return x, noise
+
+
+class OnnxTranslator(_TranslatorBase):
     """onnxruntime backend: numpy in, numpy out, no torch."""
 
     backend = "onnx"
 
     def __init__(self, onnx_path: str | Path, info: _Info, *, prefer_cuda: bool = True) -> None:
-        self._info = info
-        self.resolution, self.model_id = info.resolution, info.model_id
-        self.model_name, self.sha256 = info.model_name, info.sha256
+        self._set_info(info)
         self.session = make_session(onnx_path, prefer_cuda=prefer_cuda)
         self.providers = list(self.session.get_providers())
 
     def translate(self, patches: np.ndarray, *, stochastic: bool = False, seed: int | None = None,
                   direction: str = "h2l") -> np.ndarray:
-        if direction not in DIRECTIONS:
-            raise LesionStudioError(f"Unknown direction {direction!r}; use h2l or l2h.")
-        x = _check_patches(patches, self._info.downsample_factor)
-        noise = make_noise(self._info.latent_shape(*x.shape[:1], *x.shape[2:]), stochastic, seed)
+        x, noise = self._inputs(patches, stochastic, seed, direction)
         return self.session.run([direction], {"patches": x, "noise": noise})[0]
 
 
-class TorchTranslator:
+class TorchTranslator(_TranslatorBase):
     """torch backend (for machines where the ONNX file is missing, and for parity checks)."""
 
     backend = "torch"
@@ -174,9 +186,7 @@ class TorchTranslator:
         from lesion_studio.training.common import select_device
         from lesion_studio.training.unit_files import load_unit_model
 
-        self._info = info
-        self.resolution, self.model_id = info.resolution, info.model_id
-        self.model_name, self.sha256 = info.model_name, info.sha256
+        self._set_info(info)
         self.device = select_device(device)
         self.generators, _meta = load_unit_model(weights, self.device)
 
@@ -184,10 +194,7 @@ class TorchTranslator:
                   direction: str = "h2l") -> np.ndarray:
         import torch
 
-        if direction not in DIRECTIONS:
-            raise LesionStudioError(f"Unknown direction {direction!r}; use h2l or l2h.")
-        x = _check_patches(patches, self._info.downsample_factor)
-        noise = make_noise(self._info.latent_shape(*x.shape[:1], *x.shape[2:]), stochastic, seed)
+        x, noise = self._inputs(patches, stochastic, seed, direction)
         with torch.no_grad():
             out = self.generators.translate(torch.from_numpy(x).to(self.device), direction,
                                             torch.from_numpy(noise).to(self.device))

@@ -38,6 +38,7 @@ from lesion_studio.errors import LesionStudioError
 from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.actions import ActionSpec, register
 from lesion_studio.gui.job_queue import Job, JobQueue, JobState, device_key
+from lesion_studio.gui.panels import report
 from lesion_studio.jobs import ProgressEvent
 
 log = logging.getLogger(__name__)
@@ -360,11 +361,7 @@ class ExperimentsPanel(QWidget):
         self._update_buttons()
 
     def _message(self, text: str, level: str) -> None:
-        show = getattr(self.window_, "show_message", None)
-        if show is not None:
-            show(text, level)
-        if level != "info":
-            self.status_label.setText(text)
+        report(self.window_, self.status_label, text, level)
 
     def _update_buttons(self) -> None:
         active = self.job is not None and self.job.active

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 
 from lesion_studio.gui.actions import ActionSpec, register
 from lesion_studio.gui.job_queue import Job, JobQueue, JobState, device_key
+from lesion_studio.gui.panels import report
 from lesion_studio.gui.panels.loss_plot import CurvePlot
 from lesion_studio.gui.panels.sample_grid import SampleGrid
 from lesion_studio.jobs import ProgressEvent
@@ -575,11 +576,7 @@ class TrainingPanel(QWidget):
             session.models_changed.emit()
 
     def _message(self, text: str, level: str) -> None:
-        show = getattr(self.window_, "show_message", None)
-        if show is not None:
-            show(text, level)
-        if level != "info":
-            self.status_label.setText(text)
+        report(self.window_, self.status_label, text, level)
 
     def _update_buttons(self) -> None:
         running = self.job is not None and self.job.active
