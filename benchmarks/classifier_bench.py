@@ -1,7 +1,7 @@
 """Classifier benchmark: DRN-C-26 training throughput vs torchvision's resnet18 on the same input.
 
     python benchmarks/classifier_bench.py [--size 256] [--batch 8] [--steps 5] [--device auto]
-    python benchmarks/classifier_bench.py --fracatlas      # the CPU FracAtlas experiment (hours)
+    python benchmarks/classifier_bench.py --fracatlas      # the CPU FracAtlas experiment (~1.5 h on 2 cores)
 
 Prints one JSON object. Both networks take the same single-channel input (resnet18's stem is
 rebuilt for one channel) with one output logit, and train with the same AdamW + BCE step.
