@@ -4,12 +4,11 @@
 checkpoint: the DRN plus its sigmoid, a dynamic batch dimension and the fixed square input size,
 with the preprocessing settings in a JSON sidecar (``model.onnx.json``). :class:`OnnxScorer` then
 needs numpy, Pillow and onnxruntime only; it uses the CUDA provider only when a GPU is really
-present (the check lives with the translator runtime: onnxruntime-gpu advertises CUDA everywhere).
+present (:mod:`lesion_studio.onnx_runtime`: onnxruntime-gpu advertises CUDA everywhere).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -20,10 +19,11 @@ import numpy as np
 
 from lesion_studio.classifier.preprocess import PreparedCache, Preprocessing
 from lesion_studio.errors import LesionStudioError
+from lesion_studio.extras import require
 from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.onnx_runtime import make_session
 
 log = logging.getLogger(__name__)
-OPSET = 18
 
 
 def onnx_path_for(checkpoint: str | Path) -> Path:
@@ -32,12 +32,10 @@ def onnx_path_for(checkpoint: str | Path) -> Path:
 
 def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None, *, check: bool = True) -> Path:
     """Export a classifier checkpoint to ONNX (probability output); returns the .onnx path."""
-    import warnings
-
-    from lesion_studio.extras import require
+    from lesion_studio.onnx_export import export_checked_onnx
+    from lesion_studio.training.classifier_trainer import load_classifier
 
     torch = require("torch", "ONNX export")
-    from lesion_studio.training.classifier_trainer import load_classifier
 
     model, meta = load_classifier(checkpoint, device="cpu")
     size = int(meta["preprocessing"]["size"])
@@ -52,41 +50,17 @@ def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None
             return torch.sigmoid(self.net(images)[:, 0])
 
     graph = Probability().eval()
-    x = torch.zeros(2, 1, size, size)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                graph, (x,), dynamo=True, input_names=["images"], output_names=["probability"],
-                dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=4096)}},
-                opset_version=OPSET, external_data=False, verbose=False)
-            program.save(str(tmp), external_data=False)
-    except Exception as exc:  # torch.export raises many types; the message is what matters
-        tmp.unlink(missing_ok=True)
-        raise LesionStudioError(f"Could not export the classifier to ONNX: {type(exc).__name__}: {exc}") from exc
-    if check:
-        rng = np.random.default_rng(0)
-        probe = rng.standard_normal((3, 1, size, size)).astype(np.float32)
-        got = _session(tmp, prefer_cuda=False).run(["probability"], {"images": probe})[0]
-        with torch.no_grad():
-            want = graph(torch.from_numpy(probe)).numpy()
-        if float(np.abs(got - want).max()) > 1e-4:
-            tmp.unlink(missing_ok=True)
-            raise LesionStudioError("The exported ONNX classifier does not match torch; not using it.")
-    tmp.replace(out)
+    rng = np.random.default_rng(0)
+    probe = {"images": rng.standard_normal((3, 1, size, size)).astype(np.float32)} if check else None
+    onnx_sha256 = export_checked_onnx(
+        graph, (torch.zeros(2, 1, size, size),), out, input_names=["images"], output_names=["probability"],
+        dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=4096)}}, what="classifier",
+        probe=probe)
     sidecar = {"preprocessing": meta["preprocessing"], "arch": meta["arch"],
                "checkpoint_sha256": meta.get("weights_sha256", ""),
-               "onnx_sha256": hashlib.sha256(out.read_bytes()).hexdigest()}
+               "onnx_sha256": onnx_sha256}
     Path(f"{out}.json").write_text(json.dumps(sidecar, indent=1))
-    log.info("exported classifier %s", out)
     return out
-
-
-def _session(path: Path, *, prefer_cuda: bool = True) -> Any:
-    from lesion_studio.synthesis.translator import make_session
-
-    return make_session(path, prefer_cuda=prefer_cuda)
 
 
 class OnnxScorer:
@@ -100,7 +74,7 @@ class OnnxScorer:
                                     "Export it with `lesion-studio score --export` or retrain.")
         self.info = json.loads(side.read_text())
         self.prep = Preprocessing(**self.info["preprocessing"])
-        self.session = _session(self.path, prefer_cuda=prefer_cuda)
+        self.session = make_session(self.path, prefer_cuda=prefer_cuda)
         self.providers = list(self.session.get_providers())
         self.batch_size = batch_size
         self.sha256 = self.info.get("onnx_sha256", "")

@@ -5,26 +5,21 @@ The graph has inputs ``patches`` (N, 1, H, W) and ``noise`` (N, C, H/f, W/f) and
 output that is asked for. Batch and spatial sizes are dynamic (H and W multiples of f =
 2^n_downsample). The networks were written so that nothing branches on the batch size (instance
 norm, group norm as layer norm), which is what usually breaks dynamic-batch exports; the export
-is checked against torch at a batch size and patch size different from the ones traced.
+is checked against torch at a batch size and patch size different from the ones traced
+(:func:`lesion_studio.onnx_export.export_checked_onnx`).
 Deterministic translation feeds zero noise; stochastic translation feeds seeded Gaussian noise
 made with numpy, so both backends give the same result for the same seed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
-
-log = logging.getLogger(__name__)
-OPSET = 18
+from lesion_studio.onnx_export import export_checked_onnx
 
 
 def _graph(generators: Any) -> Any:
@@ -46,8 +41,6 @@ def _graph(generators: Any) -> Any:
 def export_unit_onnx(generators: Any, path: str | Path, *, resolution: int, check: bool = True) -> str:
     """Write ``path`` (single file, weights inside) and return its sha256. Raises LesionStudioError."""
     torch = require("torch", "ONNX export")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arch = generators.arch
     f = arch.downsample_factor
     graph = _graph(generators).float().cpu()
@@ -56,40 +49,14 @@ def export_unit_onnx(generators: Any, path: str | Path, *, resolution: int, chec
     batch = torch.export.Dim("batch", min=1, max=4096)
     hs, ws = torch.export.Dim("hs", min=2, max=1024), torch.export.Dim("ws", min=2, max=1024)
     dynamic = {"patches": {0: batch, 2: f * hs, 3: f * ws}, "noise": {0: batch, 2: hs, 3: ws}}
-    tmp = path.with_name(f".{path.name}.tmp")
-    for noisy in ("onnx_ir", "onnxscript", "torch.onnx", "torch.export"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(graph, (x, noise), dynamo=True, dynamic_shapes=dynamic,
-                                        input_names=["patches", "noise"], output_names=["h2l", "l2h"],
-                                        opset_version=OPSET, external_data=False, verbose=False)
-            program.save(str(tmp), external_data=False)
-    except Exception as exc:  # torch.export raises many types; the message is what matters
-        tmp.unlink(missing_ok=True)
-        raise LesionStudioError(f"Could not export the translator to ONNX: {type(exc).__name__}: {exc}") from exc
-    if check:
-        _check(graph, tmp, arch, resolution)
-    tmp.replace(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    log.info("exported %s (%.1f MB)", path, path.stat().st_size / 1e6)
-    return digest
+    return export_checked_onnx(graph, (x, noise), path, input_names=["patches", "noise"],
+                               output_names=["h2l", "l2h"], dynamic_shapes=dynamic, what="translator",
+                               probe=_probe(arch, resolution) if check else None)
 
 
-def _check(graph: Any, onnx_path: Path, arch: Any, resolution: int, tol: float = 1e-4) -> None:
-    """Compare with torch at another batch size and patch size than traced."""
-    torch = require("torch", "ONNX export")
-    from lesion_studio.synthesis.translator import make_session
-
+def _probe(arch: Any, resolution: int) -> dict[str, np.ndarray]:
+    """Check inputs at another batch size (3) and patch size than traced."""
     size = resolution + arch.downsample_factor * 2
     rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (3, 1, size, size)).astype(np.float32)
-    noise = rng.standard_normal(arch.latent_shape(3, size, size)).astype(np.float32)
-    session = make_session(onnx_path, prefer_cuda=False)
-    got = session.run(["h2l", "l2h"], {"patches": x, "noise": noise})
-    with torch.no_grad():
-        want = [t.numpy() for t in graph(torch.from_numpy(x), torch.from_numpy(noise))]
-    err = max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True))
-    if err > tol:
-        raise LesionStudioError(f"The exported ONNX translator differs from torch by {err:.2e} (> {tol}).")
+    return {"patches": rng.uniform(-1, 1, (3, 1, size, size)).astype(np.float32),
+            "noise": rng.standard_normal(arch.latent_shape(3, size, size)).astype(np.float32)}

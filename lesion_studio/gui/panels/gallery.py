@@ -505,7 +505,7 @@ class GalleryPanel(QWidget):
         self.progress.setFormat("waiting…")
         queue = getattr(self.window_, "job_queue", None)
         if queue is not None:
-            from lesion_studio.synthesis.translator import cuda_device_present
+            from lesion_studio.onnx_runtime import cuda_device_present
 
             self.job = queue.submit(job, f"Batch synthesis ({s['count']})", "cuda" if cuda_device_present() else "cpu",
                                     kind="batch-synthesis")

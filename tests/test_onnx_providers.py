@@ -1,4 +1,4 @@
-"""The ONNX provider choice: CUDA only when onnxruntime has the CUDA provider and a GPU is really there."""
+"""ONNX Runtime provider choice: CUDA only when onnxruntime has the CUDA provider and a GPU is there."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 ort = pytest.importorskip("onnxruntime")
 
-from lesion_studio.synthesis import translator  # noqa: E402
+from lesion_studio import onnx_runtime  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -29,8 +29,8 @@ def test_session_providers(monkeypatch, available, gpu, prefer, expected) -> Non
         return gpu
 
     monkeypatch.setattr(ort, "get_available_providers", lambda: list(available))
-    monkeypatch.setattr(translator, "cuda_device_present", present)
-    assert translator.session_providers(prefer) == expected
+    monkeypatch.setattr(onnx_runtime, "cuda_device_present", present)
+    assert onnx_runtime.session_providers(prefer) == expected
     if "CUDAExecutionProvider" not in available or not prefer:
         assert not probes  # the driver is never probed when CUDA could not be used anyway
 
@@ -50,21 +50,21 @@ def test_make_session_passes_the_choice_and_survives_a_cuda_failure(monkeypatch)
 
     monkeypatch.setattr(ort, "InferenceSession", FakeSession)
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    monkeypatch.setattr(translator, "cuda_device_present", lambda: True)
-    session = translator.make_session("model.onnx")
+    monkeypatch.setattr(onnx_runtime, "cuda_device_present", lambda: True)
+    session = onnx_runtime.make_session("model.onnx")
     assert calls == [["CUDAExecutionProvider", "CPUExecutionProvider"], ["CPUExecutionProvider"]]
     assert session.get_providers() == ["CPUExecutionProvider"]
 
     calls.clear()
-    monkeypatch.setattr(translator, "cuda_device_present", lambda: False)
-    translator.make_session("model.onnx")
+    monkeypatch.setattr(onnx_runtime, "cuda_device_present", lambda: False)
+    onnx_runtime.make_session("model.onnx")
     assert calls == [["CPUExecutionProvider"]]
 
 
 def test_cuda_device_present_honours_the_cpu_override(monkeypatch) -> None:
-    translator.cuda_device_present.cache_clear()
+    onnx_runtime.cuda_device_present.cache_clear()
     monkeypatch.setenv("LESION_STUDIO_ORT_DEVICE", "cpu")
     try:
-        assert translator.cuda_device_present() is False
+        assert onnx_runtime.cuda_device_present() is False
     finally:
-        translator.cuda_device_present.cache_clear()
+        onnx_runtime.cuda_device_present.cache_clear()
