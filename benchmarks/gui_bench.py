@@ -71,25 +71,20 @@ def start_to_window(project: Path | None) -> dict:
 
 class Harness:
     def __init__(self) -> None:
-        from PySide6.QtCore import QSettings
-
         from lesion_studio.gui.app import MainWindow, create_app
+        from lesion_studio.gui.settings import use_settings_folder
 
         self._settings = tempfile.TemporaryDirectory()
-        for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
-            QSettings.setPath(fmt, QSettings.Scope.UserScope, self._settings.name)
+        use_settings_folder(self._settings.name)
         self.app = create_app()
         self.window = MainWindow()
         self.window.resize(1440, 900)
         self.window.show()
 
     def wait(self, predicate, timeout_s: float = 60.0) -> None:  # noqa: ANN001
-        end = time.monotonic() + timeout_s
-        while not predicate():
-            if time.monotonic() > end:
-                raise TimeoutError
-            self.app.processEvents()
-            time.sleep(0.001)
+        from lesion_studio.gui.app import process_events_until
+
+        process_events_until(predicate, timeout_s, what="GUI benchmark")
 
     def first_paint(self, image_id: int) -> float:
         w = self.window

@@ -26,24 +26,13 @@ sys.path.insert(0, str(ROOT))
 log = logging.getLogger("screenshot")
 
 
-def _wait(app, predicate, timeout_s: float = 30.0) -> None:  # noqa: ANN001
-    end = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > end:
-            raise TimeoutError("the window did not show the image in time")
-        app.processEvents()
-        time.sleep(0.01)
-
-
 def render(project_folder: Path, out: Path, size: tuple[int, int] = (1440, 900), image_name: str | None = None,
            select_region: bool = True) -> Path:
-    from PySide6.QtCore import QSettings
-
-    from lesion_studio.gui.app import MainWindow, create_app
+    from lesion_studio.gui.app import MainWindow, create_app, process_events_until
+    from lesion_studio.gui.settings import use_settings_folder
 
     with tempfile.TemporaryDirectory() as settings_dir:
-        for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
-            QSettings.setPath(fmt, QSettings.Scope.UserScope, settings_dir)  # leave the user's settings alone
+        use_settings_folder(settings_dir)  # leave the user's settings alone
         app = create_app()
         window = MainWindow()
         window.resize(*size)
@@ -58,7 +47,8 @@ def render(project_folder: Path, out: Path, size: tuple[int, int] = (1440, 900),
             lesion = [r for r in project.images(label="lesion") if project.boxes(r.id)]
             target = next((r for r in lesion if r.id in with_patch), lesion[0] if lesion else project.images()[0])
         window.browser.select_image(target.id)
-        _wait(app, lambda: window.canvas.radiograph is not None and window.record.id == target.id)
+        process_events_until(lambda: window.canvas.radiograph is not None and window.record.id == target.id,
+                             what="showing the image", pause_s=0.01)
         boxes = project.boxes(target.id)
         if select_region and boxes:
             window.controller.select(("lesion", boxes[0].id))
@@ -123,14 +113,14 @@ def _screenshot_model(folder: Path, iterations: int) -> str:
 def render_synthesis(project_folder: Path, out: Path, model: str, image_name: str | None = None,
                      size: tuple[int, int] = (1440, 960), n: float = 2.5) -> Path:
     """The synthesis panel showing the four views for a normal patch (or a central window), A/B on."""
-    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtCore import Qt
 
-    from lesion_studio.gui.app import MainWindow, create_app
+    from lesion_studio.gui.app import MainWindow, create_app, process_events_until
+    from lesion_studio.gui.settings import use_settings_folder
     from lesion_studio.store.records import Box
 
     with tempfile.TemporaryDirectory() as settings_dir:
-        for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
-            QSettings.setPath(fmt, QSettings.Scope.UserScope, settings_dir)
+        use_settings_folder(settings_dir)
         app = create_app()
         window = MainWindow()
         window.resize(*size)
@@ -147,7 +137,8 @@ def render_synthesis(project_folder: Path, out: Path, model: str, image_name: st
         if target is None:
             target = next(r for r in project.images(label="normal") if r.id in patches)
         window.browser.select_image(target.id)
-        _wait(app, lambda: window.canvas.radiograph is not None and window.record.id == target.id)
+        process_events_until(lambda: window.canvas.radiograph is not None and window.record.id == target.id,
+                             what="showing the image", pause_s=0.01)
         done: list[bool] = []
         panel.translated.connect(lambda: done.append(True))
         if target.id in patches:
@@ -156,7 +147,7 @@ def render_synthesis(project_folder: Path, out: Path, model: str, image_name: st
             side = min(target.width, target.height) // 7
             cx, cy = target.width / 2, target.height / 2
             panel.set_window(Box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
-        _wait(app, lambda: bool(done), 120.0)
+        process_events_until(lambda: bool(done), 120.0, what="the translation", pause_s=0.01)
         panel.n_spin.setValue(n)
         window.actions_by_key["synthesis_ab"].setChecked(True)
         _settle_and_save(app, window, 2.0, out)

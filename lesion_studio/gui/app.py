@@ -820,6 +820,19 @@ def _install_excepthook(window_ref: list[MainWindow]) -> None:
     sys.excepthook = hook
 
 
+def process_events_until(predicate: Callable[[], bool], timeout_s: float = 30.0, *, what: str = "the window",
+                         pause_s: float = 0.001) -> None:
+    """Run the event loop until ``predicate()`` holds, for scripts that drive the window without a
+    test framework (benchmarks, the screenshot tool, subprocess sessions); TimeoutError names ``what``."""
+    app = QApplication.instance()
+    end = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > end:
+            raise TimeoutError(f"{what}: condition not reached within {timeout_s:g} s")
+        app.processEvents()
+        time.sleep(pause_s)
+
+
 def create_app(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:

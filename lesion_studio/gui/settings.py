@@ -19,6 +19,13 @@ def app_settings() -> QSettings:
     return QSettings(ORGANIZATION, APPLICATION)
 
 
+def use_settings_folder(folder: str | Path) -> None:
+    """Keep this process's preferences in ``folder`` (tests, benchmarks and tools leave the user's
+    real profile alone). Both formats, because QSettings picks one per platform."""
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
+
+
 def recent_projects() -> list[Path]:
     value = app_settings().value("recent_projects", [])
     if isinstance(value, str):

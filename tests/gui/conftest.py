@@ -10,11 +10,9 @@ import pytest
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_qsettings(tmp_path_factory: pytest.TempPathFactory) -> None:
-    from PySide6.QtCore import QSettings
+    from lesion_studio.gui.settings import use_settings_folder
 
-    folder = str(tmp_path_factory.mktemp("qsettings"))
-    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
-        QSettings.setPath(fmt, QSettings.Scope.UserScope, folder)
+    use_settings_folder(tmp_path_factory.mktemp("qsettings"))
 
 
 @pytest.fixture(autouse=True)

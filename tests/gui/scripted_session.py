@@ -13,23 +13,17 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: helpers.py sits beside it
 from helpers import when_dialog_opens  # noqa: E402
 
 
-def wait_until(app: QApplication, predicate, timeout_s: float = 20.0) -> None:  # noqa: ANN001
-    import time
+def wait_until(predicate, timeout_s: float = 20.0) -> None:  # noqa: ANN001
+    from lesion_studio.gui.app import process_events_until
 
-    end = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > end:
-            raise TimeoutError("scripted session: condition not reached")
-        app.processEvents()
-        QTest.qWait(10)
+    process_events_until(predicate, timeout_s, what="scripted session", pause_s=0.01)
 
 
 def drag(canvas, a, b) -> None:  # noqa: ANN001
@@ -43,9 +37,10 @@ def drag(canvas, a, b) -> None:  # noqa: ANN001
 
 def main() -> None:
     project, settings_dir = Path(sys.argv[1]), sys.argv[2]
-    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
-        QSettings.setPath(fmt, QSettings.Scope.UserScope, settings_dir)
     from lesion_studio.gui.app import MainWindow, create_app
+    from lesion_studio.gui.settings import use_settings_folder
+
+    use_settings_folder(settings_dir)
 
     app = create_app()
     window = MainWindow()
@@ -57,7 +52,7 @@ def main() -> None:
 
     def show(image_id: int) -> None:
         window.browser.select_image(image_id)
-        wait_until(app, lambda: canvas.radiograph is not None and window.record.id == image_id
+        wait_until(lambda: canvas.radiograph is not None and window.record.id == image_id
                    and canvas.radiograph.path == window.record.abs_path)
         canvas.setFocus()
 
@@ -78,7 +73,7 @@ def main() -> None:
     when_dialog_opens(lambda dialog: QTest.keyClick(dialog.reasons, Qt.Key.Key_Return), "reasons")
     QTest.keyClick(canvas, Qt.Key.Key_E)
     window.activateWindow()
-    wait_until(app, window.isActiveWindow)
+    wait_until(window.isActiveWindow)
     canvas.setFocus()
     QTest.keyClick(canvas, Qt.Key.Key_3)
     done["body_part"] = window.body_parts[2]
