@@ -4,6 +4,16 @@ The paper's mask is α(i, j) = cos(|i|^n·π/2)·cos(|j|^n·π/2) with i, j even
 across the patch: 1 at the centre, 0 on the border, so the translated lesion fades into the
 untouched surroundings. Larger n widens the plateau of α≈1 (n → ∞ is a hard paste); n = 1 is a
 plain cosine bump. Pure numpy, so the GUI's n slider never needs torch or the translator.
+
+Two blend modes:
+
+- ``paper``: exactly the paper's α·x_h→l + (1−α)·x_h.
+- ``matched``: the same, after removing the translation's brightness offset measured *outside the
+  lesion core* (where α < ½). A weak generator tends to darken or brighten its whole output
+  window; blended in, that offset shows as a soft square (the "dark square" failure), which a
+  classifier can learn instead of the lesion. Subtracting the median offset of the periphery keeps
+  everything the generator drew *relative to its surroundings* (the lesion) and drops the
+  window-wide shift. Where the generator changes nothing in the periphery, both modes agree.
 """
 
 from __future__ import annotations
@@ -39,15 +49,39 @@ def blend_alpha(height: int, width: int, n: float) -> np.ndarray:
     return _alpha_cached(int(height), int(width), float(n))
 
 
-def blend(source: np.ndarray, translated: np.ndarray, n: float) -> np.ndarray:
-    """α·translated + (1−α)·source, as float32 of the same shape (2-D, or (..., h, w))."""
+BLEND_MODES = ("paper", "matched")
+
+#: α below which a pixel counts as the window's periphery (outside the lesion core).
+CORE_ALPHA = 0.5
+
+
+def periphery_offset(source: np.ndarray, translated: np.ndarray, n: float) -> np.ndarray:
+    """The translation's median brightness change outside the core (α < ½), per patch (shape (...))."""
+    alpha = blend_alpha(source.shape[-2], source.shape[-1], n)
+    ring = alpha < CORE_ALPHA
+    if not ring.any():  # a window too small to have a periphery
+        return np.zeros(source.shape[:-2], dtype=np.float32)
+    diff = translated.astype(np.float32, copy=False) - source.astype(np.float32, copy=False)
+    return np.median(diff[..., ring], axis=-1).astype(np.float32)
+
+
+def blend(source: np.ndarray, translated: np.ndarray, n: float, mode: str = "paper") -> np.ndarray:
+    """α·translated + (1−α)·source, as float32 of the same shape (2-D, or (..., h, w)).
+
+    ``mode="matched"`` first subtracts :func:`periphery_offset` from the translation (module docs).
+    """
     source = np.asarray(source)
     translated = np.asarray(translated)
     if source.shape != translated.shape:
         raise LesionStudioError(f"Source {source.shape} and translated {translated.shape} patches differ in shape.")
+    if mode not in BLEND_MODES:
+        raise LesionStudioError(f"Unknown blend mode {mode!r}; choose one of {', '.join(BLEND_MODES)}.")
     alpha = blend_alpha(source.shape[-2], source.shape[-1], n)
     s = source.astype(np.float32, copy=False)
-    return s + alpha * (translated.astype(np.float32, copy=False) - s)
+    residual = translated.astype(np.float32, copy=False) - s
+    if mode == "matched":
+        residual = residual - periphery_offset(source, translated, n)[..., None, None]
+    return s + alpha * residual
 
 
 def paste_back(image: np.ndarray, patch: np.ndarray, box: Box) -> np.ndarray:

@@ -1,0 +1,57 @@
+"""The ``matched`` blend: the translation's window-wide brightness offset is dropped, the lesion kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lesion_studio.errors import LesionStudioError
+from lesion_studio.synthesis.blend import blend, blend_alpha, periphery_offset
+
+
+def _scene(size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A textured source; a 'translation' = source − 300 everywhere (dark square) − 500 in a core disc."""
+    rng = np.random.default_rng(0)
+    source = 2000 + 100 * rng.standard_normal((size, size)).astype(np.float32)
+    yy, xx = np.mgrid[0:size, 0:size]
+    core = np.hypot(yy - size / 2, xx - size / 2) < size / 8
+    translated = source - 300.0 - 500.0 * core
+    return source, translated.astype(np.float32), core
+
+
+def test_paper_mode_is_the_papers_alpha_blend() -> None:
+    source, translated, _ = _scene()
+    alpha = blend_alpha(64, 64, 2.0)
+    expected = alpha * translated + (1 - alpha) * source
+    assert np.allclose(blend(source, translated, 2.0), expected, atol=1e-3)
+    assert np.allclose(blend(source, translated, 2.0, "paper"), expected, atol=1e-3)
+
+
+def test_matched_mode_drops_the_dark_square_and_keeps_the_lesion() -> None:
+    source, translated, core = _scene()
+    assert periphery_offset(source, translated, 2.0) == pytest.approx(-300.0, abs=1e-3)
+    paper = blend(source, translated, 2.0, "paper")
+    matched = blend(source, translated, 2.0, "matched")
+    ring = blend_alpha(64, 64, 2.0) < 0.5
+    # Outside the core the paper blend darkens the window; the matched blend leaves it as it was.
+    assert (paper - source)[ring].mean() < -50
+    assert abs((matched - source)[ring].mean()) < 1.0
+    # Inside the core both keep the lesion's own darkening (−500 relative to its surroundings).
+    assert (matched - source)[core].mean() < -400
+    assert (paper - matched)[core].mean() == pytest.approx(-300 * blend_alpha(64, 64, 2.0)[core].mean(), rel=1e-3)
+
+
+def test_matched_equals_paper_when_the_periphery_is_untouched() -> None:
+    source, _, core = _scene()
+    translated = source - 500.0 * core
+    assert np.allclose(blend(source, translated, 2.0, "matched"), blend(source, translated, 2.0, "paper"))
+
+
+def test_batched_patches_and_a_bad_mode() -> None:
+    source, translated, _ = _scene()
+    batch_s, batch_t = np.stack([source, source]), np.stack([translated, source])
+    out = blend(batch_s, batch_t, 2.0, "matched")
+    assert np.allclose(out[0], blend(source, translated, 2.0, "matched"))
+    assert np.allclose(out[1], source)
+    with pytest.raises(LesionStudioError, match="blend mode"):
+        blend(source, translated, 2.0, "soft")
