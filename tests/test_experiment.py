@@ -1,9 +1,10 @@
-"""The whole protocol on the demo project with the stub lesion painter: files, AUC sanity, caching."""
+"""The whole protocol on the demo project with the stub lesion painter: files, AUCs, seeds, selection, caching."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -12,18 +13,24 @@ pytest.importorskip("sklearn")
 from lesion_studio.config import from_dict  # noqa: E402
 from lesion_studio.errors import ConfigError  # noqa: E402
 from lesion_studio.experiment.config import ExperimentConfig, load_experiment_config  # noqa: E402
+from lesion_studio.experiment.plan import ExperimentPlan  # noqa: E402
 from lesion_studio.experiment.runner import run_experiment  # noqa: E402
+from lesion_studio.store import Project  # noqa: E402
+
+STUDY = "femur+tibia+humerus<-femur+tibia+humerus"
 
 
 def _config(project_folder, out, **changes) -> ExperimentConfig:
     data = {
-        "name": "t", "project": str(project_folder), "output": str(out), "seed": 0,
-        "classifier": {"preset": "tiny", "input_size": 64, "epochs": 8},
+        "name": "t", "project": str(project_folder), "output": str(out), "seed": 0, "seeds": [0, 1],
+        "classifier": {"preset": "tiny", "input_size": 64, "epochs": 4},
         "generator": {"kind": "stub"},
         "synthesis": {"candidates_per_image": 1, "max_candidates": 24},
-        # t = 0 keeps every scored sample: the tiny classifier's scores move with thread counts and
-        # float rounding, and the test needs at least one threshold that keeps samples.
-        "thresholds": [0.0, 0.6], "bootstrap": {"resamples": 1000, "seed": 1},
+        # Quantile thresholds: 0 keeps every candidate scored above the least lesion-like real
+        # validation lesion, which the stub's dark discs reach; the floor is off so the tiny
+        # baseline may filter whatever its validation AUC.
+        "thresholds": [0.0, 0.5], "filter": {"kind": "lesion_quantile", "min_baseline_val_auc": 0.0},
+        "bootstrap": {"resamples": 1000, "seed": 1},
         "scoring_backend": "torch",
         "studies": [{"body_parts": ["femur", "tibia", "humerus"]}],
         **changes,
@@ -31,29 +38,85 @@ def _config(project_folder, out, **changes) -> ExperimentConfig:
     return from_dict(ExperimentConfig, data)
 
 
-def test_tiny_experiment_end_to_end_and_stage_cache(demo_project, tmp_path) -> None:
-    out = tmp_path / "results"
-    folder = demo_project.folder
-    demo_project.close()
-    result = run_experiment(_config(folder, out))
+def _ran(result) -> set[str]:
+    return {ev["stage"] for ev in result.stage_events if ev["status"] == "ran"}
+
+
+@pytest.fixture(scope="module")
+def stub_run(demo_project_master, tmp_path_factory):
+    """One two-seed stub run on a private demo copy; later tests re-decide on its cached stages."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("stub-results")
+    shutil.copytree(demo_project_master, root / "demo")
+    events = []
+    cfg = _config(root / "demo", root / "results")
+    result = run_experiment(cfg, progress=lambda e: events.append(e) if e.stage == "experiment" else None)
+    return root / "demo", root / "results", cfg, result, events
+
+
+@pytest.fixture
+def stub_results(stub_run):
+    return stub_run[0], stub_run[1]
+
+
+def test_tiny_experiment_seeds_selection_and_stage_cache(stub_run) -> None:
+    folder, out, cfg, result, events = stub_run
+
+    # Progress walks the shared plan exactly: same names, never past its total.
+    plan = ExperimentPlan.from_config(cfg)
+    assert [e.message for e in events] == plan.names
+    assert all(e.total == len(plan) and e.done <= e.total for e in events)
+    assert plan.names[:2] == ["baseline femur+tibia+humerus seed 0", "baseline femur+tibia+humerus seed 1"]
 
     for name in ("results.json", "table.md", "config.yaml", "models.json",
                  "roc-femur+tibia+humerus.png", "samples-femur+tibia+humerus_from_femur+tibia+humerus.png"):
         assert (out / name).is_file(), name
     results = json.loads((out / "results.json").read_text())
-    evals = results["evaluations"]
-    assert {e["type"] for e in evals} == {"Baseline", "Augmented"}
-    for e in evals:
-        if e["auc"] is None:
-            continue
+    assert results["seeds"] == [0, 1]
+    headline = [e for e in results["evaluations"] if e["line"] == "headline"]
+    base = next(e for e in headline if e["type"] == "Baseline")
+    aug = next(e for e in headline if e["type"] == "Augmented")
+    for e in (base, aug):  # every row is evaluated, pooled over both seeds
         a = e["auc"]
         assert 0.0 <= a["ci_low"] <= a["auc"] <= a["ci_high"] <= 1.0
+        assert len(e["auc_per_seed"]) == 2 and e["auc_spread"]["n"] == 2
+        assert a["auc"] == pytest.approx(np.mean(e["auc_per_seed"]))
+    d = aug["delta_vs_baseline"]
+    assert d["ci_low"] <= d["delta"] <= d["ci_high"]
+    assert d["delta"] == pytest.approx(np.mean(aug["delta_per_seed"]))
+    assert d["delta"] == pytest.approx(aug["auc"]["auc"] - base["auc"]["auc"])
+
     study = results["studies"][0]
-    assert study["candidates"] == 24
-    chosen = next(tr for tr in study["threshold_trials"] if tr["t"] == study["chosen_t"])
-    assert chosen["kept"] == sum(s > study["chosen_t"] for s in study["scores"].values())
+    assert study["candidates"] == 24 and study["filter"]["refused"] is False
+    trials = study["threshold_trials"]
+    assert [tr["t"] for tr in trials] == [0.0, 0.5]
+    for tr in trials:  # the cut is a score, and "kept" counts the candidates above it
+        assert 0.0 <= tr["cut"] <= 1.0
+        assert tr["kept"] == sum(s > tr["cut"] for s in study["scores"].values())
+    assert trials[0]["cut"] <= trials[1]["cut"]  # a higher quantile never keeps more
+    compared = [tr for tr in trials if "val_delta" in tr]
+    assert compared, "at least one threshold kept candidates and was compared on validation"
+    # The best t is the one with the best pooled validation ΔAUC; accepted only if it beats the baseline.
+    best = max(compared, key=lambda tr: tr["val_delta"]["delta"])
+    assert study["best_t"] == best["t"]
+    accepted = best["val_delta"]["delta"] > 0 and best["val_delta"]["p_not_better"] <= 0.2
+    assert study["status"] == ("accepted" if accepted else "rejected on validation")
+    assert study["chosen_t"] == (best["t"] if accepted else None)
+    assert aug["status"] == study["status"] and aug["t"] == best["t"]
+
+    # Samples are marked by what entered the study's final training set.
+    project = Project.open(folder)
+    try:
+        marks = {s.id: s.status for s in project.synthetic_samples(batch=study["batch"])}
+    finally:
+        project.close()
+    kept = {int(k) for k, s in study["scores"].items() if s > best["cut"]} if accepted else set()
+    assert marks == {int(k): ("accepted" if int(k) in kept else "rejected") for k in study["scores"]}
+
     table = (out / "table.md").read_text()
-    assert "| Body part | Type | t | Augmented samples | ROC AUC (95% CI)" in table
+    assert "| Body part | Type | Status | t | Augmented samples | ROC AUC, pooled (95% CI)" in table
+    assert "ΔAUC mean ± sd" in table and "(n=2)" in table
     assert all(ev["status"] == "ran" for ev in result.stage_events)
 
     # A second run reads every stage from the cache.
@@ -61,11 +124,41 @@ def test_tiny_experiment_end_to_end_and_stage_cache(demo_project, tmp_path) -> N
     assert again.stage_events and all(ev["status"] == "cached" for ev in again.stage_events)
     assert again.results["evaluations"] == results["evaluations"]
 
-    # A new threshold re-runs only what depends on it.
-    third = run_experiment(_config(folder, out, thresholds=[0.0, 0.6, 0.8]))
-    ran = {ev["stage"] for ev in third.stage_events if ev["status"] == "ran"}
-    assert ran <= {"augmented/femur+tibia+humerus<-femur+tibia+humerus/t=0.8", "evaluate"}
-    assert "augmented/femur+tibia+humerus<-femur+tibia+humerus/t=0.8" in ran
+    # A new threshold re-runs only what depends on it (one model per seed), and the evaluation.
+    third = run_experiment(_config(folder, out, thresholds=[0.0, 0.5, 0.9]))
+    assert _ran(third) - {"evaluate"} == {f"augmented/{STUDY}/t=0.9/seed=0", f"augmented/{STUDY}/t=0.9/seed=1"}
+
+
+def test_augmentation_that_does_not_beat_the_baseline_on_validation_is_rejected(stub_results) -> None:
+    """An impossible margin forces the case: the baseline stands and every report says so."""
+    folder, out = stub_results
+    result = run_experiment(_config(folder, out, selection={"min_val_delta": 1.0}))
+    assert _ran(result) <= {"evaluate"}  # no model is retrained to change the decision
+    study = result.results["studies"][0]
+    assert study["status"] == "rejected on validation" and study["chosen_t"] is None
+    assert "validation ΔAUC" in study["selection_reason"]
+    aug = next(e for e in result.results["evaluations"] if e["type"] == "Augmented" and e["line"] == "headline")
+    assert aug["status"] == "rejected on validation"
+    table = (out / "table.md").read_text()
+    assert "rejected on validation (test shown for reference; the study's result is the baseline)" in table
+    project = Project.open(folder)
+    try:
+        assert {s.status for s in project.synthetic_samples(batch=study["batch"])} == {"rejected"}
+        run = max(project.runs(), key=lambda r: r.id)
+        assert {e["status"] for e in run.metrics["evaluations"]} == {"baseline", "rejected on validation"}
+    finally:
+        project.close()
+
+
+def test_a_baseline_below_the_floor_is_not_allowed_to_filter(stub_results) -> None:
+    folder, out = stub_results
+    result = run_experiment(_config(folder, out, filter={"min_baseline_val_auc": 0.9999}))
+    assert not any(s.startswith("augmented/") for s in _ran(result))
+    study = result.results["studies"][0]
+    assert study["status"] == "filter refused" and study["threshold_trials"] == []
+    assert "below the floor" in study["selection_reason"]
+    aug = next(e for e in result.results["evaluations"] if e["type"] == "Augmented")
+    assert aug["auc"] is None and aug["status"] == "filter refused"
 
 
 def test_bad_config_is_a_clear_error(tmp_path) -> None:
@@ -75,6 +168,9 @@ def test_bad_config_is_a_clear_error(tmp_path) -> None:
         load_experiment_config(cfg)
     cfg.write_text("name: x\nproject: demo\nstudies: [{body_parts: [femur]}]\nclassifier: {arch: vgg}\n")
     with pytest.raises(ConfigError, match="vgg"):
+        load_experiment_config(cfg)
+    cfg.write_text("name: x\nproject: demo\nstudies: [{body_parts: [femur]}]\nseeds: [1, 1]\n")
+    with pytest.raises(ConfigError, match="seeds"):
         load_experiment_config(cfg)
 
 

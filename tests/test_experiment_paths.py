@@ -33,7 +33,9 @@ def _config(project_folder: Path, out: Path, **changes) -> ExperimentConfig:
         "classifier": {"preset": "tiny", "input_size": 64, "epochs": 3},
         "generator": {"kind": "stub"},
         "synthesis": {"candidates_per_image": 1, "max_candidates": 16},
-        "thresholds": [0.3], "bootstrap": {"resamples": 1000, "seed": 1},
+        # Raw probabilities and no floor: these tests follow the paths, not the filter's judgement.
+        "thresholds": [0.3], "filter": {"kind": "probability", "min_baseline_val_auc": 0.0},
+        "bootstrap": {"resamples": 1000, "seed": 1},
         "scoring_backend": "torch",
         "studies": [{"body_parts": ALL}],
         **changes,

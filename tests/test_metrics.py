@@ -80,3 +80,60 @@ def test_vectorised_resample_auc_equals_sklearn_with_ties() -> None:
     fast = resampled_aucs(y, s, idx)
     slow = [roc_auc_score(y[i], s[i]) for i in idx]
     np.testing.assert_allclose(fast, slow, atol=1e-12)
+
+
+def test_pooled_auc_with_one_seed_is_the_plain_bootstrap() -> None:
+    from lesion_studio.evaluate.metrics import bootstrap_auc, pooled_bootstrap_auc
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 80)
+    s = y * 0.4 + rng.random(80)
+    assert pooled_bootstrap_auc(y, [s], seed=5) == bootstrap_auc(y, s, seed=5)
+
+
+def test_pooled_auc_is_the_seed_mean_and_narrows_with_agreeing_seeds() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from lesion_studio.evaluate.metrics import bootstrap_auc, pooled_bootstrap_auc
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 120)
+    seeds = [y * 0.5 + rng.random(120) for _ in range(3)]
+    pooled = pooled_bootstrap_auc(y, seeds, seed=0)
+    assert pooled.auc == pytest.approx(np.mean([roc_auc_score(y, s) for s in seeds]))
+    # Averaging three noisy models' AUCs per resample is less variable than one model's.
+    single = bootstrap_auc(y, seeds[0], seed=0)
+    assert pooled.ci_high - pooled.ci_low < single.ci_high - single.ci_low
+
+
+def test_pooled_delta_pairs_seed_k_with_seed_k() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from lesion_studio.evaluate.metrics import pooled_paired_delta_auc
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 100)
+    base = [y * 0.2 + rng.random(100) for _ in range(3)]
+    better = [b + y * 0.6 for b in base]
+    d = pooled_paired_delta_auc(y, base, better, seed=0)
+    assert d.delta == pytest.approx(np.mean([roc_auc_score(y, b2) - roc_auc_score(y, b1)
+                                             for b1, b2 in zip(base, better, strict=True)]))
+    assert d.ci_low > 0 and d.p_not_better == 0.0
+    same = pooled_paired_delta_auc(y, base, base, seed=0)
+    assert same.delta == 0.0 and same.ci_low == same.ci_high == 0.0
+    with pytest.raises(LesionStudioError, match="seeds"):
+        pooled_paired_delta_auc(y, base, better[:2])
+
+
+def test_quantile_threshold_reads_the_real_lesion_scores() -> None:
+    from lesion_studio.evaluate.metrics import quantile_threshold, seed_spread
+
+    lesions = np.array([0.2, 0.4, 0.6, 0.8])
+    assert quantile_threshold(lesions, 0.0) == 0.2
+    assert quantile_threshold(lesions, 0.5) == pytest.approx(0.5)
+    with pytest.raises(LesionStudioError):
+        quantile_threshold(lesions, 1.0)
+    with pytest.raises(LesionStudioError, match="no validation lesion"):
+        quantile_threshold(np.array([]), 0.5)
+    spread = seed_spread([0.6, 0.7, 0.8])
+    assert spread["mean"] == pytest.approx(0.7) and spread["sd"] == pytest.approx(0.1) and spread["n"] == 3

@@ -40,6 +40,8 @@ class Preprocessing:
     size: int = 160
     low_percentile: float = 0.5
     high_percentile: float = 99.5
+    #: Crop to the exposed body region (see :func:`body_region`) before resizing.
+    crop_to_body: bool = False
 
     def __post_init__(self) -> None:
         if not 16 <= self.size <= 2048:
@@ -50,7 +52,10 @@ class Preprocessing:
     @property
     def tag(self) -> str:
         """A short, stable name for these settings (part of every cache key)."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        d = asdict(self)
+        if not d["crop_to_body"]:
+            d.pop("crop_to_body")  # the tag of settings made before the option existed stays the same
+        text = json.dumps(d, sort_keys=True)
         return hashlib.blake2b(text.encode(), digest_size=5).hexdigest()
 
     def to_dict(self) -> dict[str, float]:
@@ -65,6 +70,29 @@ def normalise_intensity(pixels: np.ndarray, prep: Preprocessing) -> np.ndarray:
     if hi <= lo:
         return np.zeros_like(img)
     return np.clip((img - lo) / (hi - lo), 0.0, 1.0)
+
+
+def body_region(img01: np.ndarray, *, level: float = 0.12, min_fraction: float = 0.02,
+                margin: float = 0.03) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the exposed anatomy in a [0, 1] image; the whole image when unsure.
+
+    Radiographs carry wide empty borders (air, collimation, the scanner's padding). A row or column
+    belongs to the body when more than ``min_fraction`` of its pixels are brighter than ``level``;
+    the box spans the first to the last such row and column, plus a small margin. A pasted
+    synthetic lesion sits inside the anatomy, so it never moves this box.
+    """
+    h, w = img01.shape
+    bright = img01 > level
+    rows = np.flatnonzero(bright.mean(axis=1) > min_fraction)
+    cols = np.flatnonzero(bright.mean(axis=0) > min_fraction)
+    if rows.size == 0 or cols.size == 0:
+        return 0, h, 0, w
+    my, mx = round(margin * h), round(margin * w)
+    y0, y1 = max(0, rows[0] - my), min(h, rows[-1] + 1 + my)
+    x0, x1 = max(0, cols[0] - mx), min(w, cols[-1] + 1 + mx)
+    if (y1 - y0) * (x1 - x0) < 0.1 * h * w:  # implausibly small: a label or marker, not the body
+        return 0, h, 0, w
+    return int(y0), int(y1), int(x0), int(x1)
 
 
 def fit_square(img01: np.ndarray, size: int) -> np.ndarray:
@@ -86,7 +114,11 @@ def prepare(pixels: np.ndarray, prep: Preprocessing) -> np.ndarray:
     """Native-dtype bone-bright pixels → standardised float32 (size, size) model input."""
     if pixels.ndim != 2:
         raise LesionStudioError(f"Expected a single-channel image, got an array of shape {pixels.shape}.")
-    return (fit_square(normalise_intensity(pixels, prep), prep.size) - MEAN) / STD
+    img = normalise_intensity(pixels, prep)
+    if prep.crop_to_body:
+        y0, y1, x0, x1 = body_region(img)
+        img = img[y0:y1, x0:x1]
+    return (fit_square(img, prep.size) - MEAN) / STD
 
 
 def prepare_file(path: str | Path, prep: Preprocessing) -> np.ndarray:

@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", type=Path, help="folder for the batch form's PNGs")
     p.add_argument("--record", action="store_true", help="add batch results to the project as candidates")
     p.add_argument("--n", type=float, default=2.0, help="blending exponent (default 2)")
+    p.add_argument("--blend", choices=("paper", "matched"), default="paper",
+                   help="paper: the paper's alpha blend; matched: drop the translation's brightness offset "
+                        "outside the lesion core first")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stochastic", action="store_true", help="sample the latent code instead of its mean")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
@@ -142,7 +145,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
             except (TypeError, ValueError) as exc:
                 raise LesionStudioError(f"--box must be x0,y0,x1,y1 in pixels, not {args.box!r}.") from exc
             rg = open_radiograph(args.image)
-            result = synthesize_lesion(rg, box, translator, n=args.n, seed=args.seed, stochastic=args.stochastic)
+            result = synthesize_lesion(rg, box, translator, n=args.n, seed=args.seed, stochastic=args.stochastic,
+                                       blend_mode=args.blend)
             full = _write(result, rg.window, args.out)
             print(f"Wrote {args.out} (original | translated | blended) and {full}; window "
                   f"{tuple(int(v) for v in result.window.as_tuple())}, n={args.n}, model {translator.model_name}.")
@@ -161,7 +165,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         try:
             for k, (rec, result) in enumerate(synthesize_many(project, translator, sources, n=args.n,
                                                                seed=args.seed, stochastic=args.stochastic,
-                                                               progress=bar)):
+                                                               blend_mode=args.blend, progress=bar)):
                 full = _write(result, _display_window(result), args.out_dir / f"{Path(rec.name).stem}_{k:04d}_sbs.png")
                 if args.record:
                     from lesion_studio.samples import save_synthetic_sample

@@ -177,3 +177,86 @@ def above_threshold(scores: np.ndarray, threshold: float) -> np.ndarray:
     if not 0.0 <= threshold <= 1.0:
         raise LesionStudioError(f"A score threshold must lie in [0, 1], not {threshold}.")
     return np.asarray(scores, dtype=float).ravel() > threshold
+
+
+# ------------------------------------------------------------------ pooled over training seeds
+def _score_matrix(scores: list[np.ndarray] | np.ndarray, n: int, what: str) -> np.ndarray:
+    m = np.atleast_2d(np.asarray(scores, dtype=float))
+    if m.ndim != 2 or m.shape[1] != n or m.shape[0] < 1:
+        raise LesionStudioError(f"{what}: expected one score array of length {n} per seed.")
+    return m
+
+
+def pooled_bootstrap_auc(
+    labels: np.ndarray, seed_scores: list[np.ndarray], *, n_resamples: int = 2000, confidence: float = 0.95,
+    seed: int = 0,
+) -> AucResult:
+    """The seeds' mean ROC AUC with a CI that holds both sources of noise we can see.
+
+    Each resample draws test cases with replacement and averages the AUCs of the models trained
+    with different seeds on those *same* cases. The point is the mean of the seeds' AUCs. With one
+    seed this is exactly :func:`bootstrap_auc`.
+    """
+    metrics = require("sklearn.metrics", "ROC analysis")
+    _check_resamples(n_resamples, confidence)
+    y = np.asarray(labels).astype(int).ravel()
+    m = _score_matrix(seed_scores, len(y), "pooled AUC")
+    y = _check(y, *m, what="pooled AUC")
+    point = float(np.mean([metrics.roc_auc_score(y, s) for s in m]))
+    idx = _resample_indices(y, n_resamples, seed)
+    aucs = np.mean([resampled_aucs(y, s, idx) for s in m], axis=0)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(aucs, [alpha, 1.0 - alpha])
+    return AucResult(auc=point, ci_low=float(lo), ci_high=float(hi), n_positive=int(y.sum()),
+                     n_negative=int(len(y) - y.sum()), n_resamples=n_resamples, confidence=confidence, seed=seed)
+
+
+def pooled_paired_delta_auc(
+    labels: np.ndarray, seed_scores_a: list[np.ndarray], seed_scores_b: list[np.ndarray], *,
+    n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0,
+) -> DeltaAucResult:
+    """Mean over seeds of AUC(b_k) − AUC(a_k), paired on the same resampled cases.
+
+    Seed k of model b is compared with seed k of model a (the augmented classifier trained with
+    seed k against the baseline trained with seed k), and the resample's ΔAUC is the seeds' mean.
+    """
+    metrics = require("sklearn.metrics", "ROC analysis")
+    _check_resamples(n_resamples, confidence)
+    y = np.asarray(labels).astype(int).ravel()
+    a = _score_matrix(seed_scores_a, len(y), "pooled ΔAUC")
+    b = _score_matrix(seed_scores_b, len(y), "pooled ΔAUC")
+    if a.shape[0] != b.shape[0]:
+        raise LesionStudioError(f"pooled ΔAUC: {a.shape[0]} baseline seeds but {b.shape[0]} compared seeds.")
+    y = _check(y, *a, *b, what="pooled ΔAUC")
+    point = float(np.mean([metrics.roc_auc_score(y, sb) - metrics.roc_auc_score(y, sa)
+                           for sa, sb in zip(a, b, strict=True)]))
+    idx = _resample_indices(y, n_resamples, seed)
+    deltas = np.mean([resampled_aucs(y, sb, idx) - resampled_aucs(y, sa, idx) for sa, sb in zip(a, b, strict=True)],
+                     axis=0)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(deltas, [alpha, 1.0 - alpha])
+    return DeltaAucResult(delta=point, ci_low=float(lo), ci_high=float(hi),
+                          p_not_better=float(np.mean(deltas <= 0.0)), n_resamples=n_resamples,
+                          confidence=confidence, seed=seed)
+
+
+def seed_spread(values: list[float]) -> dict[str, float | int]:
+    """Mean, sample standard deviation, min and max of per-seed figures (sd 0 for one seed)."""
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "min": float(v.min()), "max": float(v.max()), "n": int(len(v))}
+
+
+def quantile_threshold(lesion_scores: np.ndarray, q: float) -> float:
+    """The score above which a candidate is kept: the q-quantile of real validation lesions' scores.
+
+    A raw probability means different things for different baselines (an AUC-0.6 model squeezes
+    everything near its prior); a quantile of the baseline's own scores on real lesions says "keep
+    candidates the baseline finds at least as lesion-like as the lower (1 − q) of real lesions".
+    """
+    if not 0.0 <= q < 1.0:
+        raise LesionStudioError(f"A lesion-score quantile must lie in [0, 1), not {q}.")
+    s = np.asarray(lesion_scores, dtype=float).ravel()
+    if s.size == 0:
+        raise LesionStudioError("The baseline has no validation lesion images to set a quantile threshold on.")
+    return float(np.quantile(s, q))

@@ -58,6 +58,9 @@ class SynthesisSpec:
     max_candidates: int = 400
     n: float = 2.0  # the blending exponent
     stochastic: bool = False
+    #: ``paper`` (the paper's α blend) or ``matched`` (the translation's brightness offset outside
+    #: the lesion core removed first; see ``synthesis/blend.py``).
+    blend: Literal["paper", "matched"] = "paper"
 
 
 @dataclass
@@ -68,6 +71,40 @@ class StudySpec:
 
     def label(self) -> str:
         return self.name or "+".join(self.body_parts)
+
+
+@dataclass
+class FilterSpec:
+    """How the baseline filters synthetic candidates, and when it is not trusted to.
+
+    ``thresholds`` (on the experiment) are read as ``kind``:
+
+    - ``lesion_quantile`` (default): keep a candidate scored above the q-quantile of the filter's
+      scores on the *real validation lesions* of the generator's body parts. The same q means the
+      same thing for a strong and a weak baseline.
+    - ``probability``: the paper's raw cut on the lesion probability.
+
+    ``min_baseline_val_auc``: below this validation AUC the baseline is close to a coin flip, so
+    the runner refuses to filter with it and reports the study as not augmented.
+    """
+
+    kind: Literal["lesion_quantile", "probability"] = "lesion_quantile"
+    min_baseline_val_auc: float = 0.6
+
+
+@dataclass
+class SelectionSpec:
+    """When an augmented model may replace the baseline (decided on validation only).
+
+    The threshold with the best pooled validation ΔAUC (mean over seeds, paired on the same
+    validation images) is accepted when that ΔAUC exceeds ``min_val_delta`` *and* a paired
+    bootstrap on the validation images puts at most ``max_p`` of its resamples at ΔAUC <= 0.
+    Otherwise the study reports "augmentation rejected on validation" and the baseline stands.
+    """
+
+    min_val_delta: float = 0.0
+    max_p: float = 0.2
+    resamples: int = 2000
 
 
 @dataclass
@@ -86,6 +123,9 @@ class ExperimentConfig:
     output: str = "results"
     test_set: TestSetSpec | None = None
     seed: int = 0
+    #: Every classifier (baseline and augmented) is trained once per seed; generators and the
+    #: synthetic candidates are made once (with ``seed``) and shared by all seeds.
+    seeds: list[int] | None = None
     include_excluded: bool = False
     #: Exclusion reasons whose images are added back for a second evaluation line (e.g. hardware).
     also_evaluate_including: list[str] = field(default_factory=list)
@@ -93,7 +133,9 @@ class ExperimentConfig:
     augmented_classifier: dict[str, Any] = field(default_factory=dict)  # overrides for augmented runs
     generator: GeneratorSpec = field(default_factory=GeneratorSpec)
     synthesis: SynthesisSpec = field(default_factory=SynthesisSpec)
-    thresholds: list[float] = field(default_factory=lambda: [0.5, 0.7, 0.9, 0.95])
+    thresholds: list[float] = field(default_factory=lambda: [0.25, 0.5])
+    filter: FilterSpec = field(default_factory=FilterSpec)
+    selection: SelectionSpec = field(default_factory=SelectionSpec)
     bootstrap: BootstrapSpec = field(default_factory=BootstrapSpec)
     scoring_backend: Literal["onnx", "torch"] = "onnx"
     base_dir: str = "."  # filled in from the config file's folder
@@ -108,7 +150,18 @@ class ExperimentConfig:
         for s in self.studies:
             if not s.body_parts:
                 raise ConfigError("Every study needs 'body_parts'.")
+        if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
+            raise ConfigError("'seeds' must be a non-empty list of distinct integers.")
+        if not 0 <= self.filter.min_baseline_val_auc < 1:
+            raise ConfigError("'filter.min_baseline_val_auc' must lie in [0, 1).")
+        if not 0 < self.selection.max_p <= 1:
+            raise ConfigError("'selection.max_p' must lie in (0, 1].")
         self.classifier_config()  # validate early: a bad key fails before any work starts
+
+    @property
+    def training_seeds(self) -> list[int]:
+        """The seeds each classifier is trained with (``[seed]`` when ``seeds`` is not given)."""
+        return list(self.seeds) if self.seeds else [self.seed]
 
     def path(self, value: str | None) -> Path | None:
         if value is None:
@@ -116,13 +169,16 @@ class ExperimentConfig:
         p = Path(value).expanduser()
         return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
 
-    def classifier_config(self, augmented: bool = False) -> Any:
-        from lesion_studio.training.classifier_trainer import ClassifierConfig, preset
+    def classifier_config(self, augmented: bool = False, seed: int | None = None) -> Any:
+        from lesion_studio.classifier.config import ClassifierConfig, preset
 
         data = dict(self.classifier)
         if augmented:
             data.update(self.augmented_classifier)
-        data.setdefault("seed", self.seed)
+        if seed is None:
+            data.setdefault("seed", self.seed)
+        else:
+            data["seed"] = seed
         name = data.pop("preset", None)
         if name is not None:
             return preset(str(name), **data)

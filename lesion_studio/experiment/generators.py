@@ -34,7 +34,8 @@ class Synthesizer(Protocol):
 
     def windows(self, project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]: ...
 
-    def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool) -> Candidate: ...
+    def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
+                   blend_mode: str = "paper") -> Candidate: ...
 
 
 def _fallback_windows(project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]:
@@ -63,7 +64,8 @@ class StubPainter:
     def windows(self, project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]:
         return _fallback_windows(project, record, count, rng)
 
-    def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool) -> Candidate:
+    def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
+                   blend_mode: str = "paper") -> Candidate:
         px = radiograph.pixels
         rng = np.random.default_rng(seed)
         x0, y0, x1, y1 = window.clipped(px.shape[1], px.shape[0]).as_ints()
@@ -112,10 +114,12 @@ class UnitSynthesizer:
                                          side_fractions=fractions if fractions.size else None)
         return out
 
-    def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool) -> Candidate:
+    def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
+                   blend_mode: str = "paper") -> Candidate:
         from lesion_studio.synthesis.pipeline import synthesize_lesion
 
-        res = synthesize_lesion(radiograph, window, self.translator, n=n, seed=seed, stochastic=stochastic)
+        res = synthesize_lesion(radiograph, window, self.translator, n=n, seed=seed, stochastic=stochastic,
+                                blend_mode=blend_mode)
         prov = dict(res.provenance) if res.provenance else {}
         prov.setdefault("model_id", self.model_id)
         prov.setdefault("model_sha256", self.translator.sha256)

@@ -27,44 +27,83 @@ def _atomic_text(path: Path, text: str) -> None:
 def _fmt_auc(entry: dict[str, Any]) -> str:
     a = entry.get("auc")
     if not a:
-        return "n/a (no samples kept)"
+        return "n/a (no model)"
     return f"{a['auc']:.3f} ({a['ci_low']:.3f}–{a['ci_high']:.3f})"
 
 
+def _fmt_spread(spread: dict[str, Any] | None, signed: bool = False) -> str:
+    if not spread:
+        return "–"
+    sign = "+" if signed else ""
+    return f"{spread['mean']:{sign}.3f} ± {spread['sd']:.3f} (n={spread['n']})"
+
+
+def _fmt_t(e: dict[str, Any]) -> str:
+    if e.get("t") is None:
+        return "–"
+    cut = e.get("cut")
+    return f"{e['t']:g}" + (f" (score > {cut:.3f})" if cut is not None and cut != e["t"] else "")
+
+
 def table_markdown(results: dict[str, Any]) -> str:
-    """The paper's Table 2 layout, one table per evaluation line (headline first)."""
+    """The paper's Table 2 layout, one table per evaluation line (headline first), pooled over seeds."""
+    cfg = results["config"]
+    seeds = results.get("seeds") or [cfg.get("seed", 0)]
+    filt = cfg.get("filter") or {}
+    t_meaning = ("t is a quantile of the baseline's scores on real validation lesions"
+                 if filt.get("kind", "lesion_quantile") == "lesion_quantile" else "t is a lesion probability")
     lines = [f"# {results['name']}: classification results", "",
-             f"Test set: {results['test_set']}. ROC AUC with {results['config']['bootstrap']['confidence']:.0%} "
-             f"bootstrap CI ({results['config']['bootstrap']['resamples']} resamples, seed "
-             f"{results['config']['bootstrap']['seed']}); t chosen by validation AUC.", ""]
+             f"Test set: {results['test_set']}. Each classifier trained with {len(seeds)} seed(s) "
+             f"({', '.join(map(str, seeds))}); generators and candidates are shared by the seeds. "
+             f"ROC AUC is the seeds' mean with a pooled {cfg['bootstrap']['confidence']:.0%} bootstrap CI "
+             f"({cfg['bootstrap']['resamples']} resamples of the test images, seed {cfg['bootstrap']['seed']}); "
+             f"ΔAUC pairs each seed's augmented model with the same seed's baseline. {t_meaning}. "
+             "An augmented model replaces the baseline only when it beats it on validation.", ""]
     evals = results["evaluations"]
     for line in dict.fromkeys(e["line"] for e in evals):
         title = "Headline (excluded images left out)" if line == "headline" else f"Test images {line}"
         lines += [f"## {title}", "",
-                  "| Body part | Type | t | Augmented samples | ROC AUC (95% CI) | ΔAUC vs baseline (95% CI) |",
-                  "|---|---|---|---|---|---|"]
+                  "| Body part | Type | Status | t | Augmented samples | ROC AUC, pooled (95% CI) | "
+                  "AUC mean ± sd over seeds | ΔAUC vs baseline, pooled (95% CI) | ΔAUC mean ± sd |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for e in (e for e in evals if e["line"] == line):
             kind = e["type"] if e["type"] != "TL" else f"TL (from {e.get('transfer_from')})"
-            t = "–" if e.get("t") is None else f"{e['t']:g}"
             d = e.get("delta_vs_baseline")
             delta = f"{d['delta']:+.3f} ({d['ci_low']:+.3f}–{d['ci_high']:+.3f})" if d else "–"
-            lines.append(f"| {e['target']} | {kind} | {t} | {e.get('augmented_samples') or 0} | {_fmt_auc(e)} | "
-                         f"{delta} |")
+            status = e.get("status") or ""
+            if status not in ("baseline", "accepted", "") and e.get("auc"):
+                status += " (test shown for reference; the study's result is the baseline)"
+            lines.append(f"| {e['target']} | {kind} | {status} | {_fmt_t(e)} | {e.get('augmented_samples') or 0} | "
+                         f"{_fmt_auc(e)} | {_fmt_spread(e.get('auc_spread'))} | {delta} | "
+                         f"{_fmt_spread(e.get('delta_spread'), signed=True)} |")
         test = next((e["test"] for e in evals if e["line"] == line), {})
         lines += ["", f"Test images: {test.get('images')} ({test.get('lesion')} lesion, {test.get('normal')} normal).",
                   ""]
         parts = [(e, p, a) for e in evals if e["line"] == line for p, a in (e.get("per_body_part") or {}).items()]
         if parts:
-            lines += ["Per body part:", "", "| Target | Type | Body part | ROC AUC (95% CI) |", "|---|---|---|---|"]
+            lines += ["Per body part (seed-mean scores):", "", "| Target | Type | Body part | ROC AUC (95% CI) |",
+                      "|---|---|---|---|"]
             lines += [f"| {e['target']} | {e['type']} | {p} | {_fmt_auc({'auc': a})} |" for e, p, a in parts]
             lines.append("")
-    lines += ["## Threshold choice (validation AUC of the augmented classifier)", "",
-              "| Study | t | Kept / candidates | Validation AUC |", "|---|---|---|---|"]
+    lines += ["## Filter and threshold choice (validation only)", ""]
+    for s in results["studies"]:
+        f = s.get("filter") or {}
+        fv = "–" if f.get("val_auc") is None else f"{f['val_auc']:.3f}"
+        lines.append(f"- **{s['key']}**: filter = seed-mean baseline of {s['key'].split('<-')[1]} "
+                     f"(validation AUC {fv}). Status: **{s.get('status', '')}**. {s.get('selection_reason') or ''}")
+    lines += ["", "| Study | t | Score cut | Kept / candidates | Validation AUC (seed mean) | "
+              "Validation ΔAUC vs baseline (pooled 95% CI) | Share of resamples ΔAUC <= 0 |",
+              "|---|---|---|---|---|---|---|"]
     for s in results["studies"]:
         for tr in s["threshold_trials"]:
             v = "–" if tr.get("val_auc") is None else f"{tr['val_auc']:.3f}"
-            mark = " ✔" if tr["t"] == s["chosen_t"] else ""
-            lines.append(f"| {s['key']} | {tr['t']:g}{mark} | {tr['kept']} / {s['candidates']} | {v} |")
+            mark = " ✔" if tr["t"] == s.get("chosen_t") else (" (best, rejected)" if tr["t"] == s.get("best_t") else "")
+            vd = tr.get("val_delta")
+            dtxt = f"{vd['delta']:+.3f} ({vd['ci_low']:+.3f}–{vd['ci_high']:+.3f})" if vd else tr.get("note", "–")
+            p = f"{vd['p_not_better']:.0%}" if vd else "–"
+            cut = "–" if tr.get("cut") is None else f"{tr['cut']:.3f}"
+            lines.append(f"| {s['key']} | {tr['t']:g}{mark} | {cut} | {tr['kept']} / {s['candidates']} | {v} | "
+                         f"{dtxt} | {p} |")
     return "\n".join(lines) + "\n"
 
 
@@ -99,6 +138,7 @@ def roc_png(path: Path, title: str, curves: list[tuple[str, str, list[float], li
     d.text((size / 2 - 60, size - 26), "False positive rate", fill="black", font=_font(14))
     d.text((8, 20), "True positive rate", fill="black", font=_font(14))
     d.text((m, 8), title, fill="black", font=_font(15))
+    d.text((m, 26), "curves: seed-mean scores; AUC: mean ± sd over seeds", fill=(90, 90, 90), font=_font(11))
     for i, (label, kind, fpr, tpr) in enumerate(curves):
         colour = COLOURS.get(kind, (0, 150, 0))
         d.line([xy(f, t) for f, t in zip(fpr, tpr, strict=True)], fill=colour, width=3)
@@ -157,7 +197,8 @@ def write_report(out: Path, results: dict[str, Any], project: Any) -> dict[str, 
     files["models"] = str(out / "models.json")
     for target in dict.fromkeys(e["target"] for e in results["evaluations"]):
         curves = [(f"{e['type']}{'' if e['type'] == 'Baseline' else ' t=' + format(e['t'], 'g')}  "
-                   f"AUC {e['auc']['auc']:.3f}", e["type"], e["roc"]["fpr"], e["roc"]["tpr"])
+                   f"AUC {e['auc']['auc']:.3f}" + (f"±{e['auc_spread']['sd']:.3f}" if e.get("auc_spread") else ""),
+                   e["type"], e["roc"]["fpr"], e["roc"]["tpr"])
                   for e in results["evaluations"] if e["target"] == target and e["line"] == "headline"
                   and e.get("roc")]
         path = out / f"roc-{target}.png"
@@ -169,8 +210,9 @@ def write_report(out: Path, results: dict[str, Any], project: Any) -> dict[str, 
             rec = project.synthetic_sample(int(sid))
             scored.append({"path": str(project.resolve_path(rec.path)), "box": list(rec.box.as_tuple()),
                            "score": score})
-        t = s["chosen_t"]
-        cut = t if t is not None else 0.5
+        t = s.get("best_t")
+        trial = next((tr for tr in s["threshold_trials"] if tr["t"] == t), None)
+        cut = trial["cut"] if trial and trial.get("cut") is not None else 0.5
         kept = sorted((x for x in scored if x["score"] > cut), key=lambda x: -x["score"])
         rejected = sorted((x for x in scored if x["score"] <= cut), key=lambda x: -x["score"])
         path = out / f"samples-{s['key'].replace('<-', '_from_')}.png"

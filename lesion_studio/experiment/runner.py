@@ -1,23 +1,32 @@
 """Run the paper's augmentation protocol from a config, one cached stage at a time.
 
-Stages (each cached by :class:`StageCache`; see the module docs there):
+Stages (each cached by :class:`StageCache`; see the module docs there), in the order of
+:class:`~lesion_studio.experiment.plan.ExperimentPlan`:
 
-1. ``baseline/T`` — train the baseline classifier on the training split of target body parts T.
+1. ``baseline/T/seed=s`` — the baseline classifier on the training split of target body parts T,
+   once per training seed; its validation scores are kept for the filter and for selection.
 2. ``generator/G`` — the generator for body parts G (a registered UNIT model, trained when missing,
-   or the stub painter).
-3. ``synthesize/T<-G`` — candidates from T's *training* normal images, each saved with provenance.
-4. ``score/T<-G`` — score the candidates with G's baseline classifier (ONNX Runtime by default).
-5. ``augmented/T<-G/t`` — one augmented classifier per threshold t on train + candidates scored > t;
-   t is chosen by the augmented model's validation AUC.
-6. ``evaluate`` — test AUCs with bootstrap CIs and paired ΔAUC (project test split or an external
-   hold-out that never touches training or threshold choice), then the report files.
+   or the stub painter). One per body-part group, shared by all seeds.
+3. ``synthesize/T<-G`` — candidates from T's *training* normal images, each saved with provenance
+   (made once, shared by all seeds).
+4. ``score/T<-G`` — score the candidates with each seed's baseline of G (ONNX Runtime by default);
+   the filter score is the seeds' mean. When that mean's validation AUC is below
+   ``filter.min_baseline_val_auc`` the runner refuses to filter and the study is not augmented.
+5. ``augmented/T<-G/t/seed=s`` — one augmented classifier per threshold and seed, on train +
+   candidates above the threshold (a quantile of the filter's scores on real validation lesions,
+   or a raw probability: ``filter.kind``).
+6. selection (no training) — among {baseline, each t}: the t with the best pooled validation ΔAUC
+   is accepted only when it beats the baseline on validation (``selection``); otherwise the study
+   reports "augmentation rejected on validation" and the baseline is its result.
+7. ``evaluate`` — test AUCs pooled over seeds (mean and spread, pooled bootstrap CI) and pooled
+   paired ΔAUC (project test split, or an external hold-out that never touches training or
+   selection), then the report files.
 
 T = G is the paper's "Augmented" row; T ≠ G is transfer learning ("TL").
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -34,6 +43,7 @@ from lesion_studio.config import to_dict
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.experiment.config import ExperimentConfig, StudySpec
 from lesion_studio.experiment.generators import StubPainter, Synthesizer, UnitSynthesizer
+from lesion_studio.experiment.plan import ExperimentPlan, parts_label
 from lesion_studio.experiment.stages import StageCache, inputs_hash
 from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.store.project import Project
@@ -41,8 +51,11 @@ from lesion_studio.store.project import Project
 log = logging.getLogger(__name__)
 
 
-def parts_label(parts: list[str]) -> str:
-    return "+".join(parts)
+#: Bumped when a stage's outputs change shape, so caches from older versions are recomputed.
+STAGE_VERSION = 2
+
+ACCEPTED, REJECTED, REFUSED, NOTHING_KEPT = ("accepted", "rejected on validation", "filter refused",
+                                             "no samples kept")
 
 
 @dataclass
@@ -63,14 +76,19 @@ class ExperimentRunner:
         assert self.out is not None
         self.out.mkdir(parents=True, exist_ok=True)
         self.stages = StageCache(self.out / "stages")
-        self.cls_cfg = config.classifier_config()
-        self.aug_cfg = config.classifier_config(augmented=True)
-        if self.aug_cfg.input_size != self.cls_cfg.input_size:
-            raise LesionStudioError("The augmented classifier must use the baseline's input_size.")
+        self.seeds = config.training_seeds
+        self.cls_cfgs = {s: config.classifier_config(seed=s) for s in self.seeds}
+        self.aug_cfgs = {s: config.classifier_config(augmented=True, seed=s) for s in self.seeds}
+        self.cls_cfg = self.cls_cfgs[self.seeds[0]]
+        self.aug_cfg = self.aug_cfgs[self.seeds[0]]
+        if self.aug_cfg.preprocessing != self.cls_cfg.preprocessing:
+            raise LesionStudioError("The augmented classifier must use the baseline's input_size and cropping.")
+        self.plan = ExperimentPlan.from_config(config)
         self.test_set_dir = Path(test_set_dir) if test_set_dir else None
         self.project: Project | None = None
         self.test_project: Project | None = None
         self._synths: dict[str, Synthesizer] = {}
+        self._val_sets: dict[str, LabelledSet | None] = {}
 
     # ------------------------------------------------------------------ setup
     def _open_project(self) -> Project:
@@ -137,24 +155,46 @@ class ExperimentRunner:
                                                                       include_excluded=self.cfg.include_excluded))
         return inputs_hash(rows)[:16]
 
+    def _seed_tag(self, seed: int) -> str:
+        """Suffix of model names and folders: empty for a single-seed run (names stay as before)."""
+        return f"-s{seed}" if len(self.seeds) > 1 else ""
+
+    def _val_set(self, parts: list[str]) -> LabelledSet | None:
+        """The project's validation images of these body parts (None when there are none of a class)."""
+        label = parts_label(parts)
+        if label not in self._val_sets:
+            records = split_records(self.project, "val", parts, include_excluded=self.cfg.include_excluded)
+            data = materialise(image_examples(records), self._cache(), what="validation images") if records else None
+            self._val_sets[label] = data if data is not None and len(set(data.labels.tolist())) == 2 else None
+        return self._val_sets[label]
+
+    def _val_scores(self, path: str | Path, parts: list[str]) -> dict[str, Any]:
+        data = self._val_set(parts)
+        if data is None:
+            return {"val_scores": None, "val_labels": None}
+        scores = self._predict_torch(path, data.arrays)
+        return {"val_scores": [round(float(v), 6) for v in scores], "val_labels": data.labels.tolist()}
+
     # ------------------------------------------------------------------ stages
-    def baseline(self, parts: list[str]) -> dict[str, Any]:
+    def baseline(self, parts: list[str], seed: int) -> dict[str, Any]:
         from lesion_studio.training.classifier_trainer import train_classifier
 
         label = parts_label(parts)
-        inputs = {"config": to_dict(self.cls_cfg), "data": self._records_hash(parts),
-                  "include_excluded": self.cfg.include_excluded}
+        cfg = self.cls_cfgs[seed]
+        inputs = {"config": to_dict(cfg), "data": self._records_hash(parts),
+                  "include_excluded": self.cfg.include_excluded, "version": STAGE_VERSION}
+        name = f"{self.cfg.name}-baseline-{label}{self._seed_tag(seed)}"
 
         def fn() -> dict[str, Any]:
             result, mid = train_classifier(
-                self.project, self.cls_cfg, name=f"{self.cfg.name}-baseline-{label}",
-                out_dir=self.out / "models" / f"baseline-{label}", body_parts=parts,
-                include_excluded=self.cfg.include_excluded, progress=self.progress, cancel=self.cancel,
-                cache_dir=self.project.subfolder("cache") / "classifier")
-            return {"path": str(result.path), "sha256": result.sha256, "val_auc": result.val_auc,
-                    "epoch": result.epoch, "model_id": mid, "model_name": f"{self.cfg.name}-baseline-{label}"}
+                self.project, cfg, name=name, out_dir=self.out / "models" / f"baseline-{label}{self._seed_tag(seed)}",
+                body_parts=parts, include_excluded=self.cfg.include_excluded, progress=self.progress,
+                cancel=self.cancel, cache_dir=self.project.subfolder("cache") / "classifier")
+            return {"path": str(result.path), "sha256": result.sha256, "val_auc": result.val_auc, "seed": seed,
+                    "epoch": result.epoch, "model_id": mid, "model_name": name,
+                    **self._val_scores(result.path, parts)}
 
-        return self.stages.run(f"baseline/{label}", inputs, fn)
+        return self.stages.run(f"baseline/{label}/seed={seed}", inputs, fn)
 
     def generator(self, parts: list[str]) -> dict[str, Any]:
         spec = self.cfg.generator
@@ -167,15 +207,12 @@ class ExperimentRunner:
         name = (spec.model or "unit-{parts}").format(parts=label)
 
         def fn() -> dict[str, Any]:
-            try:
-                record = self.project.model(name)
+            record = self.project.find_model(name)
+            if record is not None:
                 if record.kind != "unit":
                     raise LesionStudioError(f"Model {name!r} is a {record.kind} model, not a UNIT generator.")
                 return {"kind": "unit", "model_id": record.id, "model_name": name, "sha256": record.sha256,
                         "trained": False}
-            except LesionStudioError as exc:
-                if "no model" not in str(exc):
-                    raise
             from lesion_studio.training.unit_trainer import preset_config, train_unit
 
             ucfg = preset_config(spec.train_preset, body_parts=parts, seed=self.cfg.seed, **spec.train_overrides)
@@ -185,9 +222,8 @@ class ExperimentRunner:
             return {"kind": "unit", "model_id": result.model_id, "model_name": name, "sha256": record.sha256,
                     "trained": True}
 
-        existing = None
-        with contextlib.suppress(LesionStudioError):
-            existing = self.project.model(name).sha256
+        found = self.project.find_model(name)
+        existing = found.sha256 if found is not None else None
         out = self.stages.run(f"generator/{label}", {"spec": to_dict(spec), "parts": parts,
                                                      "existing_sha256": existing}, fn)
         self._synths[label] = UnitSynthesizer(self.project, out["model_id"], backend=spec.backend)
@@ -235,7 +271,8 @@ class ExperimentRunner:
                         ids.append(done[(rec.id, seed)])
                         continue
                     rg = rg or open_radiograph(rec.abs_path)
-                    cand = synth.synthesize(rg, window, n=spec.n, seed=seed, stochastic=spec.stochastic)
+                    cand = synth.synthesize(rg, window, n=spec.n, seed=seed, stochastic=spec.stochastic,
+                                            blend_mode=spec.blend)
                     path = save_png(folder / f"img{rec.id:06d}-{k}.png", cand.image)
                     with open(path, "rb") as fh:
                         file_sha = hashlib.file_digest(fh, "sha256").hexdigest()
@@ -250,10 +287,12 @@ class ExperimentRunner:
 
         return self.stages.run(f"synthesize/{key}", inputs, fn)
 
-    def score(self, key: str, samples: dict[str, Any], filter_model: dict[str, Any]) -> dict[str, Any]:
+    def score(self, key: str, samples: dict[str, Any], filters: list[dict[str, Any]]) -> dict[str, Any]:
+        """Each seed's baseline scores every candidate; the filter score is their mean."""
         assert self.project is not None
         backend = self.cfg.scoring_backend
-        inputs = {"samples": samples, "filter": filter_model["sha256"], "backend": backend}
+        inputs = {"samples": samples, "filters": [f["sha256"] for f in filters], "backend": backend,
+                  "version": STAGE_VERSION}
 
         def fn() -> dict[str, Any]:
             from lesion_studio.classifier.data import synthetic_examples
@@ -264,20 +303,52 @@ class ExperimentRunner:
             examples = synthetic_examples(project, recs, train_ids)
             cache = self._cache()
             items = [(e.key, e.path) for e in examples]
-            if backend == "onnx":
-                from lesion_studio.classifier.scoring import scorer_for_weights
+            per_seed = []
+            for f in filters:
+                if backend == "onnx":
+                    from lesion_studio.classifier.scoring import scorer_for_weights
 
-                scores = scorer_for_weights(filter_model["path"]).score_files(
-                    items, cache=cache, progress=self.progress, cancel=self.cancel)
-            else:
-                scores = self._predict_torch(filter_model["path"], cache.stack(items))
+                    per_seed.append(scorer_for_weights(f["path"]).score_files(
+                        items, cache=cache, progress=self.progress, cancel=self.cancel))
+                else:
+                    per_seed.append(self._predict_torch(f["path"], cache.stack(items)))
+            scores = np.mean(per_seed, axis=0) if per_seed else np.zeros(0)
             for sid, s in zip(samples["sample_ids"], scores, strict=True):
                 project.update_synthetic_sample(sid, score=float(s))
             return {"scores": {str(k): float(v) for k, v in zip(samples["sample_ids"], scores, strict=True)},
-                    "filter_model": filter_model.get("model_name"), "filter_sha256": filter_model["sha256"],
-                    "backend": backend}
+                    "seed_scores": [[round(float(v), 6) for v in s] for s in per_seed],
+                    "filter_model": filters[0].get("model_name"), "filter_models": [f.get("model_name") for f in filters],
+                    "filter_sha256": inputs_hash(inputs["filters"])[:16], "backend": backend}
 
         return self.stages.run(f"score/{key}", inputs, fn)
+
+    def filter_decision(self, filters: list[dict[str, Any]]) -> dict[str, Any]:
+        """Whether the (seed-mean) baseline may filter, and the score cut each configured t means.
+
+        The filter's validation AUC is that of the seeds' mean score on the generator's body parts;
+        quantile thresholds are read off the same mean scores of the real validation lesions.
+        """
+        from lesion_studio.evaluate.metrics import auc, quantile_threshold
+
+        spec = self.cfg.filter
+        scores = [f.get("val_scores") for f in filters]
+        labels = filters[0].get("val_labels")
+        if labels is None or any(s is None for s in scores):
+            return {"refused": True, "val_auc": None, "cuts": {},
+                    "reason": "the filter's body parts have no validation set with both classes"}
+        mean = np.mean(np.asarray(scores, dtype=float), axis=0)
+        y = np.asarray(labels)
+        val_auc = auc(y, mean)
+        if val_auc < spec.min_baseline_val_auc:
+            return {"refused": True, "val_auc": val_auc, "cuts": {},
+                    "reason": f"the baseline's validation AUC {val_auc:.3f} is below the floor "
+                              f"{spec.min_baseline_val_auc:g} (filter.min_baseline_val_auc): it cannot tell "
+                              "lesions from normals well enough to vet synthetic ones"}
+        if spec.kind == "probability":
+            cuts = {float(t): float(t) for t in self.cfg.thresholds}
+        else:
+            cuts = {float(q): quantile_threshold(mean[y == 1], float(q)) for q in self.cfg.thresholds}
+        return {"refused": False, "val_auc": val_auc, "cuts": cuts, "reason": ""}
 
     def _predict_torch(self, path: str | Path, arrays: np.ndarray) -> np.ndarray:
         from lesion_studio.training.classifier_trainer import load_classifier, predict
@@ -286,31 +357,71 @@ class ExperimentRunner:
         dev = next(model.parameters()).device
         return predict(model, arrays, device=dev, batch_size=self.cls_cfg.eval_batch_size)
 
-    def augmented(self, target: list[str], key: str, t: float, scored: dict[str, Any]) -> dict[str, Any]:
+    def augmented(self, target: list[str], key: str, t: float, cut: float, scored: dict[str, Any],
+                  seed: int) -> dict[str, Any]:
         from lesion_studio.evaluate.metrics import above_threshold
         from lesion_studio.training.classifier_trainer import train_classifier
 
         assert self.project is not None
+        cfg = self.aug_cfgs[seed]
         ids = sorted(int(k) for k in scored["scores"])  # JSON sorts keys as text: order by id
-        keep = above_threshold(np.array([scored["scores"][str(i)] for i in ids]), t)
+        keep = above_threshold(np.array([scored["scores"][str(i)] for i in ids]), cut)
         kept = [i for i, k in zip(ids, keep, strict=True) if k]
-        inputs = {"config": to_dict(self.aug_cfg), "data": self._records_hash(target), "kept": kept,
-                  "filter": scored["filter_sha256"], "t": t}
+        inputs = {"config": to_dict(cfg), "data": self._records_hash(target), "kept": kept,
+                  "filter": scored["filter_sha256"], "t": t, "cut": cut, "version": STAGE_VERSION}
         safe = key.replace("<-", "_from_")
+        tag = f"{safe}-t{t:g}{self._seed_tag(seed)}"
 
         def fn() -> dict[str, Any]:
             if not kept:
-                return {"t": t, "kept": 0, "val_auc": None, "skipped": True}
-            name = f"{self.cfg.name}-aug-{safe}-t{t:g}"
+                return {"t": t, "cut": cut, "seed": seed, "kept": 0, "kept_ids": [], "val_auc": None,
+                        "skipped": True}
+            name = f"{self.cfg.name}-aug-{tag}"
             result, mid = train_classifier(
-                self.project, self.aug_cfg, name=name, out_dir=self.out / "models" / f"aug-{safe}-t{t:g}",
+                self.project, cfg, name=name, out_dir=self.out / "models" / f"aug-{tag}",
                 body_parts=target, include_excluded=self.cfg.include_excluded,
                 synthetic=[self.project.synthetic_sample(i) for i in kept], progress=self.progress,
                 cancel=self.cancel, cache_dir=self.project.subfolder("cache") / "classifier")
-            return {"t": t, "kept": len(kept), "kept_ids": kept, "val_auc": result.val_auc, "path": str(result.path),
-                    "sha256": result.sha256, "model_id": mid, "model_name": name, "skipped": False}
+            return {"t": t, "cut": cut, "seed": seed, "kept": len(kept), "kept_ids": kept, "val_auc": result.val_auc,
+                    "path": str(result.path), "sha256": result.sha256, "model_id": mid, "model_name": name,
+                    "skipped": False, **self._val_scores(result.path, target)}
 
-        return self.stages.run(f"augmented/{key}/t={t:g}", inputs, fn)
+        return self.stages.run(f"augmented/{key}/t={t:g}/seed={seed}", inputs, fn)
+
+    def select(self, baselines: list[dict[str, Any]], trials: dict[float, list[dict[str, Any]]]) -> dict[str, Any]:
+        """Choose among {baseline, each t} on validation only (see ``SelectionSpec``).
+
+        Returns the per-t validation comparison, the best t (or None), and whether it is accepted.
+        """
+        from lesion_studio.evaluate.metrics import pooled_paired_delta_auc
+
+        spec = self.cfg.selection
+        base_scores = [b.get("val_scores") for b in baselines]
+        labels = baselines[0].get("val_labels")
+        compared: list[dict[str, Any]] = []
+        for t, runs in trials.items():
+            row: dict[str, Any] = {"t": t, "kept": runs[0]["kept"]}
+            if any(r["skipped"] for r in runs):
+                row["note"] = "no candidate passed the threshold"
+            elif labels is None or any(s is None for s in base_scores) or any(r.get("val_scores") is None for r in runs):
+                row["note"] = "no validation set with both classes"
+            else:
+                d = pooled_paired_delta_auc(np.asarray(labels), base_scores, [r["val_scores"] for r in runs],
+                                            n_resamples=spec.resamples, confidence=self.cfg.bootstrap.confidence,
+                                            seed=self.cfg.bootstrap.seed)
+                row["val_delta"] = d.to_dict()
+            compared.append(row)
+        valid = [c for c in compared if "val_delta" in c]
+        if not valid:
+            return {"compared": compared, "best_t": None, "accepted": False,
+                    "reason": compared[0].get("note", "nothing to compare") if compared else "no thresholds"}
+        best = max(valid, key=lambda c: c["val_delta"]["delta"])
+        d = best["val_delta"]
+        accepted = d["delta"] > spec.min_val_delta and d["p_not_better"] <= spec.max_p
+        reason = (f"t={best['t']:g}: validation ΔAUC {d['delta']:+.3f}, "
+                  f"{d['p_not_better']:.0%} of paired resamples at ΔAUC <= 0 "
+                  f"(accept when ΔAUC > {spec.min_val_delta:g} and that share <= {spec.max_p:.0%})")
+        return {"compared": compared, "best_t": best["t"], "accepted": accepted, "reason": reason}
 
     # ------------------------------------------------------------------ evaluation
     def _test_sets(self, parts: list[str]) -> dict[str, LabelledSet]:
@@ -329,14 +440,56 @@ class ExperimentRunner:
             sets[label] = materialise(image_examples(records + more), cache, what="test images")
         return sets
 
-    def evaluate(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        from lesion_studio.evaluate.metrics import bootstrap_auc, paired_bootstrap_delta_auc, roc
+    def _evaluate_row(self, row: dict[str, Any], base: dict[str, Any], data: LabelledSet,
+                      scores: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+        from lesion_studio.evaluate.metrics import (
+            auc,
+            bootstrap_auc,
+            pooled_bootstrap_auc,
+            pooled_paired_delta_auc,
+            roc,
+            seed_spread,
+        )
 
+        bs = self.cfg.bootstrap
+        opts = {"n_resamples": bs.resamples, "confidence": bs.confidence, "seed": bs.seed}
+        entry = {k: row.get(k) for k in ("target", "type", "t", "cut", "status", "augmented_samples", "model_name",
+                                         "sha256", "val_auc", "transfer_from", "selection_reason")}
+        entry["test"] = data.summary()
+        s = scores.get(row["id"])
+        if s is None:
+            entry["auc"] = None
+            return entry
+        entry["seeds"] = row["seeds"]
+        entry["auc"] = pooled_bootstrap_auc(data.labels, s, **opts).to_dict()
+        per_seed = [auc(data.labels, x) for x in s]
+        entry["auc_per_seed"] = per_seed
+        entry["auc_spread"] = seed_spread(per_seed)
+        mean_scores = np.mean(s, axis=0)
+        fpr, tpr, _ = roc(data.labels, mean_scores)
+        entry["roc"] = {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist(), "of": "mean score over seeds"}
+        if row is not base:
+            b = scores[base["id"]]
+            entry["delta_vs_baseline"] = pooled_paired_delta_auc(data.labels, b, s, **opts).to_dict()
+            deltas = [auc(data.labels, x) - auc(data.labels, y) for x, y in zip(s, b, strict=True)]
+            entry["delta_per_seed"] = deltas
+            entry["delta_spread"] = seed_spread(deltas)
+        per_part = {}
+        parts_of = np.array([e.body_part for e in data.examples])
+        for part in sorted(set(parts_of)):
+            m = parts_of == part
+            if len(set(data.labels[m])) == 2 and len(set(parts_of)) > 1:
+                per_part[part] = bootstrap_auc(data.labels[m], mean_scores[m], **opts).to_dict()
+        if per_part:
+            entry["per_body_part"] = per_part
+        return entry
+
+    def evaluate(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         bs = self.cfg.bootstrap
         test_id = "external:" + str(self.test_set_dir or (self.cfg.test_set.folder if self.cfg.test_set else "")) \
             if self.test_project else "project-test-split"
-        inputs = {"rows": [{k: r.get(k) for k in ("target", "type", "sha256", "t")} for r in rows],
-                  "bootstrap": to_dict(bs), "test": test_id,
+        inputs = {"rows": [{k: r.get(k) for k in ("target", "type", "sha256", "t", "status")} for r in rows],
+                  "bootstrap": to_dict(bs), "test": test_id, "version": STAGE_VERSION,
                   "test_data": inputs_hash(sorted((r.sha256, r.label, r.exclusions, r.body_part)
                                                   for r in (self.test_project or self.project).images(split="test"))),
                   "including": self.cfg.also_evaluate_including}
@@ -348,37 +501,12 @@ class ExperimentRunner:
                 by_target.setdefault(r["target"], []).append(r)
             for trows in by_target.values():
                 parts = trows[0]["parts"]
+                base = next(r for r in trows if r["type"] == "Baseline")
                 for line, data in self._test_sets(parts).items():
-                    scores = {id(r): self._predict_torch(r["path"], data.arrays) for r in trows if r.get("path")}
-                    base = next(r for r in trows if r["type"] == "Baseline")
+                    scores = {r["id"]: [self._predict_torch(p, data.arrays) for p in r["paths"]]
+                              for r in trows if r.get("paths")}
                     for r in trows:
-                        entry = {k: r.get(k) for k in ("target", "type", "t", "augmented_samples", "model_name",
-                                                        "sha256", "val_auc", "transfer_from")}
-                        entry["line"] = line
-                        entry["test"] = data.summary()
-                        if id(r) not in scores:
-                            entry["auc"] = None
-                            out["evaluations"].append(entry)
-                            continue
-                        s = scores[id(r)]
-                        entry["auc"] = bootstrap_auc(data.labels, s, n_resamples=bs.resamples,
-                                                     confidence=bs.confidence, seed=bs.seed).to_dict()
-                        fpr, tpr, _ = roc(data.labels, s)
-                        entry["roc"] = {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()}
-                        if r is not base:
-                            entry["delta_vs_baseline"] = paired_bootstrap_delta_auc(
-                                data.labels, scores[id(base)], s, n_resamples=bs.resamples,
-                                confidence=bs.confidence, seed=bs.seed).to_dict()
-                        per_part = {}
-                        parts_of = np.array([e.body_part for e in data.examples])
-                        for part in sorted(set(parts_of)):
-                            m = parts_of == part
-                            if len(set(data.labels[m])) == 2 and len(set(parts_of)) > 1:
-                                per_part[part] = bootstrap_auc(data.labels[m], s[m], n_resamples=bs.resamples,
-                                                               confidence=bs.confidence, seed=bs.seed).to_dict()
-                        if per_part:
-                            entry["per_body_part"] = per_part
-                        out["evaluations"].append(entry)
+                        out["evaluations"].append({**self._evaluate_row(r, base, data, scores), "line": line})
             return out
 
         return self.stages.run("evaluate", inputs, fn)
@@ -395,73 +523,94 @@ class ExperimentRunner:
             self.test_project = self._open_test_project()
             rows: list[dict[str, Any]] = []
             studies: list[StudySpec] = self.cfg.studies
-            n_steps = len(studies) * (3 + len(self.cfg.thresholds)) + 2
+            plan = iter(self.plan.stages)
             step = 0
 
-            def tick(msg: str) -> None:
+            def tick(name: str) -> None:
                 nonlocal step
                 step += 1
-                self.progress(ProgressEvent("experiment", step, n_steps, msg))
+                expected = next(plan).name
+                assert name == expected, f"the runner left its plan: {name!r} where {expected!r} was planned"
+                self.progress(ProgressEvent("experiment", step, len(self.plan), name))
 
-            baselines: dict[str, dict[str, Any]] = {}
+            seed_tag = (lambda s: f" seed {s}") if len(self.seeds) > 1 else (lambda s: "")
+            baselines: dict[str, list[dict[str, Any]]] = {}
             targets = {parts_label(s.body_parts) for s in studies}
             for study in studies:
                 for parts in (study.body_parts, study.transfer_from or study.body_parts):
                     label = parts_label(parts)
                     if label in baselines:
                         continue
-                    self.cancel.raise_if_cancelled("The experiment")
-                    baselines[label] = self.baseline(parts)
-                    tick(f"baseline {label}")
+                    baselines[label] = []
+                    for seed in self.seeds:
+                        self.cancel.raise_if_cancelled("The experiment")
+                        baselines[label].append(self.baseline(parts, seed))
+                        tick(f"baseline {label}{seed_tag(seed)}")
                     if label in targets:
-                        rows.append({"target": label, "parts": parts, "type": "Baseline", "t": None,
-                                     "augmented_samples": 0, **baselines[label]})
+                        rows.append(self._row(label, parts, "Baseline", baselines[label], status="baseline"))
             selections = []
             generators: dict[str, dict[str, Any]] = {}
             for study in studies:
                 target, source = study.body_parts, study.transfer_from or study.body_parts
                 key = f"{parts_label(target)}<-{parts_label(source)}"
+                filters = baselines[parts_label(source)]
                 if parts_label(source) not in generators:  # one generator per body-part group, shared by studies
                     generators[parts_label(source)] = self.generator(source)
                 gen = generators[parts_label(source)]
                 tick(f"generator {parts_label(source)}")
                 samples = self.synthesize(target, source, gen)
                 tick(f"synthesize {key}")
-                scored = self.score(key, samples, baselines[parts_label(source)])
+                scored = self.score(key, samples, filters)
                 tick(f"score {key}")
-                trials = []
+                decision = self.filter_decision(filters)
+                trials: dict[float, list[dict[str, Any]]] = {}
                 for t in self.cfg.thresholds:
-                    self.cancel.raise_if_cancelled("The experiment")
-                    trials.append(self.augmented(target, key, t, scored))
-                    tick(f"augmented {key} t={t:g}")
-                valid = [tr for tr in trials if not tr["skipped"] and tr["val_auc"] is not None]
-                best = max(valid, key=lambda tr: tr["val_auc"]) if valid else next(
-                    (tr for tr in trials if not tr["skipped"]), None)
-                if best is not None:
-                    kept = set(best["kept_ids"])
-                    for sid in samples["sample_ids"]:
-                        self.project.update_synthetic_sample(sid, status="accepted" if sid in kept else "rejected")
+                    for seed in self.seeds:
+                        self.cancel.raise_if_cancelled("The experiment")
+                        if not decision["refused"]:
+                            trials.setdefault(float(t), []).append(
+                                self.augmented(target, key, float(t), decision["cuts"][float(t)], scored, seed))
+                        tick(f"augmented {key} t={float(t):g}{seed_tag(seed)}")
+                selection = (self.select(baselines[parts_label(target)], trials) if trials else
+                             {"compared": [], "best_t": None, "accepted": False, "reason": decision["reason"]})
                 kind = "TL" if study.transfer_from else "Augmented"
-                rows.append({"target": parts_label(target), "parts": target, "type": kind,
-                             "transfer_from": parts_label(source) if study.transfer_from else None,
-                             "t": best["t"] if best else None,
-                             "augmented_samples": best["kept"] if best else 0,
-                             **({k: best[k] for k in ("path", "sha256", "val_auc", "model_name")} if best else {})})
+                best = trials.get(selection["best_t"]) if selection["best_t"] is not None else None
+                if decision["refused"]:
+                    status = REFUSED
+                elif best is None:
+                    status = NOTHING_KEPT if all(r[0]["skipped"] for r in trials.values()) else REJECTED
+                else:
+                    status = ACCEPTED if selection["accepted"] else REJECTED
+                # The marks say what entered the study's final training set: nothing, unless accepted.
+                kept = set(best[0]["kept_ids"]) if best is not None and status == ACCEPTED else set()
+                for sid in samples["sample_ids"]:
+                    self.project.update_synthetic_sample(sid, status="accepted" if sid in kept else "rejected")
+                rows.append(self._row(parts_label(target), target, kind, best or [], status=status,
+                                      transfer_from=parts_label(source) if study.transfer_from else None,
+                                      selection_reason=selection["reason"]))
                 selections.append({"study": study.label(), "key": key, "type": kind, "generator": gen,
-                                   "filter_model": baselines[parts_label(source)].get("model_name"),
+                                   "filter_model": scored["filter_model"], "filter_models": scored["filter_models"],
+                                   "filter": {k: v for k, v in decision.items()} | {"kind": self.cfg.filter.kind},
                                    "candidates": len(samples["sample_ids"]), "batch": samples["batch"],
                                    "scores": scored["scores"], "scoring_backend": scored["backend"],
-                                   "threshold_trials": [{k: v for k, v in tr.items() if k != "kept_ids"}
-                                                        for tr in trials],
-                                   "chosen_t": best["t"] if best else None,
+                                   "threshold_trials": [
+                                       {"t": t, "cut": runs[0]["cut"], "kept": runs[0]["kept"],
+                                        "val_auc": _mean_or_none([r["val_auc"] for r in runs]),
+                                        "val_auc_per_seed": [r["val_auc"] for r in runs],
+                                        **next((c for c in selection["compared"] if c["t"] == t), {})}
+                                       for t, runs in trials.items()],
+                                   "chosen_t": selection["best_t"] if status == ACCEPTED else None,
+                                   "best_t": selection["best_t"], "status": status,
+                                   "selection_reason": selection["reason"],
                                    "synthetic_folder": str(self.out / "synthetic" / key.replace("<-", "_from_"))})
             evaluation = self.evaluate(rows)
             tick("evaluate")
-            results = {"name": self.cfg.name, "config": self.cfg.to_dict(),
+            results = {"name": self.cfg.name, "config": self.cfg.to_dict(), "seeds": self.seeds,
                        "classifier_config": to_dict(self.cls_cfg),
                        "augmented_classifier_config": to_dict(self.aug_cfg),
-                       "models": {**{f"baseline {k}": {"name": v.get("model_name"), "sha256": v["sha256"],
-                                                       "path": v["path"]} for k, v in baselines.items()},
+                       "models": {**{f"baseline {k}{seed_tag(v['seed']) if 'seed' in v else ''}":
+                                     {"name": v.get("model_name"), "sha256": v["sha256"], "path": v["path"]}
+                                     for k, vs in baselines.items() for v in vs},
                                   **{f"generator {s['key'].split('<-')[1]}": s["generator"] for s in selections}},
                        "studies": selections, "evaluations": evaluation["evaluations"],
                        "test_set": evaluation["test_set"], "stages": self.stages.events,
@@ -469,7 +618,7 @@ class ExperimentRunner:
             files = write_report(self.out, results, self.project)
             tick("report")
             self.project.update_run(run_id, status="finished", metrics={"evaluations": [
-                {k: e.get(k) for k in ("target", "type", "line", "t", "augmented_samples")}
+                {k: e.get(k) for k in ("target", "type", "line", "t", "status", "augmented_samples")}
                 | {"auc": (e.get("auc") or {}).get("auc")} for e in evaluation["evaluations"]]}, finished=True)
             return ExperimentResult(self.out, results, self.stages.events, files)
         except BaseException:
@@ -478,6 +627,25 @@ class ExperimentRunner:
         finally:
             if self.test_project is not None:
                 self.test_project.close()
+
+    @staticmethod
+    def _row(label: str, parts: list[str], kind: str, runs: list[dict[str, Any]], *, status: str,
+             transfer_from: str | None = None, selection_reason: str | None = None) -> dict[str, Any]:
+        """One table row: a model type of a study, trained once per seed (``runs``: the seeds' stage outputs)."""
+        trained = [r for r in runs if r.get("path")]
+        return {"id": f"{label}|{kind}|{transfer_from}", "target": label, "parts": parts, "type": kind,
+                "status": status, "transfer_from": transfer_from, "selection_reason": selection_reason,
+                "t": runs[0].get("t") if runs and kind != "Baseline" else None,
+                "cut": runs[0].get("cut") if runs and kind != "Baseline" else None,
+                "augmented_samples": runs[0].get("kept", 0) if runs and kind != "Baseline" else 0,
+                "seeds": [r.get("seed") for r in trained], "paths": [r["path"] for r in trained],
+                "sha256": [r["sha256"] for r in trained], "model_name": [r.get("model_name") for r in trained],
+                "val_auc": _mean_or_none([r.get("val_auc") for r in trained])}
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    v = [x for x in values if x is not None]
+    return float(np.mean(v)) if v else None
 
 
 def run_experiment(config: ExperimentConfig, *, test_set_dir: str | Path | None = None,

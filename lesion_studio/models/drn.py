@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from lesion_studio.classifier.config import DRN_ARCHITECTURES
 from lesion_studio.extras import require
 
 torch = require("torch", "The DRN classifier")
@@ -222,6 +223,7 @@ ARCHITECTURES = {
     "drn_c_tiny": drn_c_tiny,
     "drn_d_tiny": drn_d_tiny,
 }
+assert tuple(ARCHITECTURES) == DRN_ARCHITECTURES  # the names torch-free configs validate against
 
 
 def build_drn(arch: str, *, in_channels: int = 1, num_classes: int = 1) -> DRN:

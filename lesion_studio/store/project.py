@@ -499,6 +499,11 @@ class Project:
     def models(self, kind: str | None = None) -> list[ModelRecord]:
         return [self._model_row(r) for r in self._select("models", {"kind": kind})]
 
+    def find_model(self, name: str) -> ModelRecord | None:
+        """The model registered under ``name``, or None (for callers that treat absence as normal)."""
+        rows = self._query("SELECT * FROM models WHERE name = ?", (name,))
+        return self._model_row(rows[0]) if rows else None
+
     def model(self, ref: int | str) -> ModelRecord:
         """A model by id or by name."""
         column = "id" if isinstance(ref, int) or str(ref).isdigit() else "name"

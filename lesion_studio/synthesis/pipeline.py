@@ -98,27 +98,29 @@ class SynthesisResult:
     provenance: dict[str, Any]
     translated: TranslatedWindow = field(repr=False)
     base_image: np.ndarray = field(repr=False)
+    blend_mode: str = "paper"
 
     @cached_property
     def image(self) -> np.ndarray:
         """The full radiograph (native dtype) with the blended patch pasted in."""
         return paste_back(self.base_image, self.blended_patch, self.window)
 
-    def reblend(self, n: float) -> SynthesisResult:
-        """The same translation blended with another n (cheap: no translator call)."""
-        return _blend_result(self.translated, self.base_image, n)
+    def reblend(self, n: float, mode: str | None = None) -> SynthesisResult:
+        """The same translation blended with another n or mode (cheap: no translator call)."""
+        return _blend_result(self.translated, self.base_image, n, self.blend_mode if mode is None else mode)
 
 
-def _blend_result(tw: TranslatedWindow, base_image: np.ndarray, n: float) -> SynthesisResult:
-    blended = to_native(blend(tw.source_float, tw.translated_float, n), tw.value_range, tw.source_patch.dtype)
+def _blend_result(tw: TranslatedWindow, base_image: np.ndarray, n: float, mode: str = "paper") -> SynthesisResult:
+    blended = to_native(blend(tw.source_float, tw.translated_float, n, mode), tw.value_range, tw.source_patch.dtype)
     provenance = {
         "source": tw.source, "window": list(tw.window.as_tuple()), "model": tw.model, "n": float(n),
+        "blend": mode,
         "seed": tw.seed, "stochastic": tw.stochastic, "direction": tw.direction,
         "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     return SynthesisResult(window=tw.window, source_patch=tw.source_patch, translated_patch=tw.translated_patch,
                            blended_patch=blended, n=float(n), seed=tw.seed, provenance=provenance,
-                           translated=tw, base_image=base_image)
+                           translated=tw, base_image=base_image, blend_mode=mode)
 
 
 def translate_window(radiograph: Radiograph, window: Box, translator: Translator, *, seed: int = 0,
@@ -151,10 +153,10 @@ def translate_window(radiograph: Radiograph, window: Box, translator: Translator
 
 
 def synthesize_lesion(radiograph: Radiograph, window: Box, translator: Translator, *, n: float = 2.0,
-                      seed: int = 0, stochastic: bool = False) -> SynthesisResult:
+                      seed: int = 0, stochastic: bool = False, blend_mode: str = "paper") -> SynthesisResult:
     """Paint a lesion into ``window`` of ``radiograph``: translate, blend with exponent n, paste back."""
     tw = translate_window(radiograph, window, translator, seed=seed, stochastic=stochastic)
-    return _blend_result(tw, radiograph.pixels, n)
+    return _blend_result(tw, radiograph.pixels, n, blend_mode)
 
 
 # ---------------------------------------------------------------------------- source windows
@@ -208,7 +210,7 @@ def normal_patch_sources(project: Any, body_parts: Sequence[str] | None = None,
 
 
 def synthesize_many(project: Any, translator: Translator, sources: Sequence[tuple[ImageRecord, Box]], *,
-                    n: float = 2.0, seed: int = 0, stochastic: bool = False,
+                    n: float = 2.0, seed: int = 0, stochastic: bool = False, blend_mode: str = "paper",
                     progress: ProgressCallback = no_progress,
                     cancel: CancelToken | None = None) -> Iterator[tuple[ImageRecord, SynthesisResult]]:
     """Synthesize a lesion in each (image, window); yields as it goes (batch synthesis, CLI, GUI).
@@ -220,7 +222,8 @@ def synthesize_many(project: Any, translator: Translator, sources: Sequence[tupl
         if cancel is not None:
             cancel.raise_if_cancelled("Batch synthesis")
         rg = project.open_radiograph(rec.id)
-        result = synthesize_lesion(rg, window, translator, n=n, seed=seed + k, stochastic=stochastic)
+        result = synthesize_lesion(rg, window, translator, n=n, seed=seed + k, stochastic=stochastic,
+                                   blend_mode=blend_mode)
         result.provenance["source"]["image_id"] = rec.id
         yield rec, result
         progress(ProgressEvent("synthesize", k + 1, len(sources), rec.name, eta_s=clock.eta(k + 1)))

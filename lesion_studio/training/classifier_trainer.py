@@ -14,19 +14,18 @@ the resumed run equals the uninterrupted one.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from lesion_studio.classifier.config import PRESETS, ClassifierConfig, preset
 from lesion_studio.classifier.data import LabelledSet, build_augmentation, epoch_order
-from lesion_studio.classifier.preprocess import Preprocessing
-from lesion_studio.config import from_dict, to_dict
-from lesion_studio.errors import ConfigError, LesionStudioError
+from lesion_studio.config import to_dict
+from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.training.common import (
@@ -45,75 +44,8 @@ torch = require("torch", "Classifier training")
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "lesion-studio-drn-1"
-
-
-@dataclass
-class ClassifierConfig:
-    """Everything that defines a classifier training run (saved next to every checkpoint)."""
-
-    arch: str = "drn_d_22"
-    input_size: int = 160
-    epochs: int = 12
-    batch_size: int = 16
-    lr: float = 1e-3
-    weight_decay: float = 1e-4  # L2 regularisation (the paper's)
-    optimizer: Literal["adam", "sgd"] = "adam"
-    balance: Literal["sampler", "loss", "none"] = "sampler"
-    augment: bool = True
-    rotation_deg: float = 10.0
-    translate: float = 0.05
-    scale_min: float = 0.9
-    scale_max: float = 1.1
-    hflip: bool = True
-    select: Literal["best_val_auc", "last"] = "best_val_auc"
-    device: str = "auto"
-    amp: bool = True
-    seed: int = 0
-    eval_batch_size: int = 32
-
-    def __post_init__(self) -> None:
-        from lesion_studio.models.drn import ARCHITECTURES
-
-        if self.arch not in ARCHITECTURES:
-            raise ConfigError(f"classifier.arch: unknown architecture {self.arch!r}; "
-                              f"choose one of {', '.join(ARCHITECTURES)}.")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"classifier.{name} must be at least 1.")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ConfigError("classifier.lr must be positive and weight_decay non-negative.")
-        if not 0 < self.scale_min <= self.scale_max:
-            raise ConfigError("classifier.scale_min/scale_max must satisfy 0 < min <= max.")
-        Preprocessing(self.input_size)  # validates the size
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return Preprocessing(self.input_size)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "classifier") -> ClassifierConfig:
-        return from_dict(cls, data, where=where)
-
-    def training_hash(self) -> str:
-        """Identity of the settings that change the weights (device/amp/eval batch do not count)."""
-        d = to_dict(self)
-        for k in ("device", "amp", "eval_batch_size"):
-            d.pop(k)
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
-
-
-#: Ready-made settings: ``tiny`` is for tests and the demo (seconds on CPU).
-PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": {"arch": "drn_d_tiny", "input_size": 96, "epochs": 20, "batch_size": 16, "lr": 5e-3},
-    "cpu": {"arch": "drn_d_22", "input_size": 160, "epochs": 12, "batch_size": 16},
-    "gpu": {"arch": "drn_c_26", "input_size": 384, "epochs": 40, "batch_size": 32, "lr": 5e-4},
-}
-
-
-def preset(name: str, **overrides: Any) -> ClassifierConfig:
-    if name not in PRESETS:
-        raise ConfigError(f"Unknown classifier preset {name!r}; choose one of {', '.join(PRESETS)}.")
-    return ClassifierConfig.from_dict({**PRESETS[name], **overrides})
+__all__ = ["PRESETS", "ClassifierConfig", "ClassifierTrainer", "load_classifier", "predict", "preset",
+           "train_classifier"]
 
 
 @dataclass
@@ -146,6 +78,24 @@ def predict(model: torch.nn.Module, arrays: np.ndarray, *, device: torch.device,
                 logits = model(x)
             out.append(torch.sigmoid(logits.float()[:, 0]).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def scheduled_lr(config: ClassifierConfig, step: int, steps_per_epoch: int) -> float:
+    """The learning rate at optimizer step ``step`` (0-based).
+
+    ``constant``: ``lr`` throughout. ``cosine``: a linear warm-up over the first epoch (a DRN
+    trained from scratch with Adam at full rate on a few hundred images oscillates early), then a
+    cosine decay to 1% of ``lr`` at the last step: the late, small steps are what let a short CPU
+    run settle instead of ending mid-jump.
+    """
+    if config.schedule == "constant":
+        return config.lr
+    total = max(1, steps_per_epoch * config.epochs)
+    warm = min(steps_per_epoch, total // 4)
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm - 1)
+    return config.lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
 
 def _val_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -267,6 +217,9 @@ class ClassifierTrainer:
                     x = torch.stack([augment(xi) for xi in x])
                 y = torch.from_numpy(labels[idx].astype(np.float32)).to(self.device)
                 x = x.to(self.device)
+                lr = scheduled_lr(cfg, epoch * steps_per_epoch + b, steps_per_epoch)
+                for group in opt.param_groups:
+                    group["lr"] = lr
                 with autocast(self.device, cfg.amp):
                     logits = ddp_model(x)[:, 0]
                 loss = loss_fn(logits.float(), y)

@@ -1,8 +1,9 @@
 """The Experiments panel: per-stage progress from the runner's events, through the job queue.
 
 The real demo-tiny protocol takes minutes on two cores, so the runner here is a stub that
-reports exactly the events ``ExperimentRunner.run`` reports (stage ticks with inner work in
-between); ``plan_stages`` is checked against the runner's own tick count.
+reports the events ``ExperimentRunner.run`` reports (stage ticks with inner work in between),
+walking the same :class:`ExperimentPlan` the runner walks (``tests/test_experiment.py`` checks
+that a real run's ticks are exactly that plan).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from lesion_studio.gui.panels.experiments import (
     PENDING,
     RUNNING,
     plan_stages,
-    read_raw_config,
 )
 from lesion_studio.jobs import ProgressEvent
 from lesion_studio.paths import resources_dir
@@ -32,7 +32,7 @@ DEMO_TINY = resources_dir() / "experiments" / "demo-tiny.yaml"
 
 def _stub_runner(out: Path, gates: dict[str, threading.Event], reached: list[str]):  # noqa: ANN202
     def runner(config: Path, progress, cancel):  # noqa: ANN001, ANN202
-        plan = plan_stages(read_raw_config(config))
+        plan = plan_stages(config)
         for i, name in enumerate(plan, 1):
             for k in range(3):  # the work inside a stage (epochs, iterations, candidates)
                 cancel.raise_if_cancelled("The experiment")
@@ -48,22 +48,30 @@ def _stub_runner(out: Path, gates: dict[str, threading.Event], reached: list[str
     return runner
 
 
-def test_plan_matches_the_runner_step_count() -> None:
-    raw = read_raw_config(DEMO_TINY)
-    plan = plan_stages(raw)
-    # ExperimentRunner.run ticks once per baseline, (3 + thresholds) times per study, then evaluate and report
-    assert len(plan) == 1 + len(raw["studies"]) * (3 + len(raw["thresholds"])) + 2
-    assert plan[0].startswith("baseline ") and plan[-2:] == ["evaluate", "report"]
-    transfer = {"studies": [{"body_parts": ["tibia"], "transfer_from": ["femur"]}], "thresholds": [0.5]}
-    assert plan_stages(transfer) == ["baseline tibia", "baseline femur", "generator femur", "synthesize tibia<-femur",
-                                     "score tibia<-femur", "augmented tibia<-femur t=0.5", "evaluate", "report"]
+def test_panel_lists_the_runners_plan(tmp_path) -> None:
+    from lesion_studio.config import from_dict
+    from lesion_studio.experiment.config import ExperimentConfig, load_experiment_config
+    from lesion_studio.experiment.plan import ExperimentPlan
+
+    assert plan_stages(DEMO_TINY) == ExperimentPlan.from_config(load_experiment_config(DEMO_TINY)).names
+    transfer = from_dict(ExperimentConfig, {"name": "x", "project": "demo", "thresholds": [0.5],
+                                            "studies": [{"body_parts": ["tibia"], "transfer_from": ["femur"]}]})
+    assert ExperimentPlan.from_config(transfer).names == [
+        "baseline tibia", "baseline femur", "generator femur", "synthesize tibia<-femur", "score tibia<-femur",
+        "augmented tibia<-femur t=0.5", "evaluate", "report"]
+    transfer.seeds = [0, 1]
+    names = ExperimentPlan.from_config(transfer).names
+    assert names[:4] == ["baseline tibia seed 0", "baseline tibia seed 1", "baseline femur seed 0",
+                         "baseline femur seed 1"]
+    assert names[-4:] == ["augmented tibia<-femur t=0.5 seed 0", "augmented tibia<-femur t=0.5 seed 1",
+                          "evaluate", "report"]
 
 
 def test_experiment_runs_with_per_stage_progress_and_opens_results(qtbot, window, tmp_path,
                                                                    monkeypatch) -> None:  # noqa: ANN001
     panel = window.panels["experiments"]
     assert Path(panel.config_edit.text()) == DEMO_TINY  # the demo project defaults to demo-tiny
-    assert [n for n, _s in panel.stage_states()] == plan_stages(read_raw_config(DEMO_TINY))  # a preview
+    assert [n for n, _s in panel.stage_states()] == plan_stages(DEMO_TINY)  # a preview
     assert all(s == PENDING for _n, s in panel.stage_states())
     gates = {"score femur+tibia+humerus<-femur+tibia+humerus": threading.Event()}
     reached: list[str] = []

@@ -29,17 +29,21 @@ def _entry(target: str, kind: str, auc: float | None, line: str = "headline", **
          "augmented_samples": 0 if kind == "Baseline" else 40, "model_name": f"{target}-{kind}", "sha256": "x",
          "val_auc": 0.8, "transfer_from": "tibia" if kind == "TL" else None,
          "test": {"images": 30, "lesion": 12, "normal": 18, "synthetic": 0},
-         "auc": _auc(auc) if auc is not None else None, **extra}
+         "auc": _auc(auc) if auc is not None else None,
+         "status": "baseline" if kind == "Baseline" else ("accepted" if auc is not None else "no samples kept"),
+         **extra}
     if auc is not None:
         e["roc"] = _roc(1 / (2 * auc - 0.5))
+        e["auc_spread"] = {"mean": auc, "sd": 0.02, "min": auc - 0.02, "max": auc + 0.02, "n": 3}
         if kind != "Baseline":
             e["delta_vs_baseline"] = {"delta": auc - 0.80, "ci_low": auc - 0.85, "ci_high": auc - 0.74}
+            e["delta_spread"] = {"mean": auc - 0.80, "sd": 0.01, "min": 0, "max": 0, "n": 3}
     return e
 
 
 def write_results(out: Path, name: str = "synthetic-numbers") -> Path:
     evaluations = [
-        _entry("femur", "Baseline", 0.80), _entry("femur", "Augmented", 0.85), _entry("femur", "TL", 0.83),
+        _entry("femur", "Baseline", 0.80), _entry("femur", "Augmented", 0.85), _entry("femur", "TL", 0.83, status="rejected on validation"),
         _entry("tibia", "Baseline", 0.75), _entry("tibia", "Augmented", None),
         _entry("femur", "Baseline", 0.78, line="including hardware"),
         _entry("femur", "Augmented", 0.82, line="including hardware"),
@@ -74,17 +78,23 @@ def test_results_table_roc_and_open_folder(qtbot, demo_project, tmp_path, monkey
         assert panel.folder == out.resolve()
 
         table = panel.table.model()
-        assert table.rowCount() == 5 and table.columnCount() == 7
-        cells = [[table.cell(r, c) for c in range(7)] for r in range(table.rowCount())]
-        assert cells[0][:5] == ["femur", "Baseline", "–", "0", "0.800 (0.720–0.870)"]
-        assert cells[1][1:3] == ["Augmented", "0.5"] and cells[1][5].startswith("+0.050")
-        assert cells[2][1] == "TL (from tibia)"
-        assert cells[4][4] == "n/a (no samples kept)"
+        assert table.rowCount() == 5 and table.columnCount() == 10
+        cells = [[table.cell(r, c) for c in range(10)] for r in range(table.rowCount())]
+        assert cells[0][:7] == ["femur", "Baseline", "baseline", "–", "0", "0.800 (0.720–0.870)",
+                                "0.800 ± 0.020 (n=3)"]
+        assert cells[1][1:4] == ["Augmented", "accepted", "0.5"] and cells[1][7].startswith("+0.050")
+        assert cells[1][8] == "+0.050 ± 0.010 (n=3)"
+        # A model rejected on validation is shown for reference, greyed, and says the baseline stands.
+        assert cells[2][1:3] == ["TL (from tibia)", "rejected on validation: baseline stands"]
+        grey = table.data(table.index(2, 5), Qt.ItemDataRole.ForegroundRole)
+        assert grey is not None and grey.red() == grey.green() == grey.blue()
+        assert table.data(table.index(1, 5), Qt.ItemDataRole.ForegroundRole) is None
+        assert cells[4][2] == "no samples kept: baseline stands" and cells[4][5] == "n/a (no model)"
 
         # ROC curves of the chosen body part: baseline vs augmented vs transfer, with AUC in the legend
         assert panel.target_combo.currentData() == "femur"
         names = panel.roc_curve_names()
-        assert len(names) == 3 and names[0].startswith("Baseline") and "AUC 0.850" in names[1]
+        assert len(names) == 3 and names[0].startswith("Baseline") and "AUC 0.850±0.020" in names[1]
         assert names[2].startswith("TL (from tibia) t=0.5")
         augmented = next(c for c in panel.curves if c.name() == names[1])
         x, y = augmented.getData()

@@ -6,7 +6,7 @@ The same function as ``lesion-studio experiment CONFIG.yaml``
 a stage ends (its message names the stage, e.g. ``"baseline femur"``, ``"score femur<-femur"``)
 and, in between, the events of the work inside the stage (classifier epochs, GAN iterations,
 synthesis, scoring). The panel lists the stages it expects from the config (mirroring the
-runner's order, see :func:`plan_stages`), marks each as it ends, and shows the inner events on a
+runner's own :class:`~lesion_studio.experiment.plan.ExperimentPlan`), marks each as it ends, and shows the inner events on a
 progress bar for the stage in hand. Finished stages are cached by the runner, so running the same
 config again after a stop or a crash skips straight to where it was.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -49,40 +48,17 @@ MARKS = {PENDING: "○", RUNNING: "▶", DONE: "✓", FAILED: "✗", CANCELLED: 
 StateRole = Qt.ItemDataRole.UserRole + 1
 
 
-def read_raw_config(path: Path) -> dict[str, Any]:
-    """The config file as plain data (validating it would import torch: the job does that)."""
-    from lesion_studio.config import read_config_file
+def load_plan(path: Path) -> tuple[Any, list[str]]:
+    """The validated config and the stage names its run will report: the runner's own plan."""
+    from lesion_studio.experiment.config import load_experiment_config
+    from lesion_studio.experiment.plan import ExperimentPlan
 
-    data = read_config_file(path)
-    if not isinstance(data, dict):
-        raise LesionStudioError(f"{path.name} is not an experiment config (expected a mapping).")
-    return data
+    cfg = load_experiment_config(path)
+    return cfg, ExperimentPlan.from_config(cfg).names
 
 
-def plan_stages(raw: dict[str, Any]) -> list[str]:
-    """The stage names the runner will report, in its order (``ExperimentRunner.run``)."""
-    from lesion_studio.experiment.config import ExperimentConfig
-
-    defaults = {f.name: f.default_factory() for f in fields(ExperimentConfig)  # type: ignore[misc]
-                if f.default_factory is not MISSING}
-    studies = raw.get("studies") or []
-    thresholds = raw.get("thresholds") or defaults.get("thresholds", [])
-
-    def label(parts: list[str]) -> str:
-        return "+".join(parts)
-
-    plan: list[str] = []
-    for study in studies:
-        for parts in (study["body_parts"], study.get("transfer_from") or study["body_parts"]):
-            name = f"baseline {label(parts)}"
-            if name not in plan:
-                plan.append(name)
-    for study in studies:
-        target, source = study["body_parts"], study.get("transfer_from") or study["body_parts"]
-        key = f"{label(target)}<-{label(source)}"
-        plan += [f"generator {label(source)}", f"synthesize {key}", f"score {key}"]
-        plan += [f"augmented {key} t={float(t):g}" for t in thresholds]
-    return [*plan, "evaluate", "report"]
+def plan_stages(path: Path) -> list[str]:
+    return load_plan(path)[1]
 
 
 def run_experiment_file(config: Path, progress: Any, cancel: Any) -> Any:
@@ -222,7 +198,7 @@ class ExperimentsPanel(QWidget):
         if not text:
             return
         try:
-            self._set_plan(plan_stages(read_raw_config(Path(text).expanduser())))
+            self._set_plan(plan_stages(Path(text).expanduser()))
         except (LesionStudioError, OSError, KeyError, TypeError) as exc:
             self.stages.clear()
             self.status_label.setText(f"Cannot read {Path(text).name}: {exc}")
@@ -243,13 +219,12 @@ class ExperimentsPanel(QWidget):
             return None
         path = Path(text).expanduser()
         try:
-            raw = read_raw_config(path)
-            plan = plan_stages(raw)
+            cfg, plan = load_plan(path)
         except (LesionStudioError, OSError, KeyError, TypeError) as exc:
             self._message(f"Cannot read {path.name}: {exc}", "error")
             return None
         prefs.set_value("experiments/last_config", str(path))
-        device = str((raw.get("classifier") or {}).get("device", "auto"))
+        device = str(cfg.classifier.get("device", "auto"))
         if self.queue.gpu_probe.available is None and device == "auto":
             self._pending = (path, device)
             self._set_plan(plan)

@@ -38,8 +38,10 @@ from lesion_studio.gui import settings as prefs
 log = logging.getLogger(__name__)
 
 TYPE_COLOURS = {"Baseline": (160, 160, 160), "Augmented": (230, 90, 60), "TL": (70, 140, 230)}
-COLUMNS = ("Body part", "Type", "t", "Augmented samples", "ROC AUC (95% CI)", "ΔAUC vs baseline (95% CI)",
-           "Val AUC")
+COLUMNS = ("Body part", "Type", "Status", "t", "Augmented samples", "ROC AUC, pooled (95% CI)",
+           "AUC mean ± sd (seeds)", "ΔAUC vs baseline, pooled (95% CI)", "ΔAUC mean ± sd", "Val AUC")
+#: Statuses of an augmented row whose model is *not* the study's result (the baseline stands).
+NOT_USED = ("rejected on validation", "filter refused", "no samples kept")
 FOLDERS_KEY = "results/folders"
 
 
@@ -49,7 +51,7 @@ def load_results(folder: Path) -> dict[str, Any]:
 
 def fmt_auc(auc: dict[str, Any] | None) -> str:
     if not auc:
-        return "n/a (no samples kept)"
+        return "n/a (no model)"
     return f"{auc['auc']:.3f} ({auc['ci_low']:.3f}–{auc['ci_high']:.3f})"
 
 
@@ -57,6 +59,12 @@ def fmt_delta(delta: dict[str, Any] | None) -> str:
     if not delta:
         return "–"
     return f"{delta['delta']:+.3f} ({delta['ci_low']:+.3f}–{delta['ci_high']:+.3f})"
+
+
+def fmt_spread(spread: dict[str, Any] | None, signed: bool = False) -> str:
+    if not spread:
+        return "–"
+    return f"{spread['mean']:{'+' if signed else ''}.3f} ± {spread['sd']:.3f} (n={spread['n']})"
 
 
 def type_label(e: dict[str, Any]) -> str:
@@ -93,13 +101,20 @@ class AucTableModel(QAbstractTableModel):
         if column == 1:
             return type_label(e)
         if column == 2:
-            return "–" if e.get("t") is None else f"{e['t']:g}"
+            status = str(e.get("status") or "")
+            return f"{status}: baseline stands" if status in NOT_USED else status
         if column == 3:
-            return str(e.get("augmented_samples") or 0)
+            return "–" if e.get("t") is None else f"{e['t']:g}"
         if column == 4:
-            return fmt_auc(e.get("auc"))
+            return str(e.get("augmented_samples") or 0)
         if column == 5:
+            return fmt_auc(e.get("auc"))
+        if column == 6:
+            return fmt_spread(e.get("auc_spread"))
+        if column == 7:
             return fmt_delta(e.get("delta_vs_baseline"))
+        if column == 8:
+            return fmt_spread(e.get("delta_spread"), signed=True)
         v = e.get("val_auc")
         return "–" if v is None else f"{v:.3f}"
 
@@ -110,11 +125,14 @@ class AucTableModel(QAbstractTableModel):
             return self.cell(index.row(), index.column())
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 1:
             return QColor(*TYPE_COLOURS.get(self.rows[index.row()].get("type", ""), (200, 200, 200)))
+        if role == Qt.ItemDataRole.ForegroundRole and self.rows[index.row()].get("status") in NOT_USED:
+            return QColor(140, 140, 140)  # shown for reference only: not the study's result
         if role == Qt.ItemDataRole.ToolTipRole:
             e = self.rows[index.row()]
             test = e.get("test") or {}
+            why = f"\n{e['selection_reason']}" if e.get("selection_reason") else ""
             return (f"model {e.get('model_name')}\ntest images {test.get('images')} ({test.get('lesion')} lesion, "
-                    f"{test.get('normal')} normal)")
+                    f"{test.get('normal')} normal){why}")
         return None
 
 
@@ -304,7 +322,9 @@ class ResultsPanel(QWidget):
         seconds = results.get("seconds")
         self.info.setText(f"{results.get('name', folder.name)}: test set {test}"
                           + (f", {seconds:.0f} s" if isinstance(seconds, int | float) else "")
-                          + ". AUC with bootstrap 95% CI; t chosen by validation AUC.")
+                          + f". {len(results.get('seeds') or [0])} training seed(s): AUC is the seeds' mean with a "
+                          "pooled bootstrap 95% CI. An augmented model replaces the baseline only when it beats it "
+                          "on validation.")
         self._show_line()
 
     def _line(self) -> str:
@@ -337,7 +357,8 @@ class ResultsPanel(QWidget):
                 continue
             kind = e.get("type", "")
             t = "" if e.get("t") is None else f" t={e['t']:g}"
-            name = f"{type_label(e)}{t}  AUC {e['auc']['auc']:.3f}" if e.get("auc") else type_label(e)
+            sd = f"±{e['auc_spread']['sd']:.3f}" if e.get("auc_spread") else ""
+            name = f"{type_label(e)}{t}  AUC {e['auc']['auc']:.3f}{sd}" if e.get("auc") else type_label(e)
             pen = pg.mkPen(TYPE_COLOURS.get(kind, (80, 200, 120)), width=2)
             curve = self.plot.plot(e["roc"]["fpr"], e["roc"]["tpr"], pen=pen, name=name)
             self.curves.append(curve)

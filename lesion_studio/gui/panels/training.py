@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lesion_studio.classifier.config import PRESETS as CLASSIFIER_PRESETS
 from lesion_studio.gui.actions import ActionSpec, register
 from lesion_studio.gui.job_queue import Job, JobQueue, JobState, device_key
 from lesion_studio.gui.panels import report
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 # The trainers' presets, mirrored here because reading them would import torch at start-up
 # (tests/gui/test_training_panel.py checks they match). name → (run length, input size or None)
 UNIT_PRESETS: dict[str, int] = {"tiny": 200, "fast": 20000, "paper": 100000}
-DRN_PRESETS: dict[str, tuple[int, int]] = {"tiny": (20, 96), "cpu": (12, 160), "gpu": (40, 384)}
+DRN_PRESETS: dict[str, tuple[int, int]] = {k: (v["epochs"], v["input_size"]) for k, v in CLASSIFIER_PRESETS.items()}
 UNIT_SPLITS = {"train + unassigned": ["train", "unassigned"], "train only": ["train"]}
 DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
 HIDDEN_LOSSES = {"total"}  # the weighted sum dwarfs the terms it adds up; it is in the status line instead

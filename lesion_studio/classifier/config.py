@@ -1,0 +1,98 @@
+"""What defines a classifier training run: the config, its presets and the DRN names (no torch).
+
+These are plain facts that torch-free code needs too (the experiment planner, the GUI's forms, the
+ONNX scorer's preprocessing), so they live here rather than in the trainer, which imports torch.
+``models/drn.py`` builds the networks named in :data:`DRN_ARCHITECTURES`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from lesion_studio.classifier.preprocess import Preprocessing
+from lesion_studio.config import from_dict, to_dict
+from lesion_studio.errors import ConfigError
+
+#: The DRN variants ``models.drn.build_drn`` can build (paper: DRN-C-26; D-22 and the tiny ones
+#: are cheaper members of the same family for CPUs and tests).
+DRN_ARCHITECTURES = ("drn_c_26", "drn_d_22", "drn_c_tiny", "drn_d_tiny")
+
+
+@dataclass
+class ClassifierConfig:
+    """Everything that defines a classifier training run (saved next to every checkpoint)."""
+
+    arch: str = "drn_d_22"
+    input_size: int = 160
+    #: Crop to the exposed body region before resizing (FracAtlas-style images have wide empty
+    #: borders; cropping spends the input's pixels on bone).
+    crop_to_body: bool = False
+    epochs: int = 12
+    batch_size: int = 16
+    lr: float = 1e-3
+    #: ``cosine``: one linear warm-up epoch, then cosine decay to 1% of ``lr`` by the last epoch.
+    schedule: Literal["constant", "cosine"] = "constant"
+    weight_decay: float = 1e-4  # L2 regularisation (the paper's)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    balance: Literal["sampler", "loss", "none"] = "sampler"
+    augment: bool = True
+    rotation_deg: float = 10.0
+    translate: float = 0.05
+    scale_min: float = 0.9
+    scale_max: float = 1.1
+    hflip: bool = True
+    select: Literal["best_val_auc", "last"] = "best_val_auc"
+    device: str = "auto"
+    amp: bool = True
+    seed: int = 0
+    eval_batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.arch not in DRN_ARCHITECTURES:
+            raise ConfigError(f"classifier.arch: unknown architecture {self.arch!r}; "
+                              f"choose one of {', '.join(DRN_ARCHITECTURES)}.")
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"classifier.{name} must be at least 1.")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ConfigError("classifier.lr must be positive and weight_decay non-negative.")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise ConfigError("classifier.scale_min/scale_max must satisfy 0 < min <= max.")
+        self.preprocessing  # noqa: B018 - validates the size
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.input_size, crop_to_body=self.crop_to_body)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "classifier") -> ClassifierConfig:
+        return from_dict(cls, data, where=where)
+
+    def training_hash(self) -> str:
+        """Identity of the settings that change the weights (device/amp/eval batch do not count)."""
+        d = to_dict(self)
+        for k in ("device", "amp", "eval_batch_size"):
+            d.pop(k)
+        for k, default in (("crop_to_body", False), ("schedule", "constant")):  # older runs stay resumable
+            if d.get(k) == default:
+                d.pop(k)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: Ready-made settings: ``tiny`` is for tests and the demo (seconds on CPU); ``cpu`` is sized for a
+#: 2-core workstation (see docs/experiments.md for how it was chosen), ``gpu`` is paper scale.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"arch": "drn_d_tiny", "input_size": 96, "epochs": 20, "batch_size": 16, "lr": 5e-3},
+    "cpu": {"arch": "drn_d_22", "input_size": 160, "epochs": 12, "batch_size": 16},
+    "gpu": {"arch": "drn_c_26", "input_size": 512, "crop_to_body": True, "epochs": 40, "batch_size": 32,
+            "lr": 5e-4, "schedule": "cosine"},
+}
+
+
+def preset(name: str, **overrides: Any) -> ClassifierConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"Unknown classifier preset {name!r}; choose one of {', '.join(PRESETS)}.")
+    return ClassifierConfig.from_dict({**PRESETS[name], **overrides})

@@ -1,0 +1,68 @@
+"""The CPU baseline's levers: cropping to the body before resizing, and the cosine schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lesion_studio.classifier.config import ClassifierConfig, preset
+from lesion_studio.classifier.preprocess import Preprocessing, body_region, prepare
+
+
+def _radiograph_with_borders() -> np.ndarray:
+    """A 400×300 image: black borders, a 'hand' (soft tissue + a bright bone) in a 160×100 region."""
+    img = np.zeros((400, 300), dtype=np.uint16)
+    img[120:280, 90:190] = 1200  # soft tissue
+    img[150:250, 130:150] = 3000  # bone
+    return img
+
+
+def test_body_region_finds_the_anatomy_and_keeps_a_margin() -> None:
+    img = _radiograph_with_borders().astype(np.float32) / 3000
+    y0, y1, x0, x1 = body_region(img)
+    assert 100 <= y0 <= 120 and 280 <= y1 <= 300
+    assert 75 <= x0 <= 90 and 190 <= x1 <= 205
+
+
+def test_body_region_leaves_a_full_or_empty_image_whole() -> None:
+    assert body_region(np.zeros((50, 40))) == (0, 50, 0, 40)
+    assert body_region(np.ones((50, 40))) == (0, 50, 0, 40)
+    speck = np.zeros((200, 200))
+    speck[5:9, 5:9] = 1.0  # a marker letter, not a body: too small to crop to
+    assert body_region(speck) == (0, 200, 0, 200)
+
+
+def test_cropping_spends_the_input_on_the_body() -> None:
+    img = _radiograph_with_borders()
+    plain = prepare(img, Preprocessing(64))
+    cropped = prepare(img, Preprocessing(64, crop_to_body=True))
+    background = plain.min()
+    # The bone's share of the input grows several-fold once the borders are gone.
+    assert (cropped > 1.5).mean() > 3 * (plain > 1.5).mean()
+    assert (cropped > background + 0.1).mean() > 2 * (plain > background + 0.1).mean()
+
+
+def test_cache_tag_of_uncropped_settings_is_unchanged() -> None:
+    assert Preprocessing(96).tag == Preprocessing(96, crop_to_body=False).tag
+    assert Preprocessing(96).tag != Preprocessing(96, crop_to_body=True).tag
+
+
+def test_cosine_schedule_warms_up_then_decays() -> None:
+    pytest.importorskip("torch")
+    from lesion_studio.training.classifier_trainer import scheduled_lr
+
+    cfg = ClassifierConfig(lr=1e-3, epochs=4, schedule="cosine")
+    steps = 10
+    lrs = [scheduled_lr(cfg, s, steps) for s in range(steps * cfg.epochs)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[steps - 1] == pytest.approx(1e-3)  # linear warm-up
+    assert all(a >= b for a, b in zip(lrs[steps - 1:], lrs[steps:], strict=False))  # then never rises
+    assert lrs[-1] == pytest.approx(1e-5)
+    flat = ClassifierConfig(lr=1e-3, epochs=4)
+    assert {scheduled_lr(flat, s, steps) for s in range(40)} == {1e-3}
+
+
+def test_presets_and_old_hashes() -> None:
+    assert preset("gpu").crop_to_body and preset("gpu").input_size >= 512
+    # Adding the new options kept the identity of existing settings (their checkpoints still resume).
+    assert ClassifierConfig().training_hash() == ClassifierConfig(crop_to_body=False).training_hash()
+    assert ClassifierConfig().training_hash() != ClassifierConfig(schedule="cosine").training_hash()
