@@ -45,6 +45,17 @@ log = logging.getLogger(__name__)
 LOSS_NAMES = ("dis", "gan", "recon", "kl", "cycle", "cycle_kl", "total")
 
 
+def _augmenter(cfg: UnitTrainConfig, it: int, rank: int) -> Any:
+    """The discriminator-input transform of iteration ``it`` (identity without a DiffAugment policy)."""
+    from lesion_studio.training.diffaugment import diff_augment, parse_policy
+
+    policy = parse_policy(cfg.diff_augment)
+    if not policy:
+        return lambda x: x
+    g = common.step_generator(cfg.seed, it, 3 + rank * 8)
+    return lambda x: diff_augment(x, policy, g)
+
+
 # ---------------------------------------------------------------------------- config
 @dataclass
 class UnitTrainConfig:
@@ -81,6 +92,9 @@ class UnitTrainConfig:
     kl_w: float = 0.01
     cycle_w: float = 10.0
     cycle_kl_w: float = 0.01
+    #: DiffAugment policies for the discriminators' inputs, comma-separated (``training/diffaugment.py``):
+    #: brightness, contrast, translation, cutout. Empty: the paper's UNIT, no augmentation.
+    diff_augment: str = ""
     # run
     seed: int = 0
     device: str = "auto"
@@ -109,6 +123,9 @@ class UnitTrainConfig:
             raise ConfigError("UNIT config: normal_source must be picked, auto or both.")
         if self.sample_every < 1 or self.checkpoint_every < 1:
             raise ConfigError("UNIT config: sample_every and checkpoint_every must be >= 1.")
+        from lesion_studio.training.diffaugment import parse_policy
+
+        parse_policy(self.diff_augment)
 
     def arch(self) -> UnitArch:
         return UnitArch(in_channels=1, base_channels=self.base_channels, n_downsample=self.n_downsample,
@@ -297,8 +314,9 @@ class UnitTrainer:
                     fake_l = gen.decode(gen.encode(x_h, "h") + dis_noise[0], "l")
                     fake_h = gen.decode(gen.encode(x_l, "l") + dis_noise[1], "h")
                 opt_d.zero_grad(set_to_none=True)
+                aug = _augmenter(cfg, it, dist.rank)
                 with common.autocast(device, amp):
-                    loss_d = cfg.gan_w * dis_ddp(x_l, fake_l.float(), x_h, fake_h.float())
+                    loss_d = cfg.gan_w * dis_ddp(aug(x_l), aug(fake_l.float()), aug(x_h), aug(fake_h.float()))
                 scaler.scale(loss_d).backward()
                 scaler.step(opt_d)
 
@@ -307,7 +325,7 @@ class UnitTrainer:
                 with common.autocast(device, amp):
                     out = gen_ddp(x_l, x_h, gen_noise)
                     terms = loss_terms(gen, out, x_l, x_h)
-                    terms["gan"] = dis.generator_loss(out["x_hl"], out["x_lh"])
+                    terms["gan"] = dis.generator_loss(aug(out["x_hl"]), aug(out["x_lh"]))
                     total = sum(weights[k] * v for k, v in terms.items())
                 scaler.scale(total).backward()
                 scaler.step(opt_g)
