@@ -81,10 +81,12 @@ def test_experiment_runs_with_per_stage_progress_and_opens_results(qtbot, window
     job = panel.run()
     assert job is not None
     qtbot.waitUntil(lambda: reached[-1:] == ["score femur+tibia+humerus<-femur+tibia+humerus"], timeout=5000)
-    qtbot.waitUntil(lambda: [s for _n, s in panel.stage_states()][:4] == [DONE, DONE, DONE, RUNNING], timeout=5000)
+    gated = plan_stages(DEMO_TINY).index("score femur+tibia+humerus<-femur+tibia+humerus")  # after 3 seeds' baselines
+    qtbot.waitUntil(lambda: [s for _n, s in panel.stage_states()][:gated + 1] == [DONE] * gated + [RUNNING],
+                    timeout=5000)
     states = panel.stage_states()
-    assert [s for _n, s in states][4:] == [PENDING] * (len(states) - 4)
-    assert panel.overall.value() == 3 and panel.overall.maximum() == len(states)
+    assert [s for _n, s in states][gated + 1:] == [PENDING] * (len(states) - gated - 1)
+    assert panel.overall.value() == gated and panel.overall.maximum() == len(states)
     assert panel.stage_progress.value() == 3 and "score" in panel.stage_label.text()
     assert not panel.run_button.isEnabled() and not panel.open_button.isEnabled()
 
