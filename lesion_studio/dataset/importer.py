@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from lesion_studio.dataset.annotations import (
     read_coco_json,
     read_labels_csv,
 )
+from lesion_studio.deid import hashed_group_key
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.io.radiograph import DICOM_SUFFIXES, RASTER_SUFFIXES, is_probably_dicom, open_radiograph
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 IGNORED_SUFFIXES = {".csv", ".json", ".txt", ".md", ".yaml", ".yml", ".xml", ".toml", ".html", ".pdf",
                     ".zip", ".gz", ".py", ".log", ".ini", ".db", ".sqlite", ".sqlite-wal", ".sqlite-shm"}
 BATCH = 200
+GROUP_SALT_KEY = "group_key_salt"
 
 
 @dataclass
@@ -98,8 +101,23 @@ def _probe(path: Path) -> dict[str, Any]:
         "bits_stored": rg.bits_stored,
         "body_part": tags.get("Body part", "").lower(),
         "view": tags.get("View", "").lower(),
+        # Raw identifier: hashed with the project's salt before it is stored (see group_salt).
         "group_key": tags.get("Study UID", "") or tags.get("Patient ID", ""),
     }
+
+
+def group_salt(project: Project) -> str:
+    """The project's secret salt for group keys, made on first use and kept in its settings.
+
+    Group keys taken from DICOM identifiers (Study Instance UID, else Patient ID) are stored as
+    salted one-way hashes: images of one study still share a key, so splits keep them together,
+    but neither the database nor an export holds the identifier.
+    """
+    salt = project.get_setting(GROUP_SALT_KEY)
+    if not salt:
+        salt = secrets.token_hex(16)
+        project.set_setting(GROUP_SALT_KEY, salt)
+    return salt
 
 
 def import_source(
@@ -134,6 +152,7 @@ def import_source(
         else:
             todo.append(path)
 
+    salt = group_salt(project)
     clock = EtaClock(len(todo))
     batch: list[dict[str, Any]] = []
 
@@ -154,6 +173,7 @@ def import_source(
                 log.warning("skipped %s: %s", path, error)
             else:
                 relative = path.relative_to(root).as_posix()
+                info["group_key"] = hashed_group_key(info["group_key"], salt)
                 ann = annotations.lookup(relative)
                 if ann is not None:
                     matched_keys.add(relative if relative in annotations.by_key else path.name)
