@@ -31,6 +31,7 @@ from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, Progress
 from lesion_studio.training.common import (
     Distributed,
     autocast,
+    has_checkpoint,
     load_checkpoint,
     save_checkpoint,
     select_device,
@@ -151,7 +152,7 @@ class ClassifierTrainer:
         return model, opt
 
     def _try_resume(self, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any] | None:
-        if not self.last_path.exists():
+        if not has_checkpoint(self.last_path):
             return None
         try:
             states, meta = load_checkpoint(self.last_path)
@@ -251,7 +252,7 @@ class ClassifierTrainer:
                                                      self._checkpoint_meta(epoch + 1, history, best))
                 save_checkpoint(self.last_path, {"model": unwrap(ddp_model).state_dict(),
                                                  "optimizer": opt.state_dict()},
-                                self._checkpoint_meta(epoch + 1, history, best))
+                                self._checkpoint_meta(epoch + 1, history, best), keep_previous=True)
                 val_txt = f" val AUC {record['val_auc']:.3f}" if record.get("val_auc") is not None else ""
                 self.progress(ProgressEvent("classifier epoch", epoch + 1, cfg.epochs,
                                             f"loss {record['loss']:.3f}{val_txt}", data=dict(record)))
