@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lesion_studio.errors import RadiographError
-from lesion_studio.io.radiograph import Radiograph
+from lesion_studio.io.radiograph import Radiograph, check_pixel_count
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,18 @@ def _spacing(ds: object) -> tuple[float, float] | None:
     return None
 
 
+def _truncated_element(ds: object) -> str:
+    """The element a truncated file ends inside ('' when none): pydicom reads a cut-off file without
+    complaint, leaving the last element's value shorter than its declared length."""
+    from pydicom.dataelem import RawDataElement
+
+    for elem in getattr(ds, "_dict", {}).values():
+        if (isinstance(elem, RawDataElement) and elem.length not in (0xFFFFFFFF, None)
+                and elem.value is not None and len(elem.value) < elem.length):
+            return f"element {elem.tag}"
+    return ""
+
+
 def read_dicom(path: Path) -> Radiograph:
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -80,17 +92,48 @@ def read_dicom(path: Path) -> Radiograph:
             path, f"the DICOM header is damaged ({type(exc).__name__}: {exc})", "Re-export the image from the PACS."
         ) from exc
 
+    truncated = _truncated_element(ds)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        if truncated or len(ds) == 0:
+            raise RadiographError(
+                path, f"the file is truncated (it ends inside {truncated or 'its header'}, before the pixel data)",
+                "Copy or download the file again.",
+            )
+        if "Rows" in ds:  # an image header without its pixels: cut off exactly at an element boundary?
+            raise RadiographError(path, "the DICOM image has no pixel data (the file may have been cut short)",
+                                  "Copy or download the file again.")
         raise RadiographError(
             path, "the DICOM file has no pixel data (it may be a report or a structured document)",
             "Choose an image object (CR, DX, ...).",
         )
+    if truncated:
+        raise RadiographError(path, f"the file is truncated (it ends inside {truncated})",
+                              "Copy or download the file again.")
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise RadiographError(path, f"the image size is missing or invalid ({exc})",
+                              "Re-export the image from the PACS.") from exc
+    check_pixel_count(path, columns, rows)
     tsuid = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown"))
     try:
-        raw = ds.pixel_array
+        if frames > 1:
+            # Radiographs are single-frame: decode the first frame only, never all of them
+            # (a 400-frame file would otherwise take gigabytes).
+            from pydicom.pixels import pixel_array
+
+            log.info("%s has %d frames; using the first", path.name, frames)
+            raw = pixel_array(ds, index=0)
+        else:
+            raw = ds.pixel_array
     except Exception as exc:
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         reason = "; ".join(lines[1:] if len(lines) > 1 else lines) or type(exc).__name__
+        log.debug("decoding %s failed", path, exc_info=True)
+        if "less than expected" in reason:
+            raise RadiographError(path, f"the file is truncated: its pixel data ends early ({reason})",
+                                  "Copy or download the file again.") from exc
         raise RadiographError(
             path,
             f"the pixel data could not be decoded (transfer syntax {tsuid}: {reason})",
@@ -100,8 +143,7 @@ def read_dicom(path: Path) -> Radiograph:
 
     if raw.ndim == 3 and int(getattr(ds, "SamplesPerPixel", 1)) > 1:
         raw = raw[..., :3].mean(axis=-1)
-    elif raw.ndim == 3:  # multi-frame: take the first frame, radiographs are single-frame
-        log.warning("%s has %d frames; using the first", path.name, raw.shape[0])
+    elif raw.ndim == 3:  # frames not declared in NumberOfFrames: still take the first
         raw = raw[0]
     if raw.ndim != 2:
         raise RadiographError(path, f"unexpected pixel array shape {raw.shape}", "Choose a 2-D radiograph.")
