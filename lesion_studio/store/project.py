@@ -517,6 +517,16 @@ class Project:
             raise ProjectError(f"There is no model {ref!r} in this project (known: {known}).")
         return self._model_row(rows[0])
 
+    def update_model_metadata(self, model_id: int, **values: Any) -> ModelRecord:
+        """Merge ``values`` into a model's metadata (one transaction), e.g. a derived file's hash."""
+        with self._tx() as cur:
+            row = cur.execute("SELECT metadata FROM models WHERE id = ?", (model_id,)).fetchone()
+            if row is None:
+                raise ProjectError(f"There is no model with id {model_id}.")
+            cur.execute("UPDATE models SET metadata = ? WHERE id = ?",
+                        (dumps({**loads(row[0]), **values}), model_id))
+        return self.model(model_id)
+
     def delete_model(self, model_id: int) -> None:
         with self._tx() as cur:
             cur.execute("DELETE FROM models WHERE id = ?", (model_id,))

@@ -31,6 +31,7 @@ from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, Progress
 from lesion_studio.training.common import (
     Distributed,
     autocast,
+    check_state_shapes,
     has_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -273,7 +274,11 @@ def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tup
     states, meta = load_checkpoint(path)
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise LesionStudioError(f"{Path(path).name} is not a Lesion Studio classifier checkpoint.")
-    model = build_drn(meta["arch"])
+    arch = meta.get("arch")
+    if not isinstance(arch, str) or not isinstance(states.get("model"), dict):
+        raise LesionStudioError(f"{Path(path).name}: the classifier metadata is damaged (architecture {arch!r}).")
+    check_state_shapes(lambda: build_drn(arch), states["model"], f"{Path(path).name} (classifier {arch})")
+    model = build_drn(arch)
     model.load_state_dict(states["model"])
     dev = device if isinstance(device, torch.device) else select_device(device)
     return model.to(dev).eval(), meta

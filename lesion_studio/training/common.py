@@ -313,6 +313,22 @@ def load_checkpoint(path: str | Path, *, verify: bool = True,
         return states, metadata
 
 
+def check_state_shapes(build: Any, state: dict[str, Any], name: str) -> None:
+    """Compare a file's tensors with the network its metadata names, before allocating it: the
+    network is built on torch's ``meta`` device, which records shapes and allocates nothing."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    found = {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}
+    if expected != found:
+        missing = sorted(set(expected) - set(found))
+        extra = sorted(set(found) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
+                  else f"{wrong[0]} is {found[wrong[0]]}, the architecture needs {expected[wrong[0]]}")
+        raise LesionStudioError(f"{name} does not match the architecture its metadata names ({detail}). "
+                                "The model folder is damaged or was edited; retrain or restore it.")
+
+
 def has_checkpoint(path: str | Path) -> bool:
     """Whether there is a checkpoint to resume: the current one or the previous one."""
     path = Path(path)
