@@ -64,15 +64,22 @@ def _spacing(ds: object) -> tuple[float, float] | None:
     return None
 
 
-def _truncated_element(ds: object) -> str:
-    """The element a truncated file ends inside ('' when none): pydicom reads a cut-off file without
-    complaint, leaving the last element's value shorter than its declared length."""
+def _truncated_element(ds: object, file_size: int) -> str:
+    """Where a truncated file ends ('' when it does not look truncated). pydicom reads a cut-off file
+    without complaint: the last element's value is shorter than its declared length, or a few bytes
+    of the next element's header are left over and silently dropped."""
     from pydicom.dataelem import RawDataElement
 
+    last_end, last_tag = 0, None
     for elem in getattr(ds, "_dict", {}).values():
-        if (isinstance(elem, RawDataElement) and elem.length not in (0xFFFFFFFF, None)
-                and elem.value is not None and len(elem.value) < elem.length):
+        if not isinstance(elem, RawDataElement) or elem.length in (0xFFFFFFFF, None):
+            continue
+        if elem.value is not None and len(elem.value) < elem.length:
             return f"element {elem.tag}"
+        if elem.value_tell is not None and elem.value_tell + elem.length > last_end:
+            last_end, last_tag = elem.value_tell + elem.length, elem.tag
+    if last_tag is not None and 0 < file_size - last_end < 8:
+        return f"the element after {last_tag}"
     return ""
 
 
@@ -92,7 +99,7 @@ def read_dicom(path: Path) -> Radiograph:
             path, f"the DICOM header is damaged ({type(exc).__name__}: {exc})", "Re-export the image from the PACS."
         ) from exc
 
-    truncated = _truncated_element(ds)
+    truncated = _truncated_element(ds, path.stat().st_size)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         if truncated or len(ds) == 0:
             raise RadiographError(
