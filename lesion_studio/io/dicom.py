@@ -84,6 +84,21 @@ def _truncated_element(ds: object, file_size: int) -> str:
 
 
 def read_dicom(path: Path) -> Radiograph:
+    """Decode a DICOM radiograph; every failure is a :class:`RadiographError` naming the file."""
+    try:
+        return _read_dicom(path)
+    except RadiographError:
+        raise
+    except Exception as exc:
+        # Damaged bytes (a RescaleSlope of "1.x", an unknown VR, a negative BitsStored...) surface
+        # deep inside pydicom and numpy with whatever exception type they happen to raise; the
+        # seeded fuzz test (tests/test_fuzz_dicom.py) found several. The file is the problem.
+        log.debug("reading %s failed", path, exc_info=True)
+        raise RadiographError(path, f"the DICOM attributes are invalid ({type(exc).__name__}: {exc})",
+                              "Re-export the image from the PACS.") from exc
+
+
+def _read_dicom(path: Path) -> Radiograph:
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut
