@@ -196,3 +196,19 @@ def test_public_provenance_is_an_allow_list(identified_project: Project) -> None
     public = public_provenance(project.synthetic_sample(sid))
     assert MARKER not in json.dumps(public)
     assert public["provenance"]["source_sha256"] == rec.sha256 and public["provenance"]["model"] == {"name": "m"}
+
+
+def test_a_source_with_burned_in_annotation_is_not_exported(tmp_path: Path) -> None:
+    source = tmp_path / "in" / "burned.dcm"
+    ds = _identified_source(source)
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(source, enforce_file_format=True)
+    with Project.create(tmp_path / "p") as project:
+        import_source(project, source)
+        rec = project.images()[0]
+        save_synthetic_sample(project, project.open_radiograph(rec.id).pixels, source_image_id=rec.id,
+                              window=Box(0, 0, 8, 8), n=1.0, seed=0, model_id=None, provenance={},
+                              status="accepted")
+        for fmt in ("png", "dicom"):
+            report = export_samples(project, tmp_path / fmt, fmt)
+            assert report.count == 0 and "burned-in annotation" in report.failed[0][1]

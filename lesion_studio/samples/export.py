@@ -27,8 +27,22 @@ def _sidecar(project: Project, sample: SyntheticSample) -> dict[str, Any]:
     return public_provenance(sample)
 
 
+def _source_header(project: Project, sample: SyntheticSample) -> Any | None:
+    """The source's DICOM header (or None), refusing a source with burned-in annotation: its pixels,
+    and so the synthetic image's, may show a name, a date or a record number."""
+    source = project.image(sample.source_image_id)
+    source_ds = _read_source_header(source.abs_path)
+    if source_ds is not None and str(getattr(source_ds, "BurnedInAnnotation", "")).strip().upper() == "YES":
+        raise LesionStudioError(
+            f"Sample {sample.id}: its source image (project image {source.id}) has burned-in annotation, "
+            "which may show identifying text in the pixels. Synthesize from another image to export it."
+        )
+    return source_ds
+
+
 def export_sample_png(project: Project, sample: SyntheticSample, out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
+    _source_header(project, sample)
     pixels = load_sample_pixels(project, sample)
     meta = _sidecar(project, sample)
     path = out_dir / f"synthetic_{sample.id:06d}.png"
@@ -46,13 +60,7 @@ def export_sample_dicom(project: Project, sample: SyntheticSample, out_dir: str 
     pixels = load_sample_pixels(project, sample)
     source = project.image(sample.source_image_id)
     meta = _sidecar(project, sample)
-
-    source_ds = _read_source_header(source.abs_path)
-    if source_ds is not None and str(getattr(source_ds, "BurnedInAnnotation", "")).strip().upper() == "YES":
-        raise LesionStudioError(
-            f"Sample {sample.id}: its source image (project image {source.id}) has burned-in annotation, "
-            "which may show identifying text in the pixels. Synthesize from another image to export it."
-        )
+    source_ds = _source_header(project, sample)
     ds = Dataset()
     for keyword, value in allowed_source_attributes(source_ds).items():
         setattr(ds, keyword, value)
