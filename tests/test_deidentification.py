@@ -149,6 +149,19 @@ def test_group_key_from_an_identifier_is_a_salted_hash(identified_project: Proje
     other = Project.create(tmp_path / "other")
     import_source(other, rec.abs_path)
     assert other.images()[0].group_key not in ("", rec.group_key)  # another project, another salt
+    # Without a StudyInstanceUID the key came from the PatientID, and was exported as such.
+    ds = pydicom.dcmread(rec.abs_path)
+    del ds.StudyInstanceUID
+    ds.PatientID = "MRN-0042"
+    (tmp_path / "no-study").mkdir()
+    ds.save_as(tmp_path / "no-study" / "a.dcm", enforce_file_format=True)
+    ds.SOPInstanceUID = generate_uid()
+    ds.save_as(tmp_path / "no-study" / "b.dcm", enforce_file_format=True)
+    import_source(other, tmp_path / "no-study")
+    keys = {r.name: r.group_key for r in other.images()}
+    assert keys["a.dcm"] == keys["b.dcm"] and keys["a.dcm"].startswith("g-")  # one patient, one group
+    export_project(other, tmp_path / "csv", "csv")
+    assert "MRN-0042" not in (tmp_path / "csv" / "labels.csv").read_text()
     other.close()
 
 
