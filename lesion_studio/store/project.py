@@ -615,12 +615,16 @@ class Project:
         """Runs left ``running`` by a process that died (kill -9, power loss) become ``interrupted``."""
         if not self._query("SELECT 1 FROM runs WHERE status = 'running' LIMIT 1"):
             return
-        with self._tx() as cur:
-            ids = [r[0] for r in cur.execute("SELECT id FROM runs WHERE status = 'running'").fetchall()]
-            dead = [i for i in ids if self._run_is_dead(i)]
-            now = utc_now()
-            cur.executemany("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
-                            [(now, i) for i in dead])
+        try:
+            with self._tx() as cur:
+                ids = [r[0] for r in cur.execute("SELECT id FROM runs WHERE status = 'running'").fetchall()]
+                dead = [i for i in ids if self._run_is_dead(i)]
+                now = utc_now()
+                cur.executemany("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
+                                [(now, i) for i in dead])
+        except sqlite3.OperationalError as exc:  # a read-only copy of a project still opens
+            log.warning("could not mark interrupted runs in %s (%s)", self.folder, exc)
+            return
         for run_id in dead:
             log.warning("run %d was interrupted (its process ended without finishing it)", run_id)
 
