@@ -139,3 +139,15 @@ def test_kill_9_during_checkpoint_saves_always_leaves_a_resumable_checkpoint(tmp
         child.stdout.close()
         states, meta = common.load_checkpoint(path)
         assert torch.equal(states["model"]["w"], torch.full((256, 256), float(meta["iteration"])))
+
+
+def test_damaged_tensor_bytes_are_detected(tmp_path: Path) -> None:
+    """The header cannot hash its own file; a digest of the tensors inside it catches a bit flip."""
+    torch, common = _checkpointing()
+    path = tmp_path / "c.safetensors"
+    common.save_checkpoint(path, {"model": {"w": torch.arange(64, dtype=torch.float32)}}, {"epoch": 3})
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x40  # inside the last tensor's bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(LesionStudioError, match="do not match the hash saved with them"):
+        common.load_checkpoint(path)

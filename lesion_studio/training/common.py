@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,14 +232,18 @@ def save_checkpoint(path: str | Path, states: dict[str, Any], metadata: dict[str
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     structure = {name: encode_state(state, tensors, name) for name, state in states.items()}
-    embedded = json.dumps({**metadata, "weights_file": path.name, "state_structure": structure}, sort_keys=True)
+    embedded = json.dumps({**metadata, "weights_file": path.name, "state_structure": structure,
+                           "tensors_sha256": tensors_digest(tensors)}, sort_keys=True)
     try:
         if keep_previous and path.exists():
             # A hard link keeps the current file in place until the new one replaces it, so there
             # is never a moment without a complete checkpoint under ``path``.
             prev = previous_path(path)
             with atomic_path(prev) as tmp_prev:
-                os.link(path, tmp_prev)
+                try:
+                    os.link(path, tmp_prev)
+                except OSError:  # a file system without hard links
+                    shutil.copyfile(path, tmp_prev)
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata={"format": "lesion-studio-checkpoint-2",
                                                    EMBEDDED_METADATA_KEY: embedded})
@@ -271,6 +276,10 @@ def _read_checkpoint(path: Path, verify: bool) -> tuple[dict[str, Any], dict[str
             metadata = json.loads(header[EMBEDDED_METADATA_KEY])
         except ValueError as exc:
             raise LesionStudioError(f"The metadata inside {path.name} is unreadable ({exc}).") from exc
+        wanted = metadata.get("tensors_sha256") if isinstance(metadata, dict) else None
+        if verify and wanted and tensors_digest(tensors) != wanted:
+            raise LesionStudioError(f"The tensors in {path.name} do not match the hash saved with them: the file "
+                                    "was changed or damaged. Use another checkpoint or retrain.")
     else:  # format 1: metadata in the sidecar, tied to the weights by their hash
         side = sidecar_path(path)
         try:
@@ -284,12 +293,24 @@ def _read_checkpoint(path: Path, verify: bool) -> tuple[dict[str, Any], dict[str
             )
     if not isinstance(metadata, dict):
         raise LesionStudioError(f"The metadata of {path.name} is not a JSON object.")
+    metadata.pop("tensors_sha256", None)
     structure = metadata.pop("state_structure", {})
     try:
         states = {name: decode_state(s, tensors) for name, s in structure.items()}
     except (KeyError, TypeError, AttributeError) as exc:
         raise LesionStudioError(f"{path.name} does not hold the tensors its metadata lists ({exc}).") from exc
     return states, metadata
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the tensors' names, dtypes, shapes and bytes, in name order: stored inside the
+    checkpoint, it catches damaged weights, which the file's own header cannot hash."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
 
 
 def load_checkpoint(path: str | Path, *, verify: bool = True,
