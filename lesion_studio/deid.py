@@ -93,9 +93,28 @@ def public_provenance(sample: Any) -> dict[str, Any]:
             "model": {k: model.get(k) for k in ("id", "name", "sha256", "resolution", "backend") if k in model},
             "n": prov.get("n", sample.n), "seed": prov.get("seed", sample.seed),
             "window": list(sample.box.as_tuple()), "direction": str(prov.get("direction", "")),
+            "blend": str(prov.get("blend", "paper")), "stochastic": bool(prov.get("stochastic", False)),
             "created": str(prov.get("created") or getattr(sample, "created_at", "")),
+            "batch_settings": _plain(prov.get("batch_settings"), _BATCH_KEYS),
         },
     }
+
+
+_BATCH_KEYS = ("sources", "n_range", "batch_seed", "body_parts", "split")
+
+
+def _plain(value: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The named keys of a settings dictionary, with numbers, and short codes or lists of them only."""
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key in keys:
+        item = value.get(key)
+        if isinstance(item, bool | int | float) or (isinstance(item, str) and len(item) <= 32):
+            out[key] = item
+        elif isinstance(item, list) and all(isinstance(v, int | float | str) and len(str(v)) <= 32 for v in item):
+            out[key] = list(item)
+    return out
 
 
 def stored_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
