@@ -19,7 +19,7 @@ class RadiographError(LesionStudioError):
 
     def __init__(self, path: str | Path, problem: str, advice: str) -> None:
         self.path = Path(path)
-        self.problem = problem
+        self.problem = " ".join(str(problem).split())  # one line, whatever a library's message held
         self.advice = advice
         super().__init__(f"{self.path.name}: {problem}. {advice}")
 

@@ -137,7 +137,7 @@ def test_bad_annotation_files_are_reported_clearly(tmp_path: Path, demo_project_
             import_source(project, demo_project_master / "images", labels_csv=bad)
         bad.write_text("image,label\nfemur_000.dcm,perhaps\n")
         with pytest.raises(LesionStudioError, match="unknown label"):
-            import_source(project, demo_project_master / "images", labels_csv=bad)
+            import_source(project, demo_project_master / "images", labels_csv=bad, strict=True)
         coco = tmp_path / "c.json"
         coco.write_text("{not json")
         with pytest.raises(LesionStudioError, match="not a COCO JSON"):

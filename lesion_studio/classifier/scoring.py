@@ -20,6 +20,7 @@ import numpy as np
 from lesion_studio.classifier.preprocess import PreparedCache, Preprocessing
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
+from lesion_studio.files import atomic_write, file_sha256
 from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.onnx_runtime import make_session
 
@@ -57,27 +58,40 @@ def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None
         dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=4096)}}, what="classifier",
         probe=probe)
     sidecar = {"preprocessing": meta["preprocessing"], "arch": meta["arch"],
-               "checkpoint_sha256": meta.get("weights_sha256", ""),
-               "onnx_sha256": onnx_sha256}
-    Path(f"{out}.json").write_text(json.dumps(sidecar, indent=1))
+               "checkpoint_sha256": file_sha256(checkpoint), "onnx_sha256": onnx_sha256}
+    atomic_write(Path(f"{out}.json"), json.dumps(sidecar, indent=1).encode())
     return out
 
 
 class OnnxScorer:
-    """Lesion probabilities for images or prepared arrays, with onnxruntime."""
+    """Lesion probabilities for images or prepared arrays, with onnxruntime.
 
-    def __init__(self, onnx_path: str | Path, *, prefer_cuda: bool = True, batch_size: int = 32) -> None:
+    The ONNX file must match its sidecar's hash, and ``expected_sha256`` (the hash the project
+    registered) when given: a swapped graph is refused before it runs, not after it prints a
+    "probability" of 2016. Outputs outside [0, 1] are refused too.
+    """
+
+    def __init__(self, onnx_path: str | Path, *, prefer_cuda: bool = True, batch_size: int = 32,
+                 expected_sha256: str | None = None) -> None:
         self.path = Path(onnx_path)
         side = Path(f"{self.path}.json")
         if not self.path.exists() or not side.exists():
             raise LesionStudioError(f"The ONNX classifier {self.path} (or its .json sidecar) is missing. "
                                     "Export it with `lesion-studio score --export` or retrain.")
-        self.info = json.loads(side.read_text())
-        self.prep = Preprocessing(**self.info["preprocessing"])
+        try:
+            self.info = json.loads(side.read_text())
+            self.prep = Preprocessing(**self.info["preprocessing"])
+        except (OSError, ValueError, RecursionError, KeyError, TypeError) as exc:
+            raise LesionStudioError(f"The classifier sidecar {side.name} is damaged ({type(exc).__name__}: {exc}). "
+                                    "Delete the .onnx and .json files to export them again.") from exc
+        self.sha256 = file_sha256(self.path)
+        for what, wanted in (("its sidecar", self.info.get("onnx_sha256")), ("the project", expected_sha256)):
+            if wanted and wanted != self.sha256:
+                raise LesionStudioError(f"{self.path} does not match the hash {what} recorded: it was changed "
+                                        "or replaced. Delete it to export it again from the checkpoint.")
         self.session = make_session(self.path, prefer_cuda=prefer_cuda)
         self.providers = list(self.session.get_providers())
         self.batch_size = batch_size
-        self.sha256 = self.info.get("onnx_sha256", "")
 
     def score_arrays(self, arrays: np.ndarray, *, progress: ProgressCallback = no_progress,
                      cancel: CancelToken | None = None) -> np.ndarray:
@@ -88,7 +102,15 @@ class OnnxScorer:
             if cancel is not None:
                 cancel.raise_if_cancelled("Scoring")
             x = np.asarray(arrays[i:i + self.batch_size], dtype=np.float32)[:, None]
-            out.append(self.session.run(["probability"], {"images": x})[0].astype(np.float64))
+            try:
+                p = np.asarray(self.session.run(["probability"], {"images": x})[0], dtype=np.float64)
+            except Exception as exc:  # onnxruntime raises its own types for a graph that does not fit
+                raise LesionStudioError(f"The classifier {self.path.name} cannot score these images "
+                                        f"({type(exc).__name__}: {exc}).") from exc
+            if p.shape != (len(x),) or not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+                raise LesionStudioError(f"The classifier {self.path.name} returned values that are not "
+                                        "probabilities; it is not a Lesion Studio classifier export.")
+            out.append(p)
             progress(ProgressEvent("scoring", min(n, i + self.batch_size), n))
         return np.concatenate(out) if out else np.zeros(0)
 
@@ -111,11 +133,38 @@ def scorer_for_weights(weights: str | Path, *, prefer_cuda: bool = True) -> Onnx
 
 
 def registered_scorer(project: Any, ref: int | str) -> tuple[OnnxScorer, Any]:
-    """(scorer, model record) for a classifier in the project's registry, by name or id."""
+    """(scorer, model record) for a classifier in the project's registry, by name or id.
+
+    The ONNX file is checked against the hash the registry holds for it. The first export records
+    that hash; an ONNX file found without one is accepted only when it is the registered file
+    itself or its sidecar ties it to the registered weights, and its hash is then recorded.
+    """
     record = project.model(ref)
     if record.kind != "drn":
         raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a classifier.")
-    return scorer_for_weights(project.resolve_path(record.path)), record
+    weights = project.resolve_path(record.path)
+    onnx = onnx_path_for(weights)
+    expected = record.metadata.get("onnx_sha256")
+    if not onnx.exists() or not Path(f"{onnx}.json").exists():
+        if weights.exists() and record.sha256 and file_sha256(weights) != record.sha256:
+            raise LesionStudioError(f"{weights} does not match the model's registered hash; retrain it.")
+        export_classifier_onnx(weights)
+        expected = None
+    if not expected:
+        actual = file_sha256(onnx)
+        try:
+            side = json.loads(Path(f"{onnx}.json").read_text())
+        except (OSError, ValueError, RecursionError):
+            side = {}
+        tied = isinstance(side, dict) and side.get("onnx_sha256") == actual and (
+            side.get("checkpoint_sha256") == record.sha256 or actual == record.sha256)
+        if not tied:
+            raise LesionStudioError(f"{onnx} of classifier {record.name!r} has no registered hash and its "
+                                    "sidecar does not tie it to the registered weights. Delete the .onnx file "
+                                    "and its .json to export it again.")
+        record = project.update_model_metadata(record.id, onnx_sha256=actual)
+        expected = actual
+    return OnnxScorer(onnx, expected_sha256=expected), record
 
 
 def score_synthetic(project: Any, samples: Sequence[Any], scorer: OnnxScorer, *,

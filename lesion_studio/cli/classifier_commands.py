@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="lesion probability of images with a trained classifier (ONNX Runtime)")
     p.add_argument("project", type=Path)
     p.add_argument("--model", required=True, help="classifier name or id")
-    p.add_argument("--split", default=None, help="train/val/test (default: every image)")
+    p.add_argument("--split", default=None, choices=("train", "val", "test", "unassigned"),
+                   help="train/val/test/unassigned (default: every image)")
     p.add_argument("--synthetic-batch", default=None, help="score (and store scores of) a synthetic batch")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_score)
@@ -105,12 +106,21 @@ def cmd_score(args: argparse.Namespace) -> int:
         scorer, _ = registered_scorer(project, args.model)
         if args.synthetic_batch:
             samples = project.synthetic_samples(batch=args.synthetic_batch)
+            if not samples:
+                batches = sorted({s.batch for s in project.synthetic_samples()}) or ["none yet"]
+                raise LesionStudioError(f"There is no synthetic batch {args.synthetic_batch!r} "
+                                        f"(batches: {', '.join(batches)}).")
             scores = score_synthetic(project, samples, scorer)
             rows = [{"image": project.resolve_path(s.path).name, "image_id": s.source_image_id,
                      "synthetic_id": s.id, "score": score} for s, score in zip(samples, scores, strict=True)]
         else:
             cache = PreparedCache(scorer.prep, project.subfolder("cache") / "classifier")
-            examples = image_examples(project.images(split=args.split) if args.split else project.images())
+            images = project.images(split=args.split) if args.split else project.images()
+            if not images:
+                where = f"in the {args.split!r} split" if args.split else "in this project"
+                raise LesionStudioError(f"There are no images {where} to score"
+                                        + (" (assign splits with `lesion-studio split`)." if args.split else "."))
+            examples = image_examples(images)
             scores = scorer.score_files([(e.key, e.path) for e in examples], cache=cache)
             rows = [{"image": e.path.name, "image_id": e.image_id, "synthetic_id": None, "score": float(s)}
                     for e, s in zip(examples, scores, strict=True)]

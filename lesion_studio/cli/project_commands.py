@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from lesion_studio.store.project import Project
+from lesion_studio.store.project import DB_NAME, Project
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", type=Path, help="CSV: image,label,body_part,view,split,group,exclusions,...")
     p.add_argument("--boxes", type=Path, help="CSV: image,x0,y0,x1,y1[,kind]")
     p.add_argument("--coco", type=Path, help="COCO detection JSON")
+    p.add_argument("--strict", action="store_true",
+                   help="fail the whole import, writing nothing, if any annotation row cannot be used")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_import)
 
@@ -64,14 +66,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     from lesion_studio.cli.progress import TerminalProgress
     from lesion_studio.dataset.importer import import_source
 
-    project = Project.open_or_create(args.project)
+    folder = args.project.expanduser().resolve()
+    new_folder = not folder.exists()
+    new_project = not (folder / DB_NAME).exists()
+    project = Project.open_or_create(folder)
     bar = TerminalProgress()
     try:
         report = import_source(project, args.source, labels_csv=args.labels, boxes_csv=args.boxes,
-                               coco_json=args.coco, progress=bar)
-    finally:
+                               coco_json=args.coco, progress=bar, strict=args.strict)
+    except BaseException:
         bar.close()
         project.close()
+        if new_project:  # a failed import into a new project leaves no empty project behind
+            _remove_new_project(folder, new_folder)
+        raise
+    bar.close()
+    project.close()
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
@@ -81,11 +91,28 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"Skipped {len(report.skipped)} file(s) that could not be read:")
         for s in report.skipped:
             print(f"  {s.name}: {s.reason}")
+    if report.problems:
+        skipped = sum(p["action"] == "skipped" for p in report.problems)
+        print(f"{skipped} annotation row(s) skipped, {len(report.problems) - skipped} clipped "
+              "(--strict fails the import instead):")
+        for p in report.problems:
+            print(f"  {p['file']} {p['where']}: {p['reason']} ({p['action']})")
     if report.unmatched_annotations:
         shown = ", ".join(report.unmatched_annotations[:10])
         more = "" if len(report.unmatched_annotations) <= 10 else f" and {len(report.unmatched_annotations) - 10} more"
         print(f"Annotations for {len(report.unmatched_annotations)} image(s) matched no file: {shown}{more}")
     return 0
+
+
+def _remove_new_project(folder: Path, remove_folder: bool) -> None:
+    """Undo ``open_or_create``: the database files, and the folder when the import created it."""
+    import shutil
+
+    if remove_folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        (folder / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
 
 
 def _print_counts(title: str, counts: dict) -> None:

@@ -1,14 +1,16 @@
 """Import a folder (or one file) of radiographs with optional labels, boxes and COCO annotations.
 
 Every file is decoded once at import: a file that cannot be read is reported (name and reason)
-and skipped, never half-imported. Images go into the store in batches, each batch one
-transaction together with its boxes, so an interrupted import leaves whole images only.
+and skipped, never half-imported. Every annotation row is validated before anything is written
+(see :mod:`annotations`), and the images go into the store with their boxes in one transaction:
+an import lands whole or not at all.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,10 +18,12 @@ from typing import Any
 
 from lesion_studio.dataset.annotations import (
     Annotations,
+    ImageAnnotation,
     read_boxes_csv,
     read_coco_json,
     read_labels_csv,
 )
+from lesion_studio.deid import hashed_group_key
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.io.radiograph import DICOM_SUFFIXES, RASTER_SUFFIXES, is_probably_dicom, open_radiograph
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
@@ -30,7 +34,7 @@ log = logging.getLogger(__name__)
 #: Files that are obviously not images are passed over silently (annotation files, docs).
 IGNORED_SUFFIXES = {".csv", ".json", ".txt", ".md", ".yaml", ".yml", ".xml", ".toml", ".html", ".pdf",
                     ".zip", ".gz", ".py", ".log", ".ini", ".db", ".sqlite", ".sqlite-wal", ".sqlite-shm"}
-BATCH = 200
+GROUP_SALT_KEY = "group_key_salt"
 
 
 @dataclass
@@ -48,6 +52,8 @@ class ImportReport:
     labelled: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
     unmatched_annotations: list[str] = field(default_factory=list)
+    #: Annotation rows skipped (or clipped), each {file, where, reason, action}.
+    problems: list[dict[str, str]] = field(default_factory=list)
     cancelled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,8 +104,19 @@ def _probe(path: Path) -> dict[str, Any]:
         "bits_stored": rg.bits_stored,
         "body_part": tags.get("Body part", "").lower(),
         "view": tags.get("View", "").lower(),
+        # Raw identifier: hashed with the project's salt before it is stored (see group_salt).
         "group_key": tags.get("Study UID", "") or tags.get("Patient ID", ""),
     }
+
+
+def group_salt(project: Project) -> str:
+    """The project's secret salt for group keys (a new one until the first import saves it).
+
+    Group keys taken from DICOM identifiers (Study Instance UID, else Patient ID) are stored as
+    salted one-way hashes: images of one study still share a key, so splits keep them together,
+    but neither the database nor an export holds the identifier.
+    """
+    return project.get_setting(GROUP_SALT_KEY) or secrets.token_hex(16)
 
 
 def import_source(
@@ -113,7 +130,15 @@ def import_source(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
     workers: int = 2,
+    strict: bool = False,
 ) -> ImportReport:
+    """Import ``source`` with its annotations: decode and validate everything, then write once.
+
+    Each annotation row that cannot be used is reported (file, line, reason) and skipped; with
+    ``strict`` any such row fails the whole import before anything is written. The images and
+    their boxes go into the store in one transaction, so an import never stops half-way. A
+    cancelled import writes the images decoded so far (whole, with their annotations).
+    """
     source = Path(source).expanduser().resolve()
     if not source.exists():
         raise LesionStudioError(f"{source} does not exist. Check the folder to import.")
@@ -134,14 +159,9 @@ def import_source(
         else:
             todo.append(path)
 
+    salt = group_salt(project)
     clock = EtaClock(len(todo))
-    batch: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        if batch:
-            project.add_images(batch)
-            batch.clear()
-
+    rows: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         # Decoding releases the GIL in Pillow and pylibjpeg, so two threads use both cores.
         results = pool.map(_safe_probe, todo)
@@ -151,31 +171,57 @@ def import_source(
                 break
             if error is not None:
                 report.skipped.append(SkippedFile(path.name, error))
-                log.warning("skipped %s: %s", path, error)
+                log.info("skipped %s: %s", path, error)
             else:
                 relative = path.relative_to(root).as_posix()
                 ann = annotations.lookup(relative)
+                info["group_key"] = hashed_group_key(info["group_key"], salt)
                 if ann is not None:
                     matched_keys.add(relative if relative in annotations.by_key else path.name)
-                    info.update(ann.fields)
-                    info["extra"] = dict(ann.extra)
-                    info["lesion_boxes"] = [(b.clipped(info["width"], info["height"]), author)
-                                            for b in ann.lesion_boxes]
-                    info["normal_patches"] = [(b.clipped(info["width"], info["height"]), author)
-                                              for b in ann.normal_patches]
-                    report.labelled += 1 if "label" in ann.fields else 0
-                    report.boxes += len(ann.lesion_boxes)
-                    report.normal_patches += len(ann.normal_patches)
-                    if ann.lesion_boxes and info.get("label", "unreviewed") == "unreviewed":
-                        info["label"] = "lesion"  # a box is an expert's statement that there is a lesion
-                batch.append(info)
-                report.added += 1
-                if len(batch) >= BATCH:
-                    flush()
+                    _attach(info, ann, annotations, author)
+                rows.append(info)
             progress(ProgressEvent("import", done, len(todo), path.name, clock.eta(done)))
-        flush()
+    report.problems = [asdict(p) for p in annotations.problems]
     report.unmatched_annotations = sorted(set(annotations.by_key) - matched_keys)
+    bad = [p for p in annotations.problems if p.action == "skipped"]
+    if strict and bad:
+        shown = "; ".join(str(p) for p in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise LesionStudioError(
+            f"{len(bad)} annotation row(s) cannot be used, so nothing was imported (--strict): {shown}{more}."
+        )
+    report.labelled = sum(1 for r in rows if r.pop("_labelled", False))
+    report.boxes = sum(len(r.get("lesion_boxes", ())) for r in rows)
+    report.normal_patches = sum(len(r.get("normal_patches", ())) for r in rows)
+    if rows:
+        if project.get_setting(GROUP_SALT_KEY) != salt:
+            project.set_setting(GROUP_SALT_KEY, salt)
+        project.add_images(rows)
+    report.added = len(rows)
     return report
+
+
+def _attach(info: dict[str, Any], ann: ImageAnnotation, annotations: Annotations, author: str) -> None:
+    """Merge one image's annotations into its row, checking each box against the image size."""
+    info.update(ann.fields)  # a group named by the labels file replaces the hashed one, as given
+    info["extra"] = dict(ann.extra)
+    info["_labelled"] = "label" in ann.fields
+    width, height = info["width"], info["height"]
+    for kind, boxes in (("lesion", ann.lesion_boxes), ("normal_patch", ann.normal_patches)):
+        kept = []
+        for k, box in enumerate(boxes):
+            file, where = ann.box_sources.get((kind, k), ("annotations", f"box {k + 1}"))
+            clipped = box.clipped(width, height)
+            if clipped.width <= 0 or clipped.height <= 0:
+                annotations.problem(file, where, f"the box lies outside the {width}x{height} image")
+                continue
+            if clipped != box:
+                annotations.problem(file, where, f"the box extends beyond the {width}x{height} image",
+                                    action="clipped")
+            kept.append((clipped, author))
+        info["lesion_boxes" if kind == "lesion" else "normal_patches"] = kept
+    if info["lesion_boxes"] and info.get("label", "unreviewed") == "unreviewed":
+        info["label"] = "lesion"  # a box is an expert's statement that there is a lesion
 
 
 def _safe_probe(path: Path) -> tuple[Path, dict[str, Any] | None, str | None]:

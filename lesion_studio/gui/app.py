@@ -729,9 +729,13 @@ class MainWindow(QMainWindow):
             if report.skipped:
                 text += f" Skipped {len(report.skipped)} unreadable file(s), e.g. {report.skipped[0].name}: " \
                         f"{report.skipped[0].reason}"
+            if report.problems:
+                first = report.problems[0]
+                text += (f" {len(report.problems)} annotation row(s) skipped or clipped, e.g. {first['file']} "
+                         f"{first['where']}: {first['reason']}")
             if report.cancelled:
                 text += " (cancelled: the images imported so far are kept)"
-            self.show_message(text, "warning" if report.skipped else "info")
+            self.show_message(text, "warning" if report.skipped or report.problems else "info")
             if self.record is None and self.browser.visible_image_ids():
                 self.browser.select_image(self.browser.visible_image_ids()[0])
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lesion_studio.errors import RadiographError
-from lesion_studio.io.radiograph import Radiograph
+from lesion_studio.io.radiograph import Radiograph, check_pixel_count
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,41 @@ def _spacing(ds: object) -> tuple[float, float] | None:
     return None
 
 
+def _truncated_element(ds: object, file_size: int) -> str:
+    """Where a truncated file ends ('' when it does not look truncated). pydicom reads a cut-off file
+    without complaint: the last element's value is shorter than its declared length, or a few bytes
+    of the next element's header are left over and silently dropped."""
+    from pydicom.dataelem import RawDataElement
+
+    last_end, last_tag = 0, None
+    for elem in getattr(ds, "_dict", {}).values():
+        if not isinstance(elem, RawDataElement) or elem.length in (0xFFFFFFFF, None):
+            continue
+        if elem.value is not None and len(elem.value) < elem.length:
+            return f"element {elem.tag}"
+        if elem.value_tell is not None and elem.value_tell + elem.length > last_end:
+            last_end, last_tag = elem.value_tell + elem.length, elem.tag
+    if last_tag is not None and 0 < file_size - last_end < 8:
+        return f"the element after {last_tag}"
+    return ""
+
+
 def read_dicom(path: Path) -> Radiograph:
+    """Decode a DICOM radiograph; every failure is a :class:`RadiographError` naming the file."""
+    try:
+        return _read_dicom(path)
+    except RadiographError:
+        raise
+    except Exception as exc:
+        # Damaged bytes (a RescaleSlope of "1.x", an unknown VR, a negative BitsStored...) surface
+        # deep inside pydicom and numpy with whatever exception type they happen to raise; the
+        # seeded fuzz test (tests/test_fuzz_dicom.py) found several. The file is the problem.
+        log.debug("reading %s failed", path, exc_info=True)
+        raise RadiographError(path, f"the DICOM attributes are invalid ({type(exc).__name__}: {exc})",
+                              "Re-export the image from the PACS.") from exc
+
+
+def _read_dicom(path: Path) -> Radiograph:
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut
@@ -80,17 +114,48 @@ def read_dicom(path: Path) -> Radiograph:
             path, f"the DICOM header is damaged ({type(exc).__name__}: {exc})", "Re-export the image from the PACS."
         ) from exc
 
+    truncated = _truncated_element(ds, path.stat().st_size)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        if truncated or len(ds) == 0:
+            raise RadiographError(
+                path, f"the file is truncated (it ends inside {truncated or 'its header'}, before the pixel data)",
+                "Copy or download the file again.",
+            )
+        if "Rows" in ds:  # an image header without its pixels: cut off exactly at an element boundary?
+            raise RadiographError(path, "the DICOM image has no pixel data (the file may have been cut short)",
+                                  "Copy or download the file again.")
         raise RadiographError(
             path, "the DICOM file has no pixel data (it may be a report or a structured document)",
             "Choose an image object (CR, DX, ...).",
         )
+    if truncated:
+        raise RadiographError(path, f"the file is truncated (it ends inside {truncated})",
+                              "Copy or download the file again.")
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise RadiographError(path, f"the image size is missing or invalid ({exc})",
+                              "Re-export the image from the PACS.") from exc
+    check_pixel_count(path, columns, rows)
     tsuid = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown"))
     try:
-        raw = ds.pixel_array
+        if frames > 1:
+            # Radiographs are single-frame: decode the first frame only, never all of them
+            # (a 400-frame file would otherwise take gigabytes).
+            from pydicom.pixels import pixel_array
+
+            log.info("%s has %d frames; using the first", path.name, frames)
+            raw = pixel_array(ds, index=0)
+        else:
+            raw = ds.pixel_array
     except Exception as exc:
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         reason = "; ".join(lines[1:] if len(lines) > 1 else lines) or type(exc).__name__
+        log.debug("decoding %s failed", path, exc_info=True)
+        if "less than expected" in reason:
+            raise RadiographError(path, f"the file is truncated: its pixel data ends early ({reason})",
+                                  "Copy or download the file again.") from exc
         raise RadiographError(
             path,
             f"the pixel data could not be decoded (transfer syntax {tsuid}: {reason})",
@@ -100,8 +165,7 @@ def read_dicom(path: Path) -> Radiograph:
 
     if raw.ndim == 3 and int(getattr(ds, "SamplesPerPixel", 1)) > 1:
         raw = raw[..., :3].mean(axis=-1)
-    elif raw.ndim == 3:  # multi-frame: take the first frame, radiographs are single-frame
-        log.warning("%s has %d frames; using the first", path.name, raw.shape[0])
+    elif raw.ndim == 3:  # frames not declared in NumberOfFrames: still take the first
         raw = raw[0]
     if raw.ndim != 2:
         raise RadiographError(path, f"unexpected pixel array shape {raw.shape}", "Choose a 2-D radiograph.")

@@ -8,12 +8,22 @@ viewer, the patch sampler and the classifier never need to know about photometri
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from lesion_studio.errors import RadiographError
+
+log = logging.getLogger(__name__)
+
+#: Largest image decoded, in pixels (one frame): 64 MP is twice a 5,600 x 5,600 full-leg stitch.
+#: A 0.5 MB PNG can claim 35,000 x 35,000 pixels and decode to 1.2 GB; the limit stops that
+#: before any decoding. Raise it with the environment variable ``LESION_STUDIO_MAX_PIXELS``.
+DEFAULT_MAX_PIXELS = 64_000_000
+MAX_PIXELS_ENV = "LESION_STUDIO_MAX_PIXELS"
 
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ""}
@@ -58,6 +68,35 @@ class Radiograph:
         return center - width / 2.0, center + width / 2.0
 
 
+def max_pixels() -> int:
+    """The pixel limit in force: ``LESION_STUDIO_MAX_PIXELS`` when set to a positive integer."""
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    try:
+        limit = int(float(value))
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        log.warning("ignoring %s=%r (not a positive number of pixels)", MAX_PIXELS_ENV, value)
+        return DEFAULT_MAX_PIXELS
+    return limit
+
+
+def check_pixel_count(path: Path, width: int, height: int) -> None:
+    """Refuse, before decoding, an image larger than :func:`max_pixels`."""
+    limit = max_pixels()
+    if width <= 0 or height <= 0:
+        raise RadiographError(path, f"the image claims a size of {width}x{height} pixels",
+                              "The file is damaged; re-export it.")
+    if width * height > limit:
+        raise RadiographError(
+            path, f"the image is {width}x{height} pixels ({width * height / 1e6:.0f} MP), above the limit of "
+            f"{limit / 1e6:.0f} MP",
+            f"Downsample it, or raise the limit with the environment variable {MAX_PIXELS_ENV} (pixels)",
+        )
+
+
 def is_probably_dicom(path: Path) -> bool:
     """A DICOM Part 10 file has 'DICM' at byte 128; headerless ones are recognised by suffix."""
     try:
@@ -98,12 +137,16 @@ def open_radiograph(path: str | Path) -> Radiograph:
 def read_size(path: str | Path) -> tuple[int, int]:
     """(width, height) without decoding the pixels, for fast listings."""
     path = Path(path)
-    if is_probably_dicom(path):
-        import pydicom
+    try:
+        if is_probably_dicom(path):
+            import pydicom
 
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-        return int(ds.Columns), int(ds.Rows)
-    from PIL import Image
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            return int(ds.Columns), int(ds.Rows)
+        from PIL import Image
 
-    with Image.open(path) as im:
-        return im.size
+        with Image.open(path) as im:
+            return im.size
+    except Exception as exc:  # pydicom and Pillow raise many types for damaged or huge files
+        raise RadiographError(path, f"the image size cannot be read ({type(exc).__name__}: {exc})",
+                              "Check that the file is a complete DICOM, PNG, JPEG or TIFF image") from exc

@@ -7,21 +7,33 @@ What is stored is what is shown and what boxes refer to.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from lesion_studio.errors import RadiographError
-from lesion_studio.io.radiograph import Radiograph
+from lesion_studio.io.radiograph import Radiograph, check_pixel_count, max_pixels
 
 
 def read_raster(path: Path) -> Radiograph:
     from PIL import Image, UnidentifiedImageError
 
+    # Pillow's own bomb check (a warning above MAX_IMAGE_PIXELS, an error above twice that) follows
+    # our limit; the size is checked again below, before anything is decoded.
+    Image.MAX_IMAGE_PIXELS = max_pixels()
     try:
-        with Image.open(path) as im:
-            im.load()
-            pixels = _to_gray_array(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                check_pixel_count(path, *im.size)
+                im.load()
+                pixels = _to_gray_array(im)
+    except Image.DecompressionBombError as exc:
+        raise RadiographError(
+            path, f"the image is far above the pixel limit ({exc})",
+            "Downsample it, or raise the limit with the environment variable LESION_STUDIO_MAX_PIXELS",
+        ) from exc
     except UnidentifiedImageError as exc:
         raise RadiographError(
             path, "the file is not a recognisable image", "Check that it is a PNG, JPEG or TIFF radiograph."

@@ -1,9 +1,10 @@
 """Export kept synthetic samples as PNG (with a JSON sidecar) or as DICOM.
 
-A synthetic DICOM must never pass for an acquisition: it is marked DERIVED with a derivation
-description, it gets new Study/Series/SOP UIDs, and patient-identifying attributes and private
-tags are removed (a subset of the DICOM PS3.15 basic de-identification profile that covers what a
-CR/DX header carries). The provenance travels in the sidecar and in the DICOM's ImageComments.
+A synthetic DICOM must never pass for an acquisition, nor carry its source's identity: it is a
+Secondary Capture (ConversionType SYN) marked DERIVED with a derivation description, built from an
+allow-list (see :mod:`lesion_studio.deid`), with new Study, Series, SOP and Frame of
+Reference UIDs. The provenance travels in the sidecar and in ImageComments, and names the source
+by project image id and content hash only.
 """
 
 from __future__ import annotations
@@ -14,34 +15,34 @@ from typing import Any
 
 import numpy as np
 
+from lesion_studio.deid import DEID_CODES, DEID_METHOD, allowed_source_attributes, public_provenance
+from lesion_studio.errors import LesionStudioError
 from lesion_studio.io.radiograph import is_probably_dicom
 from lesion_studio.samples.storage import encode_png, load_sample_pixels
 from lesion_studio.store.project import Project, atomic_write_bytes
 from lesion_studio.store.records import SyntheticSample
 
-#: Attributes removed from a synthetic DICOM (identify the patient, the staff or the site).
-IDENTIFYING = (
-    "PatientName", "PatientID", "PatientBirthDate", "PatientBirthTime", "PatientAddress", "PatientTelephoneNumbers",
-    "OtherPatientIDs", "OtherPatientIDsSequence", "OtherPatientNames", "PatientMotherBirthName", "MilitaryRank",
-    "EthnicGroup", "PatientComments", "MedicalRecordLocator", "ReferringPhysicianName",
-    "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers", "PerformingPhysicianName",
-    "NameOfPhysiciansReadingStudy", "OperatorsName", "PhysiciansOfRecord", "RequestingPhysician",
-    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName", "DeviceSerialNumber",
-    "AccessionNumber", "StudyID", "RequestAttributesSequence", "AdmissionID", "IssuerOfPatientID",
-    "PatientInsurancePlanCodeSequence", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate",
-    "StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime", "AcquisitionDateTime", "PatientWeight",
-    "PatientSize", "Occupation", "AdditionalPatientHistory",
-)
-
 
 def _sidecar(project: Project, sample: SyntheticSample) -> dict[str, Any]:
-    return {"sample_id": sample.id, "status": sample.status, "score": sample.score, "batch": sample.batch,
-            "model_id": sample.model_id, "n": sample.n, "seed": sample.seed,
-            "window": list(sample.box.as_tuple()), "provenance": sample.provenance, "synthetic": True}
+    return public_provenance(sample)
+
+
+def _source_header(project: Project, sample: SyntheticSample) -> Any | None:
+    """The source's DICOM header (or None), refusing a source with burned-in annotation: its pixels,
+    and so the synthetic image's, may show a name, a date or a record number."""
+    source = project.image(sample.source_image_id)
+    source_ds = _read_source_header(source.abs_path)
+    if source_ds is not None and str(getattr(source_ds, "BurnedInAnnotation", "")).strip().upper() == "YES":
+        raise LesionStudioError(
+            f"Sample {sample.id}: its source image (project image {source.id}) has burned-in annotation, "
+            "which may show identifying text in the pixels. Synthesize from another image to export it."
+        )
+    return source_ds
 
 
 def export_sample_png(project: Project, sample: SyntheticSample, out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
+    _source_header(project, sample)
     pixels = load_sample_pixels(project, sample)
     meta = _sidecar(project, sample)
     path = out_dir / f"synthetic_{sample.id:06d}.png"
@@ -52,7 +53,6 @@ def export_sample_png(project: Project, sample: SyntheticSample, out_dir: str | 
 
 def export_sample_dicom(project: Project, sample: SyntheticSample, out_dir: str | Path) -> Path:
     """Write a de-identified DERIVED DICOM of the sample (MONOCHROME2, bone bright, native depth)."""
-    import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
@@ -60,29 +60,30 @@ def export_sample_dicom(project: Project, sample: SyntheticSample, out_dir: str 
     pixels = load_sample_pixels(project, sample)
     source = project.image(sample.source_image_id)
     meta = _sidecar(project, sample)
-
-    if source.abs_path.exists() and is_probably_dicom(source.abs_path):
-        ds = pydicom.dcmread(source.abs_path, stop_before_pixels=True)
-        sop_class = ds.get("SOPClassUID", SecondaryCaptureImageStorage)
-    else:
-        ds = Dataset()
-        sop_class = SecondaryCaptureImageStorage
-        ds.Modality = "OT"
-        ds.ConversionType = "WSD"
-    for keyword in IDENTIFYING:
-        if keyword in ds:
-            delattr(ds, keyword)
-    ds.remove_private_tags()
-    for keyword in ("RescaleSlope", "RescaleIntercept", "RescaleType", "VOILUTSequence", "ModalityLUTSequence",
-                    "LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod"):
-        if keyword in ds:
-            delattr(ds, keyword)
-
+    source_ds = _source_header(project, sample)
+    ds = Dataset()
+    for keyword, value in allowed_source_attributes(source_ds).items():
+        setattr(ds, keyword, value)
+    # Patient and study: type 2 attributes present and empty or dummy (PS3.15 action Z).
     ds.PatientName = "SYNTHETIC^LESION"
     ds.PatientID = f"SYN-{sample.id:06d}"
+    for keyword in ("PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "ReferringPhysicianName",
+                    "StudyID", "AccessionNumber", "Manufacturer", "PositionReferenceIndicator"):
+        setattr(ds, keyword, "")
+    if "PatientOrientation" not in ds:
+        ds.PatientOrientation = ""
     ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = "Lesion Studio synthetic: identifiers removed"
+    ds.LongitudinalTemporalInformationModified = "REMOVED"
+    ds.DeidentificationMethod = list(DEID_METHOD)
+    codes = []
+    for value, scheme, meaning in DEID_CODES:
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+        codes.append(item)
+    ds.DeidentificationMethodCodeSequence = codes
     ds.BurnedInAnnotation = "NO"
+    ds.ConversionType = "SYN"
+    ds.SecondaryCaptureDeviceManufacturer = "Lesion Studio"
     ds.ImageType = ["DERIVED", "SECONDARY", "SYNTHETIC"]
     ds.DerivationDescription = (
         f"Synthetic lesion (UNIT translation, cosine blend n={sample.n:g}, seed {sample.seed}) "
@@ -92,7 +93,8 @@ def export_sample_dicom(project: Project, sample: SyntheticSample, out_dir: str 
     ds.StudyInstanceUID = generate_uid()
     ds.SeriesInstanceUID = generate_uid()
     ds.SOPInstanceUID = generate_uid()
-    ds.SOPClassUID = sop_class
+    ds.FrameOfReferenceUID = generate_uid()
+    ds.SOPClassUID = SecondaryCaptureImageStorage
     ds.SeriesDescription = "Lesion Studio synthetic sample"
     ds.SeriesNumber = 9900
     ds.InstanceNumber = 1
@@ -123,3 +125,15 @@ def export_sample_dicom(project: Project, sample: SyntheticSample, out_dir: str 
     tmp.replace(path)
     atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta, indent=1).encode())
     return path
+
+
+def _read_source_header(path: Path) -> Any | None:
+    """The source's header (no pixels), or None when the source is not a readable DICOM."""
+    import pydicom
+
+    if not (path.exists() and is_probably_dicom(path)):
+        return None
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception:  # an unreadable header only means there is nothing to keep from it
+        return None

@@ -61,7 +61,7 @@ def export_samples(project: Project, out_dir: str | Path, fmt: str = "png", *, s
         except LesionStudioError as exc:
             report.failed.append((sample.id, str(exc)))
         progress(ProgressEvent("export-samples", k + 1, len(samples), f"sample {sample.id}", eta_s=clock.eta(k + 1)))
-    index = {"exported": utc_now(), "project": str(project.folder), "format": fmt, "status": status,
+    index = {"exported": utc_now(), "format": fmt, "status": status,
              "batch": batch, "files": [p.name for p in report.files],
              "failed": [{"sample_id": i, "error": e} for i, e in report.failed]}
     atomic_write_bytes(out / "index.json", json.dumps(index, indent=1).encode())

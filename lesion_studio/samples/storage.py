@@ -11,11 +11,11 @@ from __future__ import annotations
 import io
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lesion_studio.deid import stored_provenance
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.store.project import Project, atomic_write_bytes, utc_now
 from lesion_studio.store.records import Box, SyntheticSample
@@ -61,10 +61,12 @@ def save_synthetic_sample(
             f"The synthetic image is {image.shape[1]}x{image.shape[0]} but its source {source.name} is "
             f"{source.width}x{source.height}."
         )
-    provenance = {"created": utc_now(), **provenance, "source_image": source.name,
+    # Provenance names the source by project image id and content hash: a file name or path often
+    # carries a patient name or record number, and this dictionary leaves the project in exports.
+    provenance = {"created": utc_now(), **stored_provenance(provenance), "source_image_id": source.id,
                   "source_sha256": source.sha256, "window": list(window.as_tuple()), "n": n, "seed": seed}
     folder = project.subfolder("synthetic") / (batch or "kept")
-    stem = f"{Path(source.name).stem}_{os.urandom(4).hex()}"
+    stem = f"image{source.id:06d}_{os.urandom(4).hex()}"
     path = folder / f"{stem}.png"
     atomic_write_bytes(path, encode_png(image, {"lesion_studio_provenance": json.dumps(provenance)}))
     return project.add_synthetic_sample(

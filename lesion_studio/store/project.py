@@ -61,6 +61,7 @@ class Project:
         self.folder = folder
         self._conn = conn
         self._lock = threading.RLock()
+        self._run_locks: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -105,6 +106,7 @@ class Project:
             conn.execute("PRAGMA foreign_keys=ON")
             project = cls(folder, conn)
             project._migrate()
+            project._mark_interrupted_runs()
         except sqlite3.DatabaseError as exc:
             raise ProjectError(
                 f"The project database in {folder} cannot be read ({exc}). "
@@ -128,6 +130,8 @@ class Project:
             log.info("migrated %s to schema %d", self.folder, number + 1)
 
     def close(self) -> None:
+        for run_id in list(self._run_locks):
+            self._release_run_lock(run_id)
         with self._lock:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA optimize")
@@ -513,6 +517,16 @@ class Project:
             raise ProjectError(f"There is no model {ref!r} in this project (known: {known}).")
         return self._model_row(rows[0])
 
+    def update_model_metadata(self, model_id: int, **values: Any) -> ModelRecord:
+        """Merge ``values`` into a model's metadata (one transaction), e.g. a derived file's hash."""
+        with self._tx() as cur:
+            row = cur.execute("SELECT metadata FROM models WHERE id = ?", (model_id,)).fetchone()
+            if row is None:
+                raise ProjectError(f"There is no model with id {model_id}.")
+            cur.execute("UPDATE models SET metadata = ? WHERE id = ?",
+                        (dumps({**loads(row[0]), **values}), model_id))
+        return self.model(model_id)
+
     def delete_model(self, model_id: int) -> None:
         with self._tx() as cur:
             cur.execute("DELETE FROM models WHERE id = ?", (model_id,))
@@ -526,13 +540,17 @@ class Project:
 
     def start_run(self, kind: str, *, name: str = "", config: dict[str, Any] | None = None,
                   output_dir: str | Path = "") -> int:
+        """Record a run as ``running``. The process holds a lock file for it until the run is
+        finished, so a project opened after a crash can tell a dead run from a live one."""
         with self._tx() as cur:
             cur.execute(
                 "INSERT INTO runs (kind, name, status, config, output_dir, started_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (kind, name, "running", dumps(config), self.store_path(output_dir) if output_dir else "",
                  utc_now()),
             )
-            return int(cur.lastrowid)
+            run_id = int(cur.lastrowid)
+            self._hold_run_lock(run_id)  # inside the transaction: no opener sees the row unlocked
+            return run_id
 
     def update_run(self, run_id: int, *, status: str | None = None, metrics: dict[str, Any] | None = None,
                    model_id: int | None = None, finished: bool = False) -> None:
@@ -540,6 +558,75 @@ class Project:
             "status": status, "metrics": dumps(metrics) if metrics is not None else None, "model_id": model_id,
             "finished_at": utc_now() if finished else None,
         })
+        if finished:
+            self._release_run_lock(run_id)
+
+    # A run's liveness is an flock on runs/.run-<id>.lock: the kernel drops it when the process
+    # dies (kill -9 included), so no pid bookkeeping and no stale pid reuse.
+    def _run_lock_path(self, run_id: int) -> Path:
+        return self.folder / "runs" / f".run-{run_id}.lock"
+
+    def _hold_run_lock(self, run_id: int) -> None:
+        try:
+            import fcntl
+        except ImportError:  # Windows: runs are not tracked; an interrupted run stays 'running'
+            return
+        path = self._run_lock_path(run_id)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+")  # noqa: SIM115 - held open for the run's lifetime
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            log.warning("cannot lock run %d (%s); it will not be marked interrupted if it dies", run_id, exc)
+            return
+        self._run_locks[run_id] = fh
+
+    def _release_run_lock(self, run_id: int) -> None:
+        fh = self._run_locks.pop(run_id, None)
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                self._run_lock_path(run_id).unlink()
+            fh.close()
+
+    def _run_is_dead(self, run_id: int) -> bool:
+        try:
+            import fcntl
+        except ImportError:
+            return False
+        path = self._run_lock_path(run_id)
+        if run_id in self._run_locks:
+            return False
+        try:
+            fh = open(path, "r+")  # noqa: SIM115
+        except FileNotFoundError:
+            return True  # finished without a status, or started by an older version
+        except OSError:
+            return False
+        with fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False  # another process holds it: the run is alive
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return True
+
+    def _mark_interrupted_runs(self) -> None:
+        """Runs left ``running`` by a process that died (kill -9, power loss) become ``interrupted``."""
+        if not self._query("SELECT 1 FROM runs WHERE status = 'running' LIMIT 1"):
+            return
+        try:
+            with self._tx() as cur:
+                ids = [r[0] for r in cur.execute("SELECT id FROM runs WHERE status = 'running'").fetchall()]
+                dead = [i for i in ids if self._run_is_dead(i)]
+                now = utc_now()
+                cur.executemany("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
+                                [(now, i) for i in dead])
+        except sqlite3.OperationalError as exc:  # a read-only copy of a project still opens
+            log.warning("could not mark interrupted runs in %s (%s)", self.folder, exc)
+            return
+        for run_id in dead:
+            log.warning("run %d was interrupted (its process ended without finishing it)", run_id)
 
     def runs(self, kind: str | None = None) -> list[RunRecord]:
         return [self._run_row(r) for r in self._select("runs", {"kind": kind})]

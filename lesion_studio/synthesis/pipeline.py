@@ -147,7 +147,7 @@ def translate_window(radiograph: Radiograph, window: Box, translator: Translator
         stochastic=bool(stochastic), direction=direction,
         model={"id": translator.model_id, "name": translator.model_name, "sha256": translator.sha256,
                "resolution": size, "backend": getattr(translator, "backend", "")},
-        source={"path": str(path), "sha256": file_sha256_cached(path), "bits_stored": radiograph.bits_stored,
+        source={"sha256": file_sha256_cached(path), "bits_stored": radiograph.bits_stored,
                 "value_range": list(vr), "display_window": [float(v) for v in radiograph.window]},
     )
 

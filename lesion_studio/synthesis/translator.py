@@ -151,16 +151,28 @@ def load_translator(project: Any, model: int | str, *, backend: str = "auto", de
             raise LesionStudioError(f"Model {record.name!r} has no ONNX export ({onnx_path} is missing); "
                                     "use the torch backend or re-export it.")
         expected = meta.get("onnx_sha256")
-        if expected and _sha256(onnx_path) != expected:
+        if not expected:
+            # An ONNX file nobody registered could be any graph, and provenance would name the
+            # wrong model: never run it. Auto falls back to the weights, which are hash-checked.
+            message = (f"{onnx_path.name} of model {record.name!r} has no registered hash, so it cannot be "
+                       "trusted; retrain with ONNX export, or use the torch backend")
+            if backend == "onnx" or not weights.exists():
+                raise LesionStudioError(message + ".")
+            log.warning("%s; using the torch backend.", message)
+        elif _sha256(onnx_path) != expected:
             raise LesionStudioError(f"{onnx_path} does not match the model's registered hash: it was changed "
                                     "or is incomplete. Re-export it or retrain.")
-        return OnnxTranslator(onnx_path, info)
+        else:
+            return OnnxTranslator(onnx_path, info)
     if not weights.exists():
         raise LesionStudioError(f"The weights of model {record.name!r} are missing ({weights}).")
+    if record.sha256 and _sha256(weights) != record.sha256:
+        raise LesionStudioError(f"{weights} does not match the model's registered hash: it was changed or is "
+                                "incomplete. Retrain or restore the model folder.")
     try:
         return TorchTranslator(weights, info, device=device)
     except ImportError as exc:
-        raise LesionStudioError(f"Model {record.name!r} has no ONNX export and torch is not installed.") from exc
+        raise LesionStudioError(f"Model {record.name!r} has no usable ONNX export and torch is not installed.") from exc
 
 
 def _sha256(path: Path) -> str:
@@ -171,16 +183,24 @@ def _sha256(path: Path) -> str:
 
 
 def _unit_metadata(weights: Path, registered: dict[str, Any]) -> dict[str, Any]:
-    """Architecture and resolution from the registry, else from the weights' JSON sidecar (no torch)."""
+    """Architecture and resolution from the registry, else from the weights' JSON sidecar (no torch),
+    checked against :mod:`lesion_studio.models.bounds` before anything is built from them."""
     import json
 
-    meta = dict(registered)
+    from lesion_studio.models.bounds import check_resolution, check_unit_arch
+
+    meta = dict(registered) if isinstance(registered, dict) else {}
     if "arch" not in meta or "resolution" not in meta:
         side = weights.with_suffix(".json")
         try:
-            meta = {**json.loads(side.read_text()), **meta}
-        except (OSError, ValueError) as exc:
+            loaded = json.loads(side.read_text())
+        except (OSError, ValueError, RecursionError) as exc:
             raise LesionStudioError(f"The model metadata {side} is missing or unreadable ({exc}).") from exc
+        if not isinstance(loaded, dict):
+            raise LesionStudioError(f"The model metadata {side} is not a JSON object.")
+        meta = {**loaded, **meta}
     if "arch" not in meta or "resolution" not in meta:
         raise LesionStudioError(f"{weights.name} carries no UNIT architecture; it was not saved by Lesion Studio.")
+    meta["arch"] = check_unit_arch(meta["arch"], f"model {weights.parent.name}")
+    meta["resolution"] = check_resolution(meta["resolution"], meta["arch"], f"model {weights.parent.name}")
     return meta

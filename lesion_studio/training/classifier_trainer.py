@@ -31,6 +31,8 @@ from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, Progress
 from lesion_studio.training.common import (
     Distributed,
     autocast,
+    check_state_shapes,
+    has_checkpoint,
     load_checkpoint,
     save_checkpoint,
     select_device,
@@ -151,7 +153,7 @@ class ClassifierTrainer:
         return model, opt
 
     def _try_resume(self, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any] | None:
-        if not self.last_path.exists():
+        if not has_checkpoint(self.last_path):
             return None
         try:
             states, meta = load_checkpoint(self.last_path)
@@ -251,7 +253,7 @@ class ClassifierTrainer:
                                                      self._checkpoint_meta(epoch + 1, history, best))
                 save_checkpoint(self.last_path, {"model": unwrap(ddp_model).state_dict(),
                                                  "optimizer": opt.state_dict()},
-                                self._checkpoint_meta(epoch + 1, history, best))
+                                self._checkpoint_meta(epoch + 1, history, best), keep_previous=True)
                 val_txt = f" val AUC {record['val_auc']:.3f}" if record.get("val_auc") is not None else ""
                 self.progress(ProgressEvent("classifier epoch", epoch + 1, cfg.epochs,
                                             f"loss {record['loss']:.3f}{val_txt}", data=dict(record)))
@@ -272,7 +274,11 @@ def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tup
     states, meta = load_checkpoint(path)
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise LesionStudioError(f"{Path(path).name} is not a Lesion Studio classifier checkpoint.")
-    model = build_drn(meta["arch"])
+    arch = meta.get("arch")
+    if not isinstance(arch, str) or not isinstance(states.get("model"), dict):
+        raise LesionStudioError(f"{Path(path).name}: the classifier metadata is damaged (architecture {arch!r}).")
+    check_state_shapes(lambda: build_drn(arch), states["model"], f"{Path(path).name} (classifier {arch})")
+    model = build_drn(arch)
     model.load_state_dict(states["model"])
     dev = device if isinstance(device, torch.device) else select_device(device)
     return model.to(dev).eval(), meta

@@ -17,6 +17,7 @@ from typing import Any
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
+from lesion_studio.models.bounds import check_unit_arch
 
 torch = require("torch", "The torch translator backend")
 
@@ -39,14 +40,17 @@ def save_unit_model(path: Path, generators: Any, metadata: dict[str, Any]) -> st
 def load_unit_model(path: str | Path, device: str | Any = "cpu") -> tuple[Any, dict[str, Any]]:
     """(UnitGenerators in eval mode on ``device``, metadata) from a ``model.safetensors``."""
     from lesion_studio.models.unit import UnitArch, UnitGenerators
-    from lesion_studio.training.common import load_checkpoint
+    from lesion_studio.training.common import check_state_shapes, load_checkpoint
 
     states, meta = load_checkpoint(path)
-    if meta.get("format") != FORMAT or "gen" not in states:
+    if meta.get("format") != FORMAT or "gen" not in states or not isinstance(states["gen"], dict):
         raise LesionStudioError(f"{Path(path).name} is not a UNIT model saved by Lesion Studio.")
+    arch = UnitArch(**check_unit_arch(meta.get("arch"), Path(path).name))
+    check_state_shapes(lambda: UnitGenerators(arch), states["gen"], f"{Path(path).name} (UNIT)")
     try:
-        gen = UnitGenerators(UnitArch(**meta["arch"]))
+        gen = UnitGenerators(arch)
         gen.load_state_dict(states["gen"])
     except (TypeError, KeyError, RuntimeError) as exc:
         raise LesionStudioError(f"{Path(path).name} does not match the UNIT architecture it names ({exc}).") from exc
     return gen.to(device).eval(), meta
+

@@ -218,11 +218,11 @@ class UnitTrainer:
         ckpt = self.model_dir / CHECKPOINT
         if not self.resume:
             existing = [m for m in self.project.models(kind="unit") if m.name == self.name]
-            if existing or ckpt.exists():
+            if existing or common.has_checkpoint(ckpt):
                 raise LesionStudioError(f"A model named {self.name!r} already exists in this project. "
                                         "Resume it (--resume) or choose another --name.")
             return config
-        if not ckpt.exists():
+        if not common.has_checkpoint(ckpt):
             if any(m.name == self.name for m in self.project.models()):
                 raise LesionStudioError(f"Model {self.name!r} has no checkpoint to resume ({ckpt} is missing).")
             log.info("no checkpoint for %s yet: starting a new run", self.name)
@@ -396,7 +396,7 @@ class UnitTrainer:
                   "scaler": scaler.state_dict() if scaler.is_enabled() else {}}
         common.save_checkpoint(self.model_dir / CHECKPOINT, states,
                                {"iteration": it, "config": to_dict(self.config), "name": self.name,
-                                "data": patches.summary()})
+                                "data": patches.summary()}, keep_previous=True)
         from lesion_studio.store.project import atomic_write_bytes
 
         atomic_write_bytes(self.model_dir / "history.json", json.dumps(self.history).encode())
