@@ -44,7 +44,7 @@ def main() -> None:
 
     use_settings_folder(settings_dir)
 
-    app = create_app()
+    _app = create_app()  # held until the kill
     window = MainWindow()
     window.resize(1280, 800)
     window.show()
