@@ -61,15 +61,15 @@ def test_classifier_trains_in_lockstep_under_torchrun(demo_project_master: Path,
     folder = tmp_path / "demo"
     shutil.copytree(demo_project_master, folder)
     rank0, rank1 = run_under_torchrun(WORKER, [str(folder)], tmp_path)
-    assert len(rank0["history"]) == 2
-    # Losses are averaged over ranks and both ranks evaluate the same weights on validation.
-    assert rank0["history"] == rank1["history"]
-    assert rank0["model_id"] is not None and rank1["model_id"] is None  # rank 0 registers
     # The gradient sync: both ranks end with the same weights, and rank 0 saved exactly those.
     assert rank0["weights"] == rank1["weights"]
     assert rank0["saved"] == rank0["weights"]
     # Without the sync the ranks drift apart within one epoch (each trains on its own shard).
     assert rank0["nosync_weights"] != rank1["nosync_weights"]
+    assert len(rank0["history"]) == 2
+    # Losses are averaged over ranks and both ranks evaluate the same weights on validation.
+    assert rank0["history"] == rank1["history"]
+    assert rank0["model_id"] is not None and rank1["model_id"] is None  # rank 0 registers
     from lesion_studio.store import Project
 
     with Project.open(folder) as project:

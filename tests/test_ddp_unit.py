@@ -60,9 +60,6 @@ def test_two_cpu_processes_train_in_lockstep(demo_project_master: Path, tmp_path
     shutil.copytree(demo_project_master, folder)
     outputs = run_under_torchrun(WORKER, [str(folder)], tmp_path)
     rank0, rank1 = outputs
-    assert len(rank0["history"]) == 3
-    assert rank0["history"] == rank1["history"]  # losses are averaged over ranks
-    assert not rank0["initialised"] and not rank1["initialised"]
     # The gradient sync: both ranks end with the same weights, and rank 0 saved exactly those.
     assert rank0["weights"] == rank1["weights"]
     assert rank0["saved"] == rank0["weights"]
@@ -70,6 +67,9 @@ def test_two_cpu_processes_train_in_lockstep(demo_project_master: Path, tmp_path
     # synced weights are neither rank's unsynced ones.
     assert rank0["nosync_weights"] != rank1["nosync_weights"]
     assert rank0["weights"] not in (rank0["nosync_weights"], rank1["nosync_weights"])
+    assert len(rank0["history"]) == 3
+    assert rank0["history"] == rank1["history"]  # losses are averaged over ranks
+    assert not rank0["initialised"] and not rank1["initialised"]
     from lesion_studio.store import Project
 
     with Project.open(folder) as project:
