@@ -5,9 +5,20 @@ Run on a machine with a CUDA GPU (it refuses to run without one):
     python -m benchmarks.gpu_check [--out DIR]
 
 It builds the demo project, trains UNIT (fast and paper presets, mixed precision) and the DRN
-classifier (gpu preset) for a short while, runs DDP over NCCL under torchrun, and runs the demo
-experiments (demo-gpu.yaml, demo-tiny.yaml) with ``device: auto`` (so on the GPU). Results are
-written to OUT/gpu_check.json after every check.
+classifier (gpu preset) for a short while, runs DDP over NCCL under torchrun, compares onnxruntime
+on CUDA with torch on CUDA (translator and classifier), and runs the demo experiments
+(demo-gpu.yaml, demo-tiny.yaml) with ``device: auto`` (so on the GPU). Results are written to
+OUT/gpu_check.json after every check; each check carries ``ok`` (true/false) and the numbers it
+judged by, so a run can be read at a glance. These paths cannot run in the CPU test suite.
+
+Checks (``--skip`` names):
+- ``unit_fast`` / ``unit_paper``: CUDA training with mixed precision (bf16 autocast, or fp16 with a
+  grad scaler): ok when the autocast dtype is reduced precision, losses stay finite and recon falls.
+- ``ddp_nccl_torchrun``: the UNIT trainer under torchrun on NCCL, one process per GPU (2 when there
+  are 2): ok when every rank ends with the same weights.
+- ``onnx_cuda_parity``: the exported translator and classifier on onnxruntime's CUDA provider
+  against torch on CUDA: ok when the CUDA provider really ran and the outputs agree (TF32 and
+  kernel choice allow ~1e-3).
 """
 
 from __future__ import annotations
@@ -24,35 +35,82 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 DDP_WORKER = r"""
-import json, os, sys
+import hashlib, json, os, sys
 from lesion_studio.store import Project
-from lesion_studio.training.unit_trainer import preset_config, train_unit
+from lesion_studio.training import unit_trainer
+created = []  # the generator each rank trains, to compare the ranks' final weights
+_build = unit_trainer.unit_generators
+unit_trainer.unit_generators = lambda arch: created.append(_build(arch)) or created[-1]
 project = Project.open(sys.argv[1])
-cfg = preset_config("tiny", iterations=20, device="cuda", export_onnx=False, sample_every=1000,
-                    checkpoint_every=1000)
-result = train_unit(project, cfg, name="ddp-nccl")
-if os.environ.get("RANK", "0") == "0":
-    print("RESULT " + json.dumps({"iterations": result.iteration, "recon": result.losses["recon"]}), flush=True)
+cfg = unit_trainer.preset_config("tiny", iterations=20, device="cuda", export_onnx=False, sample_every=1000,
+                                 checkpoint_every=1000)
+result = unit_trainer.train_unit(project, cfg, name="ddp-nccl")
+h = hashlib.sha256()
+for name, tensor in sorted(created[-1].state_dict().items()):
+    h.update(tensor.detach().float().cpu().numpy().tobytes())
+print("RESULT " + json.dumps({"rank": int(os.environ.get("RANK", "0")), "iterations": result.iteration,
+                              "recon": result.losses["recon"], "weights": h.hexdigest()}), flush=True)
 """
 
 
 def _unit(project, preset: str, iterations: int) -> dict:  # noqa: ANN001
+    import math
+
     import torch
 
+    from lesion_studio.training import common
     from lesion_studio.training.unit_trainer import preset_config, train_unit
 
     torch.cuda.reset_peak_memory_stats()
     cfg = preset_config(preset, iterations=iterations, device="auto", sample_every=max(1, iterations // 2),
                         checkpoint_every=iterations)
+    assert cfg.mixed_precision, "the GPU presets train with mixed precision"
+    with common.autocast(torch.device("cuda"), True):  # the dtype the trainer's autocast picks
+        amp_dtype = str(torch.ones(2, 2, device="cuda").matmul(torch.ones(2, 2, device="cuda")).dtype)
     t0 = time.perf_counter()
     result = train_unit(project, cfg, name=f"gpu-{preset}")
+    finite = all(math.isfinite(v) for h in result.history for v in h.values())
+    first, last = result.first_losses["recon"], result.losses["recon"]
     return {
+        "ok": bool(finite and last < first and amp_dtype in ("torch.bfloat16", "torch.float16")),
+        "amp_dtype": amp_dtype, "losses_finite": finite,
         "iterations": result.iteration, "seconds": round(time.perf_counter() - t0, 1),
         "it_per_s": round(result.iterations_per_s, 2),
-        "recon_first_last": [round(result.first_losses["recon"], 3), round(result.losses["recon"], 3)],
+        "recon_first_last": [round(first, 3), round(last, 3)],
         "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20),
         "onnx": bool(result.onnx_path),
     }
+
+
+def _onnx_cuda_parity(project) -> dict:  # noqa: ANN001
+    """onnxruntime (CUDA provider) against torch on CUDA, for the translator and the classifier."""
+    import numpy as np
+    import torch
+
+    from lesion_studio.classifier.scoring import scorer_for_weights
+    from lesion_studio.patches.dataset import PatchParams, build_patch_set
+    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.training.classifier_trainer import load_classifier, predict
+
+    out: dict = {}
+    onnx_tr = load_translator(project, "gpu-fast", backend="onnx")
+    torch_tr = load_translator(project, "gpu-fast", backend="torch", device="cuda")
+    patches = build_patch_set(project, params=PatchParams(resolution=128, variants=1), cache="memory")
+    x = patches.sample(8, "normal")
+    diffs = [float(np.abs(onnx_tr.translate(x, direction=d, stochastic=True, seed=3)
+                          - torch_tr.translate(x, direction=d, stochastic=True, seed=3)).max())
+             for d in ("h2l", "l2h")]
+    out["translator"] = {"providers": onnx_tr.providers, "max_abs_diff": max(diffs)}
+    weights = project.resolve_path(project.model("gpu-drn").path)
+    scorer = scorer_for_weights(weights)
+    model, _ = load_classifier(weights, device="cuda")
+    arrays = np.random.default_rng(0).uniform(0, 1, (16, scorer.prep.size, scorer.prep.size)).astype(np.float32)
+    p_onnx = scorer.score_arrays(arrays)
+    p_torch = predict(model, arrays, device=torch.device("cuda"))
+    out["classifier"] = {"providers": scorer.providers, "max_abs_diff": float(np.abs(p_onnx - p_torch).max())}
+    out["ok"] = all(part["providers"][0] == "CUDAExecutionProvider" and part["max_abs_diff"] <= 1e-2
+                    for part in (out["translator"], out["classifier"]))
+    return out
 
 
 def _classifier(project) -> dict:  # noqa: ANN001
@@ -115,6 +173,7 @@ def main() -> int:
               ("ddp_nccl_torchrun", lambda: _ddp(folder, work)),
               ("unit_fast", lambda: _unit(project, "fast", 300)),
               ("drn_gpu_preset", lambda: _classifier(project)),
+              ("onnx_cuda_parity", lambda: _onnx_cuda_parity(project)),
               ("unit_paper", lambda: _unit(project, "paper", 100)),
               ("demo_tiny_experiment", lambda: _experiment("demo-tiny.yaml", work / "demo-tiny", 900, args.out))]
     for name, fn in checks:
@@ -131,12 +190,22 @@ def main() -> int:
 
 
 def _ddp(folder: Path, work: Path) -> dict:
+    """NCCL needs one GPU per process: 2 processes when there are 2 GPUs, else 1 (then the run
+    shows the NCCL set-up and the trainer under torchrun, not an all-reduce between processes)."""
+    import torch
+
+    nproc = min(2, torch.cuda.device_count())
     script = work / "ddp.py"
     script.write_text(DDP_WORKER)
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
-                           str(script), str(folder)], capture_output=True, text=True, timeout=300)
-    lines = [ln for ln in proc.stdout.splitlines() if "RESULT " in ln]
-    return json.loads(lines[0].split("RESULT ", 1)[1]) if lines else {"error": proc.stderr[-1500:]}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           f"--nproc_per_node={nproc}", str(script), str(folder)],
+                          capture_output=True, text=True, timeout=300)
+    ranks = [json.loads(ln.split("RESULT ", 1)[1]) for ln in proc.stdout.splitlines() if "RESULT " in ln]
+    if len(ranks) != nproc:
+        return {"ok": False, "processes": nproc, "error": proc.stderr[-1500:]}
+    return {"ok": len({r["weights"] for r in ranks}) == 1, "processes": nproc,
+            "iterations": ranks[0]["iterations"], "recon": ranks[0]["recon"],
+            "ranks_same_weights": len({r["weights"] for r in ranks}) == 1}
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -25,6 +27,27 @@ def test_alpha_one_at_centre_zero_on_border_symmetric(size: tuple[int, int]) -> 
     np.testing.assert_allclose(a, a[:, ::-1], atol=1e-7)
     if h == w:
         np.testing.assert_allclose(a, a.T, atol=1e-7)
+
+
+@pytest.mark.parametrize("n", [0.5, 1.0, 2.0, 3.0, 8.0])
+def test_alpha_values_follow_the_papers_cosine_window(n: float) -> None:
+    """α(i, j) = cos(|i|^n·π/2)·cos(|j|^n·π/2), i and j evenly spaced over [−1, 1]: checked at every
+    pixel of a 5 × 9 patch, where the positions are exactly ±1, ±0.75, ±0.5, ±0.25 and 0."""
+    rows = [1.0, 0.5, 0.0, 0.5, 1.0]
+    cols = [1.0, 0.75, 0.5, 0.25, 0.0, 0.25, 0.5, 0.75, 1.0]
+    expected = np.array([[math.cos(i**n * math.pi / 2) * math.cos(j**n * math.pi / 2) for j in cols]
+                         for i in rows])
+    np.testing.assert_allclose(blend_alpha(5, 9, n), expected, rtol=0, atol=1e-6)
+
+
+def test_alpha_at_known_points() -> None:
+    """A few values worked out by hand, so the check does not rest on the same formula twice."""
+    assert blend_alpha(5, 5, 1.0)[1, 1] == pytest.approx(0.5, abs=1e-6)  # cos²(π/4)
+    assert blend_alpha(5, 5, 2.0)[1, 2] == pytest.approx(0.9238795, abs=1e-6)  # cos(π/8)
+    assert blend_alpha(5, 5, 0.5)[2, 1] == pytest.approx(0.4440158, abs=1e-6)  # cos(√½·π/2)
+    assert blend_alpha(3, 3, 7.0)[1, 1] == 1.0 and blend_alpha(3, 3, 7.0)[0, 1] == 0.0
+    blended = blend(np.zeros((5, 5)), np.full((5, 5), 100.0), 1.0)  # α·translated + (1 − α)·source
+    assert blended[1, 1] == pytest.approx(50.0, abs=1e-4) and blended[2, 2] == pytest.approx(100.0)
 
 
 def test_larger_n_widens_the_plateau() -> None:

@@ -1,4 +1,11 @@
-"""The UNIT trainer runs unchanged under ``torchrun --nproc_per_node=2``: DDP, 2 CPU processes, Gloo."""
+"""The UNIT trainer runs unchanged under ``torchrun --nproc_per_node=2``: DDP, 2 CPU processes, Gloo.
+
+The logged losses are averaged over ranks, so equal histories prove nothing about the gradient
+sync. The test compares the weights each rank ends with instead, and runs the same training a
+second time with the DDP wrapper replaced by the bare module (no gradient sync): there the ranks
+must drift apart, which shows the data and noise differ per rank, so equal weights in the synced
+run can only come from the all-reduce.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +19,38 @@ from tests.torchrun import run_under_torchrun
 pytest.importorskip("torch")
 
 WORKER = r"""
-import json, sys
+import hashlib, json, os, sys
+import torch
 from lesion_studio.store import Project
-from lesion_studio.training.unit_trainer import preset_config, train_unit
+from lesion_studio.training import common, unit_trainer
 from lesion_studio.training.unit_files import load_unit_model
+
+created = []  # every generator the trainer builds, so each rank can report its final weights
+_build = unit_trainer.unit_generators
+unit_trainer.unit_generators = lambda arch: created.append(_build(arch)) or created[-1]
+
+def digest(module):
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+def train(name):
+    cfg = unit_trainer.preset_config("tiny", iterations=3, cpu_threads=1, device="cpu", export_onnx=False,
+                                     body_parts=["humerus"], sample_every=1000, checkpoint_every=1000)
+    return unit_trainer.train_unit(project, cfg, name=name)
+
 project = Project.open(sys.argv[1])
-cfg = preset_config("tiny", iterations=3, cpu_threads=1, device="cpu", export_onnx=False, body_parts=["humerus"],
-                    sample_every=1000, checkpoint_every=1000)
-result = train_unit(project, cfg, name="ddp")
-import torch.distributed  # the process group is closed again after the run
-out = {"history": result.history, "initialised": torch.distributed.is_initialized()}
-if __import__("os").environ["RANK"] == "0":
+result = train("ddp")
+out = {"rank": int(os.environ["RANK"]), "history": result.history,
+       "initialised": torch.distributed.is_initialized(), "weights": digest(created[-1])}
+if out["rank"] == 0:
     gen, meta = load_unit_model(project.folder / "models" / "ddp" / "model.safetensors")
-    out["weights_sum"] = float(sum(p.double().sum() for p in gen.parameters()))
-out["rank"] = int(__import__("os").environ["RANK"])
+    out["saved"] = digest(gen)
+common.Distributed.wrap = lambda self, module, device: module  # the same run without gradient sync
+train("nosync")
+out["nosync_weights"] = digest(created[-1])
 print("RESULT " + json.dumps(out), flush=True)
 """
 
@@ -34,9 +59,17 @@ def test_two_cpu_processes_train_in_lockstep(demo_project_master: Path, tmp_path
     folder = tmp_path / "demo"
     shutil.copytree(demo_project_master, folder)
     outputs = run_under_torchrun(WORKER, [str(folder)], tmp_path)
-    assert len(outputs[0]["history"]) == 3
-    assert outputs[0]["history"] == outputs[1]["history"]  # losses are averaged over ranks
-    assert not outputs[0]["initialised"] and not outputs[1]["initialised"]
+    rank0, rank1 = outputs
+    # The gradient sync: both ranks end with the same weights, and rank 0 saved exactly those.
+    assert rank0["weights"] == rank1["weights"]
+    assert rank0["saved"] == rank0["weights"]
+    # Without the sync the ranks drift apart (each trains on its own slice and noise), and the
+    # synced weights are neither rank's unsynced ones.
+    assert rank0["nosync_weights"] != rank1["nosync_weights"]
+    assert rank0["weights"] not in (rank0["nosync_weights"], rank1["nosync_weights"])
+    assert len(rank0["history"]) == 3
+    assert rank0["history"] == rank1["history"]  # losses are averaged over ranks
+    assert not rank0["initialised"] and not rank1["initialised"]
     from lesion_studio.store import Project
 
     with Project.open(folder) as project:

@@ -108,7 +108,11 @@ def test_tiny_experiment_seeds_selection_and_stage_cache(stub_run) -> None:
     # Samples are marked by what entered the study's final training set.
     project = Project.open(folder)
     try:
-        marks = {s.id: s.status for s in project.synthetic_samples(batch=study["batch"])}
+        samples = project.synthetic_samples(batch=study["batch"])
+        marks = {s.id: s.status for s in samples}
+        # Candidates come only from normal training images.
+        sources = [project.image(s.source_image_id) for s in samples]
+        assert sources and {(r.split, r.label) for r in sources} == {("train", "normal")}
     finally:
         project.close()
     kept = {int(k) for k, s in study["scores"].items() if s > best["cut"]} if accepted else set()
@@ -159,6 +163,60 @@ def test_a_baseline_below_the_floor_is_not_allowed_to_filter(stub_results) -> No
     assert "below the floor" in study["selection_reason"]
     aug = next(e for e in result.results["evaluations"] if e["type"] == "Augmented")
     assert aug["auc"] is None and aug["status"] == "filter refused"
+
+
+class Crash(Exception):
+    """Stands in for a crash: raised from the progress callback in the middle of a stage."""
+
+
+def _crash_when(predicate, seen: list):  # noqa: ANN001, ANN202
+    """A progress callback that records every event and raises :class:`Crash` at the first one
+    the predicate accepts (it sees the event and the ones before it)."""
+
+    def progress(event) -> None:  # noqa: ANN001
+        seen.append(event)
+        if predicate(event, seen):
+            raise Crash(event.message)
+
+    return progress
+
+
+def _after_tick(seen: list, prefix: str) -> bool:
+    return any(e.stage == "experiment" and e.message.startswith(prefix) for e in seen)
+
+
+def test_crashes_in_the_middle_of_a_stage_resume_where_they_stopped(demo_project, tmp_path) -> None:
+    """Not only a full cache: a run killed half-way through synthesis, then half-way through an
+    augmented classifier, goes on from there: no candidate made twice, no epoch trained twice."""
+    folder = demo_project.folder
+    demo_project.close()
+    out = tmp_path / "results"
+
+    def config() -> ExperimentConfig:
+        return _config(folder, out, seeds=[0], thresholds=[0.0])
+
+    seen: list = []
+    with pytest.raises(Crash):  # after 10 of the 24 candidates
+        run_experiment(config(), progress=_crash_when(
+            lambda e, _: e.stage.startswith("synthesizing") and e.done == 10, seen))
+    seen = []
+    with pytest.raises(Crash):  # after epoch 2 of 4 of the augmented classifier
+        run_experiment(config(), progress=_crash_when(
+            lambda e, s: e.stage == "classifier epoch" and e.done == 2 and _after_tick(s, "score"), seen))
+    assert not (out / "results.json").exists()
+
+    seen = []
+    result = run_experiment(config(), progress=seen.append)
+    ran = _ran(result)
+    assert any(s.startswith("augmented/") for s in ran)
+    assert all(s.startswith("augmented/") or s == "evaluate" for s in ran), ran
+    # The interrupted classifier went on from its epoch-2 checkpoint instead of starting again.
+    assert [e.done for e in seen if e.stage == "classifier epoch"] == [3, 4]
+    study = result.results["studies"][0]
+    assert study["candidates"] == 24
+    with Project.open(folder) as project:  # the resumed synthesis reused the first 10: no duplicates
+        assert sorted(s.id for s in project.synthetic_samples(batch=study["batch"])) == \
+            sorted(int(i) for i in study["scores"])
 
 
 def test_bad_config_is_a_clear_error(tmp_path) -> None:

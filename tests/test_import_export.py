@@ -158,3 +158,57 @@ def test_unreadable_files_in_a_folder_are_skipped_and_reported(tmp_path: Path, d
         report = import_source(project, src)
     assert report.added == 1
     assert sorted(s.name for s in report.skipped) == ["broken.dcm", "photo.jpg"]
+
+
+def _dicoms(folder: Path, studies: list[str | None]) -> list[Path]:
+    """Small phantom DICOMs, the i-th in study ``studies[i]`` (None: no Study Instance UID at all)."""
+    import pydicom
+
+    from lesion_studio.demo import generate_phantom
+    from lesion_studio.demo.project import write_demo_dicom
+
+    paths = []
+    for i, study in enumerate(studies):
+        path = folder / f"case{i}.dcm"
+        write_demo_dicom(generate_phantom(i, size=(96, 80)), path, i, monochrome1=False)
+        ds = pydicom.dcmread(path)
+        if study is None:
+            del ds.StudyInstanceUID
+        else:
+            ds.StudyInstanceUID = study
+        ds.save_as(path)
+        paths.append(path)
+    return paths
+
+
+def test_dicom_files_group_by_study_instance_uid(tmp_path: Path) -> None:
+    """A study's files share one group (so one split); without a Study UID the Patient ID groups."""
+    from lesion_studio.dataset.splits import assign_splits
+
+    _dicoms(tmp_path / "src", ["1.2.3.1", "1.2.3.1", "1.2.3.1", "1.2.3.2", "1.2.3.3", "1.2.3.4", None])
+    with Project.create(tmp_path / "p") as project:
+        import_source(project, tmp_path / "src")
+        groups = {r.name: r.group_key for r in project.images()}
+        assert groups == {"case0.dcm": "1.2.3.1", "case1.dcm": "1.2.3.1", "case2.dcm": "1.2.3.1",
+                          "case3.dcm": "1.2.3.2", "case4.dcm": "1.2.3.3", "case5.dcm": "1.2.3.4",
+                          "case6.dcm": "DEMO-006"}
+        for seed in range(5):
+            assign_splits(project, (0.34, 0.33, 0.33), seed=seed)
+            assert len({r.split for r in project.images() if r.group_key == "1.2.3.1"}) == 1, seed
+
+
+def test_an_imported_box_makes_an_unreviewed_image_a_lesion_image(tmp_path: Path) -> None:
+    """A lesion box is an expert's statement that there is a lesion: unreviewed images become
+    lesion images; a label given in the CSV wins, and a normal patch says nothing of a lesion."""
+    _dicoms(tmp_path / "src", ["1.1", "1.2", "1.3", "1.4", "1.5"])
+    (tmp_path / "labels.csv").write_text("image,label\ncase1.dcm,unreviewed\ncase2.dcm,normal\n")
+    (tmp_path / "boxes.csv").write_text("image,x0,y0,x1,y1,kind\n"
+                                        "case0.dcm,10,10,30,30,lesion\ncase1.dcm,10,10,30,30,lesion\n"
+                                        "case2.dcm,10,10,30,30,lesion\ncase3.dcm,10,10,40,40,normal_patch\n")
+    with Project.create(tmp_path / "p") as project:
+        import_source(project, tmp_path / "src", labels_csv=tmp_path / "labels.csv",
+                      boxes_csv=tmp_path / "boxes.csv")
+        labels = {r.name: r.label for r in project.images()}
+        assert labels == {"case0.dcm": "lesion", "case1.dcm": "lesion", "case2.dcm": "normal",
+                          "case3.dcm": "unreviewed", "case4.dcm": "unreviewed"}
+        assert {project.image(b.image_id).name for b in project.boxes()} == {"case0.dcm", "case1.dcm", "case2.dcm"}

@@ -174,3 +174,77 @@ def test_truncated_jpeg_raises_project_error(tmp_path: Path) -> None:
     (tmp_path / "trunc.jpg").write_bytes(data[: len(data) // 3])
     with pytest.raises(RadiographError, match="trunc.jpg"):
         open_radiograph(tmp_path / "trunc.jpg")
+
+
+def _derived(dicom_dir: Path, name: str, out: Path, **tags: object) -> np.ndarray:
+    """A WG-04 image cut to 256 × 192, saved uncompressed with ``tags`` set; returns its stored values."""
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(dicom_dir / f"{name}.dcm")
+    raw = ds.pixel_array[800:1056, 700:892].copy()
+    ds.Rows, ds.Columns = raw.shape
+    ds.PixelData = raw.tobytes()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    for keyword, value in tags.items():
+        setattr(ds, keyword, value)
+    ds.save_as(out, enforce_file_format=True)
+    return raw.astype(np.int64)
+
+
+def test_modality_lut_rescale_slope_and_intercept(dicom_dir: Path, tmp_path: Path) -> None:
+    """Output values are stored × slope + intercept, the value range and window are in output
+    units, integral results keep an integer dtype and fractional ones stay exact floats."""
+    raw = _derived(dicom_dir, "RG2_JPLL", tmp_path / "ct-like.dcm", RescaleSlope=2, RescaleIntercept=-1024,
+                   WindowCenter=0, WindowWidth=1500)
+    rg = open_radiograph(tmp_path / "ct-like.dcm")
+    assert rg.pixels.dtype.kind == "i"
+    np.testing.assert_array_equal(rg.pixels, raw * 2 - 1024)
+    assert rg.value_range == (-1024.0, 1023 * 2 - 1024.0) and rg.window == (0.0, 1500.0)
+    assert rg.bits_stored == 10
+
+    raw = _derived(dicom_dir, "RG2_JPLL", tmp_path / "half.dcm", RescaleSlope="0.5", RescaleIntercept="10.25")
+    rg = open_radiograph(tmp_path / "half.dcm")
+    assert rg.pixels.dtype.kind == "f"
+    np.testing.assert_array_equal(rg.pixels, raw * 0.5 + 10.25)
+    assert rg.value_range == (10.25, 1023 * 0.5 + 10.25)
+
+
+def test_monochrome1_with_a_rescale_is_inverted_across_the_output_range(dicom_dir: Path, tmp_path: Path) -> None:
+    raw = _derived(dicom_dir, "RG3_UNC", tmp_path / "m1.dcm", RescaleSlope=2, RescaleIntercept=-1000)
+    rg = open_radiograph(tmp_path / "m1.dcm")
+    lo, hi = -1000.0, 1023 * 2 - 1000.0
+    assert rg.inverted and rg.value_range == (lo, hi)
+    np.testing.assert_array_equal(rg.pixels, (lo + hi) - (raw * 2 - 1000))
+
+
+def test_valid_jpeg_baseline_dicom_decodes(dicom_dir: Path, tmp_path: Path) -> None:
+    """WG-04's JPEG baseline files are malformed; a valid one (Pillow's codestream, encapsulated
+    with pydicom) decodes to the pixels Pillow reads from the same codestream."""
+    import io
+
+    import pydicom
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    out = tmp_path / "baseline.dcm"
+    raw = _derived(dicom_dir, "RG2_JPLL", out)
+    eight = (raw >> 2).astype(np.uint8)  # 10 → 8 bits: baseline JPEG holds 8-bit samples
+    buffer = io.BytesIO()
+    Image.fromarray(eight).save(buffer, format="JPEG", quality=92)
+    ds = pydicom.dcmread(out)
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.WindowCenter, ds.WindowWidth = 128, 256
+    ds.PixelData = encapsulate([buffer.getvalue()])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.save_as(out, enforce_file_format=True)
+
+    rg = open_radiograph(out)
+    assert rg.tags["Transfer syntax"] == JPEGBaseline8Bit
+    assert rg.pixels.dtype == np.uint8 and rg.pixels.shape == eight.shape and rg.bits_stored == 8
+    reference = np.asarray(Image.open(io.BytesIO(buffer.getvalue())), dtype=np.int16)
+    assert np.abs(rg.pixels.astype(np.int16) - reference).max() <= 1  # two decoders, one codestream
+    assert np.abs(rg.pixels.astype(np.int16) - eight.astype(np.int16)).mean() < 2.0  # and it is the image

@@ -85,7 +85,7 @@ def test_review_scores_and_per_rater_storage(demo_project: Project) -> None:
     items = build_review_items(demo_project, count_per_kind=3, seed=1)
     kinds = [i.kind for i in items]
     assert kinds.count("real") == kinds.count("synthetic") == 3
-    assert kinds != sorted(kinds) or kinds != sorted(kinds, reverse=True)  # shuffled, not grouped
+    assert kinds != sorted(kinds) and kinds != sorted(kinds, reverse=True)  # shuffled, not grouped
     # A perfect rater and a coin-flipping one.
     for item in items:
         demo_project.add_rating("alice", "s1", item.kind, item.ref, item.kind)

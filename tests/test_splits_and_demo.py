@@ -90,11 +90,20 @@ def test_demo_project_files_are_real_dicoms(demo_project: Project) -> None:
 
 
 def test_demo_build_is_reopened_not_rebuilt(tmp_path: Path) -> None:
+    """A deterministic rebuild would give the same hashes, so the test edits the built project
+    (a note, a label, a marker file beside an image) and checks the edits are still there."""
     project = build_demo_project(tmp_path / "d", n_images=6)
     first = project.images()
+    project.update_image(first[0].id, notes="my edit", label="unreviewed")
     project.close()
+    image = first[1].abs_path
+    stamp = image.stat().st_mtime_ns
+    marker = tmp_path / "d" / "images" / "marker.txt"
+    marker.write_text("kept")
     again = build_demo_project(tmp_path / "d", n_images=6)
     assert [r.sha256 for r in again.images()] == [r.sha256 for r in first]
+    assert (again.image(first[0].id).notes, again.image(first[0].id).label) == ("my edit", "unreviewed")
+    assert marker.read_text() == "kept" and image.stat().st_mtime_ns == stamp  # no file rewritten
     again.close()
     with pytest.raises(FileExistsError):
         Project.create(tmp_path / "other").close()

@@ -113,7 +113,11 @@ while True:
 
 def test_sigkill_mid_run_loses_no_committed_edit(tmp_path: Path) -> None:
     """A writer is killed with SIGKILL while committing edits in a loop. Every edit it reported
-    as committed is in the database afterwards, and the database passes an integrity check."""
+    as committed is in the database afterwards, and the database passes an integrity check.
+
+    A killed process leaves the OS page cache intact, so this holds even with ``synchronous=OFF``:
+    it checks the transactions, not the disk. What survives an OS crash or power loss is the
+    fsync at each commit, which :func:`test_every_connection_is_wal_synchronous_full` checks."""
     with Project.create(tmp_path / "p") as project:
         image_id = _add(project)
     proc = subprocess.Popen(
@@ -135,6 +139,136 @@ def test_sigkill_mid_run_loses_no_committed_edit(tmp_path: Path) -> None:
         authors = {b.author for b in project.boxes(image_id)}
     # Each printed number was printed after its commit returned: all must be there.
     assert {f"edit-{i}" for i in range(reported + 1)} <= authors
+
+
+def _durability_pragmas(conn: sqlite3.Connection) -> tuple[str, int, int]:
+    return (conn.execute("PRAGMA journal_mode").fetchone()[0], conn.execute("PRAGMA synchronous").fetchone()[0],
+            conn.execute("PRAGMA foreign_keys").fetchone()[0])
+
+
+def test_every_connection_is_wal_synchronous_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every SQLite connection the package opens (create, open, open an older schema, import,
+    build the demo, the CLI) runs in WAL mode with ``synchronous=FULL`` (2) and foreign keys on:
+    a commit is on disk when it returns, not only in the OS cache."""
+    import ast
+
+    import lesion_studio
+    from lesion_studio.cli.main import main as cli_main
+    from lesion_studio.demo import build_demo_project
+
+    # Connections are opened in one place only, so recording that place sees every one.
+    package = Path(lesion_studio.__file__).parent
+    openers = sorted(str(f.relative_to(package)) for f in package.rglob("*.py")
+                     if any(isinstance(n, ast.Attribute) and n.attr == "connect"
+                            and isinstance(n.value, ast.Name) and n.value.id == "sqlite3"
+                            for n in ast.walk(ast.parse(f.read_text()))))
+    assert openers == ["store/project.py"]
+
+    opened: list[sqlite3.Connection] = []
+    seen: list[tuple[str, int, int]] = []
+    real_close = sqlite3.Connection.close
+    connect = sqlite3.connect
+
+    class Recorded(sqlite3.Connection):
+        closed = False
+
+        def close(self) -> None:  # the pragmas as they stand after the whole session
+            if not self.closed:
+                seen.append(_durability_pragmas(self))
+                self.closed = True
+            real_close(self)
+
+    def recording_connect(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        opened.append(connect(*args, factory=Recorded, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(sqlite3, "connect", recording_connect)
+    with Project.create(tmp_path / "p") as project:
+        _add(project)
+    Project.open(tmp_path / "p").close()
+    Project.open_or_create(tmp_path / "q").close()
+    build_demo_project(tmp_path / "demo").close()
+    assert cli_main(["info", str(tmp_path / "demo")]) == 0
+    # An older schema (here: none yet) is migrated through the same connection.
+    connect(tmp_path / "r.sqlite").close()
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r.sqlite").rename(tmp_path / "r" / "project.sqlite")
+    Project.open(tmp_path / "r").close()
+    for conn in opened:  # connections left open (the CLI's) are checked as they are now
+        if not conn.closed:
+            seen.append(_durability_pragmas(conn))
+    assert len(opened) >= 6 and len(seen) == len(opened)
+    assert set(seen) == {("wal", 2, 1)}
+
+
+def _project_at_version(folder: Path, version: int) -> None:
+    """A project database as a release with ``version`` migrations wrote it, holding one image."""
+    from lesion_studio.store.schema import MIGRATIONS
+
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "project.sqlite", isolation_level=None)
+    for migration in MIGRATIONS[:version]:
+        conn.executescript(migration)
+    if version:
+        conn.execute("INSERT INTO images (path, name, sha256, width, height, label, notes, added_at, modified_at) "
+                     "VALUES ('a.png', 'a.png', ?, 100, 80, 'lesion', 'kept', 'then', 'then')", ("0" * 64,))
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.close()
+
+
+def _schema(db: Path) -> set[tuple[str, str]]:
+    conn = sqlite3.connect(db)
+    try:
+        return {(r[0], r[1]) for r in conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL")}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("version", range(SCHEMA_VERSION))
+def test_older_schema_is_upgraded_keeping_its_data(tmp_path: Path, version: int) -> None:
+    """Every older schema version opens: the missing migrations run, the result equals a new
+    project's schema, and the rows written by the older version are still there."""
+    _project_at_version(tmp_path / "old", version)
+    Project.create(tmp_path / "new").close()
+    with Project.open(tmp_path / "old") as project:
+        assert project.schema_version == SCHEMA_VERSION
+        if version:
+            (rec,) = project.images()
+            assert (rec.path, rec.label, rec.notes) == ("a.png", "lesion", "kept")
+    assert _schema(tmp_path / "old" / "project.sqlite") == _schema(tmp_path / "new" / "project.sqlite")
+
+
+def test_a_new_migration_upgrades_in_place_and_a_failing_one_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The migration mechanism with one more migration than this release has: a project written
+    by this release is upgraded with its data; a migration that fails half-way is rolled back
+    whole, so the project still opens with the release that wrote it."""
+    import lesion_studio.store.project as store_project
+    from lesion_studio.store.schema import MIGRATIONS
+
+    with Project.create(tmp_path / "p") as project:
+        image_id = _add(project, label="lesion", notes="kept")
+    broken = MIGRATIONS + ["ALTER TABLE images ADD COLUMN laterality TEXT NOT NULL DEFAULT '';"
+                           "CREATE TABLE half (id INTEGER);"
+                           "INSERT INTO no_such_table VALUES (1)"]
+    monkeypatch.setattr(store_project, "MIGRATIONS", broken)
+    monkeypatch.setattr(store_project, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(ProjectError, match="cannot be read"):
+        Project.open(tmp_path / "p")
+    monkeypatch.undo()
+    before = _schema(tmp_path / "p" / "project.sqlite")
+    with Project.open(tmp_path / "p") as project:  # the release that wrote it still opens it
+        assert project.schema_version == SCHEMA_VERSION
+        assert project.image(image_id).notes == "kept"
+    assert not any(name == "half" for name, _ in before)
+
+    monkeypatch.setattr(store_project, "MIGRATIONS", [*MIGRATIONS, "ALTER TABLE images ADD COLUMN laterality "
+                                                                   "TEXT NOT NULL DEFAULT 'left'"])
+    monkeypatch.setattr(store_project, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with Project.open(tmp_path / "p") as project:
+        assert project.schema_version == SCHEMA_VERSION + 1
+        assert project.image(image_id).label == "lesion"
+        assert project._conn.execute("SELECT laterality FROM images").fetchone()[0] == "left"
 
 
 def test_relink_moved_folder_by_content_hash(tmp_path: Path) -> None:

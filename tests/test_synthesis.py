@@ -6,7 +6,6 @@ One short training run (module fixture) feeds every test here, to keep the suite
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +79,105 @@ def test_translations_differ_from_inputs_and_noise_is_seeded(trained) -> None:  
     assert np.array_equal(y, tr.translate(x))  # deterministic mode is the latent mean
 
 
+def _untrained_like(tr, folder: Path):  # noqa: ANN001, ANN202
+    """A torch translator with the trained model's architecture and the weights it started from
+    (the trainer seeds with config.seed before building the generators)."""
+    import torch
+
+    from lesion_studio.models.unit import UnitArch, unit_generators
+    from lesion_studio.synthesis.translator import TorchTranslator
+    from lesion_studio.training.unit_files import save_unit_model
+
+    torch.manual_seed(tr._info.metadata["config"]["seed"])
+    save_unit_model(folder / "untrained.safetensors", unit_generators(UnitArch(**tr._info.metadata["arch"])), {})
+    return TorchTranslator(folder / "untrained.safetensors", tr._info, device="cpu")
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def test_training_is_what_makes_translations_keep_the_anatomy(trained, tmp_path: Path) -> None:  # noqa: ANN001
+    """Any network changes its input, so 'differs from the input' says nothing. What 80 iterations
+    of recon + cycle loss buy is a translation that keeps the patch's anatomy: far closer to the
+    input, and far better correlated with it, than the same network's untrained output."""
+    from lesion_studio.patches.dataset import PatchParams, build_patch_set
+    from lesion_studio.synthesis.translator import load_translator
+
+    project = trained[0]
+    tr = load_translator(project, "tiny", backend="torch", device="cpu")
+    untrained = _untrained_like(tr, tmp_path)
+    ps = build_patch_set(project, params=PatchParams(resolution=32, variants=2), cache="memory")
+    measured = {}
+    for direction, x in (("h2l", ps.sample(8, "normal")), ("l2h", ps.sample(8, "lesion"))):
+        y, y0 = tr.translate(x, direction=direction), untrained.translate(x, direction=direction)
+        measured[direction] = (float(np.abs(y - x).mean()), float(np.abs(y0 - x).mean()), _corr(y, x), _corr(y0, x))
+    # Measured on CPU: h2l error 0.32 vs 0.55 untrained, correlation 0.54 vs 0.10; l2h error 0.35
+    # vs 0.86, correlation 0.43 vs −0.17.
+    for direction, (err, err0, corr, corr0) in measured.items():
+        assert err < 0.75 * err0, (direction, measured)
+        assert corr > 0.35 and corr > corr0 + 0.25, (direction, measured)
+
+
+NO_TORCH_INFERENCE = r"""
+import numpy as np
+from lesion_studio.cli.main import main
+from lesion_studio.classifier.scoring import registered_scorer, score_synthetic
+from lesion_studio.samples.batch import generate_candidates
+from lesion_studio.store import Box, Project
+from lesion_studio.synthesis.pipeline import synthesize_lesion
+from lesion_studio.synthesis.translator import load_translator
+
+folder, out = sys.argv[1], sys.argv[2]
+result = {}
+with Project.open(folder) as project:
+    # preview: the synthesis panel's path (translate a window, then re-blend for the n slider)
+    tr = load_translator(project, "tiny")
+    rec = project.images(label="normal", include_excluded=False)[0]
+    rg = project.open_radiograph(rec.id)
+    res = synthesize_lesion(rg, Box(100, 120, 164, 184), tr, n=2.0)
+    result["backend"] = tr.backend
+    result["preview_changed"] = bool(np.any(res.image != rg.pixels))
+    result["reblend_changed"] = bool(np.any(res.reblend(6.0).image != res.image))
+    # batch synthesis with scoring, then scoring again on its own
+    batch = generate_candidates(project, tr, count=3, seed=1, classifier="stub-drn", batch_name="no-torch")
+    result["candidates"] = batch.count
+    result["scores"] = sorted(batch.scores.values())
+    scorer, _ = registered_scorer(project, "stub-drn")
+    result["rescored"] = sorted(score_synthetic(project, project.synthetic_samples(batch="no-torch"), scorer))
+# the same through the command line
+result["cli"] = [
+    main(["translate", folder, "--model", "tiny", "--image", str(rec.abs_path), "--box", "100,120,164,184",
+          "--out", out]),
+    main(["synthesize", folder, "--model", "tiny", "--classifier", "stub-drn", "--count", "2", "--batch", "cli"]),
+    main(["score", folder, "--model", "stub-drn", "--synthetic-batch", "cli"]),
+]
+"""
+
+
+def test_inference_runs_where_torch_cannot_be_imported(trained, tmp_path: Path) -> None:  # noqa: ANN001
+    """Preview, batch synthesis and scoring (API and CLI) in an interpreter where importing torch
+    raises: the README's 'inference needs no torch'."""
+    from tests.no_torch import run_without_torch
+    from tests.stub_models import register_stub_classifier
+
+    folder = tmp_path / "demo"
+    shutil.copytree(trained[0].folder, folder)
+    from lesion_studio.store import Project
+
+    with Project.open(folder) as project:
+        register_stub_classifier(project)
+    result = run_without_torch(NO_TORCH_INFERENCE, str(folder), str(tmp_path / "one.png"))
+    assert result["backend"] == "onnx"
+    assert result["preview_changed"] and result["reblend_changed"]
+    assert result["candidates"] == 3 and len(result["scores"]) == 3
+    assert result["rescored"] == pytest.approx(result["scores"], abs=1e-6)
+    assert result["cli"] == [0, 0, 0] and (tmp_path / "one.png").exists()
+    assert result["torch_loaded"] is False
+    with Project.open(folder) as project:
+        assert all(s.score is not None for s in project.synthetic_samples(batch="cli"))
+
+
 def test_onnx_matches_torch_on_real_patches(trained) -> None:  # noqa: ANN001
     from lesion_studio.patches.dataset import PatchParams, build_patch_set
     from lesion_studio.synthesis.translator import load_translator
@@ -121,10 +219,9 @@ def test_synthesis_changes_only_the_window_and_reblend_is_cheap(trained) -> None
     calls = []
     original = tr.translate
     tr.translate = lambda *a, **k: calls.append(1) or original(*a, **k)  # type: ignore[method-assign]
-    t0 = time.perf_counter()
     for n in np.linspace(0.5, 8, 20):
         again = res.reblend(float(n))
-    assert calls == [] and (time.perf_counter() - t0) / 20 < 0.02
+    assert calls == []  # re-blending never translates again (its latency: benchmarks/synthesis_bench.py)
     assert again.n == 8.0 and np.array_equal(again.translated_patch, res.translated_patch)
     hard = res.reblend(500.0).blended_patch.astype(float)
     inner = slice(3, -3)

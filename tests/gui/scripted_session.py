@@ -1,7 +1,8 @@
 """Run the real GUI offscreen, make a scripted series of edits through widgets and keys, then wait.
 
-Used by test_gui_durability: the test SIGKILLs this process after it prints EDITS DONE and
-checks that the reopened project holds every edit. Usage: scripted_session.py PROJECT SETTINGS_DIR
+Used by test_gui_durability: the test SIGKILLs this process after it prints EDITS DONE (with a
+notes edit still waiting in the inspector's save delay) and checks that the reopened project holds
+every edit made before it. Usage: scripted_session.py PROJECT SETTINGS_DIR
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -42,7 +44,7 @@ def main() -> None:
 
     use_settings_folder(settings_dir)
 
-    app = create_app()
+    _app = create_app()  # held until the kill
     window = MainWindow()
     window.resize(1280, 800)
     window.show()
@@ -82,10 +84,16 @@ def main() -> None:
     QTest.keyClick(canvas, Qt.Key.Key_N)
     QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      canvas.to_screen(160, 100).toPoint())
-    window.inspector.notes.setPlainText("durable note")
-    window.inspector.flush_notes()
+    # 5. a note typed and left alone: the inspector's save delay writes it, no flush called
+    inspector = window.inspector
+    QTest.keyClicks(inspector.notes, "durable note")
+    wait_until(lambda: p.image(c).notes == "durable note")
+    # 6. more typing, killed while that edit still sits in its save delay. The event loop is not
+    # run again, so the delay cannot expire before the kill however slow the machine is.
+    QTest.keyClicks(inspector.notes, " and more")
+    done["notes_pending"] = inspector._notes_timer.isActive()
     print("EDITS DONE " + json.dumps(done), flush=True)
-    app.exec()  # wait here until killed
+    time.sleep(3600)  # wait here, events unprocessed, until killed
 
 
 if __name__ == "__main__":

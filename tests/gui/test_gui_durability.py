@@ -1,4 +1,5 @@
-"""Nothing is lost: SIGKILL the GUI right after edits; and start-up stays light (no torch)."""
+"""Nothing committed is lost: SIGKILL the GUI after edits, one of them still in the notes save
+delay; and start-up stays light (no torch). Start-up time is measured in benchmarks/gui_bench.py."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-def test_sigkill_after_scripted_edits_loses_nothing(demo_project, tmp_path) -> None:  # noqa: ANN001
+def test_sigkill_after_scripted_edits_loses_no_saved_edit(demo_project, tmp_path) -> None:  # noqa: ANN001
     folder = demo_project.folder
     demo_project.close()
     proc = subprocess.Popen(
@@ -41,7 +42,7 @@ def test_sigkill_after_scripted_edits_loses_nothing(demo_project, tmp_path) -> N
         assert line.startswith("EDITS DONE"), f"scripted session failed: {proc.stderr.read()[-3000:]}"
         done = json.loads(line[len("EDITS DONE "):])
     finally:
-        os.kill(proc.pid, signal.SIGKILL)  # no close, no atexit, no flush: like a power cut
+        os.kill(proc.pid, signal.SIGKILL)  # no close, no atexit, no flush
         proc.wait(10)
     assert proc.returncode == -signal.SIGKILL
 
@@ -56,21 +57,27 @@ def test_sigkill_after_scripted_edits_loses_nothing(demo_project, tmp_path) -> N
         assert rec.body_part == done["body_part"]
         patches = p.normal_patches(done["patch_image"])
         assert len(patches) == 1 and patches[0].box.width == 64
+        # The save delay wrote the first note by itself; the typing still inside the delay when
+        # the process died is the only thing lost (docs/gui.md, Saving), and the note it would
+        # have replaced is intact.
+        assert done["notes_pending"] is True
         assert p.image(done["patch_image"]).notes == "durable note"
+        assert p._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_start_up_is_fast_and_does_not_import_torch(demo_project, tmp_path) -> None:  # noqa: ANN001
+def test_start_up_does_not_import_torch(demo_project, tmp_path) -> None:  # noqa: ANN001
+    """Opening the window and a project imports no torch (how long it takes: gui_bench.py)."""
     code = (
-        "import time, sys, json; t0 = time.perf_counter()\n"
+        "import sys, json\n"
         "from lesion_studio.gui.app import MainWindow, create_app\n"
         "app = create_app(); w = MainWindow(); w.show(); app.processEvents()\n"
-        "t1 = time.perf_counter(); w.open_project(sys.argv[1]); app.processEvents()\n"
-        "print(json.dumps({'window_s': t1 - t0, 'torch': 'torch' in sys.modules}))\n"
+        "w.open_project(sys.argv[1]); app.processEvents()\n"
+        "print(json.dumps({'images': w.session.project.summary()['images'], 'torch': 'torch' in sys.modules}))\n"
         "w.close()\n"
     )
     out = subprocess.run([sys.executable, "-c", code, str(demo_project.folder)], capture_output=True, text=True,
-                         env=_env(tmp_path), cwd=ROOT, timeout=60)
+                         env=_env(tmp_path), cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["images"] == 96  # the project really opened
     assert result["torch"] is False
-    assert result["window_s"] < 6.0  # target 1.5 s (benchmarks/gui_bench.py); generous on a busy CI box

@@ -92,3 +92,45 @@ def test_patches_of_both_kinds_are_rendered_alike(demo_project, kind) -> None:  
     assert patch.shape == (256, 256) and patch.dtype == np.uint8
     lo, hi = np.percentile(patch, [1, 99])
     assert lo <= 3 and hi >= 252  # the same percentile windowing for every item
+
+
+def _on_screen(dialog, window) -> str:  # noqa: ANN001
+    """Everything a rater can read during an item: texts, titles, tooltips, accessible names and
+    the status bar, with numbers masked (the item counter is allowed to change)."""
+    import re
+
+    from PySide6.QtWidgets import QWidget
+
+    parts = [dialog.windowTitle(), window.statusBar().currentMessage(), dialog.image.toolTip()]
+    for w in [dialog, *dialog.findChildren(QWidget)]:
+        if not w.isVisible():
+            continue
+        text = w.text() if hasattr(w, "text") and callable(w.text) else ""
+        parts += [type(w).__name__, w.objectName(), str(text), w.toolTip(), w.statusTip(), w.whatsThis(),
+                  w.accessibleName(), w.accessibleDescription(), str(w.isEnabled())]
+    return re.sub(r"\d+", "#", "\n".join(parts))
+
+
+def test_nothing_on_screen_tells_real_from_synthetic(qtbot, window) -> None:  # noqa: ANN001
+    """The blinded review shows the same words, widgets and image format for both kinds: only the
+    pixels differ."""
+    project = window.session.project
+    generate_candidates(project, StubTranslator(), count=6, batch_name="blind", seed=2)
+    window.actions_by_key["realism_review"].trigger()
+    dialog = window.panels["gallery"]._review
+    qtbot.waitExposed(dialog)
+    dialog.rater_edit.setText("carol")
+    dialog.count_spin.setValue(4)
+    dialog.seed_spin.setValue(3)
+    assert dialog.start()
+    screens: dict[str, set[str]] = {"real": set(), "synthetic": set()}
+    formats: dict[str, set[tuple]] = {"real": set(), "synthetic": set()}
+    for k, item in enumerate(list(dialog.items)):
+        qtbot.waitUntil(lambda k=k: dialog.position == k and dialog.real_button.isEnabled(), timeout=10_000)
+        screens[item.kind].add(_on_screen(dialog, window))
+        shown = dialog.image.image
+        formats[item.kind].add((shown.shape, str(shown.dtype), tuple(map(float, dialog.image.levels))))
+        dialog.answer("real")
+    assert screens["real"] and screens["real"] == screens["synthetic"] and len(screens["real"]) == 1
+    assert formats["real"] == formats["synthetic"] == {((256, 256), "uint8", (0.0, 255.0))}
+    dialog.close()

@@ -102,10 +102,10 @@ def test_unit_start_pause_resume_finishes_into_the_registry(qtbot, window) -> No
     xs = panel.loss_plot.points("recon")[:, 0]
     assert list(xs) == list(range(1, 17))
     assert "in the model registry" in panel.status_label.text()
-    synthesis = window.panels.get("synthesis")
-    if synthesis is not None and hasattr(synthesis, "model_combo"):
-        names = [synthesis.model_combo.itemText(i) for i in range(synthesis.model_combo.count())]
-        assert any(n.startswith("gui-gan") for n in names), names
+    # the new model is offered in the synthesis panel at once
+    synthesis = window.panels["synthesis"]
+    names = [synthesis.model_combo.itemText(i) for i in range(synthesis.model_combo.count())]
+    assert any(n.startswith("gui-gan") for n in names), names
     assert not window.job_queue.busy()
 
 
