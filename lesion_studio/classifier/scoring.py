@@ -27,6 +27,10 @@ from lesion_studio.onnx_runtime import make_session
 log = logging.getLogger(__name__)
 
 
+#: What the exported graph returns: lesion probability (N,) and class-activation map (N, h, w).
+OUTPUTS = ("probability", "cam")
+
+
 def onnx_path_for(checkpoint: str | Path) -> Path:
     return Path(checkpoint).with_suffix(".onnx")
 
@@ -43,22 +47,26 @@ def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None
     out = Path(out) if out else onnx_path_for(checkpoint)
 
     class Probability(torch.nn.Module):
+        """Probability and class-activation map: the map's mean is the logit (pooling and the 1×1
+        classifier are both linear), so one pass gives both."""
+
         def __init__(self) -> None:
             super().__init__()
             self.net = model
 
         def forward(self, images: Any) -> Any:
-            return torch.sigmoid(self.net(images)[:, 0])
+            cam = self.net.fc(self.net.features(images))[:, 0]
+            return torch.sigmoid(cam.mean(dim=(1, 2))), cam
 
     graph = Probability().eval()
     rng = np.random.default_rng(0)
     probe = {"images": rng.standard_normal((3, 1, size, size)).astype(np.float32)} if check else None
     onnx_sha256 = export_checked_onnx(
-        graph, (torch.zeros(2, 1, size, size),), out, input_names=["images"], output_names=["probability"],
+        graph, (torch.zeros(2, 1, size, size),), out, input_names=["images"], output_names=list(OUTPUTS),
         dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=4096)}}, what="classifier",
         probe=probe)
     sidecar = {"preprocessing": meta["preprocessing"], "arch": meta["arch"],
-               "checkpoint_sha256": file_sha256(checkpoint), "onnx_sha256": onnx_sha256}
+               "checkpoint_sha256": file_sha256(checkpoint), "onnx_sha256": onnx_sha256, "outputs": list(OUTPUTS)}
     atomic_write(Path(f"{out}.json"), json.dumps(sidecar, indent=1).encode())
     return out
 
@@ -114,6 +122,28 @@ class OnnxScorer:
             progress(ProgressEvent("scoring", min(n, i + self.batch_size), n))
         return np.concatenate(out) if out else np.zeros(0)
 
+    def cams(self, arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Prepared (N, S, S) arrays → (probabilities (N,), class-activation maps (N, h, w)).
+
+        Maps are in the prepared square frame at output stride 8; see :mod:`lesion_studio.classifier.cam`.
+        """
+        if "cam" not in self.info.get("outputs", ()):
+            raise LesionStudioError(f"{self.path.name} was exported without class-activation maps; "
+                                    "delete it and its .json (it is exported again on next use) or retrain.")
+        probs, maps = [], []
+        for i in range(0, len(arrays), self.batch_size):
+            x = np.asarray(arrays[i:i + self.batch_size], dtype=np.float32)[:, None]
+            try:
+                p, c = self.session.run(list(OUTPUTS), {"images": x})
+            except Exception as exc:  # onnxruntime raises its own types for a graph that does not fit
+                raise LesionStudioError(f"The classifier {self.path.name} cannot map these images "
+                                        f"({type(exc).__name__}: {exc}).") from exc
+            probs.append(np.asarray(p, dtype=np.float64))
+            maps.append(np.asarray(c, dtype=np.float32))
+        if not probs:
+            return np.zeros(0), np.zeros((0, 1, 1), np.float32)
+        return np.concatenate(probs), np.concatenate(maps)
+
     def score_files(self, items: Sequence[tuple[str, str | Path]], *, cache: PreparedCache | None = None,
                     progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
         """``(cache key, path)`` items → probabilities (decoded through the prepared-image cache)."""
@@ -132,12 +162,22 @@ def scorer_for_weights(weights: str | Path, *, prefer_cuda: bool = True) -> Onnx
     return OnnxScorer(onnx, prefer_cuda=prefer_cuda)
 
 
-def registered_scorer(project: Any, ref: int | str) -> tuple[OnnxScorer, Any]:
+def _has_cam(sidecar: Path) -> bool:
+    """Exports from before class-activation maps lack the ``cam`` output."""
+    try:
+        return "cam" in json.loads(sidecar.read_text()).get("outputs", ())
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return False
+
+
+def registered_scorer(project: Any, ref: int | str, *, need_cam: bool = False) -> tuple[OnnxScorer, Any]:
     """(scorer, model record) for a classifier in the project's registry, by name or id.
 
     The ONNX file is checked against the hash the registry holds for it. The first export records
     that hash; an ONNX file found without one is accepted only when it is the registered file
     itself or its sidecar ties it to the registered weights, and its hash is then recorded.
+    ``need_cam`` exports again (once) a file made before the graph returned class-activation maps,
+    when the checkpoint is there.
     """
     record = project.model(ref)
     if record.kind != "drn":
@@ -145,7 +185,9 @@ def registered_scorer(project: Any, ref: int | str) -> tuple[OnnxScorer, Any]:
     weights = project.resolve_path(record.path)
     onnx = onnx_path_for(weights)
     expected = record.metadata.get("onnx_sha256")
-    if not onnx.exists() or not Path(f"{onnx}.json").exists():
+    side_path = Path(f"{onnx}.json")
+    stale = need_cam and onnx.exists() and side_path.exists() and not _has_cam(side_path) and weights.exists()
+    if stale or not onnx.exists() or not side_path.exists():
         if weights.exists() and record.sha256 and file_sha256(weights) != record.sha256:
             raise LesionStudioError(f"{weights} does not match the model's registered hash; retrain it.")
         export_classifier_onnx(weights)

@@ -28,6 +28,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_train_gan)
 
+    p = sub.add_parser("assess-generator", help="the generator quality report (realism, lesion signal, drift, KID)")
+    p.add_argument("project", type=Path)
+    p.add_argument("--model", required=True, help="UNIT model name or id")
+    p.add_argument("--body-part", action="append", default=[], metavar="PART",
+                   help="measure on this body part (repeat or comma-separate; default: the model's)")
+    p.add_argument("--classifier", help="a trained classifier (name or id): adds the localisation metric")
+    p.add_argument("--split", default="val", help="the held-out split to measure on (default val)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
+    p.add_argument("--no-store", action="store_true", help="do not write the report into the model's sidecar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_assess_generator)
+
     p = sub.add_parser("translate", help="synthesize a lesion in a window (or in every normal patch)")
     p.add_argument("project", type=Path)
     p.add_argument("--model", required=True, help="UNIT model name or id")
@@ -102,6 +115,31 @@ def cmd_train_gan(args: argparse.Namespace) -> int:
         print("  losses first → last: " + ", ".join(
             f"{k} {result.first_losses[k]:.3f} → {result.losses[k]:.3f}" for k in ("recon", "cycle", "gan", "dis")))
     print(f"  files: {result.model_dir}" + ("" if result.onnx_path else " (no ONNX export: torch backend)"))
+    return 0
+
+
+def cmd_assess_generator(args: argparse.Namespace) -> int:
+    from lesion_studio.cli.progress import TerminalProgress
+    from lesion_studio.evaluate.generator_quality import QualitySettings, assess_generator, report_lines
+
+    project = Project.open(args.project)
+    bar = TerminalProgress()
+    try:
+        report = assess_generator(project, args.model, body_parts=_parts(args.body_part) or None,
+                                  classifier=args.classifier, seed=args.seed,
+                                  settings=QualitySettings(split=args.split), backend=args.backend,
+                                  store=not args.no_store, progress=bar)
+    finally:
+        bar.close()
+        project.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"Generator quality of {report['model']} (iteration {report['iteration']}) on the {report['split']} "
+          f"split: {report['n_real']} real lesion and {report['n_synthetic']} synthetic windows, seed "
+          f"{report['seed']}, {report['seconds']:.0f} s")
+    for line in report_lines(report):
+        print(f"  {line}")
     return 0
 
 
