@@ -37,8 +37,12 @@ class StubTranslator:
         return np.clip(out, -1, 1).astype(np.float32)
 
 
-def register_stub_classifier(project, name: str = "stub-drn", size: int = 32, scale: float = 6.0) -> int:  # noqa: ANN001
-    """An ONNX 'classifier': p = sigmoid(-scale · mean(image)) — darker images score higher."""
+def register_stub_classifier(project, name: str = "stub-drn", size: int = 32, scale: float = 6.0,  # noqa: ANN001
+                             cam: bool = False) -> int:
+    """An ONNX 'classifier': p = sigmoid(-scale · mean(image)) — darker images score higher.
+
+    ``cam`` adds the class-activation output the real export has: −scale · the 8×8 block means
+    (so the map peaks on the darkest block, and its mean is the logit, as for the DRN)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -49,11 +53,18 @@ def register_stub_classifier(project, name: str = "stub-drn", size: int = 32, sc
         helper.make_node("Mul", ["m", "scale"], ["z"]),
         helper.make_node("Sigmoid", ["z"], ["probability"]),
     ]
+    outputs = [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch"])]
+    if cam:
+        nodes += [helper.make_node("AveragePool", ["images"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8]),
+                  helper.make_node("Mul", ["pooled", "scale"], ["scaled"]),
+                  helper.make_node("Squeeze", ["scaled", "channel"], ["cam"])]
+        outputs.append(helper.make_tensor_value_info("cam", TensorProto.FLOAT, ["batch", size // 8, size // 8]))
     graph = helper.make_graph(
         nodes, "stub-drn",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 1, size, size])],
-        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch"])],
+        outputs,
         initializer=[helper.make_tensor("axes", TensorProto.INT64, [3], [1, 2, 3]),
+                     helper.make_tensor("channel", TensorProto.INT64, [1], [1]),
                      helper.make_tensor("scale", TensorProto.FLOAT, [], [-scale])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
@@ -62,6 +73,6 @@ def register_stub_classifier(project, name: str = "stub-drn", size: int = 32, sc
     sha = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     Path(f"{onnx_path}.json").write_text(json.dumps({
         "preprocessing": {"size": size, "low_percentile": 0.5, "high_percentile": 99.5}, "arch": "stub",
-        "checkpoint_sha256": "", "onnx_sha256": sha}))
+        "checkpoint_sha256": "", "onnx_sha256": sha, "outputs": ["probability", "cam"] if cam else ["probability"]}))
     return project.register_model(name, "drn", folder / "model.safetensors", sha256=sha,
                                   metadata={"stub": True})

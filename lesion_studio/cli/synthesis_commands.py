@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="model name (default unit-<parts>-<preset>)")
     p.add_argument("--resume", action="store_true", help="continue the model's last checkpoint")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export at the end")
+    p.add_argument("--no-assess", action="store_true",
+                   help="skip the generator quality report at every checkpoint (see assess-generator)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_train_gan)
 
@@ -75,6 +77,8 @@ def cmd_train_gan(args: argparse.Namespace) -> int:
                                    "cpu_threads": args.cpu_threads}.items() if v is not None}
     if args.no_onnx:
         overrides["export_onnx"] = False
+    if args.no_assess:
+        overrides["assess"] = False
     if _parts(args.body_part):
         overrides["body_parts"] = _parts(args.body_part)
     if args.preset:
@@ -104,7 +108,8 @@ def cmd_train_gan(args: argparse.Namespace) -> int:
                "first_losses": result.first_losses, "final_losses": result.losses,
                "lesion_patches": result.data_summary["lesion"]["patches"],
                "normal_patches": result.data_summary["normal"]["patches"],
-               "folder": str(result.model_dir), "onnx": str(result.onnx_path) if result.onnx_path else None}
+               "folder": str(result.model_dir), "onnx": str(result.onnx_path) if result.onnx_path else None,
+               "quality": result.quality}
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -114,6 +119,10 @@ def cmd_train_gan(args: argparse.Namespace) -> int:
     if result.first_losses:
         print("  losses first → last: " + ", ".join(
             f"{k} {result.first_losses[k]:.3f} → {result.losses[k]:.3f}" for k in ("recon", "cycle", "gan", "dis")))
+    if result.quality:
+        from lesion_studio.evaluate.generator_quality import short_summary
+
+        print(f"  quality: {short_summary(result.quality)}")
     print(f"  files: {result.model_dir}" + ("" if result.onnx_path else " (no ONNX export: torch backend)"))
     return 0
 

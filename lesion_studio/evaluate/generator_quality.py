@@ -62,6 +62,7 @@ class QualitySettings:
     split: str = "val"
     variants: int = 8  # windows per validation lesion box / per normal image
     max_patches: int = 240  # per domain, seeded subsample above that
+    max_train: int = 1000  # training windows per class for the patch classifier (keeps the fit to seconds)
     feature_size: int = 32  # patches are downsampled to this side for both classifiers
     n: float = 2.0  # blending exponent (the product's default)
     folds: int = 5
@@ -304,7 +305,7 @@ class QualityContext:
     def __init__(self, project: Any, *, resolution: int, body_parts: Sequence[str] | None = None,
                  train_params: Any = None, train_splits: Sequence[str] = ("train", "unassigned"),
                  settings: QualitySettings = QualitySettings(),  # noqa: B008 - frozen dataclass
-                 progress: ProgressCallback = no_progress) -> None:
+                 patch_cache: str = "disk", progress: ProgressCallback = no_progress) -> None:
         from lesion_studio.patches.dataset import PatchParams, build_patch_set
 
         self.project = project
@@ -317,7 +318,7 @@ class QualityContext:
         where = f" for {', '.join(self.body_parts)}" if self.body_parts else ""
         try:
             val = build_patch_set(project, body_parts=self.body_parts or None, splits=[settings.split],
-                                  params=eval_params, progress=progress)
+                                  params=eval_params, cache=patch_cache, progress=progress)
         except LesionStudioError as exc:
             raise LesionStudioError(f"The quality report needs lesion boxes and normal images in the "
                                     f"{settings.split!r} split{where} (run `lesion-studio split`): {exc}") from exc
@@ -330,8 +331,10 @@ class QualityContext:
         self.normal_info = [val.normal_info[i] for i in ni]
         self.normal_groups = [p.image_id for p in self.normal_info]
         train = build_patch_set(project, body_parts=self.body_parts or None, splits=list(train_splits) or None,
-                                params=params, progress=progress)
-        self.classifier = PatchClassifier.fit(train.lesion.astype(np.float32), train.normal.astype(np.float32),
+                                params=params, cache=patch_cache, progress=progress)
+        ti = np.sort(rng.permutation(len(train.lesion))[:settings.max_train])
+        tn = np.sort(rng.permutation(len(train.normal))[:settings.max_train])
+        self.classifier = PatchClassifier.fit(train.lesion[ti].astype(np.float32), train.normal[tn].astype(np.float32),
                                               feature_size=min(settings.feature_size, resolution),
                                               seed=settings.seed)
         self.real_prob = self.classifier.probability(self.real)
@@ -392,7 +395,7 @@ def localisation(project: Any, translator: Any, classifier: int | str, windows: 
     from lesion_studio.classifier.scoring import registered_scorer
     from lesion_studio.synthesis.pipeline import synthesize_lesion
 
-    scorer, record = registered_scorer(project, classifier)
+    scorer, record = registered_scorer(project, classifier, need_cam=True)
     rng = np.random.default_rng(seed)
     chosen = [windows[i] for i in sorted(rng.permutation(len(windows))[:limit])]
     inside, kept, chance = [], [], []
@@ -466,12 +469,14 @@ def assess_generator(project: Any, model: int | str, *, body_parts: Sequence[str
     return out
 
 
-def store_report(project: Any, record: Any, report: dict[str, Any], *,
+def store_report(project: Any, record: Any, report: dict[str, Any] | None, *,
                  history: list[dict[str, Any]] | None = None) -> None:
-    """Put a report (and optionally the training-time history) into the model's sidecar and registry."""
+    """Put a report and/or the training-time history into the model's sidecar and registry metadata."""
     from lesion_studio.store.project import atomic_write_bytes
 
-    updates: dict[str, Any] = {"quality": report}
+    updates: dict[str, Any] = {}
+    if report is not None:
+        updates["quality"] = report
     if history is not None:
         updates["quality_history"] = history
     side = project.resolve_path(record.path).with_suffix(".json")

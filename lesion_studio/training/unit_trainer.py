@@ -42,6 +42,7 @@ from lesion_studio.training.unit_files import CHECKPOINT, CONFIG, ONNX, WEIGHTS,
 
 log = logging.getLogger(__name__)
 
+QUALITY_HISTORY = "quality_history.json"
 LOSS_NAMES = ("dis", "gan", "recon", "kl", "cycle", "cycle_kl", "total")
 
 
@@ -103,6 +104,7 @@ class UnitTrainConfig:
     sample_every: int = 250
     checkpoint_every: int = 1000
     export_onnx: bool = True
+    assess: bool = True  # the cheap generator quality report at every checkpoint (needs a val split)
 
     def __post_init__(self) -> None:
         try:
@@ -189,6 +191,8 @@ class TrainResult:
     onnx_path: Path | None
     cancelled: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
+    quality: dict[str, Any] | None = None  # the last generator quality report (config ``assess``)
+    quality_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------- trainer
@@ -212,6 +216,8 @@ class UnitTrainer:
         self.patch_cache = patch_cache
         self.config = self._resolve_config(config)
         self.history: list[dict[str, float]] = []
+        self.quality_history: list[dict[str, Any]] = []
+        self._quality_context: Any = None
 
     def _resolve_config(self, config: UnitTrainConfig) -> UnitTrainConfig:
         """On resume the saved config wins, except the run length, device and reporting intervals."""
@@ -230,7 +236,8 @@ class UnitTrainer:
             return config
         saved = load_config(self.model_dir / CONFIG)
         return replace(saved, iterations=config.iterations, device=config.device, cpu_threads=config.cpu_threads,
-                       sample_every=config.sample_every, checkpoint_every=config.checkpoint_every)
+                       sample_every=config.sample_every, checkpoint_every=config.checkpoint_every,
+                       assess=config.assess)
 
     # ------------------------------------------------------------------ run
     def run(self) -> TrainResult:
@@ -282,6 +289,7 @@ class UnitTrainer:
                 scaler.load_state_dict(states["scaler"])
             start = int(meta["iteration"])
             self.history = self._read_history()[:start]
+            self.quality_history = [q for q in self._read_json(QUALITY_HISTORY) if q.get("iteration", 0) <= start]
             log.info("resuming %s at iteration %d", self.name, start)
         gen_ddp, dis_ddp = dist.wrap(gen, device), dist.wrap(dis, device)
         run_id = self.project.start_run("unit", name=self.name, config=to_dict(cfg),
@@ -346,6 +354,10 @@ class UnitTrainer:
                     data["samples"] = self._samples(gen, sample_l, sample_h, device, it)
                 if it % cfg.checkpoint_every == 0 and it < cfg.iterations:
                     self._save_checkpoint(gen, dis, opt_g, opt_d, sched_g, sched_d, scaler, it, patches)
+                if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
+                    quality = self._assess(gen, device, it)
+                    if quality is not None:
+                        data["quality"] = quality
                 msg = f"recon {values['recon']:.3f} cycle {values['cycle']:.3f} gan {values['gan']:.3f} " \
                       f"dis {values['dis']:.3f}"
                 self.progress(ProgressEvent("train-gan", it, cfg.iterations, msg, eta_s=clock.eta(it), data=data))
@@ -359,7 +371,9 @@ class UnitTrainer:
             name=self.name, model_id=None, model_dir=self.model_dir, iteration=it, iterations=cfg.iterations,
             losses=self.history[-1] if self.history else {}, first_losses=self.history[0] if self.history else {},
             seconds=seconds, iterations_per_s=done / seconds if seconds > 0 and done else 0.0,
-            data_summary=patches.summary(), onnx_path=None, cancelled=cancelled, history=list(self.history))
+            data_summary=patches.summary(), onnx_path=None, cancelled=cancelled, history=list(self.history),
+            quality=self.quality_history[-1] if self.quality_history else None,
+            quality_history=list(self.quality_history))
         registered = [m for m in self.project.models(kind="unit") if m.name == self.name]
         if dist.is_main and done == 0 and registered and (self.model_dir / WEIGHTS).exists():
             result.model_id = registered[0].id  # resumed a finished run: nothing new to save
@@ -367,6 +381,12 @@ class UnitTrainer:
         elif dist.is_main:
             self._save_checkpoint(gen, dis, opt_g, opt_d, sched_g, sched_d, scaler, it, patches)
             self._finish(gen, result, device)
+            if self.quality_history and result.model_id is not None:
+                from lesion_studio.evaluate.generator_quality import store_report
+
+                last = self.quality_history[-1] if self.quality_history[-1]["iteration"] == it else None
+                store_report(self.project, self.project.model(result.model_id), last,
+                             history=self.quality_history)
             if run_id is not None:
                 self.project.update_run(run_id, status="cancelled" if cancelled else "finished",
                                         metrics={"iteration": it, "losses": result.losses,
@@ -402,11 +422,41 @@ class UnitTrainer:
         atomic_write_bytes(self.model_dir / "history.json", json.dumps(self.history).encode())
 
     def _read_history(self) -> list[dict[str, float]]:
-        path = self.model_dir / "history.json"
+        return self._read_json("history.json")
+
+    def _read_json(self, name: str) -> list[Any]:
+        path = self.model_dir / name
         try:
             return json.loads(path.read_text()) if path.exists() else []
         except (OSError, ValueError):
             return []
+
+    def _assess(self, gen: Any, device: Any, it: int) -> dict[str, Any] | None:
+        """The cheap quality report of the current generators (config ``assess``), kept in
+        ``quality_history.json``. Never fails the run: without a validation split it is skipped."""
+        if not self.config.assess or self._quality_context is False:
+            return None
+        from lesion_studio.evaluate.generator_quality import QualityContext, QualitySettings
+        from lesion_studio.store.project import atomic_write_bytes
+
+        cfg = self.config
+        try:
+            if self._quality_context is None:
+                self._quality_context = QualityContext(
+                    self.project, resolution=cfg.resolution, body_parts=cfg.body_parts, train_params=cfg.patch_params(),
+                    train_splits=cfg.splits, settings=QualitySettings(seed=cfg.seed).cheap(),
+                    patch_cache=self.patch_cache)
+            report = self._quality_context.assess(_LiveTranslator(gen, device, cfg.resolution), model=self.name,
+                                                  iteration=it).to_dict()
+        except LesionStudioError as exc:
+            log.warning("generator quality report skipped for %s: %s", self.name, exc)
+            self._quality_context = False
+            return None
+        report.pop("settings", None)
+        self.quality_history.append(report)
+        atomic_write_bytes(self.model_dir / QUALITY_HISTORY, json.dumps(self.quality_history).encode())
+        log.info("quality at iteration %d: %s", it, report["headline"])
+        return report
 
     def _finish(self, gen: Any, result: TrainResult, device: Any) -> None:
         cfg = self.config
@@ -431,6 +481,22 @@ class UnitTrainer:
         result.model_id = self.project.register_model(
             self.name, "unit", self.model_dir / WEIGHTS, sha256=sha, body_parts=body_parts, config=to_dict(cfg),
             metadata=registry_meta, replace_existing=True)
+
+
+class _LiveTranslator:
+    """The generators being trained, seen through the :class:`Translator` interface (no export)."""
+
+    backend = "torch"
+
+    def __init__(self, gen: Any, device: Any, resolution: int) -> None:
+        self.gen, self.device, self.resolution = common.unwrap(gen), device, resolution
+        self.model_id, self.model_name, self.sha256 = None, "", ""
+
+    def translate(self, patches: np.ndarray, *, stochastic: bool = False, seed: int | None = None,
+                  direction: str = "h2l") -> np.ndarray:
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32)).to(self.device)
+            return self.gen.translate(x, direction).float().cpu().numpy()
 
 
 def train_unit(project: Any, config: UnitTrainConfig, *, name: str | None = None, resume: bool = False,

@@ -30,6 +30,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -286,6 +287,13 @@ class GalleryDelegate(QStyledItemDelegate):
 
 
 # ---------------------------------------------------------------------------- the panel
+QUALITY_HELP = ("The generator's quality report on validation windows (lesion-studio assess-generator): realism AUC "
+                "(0.5 = synthetic indistinguishable from real lesions), lesion rate (synthetic windows a patch "
+                "classifier calls lesion, as a share of the real-lesion rate), drift (brightness change around the "
+                "lesion core: the dark square), KID (feature distance to real lesions, lower is better), CAM in "
+                "window (how often the classifier looks where the lesion was painted).")
+
+
 class GalleryPanel(QWidget):
     """Batch generation controls over a keyboard-driven thumbnail gallery of one batch."""
 
@@ -351,6 +359,19 @@ class GalleryPanel(QWidget):
         self.summary = QLabel("")
         self.summary.setObjectName("gallery_summary")
         self.summary.setWordWrap(True)
+        self.quality_label = QLabel("")
+        self.quality_label.setObjectName("gallery_quality")
+        self.quality_label.setWordWrap(True)
+        self.quality_label.setToolTip(QUALITY_HELP)
+        self.model_combo.currentIndexChanged.connect(lambda _i: self._update_quality())
+        self.cam_check = QCheckBox("Classifier attention (CAM) in the viewer")
+        self.cam_check.setObjectName("gallery_cam")
+        self.cam_check.setToolTip("Overlay the selected classifier's class-activation map on the sample shown in the "
+                                  "viewer: where the detector found lesion evidence. It should sit in the dashed "
+                                  "window.")
+        self.cam_check.toggled.connect(self._cam_toggled)
+        self._cam_item: Any = None
+        self._shown_sample: int | None = None
 
         self.model = GalleryModel(self)
         self.model.threshold = self.threshold_spin.value()
@@ -405,8 +426,10 @@ class GalleryPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(form)
+        layout.addWidget(self.quality_label)
         layout.addLayout(buttons)
         layout.addLayout(bar)
+        layout.addWidget(self.cam_check)
         layout.addWidget(self.summary)
         layout.addWidget(self.view, 1)
         layout.addWidget(hint)
@@ -439,6 +462,25 @@ class GalleryPanel(QWidget):
             self.part_combo.setCurrentIndex(0)
         if self.classifier_combo.currentIndex() < 0:
             self.classifier_combo.setCurrentIndex(0)
+        self._update_quality()
+
+    def _update_quality(self) -> None:
+        """The header line: the selected generator's quality report, from its registry metadata."""
+        from lesion_studio.evaluate.generator_quality import short_summary
+
+        name = self.model_combo.currentData()
+        if not name:
+            self.quality_label.setText("")
+            return
+        try:
+            quality = self.project.model(name).metadata.get("quality")
+        except LesionStudioError:
+            quality = None
+        if quality:
+            self.quality_label.setText(f"Quality of {name}: {short_summary(quality)}")
+        else:
+            self.quality_label.setText(f"Quality of {name}: not measured yet (lesion-studio assess-generator "
+                                       f"PROJECT --model {name})")
 
     def reload_batches(self, select: str | None = None) -> None:
         batches = list(dict.fromkeys(s.batch for s in self.project.synthetic_samples()))
@@ -703,6 +745,9 @@ class GalleryPanel(QWidget):
                                         tags={**real.tags, "Synthetic": f"sample {sid}"})
         w.canvas.set_radiograph(synthetic, w.canvas.levels(), keep_view=True)
         self._draw_outline(sample.box)
+        self._shown_sample = sid
+        if self.cam_check.isChecked():
+            self._show_cam(pixels)
         score = "" if sample.score is None else f", score {sample.score:.3f}"
         w.show_message(f"Showing synthetic sample {sid} (n = {sample.n:.2f}{score}, {sample.status}) on "
                        f"{w.record.name}; the dashed square is its window. Reselect the image for the original.",
@@ -726,7 +771,53 @@ class GalleryPanel(QWidget):
         if self._pending_show is None:
             self.clear_outline()
 
+    def _cam_toggled(self, on: bool) -> None:
+        if not on:
+            self._clear_cam()
+            return
+        if self._shown_sample is not None and self._outline is not None:
+            from lesion_studio.samples import load_sample_pixels
+
+            try:
+                self._show_cam(load_sample_pixels(self.project, self.project.synthetic_sample(self._shown_sample)))
+            except LesionStudioError as exc:
+                self.window_.show_message(str(exc), "error")
+
+    def _show_cam(self, pixels: np.ndarray) -> None:
+        """Overlay the chosen classifier's class-activation map on the synthetic image in the viewer."""
+        import pyqtgraph as pg
+
+        from lesion_studio.classifier.cam import cam_to_image
+        from lesion_studio.classifier.preprocess import prepare
+        from lesion_studio.classifier.scoring import registered_scorer
+
+        self._clear_cam()
+        name = self.classifier_combo.currentData()
+        if not name:
+            self.window_.show_message("Choose a classifier in the gallery to see its attention map.", "warning")
+            return
+        try:
+            scorer, _record = registered_scorer(self.project, name, need_cam=True)
+            _probs, cams = scorer.cams(prepare(pixels, scorer.prep)[None])
+        except LesionStudioError as exc:
+            self.window_.show_message(str(exc), "error")
+            return
+        heat = cam_to_image(cams[0], pixels.shape, scorer.prep.size)
+        item = pg.ImageItem(heat, axisOrder="row-major", opacity=0.45)
+        item.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
+        item.setLevels((0.0, 1.0))
+        item.setZValue(40)
+        self.window_.canvas.vb.addItem(item)
+        self._cam_item = item
+
+    def _clear_cam(self) -> None:
+        if self._cam_item is not None:
+            self.window_.canvas.vb.removeItem(self._cam_item)
+            self._cam_item = None
+
     def clear_outline(self) -> None:
+        self._clear_cam()
+        self._shown_sample = None
         if self._outline is not None:
             self.window_.canvas.vb.removeItem(self._outline)
             self._outline = None

@@ -159,6 +159,28 @@ def previous_history(folder: Path, request: TrainingRequest) -> list[tuple[int, 
         return []
 
 
+QUALITY_TIP = ("Measured on validation windows the GAN never trains on. realism AUC: a classifier telling real "
+               "from synthetic lesion windows (0.5 = indistinguishable, lower is better). lesion rate: synthetic "
+               "windows a patch classifier calls lesion, as a fraction of the real-lesion rate (higher is better). "
+               "drift: brightness/contrast change around the lesion core (the dark-square failure; lower is better).")
+
+
+def quality_point(report: dict[str, Any]) -> dict[str, float | None]:
+    """The curves of one quality report (the three numbers on a 0–1 scale; KID has its own scale)."""
+    h = report.get("headline") or {}
+    return {"realism AUC": h.get("realism_auc"), "lesion rate (of real)": h.get("lesion_rate_ratio"),
+            "drift": h.get("intensity_drift")}
+
+
+def previous_quality(folder: Path, request: TrainingRequest) -> list[tuple[int, dict[str, float | None]]]:
+    """The quality reports a resumed GAN run already made, to continue the Quality curves."""
+    try:
+        rows = json.loads((folder / "models" / request.name / "quality_history.json").read_text())
+        return [(int(r["iteration"]), quality_point(r)) for r in rows]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
 class TrainingPanel(QWidget):
     """Settings form, controls, live plots and the shared job list."""
 
@@ -261,9 +283,13 @@ class TrainingPanel(QWidget):
         self.auc_plot = CurvePlot("Validation AUC", "epoch", "AUC", symbols=True)
         self.auc_plot.setYRange(0.0, 1.0)
         self.sample_grid = SampleGrid()
+        self.quality_plot = CurvePlot("Generator quality (validation windows, every checkpoint)", "iteration",
+                                      "fraction", symbols=True)
+        self.quality_plot.setToolTip(QUALITY_TIP)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.loss_plot, "Losses")
         self.tabs.addTab(self.sample_grid, "Samples")
+        self.tabs.addTab(self.quality_plot, "Quality")
         self.tabs.addTab(self.auc_plot, "Validation AUC")
 
         self.jobs_view = QListView()
@@ -480,6 +506,7 @@ class TrainingPanel(QWidget):
         job.progressed.connect(self._progressed)
         self.loss_plot.clear_curves()
         self.auc_plot.clear_curves()
+        self.quality_plot.clear_curves()
         self.sample_grid.clear()
         unit = request.kind == "unit"
         self.loss_plot.setLabel("bottom", "iteration" if unit else "step")
@@ -487,6 +514,8 @@ class TrainingPanel(QWidget):
         if request.resume:
             history = previous_history(self.folder, request)
             (self.loss_plot if unit else self.auc_plot).extend(history)
+            if unit:
+                self.quality_plot.extend(previous_quality(self.folder, request))
         self.progress.setRange(0, 0)  # busy until the trainer reports a total
         self.eta_label.setText("")
         self.status_label.setText(f"{job.title}: preparing data…")
@@ -502,6 +531,9 @@ class TrainingPanel(QWidget):
             self.loss_plot.add(event.done, losses)
             if "samples" in data:
                 self.sample_grid.set_samples(data["samples"], data.get("iteration"))
+            if "quality" in data:
+                self.quality_plot.add(event.done, quality_point(data["quality"]))
+                self.quality_plot.flush()
             total = data.get("losses", {}).get("total")
             weighted = f" (weighted total {total:.3f})" if total is not None else ""
             self.status_label.setText(f"Iteration {event.done}/{event.total}: {event.message}{weighted}")

@@ -1,0 +1,177 @@
+"""The generator quality report: its metrics on constructed data, then on real tiny generators.
+
+The pure metrics are checked where the answer is known (equal sets, shifted sets, a known offset).
+On the demo phantoms, a briefly trained tiny UNIT must beat an untrained one on every metric, the
+report must be seeded (same seed, same numbers), and it must reach the CLI, the model's sidecar and
+the training history.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lesion_studio.classifier.cam import cam_peak, cam_to_image
+from lesion_studio.evaluate.generator_quality import (
+    PatchClassifier,
+    intensity_drift,
+    kernel_inception_distance,
+    short_summary,
+    two_sample_auc,
+)
+
+TRAINED_ITERATIONS = 300
+
+
+# ---------------------------------------------------------------------------- pure metrics
+def test_drift_is_zero_for_an_untouched_window_and_measures_a_dark_square() -> None:
+    rng = np.random.default_rng(0)
+    src = rng.uniform(-0.5, 0.5, (6, 32, 32)).astype(np.float32)  # range ≈ 1.0 per window
+    assert intensity_drift(src, src)["drift"] == 0.0
+    darker = src - 0.1  # the whole window 0.1 darker: ~10 % of its range
+    d = intensity_drift(src, darker)
+    assert d["mean_shift"] == pytest.approx(0.1 / 0.98, rel=0.05)
+    assert d["mean_shift_signed"] < 0
+    assert d["spread_change"] == pytest.approx(0.0, abs=1e-6)
+    # A change confined to the core (a lesion) is not drift.
+    core = src.copy()
+    core[:, 12:20, 12:20] -= 0.5
+    assert intensity_drift(src, core)["drift"] == 0.0
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(200, 16)), rng.normal(size=(200, 16))
+    same = kernel_inception_distance(a, b, subsets=20, subset_size=100)
+    shifted = kernel_inception_distance(a + 1.0, b, subsets=20, subset_size=100)
+    assert abs(same["kid"]) < 3 * same["std"] + 1e-3
+    assert shifted["kid"] > 10 * max(same["std"], 1e-3)
+    assert kernel_inception_distance(a, b, subsets=20, seed=3) == kernel_inception_distance(a, b, subsets=20, seed=3)
+
+
+def test_two_sample_auc_tells_shifted_sets_apart_and_not_equal_ones() -> None:
+    rng = np.random.default_rng(2)
+    groups = np.repeat(np.arange(20), 5)
+    x, y = rng.normal(size=(100, 64)), rng.normal(size=(100, 64))
+    same = two_sample_auc(x, y, groups, groups, folds=5)
+    assert same["ci_low"] < 0.5 + 0.1 and same["auc"] < 0.7
+    apart = two_sample_auc(x + 0.8, y, groups, groups, folds=5)
+    assert apart["auc"] > 0.95 and apart["ci_low"] > 0.8
+    assert apart["folds"] == 5
+
+
+def test_patch_classifier_learns_dark_blobs_and_exposes_its_features() -> None:
+    rng = np.random.default_rng(3)
+    normal = rng.normal(0.3, 0.05, (60, 32, 32)).astype(np.float32)
+    lesion = rng.normal(0.3, 0.05, (30, 32, 32)).astype(np.float32)
+    lesion[:, 10:22, 10:22] -= 0.4
+    clf = PatchClassifier.fit(lesion, normal, feature_size=16, seed=0)
+    fresh = rng.normal(0.3, 0.05, (10, 32, 32)).astype(np.float32)
+    blob = fresh.copy()
+    blob[:, 10:22, 10:22] -= 0.4
+    assert clf.probability(blob).min() > 0.5 > clf.probability(fresh).max()
+    assert clf.features(blob).shape == (10, 64)
+
+
+def test_cam_peak_maps_back_to_image_pixels() -> None:
+    # A 200×100 (h×w) image fit into a 64² square: scale 0.32, 32 px wide, x offset 16.
+    cam = np.zeros((8, 8), np.float32)
+    cam[6, 3] = 1.0  # cell centre in the square: (28, 52) → image (37.5, 162.5)
+    x, y = cam_peak(cam, (200, 100), 64)
+    assert 20 < x < 60 and 140 < y < 185
+    heat = cam_to_image(cam, (200, 100), 64)
+    assert heat.shape == (200, 100) and heat.max() == pytest.approx(1.0, abs=0.05)
+    assert np.unravel_index(np.argmax(heat), heat.shape)[0] > 130
+
+
+def test_short_summary_reads_a_stored_report() -> None:
+    text = short_summary({"headline": {"realism_auc": 0.71, "lesion_rate_ratio": 0.5, "intensity_drift": 0.013,
+                                       "kid": 0.2, "localisation": None}, "iteration": 300})
+    assert "0.71" in text and "50%" in text and "1.3%" in text and "–" in text and "300" in text
+
+
+# ---------------------------------------------------------------------------- real generators on the demo
+@pytest.fixture(scope="module")
+def generators(demo_project_master: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """The demo project with an untrained (0 iterations) and a briefly trained tiny UNIT.
+
+    The trained one reports its quality at iteration 150 and at the end (the training hook).
+    """
+    from lesion_studio.store import Project
+    from lesion_studio.training.unit_trainer import preset_config, train_unit
+
+    folder = tmp_path_factory.mktemp("quality") / "demo"
+    shutil.copytree(demo_project_master, folder)
+    project = Project.open(folder)
+    common = {"cpu_threads": 1, "device": "cpu", "sample_every": 10**6}
+    train_unit(project, preset_config("tiny", iterations=0, assess=False, **common), name="untrained")
+    events: list = []
+    result = train_unit(project, preset_config("tiny", iterations=TRAINED_ITERATIONS, checkpoint_every=150, **common),
+                        name="trained", progress=events.append)
+    yield project, result, events
+    project.close()
+
+
+@pytest.fixture(scope="module")
+def reports(generators):  # noqa: ANN001, ANN201
+    from lesion_studio.evaluate.generator_quality import assess_generator
+
+    project, _result, _events = generators
+    return {name: assess_generator(project, name, seed=0) for name in ("untrained", "trained")}
+
+
+def test_a_trained_generator_beats_an_untrained_one_on_every_metric(reports) -> None:  # noqa: ANN001
+    u, t = reports["untrained"]["headline"], reports["trained"]["headline"]
+    assert t["realism_auc"] < u["realism_auc"]
+    assert t["lesion_rate_ratio"] > u["lesion_rate_ratio"]
+    assert t["intensity_drift"] < u["intensity_drift"]
+    assert t["kid"] < u["kid"]
+    # The untrained generator is unmistakable: the two-sample test separates it perfectly.
+    assert reports["untrained"]["realism"]["ci_low"] > 0.95
+    for r in reports.values():
+        assert r["split"] == "val" and r["n_real"] > 10 and r["n_synthetic"] > 10
+        assert r["lesion_signal"]["classifier_auc"] > 0.8  # the patch classifier itself works
+        json.dumps(r)  # JSON-able as promised
+
+
+def test_the_report_is_seeded_and_stored_with_the_model(generators, reports) -> None:  # noqa: ANN001
+    from lesion_studio.evaluate.generator_quality import assess_generator
+
+    project, _result, _events = generators
+    again = assess_generator(project, "trained", seed=0, store=False)
+    first = reports["trained"]
+    for key in ("realism", "lesion_signal", "intensity_drift", "kid", "headline"):
+        assert again[key] == first[key], key
+    record = project.model("trained")
+    assert record.metadata["quality"]["headline"] == first["headline"]
+    sidecar = json.loads(project.resolve_path(record.path).with_suffix(".json").read_text())
+    assert sidecar["quality"]["headline"] == first["headline"]
+    assert sidecar["weights_sha256"] == record.sha256  # the weights' own record is untouched
+
+
+def test_training_reports_quality_at_checkpoints_and_keeps_the_history(generators) -> None:  # noqa: ANN001
+    project, result, events = generators
+    reported = [e.data["quality"] for e in events if "quality" in e.data]
+    assert [q["iteration"] for q in reported] == [150, TRAINED_ITERATIONS]
+    history = json.loads((result.model_dir / "quality_history.json").read_text())
+    assert [h["iteration"] for h in history] == [150, TRAINED_ITERATIONS]
+    assert result.quality is not None and result.quality["iteration"] == TRAINED_ITERATIONS
+    assert [h["iteration"] for h in project.model("trained").metadata["quality_history"]] == [150, 300]
+    # Untrained with assess off: no history, no report.
+    assert not (project.folder / "models" / "untrained" / "quality_history.json").exists()
+
+
+def test_cli_assess_generator(generators, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    from lesion_studio.cli.main import main
+
+    project, _result, _events = generators
+    assert main(["assess-generator", str(project.folder), "--model", "trained", "--no-store", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "trained" and 0.0 <= report["realism"]["auc"] <= 1.0
+    assert main(["assess-generator", str(project.folder), "--model", "trained", "--split", "nowhere"]) == 2
+    assert "'nowhere' split" in capsys.readouterr().err
+    assert main(["assess-generator", str(project.folder), "--model", "no-such-model"]) == 2
