@@ -175,3 +175,32 @@ def test_cli_assess_generator(generators, capsys: pytest.CaptureFixture[str]) ->
     assert main(["assess-generator", str(project.folder), "--model", "trained", "--split", "nowhere"]) == 2
     assert "'nowhere' split" in capsys.readouterr().err
     assert main(["assess-generator", str(project.folder), "--model", "no-such-model"]) == 2
+
+
+def test_classifier_onnx_returns_the_class_activation_map(demo_project) -> None:  # noqa: ANN001
+    """The exported graph's ``cam`` is the DRN's last feature map weighted by its 1×1 classifier;
+    its mean is the logit of the probability it returns beside it."""
+    torch = pytest.importorskip("torch")
+    from lesion_studio.classifier.data import evaluation_set
+    from lesion_studio.classifier.preprocess import PreparedCache
+    from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx, registered_scorer
+    from lesion_studio.training.classifier_trainer import load_classifier, preset, train_classifier
+
+    cfg = preset("tiny", input_size=64, epochs=1)
+    result, _ = train_classifier(demo_project, cfg, name="cam-test")
+    scorer = OnnxScorer(export_classifier_onnx(result.path), prefer_cuda=False)
+    arrays = evaluation_set(demo_project, "val", PreparedCache(cfg.preprocessing, None)).arrays[:5]
+    probs, cams = scorer.cams(arrays)
+    assert cams.shape == (5, 8, 8)
+    np.testing.assert_allclose(probs, scorer.score_arrays(arrays), atol=1e-6)
+    np.testing.assert_allclose(1 / (1 + np.exp(-cams.mean(axis=(1, 2)))), probs, atol=1e-5)
+    model, _ = load_classifier(result.path)
+    with torch.no_grad():
+        want = model.fc(model.features(torch.from_numpy(arrays.astype(np.float32))[:, None]))[:, 0].numpy()
+    np.testing.assert_allclose(cams, want, atol=1e-4)
+    # An export from before the maps is refreshed once when a map is needed.
+    side = Path(f"{scorer.path}.json")
+    info = json.loads(side.read_text())
+    side.write_text(json.dumps({k: v for k, v in info.items() if k != "outputs"}))
+    refreshed, _ = registered_scorer(demo_project, "cam-test", need_cam=True)
+    assert refreshed.cams(arrays[:1])[1].shape == (1, 8, 8)
