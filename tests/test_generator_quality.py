@@ -184,6 +184,7 @@ def test_classifier_onnx_returns_the_class_activation_map(demo_project) -> None:
     from lesion_studio.classifier.data import evaluation_set
     from lesion_studio.classifier.preprocess import PreparedCache
     from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx, registered_scorer
+    from lesion_studio.store.records import Box
     from lesion_studio.training.classifier_trainer import load_classifier, preset, train_classifier
 
     cfg = preset("tiny", input_size=64, epochs=1)
@@ -204,3 +205,17 @@ def test_classifier_onnx_returns_the_class_activation_map(demo_project) -> None:
     side.write_text(json.dumps({k: v for k, v in info.items() if k != "outputs"}))
     refreshed, _ = registered_scorer(demo_project, "cam-test", need_cam=True)
     assert refreshed.cams(arrays[:1])[1].shape == (1, 8, 8)
+    # Localisation plumbing (a 1-epoch classifier is no detector; the numbers are checked for shape,
+    # range and seeding, not for quality).
+    from lesion_studio.evaluate.generator_quality import localisation
+    from lesion_studio.patches.dataset import PatchInfo
+    from tests.stub_models import StubTranslator
+
+    windows = []
+    for rec in demo_project.images(label="normal", split="val", include_excluded=False)[:4]:
+        side = 64
+        windows.append(PatchInfo(rec.id, rec.body_part, Box(100.0, 150.0, 100.0 + side, 150.0 + side)))
+    loc = localisation(demo_project, StubTranslator(), "cam-test", windows, limit=3, seed=0)
+    assert loc["total"] == 3 and 0 <= loc["kept"] <= 3 and 0.0 <= loc["fraction_inside_all"] <= 1.0
+    assert loc["chance"] == pytest.approx(64 * 64 / (384 * 320))
+    assert localisation(demo_project, StubTranslator(), "cam-test", windows, limit=3, seed=0) == loc
