@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="measure on this body part (repeat or comma-separate; default: the model's)")
     p.add_argument("--classifier", help="a trained classifier (name or id): adds the localisation metric")
     p.add_argument("--split", default="val", help="the held-out split to measure on (default val)")
+    p.add_argument("--blend", choices=("paper", "matched"), default="paper",
+                   help="how translations are blended in (default: the paper's alpha blend)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
     p.add_argument("--no-store", action="store_true", help="do not write the report into the model's sidecar")
@@ -136,7 +138,8 @@ def cmd_assess_generator(args: argparse.Namespace) -> int:
     try:
         report = assess_generator(project, args.model, body_parts=_parts(args.body_part) or None,
                                   classifier=args.classifier, seed=args.seed,
-                                  settings=QualitySettings(split=args.split), backend=args.backend,
+                                  settings=QualitySettings(split=args.split, blend_mode=args.blend),
+                                  backend=args.backend,
                                   store=not args.no_store, progress=bar)
     finally:
         bar.close()

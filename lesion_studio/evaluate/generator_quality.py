@@ -3,7 +3,7 @@
 Every number is measured on patches the generator never trained on: the lesion windows around the
 boxes of the *validation* split (the real lesions) and automatic normal windows on its normal
 images (the sources that get translated). Translations are blended into their source with the
-paper's α at the model resolution (blending and the [-1, 1] mapping are both linear, so this is
+paper's α (or the 'matched' mode) at the model resolution (blending and the [-1, 1] mapping are linear, so this is
 the product's blended window up to resizing).
 
 - **Realism** (classifier two-sample test): a logistic regression on downsampled, standardised
@@ -65,6 +65,7 @@ class QualitySettings:
     max_train: int = 1000  # training windows per class for the patch classifier (keeps the fit to seconds)
     feature_size: int = 32  # patches are downsampled to this side for both classifiers
     n: float = 2.0  # blending exponent (the product's default)
+    blend_mode: str = "paper"  # synthesis.blend.BLEND_MODES: the paper's α blend or "matched"
     folds: int = 5
     n_resamples: int = 1000
     kid_subsets: int = 50
@@ -360,7 +361,7 @@ class QualityContext:
 
         t0 = time.perf_counter()
         st = self.settings
-        blended = np.clip(blend(self.normal, self.translate(translator), st.n), -1.0, 1.0)
+        blended = np.clip(blend(self.normal, self.translate(translator), st.n, st.blend_mode), -1.0, 1.0)
         realism = two_sample_auc(self.real_pixels, downsample(blended, self.classifier.feature_size),
                                  self.real_groups, self.normal_groups, folds=st.folds,
                                  n_resamples=st.n_resamples, seed=st.seed)
@@ -382,7 +383,7 @@ class QualityContext:
 
 # ---------------------------------------------------------------------------- localisation
 def localisation(project: Any, translator: Any, classifier: int | str, windows: Sequence[Any], *,
-                 n: float = 2.0, threshold: float = 0.5, limit: int = 32, seed: int = 0,
+                 n: float = 2.0, blend_mode: str = "paper", threshold: float = 0.5, limit: int = 32, seed: int = 0,
                  progress: ProgressCallback = no_progress) -> dict[str, Any]:
     """Where the whole-image classifier looks in synthetic images: CAM peak inside the window?
 
@@ -403,7 +404,7 @@ def localisation(project: Any, translator: Any, classifier: int | str, windows: 
     for k, info in enumerate(chosen):
         rg = images.get(info.image_id) or project.open_radiograph(info.image_id)
         images = {info.image_id: rg}  # one decoded image at a time
-        res = synthesize_lesion(rg, info.window, translator, n=n, seed=seed + k)
+        res = synthesize_lesion(rg, info.window, translator, n=n, seed=seed + k, blend_mode=blend_mode)
         probs, cams = scorer.cams(prepare(res.image, scorer.prep)[None])
         x, y = cam_peak(cams[0], res.image.shape, scorer.prep.size)
         w = res.window
@@ -458,7 +459,7 @@ def assess_generator(project: Any, model: int | str, *, body_parts: Sequence[str
     loc = None
     if classifier is not None and settings.localisation_images > 0:
         loc = localisation(project, translator, classifier, context.normal_info, n=settings.n,
-                           threshold=settings.threshold, limit=settings.localisation_images, seed=seed,
+                           blend_mode=settings.blend_mode, threshold=settings.threshold, limit=settings.localisation_images, seed=seed,
                            progress=progress)
     report = context.assess(translator, model=record.name, iteration=(record.metadata or {}).get("iteration"),
                             localisation=loc)
