@@ -6,8 +6,10 @@ images (the sources that get translated). Translations are blended into their so
 paper's α (or the 'matched' mode) at the model resolution (blending and the [-1, 1] mapping are linear, so this is
 the product's blended window up to resizing).
 
-- **Realism** (classifier two-sample test): a logistic regression on downsampled, standardised
-  pixels learns to tell real lesion windows from blended synthetic ones, cross-validated by image
+- **Realism** (classifier two-sample test): a logistic regression on standardised features (the
+  window downsampled to 32², plus gradient, Laplacian and intensity-quantile statistics at the
+  model resolution, which see blur and texture that a thumbnail hides) learns to tell real lesion
+  windows from blended synthetic ones, cross-validated by image
   (stratified group K-fold, out-of-fold scores). Its ROC AUC, with a bootstrap CI: 0.5 means the
   two cannot be told apart, 1.0 means every synthetic window gives itself away.
 - **Lesion signal**: a patch classifier (one-hidden-layer MLP) learns lesion vs normal windows of
@@ -90,6 +92,36 @@ def downsample(patches: np.ndarray, size: int) -> np.ndarray:
     if p.shape[-1] == size and p.shape[-2] == size:
         return p.reshape(len(p), -1).copy()
     return np.stack([resize_patch(x, size, size).ravel() for x in p]) if len(p) else np.zeros((0, size * size))
+
+
+def texture_features(patches: np.ndarray, levels: int = 3) -> np.ndarray:
+    """(N, S, S) → (N, 5·levels + 5) statistics that downsampled pixels cannot see.
+
+    Per scale (full resolution, then 2× and 4× mean-pooled): log mean and log std of the absolute
+    horizontal and vertical differences and log mean absolute Laplacian (sharpness, blur, noise,
+    grid artefacts); plus five intensity quantiles of the window. A generator that blurs or adds
+    texture is caught here even when its 32² thumbnail looks right.
+    """
+    x = np.asarray(patches, dtype=np.float64)
+    n = len(x)
+    feats: list[np.ndarray] = []
+    for _ in range(levels):
+        if x.shape[1] < 4:
+            break
+        gx, gy = np.abs(np.diff(x, axis=2)), np.abs(np.diff(x, axis=1))
+        lap = 4 * x[:, 1:-1, 1:-1] - x[:, :-2, 1:-1] - x[:, 2:, 1:-1] - x[:, 1:-1, :-2] - x[:, 1:-1, 2:]
+        feats += [np.log(v + 1e-6) for v in (gx.mean((1, 2)), gy.mean((1, 2)), gx.std((1, 2)), gy.std((1, 2)),
+                                             np.abs(lap).mean((1, 2)))]
+        side = x.shape[1] // 2 * 2
+        x = x[:, :side, :side].reshape(n, side // 2, 2, side // 2, 2).mean(axis=(2, 4))
+    quantiles = np.quantile(np.asarray(patches, np.float64).reshape(n, -1), [0.05, 0.25, 0.5, 0.75, 0.95], axis=1).T
+    return np.concatenate([np.stack(feats, axis=1) if feats else np.zeros((n, 0)), quantiles], axis=1)
+
+
+def realism_features(patches: np.ndarray, size: int) -> np.ndarray:
+    """What the realism test looks at: the downsampled pixels (shape, brightness, position of the
+    lesion) and :func:`texture_features` at the model resolution (sharpness and texture)."""
+    return np.concatenate([downsample(patches, size), texture_features(patches)], axis=1)
 
 
 def two_sample_auc(real: np.ndarray, fake: np.ndarray, groups_real: Sequence[int], groups_fake: Sequence[int], *,
@@ -345,7 +377,7 @@ class QualityContext:
 
         self.classifier_auc = auc(np.r_[np.ones(len(self.real)), np.zeros(len(self.normal))],
                                   np.r_[self.real_prob, self.source_prob])
-        self.real_pixels = downsample(self.real, self.classifier.feature_size)
+        self.real_realism = realism_features(self.real, self.classifier.feature_size)
 
     def translate(self, translator: Any, batch: int = 32) -> np.ndarray:
         """The validation normal windows translated h→l (deterministic: the latent mean)."""
@@ -362,7 +394,7 @@ class QualityContext:
         t0 = time.perf_counter()
         st = self.settings
         blended = np.clip(blend(self.normal, self.translate(translator), st.n, st.blend_mode), -1.0, 1.0)
-        realism = two_sample_auc(self.real_pixels, downsample(blended, self.classifier.feature_size),
+        realism = two_sample_auc(self.real_realism, realism_features(blended, self.classifier.feature_size),
                                  self.real_groups, self.normal_groups, folds=st.folds,
                                  n_resamples=st.n_resamples, seed=st.seed)
         syn_rate = float(np.mean(self.classifier.probability(blended) >= 0.5))
