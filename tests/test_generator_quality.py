@@ -66,6 +66,19 @@ def test_two_sample_auc_tells_shifted_sets_apart_and_not_equal_ones() -> None:
     assert apart["folds"] == 5
 
 
+def test_the_realism_features_see_blur_that_a_thumbnail_hides() -> None:
+    from lesion_studio.evaluate.generator_quality import downsample, realism_features
+
+    rng = np.random.default_rng(4)
+    real = rng.normal(0.0, 0.2, (80, 64, 64)).astype(np.float32)
+    blurred = rng.normal(0.0, 0.2, (80, 64, 64)).astype(np.float32)
+    blurred = (blurred + np.roll(blurred, 1, 1) + np.roll(blurred, 1, 2) + np.roll(blurred, (1, 1), (1, 2))) / 2
+    groups = np.repeat(np.arange(16), 5)
+    thumbs = two_sample_auc(downsample(real, 16), downsample(blurred, 16), groups, groups)
+    full = two_sample_auc(realism_features(real, 16), realism_features(blurred, 16), groups, groups)
+    assert full["auc"] > 0.95 and full["auc"] > thumbs["auc"] + 0.2
+
+
 def test_patch_classifier_learns_dark_blobs_and_exposes_its_features() -> None:
     rng = np.random.default_rng(3)
     normal = rng.normal(0.3, 0.05, (60, 32, 32)).astype(np.float32)
