@@ -182,19 +182,25 @@ def _dicoms(folder: Path, studies: list[str | None]) -> list[Path]:
 
 
 def test_dicom_files_group_by_study_instance_uid(tmp_path: Path) -> None:
-    """A study's files share one group (so one split); without a Study UID the Patient ID groups."""
+    """A study's files share one group (so one split); without a Study UID the Patient ID groups.
+    The key stored is the identifier's salted hash (the project keeps no UID)."""
+    from lesion_studio.dataset.importer import GROUP_SALT_KEY
     from lesion_studio.dataset.splits import assign_splits
+    from lesion_studio.deid import hashed_group_key
 
     _dicoms(tmp_path / "src", ["1.2.3.1", "1.2.3.1", "1.2.3.1", "1.2.3.2", "1.2.3.3", "1.2.3.4", None])
     with Project.create(tmp_path / "p") as project:
         import_source(project, tmp_path / "src")
+        salt = project.get_setting(GROUP_SALT_KEY)
         groups = {r.name: r.group_key for r in project.images()}
-        assert groups == {"case0.dcm": "1.2.3.1", "case1.dcm": "1.2.3.1", "case2.dcm": "1.2.3.1",
-                          "case3.dcm": "1.2.3.2", "case4.dcm": "1.2.3.3", "case5.dcm": "1.2.3.4",
-                          "case6.dcm": "DEMO-006"}
+        expected = {"case0.dcm": "1.2.3.1", "case1.dcm": "1.2.3.1", "case2.dcm": "1.2.3.1",
+                    "case3.dcm": "1.2.3.2", "case4.dcm": "1.2.3.3", "case5.dcm": "1.2.3.4", "case6.dcm": "DEMO-006"}
+        assert groups == {name: hashed_group_key(uid, salt) for name, uid in expected.items()}
+        assert len(set(groups.values())) == 5
+        study = groups["case0.dcm"]
         for seed in range(5):
             assign_splits(project, (0.34, 0.33, 0.33), seed=seed)
-            assert len({r.split for r in project.images() if r.group_key == "1.2.3.1"}) == 1, seed
+            assert len({r.split for r in project.images() if r.group_key == study}) == 1, seed
 
 
 def test_an_imported_box_makes_an_unreviewed_image_a_lesion_image(tmp_path: Path) -> None:
