@@ -98,6 +98,11 @@ def test_real_unit_generator_and_transfer_learning(demo_project, tmp_path) -> No
             assert 0.0 <= e["auc"]["ci_low"] <= e["auc"]["auc"] <= e["auc"]["ci_high"] <= 1.0
     table = (out / "table.md").read_text()
     assert any(line.startswith("| tibia | TL") for line in table.splitlines()), table
+    # The generator was measured on validation patches, once, and the report says how it did.
+    quality = tl["generator_quality"]
+    assert 0.0 <= quality["realism"]["auc"] <= 1.0 and quality["localisation"] is not None
+    assert [ev["stage"] for ev in result.stage_events].count("quality/femur") == 1
+    assert "## Generator quality" in table and "Realism (two-sample AUC" in table
     # The synthetic images were made by the UNIT model: provenance names it and its hash.
     with Project.open(folder) as project:
         samples = project.synthetic_samples(batch=tl["batch"])

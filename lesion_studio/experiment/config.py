@@ -138,6 +138,9 @@ class ExperimentConfig:
     selection: SelectionSpec = field(default_factory=SelectionSpec)
     bootstrap: BootstrapSpec = field(default_factory=BootstrapSpec)
     scoring_backend: Literal["onnx", "torch"] = "onnx"
+    #: Measure each UNIT generator with the quality report (evaluate/generator_quality.py) on
+    #: validation patches it never trained on; the report goes into results.json and table.md.
+    assess_generators: bool = True
     base_dir: str = "."  # filled in from the config file's folder
 
     def __post_init__(self) -> None:

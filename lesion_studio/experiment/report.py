@@ -85,6 +85,14 @@ def table_markdown(results: dict[str, Any]) -> str:
                       "|---|---|---|---|"]
             lines += [f"| {e['target']} | {e['type']} | {p} | {_fmt_auc({'auc': a})} |" for e, p, a in parts]
             lines.append("")
+    quality = {s["key"].split("<-")[1]: s.get("generator_quality") for s in results["studies"]}
+    measured = {g: q for g, q in quality.items() if q and "realism" in q}
+    if measured:
+        from lesion_studio.evaluate.generator_quality import report_lines
+
+        lines += ["## Generator quality (validation patches the generator never trained on)", ""]
+        for g, q in measured.items():
+            lines += [f"**{g}**", ""] + [f"- {text}" for text in report_lines(q)] + [""]
     lines += ["## Filter and threshold choice (validation only)", ""]
     for s in results["studies"]:
         f = s.get("filter") or {}

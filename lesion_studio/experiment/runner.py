@@ -229,6 +229,31 @@ class ExperimentRunner:
         self._synths[label] = UnitSynthesizer(self.project, out["model_id"], backend=spec.backend)
         return out
 
+    def quality(self, parts: list[str], gen: dict[str, Any], filters: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The generator's quality report (realism, lesion signal, drift, KID, localisation with
+        the first seed's baseline), cached with the generator and the filter it is measured with."""
+        if gen.get("kind") != "unit" or not self.cfg.assess_generators:
+            return None
+        from lesion_studio.evaluate.generator_quality import QualitySettings, assess_generator
+
+        assert self.project is not None
+        inputs = {"generator": gen, "classifier": filters[0]["sha256"], "n": self.cfg.synthesis.n,
+                  "blend": self.cfg.synthesis.blend, "seed": self.cfg.seed}
+
+        def fn() -> dict[str, Any]:
+            try:
+                report = assess_generator(
+                    self.project, gen["model_id"], body_parts=parts, classifier=filters[0].get("model_id"),
+                    seed=self.cfg.seed, settings=QualitySettings(n=self.cfg.synthesis.n,
+                                                                 blend_mode=self.cfg.synthesis.blend),
+                    progress=self.progress)
+            except LesionStudioError as exc:  # e.g. no validation lesions: the run goes on without it
+                log.warning("generator quality report for %s skipped: %s", parts_label(parts), exc)
+                return {"skipped": str(exc)}
+            return report
+
+        return self.stages.run(f"quality/{parts_label(parts)}", inputs, fn)
+
     def synthesize(self, target: list[str], source: list[str], gen: dict[str, Any]) -> dict[str, Any]:
         from lesion_studio.synthesis.images import save_png
 
@@ -550,12 +575,14 @@ class ExperimentRunner:
                         rows.append(self._row(label, parts, "Baseline", baselines[label], status="baseline"))
             selections = []
             generators: dict[str, dict[str, Any]] = {}
+            qualities: dict[str, dict[str, Any] | None] = {}
             for study in studies:
                 target, source = study.body_parts, study.transfer_from or study.body_parts
                 key = f"{parts_label(target)}<-{parts_label(source)}"
                 filters = baselines[parts_label(source)]
                 if parts_label(source) not in generators:  # one generator per body-part group, shared by studies
                     generators[parts_label(source)] = self.generator(source)
+                    qualities[parts_label(source)] = self.quality(source, generators[parts_label(source)], filters)
                 gen = generators[parts_label(source)]
                 tick(f"generator {parts_label(source)}")
                 samples = self.synthesize(target, source, gen)
@@ -589,6 +616,7 @@ class ExperimentRunner:
                                       transfer_from=parts_label(source) if study.transfer_from else None,
                                       selection_reason=selection["reason"]))
                 selections.append({"study": study.label(), "key": key, "type": kind, "generator": gen,
+                                   "generator_quality": qualities.get(parts_label(source)),
                                    "filter_model": scored["filter_model"], "filter_models": scored["filter_models"],
                                    "filter": {k: v for k, v in decision.items()} | {"kind": self.cfg.filter.kind},
                                    "candidates": len(samples["sample_ids"]), "batch": samples["batch"],
