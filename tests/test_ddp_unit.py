@@ -42,15 +42,20 @@ def train(name):
     return unit_trainer.train_unit(project, cfg, name=name)
 
 project = Project.open(sys.argv[1])
+# The process group stays open between the two runs: a second init after destroy_process_group
+# races on the rendezvous store's old keys and can hang. The second run closes it.
+close = common.Distributed.close
+common.Distributed.close = lambda self: None
 result = train("ddp")
-out = {"rank": int(os.environ["RANK"]), "history": result.history,
-       "initialised": torch.distributed.is_initialized(), "weights": digest(created[-1])}
+out = {"rank": int(os.environ["RANK"]), "history": result.history, "weights": digest(created[-1])}
 if out["rank"] == 0:
     gen, meta = load_unit_model(project.folder / "models" / "ddp" / "model.safetensors")
     out["saved"] = digest(gen)
+common.Distributed.close = close
 common.Distributed.wrap = lambda self, module, device: module  # the same run without gradient sync
 train("nosync")
 out["nosync_weights"] = digest(created[-1])
+out["initialised"] = torch.distributed.is_initialized()  # the trainer closed the group it used
 print("RESULT " + json.dumps(out), flush=True)
 """
 

@@ -18,10 +18,13 @@ def run_under_torchrun(worker: str, args: list[str], tmp_path: Path, nproc: int 
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
          str(script), *args],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env, capture_output=True, text=True, timeout=540,  # under pytest-timeout's 600 s
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = [json.loads(line.split("RESULT ", 1)[1]) for line in proc.stdout.splitlines() if "RESULT " in line]
+    # The ranks share one stdout, so one rank's line can land inside another's: read every
+    # "RESULT {json}" wherever it starts, not line by line.
+    decoder = json.JSONDecoder()
+    results = [decoder.raw_decode(chunk)[0] for chunk in proc.stdout.split("RESULT ")[1:]]
     results.sort(key=lambda r: r["rank"])
     assert [r["rank"] for r in results] == list(range(nproc))
     return results
