@@ -2,7 +2,8 @@
 
 Menus, the toolbar and Help → Keyboard shortcuts are all built from :data:`ACTIONS`, so a
 shortcut cannot be documented in one place and bound differently in another (napari's
-app-model idea at our size). Issue-6 panels append their own specs with :func:`register`.
+app-model idea at our size). Each panel declares its own actions in its module (``ACTIONS``) and
+its :class:`~lesion_studio.gui.app.PanelSpec`; the window builds them together with these.
 """
 
 from __future__ import annotations
@@ -117,15 +118,6 @@ MOUSE_HELP = (
 )
 
 
-def register(*specs: ActionSpec) -> None:
-    """Add actions (issue-6 panels do this before the main window is built)."""
-    known = {s.key for s in ACTIONS}
-    for spec in specs:
-        if spec.key in known:
-            raise ValueError(f"action {spec.key!r} is declared twice")
-        ACTIONS.append(spec)
-
-
 def build_action(spec: ActionSpec, parent: QWidget, handler: Callable[..., Any]) -> QAction:
     action = QAction(spec.text, parent)
     action.setObjectName(spec.key)
@@ -145,11 +137,11 @@ def build_action(spec: ActionSpec, parent: QWidget, handler: Callable[..., Any])
     return action
 
 
-def shortcut_rows() -> list[tuple[str, str, str]]:
-    """(menu, action, shortcuts) for the Help list, in menu order."""
+def shortcut_rows(specs: list[ActionSpec] | None = None) -> list[tuple[str, str, str]]:
+    """(menu, action, shortcuts) for the Help list, in menu order (``specs``: the window's actions)."""
     rows = []
     for menu in MENUS:
-        for spec in ACTIONS:
+        for spec in ACTIONS if specs is None else specs:
             if spec.menu == menu and spec.shortcuts:
                 rows.append((menu, spec.text.replace("&", "").rstrip("…"), ", ".join(spec.shortcuts)))
     return rows

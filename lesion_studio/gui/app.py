@@ -2,8 +2,11 @@
 
 Layout: dataset browser (left dock), image viewer (centre), inspector (right dock), toolbar,
 menus and a status bar with pixel value, coordinates, millimetres and zoom. Docks are declared
-in :data:`PANELS` and actions in :mod:`lesion_studio.gui.actions`; issue-6 panels (synthesis,
-training, gallery, results) are added by appending to those two tables.
+in :data:`PANELS`, each with its own actions; the window's own actions are in
+:mod:`lesion_studio.gui.actions`. Panels see the window only through
+:class:`~lesion_studio.gui.host.PanelHost` (which this window implements); their connections to
+the window's signals are dropped when the project closes, so any number of projects can be
+opened one after another in one window.
 
 Nothing here imports torch: start-up must stay fast, and viewing needs no training stack.
 """
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -40,25 +43,22 @@ from PySide6.QtWidgets import (
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.gui import settings as prefs
-from lesion_studio.gui.actions import ACTIONS, MENUS, ActionSpec, build_action, register
+from lesion_studio.gui.actions import ACTIONS, MENUS, ActionSpec, build_action
 from lesion_studio.gui.annotation import AnnotationController, body_part_keys
 from lesion_studio.gui.banner import Banner
 from lesion_studio.gui.commands import update_image
-from lesion_studio.gui.job_queue import JobQueue, confirm_stop
+from lesion_studio.gui.host import Connections
+from lesion_studio.gui.job_queue import LIGHT, Job, JobQueue, JobState, confirm_stop
+from lesion_studio.gui.panels import experiments, gallery, synthesis, training
 from lesion_studio.gui.panels.browser import BrowserPanel
-from lesion_studio.gui.panels.experiments import ExperimentsPanel
-from lesion_studio.gui.panels.gallery import GalleryPanel
 from lesion_studio.gui.panels.inspector import InspectorPanel
 from lesion_studio.gui.panels.results import ResultsPanel
-from lesion_studio.gui.panels.synthesis import SYNTHESIS_ACTIONS, SynthesisPanel
 from lesion_studio.gui.panels.thumbnails import ThumbnailCache
-from lesion_studio.gui.panels.training import TrainingPanel
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.tools.base import PanTool
 from lesion_studio.gui.tools.regions import RegionTool
 from lesion_studio.gui.viewer.canvas import ImageCanvas
 from lesion_studio.gui.viewer.loader import ImageLoader
-from lesion_studio.gui.workers import JobWorker
 from lesion_studio.io.radiograph import Radiograph
 from lesion_studio.jobs import ProgressEvent
 from lesion_studio.store.project import Project
@@ -66,12 +66,11 @@ from lesion_studio.store.records import ImageRecord
 
 log = logging.getLogger(__name__)
 APP_NAME = "Lesion Studio"
-register(*SYNTHESIS_ACTIONS)
 
 
 @dataclass(frozen=True)
 class PanelSpec:
-    """A dock panel: built for each opened project by ``factory(window, session)``."""
+    """A dock panel: built for each opened project by ``factory(host, session)``, with its actions."""
 
     key: str
     title: str
@@ -81,6 +80,8 @@ class PanelSpec:
     # Tall panels sit in a scroll area, so their height never sets the window's minimum size (the
     # canvas must keep the room it needs on a laptop screen).
     scroll: bool = True
+    actions: tuple[ActionSpec, ...] = ()  # menu entries and keys of this panel (handlers "<key>.<method>")
+    min_size: tuple[int, int] = (160, 120)  # a dock can be made small, never unusable
 
 
 def _scrollable(widget: QWidget) -> QScrollArea:
@@ -101,18 +102,39 @@ def _inspector(window: MainWindow, session: ProjectSession) -> QWidget:
 
 #: The docks, in one place. Issue 6 appends synthesis, training, gallery and results here.
 PANELS: list[PanelSpec] = [
-    PanelSpec("browser", "Dataset", Qt.DockWidgetArea.LeftDockWidgetArea, _browser, scroll=False),
-    PanelSpec("inspector", "Inspector", Qt.DockWidgetArea.RightDockWidgetArea, _inspector),
-    PanelSpec("synthesis", "Synthesis", Qt.DockWidgetArea.BottomDockWidgetArea, SynthesisPanel),
-    PanelSpec("training", "Training", Qt.DockWidgetArea.RightDockWidgetArea, TrainingPanel, tab_with="inspector"),
-    PanelSpec("experiments", "Experiments", Qt.DockWidgetArea.RightDockWidgetArea, ExperimentsPanel,
-              tab_with="inspector"),
-    PanelSpec("gallery", "Gallery", Qt.DockWidgetArea.BottomDockWidgetArea, GalleryPanel, tab_with="synthesis"),
-    PanelSpec("results", "Results", Qt.DockWidgetArea.BottomDockWidgetArea, ResultsPanel, tab_with="synthesis"),
+    PanelSpec("browser", "Dataset", Qt.DockWidgetArea.LeftDockWidgetArea, _browser, scroll=False,
+              min_size=(260, 200)),
+    PanelSpec("inspector", "Inspector", Qt.DockWidgetArea.RightDockWidgetArea, _inspector, min_size=(300, 200)),
+    PanelSpec("synthesis", "Synthesis", Qt.DockWidgetArea.BottomDockWidgetArea, synthesis.SynthesisPanel,
+              actions=synthesis.ACTIONS, scroll=False, min_size=(600, 250)),
+    PanelSpec("training", "Training", Qt.DockWidgetArea.RightDockWidgetArea, training.TrainingPanel,
+              tab_with="inspector", actions=training.ACTIONS, min_size=(300, 200)),
+    PanelSpec("experiments", "Experiments", Qt.DockWidgetArea.RightDockWidgetArea, experiments.ExperimentsPanel,
+              tab_with="inspector", actions=experiments.ACTIONS, min_size=(300, 200)),
+    PanelSpec("gallery", "Gallery", Qt.DockWidgetArea.BottomDockWidgetArea, gallery.GalleryPanel,
+              tab_with="synthesis", actions=gallery.ACTIONS, min_size=(400, 200)),
+    PanelSpec("results", "Results", Qt.DockWidgetArea.BottomDockWidgetArea, ResultsPanel, tab_with="synthesis",
+              min_size=(400, 200)),
 ]
 
 
+def action_specs() -> list[ActionSpec]:
+    """The window's actions and every panel's, checked for duplicate keys."""
+    specs = list(ACTIONS) + [a for panel in PANELS for a in panel.actions]
+    keys = [s.key for s in specs]
+    twice = {k for k in keys if keys.count(k) > 1}
+    if twice:
+        raise ValueError(f"actions declared twice: {sorted(twice)}")
+    return specs
+
+
 class MainWindow(QMainWindow):
+    """The main window; it is the :class:`~lesion_studio.gui.host.PanelHost` of its panels."""
+
+    image_shown = Signal(int, object)  # image id, Radiograph: on the canvas, after the window's own handling
+    image_failed = Signal(int, str)
+    region_selected = Signal(object)
+
     def __init__(self, project: Path | None = None) -> None:
         super().__init__()
         self.setObjectName("MainWindow")
@@ -122,8 +144,11 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self.panels: dict[str, QWidget] = {}
         self.actions_by_key: dict[str, QAction] = {}
-        self._jobs: list[JobWorker] = []
-        self.job_queue = JobQueue(self)  # heavy jobs (training, experiments, batches): one per device
+        self.action_specs = action_specs()
+        self._panel_links = Connections()  # the open project's panels → window signals
+        # every background job, heavy (training, experiments, batches: one per device) or light
+        # (import, export, relink, keep)
+        self.job_queue = JobQueue(self)
         self._preset = "dicom"
         self._show_started = 0.0
         self.last_paint_s: float | None = None
@@ -132,6 +157,7 @@ class MainWindow(QMainWindow):
         self.controller = AnnotationController(self.canvas, self)
         self.controller.message.connect(self.show_message)
         self.controller.selection_changed.connect(self._selection_changed)
+        self.controller.selection_changed.connect(self.region_selected)
         self.controller.confirm_relabel = self._confirm_relabel
         self.tools = {
             "box": RegionTool(self.canvas, self.controller, "lesion"),
@@ -182,6 +208,7 @@ class MainWindow(QMainWindow):
                              | QDockWidget.DockWidgetFeature.DockWidgetClosable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             dock.setWidget(QLabel(""))
+            dock.setMinimumSize(*spec.min_size)
             self.addDockWidget(spec.area, dock)
             if spec.tab_with in self.docks:
                 self.tabifyDockWidget(self.docks[spec.tab_with], dock)
@@ -209,7 +236,7 @@ class MainWindow(QMainWindow):
         self.toolbar.setMovable(False)
         groups: dict[str, QActionGroup] = {}
         last_section: dict[str, str] = {}
-        for spec in ACTIONS:
+        for spec in self.action_specs:
             if spec.context not in ("window", "viewer"):
                 continue  # a panel's own keys (e.g. "gallery"): the panel binds them to itself
             action = build_action(spec, self, self._handler(spec))
@@ -231,7 +258,7 @@ class MainWindow(QMainWindow):
             if spec.key == "open_project":
                 self.recent_menu = menus["File"].addMenu("Open &recent")
                 self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        for spec in ACTIONS:
+        for spec in self.action_specs:
             if spec.toolbar:
                 if spec.key in ("undo", "fit", "tool_box"):
                     self.toolbar.addSeparator()
@@ -302,7 +329,7 @@ class MainWindow(QMainWindow):
     def _update_enabled(self) -> None:
         has_project = self.session is not None
         has_image = has_project and self.canvas.radiograph is not None
-        for spec in ACTIONS:
+        for spec in self.action_specs:
             action = self.actions_by_key.get(spec.key)
             if action is None:
                 continue
@@ -338,10 +365,7 @@ class MainWindow(QMainWindow):
         self.thumbnails = ThumbnailCache(project.subfolder("cache") / "thumbnails", parent=self)
         for spec in PANELS:
             widget = spec.factory(self, self.session)
-            old = self.docks[spec.key].widget()
-            self.docks[spec.key].setWidget(_scrollable(widget) if spec.scroll else widget)
-            if old is not None:
-                old.deleteLater()
+            self._replace_dock_widget(spec.key, _scrollable(widget) if spec.scroll else widget)
             self.panels[spec.key] = widget
         self.browser.image_selected.connect(self.show_image)
         self.inspector.edit_requested.connect(self._inspector_edit)
@@ -376,6 +400,11 @@ class MainWindow(QMainWindow):
         for panel in self.panels.values():  # panels with background work stop it here
             if callable(getattr(panel, "shutdown", None)):
                 panel.shutdown()
+        # then no signal of the window reaches them again, and they go
+        self._panel_links.disconnect_all()
+        for key in list(self.panels):
+            self._replace_dock_widget(key, QLabel(""))
+        self.panels.clear()
         if self.record is not None:
             self.session.project.set_setting("gui.last_image", str(self.record.id))
         self.loader.shutdown()
@@ -391,6 +420,59 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.empty)
         self._update_title()
         self._update_enabled()
+
+    def _replace_dock_widget(self, key: str, widget: QWidget) -> None:
+        old = self.docks[key].widget()
+        self.docks[key].setWidget(widget)
+        if old is not None:
+            old.deleteLater()
+
+    # ------------------------------------------------------------------ PanelHost (see gui/host.py)
+    @property
+    def viewer(self) -> ImageCanvas:
+        return self.canvas
+
+    def listen(self, signal: Any, slot: Callable[..., Any]) -> None:
+        self._panel_links.connect(signal, slot)
+
+    def action(self, key: str) -> QAction | None:
+        return self.actions_by_key.get(key)
+
+    def show_status(self, text: str, timeout_ms: int = 3000) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def show_dock(self, key: str, toggle: bool = False) -> None:
+        dock = self.docks.get(key)
+        if dock is None:
+            return
+        if toggle and dock.isVisible():
+            dock.hide()
+            return
+        dock.show()
+        dock.raise_()
+
+    def select_image(self, image_id: int) -> None:
+        if self.session is not None:
+            self.browser.select_image(image_id)
+
+    def select_region(self, key: object) -> None:
+        self.controller.select(key)  # type: ignore[arg-type]
+
+    def selected_region(self) -> object:
+        return self.controller.selected
+
+    def patch_size(self) -> int:
+        return self.controller.patch_size
+
+    def add_tool(self, name: str, tool: Any) -> None:
+        self.tools[name] = tool
+
+    def remove_tool(self, name: str, tool: Any) -> None:
+        if self.tools.get(name) is not tool:
+            return
+        if self.canvas.tool is tool:
+            self.use_tool("box")
+        del self.tools[name]
 
     def _check_missing(self) -> None:
         assert self.session is not None
@@ -443,6 +525,7 @@ class MainWindow(QMainWindow):
         self.controller.set_image(self.session, self.record)
         self.inspector.show_tags(rg.tags)
         self._update_enabled()
+        self.image_shown.emit(image_id, rg)
         for delta in (1, -1):
             neighbour = self.browser.neighbour_id(delta)
             if neighbour is not None and self.session is not None:
@@ -455,6 +538,7 @@ class MainWindow(QMainWindow):
         self.controller.set_image(self.session, None)
         self.inspector.show_tags({})
         self._update_enabled()
+        self.image_failed.emit(image_id, message)
         action = ("Re-link…", self.relink_images) if not self.record.abs_path.exists() else None
         self.show_message(f"Cannot show {self.record.name}: {message}", "error", action)
 
@@ -607,11 +691,38 @@ class MainWindow(QMainWindow):
             self.browser.step(-1)
 
     def toggle_label(self) -> None:
+        """L: lesion ↔ normal. A lesion image with boxes asks first: a normal image has no boxes,
+        so relabelling deletes them in the same undo step (drawing a box on a normal image asks too)."""
         if self.session is None or self.record is None:
             return
-        new = "normal" if self.record.label == "lesion" else "lesion"
-        update_image(self.session, self.record.id, f"Label {new}", label=new)
-        self.statusBar().showMessage(f"{self.record.name}: {new}", 3000)
+        rec = self.record
+        new = "normal" if rec.label == "lesion" else "lesion"
+        boxes = self.session.project.boxes(rec.id) if new == "normal" else []
+        if not boxes:
+            update_image(self.session, rec.id, f"Label {new}", label=new)
+            self.statusBar().showMessage(f"{rec.name}: {new}", 3000)
+            return
+        n = len(boxes)
+        answer = QMessageBox.question(
+            self, "Relabel as normal?",
+            f"{rec.name} has {n} lesion box{'es' if n > 1 else ''}. A normal image has none: relabel it normal "
+            f"and delete {'them' if n > 1 else 'it'}? (Undo brings {'them' if n > 1 else 'it'} back.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            self.statusBar().showMessage(f"{rec.name}: still lesion", 3000)
+            return
+        from lesion_studio.gui.commands import LESION, DeleteRegionCommand
+
+        stack = self.session.undo_stack
+        stack.beginMacro("Label normal (delete its boxes)")
+        try:
+            self.controller.select(None)
+            for box in boxes:
+                stack.push(DeleteRegionCommand(self.session, LESION, rec.id, box.id, box.box))
+            update_image(self.session, rec.id, "Label normal", label="normal")
+        finally:
+            stack.endMacro()
+        self.statusBar().showMessage(f"{rec.name}: normal ({n} box{'es' if n > 1 else ''} deleted)", 3000)
 
     def toggle_excluded(self) -> None:
         if self.session is None or self.record is None:
@@ -668,38 +779,52 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ long jobs
     def run_job(self, fn: Callable[..., Any], title: str, on_success: Callable[[Any], None],
-                modal: bool = True) -> JobWorker:
-        """Run a core job in a worker thread with a cancellable progress dialog."""
-        worker = JobWorker(fn, name=title, parent=self)
-        dialog = QProgressDialog(title, "Cancel", 0, 0, self)
-        dialog.setWindowTitle(title)
-        dialog.setMinimumDuration(400)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal if modal else Qt.WindowModality.NonModal)
-        dialog.canceled.connect(worker.cancel)
+                modal: bool = True, dialog: bool = True) -> Job:
+        """Run a short core job on the job queue's light lane, with a cancellable progress dialog.
 
-        def progressed(event: ProgressEvent) -> None:
-            if event.total:
-                dialog.setMaximum(event.total)
-                dialog.setValue(min(event.done, event.total))
-            dialog.setLabelText(f"{title}: {event.message}" if event.message else title)
+        ``on_success(result)`` runs on success, and after a cancel when the job returned what it
+        had done (an import keeps the images read so far); failures reach the banner.
+        """
+        job = self.job_queue.submit(fn, title, LIGHT, kind="light")
+        box: QProgressDialog | None = None
+        if dialog:
+            box = QProgressDialog(title, "Cancel", 0, 0, self)
+            box.setWindowTitle(title)
+            box.setMinimumDuration(400)
+            box.setWindowModality(Qt.WindowModality.WindowModal if modal else Qt.WindowModality.NonModal)
 
-        def finished() -> None:
-            dialog.reset()
-            dialog.deleteLater()
-            if worker in self._jobs:
-                self._jobs.remove(worker)
-            worker.deleteLater()
+            def cancel() -> None:
+                self.job_queue.cancel(job)
+                if box is not None:
+                    box.setLabelText(f"{title}: stopping…")
 
-        worker.progressed.connect(progressed)
-        worker.succeeded.connect(on_success)
-        worker.failed.connect(lambda msg: self.show_message(f"{title} failed: {msg}", "error"))
-        worker.cancelled.connect(lambda: self.show_message(f"{title} was cancelled.", "info"))
-        worker.finished.connect(finished)
-        self._jobs.append(worker)
-        worker.start()
-        return worker
+            box.canceled.connect(cancel)
 
-    def import_images(self, source: Path | None = None, **annotations: Path | None) -> JobWorker | None:
+            def progressed(event: ProgressEvent) -> None:
+                if event.total:
+                    box.setMaximum(event.total)
+                    box.setValue(min(event.done, event.total))
+                box.setLabelText(f"{title}: {event.message}" if event.message else title)
+
+            job.progressed.connect(progressed)
+
+        def finished(_state: str) -> None:
+            if box is not None:
+                box.reset()
+                box.deleteLater()
+            if job.state == JobState.DONE:
+                on_success(job.result)
+            elif job.state == JobState.FAILED:
+                self.show_message(f"{title} failed: {job.error}", "error")
+            elif job.result is not None:
+                on_success(job.result)
+            else:
+                self.show_message(f"{title} was cancelled.", "info")
+
+        job.finished.connect(finished)
+        return job
+
+    def import_images(self, source: Path | None = None, **annotations: Path | None) -> Job | None:
         if self.session is None:
             return None
         if source is None:
@@ -741,7 +866,7 @@ class MainWindow(QMainWindow):
 
         return self.run_job(job, "Import", done)
 
-    def export_annotations(self, out: Path | None = None, fmt: str | None = None) -> JobWorker | None:
+    def export_annotations(self, out: Path | None = None, fmt: str | None = None) -> Job | None:
         if self.session is None:
             return None
         if out is None or fmt is None:
@@ -761,7 +886,7 @@ class MainWindow(QMainWindow):
         return self.run_job(job, "Export", lambda r: self.show_message(
             f"Exported {r['images']} image(s) and {r['boxes']} box(es) as {fmt} to {out}.", "info"))
 
-    def relink_images(self, folder: Path | None = None) -> JobWorker | None:
+    def relink_images(self, folder: Path | None = None) -> Job | None:
         if self.session is None:
             return None
         if folder is None:
@@ -797,9 +922,6 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.job_queue.shutdown()  # trainers stop at a checkpoint; queued jobs are dropped
-        for worker in list(self._jobs):
-            worker.cancel()
-            worker.wait(10_000)
         self.save_layout()
         self.close_project()
         self.loader.shutdown()

@@ -132,10 +132,12 @@ class ExportDialog(QDialog):
 class ShortcutsDialog(QDialog):
     """Help → Keyboard shortcuts, generated from the action table."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, specs: list | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        rows = shortcut_rows() + [("Mouse", what, how) for how, what in MOUSE_HELP]
+        if specs is None:  # the window's actions, its panels' included
+            specs = getattr(parent, "action_specs", None)
+        rows = shortcut_rows(specs) + [("Mouse", what, how) for how, what in MOUSE_HELP]
         table = QTableWidget(len(rows), 3)
         table.setHorizontalHeaderLabels(["Menu", "Action", "Keys"])
         table.verticalHeader().setVisible(False)
@@ -150,4 +152,9 @@ class ShortcutsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(table)
         layout.addWidget(buttons)
-        self.resize(620, 560)
+        # wide enough for every column (the list used to be cut off), as tall as the screen allows
+        table.horizontalHeader().setStretchLastSection(True)
+        width = sum(table.columnWidth(c) for c in range(3)) + table.verticalScrollBar().sizeHint().width() + 40
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        height = min(720, int(screen.height() * 0.85)) if screen is not None else 560
+        self.resize(max(620, width), height)

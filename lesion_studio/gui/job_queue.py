@@ -28,7 +28,8 @@ from lesion_studio.jobs import ProgressEvent
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("cpu", "cuda")
+LIGHT = "light"  # short I/O work (import, export, relink, keep): beside the heavy lanes, one at a time
+DEVICES = ("cpu", "cuda", LIGHT)
 _ids = itertools.count(1)
 
 
@@ -133,7 +134,8 @@ class JobQueue(QAbstractListModel):
 
     # ------------------------------------------------------------------ submitting
     def submit(self, fn: Callable[..., Any], title: str, device: str = "cpu", kind: str = "") -> Job:
-        """Queue ``fn(progress=, cancel=)`` on ``device`` ("cpu" or "cuda"); it starts when the device is free."""
+        """Queue ``fn(progress=, cancel=)`` on ``device`` ("cpu", "cuda" or the ``"light"`` lane for short
+        I/O work); it starts when that lane is free."""
         if device not in DEVICES:
             raise ValueError(f"unknown device key {device!r}")
         job = Job(fn, title, device, kind, parent=self)
@@ -157,6 +159,11 @@ class JobQueue(QAbstractListModel):
             job.message = "stopping at the next checkpoint…"
             job.worker.cancel()
             self._mark_dirty(job)
+
+    def lane(self, requested: str) -> str:
+        """The one device rule: the lane for a job asking for ``requested`` ("auto", "cpu", "cuda").
+        "auto" means the GPU once the probe has found one, else the CPU."""
+        return device_key(requested, self.gpu_probe.available)
 
     # ------------------------------------------------------------------ queries
     def jobs(self) -> list[Job]:

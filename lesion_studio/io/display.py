@@ -38,12 +38,46 @@ def percentile_levels(pixels: np.ndarray, lo: float = 1.0, hi: float = 99.0) -> 
     return a, b
 
 
+def anatomy_sample(pixels: np.ndarray) -> np.ndarray:
+    """The pixels of the exposed field, without the collimated border (a strided subsample, flat).
+
+    Collimator blades leave bands along the border at the detector's extreme value (burnt out
+    white in the bone-bright orientation, or black); on a CR like NEMA's RG3 they are 40 % of the
+    image, and percentiles over the whole image then describe the collimator, not the patient
+    (F6 "bone" became W 232 / L 907 and hid the lesion). Border rows and columns that are mostly
+    at an extreme value are dropped, then any pixel left at an extreme (markers, burn-out).
+    Without collimation this is simply every pixel.
+    """
+    s = _sample(pixels)
+    if s.ndim != 2 or s.size == 0:
+        return s.ravel()
+    lo, hi = s.min(), s.max()
+    extreme = (s == lo) | (s == hi)
+    rows = extreme.mean(axis=1) < 0.5
+    cols = extreme.mean(axis=0) < 0.5
+    if rows.any() and cols.any():
+        r0, r1 = int(np.argmax(rows)), len(rows) - int(np.argmax(rows[::-1]))
+        c0, c1 = int(np.argmax(cols)), len(cols) - int(np.argmax(cols[::-1]))
+        s, extreme = s[r0:r1, c0:c1], extreme[r0:r1, c0:c1]
+    inner = s[~extreme]
+    return inner if inner.size >= 100 else s.ravel()  # a near-binary image: keep what there is
+
+
+def anatomy_levels(pixels: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """(low, high) levels between two percentiles of the anatomy (see :func:`anatomy_sample`)."""
+    a, b = (float(v) for v in np.percentile(anatomy_sample(pixels), (lo, hi)))
+    if b <= a:
+        b = a + 1.0
+    return a, b
+
+
 def preset_levels(rg: Radiograph, preset: str) -> tuple[float, float]:
     """The (low, high) levels of a named preset for this radiograph.
 
-    ``bone`` spreads the contrast over the brighter half of the histogram (cortex and trabeculae in
-    the bone-bright orientation), which is what a reader wants for lesion work on a radiograph
-    where, unlike CT, there are no Hounsfield units to anchor a fixed bone window.
+    ``bone`` spreads the contrast over the brighter half of the anatomy's histogram (cortex and
+    trabeculae in the bone-bright orientation), which is what a reader wants for lesion work on a
+    radiograph where, unlike CT, there are no Hounsfield units to anchor a fixed bone window.
+    ``bone`` and ``auto`` are computed over the exposed field, never the collimated border.
     """
     if preset == "dicom":
         return rg.window_levels()
@@ -51,9 +85,9 @@ def preset_levels(rg: Radiograph, preset: str) -> tuple[float, float]:
         lo, hi = rg.value_range
         return float(lo), float(hi) if hi > lo else float(lo) + 1.0
     if preset == "auto":
-        return percentile_levels(rg.pixels, 1.0, 99.0)
+        return anatomy_levels(rg.pixels, 1.0, 99.0)
     if preset == "bone":
-        return percentile_levels(rg.pixels, 45.0, 99.8)
+        return anatomy_levels(rg.pixels, 45.0, 99.8)
     raise ValueError(f"unknown window preset {preset!r}")
 
 

@@ -200,3 +200,33 @@ def test_inspector_edits_go_through_undo(qtbot, window, demo_project) -> None:  
     assert demo_project.image(image_id).notes.startswith("cortical")
     window.undo()
     assert demo_project.image(image_id).notes == ""
+
+
+@pytest.mark.parametrize("reply", ["no", "yes"])
+def test_l_asks_before_relabelling_a_lesion_image_with_boxes(qtbot, window, demo_project, reply) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QMessageBox
+
+    image_id = first_image(demo_project, "lesion", with_regions=True)
+    boxes = demo_project.boxes(image_id)
+    assert boxes
+    show(qtbot, window, image_id)
+    asked: list[str] = []
+
+    def answer(dialog) -> None:  # noqa: ANN001 - click the real button of the question
+        asked.append(dialog.text())
+        button = QMessageBox.StandardButton.Yes if reply == "yes" else QMessageBox.StandardButton.No
+        qtbot.mouseClick(dialog.button(button), Qt.MouseButton.LeftButton)
+
+    when_dialog_opens(answer, "standardButtons")
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_L)
+    assert asked and "lesion box" in asked[0]
+    if reply == "no":
+        assert demo_project.image(image_id).label == "lesion"
+        assert len(demo_project.boxes(image_id)) == len(boxes)
+        return
+    assert demo_project.image(image_id).label == "normal"
+    assert demo_project.boxes(image_id) == []
+    window.undo()  # one step brings the label and the boxes back
+    assert demo_project.image(image_id).label == "lesion"
+    assert [b.box for b in demo_project.boxes(image_id)] == [b.box for b in boxes]

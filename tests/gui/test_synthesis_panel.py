@@ -62,7 +62,7 @@ def synth(qtbot, tiny_unit_project: Path):  # noqa: ANN001, ANN201
     yield window, panel
     window.close()
     assert panel.pool._pool.activeThreadCount() == 0
-    assert not panel._workers and not window._jobs
+    assert not panel._jobs and not window.job_queue.busy()
     dispose(window)
 
 
@@ -267,4 +267,4 @@ def test_export_kept_samples_from_the_gui_action(qtbot, synth, tmp_path: Path) -
     ds = pydicom.dcmread(tmp_path / "dicom" / f"synthetic_{sample_id:06d}.dcm")
     assert "DERIVED" in ds.ImageType and ds.PatientIdentityRemoved == "YES"
     assert ds.pixel_array.shape == (rec.height, rec.width)
-    qtbot.waitUntil(lambda: not window._jobs, timeout=5000)
+    qtbot.waitUntil(lambda: not window.job_queue.busy(), timeout=5000)

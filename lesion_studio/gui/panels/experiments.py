@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.gui import settings as prefs
-from lesion_studio.gui.actions import ActionSpec, register
-from lesion_studio.gui.job_queue import Job, JobQueue, JobState, device_key
+from lesion_studio.gui.actions import ActionSpec
+from lesion_studio.gui.job_queue import Job, JobQueue, JobState
 from lesion_studio.gui.panels import report
 from lesion_studio.jobs import ProgressEvent
 
@@ -96,7 +96,7 @@ class ExperimentsPanel(QWidget):
         if start is not None:
             self.config_edit.setText(str(start))
             self.preview()
-        self.queue.gpu_probe.ready.connect(self._gpu_known)
+        window.listen(self.queue.gpu_probe.ready, self._gpu_known)
 
     def _build(self) -> None:
         self.config_edit = QLineEdit()
@@ -245,7 +245,7 @@ class ExperimentsPanel(QWidget):
         def job_fn(progress, cancel):  # noqa: ANN001, ANN202
             return runner(path, progress, cancel)
 
-        key = device_key(device, self.queue.gpu_probe.available)
+        key = self.queue.lane(device)
         job = self.queue.submit(job_fn, f"Experiment {path.stem}", key, kind="experiment")
         self.job = job
         self.output = None
@@ -345,7 +345,8 @@ class ExperimentsPanel(QWidget):
         self.open_button.setEnabled(self.output is not None and not active)
 
 
-register(
+#: The panel's actions (built by the main window from the panel's spec).
+ACTIONS = (
     ActionSpec("show_experiments", "Run e&xperiment…", "Tools", "experiments.raise_panel", (),
                "Run an experiment config (the paper's protocol) with per-stage progress", needs_project=True),
 )

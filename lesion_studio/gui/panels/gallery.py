@@ -12,7 +12,6 @@ takes (``project.synthetic_samples(status="accepted")``).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 from typing import Any
@@ -50,8 +49,8 @@ from PySide6.QtWidgets import (
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.gui import settings as prefs
-from lesion_studio.gui.actions import ACTIONS, ActionSpec, build_action, register
-from lesion_studio.gui.workers import JobWorker, TaskPool
+from lesion_studio.gui.actions import ActionSpec, build_action
+from lesion_studio.gui.workers import TaskPool
 from lesion_studio.jobs import ProgressEvent
 from lesion_studio.store.records import Box, SyntheticSample
 
@@ -72,14 +71,14 @@ GALLERY_KEYS = [
     ActionSpec("gallery_show", "Gallery: show sample in the viewer", "Tools", "show_current", ("Return", "Enter"),
                context="gallery"),
 ]
-WINDOW_ACTIONS = [
+#: The panel's menu actions (built by the main window from the panel's spec).
+ACTIONS = (
     ActionSpec("generate_candidates", "&Generate candidates", "Tools", "gallery.generate", ("Ctrl+Shift+G",),
                "Batch-synthesize candidate samples with the gallery's settings", section="vetting",
                needs_project=True),
     ActionSpec("realism_review", "Blinded &realism review…", "Tools", "gallery.open_review", ("Ctrl+Shift+B",),
                "Rate real and synthetic lesion patches, shuffled and unlabelled", needs_project=True),
-]
-register(*GALLERY_KEYS, *WINDOW_ACTIONS)
+)
 
 
 # ---------------------------------------------------------------------------- thumbnails
@@ -306,11 +305,9 @@ class GalleryPanel(QWidget):
         self.window_ = window
         self.session = session
         self.project = session.project
-        self.worker: JobWorker | None = None
         self.job: Any = None
         self._outline: QGraphicsRectItem | None = None
         self._pending_show: int | None = None
-        self._waiting_for_source = False
         self._review: Any = None
         self.thumbs = TaskPool(threads=1, parent=self)
         self.thumbs.done.connect(self._thumb_ready)
@@ -389,7 +386,7 @@ class GalleryPanel(QWidget):
         self.view.doubleClicked.connect(lambda index: self.show_sample(self.model.sample_at(index.row())))
         self.view.selectionModel().currentChanged.connect(lambda *_: self._update_summary())
         self.key_actions: dict[str, Any] = {}
-        for spec in (s for s in ACTIONS if s.context == "gallery"):
+        for spec in GALLERY_KEYS:
             action = build_action(spec, self.view, self._key_handler(spec.handler))
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
             self.view.addAction(action)
@@ -433,6 +430,7 @@ class GalleryPanel(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.view, 1)
         layout.addWidget(hint)
+        window.listen(window.image_shown, self._image_shown)
         if hasattr(session, "models_changed"):
             session.models_changed.connect(self.refresh_choices)
         self.refresh_choices()
@@ -528,10 +526,7 @@ class GalleryPanel(QWidget):
             self.window_.show_message("There is no UNIT model in this project yet. Train one (Training panel or "
                                       "`lesion-studio train-gan`), then generate candidates.", "warning")
             return
-        dock = getattr(self.window_, "docks", {}).get("gallery")
-        if dock is not None:
-            dock.show()
-            dock.raise_()
+        self.window_.show_dock("gallery")
         project = self.project
 
         def job(progress, cancel):  # noqa: ANN001, ANN202
@@ -545,31 +540,17 @@ class GalleryPanel(QWidget):
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
         self.progress.setFormat("waiting…")
-        queue = getattr(self.window_, "job_queue", None)
-        if queue is not None:
-            from lesion_studio.onnx_runtime import cuda_device_present
-
-            self.job = queue.submit(job, f"Batch synthesis ({s['count']})", "cuda" if cuda_device_present() else "cpu",
-                                    kind="batch-synthesis")
-            self.job.progressed.connect(self._progressed)
-            self.job.finished.connect(self._job_finished)
-        else:
-            self.worker = JobWorker(job, name="Batch synthesis", parent=self)
-            self.worker.progressed.connect(self._progressed)
-            self.worker.succeeded.connect(self._generated)
-            self.worker.cancelled.connect(lambda: self._generated(self.worker.result if self.worker else None))
-            self.worker.failed.connect(self._failed)
-            self.worker.finished.connect(self._worker_done)
-            self.worker.start()
+        queue = self.window_.job_queue
+        self.job = queue.submit(job, f"Batch synthesis ({s['count']})", queue.lane("auto"), kind="batch-synthesis")
+        self.job.progressed.connect(self._progressed)
+        self.job.finished.connect(self._job_finished)
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None or (self.job is not None and self.job.active)
+        return self.job is not None and self.job.active
 
     def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
-        elif self.job is not None:
+        if self.job is not None:
             self.window_.job_queue.cancel(self.job)
         self.progress.setFormat("stopping…")
 
@@ -586,12 +567,6 @@ class GalleryPanel(QWidget):
             self._failed(job.error or "unknown error")
         else:
             self._generated(job.result)
-        self._idle()
-
-    def _worker_done(self) -> None:
-        worker, self.worker = self.worker, None
-        if worker is not None:
-            worker.deleteLater()
         self._idle()
 
     def _idle(self) -> None:
@@ -707,27 +682,24 @@ class GalleryPanel(QWidget):
             return
         w = self.window_
         self._pending_show = sample.id
-        if w.record is not None and w.record.id == sample.source_image_id and w.canvas.radiograph is not None:
+        if w.record is not None and w.record.id == sample.source_image_id and w.viewer.radiograph is not None:
             self._apply_show()
             return
-        if not self._waiting_for_source:
-            self._waiting_for_source = True
-            w.loader.loaded.connect(self._source_loaded)
-        w.browser.select_image(sample.source_image_id)
+        w.select_image(sample.source_image_id)
 
-    def _source_loaded(self, _image_id: int, _rg: Any) -> None:
-        """Runs after the window's own handler has put the source image on the canvas."""
-        self._waiting_for_source = False
-        with contextlib.suppress(RuntimeError, TypeError):
-            self.window_.loader.loaded.disconnect(self._source_loaded)
-        self._apply_show()
+    def _image_shown(self, _image_id: int, _rg: Any) -> None:
+        """The window put an image on the canvas: the source we asked for, or another one."""
+        if self._pending_show is not None:
+            self._apply_show()  # shows the sample when this image is its source
+        else:
+            self.clear_outline()  # another image: the outline (and the synthetic view) are gone
 
     def _apply_show(self) -> None:
         from lesion_studio.samples import load_sample_pixels
 
         w = self.window_
         sid, self._pending_show = self._pending_show, None
-        if sid is None or w.canvas.radiograph is None:
+        if sid is None or w.viewer.radiograph is None:
             return
         sample = self.project.synthetic_sample(sid)
         if w.record is None or w.record.id != sample.source_image_id:
@@ -737,13 +709,13 @@ class GalleryPanel(QWidget):
         except LesionStudioError as exc:
             w.show_message(str(exc), "error")
             return
-        real = w.canvas.radiograph
+        real = w.viewer.radiograph
         if pixels.shape != real.pixels.shape:
             w.show_message(f"Sample {sid} does not match its source image's size.", "error")
             return
         synthetic = dataclasses.replace(real, pixels=pixels.astype(real.pixels.dtype, copy=False),
                                         tags={**real.tags, "Synthetic": f"sample {sid}"})
-        w.canvas.set_radiograph(synthetic, w.canvas.levels(), keep_view=True)
+        w.viewer.set_radiograph(synthetic, w.viewer.levels(), keep_view=True)
         self._draw_outline(sample.box)
         self._shown_sample = sid
         if self.cam_check.isChecked():
@@ -754,7 +726,7 @@ class GalleryPanel(QWidget):
                        "info")
 
     def _draw_outline(self, box: Box) -> None:
-        canvas = self.window_.canvas
+        canvas = self.window_.viewer
         self.clear_outline()
         item = QGraphicsRectItem(box.x0, box.y0, box.width, box.height)
         pen = QPen(QColor(240, 190, 60), 2)
@@ -764,12 +736,6 @@ class GalleryPanel(QWidget):
         item.setZValue(50)
         canvas.vb.addItem(item)
         self._outline = item
-        self.window_.loader.loaded.connect(self._clear_on_next_image)
-
-    def _clear_on_next_image(self, *_args: Any) -> None:
-        """Another image arrived in the viewer: the outline (and the synthetic view) are gone."""
-        if self._pending_show is None:
-            self.clear_outline()
 
     def _cam_toggled(self, on: bool) -> None:
         if not on:
@@ -819,10 +785,8 @@ class GalleryPanel(QWidget):
         self._clear_cam()
         self._shown_sample = None
         if self._outline is not None:
-            self.window_.canvas.vb.removeItem(self._outline)
+            self.window_.viewer.vb.removeItem(self._outline)
             self._outline = None
-            with contextlib.suppress(RuntimeError, TypeError):
-                self.window_.loader.loaded.disconnect(self._clear_on_next_image)
 
     # ------------------------------------------------------------------ review
     def open_review(self) -> None:
@@ -838,9 +802,6 @@ class GalleryPanel(QWidget):
     # ------------------------------------------------------------------ shutdown
     def shutdown(self) -> None:
         """Stop background work (the window closes or the project changes)."""
-        if self.worker is not None:
-            self.worker.cancel()
-            self.worker.wait(30_000)
         if self.job is not None and self.job.active:  # the project is closing under the batch: stop it
             self.window_.job_queue.cancel(self.job)
             if self.job.worker is not None:

@@ -220,9 +220,7 @@ class ResultsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
-        queue = getattr(window, "job_queue", None)
-        if queue is not None:
-            queue.job_finished.connect(self._job_finished)
+        window.listen(window.job_queue.job_finished, self._job_finished)
         self.reload_runs()
 
     # ------------------------------------------------------------------ runs

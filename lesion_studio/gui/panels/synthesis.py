@@ -60,11 +60,12 @@ from lesion_studio.gui.commands import PATCH
 from lesion_studio.gui.panels.patch_views import CanvasOverlay, ContextView, context_box, crop, downsampled
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.tools.synthesis_window import SynthesisWindowTool
-from lesion_studio.gui.workers import JobWorker, TaskPool
+from lesion_studio.gui.workers import TaskPool
 from lesion_studio.store.records import Box, ModelRecord
 
 if TYPE_CHECKING:
-    from lesion_studio.gui.app import MainWindow
+    from lesion_studio.gui.host import PanelHost
+    from lesion_studio.gui.job_queue import Job
     from lesion_studio.io.radiograph import Radiograph
     from lesion_studio.synthesis.pipeline import SynthesisResult
     from lesion_studio.synthesis.translator import Translator
@@ -76,8 +77,8 @@ SLIDER_STEPS = 1000
 KEPT_BATCH = "kept"
 MODEL_SETTING = "gui.synthesis_model"
 
-#: The panel's actions (registered by the main window; handlers are ``synthesis.<method>``).
-SYNTHESIS_ACTIONS = (
+#: The panel's actions (built by the main window from the panel's spec; handlers are ``synthesis.<method>``).
+ACTIONS = (
     ActionSpec("synthesis_panel", "S&ynthesis panel", "View", "synthesis.toggle_panel", ("F9",),
                "Show or hide the live synthesis preview", needs_project=True, section="panels"),
     ActionSpec("tool_synthesis", "S&ynthesis window tool", "Tools", "use_tool", ("W",),
@@ -246,11 +247,11 @@ class SynthesisPanel(QWidget):
     reblended = Signal(float)  # the blended views show a new n
     kept = Signal(int)  # a sample was saved (its id)
 
-    def __init__(self, window: MainWindow, session: ProjectSession) -> None:
+    def __init__(self, host: PanelHost, session: ProjectSession) -> None:
         super().__init__()
-        self.main = window
+        self.main = host
         self.session = session
-        self.canvas = window.canvas
+        self.canvas = host.viewer
         self.translators = TranslatorCache()
         self.pool = TaskPool(threads=1, parent=self)
         self.pool.done.connect(self._arrived)
@@ -264,26 +265,27 @@ class SynthesisPanel(QWidget):
         self._window: Box | None = None
         self._patch_id: int | None = None
         self._pending = False
-        self._workers: list[JobWorker] = []
+        self._jobs: list[Job] = []
         self._closed = False
 
         self.overlay = CanvasOverlay(self.canvas)
-        self.tool = SynthesisWindowTool(self.canvas, self._window_drawn, lambda: window.controller.patch_size)
-        window.tools["synthesis"] = self.tool
+        self.tool = SynthesisWindowTool(self.canvas, self._window_drawn, host.patch_size)
+        host.add_tool("synthesis", self.tool)
         self._build()
         self.reload_models()
 
-        window.loader.loaded.connect(self._image_loaded)
-        window.loader.failed.connect(lambda _id, _msg: self._image_gone())
-        window.controller.selection_changed.connect(self._selection_changed)
+        # window-lifetime signals go through the host, which drops them when the project closes
+        host.listen(host.image_shown, self._image_loaded)
+        host.listen(host.image_failed, self._image_gone)
+        host.listen(host.region_selected, self._selection_changed)
+        host.listen(self.canvas.levels_changed, self._levels_changed)
+        invert = host.action("invert")
+        if invert is not None:
+            host.listen(invert.toggled, self._inverted)
         session.regions_changed.connect(self._regions_changed)
         session.models_changed.connect(self.reload_models)  # a training run finished: list it
-        self.canvas.levels_changed.connect(self._levels_changed)
-        invert = window.actions_by_key.get("invert")
-        if invert is not None:
-            invert.toggled.connect(self._inverted)
-        if self.canvas.radiograph is not None and window.record is not None:
-            self._image_loaded(window.record.id, self.canvas.radiograph)
+        if self.canvas.radiograph is not None and host.record is not None:
+            self._image_loaded(host.record.id, self.canvas.radiograph)
 
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
@@ -327,7 +329,7 @@ class SynthesisPanel(QWidget):
             button = QToolButton()
             button.setText(text)
             button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-            action = self.main.actions_by_key.get(key)
+            action = self.main.action(key)
             if action is None:
                 return button
             button.setToolTip(action.toolTip())
@@ -335,8 +337,8 @@ class SynthesisPanel(QWidget):
             button.setChecked(action.isChecked())
             button.setEnabled(action.isEnabled())
             button.clicked.connect(lambda _checked=False: action.trigger())
-            action.toggled.connect(button.setChecked)
-            action.changed.connect(lambda: button.setEnabled(action.isEnabled()))
+            self.main.listen(action.toggled, button.setChecked)
+            self.main.listen(action.changed, lambda: button.setEnabled(action.isEnabled()))
             return button
 
         self.resample_button = action_button("synthesis_resample", "Resample")
@@ -451,11 +453,11 @@ class SynthesisPanel(QWidget):
         self._patch_id = None
         self.tool.show_window(None)
         self._clear_views()
-        selected = self.main.controller.selected
+        selected = self.main.selected_region()
         if selected is not None and selected[0] == PATCH:
             self._selection_changed(selected)
 
-    def _image_gone(self) -> None:
+    def _image_gone(self, *_args: object) -> None:
         self._window = None
         self._patch_id = None
         self.tool.show_window(None)
@@ -490,7 +492,7 @@ class SynthesisPanel(QWidget):
 
     def _patch_clicked(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
-            self.main.controller.select((PATCH, int(current.data(Qt.ItemDataRole.UserRole))))
+            self.main.select_region((PATCH, int(current.data(Qt.ItemDataRole.UserRole))))
 
     def _selection_changed(self, key: object) -> None:
         if not (isinstance(key, tuple) and key and key[0] == PATCH):
@@ -688,15 +690,10 @@ class SynthesisPanel(QWidget):
 
     # ------------------------------------------------------------------ actions
     def toggle_panel(self) -> None:
-        dock = self.main.docks.get("synthesis")
-        if dock is None:
-            return
-        dock.setVisible(not dock.isVisible())
-        if dock.isVisible():
-            dock.raise_()
+        self.main.show_dock("synthesis", toggle=True)
 
     def showing_synthetic(self) -> bool:
-        action = self.main.actions_by_key.get("synthesis_ab")
+        action = self.main.action("synthesis_ab")
         return bool(action is not None and action.isChecked())
 
     def show_synthetic(self, checked: bool) -> None:
@@ -704,8 +701,8 @@ class SynthesisPanel(QWidget):
         if checked and self.result is None:
             self.main.show_message("Nothing synthesized yet: pick a normal patch or draw a window (W).", "info")
         self._sync_overlay()
-        self.main.statusBar().showMessage("Showing the synthetic image" if checked and self.result is not None
-                                          else "Showing the real image", 2000)
+        self.main.show_status("Showing the synthetic image" if checked and self.result is not None
+                              else "Showing the real image", 2000)
 
     def resample(self) -> None:
         """Another latent sample for the same window: stochastic on, next seed."""
@@ -714,7 +711,7 @@ class SynthesisPanel(QWidget):
         self.stochastic.blockSignals(False)
         self.seed_spin.setValue(self.seed_spin.value() + 1)  # triggers the request
 
-    def keep(self) -> JobWorker | None:
+    def keep(self) -> Job | None:
         """Save the synthetic image as an accepted sample (batch "kept") with full provenance."""
         result, rec, tr = self.result, self.main.record, self.translation
         if result is None or rec is None or tr is None:
@@ -740,7 +737,7 @@ class SynthesisPanel(QWidget):
         return self._start(job, "Keep synthetic sample", done)
 
     def export_kept_samples(self, out: Path | None = None, fmt: str | None = None,
-                            status: str = "accepted") -> JobWorker | None:
+                            status: str = "accepted") -> Job | None:
         """Export accepted samples (PNG/DICOM + sidecars); asks for folder and format unless given."""
         project = self.session.project
         if out is None or fmt is None:
@@ -763,20 +760,12 @@ class SynthesisPanel(QWidget):
 
         return self.main.run_job(job, "Export synthetic samples", done)
 
-    def _start(self, job: Callable[..., Any], title: str, done: Callable[[Any], None]) -> JobWorker:
-        worker = JobWorker(job, name=title, parent=self)
-        worker.succeeded.connect(done)
-        worker.failed.connect(lambda msg: self.main.show_message(f"{title} failed: {msg}", "error"))
-
-        def finished() -> None:
-            if worker in self._workers:
-                self._workers.remove(worker)
-            worker.deleteLater()
-
-        worker.finished.connect(finished)
-        self._workers.append(worker)
-        worker.start()
-        return worker
+    def _start(self, fn: Callable[..., Any], title: str, done: Callable[[Any], None]) -> Job:
+        """A short save on the job queue's light lane (no dialog: it takes a moment)."""
+        job = self.main.run_job(fn, title, done, modal=False, dialog=False)
+        self._jobs.append(job)
+        job.finished.connect(lambda _state: self._jobs.remove(job) if job in self._jobs else None)
+        return job
 
     # ------------------------------------------------------------------ life cycle
     def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
@@ -791,15 +780,13 @@ class SynthesisPanel(QWidget):
         self._closed = True
         self._generation += 1
         self.pool.shutdown()
-        for worker in list(self._workers):
-            worker.wait(30_000)
-        if self.canvas.tool is self.tool:
-            self.main.use_tool("box")
-        if self.main.tools.get("synthesis") is self.tool:
-            del self.main.tools["synthesis"]
+        for job in list(self._jobs):  # a keep in flight finishes: it is a short database write
+            if job.worker is not None:
+                job.worker.wait(30_000)
+        self.main.remove_tool("synthesis", self.tool)
         self.tool.remove()
         self.overlay.remove()
-        ab = self.main.actions_by_key.get("synthesis_ab")
+        ab = self.main.action("synthesis_ab")
         if ab is not None and ab.isChecked():
             ab.blockSignals(True)
             ab.setChecked(False)

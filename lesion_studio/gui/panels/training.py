@@ -46,8 +46,8 @@ from PySide6.QtWidgets import (
 )
 
 from lesion_studio.classifier.config import PRESETS as CLASSIFIER_PRESETS
-from lesion_studio.gui.actions import ActionSpec, register
-from lesion_studio.gui.job_queue import Job, JobQueue, JobState, device_key
+from lesion_studio.gui.actions import ActionSpec
+from lesion_studio.gui.job_queue import Job, JobQueue, JobState
 from lesion_studio.gui.panels import report
 from lesion_studio.gui.panels.loss_plot import CurvePlot
 from lesion_studio.gui.panels.sample_grid import SampleGrid
@@ -202,7 +202,7 @@ class TrainingPanel(QWidget):
         self._build()
         self._fill_body_parts()
         self._kind_changed()
-        self.queue.gpu_probe.ready.connect(self._gpu_known)
+        window.listen(self.queue.gpu_probe.ready, self._gpu_known)
         if self.queue.gpu_probe.available is not None:
             self._gpu_known(self.queue.gpu_probe.available, self.queue.gpu_probe.name)
         session.models_changed.connect(self._refresh_names)
@@ -472,7 +472,7 @@ class TrainingPanel(QWidget):
         return self._submit(request)
 
     def _submit(self, request: TrainingRequest) -> Job:
-        key = device_key(request.device, self.queue.gpu_probe.available)
+        key = self.queue.lane(request.device)
         folder = self.folder
 
         def job_fn(progress, cancel):  # noqa: ANN001, ANN202
@@ -617,7 +617,8 @@ class TrainingPanel(QWidget):
         self.resume_button.setEnabled(not running)
 
 
-register(
+#: The panel's actions (built by the main window from the panel's spec).
+ACTIONS = (
     ActionSpec("show_training", "&Training…", "Tools", "training.raise_panel", (),
                "Train a GAN or a classifier on this project", section="train", needs_project=True),
     ActionSpec("stop_training", "&Pause training (stop at checkpoint)", "Tools", "training.stop", (),
