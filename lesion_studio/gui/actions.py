@@ -75,6 +75,11 @@ ACTIONS: list[ActionSpec] = [
                needs_image=True),
     ActionSpec("invert", "&Invert", "View", "toggle_invert", ("I",), checkable=True, needs_image=True,
                toolbar=True),
+    ActionSpec("hide_overlays", "&Hide boxes and patches", "View", "toggle_overlays", ("H",),
+               "Hide lesion boxes, normal patches and the synthesis window to see the image (and a synthetic "
+               "lesion) unobstructed", checkable=True, needs_image=True),
+    ActionSpec("reset_layout", "&Reset layout", "View", "reset_layout", (),
+               "Put every panel back where it started, at its default size", section="layout"),
     # Image (navigation and quick labelling)
     ActionSpec("next_image", "&Next image", "Image", "next_image", ("PgDown",), needs_project=True),
     ActionSpec("prev_image", "&Previous image", "Image", "previous_image", ("PgUp",), needs_project=True),
@@ -95,7 +100,7 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("tool_patch", "&Normal patch tool", "Tools", "use_tool", ("N",),
                "Click to place a normal patch, or drag a rectangle", checkable=True, toolbar=True,
                group="tool", args=("patch",)),
-    ActionSpec("tool_pan", "&Pan tool", "Tools", "use_tool", ("H",), "Drag to pan (also: middle button)",
+    ActionSpec("tool_pan", "&Pan tool", "Tools", "use_tool", ("P",), "Drag to pan (also: middle button, Space+drag)",
                checkable=True, toolbar=True, group="tool", args=("pan",)),
     ActionSpec("patch_smaller", "Smaller normal patch", "Tools", "change_patch_size", ("[",), args=(-8,),
                section="patch"),

@@ -179,8 +179,8 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(centre)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.banner)
         layout.addWidget(self.stack, 1)
+        self.banner.overlay(centre)  # floats over the image: never moves it
         self.setCentralWidget(centre)
 
         self._build_docks()
@@ -192,6 +192,7 @@ class MainWindow(QMainWindow):
         self.canvas.painted.connect(self._painted)
         self.use_tool("box")
         self.resize(1440, 900)
+        self._default_state = self.saveState()  # View → Reset layout returns here
         self._restore_layout()
         self._hide_stale_tab_bars()
         self._update_title()
@@ -201,6 +202,10 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ building
     def _build_docks(self) -> None:
+        # the bottom docks (synthesis views, gallery, results) span the whole width: between the
+        # side docks the four synthesis views were 60 px wide at 1440×900
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
         for spec in PANELS:
             dock = QDockWidget(spec.title, self)
             dock.setObjectName(f"dock_{spec.key}")
@@ -216,7 +221,24 @@ class MainWindow(QMainWindow):
         for spec in PANELS:
             if spec.tab_with in self.docks:
                 self.docks[spec.tab_with].raise_()  # the first dock of a tab group stays in front
-        self.resizeDocks([self.docks["browser"], self.docks["inspector"]], [520, 340], Qt.Orientation.Horizontal)
+        self._default_dock_sizes()
+
+    def _default_dock_sizes(self) -> None:
+        self.resizeDocks([self.docks["browser"], self.docks["inspector"]], [440, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["synthesis"]], [300], Qt.Orientation.Vertical)
+
+    def reset_layout(self) -> None:
+        """View → Reset layout: every dock back where it started, at its default size."""
+        self.restoreState(self._default_state)
+        for key, dock in self.docks.items():
+            dock.setFloating(False)
+            dock.setVisible(True)
+            if key in ("synthesis", "inspector"):
+                dock.raise_()  # the first tab of each group in front
+        self._default_dock_sizes()
+        self._hide_stale_tab_bars()
+        self.save_layout()
+        self.show_status("Layout reset", 3000)
 
     def _hide_stale_tab_bars(self) -> None:
         """Work around a Qt layout bug: when a second group of tabbed docks is built, the tab bar of
@@ -361,7 +383,7 @@ class MainWindow(QMainWindow):
         self.session.image_changed.connect(self._image_edited)
         self.session.regions_changed.connect(self._regions_edited)
         self.session.focus_requested.connect(self._focus_image)
-        self.session.undo_stack.indexChanged.connect(lambda _i: self._update_enabled())
+        self.session.undo_stack.indexChanged.connect(lambda _i: self._edit_done())
         self.thumbnails = ThumbnailCache(project.subfolder("cache") / "thumbnails", parent=self)
         for spec in PANELS:
             widget = spec.factory(self, self.session)
@@ -383,6 +405,10 @@ class MainWindow(QMainWindow):
         if start is not None:
             self.browser.select_image(start)
         return True
+
+    def _edit_done(self) -> None:
+        self.banner.clear_error()  # an edit went through: an earlier error is history
+        self._update_enabled()
 
     @property
     def browser(self) -> BrowserPanel:
@@ -439,7 +465,9 @@ class MainWindow(QMainWindow):
         return self.actions_by_key.get(key)
 
     def show_status(self, text: str, timeout_ms: int = 3000) -> None:
+        """A passing note of success; it also retires an error banner that no longer applies."""
         self.statusBar().showMessage(text, timeout_ms)
+        self.banner.clear_error()
 
     def show_dock(self, key: str, toggle: bool = False) -> None:
         dock = self.docks.get(key)
@@ -681,6 +709,11 @@ class MainWindow(QMainWindow):
 
     def toggle_invert(self, checked: bool) -> None:
         self.canvas.set_inverted(checked)
+
+    def toggle_overlays(self, hidden: bool) -> None:
+        self.canvas.set_overlays_hidden(hidden)
+        self.statusBar().showMessage("Boxes and patches hidden (H shows them)" if hidden else
+                                     "Boxes and patches shown", 2000)
 
     def next_image(self) -> None:
         if self.session is not None:

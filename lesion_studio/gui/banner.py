@@ -1,10 +1,15 @@
-"""An inline message bar above the image: errors and refusals are seen where the eyes are."""
+"""A message bar over the top of the image: errors and refusals are seen where the eyes are.
+
+It floats over the viewer (:meth:`Banner.overlay`) instead of taking a row of the layout: a bar
+that pushed the image down by 16–19 px as it came and went moved what was under the mouse, and a
+click meant to grab a box handle drew a new box instead.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 
@@ -30,7 +35,33 @@ class Banner(QFrame):
         self._callback: Callable[[], None] | None = None
         self.action_button.clicked.connect(self._run_action)
         self.level = "info"
+        self.setAutoFillBackground(True)
         self.hide()
+
+    def overlay(self, host: QWidget) -> None:
+        """Float over the top edge of ``host`` (full width), following its size."""
+        self.setParent(host)
+        host.installEventFilter(self)
+        self._place()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if watched is self.parentWidget() and event.type() == QEvent.Type.Resize:
+            self._place()
+        return False
+
+    def _place(self) -> None:
+        host = self.parentWidget()
+        if host is None:
+            return
+        width = host.width()
+        layout = self.layout()
+        height = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else -1
+        self.setGeometry(0, 0, width, max(height, self.sizeHint().height()))
+
+    def clear_error(self) -> None:
+        """A later action succeeded: an error shown before no longer describes the state."""
+        if self.isVisible() and self.level == "error":
+            self.hide()
 
     def show_message(self, text: str, level: str = "info", action: tuple[str, Callable[[], None]] | None = None,
                      timeout_ms: int | None = None) -> None:
@@ -49,7 +80,9 @@ class Banner(QFrame):
             self._timer.start(timeout_ms)
         else:
             self._timer.stop()
+        self._place()
         self.show()
+        self.raise_()
 
     def _run_action(self) -> None:
         callback = self._callback

@@ -39,6 +39,7 @@ class JobState(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PAUSED = "paused"  # a resumable job stopped after it started: its checkpoint / cached stages remain
 
 
 def device_key(requested: str, gpu_available: bool | None) -> str:
@@ -59,13 +60,15 @@ class Job(QObject):
     finished = Signal(str)  # the final JobState value
 
     def __init__(self, fn: Callable[..., Any], title: str, device: str, kind: str = "",
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, resumable: bool = False) -> None:
         super().__init__(parent)
         self.id = next(_ids)
         self.fn = fn
         self.title = title
         self.device = device
         self.kind = kind  # free-form tag for panels ("unit", "drn", "experiment", ...)
+        self.resumable = resumable  # stopping it while it runs pauses it (a checkpoint stays)
+        self.stopping = False  # asked to stop; still running until its next check
         self.state = JobState.QUEUED
         self.message = ""
         self.fraction: float | None = None
@@ -109,6 +112,8 @@ class Job(QObject):
         text = f"{self.title} [{self.device}] — {self.state.value}"
         if self.state == JobState.RUNNING and self.fraction is not None:
             text += f" {self.fraction * 100:.0f}%"
+        if self.state == JobState.RUNNING and self.stopping:
+            text += " — stopping…"
         return text
 
 
@@ -133,12 +138,13 @@ class JobQueue(QAbstractListModel):
         self.gpu_probe = GpuProbe(self)
 
     # ------------------------------------------------------------------ submitting
-    def submit(self, fn: Callable[..., Any], title: str, device: str = "cpu", kind: str = "") -> Job:
+    def submit(self, fn: Callable[..., Any], title: str, device: str = "cpu", kind: str = "",
+               resumable: bool = False) -> Job:
         """Queue ``fn(progress=, cancel=)`` on ``device`` ("cpu", "cuda" or the ``"light"`` lane for short
         I/O work); it starts when that lane is free."""
         if device not in DEVICES:
             raise ValueError(f"unknown device key {device!r}")
-        job = Job(fn, title, device, kind, parent=self)
+        job = Job(fn, title, device, kind, parent=self, resumable=resumable)
         self.beginInsertRows(QModelIndex(), len(self._jobs), len(self._jobs))
         self._jobs.append(job)
         self.endInsertRows()
@@ -157,6 +163,7 @@ class JobQueue(QAbstractListModel):
             self._emit_busy()
         elif job.state == JobState.RUNNING and job.worker is not None:
             job.message = "stopping at the next checkpoint…"
+            job.stopping = True
             job.worker.cancel()
             self._mark_dirty(job)
 
@@ -217,6 +224,8 @@ class JobQueue(QAbstractListModel):
             job.worker = None
             worker.deleteLater()
         state, job.result, job.error = job._verdict or (JobState.FAILED, None, "the job ended unexpectedly")
+        if state == JobState.CANCELLED and job.resumable:
+            state = JobState.PAUSED
         if job.error:
             job.message = job.error
         self._set_state(job, state)

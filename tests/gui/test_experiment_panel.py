@@ -3,7 +3,9 @@
 The real demo-tiny protocol takes minutes on two cores, so the runner here is a stub that
 reports the events ``ExperimentRunner.run`` reports (stage ticks with inner work in between),
 walking the same :class:`ExperimentPlan` the runner walks (``tests/test_experiment.py`` checks
-that a real run's ticks are exactly that plan).
+that a real run's ticks are exactly that plan), and leaves what a run leaves: a run in the
+project's registry and a results folder written by the report writer. Experiments run on the
+open project and write under it, and the Results panel lists them.
 """
 
 from __future__ import annotations
@@ -30,8 +32,13 @@ from lesion_studio.paths import resources_dir
 DEMO_TINY = resources_dir() / "experiments" / "demo-tiny.yaml"
 
 
-def _stub_runner(out: Path, gates: dict[str, threading.Event], reached: list[str]):  # noqa: ANN202
-    def runner(config: Path, progress, cancel):  # noqa: ANN001, ANN202
+def _stub_runner(gates: dict[str, threading.Event], reached: list[str], calls: list | None = None):  # noqa: ANN202
+    def runner(config: Path, project: Path, out: Path, progress, cancel):  # noqa: ANN001, ANN202
+        from lesion_studio.store.project import Project
+        from tests.gui.test_results_view import write_results
+
+        if calls is not None:
+            calls.append((config, project, out))
         plan = plan_stages(config)
         for i, name in enumerate(plan, 1):
             for k in range(3):  # the work inside a stage (epochs, iterations, candidates)
@@ -42,7 +49,10 @@ def _stub_runner(out: Path, gates: dict[str, threading.Event], reached: list[str
             while gate is not None and not gate.wait(0.01):
                 cancel.raise_if_cancelled("The experiment")
             progress(ProgressEvent("experiment", i, len(plan), name))
-        out.mkdir(parents=True, exist_ok=True)
+        with Project.open(project) as p:  # what the runner leaves: a registered run and its results
+            run_id = p.start_run("experiment", name=config.stem, output_dir=out)
+            write_results(out, config.stem)
+            p.update_run(run_id, status="done", finished=True)
         return SimpleNamespace(output=out)
 
     return runner
@@ -75,8 +85,10 @@ def test_experiment_runs_with_per_stage_progress_and_opens_results(qtbot, window
     assert all(s == PENDING for _n, s in panel.stage_states())
     gates = {"score femur+tibia+humerus<-femur+tibia+humerus": threading.Event()}
     reached: list[str] = []
-    out = tmp_path / "results"
-    panel.runner = _stub_runner(out, gates, reached)
+    calls: list = []
+    results = window.panels["results"]
+    assert results.runs_model.rowCount() == 0 and "No experiment results yet" in results.info.text()
+    panel.runner = _stub_runner(gates, reached, calls)
     monkeypatch.setattr(window.job_queue.gpu_probe, "available", False)
     job = panel.run()
     assert job is not None
@@ -96,6 +108,14 @@ def test_experiment_runs_with_per_stage_progress_and_opens_results(qtbot, window
         gates["score femur+tibia+humerus<-femur+tibia+humerus"].set()
     assert job.state == JobState.DONE
     assert all(s == DONE for _n, s in panel.stage_states())
+    # on the open project, under its folder (never the install folder)
+    ((config, project, out),) = calls
+    assert config == DEMO_TINY and project == window.session.folder
+    assert out == window.session.folder / "experiments" / "demo-tiny"
+    assert panel.output == out
+    # ... and in Results without Refresh or Add folder
+    assert results.runs_model.rowCount() == 1 and results.folder == out.resolve()
+    assert results.table_model.rowCount() > 0
     assert panel.open_button.isEnabled()
     panel.open_button.click()
     assert opened and Path(opened[0].toLocalFile()) == out
@@ -105,13 +125,15 @@ def test_stopping_an_experiment_marks_the_stage(qtbot, window, tmp_path, monkeyp
     panel = window.panels["experiments"]
     gates = {"generator femur+tibia+humerus": threading.Event()}
     reached: list[str] = []
-    panel.runner = _stub_runner(tmp_path / "r", gates, reached)
+    panel.runner = _stub_runner(gates, reached)
     monkeypatch.setattr(window.job_queue.gpu_probe, "available", False)
     job = panel.run()
     qtbot.waitUntil(lambda: "generator femur+tibia+humerus" in reached, timeout=5000)
     with qtbot.waitSignal(job.finished, timeout=5000):
         panel.cancel_button.click()
-    assert job.state == JobState.CANCELLED
+        assert panel.cancel_button.text() == "Stopping…" and not panel.cancel_button.isEnabled()
+    assert job.state == JobState.PAUSED  # finished stages stay cached: a pause, not a loss
+    assert window.job_queue.data(window.job_queue.index(0)).endswith("— paused")
     states = dict(panel.stage_states())
     assert states["generator femur+tibia+humerus"] == CANCELLED and states["evaluate"] == PENDING
     assert "cached" in panel.status_label.text() and panel.run_button.isEnabled()
@@ -127,6 +149,29 @@ def test_a_bad_config_is_a_message(qtbot, window, tmp_path) -> None:  # noqa: AN
     assert not window.job_queue.busy()
 
 
+def test_a_config_for_other_body_parts_is_refused(qtbot, window, tmp_path) -> None:  # noqa: ANN001
+    panel = window.panels["experiments"]
+    other = tmp_path / "hands.yaml"
+    other.write_text("name: hands\nproject: demo\nstudies:\n  - body_parts: [hand]\n")
+    panel.config_edit.setText(str(other))
+    assert panel.run() is None
+    assert "hand" in panel.status_label.text() and "no image" in panel.status_label.text()
+    assert not window.job_queue.busy()
+
+
+def test_config_for_project_replaces_the_data_source_and_output(tmp_path) -> None:  # noqa: ANN001
+    pytest.importorskip("torch")  # validating the classifier settings reads the trainer's presets
+    from lesion_studio.experiment.config import load_experiment_config
+    from lesion_studio.gui.panels.experiments import config_for_project
+
+    quick = resources_dir() / "experiments" / "fracatlas-quick.yaml"
+    assert load_experiment_config(quick).import_spec is not None
+    cfg = config_for_project(quick, tmp_path / "project", tmp_path / "project" / "experiments" / "q")
+    assert cfg.import_spec is None and cfg.path(cfg.project) == tmp_path / "project"
+    assert cfg.path(cfg.output) == tmp_path / "project" / "experiments" / "q"
+    assert cfg.studies == load_experiment_config(quick).studies
+
+
 
 @pytest.mark.slow
 def test_a_real_minimal_experiment_runs_from_the_panel(qtbot, window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
@@ -134,7 +179,7 @@ def test_a_real_minimal_experiment_runs_from_the_panel(qtbot, window, tmp_path, 
     pytest.importorskip("torch")
     config = tmp_path / "mini.yaml"
     config.write_text(
-        f"name: gui-mini\nproject: {window.session.folder}\noutput: {tmp_path / 'out'}\n"
+        "name: gui-mini\nproject: demo\noutput: ../elsewhere\n"
         "classifier: {preset: tiny, epochs: 1, input_size: 32, batch_size: 8, device: cpu}\n"
         "generator: {kind: stub}\nsynthesis: {candidates_per_image: 1, max_candidates: 6}\n"
         "thresholds: [0.5]\nstudies:\n  - body_parts: [femur]\n")
@@ -149,4 +194,8 @@ def test_a_real_minimal_experiment_runs_from_the_panel(qtbot, window, tmp_path, 
         pass
     assert job.state == JobState.DONE, job.error
     assert panel.stage_states() == [(n, DONE) for n in plan]  # no stray stage: the plan mirrors the runner
-    assert (tmp_path / "out" / "results.json").exists() and panel.open_button.isEnabled()
+    out = window.session.folder / "experiments" / "gui-mini"
+    assert (out / "results.json").exists() and panel.open_button.isEnabled()
+    assert not (tmp_path.parent / "elsewhere").exists()
+    results = window.panels["results"]
+    assert results.runs_model.rowCount() == 1 and results.folder == out.resolve()

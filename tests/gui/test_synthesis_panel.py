@@ -209,10 +209,11 @@ def test_ab_toggle_flips_the_viewer_and_keep_saves_provenance(qtbot, synth) -> N
     real = canvas_pixels(window, win)
     qtbot.keyClick(window.canvas, Qt.Key.Key_S)
     assert window.actions_by_key["synthesis_ab"].isChecked() and panel.overlay.is_visible()
+    assert window.canvas.badge.isVisible() and window.canvas.badge.text() == "SYNTHETIC"
     synthetic = canvas_pixels(window, win)
     assert np.abs(synthetic.astype(int) - real.astype(int)).mean() > 1.0
     qtbot.keyClick(window.canvas, Qt.Key.Key_S)
-    assert not panel.overlay.is_visible()
+    assert not panel.overlay.is_visible() and not window.canvas.badge.isVisible()
     assert np.array_equal(canvas_pixels(window, win), real)
 
     # Resample: stochastic, next seed, a new translation.

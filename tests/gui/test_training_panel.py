@@ -80,21 +80,32 @@ def test_unit_start_pause_resume_finishes_into_the_registry(qtbot, window) -> No
 
     with qtbot.waitSignal(job.finished, timeout=30_000):
         qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
-    assert job.state == JobState.CANCELLED
+        assert panel.stop_button.text() == "Stopping…" and not panel.stop_button.isEnabled()
+        assert "stopping" in window.job_queue.data(window.job_queue.index(0))
+    assert job.state == JobState.PAUSED
+    assert window.job_queue.data(window.job_queue.index(0)).endswith("— paused")  # the Jobs list
     stopped_at = job.result.iteration
     assert 2 <= stopped_at < 16
     assert (project.folder / "models" / "gui-gan" / CHECKPOINT).exists()
     assert project.runs("unit")[-1].status == "cancelled"
     assert project.model("gui-gan").metadata["complete"] is False
     assert "Paused gui-gan" in panel.status_label.text() and panel.resume_button.isEnabled()
-
+    # listed with its own settings, and resumed as it was whatever the form says now
+    (paused,) = panel.paused_runs()
+    assert (paused.kind, paused.name, paused.done, paused.total, paused.preset) == ("unit", "gui-gan", stopped_at,
+                                                                                    16, "tiny")
+    assert "gui-gan" in panel.paused_combo.currentText() and panel.length_spin.value() == 16
+    panel.preset_combo.setCurrentText("fast")
+    assert panel.length_spin.value() == 300  # the CPU default of the form: it must not leak into Resume
     qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
     resumed = panel.job
+    assert panel.request.length == 16 and panel.request.preset == "tiny" and panel.request.body_parts == ("femur",)
     assert resumed is not job
     with qtbot.waitSignal(resumed.finished, timeout=60_000):
         pass
     assert resumed.state == JobState.DONE, resumed.error
-    assert resumed.result.iteration == 16
+    assert resumed.result.iteration == 16 and resumed.result.iterations == 16
+    assert panel.paused_runs() == [] and not panel.resume_button.isEnabled()
     record = project.model("gui-gan")
     assert record.kind == "unit" and record.metadata["complete"] is True
     assert project.runs("unit")[-1].status == "finished"
@@ -152,7 +163,40 @@ def test_closing_while_training_asks_and_stops_at_a_checkpoint(qtbot, demo_proje
     window.close()
     assert not window.isVisible()
     assert _answer_yes and "closing" in _answer_yes[-1]
-    assert job.state == JobState.CANCELLED and not window.job_queue.busy()
+    assert job.state == JobState.PAUSED and not window.job_queue.busy()
     assert (demo_project.folder / "models" / "closing" / CHECKPOINT).exists()
     assert demo_project.runs("unit")[-1].status == "cancelled"
     dispose(window)
+
+
+def test_the_form_estimates_time_and_disk_and_defaults_to_minutes_on_a_cpu(qtbot, window, monkeypatch) -> None:  # noqa: ANN001
+    from lesion_studio.gui import settings as prefs
+    from lesion_studio.gui.panels.training import UNIT_PRESETS
+
+    prefs.app_settings().remove("training")  # no rate measured here yet: reference figures
+    probe = window.job_queue.gpu_probe
+    monkeypatch.setattr(probe, "available", False)
+    panel = _panel(window)
+    panel._gpu_known(False, "")
+    panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("unit"))
+    panel.preset_combo.setCurrentText("fast")
+    assert panel.preset_combo.currentText() == "fast"
+    seconds, disk, source = panel.estimate()
+    assert panel.length_spin.value() < UNIT_PRESETS["fast"] and seconds < 15 * 60  # minutes, not hours
+    assert disk > 0 and source == "reference measurement"
+    text = panel.estimate_label.text()
+    assert text.startswith("About ") and "min" in text and "on the CPU" in text and "MB on disk" in text
+    panel.length_spin.setValue(6000)  # the estimate follows the form
+    assert "h " in panel.estimate_label.text()
+
+    monkeypatch.setattr(probe, "available", True)  # a GPU turns up: "auto" means it, the default grows
+    panel.preset_combo.setCurrentText("tiny")
+    panel.preset_combo.setCurrentText("fast")
+    panel._gpu_known(True, "Test GPU")
+    assert panel.length_spin.value() == UNIT_PRESETS["fast"] and "on the GPU" in panel.estimate_label.text()
+
+    prefs.set_value("training/rate/unit/fast/cuda", 0.5)  # a rate measured on this machine wins
+    panel.update_estimate()
+    assert panel.estimate()[0] == pytest.approx(0.5 * UNIT_PRESETS["fast"])
+    assert "measured here" in panel.estimate_label.text()
+    prefs.app_settings().remove("training")

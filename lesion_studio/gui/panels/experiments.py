@@ -2,7 +2,11 @@
 
 The same function as ``lesion-studio experiment CONFIG.yaml``
 (:func:`~lesion_studio.experiment.runner.run_experiment`) runs as a job on the window's
-:class:`~lesion_studio.gui.job_queue.JobQueue`. The runner reports an ``"experiment"`` event when
+:class:`~lesion_studio.gui.job_queue.JobQueue`, **on the open project**: the config supplies the
+protocol (studies, classifier, generator, thresholds), the panel supplies the project and the
+output folder, ``<project>/experiments/<config name>``. An installed app never writes into its
+install folder, and the finished run is in the project's run registry, so the Results panel
+lists it at once. The runner reports an ``"experiment"`` event when
 a stage ends (its message names the stage, e.g. ``"baseline femur"``, ``"score femur<-femur"``)
 and, in between, the events of the work inside the stage (classifier epochs, GAN iterations,
 synthesis, scoring). The panel lists the stages it expects from the config (mirroring the
@@ -42,7 +46,8 @@ from lesion_studio.jobs import ProgressEvent
 
 log = logging.getLogger(__name__)
 
-StageRunner = Callable[[Path, Any, Any], Any]  # (config path, progress, cancel) → result with .output
+#: (config path, project folder, output folder, progress, cancel) → result with ``.output``
+StageRunner = Callable[[Path, Path, Path, Any, Any], Any]
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
 MARKS = {PENDING: "○", RUNNING: "▶", DONE: "✓", FAILED: "✗", CANCELLED: "■"}
 StateRole = Qt.ItemDataRole.UserRole + 1
@@ -61,19 +66,54 @@ def plan_stages(path: Path) -> list[str]:
     return load_plan(path)[1]
 
 
-def run_experiment_file(config: Path, progress: Any, cancel: Any) -> Any:
-    """The job: load (and validate) the config, then run the protocol; finished stages are cached."""
-    from lesion_studio.experiment.config import load_experiment_config
+def config_for_project(config: Path, project: Path, output: Path) -> Any:
+    """The config's protocol on ``project``, writing to ``output``: the config's own data source
+    (``project:`` or ``import_spec:``) and output folder are replaced; relative paths in it (a
+    test set) still resolve against the config's folder."""
+    from lesion_studio.config import from_dict, read_config_file
+    from lesion_studio.experiment.config import ExperimentConfig
+
+    data = read_config_file(config)
+    data.pop("import_spec", None)
+    data.update(project=str(project), output=str(output))
+    data.setdefault("base_dir", str(config.resolve().parent))
+    return from_dict(ExperimentConfig, data, where=config.name)
+
+
+def run_experiment_file(config: Path, project: Path, output: Path, progress: Any, cancel: Any) -> Any:
+    """The job: load (and validate) the config for the open project, then run the protocol;
+    finished stages are cached in ``output``."""
     from lesion_studio.experiment.runner import run_experiment
 
-    return run_experiment(load_experiment_config(config), progress=progress, cancel=cancel)
+    return run_experiment(config_for_project(config, project, output), progress=progress, cancel=cancel)
+
+
+def output_folder(project_folder: Path, name: str) -> Path:
+    """``<project>/experiments/<config name>``: rerunning a config continues its cached stages."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip(".-") or "experiment"
+    return project_folder / "experiments" / safe
+
+
+def missing_body_parts(cfg: Any, project: Any) -> list[str]:
+    """Body parts the config's studies name that the project has no image of."""
+    have = {r.body_part for r in project.images() if r.body_part}
+    wanted: list[str] = []
+    for study in cfg.studies:
+        for part in [*study.body_parts, *(study.transfer_from or [])]:
+            if part not in have and part not in wanted:
+                wanted.append(part)
+    return wanted
+
+
+def bundled_configs() -> Path:
+    from lesion_studio.paths import resources_dir
+
+    return resources_dir() / "experiments"
 
 
 def default_config(project: Any) -> Path | None:
     """demo-tiny for the demo project, else the config used last."""
-    from lesion_studio.paths import resources_dir
-
-    demo = resources_dir() / "experiments" / "demo-tiny.yaml"
+    demo = bundled_configs() / "demo-tiny.yaml"
     if project is not None and project.get_setting("demo_version") and demo.exists():
         return demo
     last = prefs.app_settings().value("experiments/last_config", "")
@@ -89,6 +129,7 @@ class ExperimentsPanel(QWidget):
         self.runner: StageRunner = run_experiment_file  # tests put a stub here
         self.job: Job | None = None
         self.output: Path | None = None
+        self._output_for_run: Path | None = None
         self._pending: tuple[Path, str] | None = None
         self._stage_started = 0.0
         self._build()
@@ -101,7 +142,8 @@ class ExperimentsPanel(QWidget):
     def _build(self) -> None:
         self.config_edit = QLineEdit()
         self.config_edit.setPlaceholderText("experiment config (YAML/TOML)")
-        self.config_edit.setToolTip("An experiment config, as for `lesion-studio experiment CONFIG.yaml`")
+        self.config_edit.setToolTip("An experiment config, as for `lesion-studio experiment CONFIG.yaml`. It "
+                                    "runs on the open project and writes to <project>/experiments/<name>.")
         self.config_edit.editingFinished.connect(self.preview)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self.browse)
@@ -203,10 +245,11 @@ class ExperimentsPanel(QWidget):
             self.stages.clear()
             self.status_label.setText(f"Cannot read {Path(text).name}: {exc}")
             return
-        self.status_label.setText(f"{self.stages.rowCount()} stages; finished ones of an earlier run are reused.")
+        self.status_label.setText(f"{self.stages.rowCount()} stages on this project; finished ones of an earlier "
+                                  "run are reused.")
 
     def browse(self) -> None:
-        start = self.config_edit.text() or str(Path.cwd())
+        start = self.config_edit.text() or str(bundled_configs())
         path, _ = QFileDialog.getOpenFileName(self, "Experiment config", start, "Configs (*.yaml *.yml *.toml)")
         if path:
             self.config_edit.setText(path)
@@ -223,7 +266,13 @@ class ExperimentsPanel(QWidget):
         except (LesionStudioError, OSError, KeyError, TypeError) as exc:
             self._message(f"Cannot read {path.name}: {exc}", "error")
             return None
+        missing = missing_body_parts(cfg, self.session.project)
+        if missing:
+            self._message(f"{path.name} studies {', '.join(missing)}, but this project has no image with that "
+                          "body part. Choose another config or set the body parts in the Inspector.", "error")
+            return None
         prefs.set_value("experiments/last_config", str(path))
+        self._output_for_run = output_folder(self.session.folder, cfg.name or path.stem)
         device = str(cfg.classifier.get("device", "auto"))
         if self.queue.gpu_probe.available is None and device == "auto":
             self._pending = (path, device)
@@ -240,13 +289,13 @@ class ExperimentsPanel(QWidget):
             self._submit(path, device)
 
     def _submit(self, path: Path, device: str) -> Job:
-        runner = self.runner
+        runner, project, output = self.runner, self.session.folder, self._output_for_run
 
         def job_fn(progress, cancel):  # noqa: ANN001, ANN202
-            return runner(path, progress, cancel)
+            return runner(path, project, output, progress, cancel)
 
         key = self.queue.lane(device)
-        job = self.queue.submit(job_fn, f"Experiment {path.stem}", key, kind="experiment")
+        job = self.queue.submit(job_fn, f"Experiment {path.stem}", key, kind="experiment", resumable=True)
         self.job = job
         self.output = None
         job.progressed.connect(self._progressed)
@@ -262,7 +311,9 @@ class ExperimentsPanel(QWidget):
     def cancel(self) -> None:
         if self.job is not None and self.job.active:
             self.queue.cancel(self.job)
-            self.status_label.setText("Stopping at the next check…")
+            self.status_label.setText("Stopping at the next check… (a GAN stage saves its checkpoint first)")
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setText("Stopping…")
 
     def open_results(self) -> None:
         if self.output is not None:
@@ -340,6 +391,8 @@ class ExperimentsPanel(QWidget):
 
     def _update_buttons(self) -> None:
         active = self.job is not None and self.job.active
+        if not active:
+            self.cancel_button.setText("Stop")
         self.run_button.setEnabled(not active)
         self.cancel_button.setEnabled(active)
         self.open_button.setEnabled(self.output is not None and not active)

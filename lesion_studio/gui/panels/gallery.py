@@ -720,6 +720,7 @@ class GalleryPanel(QWidget):
         self._shown_sample = sid
         if self.cam_check.isChecked():
             self._show_cam(pixels)
+        w.viewer.set_badge(f"SYNTHETIC · sample {sid}")
         score = "" if sample.score is None else f", score {sample.score:.3f}"
         w.show_message(f"Showing synthetic sample {sid} (n = {sample.n:.2f}{score}, {sample.status}) on "
                        f"{w.record.name}; the dashed square is its window. Reselect the image for the original.",
@@ -773,18 +774,19 @@ class GalleryPanel(QWidget):
         item.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
         item.setLevels((0.0, 1.0))
         item.setZValue(40)
-        self.window_.canvas.vb.addItem(item)
+        self.window_.viewer.vb.addItem(item)
         self._cam_item = item
 
     def _clear_cam(self) -> None:
         if self._cam_item is not None:
-            self.window_.canvas.vb.removeItem(self._cam_item)
+            self.window_.viewer.vb.removeItem(self._cam_item)
             self._cam_item = None
 
     def clear_outline(self) -> None:
         self._clear_cam()
         self._shown_sample = None
         if self._outline is not None:
+            self.window_.viewer.set_badge(None)
             self.window_.viewer.vb.removeItem(self._outline)
             self._outline = None
 

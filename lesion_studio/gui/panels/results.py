@@ -282,8 +282,13 @@ class ResultsPanel(QWidget):
         return True
 
     def _job_finished(self, job: Any) -> None:
-        if getattr(job, "kind", "") == "experiment":
-            self.reload_runs()
+        """An experiment ended: list it (it ran on this project), and show it when it finished."""
+        if getattr(job, "kind", "") != "experiment":
+            return
+        output = getattr(job.result, "output", None)
+        if output is not None and (Path(output) / "results.json").exists():
+            self.folder = Path(output).resolve()
+        self.reload_runs()
 
     def showEvent(self, event: Any) -> None:  # noqa: N802
         if self.results is None:

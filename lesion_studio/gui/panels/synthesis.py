@@ -638,8 +638,10 @@ class SynthesisPanel(QWidget):
         if self.showing_synthetic() and self.result is not None:
             self.overlay.show_patch(self.result.blended_patch, self.result.window)
             self.overlay.set_visible(True)
+            self.canvas.set_badge("SYNTHETIC")
         else:
             self.overlay.set_visible(False)
+            self.canvas.set_badge(None)
 
     def _clear_views(self) -> None:
         self.result = None
@@ -649,6 +651,7 @@ class SynthesisPanel(QWidget):
         self.views["blended"].title.setText("Blended")
         self.overlay.show_patch(None, None)
         self.overlay.set_visible(False)
+        self.canvas.set_badge(None)
         if self._window is None:
             self._set_status("Pick a normal patch (click it, or choose it in the list) or draw a window (W).")
 
@@ -786,6 +789,7 @@ class SynthesisPanel(QWidget):
         self.main.remove_tool("synthesis", self.tool)
         self.tool.remove()
         self.overlay.remove()
+        self.canvas.set_badge(None)
         ab = self.main.action("synthesis_ab")
         if ab is not None and ab.isChecked():
             ab.blockSignals(True)

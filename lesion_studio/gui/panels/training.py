@@ -8,9 +8,17 @@ Their progress events drive the bar and ETA, the loss curves, the grid of transl
 (GAN) and the per-epoch validation AUC (classifier).
 
 "Pause" is honest about what it is: the trainers stop at the next iteration (GAN) or batch
-(classifier) and keep a checkpoint; **Resume** continues from it. The GAN resumes exactly where it
-stopped and draws the same batches and noise as an uninterrupted run; the classifier's checkpoints
-are per epoch, so it redoes the interrupted epoch from that epoch's seeded start (same result).
+(classifier) and keep a checkpoint; the job list says "paused". **Resume** continues a paused run
+chosen from the list of resumable runs (read from the checkpoints on disk, so it survives a
+restart) with *its own* settings, never the form's: a paused 3,000-iteration run stays a
+3,000-iteration run. The GAN resumes exactly where it stopped and draws the same batches and noise
+as an uninterrupted run; the classifier's checkpoints are per epoch, so it redoes the interrupted
+epoch from that epoch's seeded start (same result).
+
+Before Start the panel shows the run's estimated time and disk use: from the rate and size measured
+on this machine for the same kind, preset and device (stored after every run), else from reference
+measurements (:data:`REFERENCE`). The default run is chosen by device: on a CPU it finishes in
+minutes.
 
 torch is imported only inside the job (a worker thread), never when the panel is built.
 """
@@ -19,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +54,7 @@ from PySide6.QtWidgets import (
 )
 
 from lesion_studio.classifier.config import PRESETS as CLASSIFIER_PRESETS
+from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.actions import ActionSpec
 from lesion_studio.gui.job_queue import Job, JobQueue, JobState
 from lesion_studio.gui.panels import report
@@ -58,11 +67,44 @@ log = logging.getLogger(__name__)
 # The trainers' presets, mirrored here because reading them would import torch at start-up
 # (tests/gui/test_training_panel.py checks they match). name → (run length, input size or None)
 UNIT_PRESETS: dict[str, int] = {"tiny": 200, "fast": 20000, "paper": 100000}
+#: The GAN run a CPU gets by default: the ``fast`` network for minutes, not the GPU's hours.
+CPU_DEFAULT_ITERATIONS = 300
+#: Reference measurements (2 CPU cores; one H200), per (kind, preset, lane): seconds per iteration
+#: or epoch, and bytes written. The GAN figures: docs/synthesis.md and docs/experiments.md; sizes:
+#: the model folder (weights, checkpoint with optimiser state, ONNX). Rates measured on this
+#: machine replace them (QSettings "training/rate/...").
+REFERENCE: dict[tuple[str, str, str], tuple[float, int]] = {
+    ("unit", "tiny", "cpu"): (0.3, 14_000_000),
+    ("unit", "fast", "cpu"): (1.03, 76_000_000),
+    ("unit", "paper", "cpu"): (40.0, 1_200_000_000),
+    ("unit", "tiny", "cuda"): (0.05, 14_000_000),
+    ("unit", "fast", "cuda"): (0.102, 76_000_000),
+    ("unit", "paper", "cuda"): (0.133, 1_200_000_000),
+}
 DRN_PRESETS: dict[str, tuple[int, int]] = {k: (v["epochs"], v["input_size"]) for k, v in CLASSIFIER_PRESETS.items()}
 UNIT_SPLITS = {"train + unassigned": ["train", "unassigned"], "train only": ["train"]}
 DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
 HIDDEN_LOSSES = {"total"}  # the weighted sum dwarfs the terms it adds up; it is in the status line instead
 KINDS = (("GAN (UNIT) — lesion ↔ normal translator", "unit"), ("Classifier (DRN) — lesion / normal", "drn"))
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min" if minutes >= 10 else f"{minutes} min {s:02d} s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min"
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
 
 
 def format_eta(seconds: float | None) -> str:
@@ -93,6 +135,7 @@ class TrainingRequest:
     resume: bool = False
     with_accepted_synthetic: bool = False  # DRN only: augmented training with vetted samples
     overrides: dict[str, Any] = field(default_factory=dict)  # further config fields (tests, experts)
+    saved_config: dict[str, Any] | None = None  # a resumed classifier: its checkpoint's own config
 
     @property
     def unit_label(self) -> str:
@@ -118,10 +161,13 @@ def run_training(request: TrainingRequest, folder: Path, progress: Any, cancel: 
                                 splits=list(request.splits), device=request.device, **request.overrides)
             return train_unit(project, cfg, name=request.name, resume=request.resume, progress=progress,
                               cancel=cancel)
-        from lesion_studio.training.classifier_trainer import preset, train_classifier
+        from lesion_studio.training.classifier_trainer import ClassifierConfig, preset, train_classifier
 
-        extra = {"input_size": request.input_size} if request.input_size else {}
-        cfg = preset(request.preset, epochs=request.length, device=request.device, **extra, **request.overrides)
+        if request.resume and request.saved_config is not None:  # exactly the paused run's settings
+            cfg = ClassifierConfig.from_dict({**request.saved_config, **request.overrides})
+        else:
+            extra = {"input_size": request.input_size} if request.input_size else {}
+            cfg = preset(request.preset, epochs=request.length, device=request.device, **extra, **request.overrides)
         parts = list(request.body_parts) or None
         synthetic: list = []
         if request.with_accepted_synthetic:
@@ -181,6 +227,76 @@ def previous_quality(folder: Path, request: TrainingRequest) -> list[tuple[int, 
         return []
 
 
+@dataclass(frozen=True)
+class PausedRun:
+    """A run with a checkpoint short of its end, as its checkpoint describes it."""
+
+    kind: str
+    name: str
+    preset: str
+    done: int
+    total: int
+    body_parts: tuple[str, ...]
+    splits: tuple[str, ...]
+    device: str
+    input_size: int | None = None
+    config: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def label(self) -> str:
+        what, unit = ("GAN", "iteration") if self.kind == "unit" else ("classifier", "epoch")
+        parts = "+".join(self.body_parts) or "all"
+        return f"{what} {self.name} — {unit} {self.done:,} of {self.total:,} ({self.preset}, {parts}, {self.device})"
+
+    def request(self, overrides: dict[str, Any] | None = None) -> TrainingRequest:
+        return TrainingRequest(kind=self.kind, name=self.name, preset=self.preset, length=self.total,
+                               body_parts=self.body_parts, splits=self.splits, device=self.device,
+                               input_size=self.input_size, resume=True, overrides=dict(overrides or {}),
+                               saved_config=self.config if self.kind == "drn" else None)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def resumable_runs(folder: Path) -> list[PausedRun]:
+    """Paused (or interrupted) runs of a project: GAN checkpoints and classifier ``last`` checkpoints
+    whose iteration or epoch is short of the run's own length. Reads JSON only (no torch)."""
+    runs: list[PausedRun] = []
+    models = folder / "models"
+    for meta_path in sorted(models.glob("*/checkpoint.json")):
+        meta = _read_json(meta_path)
+        cfg = (meta or {}).get("config") or {}
+        try:
+            done, total = int(meta["iteration"]), int(cfg["iterations"])  # type: ignore[index]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if done < total:
+            runs.append(PausedRun("unit", str(meta.get("name") or meta_path.parent.name),  # type: ignore[union-attr]
+                                  str(cfg.get("preset", "fast")), done, total, tuple(cfg.get("body_parts") or ()),
+                                  tuple(cfg.get("splits") or ("train", "unassigned")), str(cfg.get("device", "auto")),
+                                  config=cfg))
+    for meta_path in sorted((models / "classifiers").glob("*/last.json")):
+        meta = _read_json(meta_path)
+        cfg = (meta or {}).get("config") or {}
+        try:
+            done, total = int(meta["epoch"]), int(cfg["epochs"])  # type: ignore[index]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if done < total:
+            runs.append(PausedRun("drn", str(meta.get("name") or meta_path.parent.name),  # type: ignore[union-attr]
+                                  str(cfg.get("preset", "saved")), done, total, tuple(meta.get("body_parts") or ()),
+                                  ("train",), str(cfg.get("device", "auto")), cfg.get("input_size"), config=cfg))
+    return runs
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+
+
 class TrainingPanel(QWidget):
     """Settings form, controls, live plots and the shared job list."""
 
@@ -194,7 +310,8 @@ class TrainingPanel(QWidget):
         self.queue: JobQueue = window.job_queue
         self.job: Job | None = None  # the job the plots show
         self.request: TrainingRequest | None = None  # ... and its settings
-        self.last_stopped: TrainingRequest | None = None  # what Resume continues
+        self._rate_marks: tuple[float, int] | None = None  # (time, iteration) of the shown job's first step
+        self._rate: tuple[float, int] | None = None  # (seconds, steps) measured since then
         self._pending: TrainingRequest | None = None  # waiting for the GPU probe
         self._requests: dict[int, TrainingRequest] = {}  # job id → settings, for this panel's jobs
         self._name_edited = False
@@ -207,6 +324,8 @@ class TrainingPanel(QWidget):
             self._gpu_known(self.queue.gpu_probe.available, self.queue.gpu_probe.name)
         session.models_changed.connect(self._refresh_names)
         self._refresh_names()
+        session.models_changed.connect(self.refresh_paused)
+        self.refresh_paused()
 
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
@@ -223,6 +342,8 @@ class TrainingPanel(QWidget):
         self.preset_combo.currentIndexChanged.connect(self._preset_changed)
         self.length_spin = QSpinBox()
         self.length_spin.setRange(1, 10_000_000)
+        self.length_spin.setGroupSeparatorShown(True)
+        self.length_spin.valueChanged.connect(lambda _v: self.update_estimate())
         self.input_spin = QSpinBox()
         self.input_spin.setRange(16, 2048)
         self.input_spin.setSingleStep(16)
@@ -231,6 +352,7 @@ class TrainingPanel(QWidget):
         self.device_combo = QComboBox()
         for text, key in DEVICES:
             self.device_combo.addItem(text, key)
+        self.device_combo.currentIndexChanged.connect(lambda _i: self._device_changed())
         self._set_gpu_item(False, "Checking for a CUDA GPU…")
         self.name_edit = QLineEdit()
         self.name_edit.setToolTip("Name of the model in the project's registry (models/<name>)")
@@ -254,6 +376,18 @@ class TrainingPanel(QWidget):
         form.addRow("", self.synthetic_check)
         form.addRow("Device", self.device_combo)
         form.addRow("Model name", self.name_edit)
+        self.estimate_label = QLabel("")
+        self.estimate_label.setObjectName("training_estimate")
+        self.estimate_label.setWordWrap(True)
+        self.estimate_label.setToolTip("From the rate and size measured here for the same kind, preset and device "
+                                       "(after each run), else from reference measurements")
+        form.addRow("Estimate", self.estimate_label)
+        self.paused_combo = QComboBox()
+        self.paused_combo.setObjectName("paused_runs")
+        self.paused_combo.setToolTip("Runs stopped at a checkpoint; Resume continues the chosen one with its own "
+                                     "settings (length, preset, body parts)")
+        self.paused_combo.currentIndexChanged.connect(lambda _i: self._paused_chosen())
+        form.addRow("Paused runs", self.paused_combo)
 
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Queue the run (it starts when the device is free)")
@@ -263,8 +397,7 @@ class TrainingPanel(QWidget):
                                     "Nothing stays in memory while paused.")
         self.stop_button.clicked.connect(self.stop)
         self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip("Continue the named run from its last checkpoint "
-                                      "(the GAN keeps its saved settings; only the length and device change)")
+        self.resume_button.setToolTip("Continue the chosen paused run from its checkpoint, exactly as it was set up")
         self.resume_button.clicked.connect(self.resume)
         buttons = QHBoxLayout()
         for b in (self.start_button, self.stop_button, self.resume_button):
@@ -355,16 +488,123 @@ class TrainingPanel(QWidget):
         self.synthetic_check.setVisible(not unit)
         self._preset_changed()
 
+    def lane(self) -> str:
+        """The device the run would get: "cpu" until a GPU is known and allowed."""
+        return self.queue.lane(str(self.device_combo.currentData()))
+
+    def default_length(self, preset: str) -> int:
+        """A preset's run length; on a CPU the ``fast`` GAN gets minutes, not the GPU's hours."""
+        if preset == "fast" and self.lane() == "cpu":
+            return CPU_DEFAULT_ITERATIONS
+        return UNIT_PRESETS[preset]
+
+    def _device_changed(self) -> None:
+        if self.kind == "unit" and self.length_spin.value() in {CPU_DEFAULT_ITERATIONS, UNIT_PRESETS["fast"]} \
+                and self.preset_combo.currentText() == "fast":
+            self.length_spin.setValue(self.default_length("fast"))  # still the default: follow the device
+        self.update_estimate()
+
     def _preset_changed(self) -> None:
         preset = self.preset_combo.currentText()
         if self.kind == "unit" and preset in UNIT_PRESETS:
-            self.length_spin.setValue(UNIT_PRESETS[preset])
+            self.length_spin.setValue(self.default_length(preset))
         elif preset in DRN_PRESETS:
             epochs, size = DRN_PRESETS[preset]
             self.length_spin.setValue(epochs)
             self.input_spin.setValue(size)
         self._suggest_name()
+        self.update_estimate()
 
+    # ------------------------------------------------------------------ estimates
+    def estimate(self) -> tuple[float, int, str] | None:
+        """(seconds, bytes, source) for the form's run, or None when nothing is known yet."""
+        kind, preset, lane = self.kind, self.preset_combo.currentText(), self.lane()
+        stored = prefs.app_settings().value(f"training/rate/{kind}/{preset}/{lane}")
+        size = prefs.app_settings().value(f"training/disk/{kind}/{preset}")
+        ref = REFERENCE.get((kind, preset, lane))
+        try:
+            rate = float(stored) if stored is not None else None
+            disk = int(size) if size is not None else None
+        except (TypeError, ValueError):
+            rate = disk = None
+        source = "measured here"
+        if rate is None:
+            if ref is None:
+                return None
+            rate, source = ref[0], "reference measurement"
+        if disk is None:
+            disk = ref[1] if ref is not None else 0
+        return rate * self.length_spin.value(), disk, source
+
+    def update_estimate(self) -> None:
+        est = self.estimate()
+        lane = "GPU" if self.lane() == "cuda" else "CPU"
+        if est is None:
+            self.estimate_label.setText(f"Measured after the first {'epoch' if self.kind == 'drn' else 'steps'} "
+                                        f"on the {lane} (no stored rate yet).")
+            return
+        seconds, disk, source = est
+        text = f"About {format_duration(seconds)} on the {lane}"
+        text += f", {format_bytes(disk)} on disk" if disk else ""
+        self.estimate_label.setText(f"{text} ({source}).")
+
+    def _measure(self, event: ProgressEvent) -> None:
+        import time
+
+        now = time.perf_counter()
+        if self._rate_marks is None:
+            self._rate_marks = (now, event.done)  # the first step includes start-up: count from here
+            return
+        t0, d0 = self._rate_marks
+        if event.done > d0:
+            self._rate = (now - t0, event.done - d0)
+
+    def _store_measurements(self, request: TrainingRequest) -> None:
+        if self._rate is not None and self._rate[1] >= 3:
+            seconds, steps = self._rate
+            lane = self.queue.lane(request.device)
+            prefs.set_value(f"training/rate/{request.kind}/{request.preset}/{lane}", seconds / steps)
+        folder = self.folder / "models" / (request.name if request.kind == "unit" else f"classifiers/{request.name}")
+        size = folder_bytes(folder)
+        if size:
+            prefs.set_value(f"training/disk/{request.kind}/{request.preset}", size)
+        self._rate_marks = self._rate = None
+        self.update_estimate()
+
+    # ------------------------------------------------------------------ paused runs
+    def refresh_paused(self, select: str | None = None) -> None:
+        """Re-read the resumable runs from their checkpoints (they survive a restart)."""
+        current = select or (self.paused_combo.currentData().name if self.paused_combo.currentData() else None)
+        runs = resumable_runs(self.folder)
+        with QSignalBlocker(self.paused_combo):
+            self.paused_combo.clear()
+            for run in runs:
+                self.paused_combo.addItem(run.label(), run)
+            if not runs:
+                self.paused_combo.addItem("(none)", None)
+            names = [r.name for r in runs]
+            self.paused_combo.setCurrentIndex(names.index(current) if current in names else 0)
+        self.paused_combo.setEnabled(bool(runs))
+        self._update_buttons()
+
+    def paused_runs(self) -> list[PausedRun]:
+        return [self.paused_combo.itemData(i) for i in range(self.paused_combo.count())
+                if self.paused_combo.itemData(i) is not None]
+
+    def _paused_chosen(self) -> None:
+        """Show the chosen paused run's own settings in the form (Resume uses them, not the form)."""
+        run: PausedRun | None = self.paused_combo.currentData()
+        if run is None:
+            return
+        self.kind_combo.setCurrentIndex(self.kind_combo.findData(run.kind))
+        if self.preset_combo.findText(run.preset) >= 0:
+            self.preset_combo.setCurrentText(run.preset)
+        self.length_spin.setValue(run.total)
+        if run.input_size:
+            self.input_spin.setValue(int(run.input_size))
+        self.set_body_parts(list(run.body_parts))
+        self._name_edited = True
+        self.name_edit.setText(run.name)
     def body_parts(self) -> list[str]:
         return [self.parts_list.item(i).text() for i in range(self.parts_list.count())
                 if self.parts_list.item(i).checkState() == Qt.CheckState.Checked]
@@ -423,6 +663,7 @@ class TrainingPanel(QWidget):
             self._set_gpu_item(True, f"GPU: {name}")
         else:
             self._set_gpu_item(False, "No CUDA GPU (NVIDIA driver) on this machine; training runs on the CPU.")
+        self._device_changed()  # defaults and estimate follow the device "auto" now means
         if self._pending is not None:
             request, self._pending = self._pending, None
             self._submit(request)
@@ -432,16 +673,24 @@ class TrainingPanel(QWidget):
         return self._request(self.request_from_form(resume=False))
 
     def resume(self) -> Job | None:
-        base = self.last_stopped if self.last_stopped and self.last_stopped.name == self.name_edit.text().strip() \
-            else self.request_from_form()
-        return self._request(replace(base, resume=True, length=self.length_spin.value(),
-                                     device=str(self.device_combo.currentData())))
+        """Continue the chosen paused run exactly as it was set up (never the form's settings)."""
+        run: PausedRun | None = self.paused_combo.currentData()
+        if run is None:
+            self._message("There is no paused run to resume.", "info")
+            return None
+        if any(j.active and r.name == run.name for jid, r in self._requests.items()
+               for j in self.queue.jobs() if j.id == jid):
+            self._message(f"{run.name} is already queued or running.", "warning")
+            return None
+        return self._request(run.request(self.overrides))
 
     def stop(self) -> None:
         if self.job is not None and self.job.active:
             self.queue.cancel(self.job)
             if self.job.state == JobState.RUNNING:
                 self.status_label.setText(f"Stopping {self.job.title} at the next checkpoint…")
+                self.stop_button.setEnabled(False)
+                self.stop_button.setText("Stopping…")
 
     def cancel_selected_job(self) -> None:
         index = self.jobs_view.currentIndex()
@@ -478,7 +727,7 @@ class TrainingPanel(QWidget):
         def job_fn(progress, cancel):  # noqa: ANN001, ANN202
             return run_training(request, folder, progress, cancel)
 
-        job = self.queue.submit(job_fn, request.title(), key, kind=request.kind)
+        job = self.queue.submit(job_fn, request.title(), key, kind=request.kind, resumable=True)
         self._requests[job.id] = request
         if job.state == JobState.RUNNING:
             self._show_job(job)
@@ -503,6 +752,7 @@ class TrainingPanel(QWidget):
             return
         request = self._requests[job.id]
         self.job, self.request = job, request
+        self._rate_marks = self._rate = None
         job.progressed.connect(self._progressed)
         self.loss_plot.clear_curves()
         self.auc_plot.clear_curves()
@@ -525,6 +775,8 @@ class TrainingPanel(QWidget):
         if self.sender() is not self.job:
             return
         data = event.data
+        if event.stage in ("train-gan", "classifier epoch"):
+            self._measure(event)
         if event.stage == "train-gan":
             self._bar(event)
             losses = {k: v for k, v in data.get("losses", {}).items() if k not in HIDDEN_LOSSES}
@@ -567,7 +819,6 @@ class TrainingPanel(QWidget):
         shown = job is self.job
         level = "info"
         if job.state == JobState.DONE:
-            self.last_stopped = None
             if request.kind == "unit":
                 text = f"GAN {request.name} finished at iteration {result.iteration} and is in the model registry."
             else:
@@ -575,22 +826,23 @@ class TrainingPanel(QWidget):
                 auc = f"; best validation AUC {res.val_auc:.3f} (epoch {res.epoch})" if res.val_auc is not None else ""
                 text = f"Classifier {request.name} finished{auc}; it is in the model registry."
             self._models_changed()
-        elif job.state == JobState.CANCELLED:
+        elif job.state in (JobState.CANCELLED, JobState.PAUSED):
             if job.started_at is None:
                 text = f"{job.title} was removed from the queue."
             elif request.kind == "unit" and result is not None:
                 text = (f"Paused {request.name} at iteration {result.iteration} of {result.iterations}; the "
                         "checkpoint is saved. Resume continues exactly from there.")
-                self.last_stopped = request
                 self._models_changed()  # a paused GAN is registered too (marked incomplete)
             elif request.kind == "drn":
                 text = (f"Paused {request.name}. Finished epochs are checkpointed; Resume redoes the interrupted "
                         "epoch from its start (the same result as an uninterrupted run).")
-                self.last_stopped = request
             else:
                 text = f"{job.title} was stopped before training began."
         else:
             text, level = f"{job.title} failed: {job.error}", "error"
+        if shown and job.started_at is not None:
+            self._store_measurements(request)
+        self.refresh_paused(select=request.name)
         self._message(text, level)
         if shown:
             self.status_label.setText(text)
@@ -613,8 +865,11 @@ class TrainingPanel(QWidget):
 
     def _update_buttons(self) -> None:
         running = self.job is not None and self.job.active
-        self.stop_button.setEnabled(running)
-        self.resume_button.setEnabled(not running)
+        stopping = running and self.job is not None and self.job.stopping
+        self.stop_button.setEnabled(running and not stopping)
+        if not stopping:
+            self.stop_button.setText("Pause (stop at checkpoint)")
+        self.resume_button.setEnabled(not running and self.paused_combo.currentData() is not None)
 
 
 #: The panel's actions (built by the main window from the panel's spec).

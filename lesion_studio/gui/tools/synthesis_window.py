@@ -100,6 +100,7 @@ class SynthesisWindowTool(RegionTool):
     def __init__(self, canvas: Any, on_window: Callable[[Box], None], default_side: Callable[[], int]) -> None:
         self.item = WindowItem()
         canvas.vb.addItem(self.item)
+        canvas.register_overlay(self.item)
         self.real_canvas = canvas
         self.on_window = on_window
         self.default_side = default_side
@@ -134,6 +135,7 @@ class SynthesisWindowTool(RegionTool):
 
     def remove(self) -> None:
         self.cancel()
+        self.real_canvas.unregister_overlay(self.item)
         for item in (self.item, self.band):
             if item.scene() is not None:
                 self.real_canvas.vb.removeItem(item)

@@ -18,8 +18,8 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QMouseEvent, QWheelEvent
-from PySide6.QtWidgets import QWidget
+from PySide6.QtGui import QMouseEvent, QResizeEvent, QWheelEvent
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QWidget
 
 from lesion_studio.gui.viewer.overlays import RegionItem
 from lesion_studio.io.radiograph import Radiograph
@@ -75,6 +75,48 @@ class ImageCanvas(pg.GraphicsView):
         self._last_pos = QPointF()
         self._wl_start: tuple[QPointF, tuple[float, float]] | None = None
         self._space_down = False
+        self.overlays_hidden = False  # H: boxes, patches and windows out of the way while vetting
+        self._extra_overlays: list[QGraphicsItem] = []
+        self.badge = QLabel(self)  # e.g. SYNTHETIC while the viewer shows a synthetic image
+        self.badge.setObjectName("canvas_badge")
+        self.badge.setStyleSheet("QLabel#canvas_badge { background: #b3261e; color: white; font-weight: bold; "
+                                 "padding: 3px 8px; border-radius: 3px; }")
+        self.badge.hide()
+
+    # ------------------------------------------------------------------ overlays and badge
+    def register_overlay(self, item: QGraphicsItem) -> None:
+        """An item drawn over the image (a tool's window) that H hides with the regions."""
+        self._extra_overlays.append(item)
+        item.setOpacity(0.0 if self.overlays_hidden else 1.0)
+
+    def unregister_overlay(self, item: QGraphicsItem) -> None:
+        if item in self._extra_overlays:
+            self._extra_overlays.remove(item)
+
+    def set_overlays_hidden(self, hidden: bool) -> None:
+        """Hide (or show) boxes, patches and tool windows; the image and the synthetic lesion stay.
+        Opacity, not visibility: a tool's own show/hide state is left alone."""
+        self.overlays_hidden = hidden
+        for item in [*self.regions, *self._extra_overlays]:
+            item.setOpacity(0.0 if hidden else 1.0)
+
+    def set_badge(self, text: str | None) -> None:
+        if not text:
+            self.badge.hide()
+            return
+        self.badge.setText(text)
+        self.badge.adjustSize()
+        self._place_badge()
+        self.badge.show()
+        self.badge.raise_()
+
+    def _place_badge(self) -> None:
+        self.badge.move(10, max(0, self.height() - self.badge.height() - 10))  # bottom left: clear of the banner
+
+    def resizeEvent(self, ev: QResizeEvent | None) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(ev)
+        if "badge" in self.__dict__:  # pyqtgraph resizes once inside its own __init__
+            self._place_badge()
 
     # ------------------------------------------------------------------ image
     def set_radiograph(self, rg: Radiograph | None, levels: tuple[float, float] | None = None,
@@ -118,6 +160,7 @@ class ImageCanvas(pg.GraphicsView):
             self.vb.removeItem(item)
         self.regions = list(items)
         for item in self.regions:
+            item.setOpacity(0.0 if self.overlays_hidden else 1.0)
             self.vb.addItem(item)
 
     def region(self, kind: str, region_id: int) -> RegionItem | None:
