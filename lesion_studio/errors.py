@@ -44,7 +44,13 @@ class MissingExtraError(LesionStudioError):
 
 
 class JobCancelled(LesionStudioError):
-    """A long job stopped because its cancel token was set."""
+    """A long job stopped because its cancel token was set.
 
-    def __init__(self, what: str = "The job") -> None:
+    The one cancel contract of long jobs (trainers included): save what can be resumed, then
+    raise this. ``partial`` carries what the job had done when it stopped (a paused GAN's result:
+    its iteration and checkpoint), for a caller that wants to say so.
+    """
+
+    def __init__(self, what: str = "The job", partial: object = None) -> None:
         super().__init__(f"{what} was cancelled.")
+        self.partial = partial

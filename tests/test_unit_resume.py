@@ -39,8 +39,12 @@ def test_cancel_saves_a_resumable_checkpoint(demo_project) -> None:  # noqa: ANN
         if event.stage == "train-gan" and event.done == 2:
             token.cancel()
 
-    res = train_unit(demo_project, preset_config("tiny", iterations=50, **FAST), name="c", progress=progress,
-                     cancel=token)
+    from lesion_studio.errors import JobCancelled
+
+    with pytest.raises(JobCancelled) as stopped:  # the cancel contract of every long job
+        train_unit(demo_project, preset_config("tiny", iterations=50, **FAST), name="c", progress=progress,
+                   cancel=token)
+    res = stopped.value.partial
     assert res.cancelled and res.iteration == 2
     record = demo_project.model("c")
     assert record.metadata["complete"] is False

@@ -48,6 +48,7 @@ from lesion_studio.gui.annotation import AnnotationController, body_part_keys
 from lesion_studio.gui.banner import Banner
 from lesion_studio.gui.commands import update_image
 from lesion_studio.gui.host import Connections
+from lesion_studio.gui.input_guard import guard_wheel, return_focus_on_enter
 from lesion_studio.gui.job_queue import LIGHT, Job, JobQueue, JobState, confirm_stop
 from lesion_studio.gui.panels import experiments, gallery, synthesis, training
 from lesion_studio.gui.panels.browser import BrowserPanel
@@ -66,6 +67,7 @@ from lesion_studio.store.records import ImageRecord
 
 log = logging.getLogger(__name__)
 APP_NAME = "Lesion Studio"
+SKIPPED_NAMED = 5  # an import's banner names this many skipped files; Details… lists them all
 
 
 @dataclass(frozen=True)
@@ -224,8 +226,8 @@ class MainWindow(QMainWindow):
         self._default_dock_sizes()
 
     def _default_dock_sizes(self) -> None:
-        self.resizeDocks([self.docks["browser"], self.docks["inspector"]], [440, 360], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["synthesis"]], [300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["browser"], self.docks["inspector"]], [420, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["synthesis"]], [270], Qt.Orientation.Vertical)
 
     def reset_layout(self) -> None:
         """View → Reset layout: every dock back where it started, at its default size."""
@@ -294,6 +296,8 @@ class MainWindow(QMainWindow):
         self.patch_spin.setValue(self.controller.patch_size)
         self.patch_spin.setToolTip("Normal patch size ([ and ] change it)")
         self.patch_spin.valueChanged.connect(self.controller.set_patch_size)
+        guard_wheel(self.patch_spin)
+        return_focus_on_enter(self.patch_spin, lambda: self.canvas)
         self.toolbar.addWidget(self.patch_spin)
         view_menu = menus["View"]
         view_menu.addSeparator()
@@ -373,6 +377,16 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ project
     def open_project(self, folder: Path | str) -> bool:
+        path = Path(folder).expanduser()
+        if not path.exists():
+            self.show_message(f"{path} does not exist (moved, renamed, or on a drive that is not plugged in). "
+                              "Open another project, or start a new one.", "error",
+                              action=("New project…", self.new_project))
+            return False
+        if path.is_dir() and not (path / "project.sqlite").exists():
+            self.show_message(f"{path} is a folder but not a Lesion Studio project yet.", "warning",
+                              action=("Make it a project", lambda: self._create_and_open(path)))
+            return False
         try:
             project = Project.open(folder)
         except LesionStudioError as exc:
@@ -387,6 +401,7 @@ class MainWindow(QMainWindow):
         self.thumbnails = ThumbnailCache(project.subfolder("cache") / "thumbnails", parent=self)
         for spec in PANELS:
             widget = spec.factory(self, self.session)
+            guard_wheel(widget)  # scrolling over a panel never changes its settings
             self._replace_dock_widget(spec.key, _scrollable(widget) if spec.scroll else widget)
             self.panels[spec.key] = widget
         self.browser.image_selected.connect(self.show_image)
@@ -438,6 +453,7 @@ class MainWindow(QMainWindow):
         if self.thumbnails is not None:
             self.thumbnails.shutdown()
         self.canvas.set_radiograph(None)
+        self._clear_image_status()
         self.controller.set_image(None, None)
         self.record = None
         self.session.close()
@@ -563,6 +579,7 @@ class MainWindow(QMainWindow):
         if self.record is None or self.record.id != image_id:
             return
         self.canvas.set_radiograph(None)
+        self._clear_image_status()
         self.controller.set_image(self.session, None)
         self.inspector.show_tags({})
         self._update_enabled()
@@ -635,8 +652,14 @@ class MainWindow(QMainWindow):
         else:
             f["mm"].setText("")
 
+    def _clear_image_status(self) -> None:
+        """No image: no zoom, window or pixel readout (it used to say "zoom 33200%")."""
+        for field in self.status_fields.values():
+            field.setText("")
+
     def _zoom_changed(self, zoom: float) -> None:
-        self.status_fields["zoom"].setText(f"zoom {zoom * 100:.0f}%")
+        shown = self.canvas.radiograph is not None
+        self.status_fields["zoom"].setText(f"zoom {zoom * 100:.0f}%" if shown else "")
 
     def _levels_changed(self, lo: float, hi: float) -> None:
         self.status_fields["window"].setText(f"W {hi - lo:.0f} L {(lo + hi) / 2:.0f}")
@@ -644,14 +667,16 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ action handlers
     def new_project(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder for the new project")
-        if not folder:
-            return
+        if folder:
+            self._create_and_open(Path(folder))
+
+    def _create_and_open(self, folder: Path) -> bool:
         try:
             Project.create(folder).close()
         except LesionStudioError as exc:
             self.show_message(str(exc), "error")
-            return
-        self.open_project(folder)
+            return False
+        return self.open_project(folder)
 
     def open_project_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a project folder")
@@ -884,20 +909,35 @@ class MainWindow(QMainWindow):
             self._bind_body_part_keys()
             text = (f"Imported {report.added} image(s), {report.boxes} box(es), "
                     f"{report.normal_patches} normal patch(es); {report.already_present} already present.")
+            details = None
             if report.skipped:
-                text += f" Skipped {len(report.skipped)} unreadable file(s), e.g. {report.skipped[0].name}: " \
-                        f"{report.skipped[0].reason}"
+                names = [s.name for s in report.skipped]
+                shown = ", ".join(names[:SKIPPED_NAMED]) + (f" and {len(names) - SKIPPED_NAMED} more"
+                                                            if len(names) > SKIPPED_NAMED else "")
+                text += f" Skipped {len(names)} unreadable file(s): {shown}."
+                details = ("Details…", lambda: self.show_skipped(report.skipped))
             if report.problems:
                 first = report.problems[0]
                 text += (f" {len(report.problems)} annotation row(s) skipped or clipped, e.g. {first['file']} "
                          f"{first['where']}: {first['reason']}")
             if report.cancelled:
                 text += " (cancelled: the images imported so far are kept)"
-            self.show_message(text, "warning" if report.skipped or report.problems else "info")
+            self.show_message(text, "warning" if report.skipped or report.problems else "info", action=details)
             if self.record is None and self.browser.visible_image_ids():
                 self.browser.select_image(self.browser.visible_image_ids()[0])
 
         return self.run_job(job, "Import", done)
+
+    def show_skipped(self, skipped: list[Any]) -> QMessageBox:
+        """Every file an import skipped, each with its reason (the banner names the first few)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Files not imported",
+                          f"{len(skipped)} file(s) could not be read and were not imported. Each file and why:",
+                          QMessageBox.StandardButton.Close, self)
+        box.setObjectName("skipped_files")
+        box.setDetailedText("\n".join(f"{s.name}: {s.reason}" for s in skipped))
+        box.setModal(False)
+        box.show()
+        return box
 
     def export_annotations(self, out: Path | None = None, fmt: str | None = None) -> Job | None:
         if self.session is None:

@@ -314,7 +314,8 @@ class GpuProbe(QObject):
     """Finds out, off the GUI thread and only when asked, whether there is a CUDA GPU.
 
     Panels call :meth:`start` when they are first shown; ``ready`` then says yes or no (with the
-    GPU's name). torch is not imported for this (see :func:`_probe_cuda`).
+    GPU's name). torch is not imported for this (see :func:`_probe_cuda`). :meth:`JobQueue.lane` is
+    the one rule that turns a requested device into a queue.
     """
 
     ready = Signal(bool, str)
@@ -350,44 +351,29 @@ class GpuProbe(QObject):
 
 
 def _probe_cuda() -> tuple[bool, str]:
-    """Ask the NVIDIA driver, not torch: importing torch would cost seconds of GIL at start-up.
+    """Whether there is a usable CUDA GPU, and its name for the device menu.
 
-    ``nvidia-smi -L`` runs in its own process (nothing is initialised in ours); without it, the
-    driver library answers through ctypes. A machine whose torch lacks CUDA support still says
-    yes here; the trainer then stops with a clear message when it is asked for the GPU.
+    The yes/no is the core's one probe (:func:`lesion_studio.onnx_runtime.cuda_device_present`: the
+    driver library through ctypes, never a torch import, honouring ``LESION_STUDIO_ORT_DEVICE``), so
+    the training queue and inference agree. ``nvidia-smi -L`` only supplies the name shown.
     """
     import shutil
     import subprocess
 
+    from lesion_studio.onnx_runtime import cuda_device_present
+
+    if not cuda_device_present():
+        return False, ""
     smi = shutil.which("nvidia-smi")
     if smi:
         try:
             out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False)
         except (OSError, subprocess.SubprocessError):
             out = None
-        if out is not None and out.returncode == 0:
-            gpus = [line for line in out.stdout.splitlines() if line.startswith("GPU ")]
-            if gpus:
-                return True, gpus[0].split(":", 1)[1].split("(UUID")[0].strip()
-            return False, ""
-    return _probe_libcuda()
-
-
-def _probe_libcuda() -> tuple[bool, str]:
-    import ctypes
-
-    try:
-        cuda = ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return False, ""
-    count = ctypes.c_int(0)
-    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0 or count.value < 1:
-        return False, ""
-    name = ctypes.create_string_buffer(256)
-    device = ctypes.c_int(0)
-    if cuda.cuDeviceGet(ctypes.byref(device), 0) == 0:
-        cuda.cuDeviceGetName(name, 256, device)
-    return True, name.value.decode(errors="replace") or "CUDA GPU"
+        gpus = [line for line in (out.stdout.splitlines() if out is not None else []) if line.startswith("GPU ")]
+        if gpus:
+            return True, gpus[0].split(":", 1)[1].split("(UUID")[0].strip()
+    return True, "CUDA GPU"
 
 
 def confirm_stop(parent: QWidget, queue: JobQueue) -> bool:

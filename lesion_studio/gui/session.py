@@ -33,6 +33,7 @@ class ProjectSession(QObject):
     images_reloaded = Signal()  # the image list itself changed (import, relink)
     focus_requested = Signal(int)  # an undo/redo touched an image: show it
     models_changed = Signal()  # a model was trained/registered (training panel, experiments)
+    samples_changed = Signal()  # synthetic samples were added (Keep in the synthesis panel)
 
     def __init__(self, project: Project, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -6,6 +6,7 @@ app. Tests point QSettings at a temporary folder, so they never touch a real pro
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -16,14 +17,24 @@ MAX_RECENT = 8
 
 
 def app_settings() -> QSettings:
+    """This user's preferences; under ``$LESION_STUDIO_HOME/settings`` when that is set (a portable
+    or test home keeps everything of the app in one folder, as the logs and the demo do)."""
+    home = os.environ.get("LESION_STUDIO_HOME")
+    if home and not _redirected:
+        return QSettings(str(Path(home) / "settings" / f"{APPLICATION}.ini"), QSettings.Format.IniFormat)
     return QSettings(ORGANIZATION, APPLICATION)
+
+
+_redirected = False  # use_settings_folder() was called: that folder wins
 
 
 def use_settings_folder(folder: str | Path) -> None:
     """Keep this process's preferences in ``folder`` (tests, benchmarks and tools leave the user's
     real profile alone). Both formats, because QSettings picks one per platform."""
+    global _redirected
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
+    _redirected = True
 
 
 def recent_projects() -> list[Path]:

@@ -62,7 +62,8 @@ class JobWorker(QThread):
     def run(self) -> None:  # noqa: D401 - Qt override
         try:
             self.result = self._fn(progress=self._progress, cancel=self.token)
-        except JobCancelled:
+        except JobCancelled as exc:  # the one cancel contract: what was saved comes with it
+            self.result = getattr(exc, "partial", None)
             self.cancelled.emit()
             return
         except Exception as exc:  # reported to the window, never raised into Qt

@@ -105,9 +105,11 @@ def _read_dicom(path: Path) -> Radiograph:
 
     try:
         ds = pydicom.dcmread(path)
-    except InvalidDicomError as exc:
+    except InvalidDicomError as exc:  # pydicom's text advises "force=True": not for a reader
+        log.info("%s: pydicom: %s", path, exc)
         raise RadiographError(
-            path, f"not a readable DICOM file ({exc})", "Check that the file is a DICOM Part 10 file."
+            path, "not a DICOM file (it has no DICOM header)",
+            "Export the image from the PACS as a DICOM file (Part 10), or import PNG/JPEG instead.",
         ) from exc
     except Exception as exc:  # truncated headers raise a zoo of exceptions inside pydicom
         raise RadiographError(
@@ -152,15 +154,21 @@ def _read_dicom(path: Path) -> Radiograph:
     except Exception as exc:
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         reason = "; ".join(lines[1:] if len(lines) > 1 else lines) or type(exc).__name__
+        # decoder messages (libjpeg error codes, plugin names) go to the log, not to the reader
+        log.warning("%s: pixel data not decoded (%s): %s", path, tsuid, " ".join(str(exc).split()))
         log.debug("decoding %s failed", path, exc_info=True)
         if "less than expected" in reason:
             raise RadiographError(path, f"the file is truncated: its pixel data ends early ({reason})",
                                   "Copy or download the file again.") from exc
+        try:
+            syntax = pydicom.uid.UID(tsuid).name
+        except Exception:  # noqa: BLE001 - an unknown UID has no name
+            syntax = "unknown compression"
         raise RadiographError(
             path,
-            f"the pixel data could not be decoded (transfer syntax {tsuid}: {reason})",
-            "The file may be malformed or use an unsupported compression; re-export it uncompressed "
-            "or as JPEG 2000 lossless.",
+            f"the image could not be decoded: its compressed pixel data ({syntax}, {tsuid}) is damaged or in a "
+            "form this app cannot read",
+            "Re-export it from the PACS uncompressed or as JPEG 2000 lossless.",
         ) from exc
 
     if raw.ndim == 3 and int(getattr(ds, "SamplesPerPixel", 1)) > 1:

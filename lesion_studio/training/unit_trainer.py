@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lesion_studio.config import from_dict, read_config_file, to_dict, write_config_file
-from lesion_studio.errors import ConfigError, LesionStudioError
+from lesion_studio.errors import ConfigError, JobCancelled, LesionStudioError
 from lesion_studio.extras import require
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 
@@ -507,7 +507,13 @@ def train_unit(project: Any, config: UnitTrainConfig, *, name: str | None = None
     ``resume=True`` continues the named model's checkpoint when there is one and starts a new run
     when the name is still unused (so pipelines can always pass it); resuming a finished run
     returns the registered model without rewriting it. A cancelled run saves a checkpoint,
-    registers what it has (``metadata.complete`` False) and returns ``cancelled=True``.
+    registers what it has (``metadata.complete`` False) and raises
+    :class:`~lesion_studio.errors.JobCancelled` with that result as ``partial`` — the cancel
+    contract of every long job, the classifier trainer's included (a pipeline never mistakes a
+    paused GAN for a trained one).
     """
-    return UnitTrainer(project, config, name=name, resume=resume, progress=progress, cancel=cancel,
-                       patch_cache=patch_cache).run()
+    result = UnitTrainer(project, config, name=name, resume=resume, progress=progress, cancel=cancel,
+                         patch_cache=patch_cache).run()
+    if result.cancelled:
+        raise JobCancelled("GAN training", partial=result)
+    return result

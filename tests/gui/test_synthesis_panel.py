@@ -224,8 +224,11 @@ def test_ab_toggle_flips_the_viewer_and_keep_saves_provenance(qtbot, synth) -> N
 
     # Keep (K): an accepted sample in batch "kept" with the full provenance, readable back.
     expected = panel.result.image.copy()
+    gallery = window.panels["gallery"]
+    assert gallery.summary.text().startswith("0 sample(s)")
     with qtbot.waitSignal(panel.kept, timeout=20_000) as kept:
         qtbot.keyClick(window.canvas, Qt.Key.Key_K)
+    assert gallery.summary.text().startswith("1 sample(s): 1 accepted")  # the gallery's count follows
     project = window.session.project
     sample = project.synthetic_sample(kept.args[0])
     model = project.model("tiny-unit")

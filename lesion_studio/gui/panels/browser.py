@@ -192,6 +192,7 @@ class BrowserPanel(QWidget):
         self.search = QLineEdit(placeholderText="Search by name…  (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.proxy.set_search)
+        self.search.textChanged.connect(lambda _t: self._keep_current_in_view())
         self.combos: dict[int, QComboBox] = {}
         filters = QHBoxLayout()
         filters.setSpacing(4)
@@ -199,9 +200,11 @@ class BrowserPanel(QWidget):
                                  (COL_SPLIT, SPLITS, "split"), (COL_STATUS, STATUSES, "status")):
             combo = QComboBox()
             combo.setToolTip(f"Show only images with this {tip}")
-            combo.addItem(ANY)
-            combo.addItems(list(values))
-            combo.currentTextChanged.connect(lambda text, c=col: self.proxy.set_filter(c, text))
+            combo.setProperty("what", tip)
+            combo.addItem(f"{tip.capitalize()}: any", None)  # the menu says what it filters
+            for value in values:
+                combo.addItem(value, value)
+            combo.currentIndexChanged.connect(lambda _i, c=col, box=combo: self._filter_chosen(c, box))
             combo.setMinimumContentsLength(6)
             self.combos[col] = combo
             filters.addWidget(combo)
@@ -246,20 +249,34 @@ class BrowserPanel(QWidget):
 
     def _fill_body_parts(self) -> None:
         combo = self.combos[COL_BODY]
-        current = combo.currentText()
+        current = combo.currentData()
         combo.blockSignals(True)
         combo.clear()
-        combo.addItem(ANY)
-        combo.addItems(self.model.body_parts())
-        combo.setCurrentText(current if current else ANY)
+        combo.addItem("Body part: any", None)
+        for part in self.model.body_parts():
+            combo.addItem(part, part)
+        index = combo.findData(current) if current is not None else 0
+        combo.setCurrentIndex(max(index, 0))
         combo.blockSignals(False)
+
+    def _filter_chosen(self, column: int, combo: QComboBox) -> None:
+        self.proxy.set_filter(column, combo.currentData())
+        self._keep_current_in_view()
+
+    def _keep_current_in_view(self) -> None:
+        """After filtering, the selected image stays in sight (it sat out of view before)."""
+        idx = self.table.currentIndex()
+        if idx.isValid():
+            self.table.scrollTo(idx, QAbstractItemView.ScrollHint.PositionAtCenter)
 
     def _update_count(self, *args: object) -> None:
         self.count_label.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} images")
 
-    def set_filter(self, column: int, value: str) -> None:
-        """Set a filter menu (as the user would); ``(any)`` clears it."""
-        self.combos[column].setCurrentText(value)
+    def set_filter(self, column: int, value: str | None) -> None:
+        """Set a filter menu (as the user would); ``(any)`` or None clears it."""
+        combo = self.combos[column]
+        index = 0 if value in (None, "", ANY) else combo.findData(value)
+        combo.setCurrentIndex(max(index, 0))
         self._update_count()
 
     def reload(self) -> None:

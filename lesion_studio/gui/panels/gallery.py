@@ -433,6 +433,7 @@ class GalleryPanel(QWidget):
         window.listen(window.image_shown, self._image_shown)
         if hasattr(session, "models_changed"):
             session.models_changed.connect(self.refresh_choices)
+            session.samples_changed.connect(lambda: self.reload_batches())  # a Keep: counts stay true
         self.refresh_choices()
         self.reload_batches()
 
@@ -451,7 +452,10 @@ class GalleryPanel(QWidget):
             combo.setCurrentIndex(i if i >= 0 else (combo.count() - 1 if combo.count() else -1))
             combo.blockSignals(False)
 
-        fill(self.model_combo, [(m.name, m.name) for m in p.models("unit")])
+        # complete models first (newest last, chosen by default); a paused one is marked and last resort
+        units = sorted(p.models("unit"), key=lambda m: bool(m.metadata.get("complete", True)))
+        fill(self.model_combo, [(m.name if m.metadata.get("complete", True) else f"{m.name} (incomplete)", m.name)
+                                for m in units])
         fill(self.classifier_combo, [("(no scoring)", None)] + [(m.name, m.name) for m in p.models("drn")])
         parts = sorted({r.body_part for r in p.images(label="normal") if r.body_part})
         fill(self.part_combo, [("All body parts", None)] + [(b, b) for b in parts])

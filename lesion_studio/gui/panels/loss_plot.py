@@ -17,6 +17,17 @@ from PySide6.QtWidgets import QWidget
 
 #: Distinct colours that read well on the dark theme.
 PALETTE = ("#f0a040", "#4fc3f7", "#aed581", "#e57373", "#ba68c8", "#fff176", "#90a4ae", "#4db6ac")
+#: The trainers' series, each with its own colour for good (a resumed run must not repaint them).
+KNOWN = ("recon", "cycle", "gan", "dis", "kl", "train loss", "val AUC")
+
+
+def colour_for(name: str) -> str:
+    """A colour that depends on the series' name only, never on the order curves appeared in."""
+    import zlib
+
+    if name in KNOWN:
+        return PALETTE[KNOWN.index(name) % len(PALETTE)]
+    return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
 
 
 class _Series:
@@ -40,11 +51,15 @@ class CurvePlot(pg.PlotWidget):
     def __init__(self, title: str = "", x_label: str = "", y_label: str = "", fps: int = 10,
                  symbols: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent=parent, background="#202124")
-        self.setTitle(title)
+        self.title = title  # the tab says it; the band above the curves holds the legend
         self.setLabel("bottom", x_label)
         self.setLabel("left", y_label)
         self.showGrid(x=True, y=True, alpha=0.2)
-        self.addLegend(offset=(-10, 10))
+        # the legend is one row above the curves (in the title's band), never over them
+        legend = self.addLegend(colCount=6, offset=None)
+        legend.setParentItem(self.plotItem)
+        legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-6, 0))
+        self._legend = legend
         self.setMinimumHeight(140)
         self._symbols = symbols
         self._series: dict[str, _Series] = {}
@@ -62,16 +77,23 @@ class CurvePlot(pg.PlotWidget):
             series = self._series.get(name)
             if series is None:
                 series = self._series[name] = _Series()
-                color = PALETTE[len(self.curves) % len(PALETTE)]
+                color = colour_for(name)
                 kwargs = {"symbol": "o", "symbolSize": 6, "symbolBrush": color} if self._symbols else {}
                 curve = self.plot([], [], name=name, pen=pg.mkPen(color, width=1.5), **kwargs)
                 curve.setDownsampling(auto=True, method="peak")
                 curve.setClipToView(True)
                 self.curves[name] = curve
+                self._fit_legend()
             series.append(float(x), float(y))
         self._dirty = True
         if not self._timer.isActive():
             self._timer.start()
+
+    def _fit_legend(self) -> None:
+        """Room above the curves for the legend's row, so it never covers them."""
+        self._legend.updateSize()
+        top = int(self._legend.boundingRect().height()) + 2 if self.curves else 4
+        self.plotItem.layout.setContentsMargins(4, top, 4, 4)
 
     def extend(self, points: Iterable[tuple[float, Mapping[str, float | None]]]) -> None:
         for x, values in points:

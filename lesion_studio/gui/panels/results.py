@@ -179,9 +179,13 @@ class ResultsPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("results_roc")
-        self.plot.setAspectLocked(True)
+        # ROC space is the unit square, whatever the widget's shape: a locked aspect widened the
+        # x-axis to −2.5…3.5 in a wide dock. Fixed ranges, no panning or zooming away from it.
         self.plot.setXRange(0, 1, padding=0.02)
         self.plot.setYRange(0, 1, padding=0.02)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setLimits(xMin=-0.02, xMax=1.02, yMin=-0.02, yMax=1.02)
+        self.plot.hideButtons()
         self.plot.setLabel("bottom", "False positive rate")
         self.plot.setLabel("left", "True positive rate")
         self.plot.showGrid(x=True, y=True, alpha=0.2)

@@ -57,6 +57,7 @@ from PySide6.QtWidgets import (
 
 from lesion_studio.gui.actions import ActionSpec
 from lesion_studio.gui.commands import PATCH
+from lesion_studio.gui.input_guard import return_focus_on_enter
 from lesion_studio.gui.panels.patch_views import CanvasOverlay, ContextView, context_box, crop, downsampled
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.tools.synthesis_window import SynthesisWindowTool
@@ -398,6 +399,8 @@ class SynthesisPanel(QWidget):
         outer.addWidget(scroll)
         outer.addLayout(views, 1)
         self._set_status("Pick a normal patch (click it, or choose it in the list) or draw a window (W).")
+        for box in (self.n_spin, self.seed_spin):  # after Enter, S / K / W act on the viewer again
+            return_focus_on_enter(box, lambda: self.canvas)
 
     # ------------------------------------------------------------------ models
     def reload_models(self) -> None:
@@ -735,6 +738,7 @@ class SynthesisPanel(QWidget):
             self.main.show_message(f"Kept synthetic sample #{sample_id} ({rec.name}, n = {result.n:.2f}, "
                                    f"seed {result.seed}). Export with Tools → Export kept synthetic samples…",
                                    "info")
+            self.session.samples_changed.emit()
             self.kept.emit(sample_id)
 
         return self._start(job, "Keep synthetic sample", done)
