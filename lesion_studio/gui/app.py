@@ -15,25 +15,19 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QDockWidget,
     QFileDialog,
-    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressDialog,
-    QScrollArea,
     QSpinBox,
     QStackedWidget,
     QTabBar,
@@ -43,17 +37,18 @@ from PySide6.QtWidgets import (
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.gui import settings as prefs
-from lesion_studio.gui.actions import ACTIONS, MENUS, ActionSpec, build_action
+from lesion_studio.gui.actions import MENUS, ActionSpec, build_action
 from lesion_studio.gui.annotation import AnnotationController, body_part_keys
+from lesion_studio.gui.application import create_app, process_events_until, run_app
 from lesion_studio.gui.banner import Banner
 from lesion_studio.gui.commands import update_image
+from lesion_studio.gui.docks import PANELS, PanelSpec, action_specs, scrollable
+from lesion_studio.gui.file_jobs import FileJobs
 from lesion_studio.gui.host import Connections
 from lesion_studio.gui.input_guard import guard_wheel, return_focus_on_enter
-from lesion_studio.gui.job_queue import LIGHT, Job, JobQueue, JobState, confirm_stop
-from lesion_studio.gui.panels import experiments, gallery, synthesis, training
+from lesion_studio.gui.job_queue import JobQueue, confirm_stop
 from lesion_studio.gui.panels.browser import BrowserPanel
 from lesion_studio.gui.panels.inspector import InspectorPanel
-from lesion_studio.gui.panels.results import ResultsPanel
 from lesion_studio.gui.panels.thumbnails import ThumbnailCache
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.tools.base import PanTool
@@ -61,76 +56,14 @@ from lesion_studio.gui.tools.regions import RegionTool
 from lesion_studio.gui.viewer.canvas import ImageCanvas
 from lesion_studio.gui.viewer.loader import ImageLoader
 from lesion_studio.io.radiograph import Radiograph
-from lesion_studio.jobs import ProgressEvent
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import ImageRecord
 
 log = logging.getLogger(__name__)
 APP_NAME = "Lesion Studio"
-SKIPPED_NAMED = 5  # an import's banner names this many skipped files; Details… lists them all
 
 
-@dataclass(frozen=True)
-class PanelSpec:
-    """A dock panel: built for each opened project by ``factory(host, session)``, with its actions."""
-
-    key: str
-    title: str
-    area: Qt.DockWidgetArea
-    factory: Callable[[MainWindow, ProjectSession], QWidget]
-    tab_with: str = ""  # key of an earlier dock to share a tabbed area with (first layout only)
-    # Tall panels sit in a scroll area, so their height never sets the window's minimum size (the
-    # canvas must keep the room it needs on a laptop screen).
-    scroll: bool = True
-    actions: tuple[ActionSpec, ...] = ()  # menu entries and keys of this panel (handlers "<key>.<method>")
-    min_size: tuple[int, int] = (160, 120)  # a dock can be made small, never unusable
-
-
-def _scrollable(widget: QWidget) -> QScrollArea:
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setWidget(widget)
-    return area
-
-
-def _browser(window: MainWindow, session: ProjectSession) -> QWidget:
-    return BrowserPanel(session.project, window.thumbnails)
-
-
-def _inspector(window: MainWindow, session: ProjectSession) -> QWidget:
-    return InspectorPanel()
-
-
-#: The docks, in one place. Issue 6 appends synthesis, training, gallery and results here.
-PANELS: list[PanelSpec] = [
-    PanelSpec("browser", "Dataset", Qt.DockWidgetArea.LeftDockWidgetArea, _browser, scroll=False,
-              min_size=(260, 200)),
-    PanelSpec("inspector", "Inspector", Qt.DockWidgetArea.RightDockWidgetArea, _inspector, min_size=(300, 200)),
-    PanelSpec("synthesis", "Synthesis", Qt.DockWidgetArea.BottomDockWidgetArea, synthesis.SynthesisPanel,
-              actions=synthesis.ACTIONS, scroll=False, min_size=(600, 250)),
-    PanelSpec("training", "Training", Qt.DockWidgetArea.RightDockWidgetArea, training.TrainingPanel,
-              tab_with="inspector", actions=training.ACTIONS, min_size=(300, 200)),
-    PanelSpec("experiments", "Experiments", Qt.DockWidgetArea.RightDockWidgetArea, experiments.ExperimentsPanel,
-              tab_with="inspector", actions=experiments.ACTIONS, min_size=(300, 200)),
-    PanelSpec("gallery", "Gallery", Qt.DockWidgetArea.BottomDockWidgetArea, gallery.GalleryPanel,
-              tab_with="synthesis", actions=gallery.ACTIONS, min_size=(400, 200)),
-    PanelSpec("results", "Results", Qt.DockWidgetArea.BottomDockWidgetArea, ResultsPanel, tab_with="synthesis",
-              min_size=(400, 200)),
-]
-
-
-def action_specs() -> list[ActionSpec]:
-    """The window's actions and every panel's, checked for duplicate keys."""
-    specs = list(ACTIONS) + [a for panel in PANELS for a in panel.actions]
-    keys = [s.key for s in specs]
-    twice = {k for k in keys if keys.count(k) > 1}
-    if twice:
-        raise ValueError(f"actions declared twice: {sorted(twice)}")
-    return specs
-
-
-class MainWindow(QMainWindow):
+class MainWindow(FileJobs, QMainWindow):
     """The main window; it is the :class:`~lesion_studio.gui.host.PanelHost` of its panels."""
 
     image_shown = Signal(int, object)  # image id, Radiograph: on the canvas, after the window's own handling
@@ -402,7 +335,7 @@ class MainWindow(QMainWindow):
         for spec in PANELS:
             widget = spec.factory(self, self.session)
             guard_wheel(widget)  # scrolling over a panel never changes its settings
-            self._replace_dock_widget(spec.key, _scrollable(widget) if spec.scroll else widget)
+            self._replace_dock_widget(spec.key, scrollable(widget) if spec.scroll else widget)
             self.panels[spec.key] = widget
         self.browser.image_selected.connect(self.show_image)
         self.inspector.edit_requested.connect(self._inspector_edit)
@@ -835,160 +768,6 @@ class MainWindow(QMainWindow):
                           f"<b>{APP_NAME}</b> {__version__}<br>Curate bone-lesion boxes, synthesize lesions "
                           "and train classifiers.<br>Every edit is saved the moment you make it.")
 
-    # ------------------------------------------------------------------ long jobs
-    def run_job(self, fn: Callable[..., Any], title: str, on_success: Callable[[Any], None],
-                modal: bool = True, dialog: bool = True) -> Job:
-        """Run a short core job on the job queue's light lane, with a cancellable progress dialog.
-
-        ``on_success(result)`` runs on success, and after a cancel when the job returned what it
-        had done (an import keeps the images read so far); failures reach the banner.
-        """
-        job = self.job_queue.submit(fn, title, LIGHT, kind="light")
-        box: QProgressDialog | None = None
-        if dialog:
-            box = QProgressDialog(title, "Cancel", 0, 0, self)
-            box.setWindowTitle(title)
-            box.setMinimumDuration(400)
-            box.setWindowModality(Qt.WindowModality.WindowModal if modal else Qt.WindowModality.NonModal)
-
-            def cancel() -> None:
-                self.job_queue.cancel(job)
-                if box is not None:
-                    box.setLabelText(f"{title}: stopping…")
-
-            box.canceled.connect(cancel)
-
-            def progressed(event: ProgressEvent) -> None:
-                if event.total:
-                    box.setMaximum(event.total)
-                    box.setValue(min(event.done, event.total))
-                box.setLabelText(f"{title}: {event.message}" if event.message else title)
-
-            job.progressed.connect(progressed)
-
-        def finished(_state: str) -> None:
-            if box is not None:
-                box.reset()
-                box.deleteLater()
-            if job.state == JobState.DONE:
-                on_success(job.result)
-            elif job.state == JobState.FAILED:
-                self.show_message(f"{title} failed: {job.error}", "error")
-            elif job.result is not None:
-                on_success(job.result)
-            else:
-                self.show_message(f"{title} was cancelled.", "info")
-
-        job.finished.connect(finished)
-        return job
-
-    def import_images(self, source: Path | None = None, **annotations: Path | None) -> Job | None:
-        if self.session is None:
-            return None
-        if source is None:
-            from lesion_studio.gui.dialogs import ImportDialog
-
-            dialog = ImportDialog(self)
-            if dialog.exec() != ImportDialog.DialogCode.Accepted:
-                return None
-            values = dialog.values()
-            source = values.pop("source")
-            annotations = values
-            if source is None:
-                self.show_message("Choose a folder of images to import.", "warning")
-                return None
-        from lesion_studio.dataset.importer import import_source
-
-        project = self.session.project
-
-        def job(progress, cancel):  # noqa: ANN001, ANN202
-            return import_source(project, source, progress=progress, cancel=cancel, **annotations)
-
-        def done(report) -> None:  # noqa: ANN001
-            self.browser.reload()
-            self._bind_body_part_keys()
-            text = (f"Imported {report.added} image(s), {report.boxes} box(es), "
-                    f"{report.normal_patches} normal patch(es); {report.already_present} already present.")
-            details = None
-            if report.skipped:
-                names = [s.name for s in report.skipped]
-                shown = ", ".join(names[:SKIPPED_NAMED]) + (f" and {len(names) - SKIPPED_NAMED} more"
-                                                            if len(names) > SKIPPED_NAMED else "")
-                text += f" Skipped {len(names)} unreadable file(s): {shown}."
-                details = ("Details…", lambda: self.show_skipped(report.skipped))
-            if report.problems:
-                first = report.problems[0]
-                text += (f" {len(report.problems)} annotation row(s) skipped or clipped, e.g. {first['file']} "
-                         f"{first['where']}: {first['reason']}")
-            if report.cancelled:
-                text += " (cancelled: the images imported so far are kept)"
-            self.show_message(text, "warning" if report.skipped or report.problems else "info", action=details)
-            if self.record is None and self.browser.visible_image_ids():
-                self.browser.select_image(self.browser.visible_image_ids()[0])
-
-        return self.run_job(job, "Import", done)
-
-    def show_skipped(self, skipped: list[Any]) -> QMessageBox:
-        """Every file an import skipped, each with its reason (the banner names the first few)."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "Files not imported",
-                          f"{len(skipped)} file(s) could not be read and were not imported. Each file and why:",
-                          QMessageBox.StandardButton.Close, self)
-        box.setObjectName("skipped_files")
-        box.setDetailedText("\n".join(f"{s.name}: {s.reason}" for s in skipped))
-        box.setModal(False)
-        box.show()
-        return box
-
-    def export_annotations(self, out: Path | None = None, fmt: str | None = None) -> Job | None:
-        if self.session is None:
-            return None
-        if out is None or fmt is None:
-            from lesion_studio.gui.dialogs import ExportDialog
-
-            dialog = ExportDialog(self.session.folder / "exports", self)
-            if dialog.exec() != ExportDialog.DialogCode.Accepted:
-                return None
-            out, fmt = Path(dialog.out.text()), dialog.fmt.currentText()
-        from lesion_studio.dataset.exporter import export_project
-
-        project = self.session.project
-
-        def job(progress, cancel):  # noqa: ANN001, ANN202
-            return export_project(project, out, fmt)
-
-        return self.run_job(job, "Export", lambda r: self.show_message(
-            f"Exported {r['images']} image(s) and {r['boxes']} box(es) as {fmt} to {out}.", "info"))
-
-    def relink_images(self, folder: Path | None = None) -> Job | None:
-        if self.session is None:
-            return None
-        if folder is None:
-            chosen = QFileDialog.getExistingDirectory(self, "Where are the images now?")
-            if not chosen:
-                return None
-            folder = Path(chosen)
-        project = self.session.project
-
-        def job(progress, cancel):  # noqa: ANN001, ANN202
-            def report(i: int, n: int) -> None:
-                cancel.raise_if_cancelled("Re-linking")
-                progress(ProgressEvent("relink", i, n, "comparing file contents"))
-            return project.relink(folder, progress=report)
-
-        def done(found: dict) -> None:
-            self.loader.forget()
-            if self.thumbnails is not None:
-                self.thumbnails.forget_failures()
-            self.browser.reload()
-            still = len(project.missing_images())
-            level = "warning" if still else "info"
-            self.show_message(f"Re-linked {len(found)} image(s)" + (f"; {still} still missing." if still else "."),
-                              level)
-            if self.record is not None:
-                self.show_image(self.record.id)
-
-        return self.run_job(job, "Re-link", done)
-
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.job_queue.busy() and not confirm_stop(self, self.job_queue):
@@ -1001,61 +780,5 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _install_excepthook(window_ref: list[MainWindow]) -> None:
-    """A bug in a slot is logged and shown in the window; the app keeps running."""
-    previous = sys.excepthook
-
-    def hook(kind, value, tb) -> None:  # noqa: ANN001
-        if issubclass(kind, KeyboardInterrupt):
-            previous(kind, value, tb)
-            return
-        log.error("unexpected error", exc_info=(kind, value, tb))
-        if window_ref:
-            message = str(value) if isinstance(value, LesionStudioError) else (
-                f"Something went wrong ({kind.__name__}: {value}). The details are in the log file; "
-                "your annotations are saved.")
-            window_ref[0].show_message(message, "error")
-
-    sys.excepthook = hook
-
-
-def process_events_until(predicate: Callable[[], bool], timeout_s: float = 30.0, *, what: str = "the window",
-                         pause_s: float = 0.001) -> None:
-    """Run the event loop until ``predicate()`` holds, for scripts that drive the window without a
-    test framework (benchmarks, the screenshot tool, subprocess sessions); TimeoutError names ``what``."""
-    app = QApplication.instance()
-    end = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > end:
-            raise TimeoutError(f"{what}: condition not reached within {timeout_s:g} s")
-        app.processEvents()
-        time.sleep(pause_s)
-
-
-def create_app(argv: list[str] | None = None) -> QApplication:
-    app = QApplication.instance()
-    if app is None:
-        app = QApplication(argv if argv is not None else sys.argv[:1])
-    app.setOrganizationName(prefs.ORGANIZATION)
-    app.setApplicationName(prefs.APPLICATION)
-    from lesion_studio.gui.theme import apply_dark_theme
-
-    apply_dark_theme(app)  # type: ignore[arg-type]
-    return app  # type: ignore[return-value]
-
-
-def run_app(project: Path | None = None) -> int:
-    """Open the main window (on ``project`` if given, else the most recent one) and run."""
-    from lesion_studio.logsetup import configure_logging
-
-    configure_logging()
-    app = create_app()
-    if project is None:
-        recent = [p for p in prefs.recent_projects() if (p / "project.sqlite").exists()]
-        project = recent[0] if recent else None
-    window = MainWindow()
-    _install_excepthook([window])
-    window.show()
-    if project is not None:
-        window.open_project(project)
-    return int(app.exec())
+__all__ = ["APP_NAME", "PANELS", "MainWindow", "PanelSpec", "action_specs", "create_app", "process_events_until",
+           "run_app"]

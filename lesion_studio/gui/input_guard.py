@@ -25,20 +25,16 @@ class _WheelGuard(QObject):
         return False
 
 
-_GUARD: _WheelGuard | None = None
-
-
 def guard_wheel(root: QWidget) -> int:
-    """Guard every combo box and spin box under ``root``; returns how many."""
-    global _GUARD
-    if _GUARD is None:
-        _GUARD = _WheelGuard()
+    """Guard every combo box and spin box under ``root``; returns how many. The filter is a child
+    of ``root``, so it lives and dies with the widgets it guards."""
+    guard = _WheelGuard(root)
     boxes = [*root.findChildren(QComboBox), *root.findChildren(QAbstractSpinBox)]
     if isinstance(root, QComboBox | QAbstractSpinBox):
         boxes.append(root)
     for box in boxes:
         box.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # not WheelFocus: the wheel alone never focuses it
-        box.installEventFilter(_GUARD)
+        box.installEventFilter(guard)
     return len(boxes)
 
 
