@@ -1,11 +1,15 @@
 """Work-arounds for bugs in the Qt binding, applied once when the GUI package is imported.
 
 PySide6 6.12 on Python 3.11 drops one reference to ``True``/``False`` every time a signal carries
-a Python bool to a Python slot (pyqtgraph's ``sigRangeChanged`` does so on every zoom and pan).
-After enough view changes the interpreter aborts with "bool_dealloc: deallocating True or False",
-typically at exit. Python 3.12 made the bools immortal, which is exactly the cure: on older
-Pythons we give them the same effectively-infinite reference count. Harmless where the bug is
-absent; remove when the minimum Python is 3.12 or PySide6 is fixed.
+a Python bool to a Python slot (pyqtgraph's ``sigRangeChanged`` does so on every zoom and pan),
+and one reference to ``None`` every time a ``None`` crosses between C++ and Python (a model's
+``data()`` answering None for a role, ``currentData()`` of an item without data, an unset
+property: measured −300 for 300 calls each; a GUI test costs 1,000–2,000). After enough of them
+the interpreter aborts with "bool_dealloc: deallocating True or False" or "none_dealloc:
+deallocating None" — mid-run or at exit; a pytest session with ~25 window tests reached it.
+Python 3.12 made these singletons immortal, which is exactly the cure: on older Pythons we give
+them the same effectively-infinite reference count. Harmless where the bug is absent; remove when
+the minimum Python is 3.12 or PySide6 is fixed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ _HEADROOM = 1 << 40
 def immortalize_bools() -> None:
     if sys.version_info >= (3, 12) or getattr(immortalize_bools, "done", False):
         return
-    for value in (True, False):
+    for value in (True, False, None):
         refcount = ctypes.c_ssize_t.from_address(id(value))
         refcount.value += _HEADROOM
     immortalize_bools.done = True  # type: ignore[attr-defined]

@@ -89,22 +89,28 @@ class PanelHost(Protocol):
 
 
 class Connections:
-    """Connections from one project's panels to window-lifetime signals, dropped together."""
+    """Connections from one project's panels to window-lifetime signals, dropped together.
+
+    Each is dropped through the handle ``connect`` returned (``QObject.disconnect(handle)``), never
+    ``signal.disconnect(slot)``: in PySide6 6.12 the latter over-releases a Python ``True`` on
+    every call, and a few hundred of them abort the interpreter ("deallocating True or False").
+    """
 
     def __init__(self) -> None:
-        self._items: list[tuple[Any, Callable[..., Any]]] = []
+        self._handles: list[Any] = []
 
     def connect(self, signal: Any, slot: Callable[..., Any]) -> None:
-        signal.connect(slot)
-        self._items.append((signal, slot))
+        self._handles.append(signal.connect(slot))
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._handles)
 
     def disconnect_all(self) -> None:
-        items, self._items = self._items, []
-        for signal, slot in reversed(items):
+        from PySide6.QtCore import QObject
+
+        handles, self._handles = self._handles, []
+        for handle in reversed(handles):
             # already gone (its sender or receiver was deleted first): nothing left to drop
             with contextlib.suppress(RuntimeError, TypeError), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                signal.disconnect(slot)
+                QObject.disconnect(handle)

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QObject, QRectF, Qt
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
@@ -173,7 +173,8 @@ class CanvasOverlay:
         self.layer.setZValue(5)  # above the image, below lesion boxes and patches (9, 10)
         self.layer.setVisible(False)
         canvas.vb.addItem(self.layer)
-        canvas.levels_changed.connect(self._levels_changed)
+        # dropped by handle in remove(): signal.disconnect(slot) over-releases True in PySide6 6.12
+        self._levels_link = canvas.levels_changed.connect(self._levels_changed)
 
     def show_patch(self, patch: np.ndarray | None, window: Box | None) -> None:
         if patch is None or window is None or self.canvas.radiograph is None:
@@ -195,6 +196,6 @@ class CanvasOverlay:
 
     def remove(self) -> None:
         with contextlib.suppress(RuntimeError, TypeError):
-            self.canvas.levels_changed.disconnect(self._levels_changed)
+            QObject.disconnect(self._levels_link)
         if self.layer.scene() is not None:
             self.canvas.vb.removeItem(self.layer)
