@@ -174,6 +174,7 @@ def test_f1_lists_every_shortcut_without_cutting_columns(qtbot, window) -> None:
     assert not table.horizontalScrollBar().isVisible()
     actions = {table.item(r, 1).text() for r in range(table.rowCount())}
     assert "Show synthetic image (A/B)" in actions and "Hide boxes and patches" in actions  # panels' too
+    assert "Gallery: accept sample" in actions  # a panel's own keys as well
 
 
 def test_gallery_prefers_a_complete_model(qtbot, demo_project, tmp_path) -> None:  # noqa: ANN001

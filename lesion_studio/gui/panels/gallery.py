@@ -71,13 +71,14 @@ GALLERY_KEYS = [
     ActionSpec("gallery_show", "Gallery: show sample in the viewer", "Tools", "show_current", ("Return", "Enter"),
                context="gallery"),
 ]
-#: The panel's menu actions (built by the main window from the panel's spec).
+#: The panel's actions (the window builds the menu ones from the panel's spec; the keys are the list's).
 ACTIONS = (
     ActionSpec("generate_candidates", "&Generate candidates", "Tools", "gallery.generate", ("Ctrl+Shift+G",),
                "Batch-synthesize candidate samples with the gallery's settings", section="vetting",
                needs_project=True),
     ActionSpec("realism_review", "Blinded &realism review…", "Tools", "gallery.open_review", ("Ctrl+Shift+B",),
                "Rate real and synthetic lesion patches, shuffled and unlabelled", needs_project=True),
+    *GALLERY_KEYS,  # bound to the list by the panel; declared here so Help lists them
 )
 
 
