@@ -82,6 +82,10 @@ def test_roc_axes_stay_on_the_unit_square(qtbot, demo_project, tmp_path) -> None
     finally:
         window.close()
         dispose(window)
+        from lesion_studio.gui import settings as prefs
+        from lesion_studio.gui.panels.results import FOLDERS_KEY
+
+        prefs.app_settings().remove(FOLDERS_KEY)  # leave no added folder to later tests
 
 
 def test_loss_colours_follow_names_and_the_legend_stays_off_the_curves(qtbot) -> None:  # noqa: ANN001
