@@ -192,8 +192,13 @@ class ExperimentConfig:
 
 
 def load_experiment_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
+    """A config file, with ``overrides`` on top. Overriding ``project`` replaces the config's own
+    data source (its ``import_spec`` too): the protocol then runs on that project."""
     path = Path(path)
     data = read_config_file(path)
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if "project" in overrides:
+        data.pop("import_spec", None)
+    data.update(overrides)
     data.setdefault("base_dir", str(path.resolve().parent))
     return from_dict(ExperimentConfig, data, where=path.name)

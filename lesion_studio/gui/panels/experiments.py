@@ -70,14 +70,9 @@ def config_for_project(config: Path, project: Path, output: Path) -> Any:
     """The config's protocol on ``project``, writing to ``output``: the config's own data source
     (``project:`` or ``import_spec:``) and output folder are replaced; relative paths in it (a
     test set) still resolve against the config's folder."""
-    from lesion_studio.config import from_dict, read_config_file
-    from lesion_studio.experiment.config import ExperimentConfig
+    from lesion_studio.experiment.config import load_experiment_config
 
-    data = read_config_file(config)
-    data.pop("import_spec", None)
-    data.update(project=str(project), output=str(output))
-    data.setdefault("base_dir", str(config.resolve().parent))
-    return from_dict(ExperimentConfig, data, where=config.name)
+    return load_experiment_config(config, project=str(project), output=str(output))
 
 
 def run_experiment_file(config: Path, project: Path, output: Path, progress: Any, cancel: Any) -> Any:
