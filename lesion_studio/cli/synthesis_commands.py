@@ -157,14 +157,14 @@ def cmd_assess_generator(args: argparse.Namespace) -> int:
 
 
 def _side_by_side(result, window: tuple[float, float]):  # noqa: ANN001, ANN202
-    from lesion_studio.synthesis.images import grid, window_uint8
+    from lesion_studio.io.images import grid, window_uint8
 
     return grid([[window_uint8(p, window) for p in (result.source_patch, result.translated_patch,
                                                      result.blended_patch)]], gap=4)
 
 
 def _write(result, window: tuple[float, float], sbs: Path) -> Path:  # noqa: ANN001
-    from lesion_studio.synthesis.images import save_png, window_uint8
+    from lesion_studio.io.images import save_png, window_uint8
 
     save_png(sbs, _side_by_side(result, window))
     full = sbs.with_name(sbs.stem.removesuffix("_sbs") + "_full.png")

@@ -276,7 +276,7 @@ class UnitTrainer:
 
     # ------------------------------------------------------------------ files
     def _samples(self, gen: Any, sample_l: np.ndarray, sample_h: np.ndarray, device: Any, it: int) -> dict[str, Any]:
-        from lesion_studio.synthesis.images import grid, patch_uint8, save_png
+        from lesion_studio.io.images import grid, patch_uint8, save_png
 
         with torch.no_grad():
             x_h = torch.from_numpy(sample_h).to(device)
@@ -342,7 +342,7 @@ class UnitTrainer:
         sha = save_unit_model(self.model_dir / WEIGHTS, gen, meta)
         onnx_sha = None
         if cfg.export_onnx:
-            from lesion_studio.synthesis.onnx_export import export_unit_onnx
+            from lesion_studio.models.unit_onnx import export_unit_onnx
 
             try:
                 onnx_sha = export_unit_onnx(common.unwrap(gen), self.model_dir / ONNX, resolution=cfg.resolution)

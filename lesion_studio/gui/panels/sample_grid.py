@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from lesion_studio.synthesis.images import grid, patch_uint8
+from lesion_studio.io.images import grid, patch_uint8
 
 ROWS = (("normal", "normal"), ("h2l", "normal → lesion"), ("lesion", "lesion"), ("l2h", "lesion → normal"))
 

@@ -1,4 +1,8 @@
-"""Small image helpers for previews: model patches → 8-bit, grids, PNG files (numpy + Pillow)."""
+"""Small image helpers for previews: model patches → 8-bit, grids, PNG files (numpy + Pillow).
+
+On the ground floor (io) because the trainer's sample grids, the CLI, the GUI and the experiment
+report all write such images; none of them needs to import another for it.
+"""
 
 from __future__ import annotations
 
