@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lesion_studio.errors import ConfigError
+from lesion_studio.files import atomic_write
 
 T = TypeVar("T")
 
@@ -43,9 +44,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 def write_config_file(path: str | Path, data: dict[str, Any]) -> None:
     import yaml
 
-    from lesion_studio.store.project import atomic_write_bytes
-
-    atomic_write_bytes(Path(path), yaml.safe_dump(data, sort_keys=False).encode())
+    atomic_write(Path(path), yaml.safe_dump(data, sort_keys=False).encode())
 
 
 def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T:

@@ -9,7 +9,6 @@ failed or wrong export never replaces a working model.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ import numpy as np
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
+from lesion_studio.files import atomic_path, file_sha256
 
 log = logging.getLogger(__name__)
 OPSET = 18
@@ -38,28 +38,24 @@ def export_checked_onnx(
     """
     torch = require("torch", "ONNX export")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(graph, example, dynamo=True, dynamic_shapes=dict(dynamic_shapes),
-                                        input_names=list(input_names), output_names=list(output_names),
-                                        opset_version=OPSET, external_data=False, verbose=False)
-            program.save(str(tmp), external_data=False)
-        if probe is not None:
-            _check(graph, tmp, input_names, output_names, probe, tol, what)
+        with atomic_path(path) as tmp:  # moved into place only if export and check succeed
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                program = torch.onnx.export(graph, example, dynamo=True, dynamic_shapes=dict(dynamic_shapes),
+                                            input_names=list(input_names), output_names=list(output_names),
+                                            opset_version=OPSET, external_data=False, verbose=False)
+                program.save(str(tmp), external_data=False)
+            if probe is not None:
+                _check(graph, tmp, input_names, output_names, probe, tol, what)
     except LesionStudioError:
-        tmp.unlink(missing_ok=True)
         raise
     except Exception as exc:  # torch.export raises many types; the message is what matters
-        tmp.unlink(missing_ok=True)
         raise LesionStudioError(f"Could not export the {what} to ONNX: {type(exc).__name__}: {exc}") from exc
-    tmp.replace(path)
     log.info("exported %s %s (%.1f MB)", what, path, path.stat().st_size / 1e6)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 def _check(graph: Any, onnx_path: Path, input_names: Sequence[str], output_names: Sequence[str],

@@ -14,7 +14,7 @@ from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
 from lesion_studio.errors import RadiographError
 from lesion_studio.io import open_radiograph
-from lesion_studio.io.radiograph import read_size
+from lesion_studio.io.reader import read_size
 
 
 def _dicom(rows: int, columns: int, frames: int = 1) -> Dataset:

@@ -21,9 +21,9 @@ TINY_ARCH = {"in_channels": 1, "base_channels": 4, "n_downsample": 1, "n_res": 1
 def _unit_file(tmp_path: Path, arch: dict, state_arch: dict | None = None) -> Path:
     """A UNIT weights file whose metadata names ``arch`` and whose tensors come from ``state_arch``."""
     torch = pytest.importorskip("torch")
+    from lesion_studio.models.layout import UNIT_FORMAT as FORMAT
     from lesion_studio.models.unit import UnitArch, UnitGenerators
     from lesion_studio.training.common import save_checkpoint
-    from lesion_studio.training.unit_files import FORMAT
 
     torch.manual_seed(0)
     gen = UnitGenerators(UnitArch(**(state_arch or TINY_ARCH)))

@@ -2,7 +2,7 @@
 
 These are plain facts that torch-free code needs too (the experiment planner, the GUI's forms, the
 ONNX scorer's preprocessing), so they live here rather than in the trainer, which imports torch.
-``models/drn.py`` builds the networks named in :data:`DRN_ARCHITECTURES`.
+``models/drn.py`` builds the networks named in :data:`DRN_ARCHITECTURES` (``models.specs.DRN_ARCHS``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import Any, Literal
 from lesion_studio.classifier.preprocess import Preprocessing
 from lesion_studio.config import from_dict, to_dict
 from lesion_studio.errors import ConfigError
+from lesion_studio.models.specs import DRN_ARCHS
 
 #: The DRN variants ``models.drn.build_drn`` can build (paper: DRN-C-26; D-22 and the tiny ones
-#: are cheaper members of the same family for CPUs and tests).
-DRN_ARCHITECTURES = ("drn_c_26", "drn_d_22", "drn_c_tiny", "drn_d_tiny")
+#: are cheaper members of the same family for CPUs and tests), named once in ``models/specs.py``.
+DRN_ARCHITECTURES = DRN_ARCHS
 
 
 @dataclass

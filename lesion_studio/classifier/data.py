@@ -12,7 +12,6 @@ Rules the paper's protocol depends on, enforced here in one place:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 
 from lesion_studio.classifier.preprocess import BACKGROUND, PreparedCache
 from lesion_studio.errors import LesionStudioError
+from lesion_studio.files import file_sha256
 from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import ImageRecord, SyntheticSample
@@ -88,8 +88,7 @@ def split_records(
 
 
 def synthetic_key(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return "syn-" + hashlib.file_digest(fh, "sha256").hexdigest()
+    return "syn-" + file_sha256(path)
 
 
 def synthetic_examples(project: Project, samples: Iterable[SyntheticSample],

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lesion_studio.errors import LesionStudioError
+from lesion_studio.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -159,9 +160,8 @@ class PreparedCache:
         if arr is None:
             arr = prepare_file(path, self.prep).astype(np.float16)
             if file is not None:
-                tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp.npy")
-                np.save(tmp, arr, allow_pickle=False)
-                os.replace(tmp, file)
+                with atomic_path(file) as tmp:
+                    np.save(tmp, arr, allow_pickle=False)
         self._memory[key] = arr
         return arr
 

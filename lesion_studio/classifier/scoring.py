@@ -20,8 +20,9 @@ import numpy as np
 from lesion_studio.classifier.preprocess import PreparedCache, Preprocessing
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
-from lesion_studio.files import atomic_write, file_sha256
+from lesion_studio.files import atomic_write_json, file_sha256
 from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.models import layout
 from lesion_studio.onnx_runtime import make_session
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,13 @@ OUTPUTS = ("probability", "cam")
 
 
 def onnx_path_for(checkpoint: str | Path) -> Path:
-    return Path(checkpoint).with_suffix(".onnx")
+    return layout.onnx_path(checkpoint)
 
 
 def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None, *, check: bool = True) -> Path:
     """Export a classifier checkpoint to ONNX (probability output); returns the .onnx path."""
+    from lesion_studio.models.drn import load_classifier
     from lesion_studio.onnx_export import export_checked_onnx
-    from lesion_studio.training.classifier_trainer import load_classifier
 
     torch = require("torch", "ONNX export")
 
@@ -67,7 +68,7 @@ def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None
         probe=probe)
     sidecar = {"preprocessing": meta["preprocessing"], "arch": meta["arch"],
                "checkpoint_sha256": file_sha256(checkpoint), "onnx_sha256": onnx_sha256, "outputs": list(OUTPUTS)}
-    atomic_write(Path(f"{out}.json"), json.dumps(sidecar, indent=1).encode())
+    atomic_write_json(layout.onnx_sidecar_path(out), sidecar, indent=1)
     return out
 
 
@@ -82,7 +83,7 @@ class OnnxScorer:
     def __init__(self, onnx_path: str | Path, *, prefer_cuda: bool = True, batch_size: int = 32,
                  expected_sha256: str | None = None) -> None:
         self.path = Path(onnx_path)
-        side = Path(f"{self.path}.json")
+        side = layout.onnx_sidecar_path(self.path)
         if not self.path.exists() or not side.exists():
             raise LesionStudioError(f"The ONNX classifier {self.path} (or its .json sidecar) is missing. "
                                     "Export it with `lesion-studio score --export` or retrain.")
@@ -157,7 +158,7 @@ def scorer_for_weights(weights: str | Path, *, prefer_cuda: bool = True) -> Onnx
     """The ONNX scorer of a classifier checkpoint, exporting the ONNX file once when it is missing
     (that export needs torch; scoring afterwards does not)."""
     onnx = onnx_path_for(weights)
-    if not onnx.exists() or not Path(f"{onnx}.json").exists():
+    if not onnx.exists() or not layout.onnx_sidecar_path(onnx).exists():
         export_classifier_onnx(weights)
     return OnnxScorer(onnx, prefer_cuda=prefer_cuda)
 
@@ -185,7 +186,7 @@ def registered_scorer(project: Any, ref: int | str, *, need_cam: bool = False) -
     weights = project.resolve_path(record.path)
     onnx = onnx_path_for(weights)
     expected = record.metadata.get("onnx_sha256")
-    side_path = Path(f"{onnx}.json")
+    side_path = layout.onnx_sidecar_path(onnx)
     stale = need_cam and onnx.exists() and side_path.exists() and not _has_cam(side_path) and weights.exists()
     if stale or not onnx.exists() or not side_path.exists():
         if weights.exists() and record.sha256 and file_sha256(weights) != record.sha256:
@@ -195,7 +196,7 @@ def registered_scorer(project: Any, ref: int | str, *, need_cam: bool = False) -
     if not expected:
         actual = file_sha256(onnx)
         try:
-            side = json.loads(Path(f"{onnx}.json").read_text())
+            side = json.loads(layout.onnx_sidecar_path(onnx).read_text())
         except (OSError, ValueError, RecursionError):
             side = {}
         tied = isinstance(side, dict) and side.get("onnx_sha256") == actual and (

@@ -91,10 +91,11 @@ def cmd_train_gan(args: argparse.Namespace) -> int:
         config = preset_config(overrides.pop("preset", "fast"), **overrides)
     project = Project.open(args.project)
     if args.resume:
-        from lesion_studio.training.unit_trainer import default_model_name
+        from lesion_studio.models import layout
+        from lesion_studio.training.unit_config import default_model_name
 
         name = args.name or default_model_name(config)
-        if not (project.folder / "models" / name / "checkpoint.safetensors").exists():
+        if not (layout.unit_dir(project.folder, name) / layout.CHECKPOINT).exists():
             project.close()
             raise LesionStudioError(f"There is no checkpoint to resume for model {name!r}. "
                                     "Start without --resume (or give the right --name).")
@@ -156,23 +157,23 @@ def cmd_assess_generator(args: argparse.Namespace) -> int:
 
 
 def _side_by_side(result, window: tuple[float, float]):  # noqa: ANN001, ANN202
-    from lesion_studio.synthesis.images import grid, window_uint8
+    from lesion_studio.io.images import grid, window_uint8
 
     return grid([[window_uint8(p, window) for p in (result.source_patch, result.translated_patch,
                                                      result.blended_patch)]], gap=4)
 
 
 def _write(result, window: tuple[float, float], sbs: Path) -> Path:  # noqa: ANN001
-    from lesion_studio.synthesis.images import save_png, window_uint8
+    from lesion_studio.io.images import save_png, window_uint8
 
     save_png(sbs, _side_by_side(result, window))
     full = sbs.with_name(sbs.stem.removesuffix("_sbs") + "_full.png")
     save_png(full, window_uint8(result.image, window))
     # The same image at the source's native bit depth (lossless), for analysis rather than viewing.
+    from lesion_studio.files import atomic_write
     from lesion_studio.samples.storage import encode_png
-    from lesion_studio.store.project import atomic_write_bytes
 
-    atomic_write_bytes(full.with_name(full.stem + "_native.png"), encode_png(result.image))
+    atomic_write(full.with_name(full.stem + "_native.png"), encode_png(result.image))
     return full
 
 

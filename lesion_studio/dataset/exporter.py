@@ -9,13 +9,13 @@ import that folder with the exported annotation file.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.store.project import Project, atomic_write_bytes
+from lesion_studio.files import atomic_write, atomic_write_json
+from lesion_studio.store.project import Project
 from lesion_studio.store.records import ImageRecord
 
 FORMATS = ("coco", "csv", "yolo")
@@ -77,7 +77,7 @@ def _coco(out: Path, images, names, boxes, patches) -> list[Path]:  # noqa: ANN0
         "categories": [{"id": 1, "name": "lesion", "supercategory": "finding"},
                        {"id": 2, "name": "normal_patch", "supercategory": "source"}],
     }
-    atomic_write_bytes(path, json.dumps(data, indent=1).encode())
+    atomic_write_json(path, data, indent=1)
     return [path]
 
 
@@ -88,7 +88,7 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> No
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_bytes(path, buf.getvalue().encode())
+    atomic_write(path, buf.getvalue().encode())
 
 
 def _csv(out: Path, images, names, boxes, patches) -> list[Path]:  # noqa: ANN001
@@ -118,8 +118,8 @@ def _yolo(out: Path, images, names, boxes, patches) -> list[Path]:  # noqa: ANN0
     written = []
     for image_id, lines in by_image.items():
         path = (out / "labels" / names[image_id]).with_suffix(".txt")
-        atomic_write_bytes(path, ("\n".join(lines) + ("\n" if lines else "")).encode())
+        atomic_write(path, ("\n".join(lines) + ("\n" if lines else "")).encode())
         written.append(path)
     classes = out / "classes.txt"
-    atomic_write_bytes(classes, b"lesion\nnormal_patch\n")
+    atomic_write(classes, b"lesion\nnormal_patch\n")
     return [classes, *written]

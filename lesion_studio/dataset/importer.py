@@ -25,9 +25,10 @@ from lesion_studio.dataset.annotations import (
 )
 from lesion_studio.deid import hashed_group_key
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.io.radiograph import DICOM_SUFFIXES, RASTER_SUFFIXES, is_probably_dicom, open_radiograph
+from lesion_studio.files import file_sha256
+from lesion_studio.io.reader import DICOM_SUFFIXES, RASTER_SUFFIXES, is_probably_dicom, open_radiograph
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
-from lesion_studio.store.project import Project, file_sha256
+from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 

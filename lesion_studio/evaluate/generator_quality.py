@@ -505,19 +505,20 @@ def assess_generator(project: Any, model: int | str, *, body_parts: Sequence[str
 def store_report(project: Any, record: Any, report: dict[str, Any] | None, *,
                  history: list[dict[str, Any]] | None = None) -> None:
     """Put a report and/or the training-time history into the model's sidecar and registry metadata."""
-    from lesion_studio.store.project import atomic_write_bytes
+    from lesion_studio.files import atomic_write_json
+    from lesion_studio.models.layout import sidecar_path
 
     updates: dict[str, Any] = {}
     if report is not None:
         updates["quality"] = report
     if history is not None:
         updates["quality_history"] = history
-    side = project.resolve_path(record.path).with_suffix(".json")
+    side = sidecar_path(project.resolve_path(record.path))
     if side.exists():
         try:
             data = json.loads(side.read_text())
             data.update(updates)
-            atomic_write_bytes(side, json.dumps(data, indent=1, sort_keys=True).encode())
+            atomic_write_json(side, data, indent=1, sort_keys=True)
         except (OSError, ValueError) as exc:
             log.warning("could not add the quality report to %s: %s", side, exc)
     project.update_model_metadata(record.id, **updates)

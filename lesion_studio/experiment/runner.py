@@ -255,7 +255,7 @@ class ExperimentRunner:
         return self.stages.run(f"quality/{parts_label(parts)}", inputs, fn)
 
     def synthesize(self, target: list[str], source: list[str], gen: dict[str, Any]) -> dict[str, Any]:
-        from lesion_studio.synthesis.images import save_png
+        from lesion_studio.io.images import save_png
 
         assert self.project is not None
         key = f"{parts_label(target)}<-{parts_label(source)}"

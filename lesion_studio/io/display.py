@@ -7,13 +7,13 @@ radiograph's stored pixels: they return new arrays or plain numbers.
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 
 import numpy as np
 
+from lesion_studio.files import atomic_path
 from lesion_studio.io.radiograph import Radiograph
+from lesion_studio.io.reader import open_radiograph
 
 #: Display-window presets the viewer offers, in menu order (key, label).
 WINDOW_PRESETS = (
@@ -92,10 +92,14 @@ def preset_levels(rg: Radiograph, preset: str) -> tuple[float, float]:
 
 
 def to_uint8(pixels: np.ndarray, levels: tuple[float, float], invert: bool = False) -> np.ndarray:
-    """Map pixels through a display window to 0..255 (a new array)."""
+    """Map pixels through a display window (low, high) to 0..255, rounded to the nearest level.
+
+    The app's one 8-bit mapping: thumbnails, training sample grids and PNG previews all use it, so
+    the same value shows as the same grey everywhere. Returns a new array.
+    """
     lo, hi = levels
     scale = 255.0 / max(hi - lo, 1e-9)
-    out = np.clip((pixels.astype(np.float32) - lo) * scale, 0.0, 255.0).astype(np.uint8)
+    out = np.clip(np.rint((np.asarray(pixels, dtype=np.float32) - lo) * scale), 0.0, 255.0).astype(np.uint8)
     return 255 - out if invert else out
 
 
@@ -127,11 +131,7 @@ def cached_thumbnail(path: str | Path, sha256: str, cache_dir: str | Path, size:
                 return np.asarray(im.convert("L"))
         except OSError:
             cache.unlink(missing_ok=True)  # damaged: render again
-    from lesion_studio.io.radiograph import open_radiograph
-
     arr = thumbnail_array(open_radiograph(path), size)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    Image.fromarray(arr).save(tmp, format="PNG")
-    os.replace(tmp, cache)
+    with atomic_path(cache) as tmp:
+        Image.fromarray(arr).save(tmp, format="PNG")
     return arr

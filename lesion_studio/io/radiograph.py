@@ -4,6 +4,9 @@ Orientation convention: ``Radiograph.pixels`` always shows bone bright. MONOCHRO
 inverted across their value range (``lo + hi - v``), which is exact, keeps the native integer
 dtype and bit depth, and is its own inverse. The display window is mapped the same way, so the
 viewer, the patch sampler and the classifier never need to know about photometric interpretation.
+
+Files are opened by :mod:`lesion_studio.io.reader`, which hands them to the DICOM or raster
+decoder; both build this record, so this module imports neither (no import loop).
 """
 
 from __future__ import annotations
@@ -24,9 +27,6 @@ log = logging.getLogger(__name__)
 #: before any decoding. Raise it with the environment variable ``LESION_STUDIO_MAX_PIXELS``.
 DEFAULT_MAX_PIXELS = 64_000_000
 MAX_PIXELS_ENV = "LESION_STUDIO_MAX_PIXELS"
-
-RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
-DICOM_SUFFIXES = {".dcm", ".dicom", ".dic", ""}
 
 
 @dataclass
@@ -96,57 +96,3 @@ def check_pixel_count(path: Path, width: int, height: int) -> None:
             f"Downsample it, or raise the limit with the environment variable {MAX_PIXELS_ENV} (pixels)",
         )
 
-
-def is_probably_dicom(path: Path) -> bool:
-    """A DICOM Part 10 file has 'DICM' at byte 128; headerless ones are recognised by suffix."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    if len(head) == 132 and head[128:132] == b"DICM":
-        return True
-    return path.suffix.lower() in {".dcm", ".dicom", ".dic"}
-
-
-def open_radiograph(path: str | Path) -> Radiograph:
-    """Decode a DICOM, PNG, JPEG or TIFF radiograph.
-
-    Raises :class:`RadiographError` (never anything else) for files that cannot be used.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise RadiographError(path, "the file does not exist", "Check the path, or re-link the image folder.")
-    if path.is_dir():
-        raise RadiographError(path, "this is a folder, not an image file", "Choose an image file.")
-    if is_probably_dicom(path):
-        from lesion_studio.io.dicom import read_dicom
-
-        return read_dicom(path)
-    if path.suffix.lower() in RASTER_SUFFIXES:
-        from lesion_studio.io.raster import read_raster
-
-        return read_raster(path)
-    raise RadiographError(
-        path,
-        "this is neither a DICOM file nor a PNG/JPEG/TIFF image",
-        "Lesion Studio opens DICOM (.dcm), PNG, JPEG and TIFF radiographs.",
-    )
-
-
-def read_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) without decoding the pixels, for fast listings."""
-    path = Path(path)
-    try:
-        if is_probably_dicom(path):
-            import pydicom
-
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-            return int(ds.Columns), int(ds.Rows)
-        from PIL import Image
-
-        with Image.open(path) as im:
-            return im.size
-    except Exception as exc:  # pydicom and Pillow raise many types for damaged or huge files
-        raise RadiographError(path, f"the image size cannot be read ({type(exc).__name__}: {exc})",
-                              "Check that the file is a complete DICOM, PNG, JPEG or TIFF image") from exc

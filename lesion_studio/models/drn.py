@@ -22,13 +22,18 @@ parameter counts (DRN-C-26 21.1 M, DRN-D-22 16.4 M); ``tests/test_drn.py`` check
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from lesion_studio.classifier.config import DRN_ARCHITECTURES
+from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
+from lesion_studio.models.layout import DRN_FORMAT
+from lesion_studio.models.specs import DRN_ARCHS
 
 torch = require("torch", "The DRN classifier")
 from torch import Tensor, nn  # noqa: E402
+
+from lesion_studio.models.checkpoint import check_state_shapes, load_checkpoint, select_device  # noqa: E402
 
 Arch = Literal["C", "D"]
 
@@ -189,7 +194,8 @@ class DRN(nn.Module):
         return torch.flatten(self.fc(x), 1)
 
 
-DrnClassifier = DRN  # the name ARCHITECTURE.md uses
+#: The classifier under a name that says what it is; ``DRN`` is the name fyu/drn and the DRN paper use.
+DrnClassifier = DRN
 
 
 # ------------------------------------------------------------------------------------ builders
@@ -217,13 +223,9 @@ def drn_c_tiny(*, in_channels: int = 1, num_classes: int = 1, width: int = 8) ->
                num_classes=num_classes)
 
 
-ARCHITECTURES = {
-    "drn_c_26": drn_c_26,
-    "drn_d_22": drn_d_22,
-    "drn_c_tiny": drn_c_tiny,
-    "drn_d_tiny": drn_d_tiny,
-}
-assert tuple(ARCHITECTURES) == DRN_ARCHITECTURES  # the names torch-free configs validate against
+#: Builders by config name. The names are listed once, in :data:`lesion_studio.models.specs.DRN_ARCHS`
+#: (torch-free code validates configs against them); each is a builder function of this module.
+ARCHITECTURES = {name: globals()[name] for name in DRN_ARCHS}
 
 
 def build_drn(arch: str, *, in_channels: int = 1, num_classes: int = 1) -> DRN:
@@ -236,6 +238,21 @@ def build_drn(arch: str, *, in_channels: int = 1, num_classes: int = 1) -> DRN:
         raise ConfigError(f"Unknown classifier architecture {arch!r}; choose one of "
                           f"{', '.join(ARCHITECTURES)}.") from None
     return builder(in_channels=in_channels, num_classes=num_classes)
+
+
+def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tuple[DRN, dict[str, Any]]:
+    """A trained classifier (eval mode) and its checkpoint metadata."""
+    states, meta = load_checkpoint(path)
+    if meta.get("format") != DRN_FORMAT:
+        raise LesionStudioError(f"{Path(path).name} is not a Lesion Studio classifier checkpoint.")
+    arch = meta.get("arch")
+    if not isinstance(arch, str) or not isinstance(states.get("model"), dict):
+        raise LesionStudioError(f"{Path(path).name}: the classifier metadata is damaged (architecture {arch!r}).")
+    check_state_shapes(lambda: build_drn(arch), states["model"], f"{Path(path).name} (classifier {arch})")
+    model = build_drn(arch)
+    model.load_state_dict(states["model"])
+    dev = device if isinstance(device, torch.device) else select_device(device)
+    return model.to(dev).eval(), meta
 
 
 def count_parameters(model: nn.Module) -> int:

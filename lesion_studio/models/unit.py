@@ -6,7 +6,8 @@ the generators are *the same modules* in both domains, which is what ties the tw
 together (the UNIT paper's weight sharing). Translation is ``x_h→l = G_l(E_h(x_h) + noise)``.
 Discriminators are multi-scale patch discriminators trained with the least-squares GAN loss.
 
-Layout follows torchvision's ``resnet.py``: small blocks, the networks, then builder functions.
+Layout follows torchvision's ``resnet.py``: small blocks, the networks, then builder functions; the
+architecture itself (``UnitArch`` and the named sizes) is plain data in :mod:`lesion_studio.models.specs`.
 Blocks follow MUNIT's ``networks.py`` with three deliberate differences: one input channel (no
 RGB tiling), no ``.cuda()`` anywhere, and the decoder's layer norm is ``GroupNorm(1, C)`` instead
 of MUNIT's LayerNorm, which branches on ``batch size == 1`` and so cannot be exported with a
@@ -15,50 +16,20 @@ dynamic batch dimension.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from lesion_studio.errors import LesionStudioError
+from lesion_studio.models.bounds import check_unit_arch
+from lesion_studio.models.checkpoint import check_state_shapes, load_checkpoint
+from lesion_studio.models.layout import UNIT_FORMAT
+from lesion_studio.models.specs import UnitArch
+
 DOMAINS = ("l", "h")
-
-
-# ---------------------------------------------------------------------------- architecture
-@dataclass(frozen=True)
-class UnitArch:
-    """Everything that fixes the shape of the networks (and so of the weights file)."""
-
-    in_channels: int = 1
-    base_channels: int = 64
-    n_downsample: int = 2
-    n_res: int = 4
-    n_shared: int = 1
-    dis_channels: int = 64
-    dis_layers: int = 4
-    dis_scales: int = 3
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.n_shared <= self.n_res:
-            raise ValueError(f"n_shared ({self.n_shared}) must be between 0 and n_res ({self.n_res})")
-        if self.base_channels < 1 or self.n_downsample < 0 or self.dis_layers < 1 or self.dis_scales < 1:
-            raise ValueError("channels, downsamplings, discriminator layers and scales must be positive")
-
-    @property
-    def latent_channels(self) -> int:
-        return self.base_channels * 2**self.n_downsample
-
-    @property
-    def downsample_factor(self) -> int:
-        """Patch sides must be multiples of this; the latent map is side / factor wide."""
-        return 2**self.n_downsample
-
-    def latent_shape(self, batch: int, height: int, width: int) -> tuple[int, int, int, int]:
-        f = self.downsample_factor
-        return batch, self.latent_channels, height // f, width // f
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 # ---------------------------------------------------------------------------- blocks
@@ -267,29 +238,19 @@ def unit_discriminators(arch: UnitArch) -> UnitDiscriminators:
     return dis
 
 
-def unit_paper() -> UnitArch:
-    """The paper's network: 64 channels, 2 downsamplings, 4 residual blocks (1 shared), D 4×3."""
-    return UnitArch(base_channels=64, n_downsample=2, n_res=4, n_shared=1, dis_channels=64, dis_layers=4,
-                    dis_scales=3)
-
-
-def unit_fast() -> UnitArch:
-    """Narrower (16 channels, 32-channel discriminators) for CPU training and live preview at 128 px.
-
-    16 rather than 32 base channels: a 128² translation costs ~0.8 GMAC instead of ~3.2, which is
-    what keeps single-patch onnxruntime latency near the 60 ms CPU target on two cores.
-    """
-    return UnitArch(base_channels=16, n_downsample=2, n_res=4, n_shared=1, dis_channels=32, dis_layers=4,
-                    dis_scales=3)
-
-
-def unit_tiny() -> UnitArch:
-    """For tests: 16 channels, 2 downsamplings, 2 residual blocks, small discriminators (32 px)."""
-    return UnitArch(base_channels=16, n_downsample=2, n_res=2, n_shared=1, dis_channels=16, dis_layers=2,
-                    dis_scales=2)
-
-
-ARCHS = {"paper": unit_paper, "fast": unit_fast, "tiny": unit_tiny}
+def load_unit_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[UnitGenerators, dict[str, Any]]:
+    """(UnitGenerators in eval mode on ``device``, metadata) from a trained model's weights file."""
+    states, meta = load_checkpoint(path)
+    if meta.get("format") != UNIT_FORMAT or "gen" not in states or not isinstance(states["gen"], dict):
+        raise LesionStudioError(f"{Path(path).name} is not a UNIT model saved by Lesion Studio.")
+    arch = UnitArch(**check_unit_arch(meta.get("arch"), Path(path).name))
+    check_state_shapes(lambda: UnitGenerators(arch), states["gen"], f"{Path(path).name} (UNIT)")
+    try:
+        gen = UnitGenerators(arch)
+        gen.load_state_dict(states["gen"])
+    except (TypeError, KeyError, RuntimeError) as exc:
+        raise LesionStudioError(f"{Path(path).name} does not match the UNIT architecture it names ({exc}).") from exc
+    return gen.to(device).eval(), meta
 
 
 def loss_terms(gen: UnitGenerators | nn.Module, out: dict[str, torch.Tensor], x_l: torch.Tensor,

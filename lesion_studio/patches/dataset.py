@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from lesion_studio.errors import LesionStudioError
+from lesion_studio.files import atomic_path
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.patches.intensity import resize_patch, to_unit_range
 from lesion_studio.patches.sampling import (
@@ -255,10 +255,8 @@ def _cached(cache: str, cache_dir: Path | None, rec: ImageRecord, params: PatchP
     if cache == "memory":
         _MEMORY_CACHE[key] = (patches, wins)
     elif path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, patches=patches, windows=wins)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            np.savez(tmp, patches=patches, windows=wins)
     return patches, windows
 
 

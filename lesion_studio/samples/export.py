@@ -17,9 +17,10 @@ import numpy as np
 
 from lesion_studio.deid import DEID_CODES, DEID_METHOD, allowed_source_attributes, public_provenance
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.io.radiograph import is_probably_dicom
+from lesion_studio.files import atomic_path, atomic_write, atomic_write_json
+from lesion_studio.io.reader import is_probably_dicom
 from lesion_studio.samples.storage import encode_png, load_sample_pixels
-from lesion_studio.store.project import Project, atomic_write_bytes
+from lesion_studio.store.project import Project
 from lesion_studio.store.records import SyntheticSample
 
 
@@ -46,8 +47,8 @@ def export_sample_png(project: Project, sample: SyntheticSample, out_dir: str | 
     pixels = load_sample_pixels(project, sample)
     meta = _sidecar(project, sample)
     path = out_dir / f"synthetic_{sample.id:06d}.png"
-    atomic_write_bytes(path, encode_png(pixels, {"lesion_studio_provenance": json.dumps(meta)}))
-    atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta, indent=1).encode())
+    atomic_write(path, encode_png(pixels, {"lesion_studio_provenance": json.dumps(meta)}))
+    atomic_write_json(path.with_suffix(".json"), meta, indent=1)
     return path
 
 
@@ -119,11 +120,9 @@ def export_sample_dicom(project: Project, sample: SyntheticSample, out_dir: str 
     file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = file_meta
     path = out_dir / f"synthetic_{sample.id:06d}.dcm"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    ds.save_as(tmp, enforce_file_format=True)
-    tmp.replace(path)
-    atomic_write_bytes(path.with_suffix(".json"), json.dumps(meta, indent=1).encode())
+    with atomic_path(path) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)
+    atomic_write_json(path.with_suffix(".json"), meta, indent=1)
     return path
 
 

@@ -7,14 +7,14 @@ written, so a folder handed to a collaborator says what it holds without the pro
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lesion_studio.errors import LesionStudioError
+from lesion_studio.files import atomic_write_json
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.samples.export import export_sample_dicom, export_sample_png
-from lesion_studio.store.project import Project, atomic_write_bytes, utc_now
+from lesion_studio.store.project import Project, utc_now
 
 FORMATS = ("png", "dicom")
 STATUSES = ("accepted", "candidate", "rejected", "all")
@@ -64,5 +64,5 @@ def export_samples(project: Project, out_dir: str | Path, fmt: str = "png", *, s
     index = {"exported": utc_now(), "format": fmt, "status": status,
              "batch": batch, "files": [p.name for p in report.files],
              "failed": [{"sample_id": i, "error": e} for i, e in report.failed]}
-    atomic_write_bytes(out / "index.json", json.dumps(index, indent=1).encode())
+    atomic_write_json(out / "index.json", index, indent=1)
     return report

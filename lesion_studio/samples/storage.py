@@ -17,7 +17,8 @@ import numpy as np
 
 from lesion_studio.deid import stored_provenance
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.store.project import Project, atomic_write_bytes, utc_now
+from lesion_studio.files import atomic_write
+from lesion_studio.store.project import Project, utc_now
 from lesion_studio.store.records import Box, SyntheticSample
 
 
@@ -68,7 +69,7 @@ def save_synthetic_sample(
     folder = project.subfolder("synthetic") / (batch or "kept")
     stem = f"image{source.id:06d}_{os.urandom(4).hex()}"
     path = folder / f"{stem}.png"
-    atomic_write_bytes(path, encode_png(image, {"lesion_studio_provenance": json.dumps(provenance)}))
+    atomic_write(path, encode_png(image, {"lesion_studio_provenance": json.dumps(provenance)}))
     return project.add_synthetic_sample(
         source_image_id, window, n=n, seed=seed, model_id=model_id, path=path, score=score, status=status,
         batch=batch, provenance=provenance,

@@ -8,9 +8,7 @@ killed at any instant (SIGKILL, power loss) loses no committed edit and never co
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lesion_studio.errors import ProjectError
+from lesion_studio.files import file_sha256
 from lesion_studio.store.records import (
     EXCLUSION_REASONS,
     LABELS,
@@ -47,11 +46,6 @@ _IMAGE_FIELDS = {
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def file_sha256(path: str | Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class Project:
@@ -361,8 +355,9 @@ class Project:
     ) -> dict[int, Path]:
         """Find moved images by content hash under ``folder`` and point the project at them.
 
-        Only files whose size matches a missing image are hashed, so re-linking a big folder
-        stays fast. Returns {image_id: new path}.
+        Every file under ``folder`` is a candidate, but files named like a missing image are
+        hashed first and the search stops once every missing image is found, so the common case (a
+        moved folder) hashes little. Returns {image_id: new path}.
         """
         missing = self.missing_images()
         if not missing:
@@ -732,13 +727,3 @@ def record_with(record: ImageRecord, **changes: Any) -> ImageRecord:
     """A copy of an image record with some fields changed (for undo snapshots)."""
     return replace(record, **changes)
 
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that a crash leaves either the old or the new content, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -13,7 +13,6 @@ dtype (8/10/12/16-bit stays 8/10/12/16-bit).
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from lesion_studio.errors import LesionStudioError
+from lesion_studio.files import file_sha256
 from lesion_studio.io.radiograph import Radiograph
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.patches.intensity import from_unit_range_float, resize_patch, to_native, to_unit_range
@@ -37,8 +37,7 @@ log = logging.getLogger(__name__)
 
 @lru_cache(maxsize=256)
 def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+    return file_sha256(path)
 
 
 def file_sha256_cached(path: Path) -> str:

@@ -16,6 +16,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from lesion_studio.errors import LesionStudioError
+from lesion_studio.files import file_sha256
+from lesion_studio.models import layout
+from lesion_studio.models.specs import UnitArch
 from lesion_studio.onnx_runtime import make_session
 
 log = logging.getLogger(__name__)
@@ -60,13 +63,8 @@ class _Info:
     model_id: int | None
     model_name: str
     sha256: str
-    latent_channels: int
-    downsample_factor: int
+    arch: UnitArch
     metadata: dict[str, Any] = field(default_factory=dict)
-
-    def latent_shape(self, n: int, h: int, w: int) -> tuple[int, int, int, int]:
-        f = self.downsample_factor
-        return n, self.latent_channels, h // f, w // f
 
 
 # ---------------------------------------------------------------------------- backends
@@ -82,8 +80,8 @@ class _TranslatorBase:
                 direction: str) -> tuple[np.ndarray, np.ndarray]:
         if direction not in DIRECTIONS:
             raise LesionStudioError(f"Unknown direction {direction!r}; use h2l or l2h.")
-        x = _check_patches(patches, self._info.downsample_factor)
-        noise = make_noise(self._info.latent_shape(*x.shape[:1], *x.shape[2:]), stochastic, seed)
+        x = _check_patches(patches, self._info.arch.downsample_factor)
+        noise = make_noise(self._info.arch.latent_shape(*x.shape[:1], *x.shape[2:]), stochastic, seed)
         return x, noise
 
 
@@ -109,8 +107,8 @@ class TorchTranslator(_TranslatorBase):
     backend = "torch"
 
     def __init__(self, weights: str | Path, info: _Info, *, device: str = "auto") -> None:
-        from lesion_studio.training.common import select_device
-        from lesion_studio.training.unit_files import load_unit_model
+        from lesion_studio.models.checkpoint import select_device
+        from lesion_studio.models.unit import load_unit_model
 
         self._set_info(info)
         self.device = select_device(device)
@@ -138,12 +136,15 @@ def load_translator(project: Any, model: int | str, *, backend: str = "auto", de
     if record.kind != "unit":
         raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a UNIT translator.")
     weights = project.resolve_path(record.path)
-    onnx_path = weights.with_name("model.onnx")
+    onnx_path = layout.onnx_path(weights)
     meta = _unit_metadata(weights, record.metadata)
-    arch = meta["arch"]
+    try:
+        arch = UnitArch(**meta["arch"])
+    except (TypeError, ValueError) as exc:
+        raise LesionStudioError(f"Model {record.name!r} names an architecture Lesion Studio cannot read "
+                                f"({exc}); retrain it.") from exc
     info = _Info(resolution=int(meta["resolution"]), model_id=record.id, model_name=record.name,
-                 sha256=record.sha256, latent_channels=int(arch["base_channels"]) * 2 ** int(arch["n_downsample"]),
-                 downsample_factor=2 ** int(arch["n_downsample"]), metadata=meta)
+                 sha256=record.sha256, arch=arch, metadata=meta)
     if backend not in ("auto", "onnx", "torch"):
         raise LesionStudioError(f"Unknown translator backend {backend!r}; use auto, onnx or torch.")
     if backend == "onnx" or (backend == "auto" and onnx_path.exists()):
@@ -159,27 +160,20 @@ def load_translator(project: Any, model: int | str, *, backend: str = "auto", de
             if backend == "onnx" or not weights.exists():
                 raise LesionStudioError(message + ".")
             log.warning("%s; using the torch backend.", message)
-        elif _sha256(onnx_path) != expected:
+        elif file_sha256(onnx_path) != expected:
             raise LesionStudioError(f"{onnx_path} does not match the model's registered hash: it was changed "
                                     "or is incomplete. Re-export it or retrain.")
         else:
             return OnnxTranslator(onnx_path, info)
     if not weights.exists():
         raise LesionStudioError(f"The weights of model {record.name!r} are missing ({weights}).")
-    if record.sha256 and _sha256(weights) != record.sha256:
+    if record.sha256 and file_sha256(weights) != record.sha256:
         raise LesionStudioError(f"{weights} does not match the model's registered hash: it was changed or is "
                                 "incomplete. Retrain or restore the model folder.")
     try:
         return TorchTranslator(weights, info, device=device)
     except ImportError as exc:
         raise LesionStudioError(f"Model {record.name!r} has no usable ONNX export and torch is not installed.") from exc
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _unit_metadata(weights: Path, registered: dict[str, Any]) -> dict[str, Any]:
@@ -191,7 +185,7 @@ def _unit_metadata(weights: Path, registered: dict[str, Any]) -> dict[str, Any]:
 
     meta = dict(registered) if isinstance(registered, dict) else {}
     if "arch" not in meta or "resolution" not in meta:
-        side = weights.with_suffix(".json")
+        side = layout.sidecar_path(weights)
         try:
             loaded = json.loads(side.read_text())
         except (OSError, ValueError, RecursionError) as exc:

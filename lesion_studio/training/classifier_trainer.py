@@ -27,11 +27,13 @@ from lesion_studio.classifier.data import LabelledSet, build_augmentation, epoch
 from lesion_studio.config import to_dict
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
+from lesion_studio.files import file_sha256
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.models import layout
+from lesion_studio.models.layout import DRN_FORMAT, LAST, WEIGHTS
 from lesion_studio.training.common import (
     Distributed,
     autocast,
-    check_state_shapes,
     has_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -43,9 +45,10 @@ from lesion_studio.training.common import (
 
 torch = require("torch", "Classifier training")
 
+from lesion_studio.models.drn import load_classifier  # noqa: E402 (re-exported for callers)
+
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "lesion-studio-drn-1"
 __all__ = ["PRESETS", "ClassifierConfig", "ClassifierTrainer", "load_classifier", "predict", "preset",
            "train_classifier"]
 
@@ -130,11 +133,11 @@ class ClassifierTrainer:
 
     @property
     def last_path(self) -> Path:
-        return self.out_dir / "last.safetensors"
+        return self.out_dir / LAST
 
     @property
     def model_path(self) -> Path:
-        return self.out_dir / "model.safetensors"
+        return self.out_dir / WEIGHTS
 
     def _identity(self) -> dict[str, str]:
         return {"config_hash": self.config.training_hash(), "train_data": data_fingerprint(self.train),
@@ -169,7 +172,7 @@ class ClassifierTrainer:
         return meta
 
     def _checkpoint_meta(self, epoch: int, history: list[dict[str, Any]], best: dict[str, Any]) -> dict[str, Any]:
-        return {"format": CHECKPOINT_FORMAT, "kind": "drn", "arch": self.config.arch,
+        return {"format": DRN_FORMAT, "kind": "drn", "arch": self.config.arch,
                 "config": to_dict(self.config), "preprocessing": self.config.preprocessing.to_dict(),
                 "epoch": epoch, "history": history, "best": best, "identity": self._identity(),
                 "train_summary": self.train.summary(),
@@ -260,28 +263,9 @@ class ClassifierTrainer:
             self.dist.barrier()
         if not self.model_path.exists():
             raise LesionStudioError(f"Training finished but {self.model_path} was not written.")
-        with open(self.model_path, "rb") as fh:
-            sha = hashlib.file_digest(fh, "sha256").hexdigest()
+        sha = file_sha256(self.model_path)
         return TrainResult(path=self.model_path, sha256=sha, val_auc=best.get("val_auc"), epoch=best["epoch"],
                            epochs_done=len(history), history=history, resumed_from=start)
-
-
-# ------------------------------------------------------------------------------ loading
-def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """A trained classifier (eval mode) and its checkpoint metadata."""
-    from lesion_studio.models.drn import build_drn
-
-    states, meta = load_checkpoint(path)
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise LesionStudioError(f"{Path(path).name} is not a Lesion Studio classifier checkpoint.")
-    arch = meta.get("arch")
-    if not isinstance(arch, str) or not isinstance(states.get("model"), dict):
-        raise LesionStudioError(f"{Path(path).name}: the classifier metadata is damaged (architecture {arch!r}).")
-    check_state_shapes(lambda: build_drn(arch), states["model"], f"{Path(path).name} (classifier {arch})")
-    model = build_drn(arch)
-    model.load_state_dict(states["model"])
-    dev = device if isinstance(device, torch.device) else select_device(device)
-    return model.to(dev).eval(), meta
 
 
 def train_classifier(
@@ -308,7 +292,7 @@ def train_classifier(
         log.warning("no validation images%s: the last epoch is kept",
                     f" for {', '.join(body_parts)}" if body_parts else "")
         val = None
-    out = Path(out_dir) if out_dir else project.subfolder("models") / "classifiers" / name
+    out = Path(out_dir) if out_dir else layout.classifier_dir(project.folder, name)
     trainer = ClassifierTrainer(config, train, val, out, progress=progress, cancel=cancel,
                                 metadata={"name": name, "body_parts": list(body_parts or [])})
     result = trainer.fit(resume=resume)

@@ -22,22 +22,12 @@ augmentations.
 
 from __future__ import annotations
 
-from lesion_studio.errors import ConfigError
 from lesion_studio.extras import require
 
 torch = require("torch", "GAN training")
 
-POLICIES = ("brightness", "contrast", "translation", "cutout")
-
-
-def parse_policy(text: str) -> tuple[str, ...]:
-    """``"brightness,translation"`` → ("brightness", "translation"); empty text means none."""
-    names = tuple(p.strip() for p in text.split(",") if p.strip())
-    unknown = [p for p in names if p not in POLICIES]
-    if unknown:
-        raise ConfigError(f"UNIT config: unknown diff_augment polic{'ies' if len(unknown) > 1 else 'y'} "
-                          f"{', '.join(unknown)}; choose from {', '.join(POLICIES)}.")
-    return names
+# The policy names and their parsing are config facts (no torch), kept with the UNIT config.
+from lesion_studio.training.unit_config import parse_policy  # noqa: E402, F401 (re-exported)
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator, like: torch.Tensor) -> torch.Tensor:

@@ -1,12 +1,7 @@
-"""The files of a trained UNIT model, in ``<project>/models/<name>/``.
+"""Saving a trained UNIT model's generator weights (where its files go: :mod:`lesion_studio.models.layout`).
 
-- ``model.safetensors`` + ``model.json``: generator weights (E_l, E_h, G_l, G_h, shared blocks)
-  and the metadata needed to rebuild them (architecture, config, resolution, data summary).
-- ``checkpoint.safetensors`` + ``checkpoint.json``: everything to resume (both networks,
-  optimizers, schedulers, grad scaler, iteration).
-- ``config.yaml``: the training config, readable and re-usable with ``--config``.
-- ``model.onnx``: the exported translator graphs (see :mod:`lesion_studio.synthesis.onnx_export`).
-
+Loading is :func:`lesion_studio.models.unit.load_unit_model`, next to the networks, so the torch
+translator backend loads weights without importing the trainers; it is re-exported here.
 Loading never unpickles: safetensors + JSON only.
 """
 
@@ -15,17 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
-from lesion_studio.models.bounds import check_unit_arch
+from lesion_studio.models.layout import CHECKPOINT as CHECKPOINT  # re-exported for callers
+from lesion_studio.models.layout import UNIT_FORMAT
 
-torch = require("torch", "The torch translator backend")
+torch = require("torch", "Saving a UNIT model")
 
-WEIGHTS = "model.safetensors"
-CHECKPOINT = "checkpoint.safetensors"
-CONFIG = "config.yaml"
-ONNX = "model.onnx"
-FORMAT = "lesion-studio-unit-1"
+from lesion_studio.models.unit import load_unit_model as load_unit_model  # noqa: E402 (re-exported)
 
 
 def save_unit_model(path: Path, generators: Any, metadata: dict[str, Any]) -> str:
@@ -34,23 +25,4 @@ def save_unit_model(path: Path, generators: Any, metadata: dict[str, Any]) -> st
 
     gen = unwrap(generators)
     state = {k: v.detach().float().cpu() for k, v in gen.state_dict().items()}
-    return save_checkpoint(path, {"gen": state}, {**metadata, "format": FORMAT, "arch": gen.arch.to_dict()})
-
-
-def load_unit_model(path: str | Path, device: str | Any = "cpu") -> tuple[Any, dict[str, Any]]:
-    """(UnitGenerators in eval mode on ``device``, metadata) from a ``model.safetensors``."""
-    from lesion_studio.models.unit import UnitArch, UnitGenerators
-    from lesion_studio.training.common import check_state_shapes, load_checkpoint
-
-    states, meta = load_checkpoint(path)
-    if meta.get("format") != FORMAT or "gen" not in states or not isinstance(states["gen"], dict):
-        raise LesionStudioError(f"{Path(path).name} is not a UNIT model saved by Lesion Studio.")
-    arch = UnitArch(**check_unit_arch(meta.get("arch"), Path(path).name))
-    check_state_shapes(lambda: UnitGenerators(arch), states["gen"], f"{Path(path).name} (UNIT)")
-    try:
-        gen = UnitGenerators(arch)
-        gen.load_state_dict(states["gen"])
-    except (TypeError, KeyError, RuntimeError) as exc:
-        raise LesionStudioError(f"{Path(path).name} does not match the UNIT architecture it names ({exc}).") from exc
-    return gen.to(device).eval(), meta
-
+    return save_checkpoint(path, {"gen": state}, {**metadata, "format": UNIT_FORMAT, "arch": gen.arch.to_dict()})

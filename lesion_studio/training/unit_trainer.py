@@ -23,26 +23,28 @@ from typing import Any
 
 import numpy as np
 
-from lesion_studio.config import from_dict, read_config_file, to_dict, write_config_file
-from lesion_studio.errors import ConfigError, JobCancelled, LesionStudioError
+from lesion_studio.config import to_dict, write_config_file
+from lesion_studio.errors import JobCancelled, LesionStudioError
 from lesion_studio.extras import require
+from lesion_studio.files import atomic_write
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.models import layout
+from lesion_studio.models.layout import CHECKPOINT, CONFIG, HISTORY, ONNX, QUALITY_HISTORY, SAMPLES, WEIGHTS
+from lesion_studio.training.unit_config import UnitTrainConfig, default_model_name, load_config
+from lesion_studio.training.unit_config import preset_config as preset_config  # re-exported for callers
 
 torch = require("torch", "Training the GAN")
 
 from lesion_studio.models.unit import (  # noqa: E402
-    ARCHS,
-    UnitArch,
     loss_terms,
     unit_discriminators,
     unit_generators,
 )
 from lesion_studio.training import common  # noqa: E402
-from lesion_studio.training.unit_files import CHECKPOINT, CONFIG, ONNX, WEIGHTS, save_unit_model  # noqa: E402
+from lesion_studio.training.unit_files import save_unit_model  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-QUALITY_HISTORY = "quality_history.json"
 LOSS_NAMES = ("dis", "gan", "recon", "kl", "cycle", "cycle_kl", "total")
 
 
@@ -55,124 +57,6 @@ def _augmenter(cfg: UnitTrainConfig, it: int, rank: int) -> Any:
         return lambda x: x
     g = common.step_generator(cfg.seed, it, 3 + rank * 8)
     return lambda x: diff_augment(x, policy, g)
-
-
-# ---------------------------------------------------------------------------- config
-@dataclass
-class UnitTrainConfig:
-    """Every setting of a UNIT run. Saved as ``config.yaml`` next to every checkpoint."""
-
-    preset: str = "fast"
-    # architecture (see models.unit.UnitArch)
-    base_channels: int = 16
-    n_downsample: int = 2
-    n_res: int = 4
-    n_shared: int = 1
-    dis_channels: int = 32
-    dis_layers: int = 4
-    dis_scales: int = 3
-    # data
-    resolution: int = 128
-    body_parts: list[str] = field(default_factory=list)  # empty: every body part
-    splits: list[str] = field(default_factory=lambda: ["train", "unassigned"])  # never val/test
-    side_factors: tuple[float, float] = (1.5, 3.0)
-    jitter: float = 0.5
-    variants: int = 4
-    normal_source: str = "both"
-    # optimisation (UNIT defaults)
-    iterations: int = 20000
-    batch_size: int = 1
-    lr: float = 1e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    weight_decay: float = 1e-4
-    lr_step: int = 100000
-    lr_gamma: float = 0.5
-    gan_w: float = 1.0
-    recon_w: float = 10.0
-    kl_w: float = 0.01
-    cycle_w: float = 10.0
-    cycle_kl_w: float = 0.01
-    #: DiffAugment policies for the discriminators' inputs, comma-separated (``training/diffaugment.py``):
-    #: brightness, contrast, translation, cutout. Empty: the paper's UNIT, no augmentation.
-    diff_augment: str = ""
-    # run
-    seed: int = 0
-    device: str = "auto"
-    cpu_threads: int = 0  # 0: torch's default; 1 is fastest for tiny models on a busy machine
-    mixed_precision: bool = True
-    sample_every: int = 250
-    checkpoint_every: int = 1000
-    export_onnx: bool = True
-    assess: bool = True  # the cheap generator quality report at every checkpoint (needs a val split)
-
-    def __post_init__(self) -> None:
-        try:
-            arch = self.arch()
-        except ValueError as exc:
-            raise ConfigError(f"UNIT config: {exc}.") from exc
-        f = arch.downsample_factor
-        if self.resolution % f:
-            raise ConfigError(f"UNIT config: resolution {self.resolution} must be a multiple of {f} "
-                              f"(2^n_downsample).")
-        smallest = self.resolution // 2 ** (self.dis_scales - 1) // 2**self.dis_layers
-        if smallest < 1:
-            raise ConfigError(f"UNIT config: resolution {self.resolution} is too small for {self.dis_scales} "
-                              f"discriminator scales of {self.dis_layers} layers; lower them or raise it.")
-        if self.iterations < 0 or self.batch_size < 1:
-            raise ConfigError("UNIT config: iterations must be >= 0 and batch_size >= 1.")
-        if self.normal_source not in ("picked", "auto", "both"):
-            raise ConfigError("UNIT config: normal_source must be picked, auto or both.")
-        if self.sample_every < 1 or self.checkpoint_every < 1:
-            raise ConfigError("UNIT config: sample_every and checkpoint_every must be >= 1.")
-        from lesion_studio.training.diffaugment import parse_policy
-
-        parse_policy(self.diff_augment)
-
-    def arch(self) -> UnitArch:
-        return UnitArch(in_channels=1, base_channels=self.base_channels, n_downsample=self.n_downsample,
-                        n_res=self.n_res, n_shared=self.n_shared, dis_channels=self.dis_channels,
-                        dis_layers=self.dis_layers, dis_scales=self.dis_scales)
-
-    def patch_params(self) -> Any:
-        from lesion_studio.patches.dataset import PatchParams
-
-        return PatchParams(resolution=self.resolution, side_factors=tuple(self.side_factors),
-                           jitter=self.jitter, variants=self.variants, normal_source=self.normal_source,
-                           seed=self.seed)
-
-
-def _arch_fields(arch: UnitArch) -> dict[str, Any]:
-    d = arch.to_dict()
-    d.pop("in_channels")
-    return d
-
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # the paper: 64 channels, 2 downsamplings, 4 residual blocks at 256 px (a GPU job)
-    "paper": {**_arch_fields(ARCHS["paper"]()), "resolution": 256, "iterations": 100000, "sample_every": 1000,
-              "checkpoint_every": 5000},
-    # CPU default and live preview: 16 channels at 128 px
-    "fast": {**_arch_fields(ARCHS["fast"]()), "resolution": 128, "iterations": 20000},
-    # tests: 16 channels at 32 px, two small discriminator scales, a higher learning rate
-    "tiny": {**_arch_fields(ARCHS["tiny"]()), "resolution": 32, "iterations": 200, "lr": 5e-4,
-             "variants": 2, "sample_every": 50, "checkpoint_every": 100},
-}
-
-
-def preset_config(preset: str = "fast", **overrides: Any) -> UnitTrainConfig:
-    """A config from a preset name, with any field overridden (validated like a config file)."""
-    if preset not in PRESETS:
-        raise ConfigError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
-    return from_dict(UnitTrainConfig, {"preset": preset, **PRESETS[preset], **overrides},
-                     where=f"preset {preset}")
-
-
-def load_config(path: str | Path, **overrides: Any) -> UnitTrainConfig:
-    """A config from YAML/TOML; a ``preset`` key there supplies the defaults the file leaves out."""
-    data = {**read_config_file(path), **overrides}
-    preset = data.pop("preset", "fast")
-    return preset_config(preset, **data)
 
 
 # ---------------------------------------------------------------------------- result
@@ -196,11 +80,6 @@ class TrainResult:
 
 
 # ---------------------------------------------------------------------------- trainer
-def default_model_name(config: UnitTrainConfig) -> str:
-    parts = "+".join(config.body_parts) if config.body_parts else "all"
-    return f"unit-{parts}-{config.preset}"
-
-
 class UnitTrainer:
     """One UNIT training run. Build it, then call :meth:`run`."""
 
@@ -209,7 +88,7 @@ class UnitTrainer:
                  patch_cache: str = "disk") -> None:
         self.project = project
         self.name = name or default_model_name(config)
-        self.model_dir = project.folder / "models" / self.name
+        self.model_dir = layout.unit_dir(project.folder, self.name)
         self.resume = resume
         self.progress = progress
         self.cancel = cancel
@@ -397,7 +276,7 @@ class UnitTrainer:
 
     # ------------------------------------------------------------------ files
     def _samples(self, gen: Any, sample_l: np.ndarray, sample_h: np.ndarray, device: Any, it: int) -> dict[str, Any]:
-        from lesion_studio.synthesis.images import grid, save_png, to_uint8
+        from lesion_studio.io.images import grid, patch_uint8, save_png
 
         with torch.no_grad():
             x_h = torch.from_numpy(sample_h).to(device)
@@ -405,8 +284,8 @@ class UnitTrainer:
             h2l = gen.translate(x_h, "h2l").float().cpu().numpy()
             l2h = gen.translate(x_l, "l2h").float().cpu().numpy()
         arrays = {"normal": sample_h[:, 0], "h2l": h2l[:, 0], "lesion": sample_l[:, 0], "l2h": l2h[:, 0]}
-        rows = [[to_uint8(a) for a in arrays[k]] for k in ("normal", "h2l", "lesion", "l2h")]
-        png = save_png(self.model_dir / "samples" / f"iter_{it:07d}.png", grid(rows))
+        rows = [[patch_uint8(a) for a in arrays[k]] for k in ("normal", "h2l", "lesion", "l2h")]
+        png = save_png(self.model_dir / SAMPLES / f"iter_{it:07d}.png", grid(rows))
         return {**arrays, "png": str(png)}
 
     def _save_checkpoint(self, gen: Any, dis: Any, opt_g: Any, opt_d: Any, sched_g: Any, sched_d: Any,
@@ -417,12 +296,10 @@ class UnitTrainer:
         common.save_checkpoint(self.model_dir / CHECKPOINT, states,
                                {"iteration": it, "config": to_dict(self.config), "name": self.name,
                                 "data": patches.summary()}, keep_previous=True)
-        from lesion_studio.store.project import atomic_write_bytes
-
-        atomic_write_bytes(self.model_dir / "history.json", json.dumps(self.history).encode())
+        atomic_write(self.model_dir / HISTORY, json.dumps(self.history).encode())
 
     def _read_history(self) -> list[dict[str, float]]:
-        return self._read_json("history.json")
+        return self._read_json(HISTORY)
 
     def _read_json(self, name: str) -> list[Any]:
         path = self.model_dir / name
@@ -437,7 +314,6 @@ class UnitTrainer:
         if not self.config.assess or self._quality_context is False:
             return None
         from lesion_studio.evaluate.generator_quality import QualityContext, QualitySettings
-        from lesion_studio.store.project import atomic_write_bytes
 
         cfg = self.config
         try:
@@ -454,7 +330,7 @@ class UnitTrainer:
             return None
         report.pop("settings", None)
         self.quality_history.append(report)
-        atomic_write_bytes(self.model_dir / QUALITY_HISTORY, json.dumps(self.quality_history).encode())
+        atomic_write(self.model_dir / QUALITY_HISTORY, json.dumps(self.quality_history).encode())
         log.info("quality at iteration %d: %s", it, report["headline"])
         return report
 
@@ -466,7 +342,7 @@ class UnitTrainer:
         sha = save_unit_model(self.model_dir / WEIGHTS, gen, meta)
         onnx_sha = None
         if cfg.export_onnx:
-            from lesion_studio.synthesis.onnx_export import export_unit_onnx
+            from lesion_studio.models.unit_onnx import export_unit_onnx
 
             try:
                 onnx_sha = export_unit_onnx(common.unwrap(gen), self.model_dir / ONNX, resolution=cfg.resolution)

@@ -49,16 +49,8 @@ def _setup_unit(qtbot, panel, name: str, iterations: int) -> None:  # noqa: ANN0
     panel.overrides = dict(UNIT_OVERRIDES)
 
 
-def test_presets_mirror_the_trainers() -> None:
-    from lesion_studio.gui.panels.training import DRN_PRESETS, UNIT_PRESETS
-    from lesion_studio.training import classifier_trainer, unit_trainer
-
-    assert {k: v["iterations"] for k, v in unit_trainer.PRESETS.items()} == UNIT_PRESETS
-    assert {k: (v["epochs"], v["input_size"]) for k, v in classifier_trainer.PRESETS.items()} == DRN_PRESETS
-
-
 def test_unit_start_pause_resume_finishes_into_the_registry(qtbot, window) -> None:  # noqa: ANN001
-    from lesion_studio.training.unit_files import CHECKPOINT
+    from lesion_studio.models.layout import CHECKPOINT
 
     panel = _panel(window)
     project = window.session.project
@@ -145,7 +137,7 @@ def test_drn_training_plots_validation_auc_per_epoch(qtbot, window) -> None:  # 
 
 def test_closing_while_training_asks_and_stops_at_a_checkpoint(qtbot, demo_project, _answer_yes,
                                                                monkeypatch) -> None:  # noqa: ANN001
-    from lesion_studio.training.unit_files import CHECKPOINT
+    from lesion_studio.models.layout import CHECKPOINT
     from tests.gui.conftest import dispose, open_window
 
     window = open_window(qtbot, demo_project.folder)

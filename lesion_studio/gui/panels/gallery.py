@@ -106,9 +106,9 @@ def context_crop(pixels: np.ndarray, window: Box, margin: float = 0.5) -> np.nda
 
 def render_thumbnail(project: Any, sample: SyntheticSample, size: int = THUMB) -> np.ndarray:
     """A size×size uint8 view of the sample's window with context (runs off the GUI thread)."""
+    from lesion_studio.io.images import window_uint8
     from lesion_studio.patches.intensity import resize_patch
     from lesion_studio.samples import load_sample_pixels
-    from lesion_studio.synthesis.images import window_uint8
 
     pixels = load_sample_pixels(project, sample)
     crop = context_crop(pixels, sample.box)

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from lesion_studio.synthesis.images import grid, to_uint8
+from lesion_studio.io.images import grid, patch_uint8
 
 ROWS = (("normal", "normal"), ("h2l", "normal → lesion"), ("lesion", "lesion"), ("l2h", "lesion → normal"))
 
@@ -37,7 +37,7 @@ class SampleGrid(QWidget):
         self.array: np.ndarray | None = None
 
     def set_samples(self, samples: Mapping[str, np.ndarray], iteration: int | None = None) -> None:
-        rows = [[to_uint8(tile) for tile in np.asarray(samples[key])] for key, _ in ROWS if key in samples]
+        rows = [[patch_uint8(tile) for tile in np.asarray(samples[key])] for key, _ in ROWS if key in samples]
         if not rows:
             return
         self.array = grid(rows)

@@ -55,6 +55,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lesion_studio.errors import ProjectError
 from lesion_studio.gui.actions import ActionSpec
 from lesion_studio.gui.commands import PATCH
 from lesion_studio.gui.input_guard import return_focus_on_enter
@@ -432,7 +433,7 @@ class SynthesisPanel(QWidget):
             return None
         try:
             return self.session.project.model(int(model_id))
-        except Exception:  # deleted meanwhile: re-read the registry next time
+        except ProjectError:  # deleted meanwhile: re-read the registry next time
             return None
 
     def select_model(self, ref: int | str) -> None:
@@ -523,7 +524,7 @@ class SynthesisPanel(QWidget):
             return
         try:
             self.session.project.normal_patch(self._patch_id)
-        except Exception:  # the patch was deleted: keep its window as a drawn one
+        except ProjectError:  # the patch was deleted: keep its window as a drawn one
             self._patch_id = None
             return
         self.use_patch(self._patch_id)

@@ -61,12 +61,14 @@ from lesion_studio.gui.panels import report
 from lesion_studio.gui.panels.loss_plot import CurvePlot
 from lesion_studio.gui.panels.sample_grid import SampleGrid
 from lesion_studio.jobs import ProgressEvent
+from lesion_studio.models import layout
+from lesion_studio.training import unit_config
 
 log = logging.getLogger(__name__)
 
-# The trainers' presets, mirrored here because reading them would import torch at start-up
-# (tests/gui/test_training_panel.py checks they match). name → (run length, input size or None)
-UNIT_PRESETS: dict[str, int] = {"tiny": 200, "fast": 20000, "paper": 100000}
+# The trainers' presets as the form shows them, read from the torch-free config modules:
+# name → run length (GAN iterations), name → (epochs, input size) for the classifier.
+UNIT_PRESETS: dict[str, int] = {name: unit_config.preset_config(name).iterations for name in unit_config.PRESETS}
 #: The GAN run a CPU gets by default: the ``fast`` network for minutes, not the GPU's hours.
 CPU_DEFAULT_ITERATIONS = 300
 #: Reference measurements (2 CPU cores; one H200), per (kind, preset, lane): seconds per iteration
@@ -197,9 +199,10 @@ def previous_history(folder: Path, request: TrainingRequest) -> list[tuple[int, 
     """What a resumed run already did (loss per iteration / AUC per epoch), to continue the curves."""
     try:
         if request.kind == "unit":
-            rows = json.loads((folder / "models" / request.name / "history.json").read_text())
+            rows = json.loads((layout.unit_dir(folder, request.name) / layout.HISTORY).read_text())
             return [(i + 1, {k: v for k, v in row.items() if k not in HIDDEN_LOSSES}) for i, row in enumerate(rows)]
-        meta = json.loads((folder / "models" / "classifiers" / request.name / "last.json").read_text())
+        last = layout.classifier_dir(folder, request.name) / layout.LAST
+        meta = json.loads(layout.sidecar_path(last).read_text())
         return [(int(r["epoch"]), {"val AUC": r.get("val_auc")}) for r in meta.get("history", [])]
     except (OSError, ValueError, KeyError, TypeError):
         return []
@@ -221,7 +224,7 @@ def quality_point(report: dict[str, Any]) -> dict[str, float | None]:
 def previous_quality(folder: Path, request: TrainingRequest) -> list[tuple[int, dict[str, float | None]]]:
     """The quality reports a resumed GAN run already made, to continue the Quality curves."""
     try:
-        rows = json.loads((folder / "models" / request.name / "quality_history.json").read_text())
+        rows = json.loads((layout.unit_dir(folder, request.name) / layout.QUALITY_HISTORY).read_text())
         return [(int(r["iteration"]), quality_point(r)) for r in rows]
     except (OSError, ValueError, KeyError, TypeError):
         return []

@@ -22,6 +22,7 @@ from PySide6.QtGui import QMouseEvent, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QWidget
 
 from lesion_studio.gui.viewer.overlays import RegionItem
+from lesion_studio.gui.viewer.window_level import dragged_levels
 from lesion_studio.io.radiograph import Radiograph
 from lesion_studio.store.records import Box
 
@@ -301,8 +302,6 @@ class ImageCanvas(pg.GraphicsView):
 
     def _drag_window(self, pos: QPointF) -> None:
         """Right-drag: right widens the window, down raises the level (the usual PACS feel)."""
-        from lesion_studio.gui.tools.window_level import dragged_levels
-
         start, levels = self._wl_start
         assert self.radiograph is not None
         lo, hi = dragged_levels(levels, self.radiograph.value_range,

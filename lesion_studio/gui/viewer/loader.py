@@ -15,7 +15,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from lesion_studio.gui.workers import TaskPool
-from lesion_studio.io.radiograph import Radiograph, open_radiograph
+from lesion_studio.io.radiograph import Radiograph
+from lesion_studio.io.reader import open_radiograph
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Window/level gestures and presets, as plain functions over (low, high) levels."""
+"""Window/level display maths for the viewer: plain functions over (low, high) levels, no Qt."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Small image helpers for previews: float patches → 8-bit, grids, PNG files (numpy + Pillow)."""
+"""Small image helpers for previews: model patches → 8-bit, grids, PNG files (numpy + Pillow).
+
+On the ground floor (io) because the trainer's sample grids, the CLI, the GUI and the experiment
+report all write such images; none of them needs to import another for it.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
+from lesion_studio.files import atomic_path
+from lesion_studio.io.display import to_uint8
 
-def to_uint8(patch: np.ndarray, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
-    """Map [lo, hi] linearly to 0..255 (a fixed window, so images stay comparable)."""
-    x = (np.asarray(patch, dtype=np.float32) - lo) / max(1e-12, hi - lo)
-    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+def patch_uint8(patch: np.ndarray) -> np.ndarray:
+    """A model-range patch ([-1, 1]) to 0..255 (a fixed window, so samples stay comparable)."""
+    return to_uint8(patch, (-1.0, 1.0))
 
 
 def window_uint8(pixels: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     """Native pixels through a (center, width) display window to 0..255."""
     center, width = window
-    return to_uint8(pixels, center - width / 2.0, center + width / 2.0)
+    return to_uint8(pixels, (center - width / 2.0, center + width / 2.0))
 
 
 def grid(rows: Sequence[Sequence[np.ndarray]], gap: int = 2) -> np.ndarray:
@@ -37,10 +43,9 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
     """Write a 2-D uint8 or uint16 array as a grayscale PNG (16-bit stays 16-bit)."""
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.asarray(image)
     if arr.dtype not in (np.uint8, np.uint16):
         arr = arr.astype(np.uint16) if arr.dtype.kind in "iu" and arr.max() > 255 else arr.astype(np.uint8)
-    Image.fromarray(np.ascontiguousarray(arr)).save(path)
-    return path
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(arr)).save(tmp)
+    return Path(path)
