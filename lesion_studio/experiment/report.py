@@ -7,21 +7,18 @@ legend, which is all a ROC plot needs.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lesion_studio.config import write_config_file
+from lesion_studio.files import atomic_write_text
 
 COLOURS = {"Baseline": (90, 90, 90), "Augmented": (200, 60, 40), "TL": (40, 110, 200)}
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+_atomic_text = atomic_write_text
 
 
 def _fmt_auc(entry: dict[str, Any]) -> str:

@@ -45,6 +45,7 @@ from lesion_studio.experiment.config import ExperimentConfig, StudySpec
 from lesion_studio.experiment.generators import StubPainter, Synthesizer, UnitSynthesizer
 from lesion_studio.experiment.plan import ExperimentPlan, parts_label
 from lesion_studio.experiment.stages import StageCache, inputs_hash
+from lesion_studio.files import file_sha256
 from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.store.project import Project
 
@@ -299,8 +300,7 @@ class ExperimentRunner:
                     cand = synth.synthesize(rg, window, n=spec.n, seed=seed, stochastic=spec.stochastic,
                                             blend_mode=spec.blend)
                     path = save_png(folder / f"img{rec.id:06d}-{k}.png", cand.image)
-                    with open(path, "rb") as fh:
-                        file_sha = hashlib.file_digest(fh, "sha256").hexdigest()
+                    file_sha = file_sha256(path)
                     prov = {**cand.provenance, "source_image_id": rec.id, "source_sha256": rec.sha256,
                             "box": list(cand.window.as_tuple()), "n": cand.n, "seed": cand.seed,
                             "file_sha256": file_sha, "experiment": self.cfg.name, "generator": gen}

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from lesion_studio.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,6 @@ class StageCache:
         outputs = fn()
         record = {"stage": key, "inputs_hash": digest, "inputs": inputs, "outputs": outputs,
                   "seconds": round(time.perf_counter() - t0, 2), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str))
-        os.replace(tmp, path)
+        atomic_write_json(path, record, indent=1, sort_keys=True, default=str)
         self.events.append({"stage": key, "status": "ran", "seconds": record["seconds"]})
         return outputs

@@ -269,8 +269,8 @@ def resumable_runs(folder: Path) -> list[PausedRun]:
     """Paused (or interrupted) runs of a project: GAN checkpoints and classifier ``last`` checkpoints
     whose iteration or epoch is short of the run's own length. Reads JSON only (no torch)."""
     runs: list[PausedRun] = []
-    models = folder / "models"
-    for meta_path in sorted(models.glob("*/checkpoint.json")):
+    models = folder / layout.MODELS
+    for meta_path in sorted(models.glob(f"*/{layout.sidecar_path(layout.CHECKPOINT).name}")):
         meta = _read_json(meta_path)
         cfg = (meta or {}).get("config") or {}
         try:
@@ -282,7 +282,7 @@ def resumable_runs(folder: Path) -> list[PausedRun]:
                                   str(cfg.get("preset", "fast")), done, total, tuple(cfg.get("body_parts") or ()),
                                   tuple(cfg.get("splits") or ("train", "unassigned")), str(cfg.get("device", "auto")),
                                   config=cfg))
-    for meta_path in sorted((models / "classifiers").glob("*/last.json")):
+    for meta_path in sorted((models / layout.CLASSIFIERS).glob(f"*/{layout.sidecar_path(layout.LAST).name}")):
         meta = _read_json(meta_path)
         cfg = (meta or {}).get("config") or {}
         try:
