@@ -46,8 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("experiment", help="run the paper's augmentation protocol from a config (cached, resumable)")
-    p.add_argument("config", type=Path)
-    p.add_argument("--output", help="results folder (overrides the config)")
+    p.add_argument("config", nargs="?", help="a config file, or a built-in config's name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the built-in configs and exit")
+    p.add_argument("--output", "--out", dest="output", help="results folder (overrides the config)")
     p.add_argument("--test-set", type=Path, help="external test folder with labels.csv (+ boxes.csv)")
     p.set_defaults(func=cmd_experiment)
 
@@ -194,8 +195,15 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from lesion_studio.cli.progress import TerminalProgress
     from lesion_studio.experiment.config import load_experiment_config
     from lesion_studio.experiment.runner import run_experiment
+    from lesion_studio.paths import experiment_configs, find_experiment_config
 
-    cfg = load_experiment_config(args.config, output=args.output)
+    if args.list:
+        for path in experiment_configs():
+            print(f"{path.stem:<18} {_first_comment(path)}")
+        return 0
+    if not args.config:
+        raise LesionStudioError("experiment needs a config file or a built-in config's name (see --list).")
+    cfg = load_experiment_config(find_experiment_config(args.config), output=args.output)
     if args.output:
         cfg.output = str(Path(args.output).resolve())
     bar = TerminalProgress()
@@ -207,3 +215,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     cached = sum(e["status"] == "cached" for e in result.stage_events)
     print(f"Results in {result.output} ({cached} of {len(result.stage_events)} stages read from the cache).")
     return 0
+
+
+def _first_comment(path: Path) -> str:
+    """A config's first comment line: what it is for."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +27,9 @@ def default_demo_folder() -> Path:
 
     ``LESION_STUDIO_HOME`` overrides it (tests and CI point it at a temporary folder).
     """
-    home = os.environ.get("LESION_STUDIO_HOME")
-    if home:
-        return Path(home) / "demo-project"
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "lesion-studio" / "demo-project"
+    from lesion_studio.paths import user_data_dir
+
+    return user_data_dir() / "demo-project"
 
 
 def write_demo_dicom(case: PhantomCase, path: Path, index: int, monochrome1: bool) -> None:

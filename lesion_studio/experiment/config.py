@@ -1,8 +1,10 @@
 """Experiment configs (YAML/TOML): what to train, synthesize, filter and evaluate.
 
-Paths in a config file are relative to the file. A ``studies`` entry names the target body parts
-(the classifier is trained and tested on them) and, for transfer learning, the body parts whose
-generator and baseline classifier make and filter the synthetic lesions (``transfer_from``).
+Paths in a config file are relative to the file (for a built-in config, shipped read-only in the
+package: to the current folder). Without ``output``, results go to the user's data folder. A
+``studies`` entry names the target body parts (the classifier is trained and tested on them) and,
+for transfer learning, the body parts whose generator and baseline classifier make and filter the
+synthetic lesions (``transfer_from``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any, Literal
 
 from lesion_studio.config import from_dict, read_config_file, to_dict
 from lesion_studio.errors import ConfigError
+from lesion_studio.paths import default_results_dir, is_builtin_resource
 
 
 @dataclass
@@ -120,7 +123,7 @@ class ExperimentConfig:
     studies: list[StudySpec]
     project: str | None = None
     import_spec: ImportSpec | None = None
-    output: str = "results"
+    output: str = "results"  # a file without one: <user data folder>/results/<name>
     test_set: TestSetSpec | None = None
     seed: int = 0
     #: Every classifier (baseline and augmented) is trained once per seed; generators and the
@@ -200,5 +203,10 @@ def load_experiment_config(path: str | Path, **overrides: Any) -> ExperimentConf
     if "project" in overrides:
         data.pop("import_spec", None)
     data.update(overrides)
-    data.setdefault("base_dir", str(path.resolve().parent))
+    # A built-in config lives in the read-only package: its relative paths are the user's current
+    # folder's, and its results go to the user's data folder unless it or --output names one.
+    builtin = is_builtin_resource(path)
+    data.setdefault("base_dir", str(Path.cwd() if builtin else path.resolve().parent))
+    if "output" not in data and "name" in data:
+        data["output"] = str(default_results_dir(str(data["name"])))
     return from_dict(ExperimentConfig, data, where=path.name)
