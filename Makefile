@@ -1,10 +1,14 @@
 # Two commands on a fresh machine:  `make run` (the app on the demo project) and `make test`.
+# Packaging:  `make bundle` (PyInstaller desktop bundle, no torch) and `make deb` (Debian package).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The bundle is built from its own torch-free venv, so nothing of the training stack leaks in.
+BUNDLE_VENV ?= build/bundle-venv
+BUNDLE      := dist/lesion-studio
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bundle deb package-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,5 +28,27 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
+bundle:
+	test -x $(BUNDLE_VENV)/bin/python || $(PYTHON) -m venv $(BUNDLE_VENV)
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet . pyinstaller
+	@$(BUNDLE_VENV)/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is not None)" \
+		|| { echo "$(BUNDLE_VENV) has torch: the reading bundle must be built without it"; exit 1; }
+	rm -rf build/lib build/bdist.* *.egg-info
+	$(BUNDLE_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN --distpath dist \
+		--workpath build/pyinstaller packaging/lesion-studio.spec
+	QT_QPA_PLATFORM=offscreen $(BUNDLE)/lesion-studio --selftest
+
+$(BUNDLE)/lesion-studio:
+	$(MAKE) bundle
+
+deb: $(BUNDLE)/lesion-studio
+	test -x $(BUNDLE_VENV)/bin/python || $(MAKE) bundle
+	$(BUNDLE_VENV)/bin/python packaging/build_deb.py --bundle $(BUNDLE) --out dist
+
+# Size, start-up, self-test and the desktop/AppStream validators (JSON).
+package-check: $(BUNDLE)/lesion-studio
+	$(PYTHON) -m benchmarks.package_bench
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

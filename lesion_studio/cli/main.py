@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "lesion_studio.cli.synthesis_commands",
     "lesion_studio.cli.batch_commands",
     "lesion_studio.cli.sample_commands",
+    "lesion_studio.cli.model_commands",
 ]
 
 
@@ -33,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lesion-studio {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to the terminal")
+    parser.add_argument("--selftest", action="store_true",
+                        help="check this installation (compressed DICOM, built-in generator, main window) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -43,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
+    if args.selftest:
+        from lesion_studio.selftest import run_selftest
+
+        return run_selftest()
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -52,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("gui", help="open the desktop app")
     p.add_argument("project", type=Path, nargs="?")
+    p.add_argument("--exit-when-shown", action="store_true",
+                   help="quit once the first window is on screen (start-up measurements, smoke tests)")
     p.set_defaults(func=cmd_gui)
 
 
@@ -170,6 +172,7 @@ def cmd_split(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from lesion_studio.cli.progress import TerminalProgress
     from lesion_studio.demo import build_demo_project, default_demo_folder
+    from lesion_studio.demo.project import add_builtin_generators
 
     folder = args.project or default_demo_folder()
     bar = TerminalProgress()
@@ -177,19 +180,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
         project = build_demo_project(folder, progress=bar)
     finally:
         bar.close()
-    folder = project.folder
-    project.close()
+    try:
+        builtins = add_builtin_generators(project)
+    finally:
+        folder = project.folder
+        project.close()
     print(f"Demo project: {folder}")
+    if builtins:
+        print(f"Built-in generator ready for the Synthesis panel: {', '.join(builtins)}")
     if args.no_gui:
         return 0
     return launch_gui(folder)
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    return launch_gui(args.project)
+    return launch_gui(args.project, exit_when_shown=args.exit_when_shown)
 
 
-def launch_gui(project: Path | None) -> int:
+def launch_gui(project: Path | None, *, exit_when_shown: bool = False) -> int:
     try:
         from lesion_studio.gui.app import run_app
     except ImportError as exc:
@@ -198,4 +206,4 @@ def launch_gui(project: Path | None) -> int:
         print("The desktop GUI is not part of this build yet; use the command-line tools "
               "(`lesion-studio --help`).", file=sys.stderr)
         return 0
-    return run_app(project)
+    return run_app(project, exit_when_shown=exit_when_shown)

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("translate", help="synthesize a lesion in a window (or in every normal patch)")
     p.add_argument("project", type=Path)
-    p.add_argument("--model", required=True, help="UNIT model name or id")
+    p.add_argument("--model", required=True, help="UNIT model name or id, or a built-in one (builtin-..., see `lesion-studio models`)")
     p.add_argument("--image", type=Path, help="the radiograph to paint into")
     p.add_argument("--box", help="the window x0,y0,x1,y1 in pixels (square is best)")
     p.add_argument("--out", type=Path, help="side-by-side PNG (original | translated | blended)")

@@ -151,3 +151,16 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(fh, fieldnames=fields or ["image"])
         writer.writeheader()
         writer.writerows(rows)
+
+
+def add_builtin_generators(project: Project) -> list[str]:
+    """Register the built-in generators trained on the phantoms, so the Synthesis panel translates
+    at once without training. Returns their registered names."""
+    from lesion_studio.builtin_models import builtin_models, register_builtin
+
+    names = []
+    for model in builtin_models(kind="unit"):
+        if model.body_parts and set(model.body_parts) <= set(DEMO_BODY_PARTS):
+            names.append(register_builtin(project, model).name)
+    return names
+

@@ -208,7 +208,9 @@ class ExperimentRunner:
         name = (spec.model or "unit-{parts}").format(parts=label)
 
         def fn() -> dict[str, Any]:
-            record = self.project.find_model(name)
+            from lesion_studio.builtin_models import find_model_or_builtin
+
+            record = find_model_or_builtin(self.project, name)  # the project's, or a built-in (builtin-...)
             if record is not None:
                 if record.kind != "unit":
                     raise LesionStudioError(f"Model {name!r} is a {record.kind} model, not a UNIT generator.")

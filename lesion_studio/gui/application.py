@@ -66,8 +66,11 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def run_app(project: Path | None = None) -> int:
-    """Open the main window (on ``project`` if given, else the most recent one) and run."""
+def run_app(project: Path | None = None, *, exit_when_shown: bool = False) -> int:
+    """Open the main window (on ``project`` if given, else the most recent one) and run.
+
+    ``exit_when_shown`` quits as soon as the event loop has drawn the first window: the package
+    benchmark times start-to-first-window of the bundle this way."""
     from lesion_studio.logsetup import configure_logging
 
     configure_logging()
@@ -82,4 +85,8 @@ def run_app(project: Path | None = None) -> int:
     window.show()
     if project is not None:
         window.open_project(project)
+    if exit_when_shown:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, app.quit)  # runs after the pending paint of the shown window
     return int(app.exec())

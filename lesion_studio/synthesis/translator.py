@@ -132,7 +132,9 @@ def load_translator(project: Any, model: int | str, *, backend: str = "auto", de
     ``device`` applies to the torch backend (auto: CUDA when available; note CUDA convolutions use
     TF32 by default, so they differ from the CPU/ONNX result by ~1e-3).
     """
-    record = project.model(model)
+    from lesion_studio.builtin_models import resolve_model
+
+    record = resolve_model(project, model)  # a project's own model, or a built-in one
     if record.kind != "unit":
         raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a UNIT translator.")
     weights = project.resolve_path(record.path)

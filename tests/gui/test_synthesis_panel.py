@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
+from lesion_studio.builtin_models import builtin_models
 from lesion_studio.store.records import Box
 from tests.gui.conftest import dispose, open_window, show
 from tests.gui.helpers import drag
@@ -149,7 +150,8 @@ def test_patch_to_four_views_and_live_n_without_translating(qtbot, synth) -> Non
     project.register_model("another-unit", "unit", project.resolve_path(tiny.path), sha256=tiny.sha256,
                            config=tiny.config, metadata=tiny.metadata)
     window.session.models_changed.emit()
-    assert panel.model_combo.count() == 2 and panel.current_model().name == "tiny-unit"
+    builtins = len(builtin_models(kind="unit"))  # listed after the project's own, marked built-in
+    assert panel.model_combo.count() == 2 + builtins and panel.current_model().name == "tiny-unit"
     assert counter["calls"] == 1
 
 

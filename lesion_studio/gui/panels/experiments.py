@@ -251,6 +251,11 @@ class ExperimentsPanel(QWidget):
             self.preview()
 
     def run(self) -> Job | None:
+        from lesion_studio.extras import TRAINING_HINT, training_available
+
+        if not training_available():  # every experiment trains classifiers
+            self._message(TRAINING_HINT, "warning")
+            return None
         text = self.config_edit.text().strip()
         if not text:
             self._message("Choose an experiment config first.", "warning")

@@ -410,18 +410,30 @@ class SynthesisPanel(QWidget):
         if current is None:
             stored = self.session.project.get_setting(MODEL_SETTING)
             current = int(stored) if stored and stored.isdigit() else None
+        from lesion_studio.builtin_models import builtin_models, is_builtin_record
+
         models = self.session.project.models(kind="unit")
+        registered = {m.name for m in models}
+        # Built-ins not copied into the project yet: listed by name, registered when chosen.
+        extra = [b for b in builtin_models(kind="unit") if b.registered_name not in registered]
         self.model_combo.blockSignals(True)
         try:
             self.model_combo.clear()
             for m in models:
                 res = m.metadata.get("resolution") or m.config.get("resolution")
                 done = "" if m.metadata.get("complete", True) else ", incomplete"
+                done += ", built-in" if is_builtin_record(m) else ""
                 self.model_combo.addItem(f"{m.name}  ({res} px{done})" if res else m.name, m.id)
+            for b in extra:
+                self.model_combo.addItem(f"{b.registered_name}  ({b.metadata.get('resolution')} px, built-in)",
+                                         f"builtin:{b.name}")
+            own = len(models)
+            models = [*models, *extra]
             if not models:
                 self.model_combo.addItem("No UNIT model yet: train one first", None)
             index = self.model_combo.findData(current) if current is not None else -1
-            self.model_combo.setCurrentIndex(index if index >= 0 else (len(models) - 1 if models else 0))
+            # Default: the project's newest model, else the first built-in one.
+            self.model_combo.setCurrentIndex(index if index >= 0 else max(own - 1, 0))
         finally:
             self.model_combo.blockSignals(False)
         if self.model_combo.currentData() != current:
@@ -431,10 +443,26 @@ class SynthesisPanel(QWidget):
         model_id = self.model_combo.currentData()
         if model_id is None:
             return None
+        if isinstance(model_id, str) and model_id.startswith("builtin:"):
+            return self._register_builtin(model_id)
         try:
             return self.session.project.model(int(model_id))
         except ProjectError:  # deleted meanwhile: re-read the registry next time
             return None
+
+    def _register_builtin(self, ref: str) -> ModelRecord | None:
+        """Copy a chosen built-in model into the project (once) and select its registered record."""
+        from lesion_studio.builtin_models import resolve_model
+
+        try:
+            record = resolve_model(self.session.project, ref)
+        except Exception as exc:  # a broken install: say so in the panel, keep running
+            self._set_status(f"The built-in model could not be used: {exc}")
+            return None
+        index = self.model_combo.findData(ref)
+        if index >= 0:
+            self.model_combo.setItemData(index, record.id)
+        return record
 
     def select_model(self, ref: int | str) -> None:
         model = self.session.project.model(ref)
@@ -443,7 +471,8 @@ class SynthesisPanel(QWidget):
 
     def _model_changed(self, *_args: object) -> None:
         model_id = self.model_combo.currentData()
-        if model_id is not None:
+        # A built-in not registered yet is copied into the project on its first translation only.
+        if model_id is not None and not isinstance(model_id, str):
             self.session.project.set_setting(MODEL_SETTING, str(model_id))
         self._request()
 

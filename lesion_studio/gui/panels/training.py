@@ -54,6 +54,7 @@ from PySide6.QtWidgets import (
 )
 
 from lesion_studio.classifier.config import PRESETS as CLASSIFIER_PRESETS
+from lesion_studio.extras import TRAINING_HINT, training_available
 from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.actions import ActionSpec
 from lesion_studio.gui.job_queue import Job, JobQueue, JobState
@@ -411,7 +412,7 @@ class TrainingPanel(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("%v / %m")
         self.eta_label = QLabel("")
-        self.status_label = QLabel("Idle.")
+        self.status_label = QLabel("Idle." if training_available() else TRAINING_HINT)
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -673,10 +674,16 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------ actions
     def start(self) -> Job | None:
+        if not training_available():  # a reading build: say how to get training instead of failing
+            self._message(TRAINING_HINT, "warning")
+            return None
         return self._request(self.request_from_form(resume=False))
 
     def resume(self) -> Job | None:
         """Continue the chosen paused run exactly as it was set up (never the form's settings)."""
+        if not training_available():
+            self._message(TRAINING_HINT, "warning")
+            return None
         run: PausedRun | None = self.paused_combo.currentData()
         if run is None:
             self._message("There is no paused run to resume.", "info")
@@ -872,7 +879,9 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(running and not stopping)
         if not stopping:
             self.stop_button.setText("Pause (stop at checkpoint)")
-        self.resume_button.setEnabled(not running and self.paused_combo.currentData() is not None)
+        self.resume_button.setEnabled(not running and self.paused_combo.currentData() is not None
+                                      and training_available())
+        self.start_button.setEnabled(training_available())  # a reading build says why instead
 
 
 #: The panel's actions (built by the main window from the panel's spec).

@@ -1,0 +1,156 @@
+"""Built-in models: small pretrained models shipped read-only inside the package.
+
+Each lives in ``lesion_studio/resources/models/<name>/``: the usual model files (``model.safetensors``
++ ``model.json``, ``model.onnx``, ``config.yaml``), a ``MODEL_CARD.md`` (data and licence, the exact
+command, iterations, wall time, metrics) and ``builtin.json`` (kind, body parts and the registry
+metadata the trainer wrote).
+
+A project uses a built-in model by *registering a copy* of it, under the name ``builtin-<name>``:
+the copy keeps the project self-contained (it still opens on a machine with another version of
+the app), gives synthetic samples a real model id for their provenance, and leaves the package
+folder untouched. The copy is never retrained or rewritten; its metadata says ``builtin``.
+Listings (``lesion-studio models``, the Synthesis panel) show the built-ins beside the project's
+own models whether or not they have been copied yet. Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lesion_studio.errors import LesionStudioError, ProjectError
+from lesion_studio.paths import builtin_models_dir
+
+log = logging.getLogger(__name__)
+
+PREFIX = "builtin-"
+DESCRIPTOR = "builtin.json"
+CARD = "MODEL_CARD.md"
+#: The files a built-in model folder may hold; only these are copied into a project.
+FILES = ("model.safetensors", "model.json", "model.onnx", "config.yaml", CARD, DESCRIPTOR)
+MAX_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    name: str  # the folder name, e.g. "phantom-unit"
+    kind: str  # "unit" or "drn"
+    folder: Path
+    sha256: str
+    body_parts: tuple[str, ...]
+    config: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+    @property
+    def registered_name(self) -> str:
+        """The name of its copy in a project's registry."""
+        return PREFIX + self.name
+
+    @property
+    def card(self) -> Path:
+        return self.folder / CARD
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+
+
+def builtin_models(kind: str | None = None) -> list[BuiltinModel]:
+    """Every built-in model (of ``kind``), sorted by name."""
+    root = builtin_models_dir()
+    found = []
+    for folder in sorted(p for p in root.iterdir() if (p / DESCRIPTOR).is_file()) if root.is_dir() else []:
+        try:
+            d = json.loads((folder / DESCRIPTOR).read_text(encoding="utf-8"))
+            model = BuiltinModel(name=folder.name, kind=d["kind"], folder=folder, sha256=d["sha256"],
+                                 body_parts=tuple(d.get("body_parts", ())), config=d.get("config", {}),
+                                 metadata=d.get("metadata", {}), summary=d.get("summary", ""))
+        except (OSError, ValueError, KeyError) as exc:  # a broken install: skip it, say why once
+            log.warning("skipping built-in model %s: %s", folder.name, exc)
+            continue
+        if kind is None or model.kind == kind:
+            found.append(model)
+    return found
+
+
+def find_builtin(ref: int | str) -> BuiltinModel | None:
+    """The built-in model named ``ref``: ``phantom-unit``, ``builtin-phantom-unit`` or ``builtin:phantom-unit``."""
+    text = str(ref)
+    for prefix in (PREFIX, "builtin:"):
+        text = text.removeprefix(prefix)
+    return next((m for m in builtin_models() if m.name == text), None)
+
+
+def is_builtin_record(record: Any) -> bool:
+    return bool(getattr(record, "metadata", {}).get("builtin"))
+
+
+def register_builtin(project: Any, model: BuiltinModel) -> Any:
+    """Copy ``model`` into ``<project>/models/builtin-<name>/`` and register it (once); the record."""
+    try:
+        return project.model(model.registered_name)
+    except ProjectError:
+        pass
+    target = project.folder / "models" / model.registered_name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Copy into a sibling temporary folder and rename: a crash never leaves half a model.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{model.registered_name}-", dir=target.parent))
+        for name in FILES:
+            if (model.folder / name).is_file():
+                shutil.copy2(model.folder / name, tmp / name)
+        tmp.rename(target)
+    metadata = {**model.metadata, "builtin": model.name, "card": CARD}
+    project.register_model(model.registered_name, model.kind, target / "model.safetensors", sha256=model.sha256,
+                           body_parts=model.body_parts, config=model.config, metadata=metadata)
+    log.info("registered built-in model %s in %s", model.name, project.folder)
+    return project.model(model.registered_name)
+
+
+def resolve_model(project: Any, ref: int | str) -> Any:
+    """A project's model by id or name, else a built-in one by name (registered on first use)."""
+    try:
+        return project.model(ref)
+    except ProjectError as exc:
+        model = find_builtin(ref)
+        if model is not None:
+            return register_builtin(project, model)
+        names = ", ".join(m.registered_name for m in builtin_models())
+        if names:
+            raise ProjectError(f"{exc} Built-in: {names}.") from exc
+        raise
+
+
+def find_model_or_builtin(project: Any, name: str) -> Any | None:
+    """The project's model ``name``, else the built-in one of that name (registered now), else None."""
+    record = project.find_model(name)
+    if record is None:
+        model = find_builtin(name)
+        if model is not None and str(name).startswith((PREFIX, "builtin:")):
+            record = register_builtin(project, model)
+    return record
+
+
+def check_builtin(model: BuiltinModel) -> None:
+    """Raise unless the model folder is complete, within the size limit and matches its hashes."""
+    import hashlib
+
+    problems = []
+    for name in ("model.safetensors", "model.json", CARD):
+        if not (model.folder / name).is_file():
+            problems.append(f"{name} is missing")
+    if model.size_bytes() > MAX_BYTES:
+        problems.append(f"{model.size_bytes() / 2**20:.1f} MB is over the 20 MB limit")
+    for name, expected in (("model.safetensors", model.sha256), ("model.onnx", model.metadata.get("onnx_sha256"))):
+        path = model.folder / name
+        if expected and path.is_file():
+            with open(path, "rb") as fh:
+                if hashlib.file_digest(fh, "sha256").hexdigest() != expected:
+                    problems.append(f"{name} does not match its recorded hash")
+    if problems:
+        raise LesionStudioError(f"Built-in model {model.name}: " + "; ".join(problems) + ".")
