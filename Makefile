@@ -37,7 +37,8 @@ bundle:
 	rm -rf build/lib build/bdist.* *.egg-info
 	$(BUNDLE_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN --distpath dist \
 		--workpath build/pyinstaller packaging/lesion-studio.spec
-	QT_QPA_PLATFORM=offscreen $(BUNDLE)/lesion-studio --selftest
+	QT_QPA_PLATFORM=offscreen $(BUNDLE)/lesion-studio --selftest | tee build/selftest.log
+	grep -q "^self-test passed" build/selftest.log
 
 $(BUNDLE)/lesion-studio:
 	$(MAKE) bundle

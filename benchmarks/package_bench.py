@@ -72,7 +72,8 @@ def bundle_checks(bundle: Path) -> dict:
             out["target_start_s"] = TARGET_START_S
         t0 = time.perf_counter()
         done = subprocess.run([str(exe), "--selftest"], env=env, capture_output=True, text=True, timeout=300)
-        out["selftest"] = {"passed": done.returncode == 0, "seconds": round(time.perf_counter() - t0, 2),
+        passed = done.returncode == 0 and done.stdout.rstrip().endswith("self-test passed")
+        out["selftest"] = {"passed": passed, "seconds": round(time.perf_counter() - t0, 2),
                            "output": done.stdout.strip().splitlines()}
     out["meets_targets"] = bool(out["bundle_mb"] <= TARGET_MB and runs and min(runs) <= TARGET_START_S
                                 and out["selftest"]["passed"] and not out["torch_in_bundle"]
