@@ -49,6 +49,7 @@ def check_dicom_codecs() -> str:
 def check_builtin_generators() -> str:
     from lesion_studio.builtin_models import builtin_models, check_builtin
     from lesion_studio.demo.phantom import generate_phantom
+    from lesion_studio.models.specs import UnitArch
     from lesion_studio.synthesis.translator import OnnxTranslator, _Info
 
     models = builtin_models(kind="unit")
@@ -58,10 +59,10 @@ def check_builtin_generators() -> str:
     names = []
     for model in models:
         check_builtin(model)
-        meta, arch = model.metadata, model.metadata["arch"]
-        res, factor = int(meta["resolution"]), 2 ** int(arch["n_downsample"])
+        meta = model.metadata
+        res = int(meta["resolution"])
         info = _Info(resolution=res, model_id=None, model_name=model.registered_name, sha256=model.sha256,
-                     latent_channels=int(arch["base_channels"]) * factor, downsample_factor=factor, metadata=meta)
+                     arch=UnitArch(**meta["arch"]), metadata=meta)
         translator = OnnxTranslator(model.folder / "model.onnx", info, prefer_cuda=False)
         window = case.pixels[64:64 + res, 80:80 + res].astype(np.float32)
         lo, hi = float(window.min()), float(window.max())
