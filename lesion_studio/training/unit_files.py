@@ -5,7 +5,8 @@
 - ``checkpoint.safetensors`` + ``checkpoint.json``: everything to resume (both networks,
   optimizers, schedulers, grad scaler, iteration).
 - ``config.yaml``: the training config, readable and re-usable with ``--config``.
-- ``model.onnx``: the exported translator graphs (see :mod:`lesion_studio.synthesis.onnx_export`).
+- ``model.onnx`` (h2l) and ``model-l2h.onnx`` (l2h): the exported translator graphs, one per
+  direction (see :mod:`lesion_studio.synthesis.onnx_export`).
 
 Loading never unpickles: safetensors + JSON only.
 """
@@ -18,13 +19,15 @@ from typing import Any
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
 from lesion_studio.models.bounds import check_unit_arch
+from lesion_studio.synthesis.onnx_export import ONNX_FILES
 
 torch = require("torch", "The torch translator backend")
 
 WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 CONFIG = "config.yaml"
-ONNX = "model.onnx"
+ONNX = ONNX_FILES["h2l"]
+ONNX_L2H = ONNX_FILES["l2h"]
 FORMAT = "lesion-studio-unit-1"
 
 
@@ -33,7 +36,7 @@ def save_unit_model(path: Path, generators: Any, metadata: dict[str, Any]) -> st
     from lesion_studio.training.common import save_checkpoint, unwrap
 
     gen = unwrap(generators)
-    state = {k: v.detach().float().cpu() for k, v in gen.state_dict().items()}
+    state = {k: v.detach().float().cpu().contiguous() for k, v in gen.state_dict().items()}
     return save_checkpoint(path, {"gen": state}, {**metadata, "format": FORMAT, "arch": gen.arch.to_dict()})
 
 

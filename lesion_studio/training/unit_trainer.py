@@ -38,12 +38,20 @@ from lesion_studio.models.unit import (  # noqa: E402
     unit_generators,
 )
 from lesion_studio.training import common  # noqa: E402
-from lesion_studio.training.unit_files import CHECKPOINT, CONFIG, ONNX, WEIGHTS, save_unit_model  # noqa: E402
+from lesion_studio.training.unit_files import (  # noqa: E402
+    CHECKPOINT,
+    CONFIG,
+    ONNX,
+    ONNX_L2H,
+    WEIGHTS,
+    save_unit_model,
+)
 
 log = logging.getLogger(__name__)
 
 QUALITY_HISTORY = "quality_history.json"
 LOSS_NAMES = ("dis", "gan", "recon", "kl", "cycle", "cycle_kl", "total")
+LOSS_READ_EVERY_GPU = 25  # iterations between loss reads (host syncs) on a GPU; progress comes in bursts
 
 
 def _augmenter(cfg: UnitTrainConfig, it: int, rank: int) -> Any:
@@ -266,11 +274,11 @@ class UnitTrainer:
         cfg = self.config
         arch = cfg.arch()
         torch.manual_seed(cfg.seed)
-        gen = unit_generators(arch).to(device)
-        dis = unit_discriminators(arch).to(device)
-        adam = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "weight_decay": cfg.weight_decay}
-        opt_g = torch.optim.Adam(gen.parameters(), **adam)
-        opt_d = torch.optim.Adam(dis.parameters(), **adam)
+        # channels-last: oneDNN (CPU) and cuDNN (tensor cores) run these convolutions without
+        # re-ordering every activation; the maths is unchanged.
+        gen = unit_generators(arch).to(device, memory_format=torch.channels_last)
+        dis = unit_discriminators(arch).to(device, memory_format=torch.channels_last)
+        opt_g, opt_d = _adam(gen.parameters(), cfg), _adam(dis.parameters(), cfg)
         sched_g = torch.optim.lr_scheduler.StepLR(opt_g, cfg.lr_step, cfg.lr_gamma)
         sched_d = torch.optim.lr_scheduler.StepLR(opt_d, cfg.lr_step, cfg.lr_gamma)
         amp = cfg.mixed_precision and device.type == "cuda"
@@ -281,8 +289,8 @@ class UnitTrainer:
             states, meta = common.load_checkpoint(self.model_dir / CHECKPOINT)
             gen.load_state_dict(states["gen"])
             dis.load_state_dict(states["dis"])
-            opt_g.load_state_dict(states["opt_g"])
-            opt_d.load_state_dict(states["opt_d"])
+            _load_adam(opt_g, states["opt_g"])
+            _load_adam(opt_d, states["opt_d"])
             sched_g.load_state_dict(states["sched_g"])
             sched_d.load_state_dict(states["sched_d"])
             if states.get("scaler"):
@@ -305,6 +313,25 @@ class UnitTrainer:
         weights = {"gan": cfg.gan_w, "recon": cfg.recon_w, "kl": cfg.kl_w, "cycle": cfg.cycle_w,
                    "cycle_kl": cfg.cycle_kl_w}
         latent = arch.latent_shape(cfg.batch_size, cfg.resolution, cfg.resolution)
+        # Losses stay on the device and are read every `read_every` iterations (and before every
+        # sample, checkpoint and the end): each read is a host sync that stalls a GPU. On the CPU a
+        # read costs microseconds, so progress stays per iteration there.
+        read_every = 1 if device.type == "cpu" else LOSS_READ_EVERY_GPU
+        pending: list[torch.Tensor] = []
+
+        def read_losses() -> None:
+            if not pending:
+                return
+            rows = torch.stack(pending).float()
+            if dist.initialised:  # one all-reduce per read, not one per loss and iteration
+                torch.distributed.all_reduce(rows)
+                rows /= dist.world_size
+            first = it - len(pending) + 1
+            pending.clear()
+            for i, row in enumerate(rows.cpu().tolist(), start=first):
+                self._report(dict(zip(LOSS_NAMES, row, strict=True)), i, dist, clock, gen, sample_l, sample_h,
+                             device, patches, (dis, opt_g, opt_d, sched_g, sched_d, scaler))
+
         try:
             while it < cfg.iterations:
                 if self.cancel is not None and self.cancel.cancelled:
@@ -323,13 +350,16 @@ class UnitTrainer:
                     fake_h = gen.decode(gen.encode(x_l, "l") + dis_noise[1], "h")
                 opt_d.zero_grad(set_to_none=True)
                 aug = _augmenter(cfg, it, dist.rank)
+                dis.requires_grad_(True)
                 with common.autocast(device, amp):
                     loss_d = cfg.gan_w * dis_ddp(aug(x_l), aug(fake_l.float()), aug(x_h), aug(fake_h.float()))
                 scaler.scale(loss_d).backward()
                 scaler.step(opt_d)
 
-                # generator step: VAE + cycle + adversarial (D used without DDP: its grads are cleared above)
+                # generator step: VAE + cycle + adversarial. D is used without DDP and frozen: the
+                # generators need gradients *through* D, never D's own weight gradients.
                 opt_g.zero_grad(set_to_none=True)
+                dis.requires_grad_(False)
                 with common.autocast(device, amp):
                     out = gen_ddp(x_l, x_h, gen_noise)
                     terms = loss_terms(gen, out, x_l, x_h)
@@ -342,25 +372,12 @@ class UnitTrainer:
                 sched_d.step()
                 it += 1
 
-                values = {k: float(v.detach()) for k, v in terms.items()}
-                values.update(dis=float(loss_d.detach()), total=float(total.detach()))
-                if dist.initialised:
-                    values = {k: dist.mean(v) for k, v in values.items()}
-                self.history.append({k: round(values[k], 6) for k in LOSS_NAMES})
-                if not dist.is_main:
-                    continue
-                data: dict[str, Any] = {"iteration": it, "losses": values}
-                if it % cfg.sample_every == 0 or it == cfg.iterations:
-                    data["samples"] = self._samples(gen, sample_l, sample_h, device, it)
-                if it % cfg.checkpoint_every == 0 and it < cfg.iterations:
-                    self._save_checkpoint(gen, dis, opt_g, opt_d, sched_g, sched_d, scaler, it, patches)
-                if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
-                    quality = self._assess(gen, device, it)
-                    if quality is not None:
-                        data["quality"] = quality
-                msg = f"recon {values['recon']:.3f} cycle {values['cycle']:.3f} gan {values['gan']:.3f} " \
-                      f"dis {values['dis']:.3f}"
-                self.progress(ProgressEvent("train-gan", it, cfg.iterations, msg, eta_s=clock.eta(it), data=data))
+                row = {"dis": loss_d, "total": total, **terms}
+                pending.append(torch.stack([row[k].detach().float() for k in LOSS_NAMES]))
+                if (it % read_every == 0 or it % cfg.sample_every == 0 or it % cfg.checkpoint_every == 0
+                        or it == cfg.iterations):
+                    read_losses()
+            read_losses()  # a cancelled run still records every iteration it did
         except BaseException:
             if run_id is not None:
                 self.project.update_run(run_id, status="failed", finished=True)
@@ -394,6 +411,26 @@ class UnitTrainer:
                                         model_id=result.model_id, finished=True)
         dist.barrier()
         return result
+
+    def _report(self, values: dict[str, float], it: int, dist: common.Distributed, clock: EtaClock, gen: Any,
+                sample_l: np.ndarray, sample_h: np.ndarray, device: Any, patches: Any, states: tuple) -> None:
+        """History, samples, checkpoint and progress event of iteration ``it`` (losses already read)."""
+        cfg = self.config
+        self.history.append({k: round(values[k], 6) for k in LOSS_NAMES})
+        if not dist.is_main:
+            return
+        data: dict[str, Any] = {"iteration": it, "losses": values}
+        if it % cfg.sample_every == 0 or it == cfg.iterations:
+            data["samples"] = self._samples(gen, sample_l, sample_h, device, it)
+        if it % cfg.checkpoint_every == 0 and it < cfg.iterations:
+            self._save_checkpoint(gen, *states, it, patches)
+        if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
+            quality = self._assess(gen, device, it)
+            if quality is not None:
+                data["quality"] = quality
+        msg = f"recon {values['recon']:.3f} cycle {values['cycle']:.3f} gan {values['gan']:.3f} " \
+              f"dis {values['dis']:.3f}"
+        self.progress(ProgressEvent("train-gan", it, cfg.iterations, msg, eta_s=clock.eta(it), data=data))
 
     # ------------------------------------------------------------------ files
     def _samples(self, gen: Any, sample_l: np.ndarray, sample_h: np.ndarray, device: Any, it: int) -> dict[str, Any]:
@@ -460,22 +497,24 @@ class UnitTrainer:
 
     def _finish(self, gen: Any, result: TrainResult, device: Any) -> None:
         cfg = self.config
+        gen = common.unwrap(gen).to(memory_format=torch.contiguous_format)  # plain layout for files and export
         meta = {"config": to_dict(cfg), "iteration": result.iteration, "resolution": cfg.resolution,
                 "data": result.data_summary, "body_parts": list(cfg.body_parts), "name": self.name,
                 "losses": result.losses, "device": str(device), "complete": not result.cancelled}
         sha = save_unit_model(self.model_dir / WEIGHTS, gen, meta)
-        onnx_sha = None
+        onnx_sha: dict[str, str] = {}
         if cfg.export_onnx:
             from lesion_studio.synthesis.onnx_export import export_unit_onnx
 
             try:
-                onnx_sha = export_unit_onnx(common.unwrap(gen), self.model_dir / ONNX, resolution=cfg.resolution)
+                onnx_sha = export_unit_onnx(common.unwrap(gen), self.model_dir, resolution=cfg.resolution)
                 result.onnx_path = self.model_dir / ONNX
             except LesionStudioError as exc:  # the torch backend still works; say so once
                 log.warning("ONNX export failed, the torch backend will be used: %s", exc)
-        registry_meta = {**meta, "weights_sha256": sha, "onnx_sha256": onnx_sha, "arch": cfg.arch().to_dict(),
+        registry_meta = {**meta, "weights_sha256": sha, "onnx_sha256": onnx_sha.get("h2l"),
+                         "onnx_l2h_sha256": onnx_sha.get("l2h"), "arch": cfg.arch().to_dict(),
                          "files": {"weights": WEIGHTS, "checkpoint": CHECKPOINT, "config": CONFIG,
-                                   "onnx": ONNX if onnx_sha else None},
+                                   "onnx": ONNX if onnx_sha else None, "onnx_l2h": ONNX_L2H if onnx_sha else None},
                          "iterations_per_s": result.iterations_per_s}
         body_parts = cfg.body_parts or sorted(set(result.data_summary["lesion"]["body_parts"]))
         result.model_id = self.project.register_model(
@@ -497,6 +536,31 @@ class _LiveTranslator:
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32)).to(self.device)
             return self.gen.translate(x, direction).float().cpu().numpy()
+
+
+def _adam(params: Any, cfg: UnitTrainConfig) -> Any:
+    """UNIT's Adam, fused (one kernel for every parameter) where this torch has it for the device."""
+    adam = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "weight_decay": cfg.weight_decay}
+    try:
+        return torch.optim.Adam(params, **adam, fused=True)
+    except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
+        return torch.optim.Adam(params, **adam, foreach=True)
+
+
+def _load_adam(opt: Any, state: dict[str, Any]) -> None:
+    """Load a checkpointed Adam state, keeping this run's kernel choice and the parameters' memory layout.
+
+    ``load_state_dict`` restores the saved ``fused``/``foreach`` flags (old checkpoints have
+    neither) and the moments come back contiguous, while the parameters are channels-last.
+    """
+    flags = [{k: g.get(k) for k in ("fused", "foreach")} for g in opt.param_groups]
+    opt.load_state_dict(state)
+    for group, kept in zip(opt.param_groups, flags, strict=True):
+        group.update(kept)
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape:
+                    opt.state[p][key] = torch.empty_like(p).copy_(value)
 
 
 def train_unit(project: Any, config: UnitTrainConfig, *, name: str | None = None, resume: bool = False,
