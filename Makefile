@@ -21,8 +21,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lesion_studio tests benchmarks
 
+BENCH_ARGS ?= --quick   # `make bench BENCH_ARGS=` for the full settings
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

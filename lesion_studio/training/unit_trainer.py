@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 QUALITY_HISTORY = "quality_history.json"
 LOSS_NAMES = ("dis", "gan", "recon", "kl", "cycle", "cycle_kl", "total")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 LOSS_READ_EVERY_GPU = 25  # iterations between loss reads (host syncs) on a GPU; progress comes in bursts
 
 
@@ -109,6 +110,10 @@ class UnitTrainConfig:
     device: str = "auto"
     cpu_threads: int = 0  # 0: torch's default; 1 is fastest for tiny models on a busy machine
     mixed_precision: bool = True
+    # torch.compile for the generator and discriminator passes: "none", or a torch.compile mode
+    # ("default", "reduce-overhead" = CUDA graphs, "max-autotune"). For GPUs, where batch-1 UNIT is
+    # bound by kernel launches; on the CPU compiling costs minutes that a short run never earns back.
+    compile_mode: str = "none"
     sample_every: int = 250
     checkpoint_every: int = 1000
     export_onnx: bool = True
@@ -136,6 +141,8 @@ class UnitTrainConfig:
         from lesion_studio.training.diffaugment import parse_policy
 
         parse_policy(self.diff_augment)
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"UNIT config: compile_mode must be one of {', '.join(COMPILE_MODES)}.")
 
     def arch(self) -> UnitArch:
         return UnitArch(in_channels=1, base_channels=self.base_channels, n_downsample=self.n_downsample,
@@ -228,7 +235,7 @@ class UnitTrainer:
         self._quality_context: Any = None
 
     def _resolve_config(self, config: UnitTrainConfig) -> UnitTrainConfig:
-        """On resume the saved config wins, except the run length, device and reporting intervals."""
+        """On resume the saved config wins, except the run length, device, compilation and reporting intervals."""
         ckpt = self.model_dir / CHECKPOINT
         if not self.resume:
             existing = [m for m in self.project.models(kind="unit") if m.name == self.name]
@@ -245,7 +252,7 @@ class UnitTrainer:
         saved = load_config(self.model_dir / CONFIG)
         return replace(saved, iterations=config.iterations, device=config.device, cpu_threads=config.cpu_threads,
                        sample_every=config.sample_every, checkpoint_every=config.checkpoint_every,
-                       assess=config.assess)
+                       assess=config.assess, compile_mode=config.compile_mode)
 
     # ------------------------------------------------------------------ run
     def run(self) -> TrainResult:
@@ -300,6 +307,9 @@ class UnitTrainer:
             self.quality_history = [q for q in self._read_json(QUALITY_HISTORY) if q.get("iteration", 0) <= start]
             log.info("resuming %s at iteration %d", self.name, start)
         gen_ddp, dis_ddp = dist.wrap(gen, device), dist.wrap(dis, device)
+        if cfg.compile_mode != "none":  # the wrappers run compiled; gen/dis stay the plain modules to save
+            gen_ddp = torch.compile(gen_ddp, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
+            dis_ddp = torch.compile(dis_ddp, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
         run_id = self.project.start_run("unit", name=self.name, config=to_dict(cfg),
                                         output_dir=self.model_dir) if dist.is_main else None
         if dist.is_main:
