@@ -97,6 +97,12 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                      (f"baseline {un.get('baseline')} {_f(b['s_per_iteration_wall'], ' s', 3)}: "
                       f"**{_f(un.get('speedup_wall'), '×', 2)}** faster (CPU time {_f(un.get('speedup_cpu'), '×', 2)})")
                      if b else "baseline skipped", "≥ 1.3×"))
+        t16 = un.get("this_tree_cpu_bf16")
+        if t16:
+            rows.append(("GAN training", "the same with `cpu_bf16: true` (opt-in bf16 autocast)",
+                         f"{_f(t16['s_per_iteration_wall'], ' s', 3)} (CPU {_f(t16['s_per_iteration_cpu'], ' s', 3)})",
+                         f"**{_f(un.get('speedup_wall_cpu_bf16'), '×', 2)}** faster than the baseline "
+                         f"(CPU time {_f(un.get('speedup_cpu_cpu_bf16'), '×', 2)})", "≥ 1.3×"))
     cl = results.get("classifier", {})
     if "drn_c_26_images_per_s" in cl:
         rows.append(("DRN training", f"DRN-C-26 {cl.get('size')}², batch {cl.get('batch')}, img/s",

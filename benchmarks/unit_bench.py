@@ -1,6 +1,6 @@
 """UNIT training speed on the CPU: this tree against a baseline commit, interleaved. Prints JSON.
 
-    python -m benchmarks.unit_bench [--iterations 12] [--pairs 3] [--threads 2] [--baseline REV] [--quick]
+    python -m benchmarks.unit_bench [--iterations 12] [--pairs 3] [--threads 2] [--baseline REV] [--quick] [--bf16]
 
 Both trees train the ``fast`` preset (batch 1, 128²) on the demo project, each in its own
 interpreter (the two trees cannot share one), alternating baseline / this tree ``--pairs`` times.
@@ -37,13 +37,14 @@ import json, sys, time
 from lesion_studio.store import Project
 from lesion_studio.training.unit_trainer import preset_config, train_unit
 folder, name, iterations, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+overrides = json.loads(sys.argv[5])
 project = Project.open(folder)
 marks = [(0, time.perf_counter(), time.process_time())]
 def progress(event):
     if event.stage == "train-gan":
         marks.append((event.done, time.perf_counter(), time.process_time()))
 cfg = preset_config("fast", iterations=iterations, device="cpu", cpu_threads=threads, export_onnx=False,
-                    sample_every=10**6, checkpoint_every=10**6)
+                    sample_every=10**6, checkpoint_every=10**6, **overrides)
 result = train_unit(project, cfg, name=name, progress=progress)
 steps = [(b[1] - a[1], b[2] - a[2]) for a, b in zip(marks[1:], marks[2:])]
 project.close()
@@ -52,9 +53,10 @@ print("RESULT " + json.dumps({"wall": [s[0] for s in steps], "cpu": [s[1] for s 
 """
 
 
-def _run(tree: Path, folder: Path, name: str, iterations: int, threads: int) -> dict:
+def _run(tree: Path, folder: Path, name: str, iterations: int, threads: int, overrides: dict) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(threads)}
-    proc = subprocess.run([sys.executable, "-c", WORKER, str(folder), name, str(iterations), str(threads)],
+    proc = subprocess.run([sys.executable, "-c", WORKER, str(folder), name, str(iterations), str(threads),
+                           json.dumps(overrides)],
                           cwd=tree, env=env, capture_output=True, text=True, timeout=3600)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if not lines:
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--baseline", default=BASELINE)
     p.add_argument("--quick", action="store_true", help="8 iterations, 2 pairs")
+    p.add_argument("--bf16", action="store_true", help="also time this tree with cpu_bf16 (opt-in bf16 autocast)")
     args = p.parse_args(argv)
     if args.quick:
         args.iterations, args.pairs = 8, 2
@@ -91,11 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         build_demo_project(work / "demo").close()
         base = _baseline_tree(args.baseline, work / "baseline")
-        trees = {"this_tree": REPO} if base is None else {"baseline": base, "this_tree": REPO}
+        trees = {"this_tree": (REPO, {})} if base is None else {"baseline": (base, {}), "this_tree": (REPO, {})}
+        if args.bf16:
+            trees["this_tree_cpu_bf16"] = (REPO, {"cpu_bf16": True})
         runs: dict[str, list[dict]] = {k: [] for k in trees}
         for i in range(args.pairs):
-            for key, tree in trees.items():  # baseline first in every pair: neither always runs warm
-                runs[key].append(_run(tree, work / "demo", f"{key}-{i}", args.iterations, args.threads))
+            for key, (tree, overrides) in trees.items():  # the same order in every round
+                runs[key].append(_run(tree, work / "demo", f"{key}-{i}", args.iterations, args.threads, overrides))
         result: dict = {"preset": "fast", "batch": 1, "resolution": 128, "threads": args.threads,
                         "iterations_per_run": args.iterations, "pairs": args.pairs, "baseline": args.baseline,
                         "cpu_count": os.cpu_count(), "load_avg_1m_after": os.getloadavg()[0]}
@@ -109,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             result["speedup_wall"] = b["s_per_iteration_wall"] / t["s_per_iteration_wall"]
             result["speedup_cpu"] = b["s_per_iteration_cpu"] / t["s_per_iteration_cpu"]
             result["target_speedup"] = 1.3
+            if "this_tree_cpu_bf16" in result:
+                t16 = result["this_tree_cpu_bf16"]
+                result["speedup_wall_cpu_bf16"] = b["s_per_iteration_wall"] / t16["s_per_iteration_wall"]
+                result["speedup_cpu_cpu_bf16"] = b["s_per_iteration_cpu"] / t16["s_per_iteration_cpu"]
         else:
             result["baseline_skipped"] = f"git archive {args.baseline} failed (no git or no such commit)"
     finally:
