@@ -225,7 +225,7 @@ def _ort_cuda(work: Path) -> dict:
     from lesion_studio.synthesis.onnx_export import ONNX_FILES, export_unit_onnx
 
     torch.manual_seed(0)
-    export_unit_onnx(unit_generators(unit_fast()).eval(), work / "ort", resolution=128)
+    export_unit_onnx(unit_generators(unit_fast()).eval(), work / "ort", resolution=128, directions=("h2l",))
     script = work / "ort_worker.py"
     script.write_text(ORT_WORKER)
     proc = subprocess.run([sys.executable, str(script), str(work / "ort" / ONNX_FILES["h2l"])], capture_output=True,

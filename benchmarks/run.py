@@ -3,6 +3,7 @@
     python -m benchmarks.run                 # every *_bench.py, full settings
     python -m benchmarks.run --quick         # shorter settings (what `make bench` runs; ~30 min on 2 cores)
     python -m benchmarks.run translate unit  # translate_bench.py and unit_bench.py only
+    python -m benchmarks.run --render benchmarks/out/bench.json   # re-write the table only
 
 Writes ``benchmarks/out/bench.json`` (every script's JSON, the machine, the load) and
 ``benchmarks/out/bench.md`` (the figures and ratios that matter, one table, with the machine it
@@ -168,7 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", help="benchmarks to run (default: every *_bench.py)")
     p.add_argument("--quick", action="store_true", help="shorter settings where a script has them")
+    p.add_argument("--render", type=Path, help="only re-write bench.md from this bench.json")
     args = p.parse_args(argv)
+    if args.render:
+        data = json.loads(args.render.read_text())
+        text = markdown(data["results"], data["meta"])
+        (OUT / "bench.md").write_text(text)
+        sys.stdout.write(text)
+        return 0
     names = args.names or sorted(p.stem.removesuffix("_bench") for p in HERE.glob("*_bench.py"))
     OUT.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cpu_count": os.cpu_count(), "torch": torch.__version__}
     try:
         t0 = time.perf_counter()
-        export_unit_onnx(gen, work, resolution=resolution)
+        export_unit_onnx(gen, work, resolution=resolution, directions=("h2l",))
         result["export_s"] = round(time.perf_counter() - t0, 1)
         for n_threads in sorted({threads, 1}, reverse=True):
             torch.set_num_threads(n_threads)

@@ -32,8 +32,9 @@ from lesion_studio.onnx_export import export_checked_onnx
 ONNX_FILES = {"h2l": "model.onnx", "l2h": "model-l2h.onnx"}
 
 
-def export_unit_onnx(generators: Any, folder: str | Path, *, resolution: int, check: bool = True) -> dict[str, str]:
-    """Write both direction files into ``folder``; returns {direction: sha256}. Raises LesionStudioError."""
+def export_unit_onnx(generators: Any, folder: str | Path, *, resolution: int, check: bool = True,
+                     directions: tuple[str, ...] = ("h2l", "l2h")) -> dict[str, str]:
+    """Write the direction files into ``folder``; returns {direction: sha256}. Raises LesionStudioError."""
     torch = require("torch", "ONNX export")
     from lesion_studio.models.unit import UnitTranslatorNet
 
@@ -46,7 +47,8 @@ def export_unit_onnx(generators: Any, folder: str | Path, *, resolution: int, ch
     dynamic = {"patches": {0: batch, 2: f * hs, 3: f * ws}, "noise": {0: batch, 2: hs, 3: ws}}
     probe = _probe(arch, resolution) if check else None
     digests = {}
-    for direction, name in ONNX_FILES.items():
+    for direction in directions:
+        name = ONNX_FILES[direction]
         graph = UnitTranslatorNet(generators, direction).float().cpu().eval()
         digests[direction] = export_checked_onnx(
             graph, (x, noise), Path(folder) / name, input_names=["patches", "noise"], output_names=[direction],
