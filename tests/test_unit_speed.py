@@ -45,7 +45,7 @@ def test_discriminator_loss_on_fake_and_real_at_once_equals_two_calls() -> None:
     got = dis(x_l, fake_l, x_h, fake_h)
     want = (lsgan_loss(dis.dis_l(fake_l), 0.0) + lsgan_loss(dis.dis_l(x_l), 1.0)
             + lsgan_loss(dis.dis_h(fake_h), 0.0) + lsgan_loss(dis.dis_h(x_h), 1.0))
-    assert math.isclose(float(got), float(want), rel_tol=1e-5)
+    assert math.isclose(float(got.detach()), float(want.detach()), rel_tol=1e-5)
 
 
 def test_resumed_adam_keeps_its_kernel_and_the_parameters_layout() -> None:
