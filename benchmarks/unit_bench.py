@@ -8,7 +8,9 @@ Each run times every iteration from its progress events: the first two (oneDNN p
 and the last (it also draws the sample grid) are dropped, and the median of the rest is that run's
 figure; the figure of a tree is the median over its runs. Wall time and process CPU time (all
 threads) are both reported: on a machine shared with other jobs wall time swings with the load,
-CPU time much less. ``speedup`` = baseline s/iteration ÷ this tree's s/iteration.
+CPU time less so (but with 2 threads an oversubscribed OpenMP pool spin-waits, which counts as
+CPU time too). ``speedup`` = the median over rounds of baseline s/iteration ÷ this tree's
+s/iteration in the same round.
 
 The baseline defaults to 41e66ca, the commit the performance issue measured ("at parity with the
 reference UNIT", mingyuliutw/UNIT); it is checked out with ``git archive`` into a temporary folder,
@@ -109,15 +111,13 @@ def main(argv: list[str] | None = None) -> int:
                            "s_per_iteration_cpu": statistics.median(r["cpu_s"] for r in rs),
                            "runs": rs}
             result[key]["iterations_per_s"] = 1.0 / result[key]["s_per_iteration_wall"]
-        if base is not None:
-            b, t = result["baseline"], result["this_tree"]
-            result["speedup_wall"] = b["s_per_iteration_wall"] / t["s_per_iteration_wall"]
-            result["speedup_cpu"] = b["s_per_iteration_cpu"] / t["s_per_iteration_cpu"]
+        if base is not None:  # the median of per-round ratios: a load swing hits both runs of a round
             result["target_speedup"] = 1.3
-            if "this_tree_cpu_bf16" in result:
-                t16 = result["this_tree_cpu_bf16"]
-                result["speedup_wall_cpu_bf16"] = b["s_per_iteration_wall"] / t16["s_per_iteration_wall"]
-                result["speedup_cpu_cpu_bf16"] = b["s_per_iteration_cpu"] / t16["s_per_iteration_cpu"]
+            for key in (k for k in runs if k != "baseline"):
+                suffix = "" if key == "this_tree" else key.removeprefix("this_tree")
+                for what in ("wall", "cpu"):
+                    result[f"speedup_{what}{suffix}"] = statistics.median(
+                        b[f"{what}_s"] / t[f"{what}_s"] for b, t in zip(runs["baseline"], runs[key], strict=True))
         else:
             result["baseline_skipped"] = f"git archive {args.baseline} failed (no git or no such commit)"
     finally:
