@@ -95,7 +95,7 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         t, b = un["this_tree"], un.get("baseline")
         rows.append(("GAN training", f"UNIT `fast` 128², batch 1, {un.get('threads')} threads, s/iteration",
                      f"{_f(t['s_per_iteration_wall'], ' s', 3)} (CPU {_f(t['s_per_iteration_cpu'], ' s', 3)})",
-                     (f"baseline {un.get('baseline')} {_f(b['s_per_iteration_wall'], ' s', 3)}: "
+                     (f"baseline {un.get('baseline_commit')} {_f(b['s_per_iteration_wall'], ' s', 3)}: "
                       f"**{_f(un.get('speedup_wall'), '×', 2)}** faster (CPU time {_f(un.get('speedup_cpu'), '×', 2)})")
                      if b else "baseline skipped", "≥ 1.3×"))
         t16 = un.get("this_tree_cpu_bf16")
@@ -158,8 +158,9 @@ def markdown(results: dict[str, Any], meta: dict[str, Any]) -> str:
     m = meta["machine"]
     lines = [f"Measured {meta['date']} on {m['cpu']} ({m['logical_cpus']} logical CPUs), "
              f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}, GPU: {m.get('cuda') or 'none'}; "
-             f"`{meta['command']}` in {meta['seconds'] / 60:.0f} min; 1-minute load average "
-             f"{meta['load_before']:.1f} before, {meta['load_after']:.1f} after.", "",
+             f"`{meta['command']}`" + (f" in {meta['seconds'] / 60:.0f} min" if meta.get("seconds") else "")
+             + f"; 1-minute load average {meta['load_before']:.1f} at the start, {meta['load_after']:.1f} at the end.",
+             "",
              "| area | what | this project | reference and ratio | target |", "|---|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in table(results)]
     return "\n".join(lines) + "\n"

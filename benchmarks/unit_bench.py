@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             for key, (tree, overrides) in trees.items():  # the same order in every round
                 runs[key].append(_run(tree, work / "demo", f"{key}-{i}", args.iterations, args.threads, overrides))
         result: dict = {"preset": "fast", "batch": 1, "resolution": 128, "threads": args.threads,
-                        "iterations_per_run": args.iterations, "pairs": args.pairs, "baseline": args.baseline,
+                        "iterations_per_run": args.iterations, "pairs": args.pairs, "baseline_commit": args.baseline,
                         "cpu_count": os.cpu_count(), "load_avg_1m_after": os.getloadavg()[0]}
         for key, rs in runs.items():
             result[key] = {"s_per_iteration_wall": statistics.median(r["wall_s"] for r in rs),
