@@ -25,8 +25,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lesion_studio tests benchmarks
 
+BENCH_ARGS ?= --quick   # `make bench BENCH_ARGS=` for the full settings
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 bundle:
 	test -x $(BUNDLE_VENV)/bin/python || $(PYTHON) -m venv $(BUNDLE_VENV)

@@ -19,6 +19,22 @@ Checks (``--skip`` names):
 - ``onnx_cuda_parity``: the exported translator and classifier on onnxruntime's CUDA provider
   against torch on CUDA: ok when the CUDA provider really ran and the outputs agree (TF32 and
   kernel choice allow ~1e-3).
+
+Speed checks (the performance issue's targets; ``--only ort_cuda,unit_fast_b1,unit_fast_b1_compiled,
+unit_fast_batches,unit_paper_speed`` runs just these, about 10 minutes), first in the run:
+- ``ort_cuda``: onnxruntime-gpu translation of 1 and 64 128² patches with the ``fast`` translator
+  (targets ≤ 5 ms and ≤ 20 ms), timed in a fresh interpreter that never imports torch, as the GUI
+  and batch synthesis run it: the CUDA/cuDNN libraries then come from torch's nvidia-* wheels
+  through ``onnxruntime.preload_dlls`` (see :mod:`lesion_studio.onnx_runtime`). Reports the
+  providers the session got, the CUDA version onnxruntime was built for and torch's.
+- ``unit_fast_b1``: ``fast`` training it/s at batch 1, eager (target ≥ 50 it/s; 9.8 before losses
+  stayed on the device and Adam was fused).
+- ``unit_fast_b1_compiled``: the same with ``compile_mode: reduce-overhead`` (torch.compile with
+  CUDA graphs), else ``default``.
+- ``unit_fast_batches``: patches/s at batch 1, 8, 32, 64 and the best (target ≥ 10 × batch 1).
+- ``unit_paper_speed``: ``paper`` (64 channels, 256²) at batch 1 and 8: it/s and patches/s.
+Training rates are taken over whole bursts of progress events after the first (warm-up and
+compilation): on a GPU losses are read every ``LOSS_READ_EVERY_GPU`` iterations.
 """
 
 from __future__ import annotations
@@ -113,6 +129,115 @@ def _onnx_cuda_parity(project) -> dict:  # noqa: ANN001
     return out
 
 
+def _unit_speed(project, preset: str, iterations: int, *, batch: int = 1, compile_mode: str = "none",  # noqa: ANN001
+          name: str | None = None) -> dict:
+    import torch
+
+    from lesion_studio.training.unit_trainer import preset_config, train_unit
+
+    torch.cuda.reset_peak_memory_stats()
+    cfg = preset_config(preset, iterations=iterations, device="auto", batch_size=batch, compile_mode=compile_mode,
+                        sample_every=10**6, checkpoint_every=10**6, export_onnx=False)
+    marks: list[tuple[int, float]] = []
+
+    def progress(event) -> None:  # noqa: ANN001
+        if event.stage == "train-gan":
+            marks.append((event.done, time.perf_counter()))
+
+    t0 = time.perf_counter()
+    result = train_unit(project, cfg, name=name or f"speed-{preset}-b{batch}-{compile_mode}", progress=progress)
+    # rate over whole bursts after the first (warm-up, compilation); events of one burst share a time
+    bursts = sorted({t for _, t in marks})
+    done_at = {t: max(d for d, tt in marks if tt == t) for t in bursts}
+    steady = None
+    if len(bursts) >= 3:
+        first, last = bursts[0], bursts[-2]  # the last burst also draws the sample grid
+        if last > first:
+            steady = (done_at[last] - done_at[first]) / (last - first)
+    return {
+        "batch": batch, "compile_mode": compile_mode, "iterations": result.iteration,
+        "seconds": round(time.perf_counter() - t0, 1), "first_burst_s": round(bursts[0] - t0, 1) if bursts else None,
+        "it_per_s_overall": round(result.iterations_per_s, 2),
+        "it_per_s_steady": round(steady, 2) if steady else None,
+        "patches_per_s_steady": round(steady * batch, 1) if steady else None,
+        "recon_first_last": [round(result.first_losses["recon"], 3), round(result.losses["recon"], 3)],
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20),
+    }
+
+
+def _unit_compiled(project) -> dict:  # noqa: ANN001
+    out = {}
+    for mode in ("reduce-overhead", "default"):
+        try:
+            out[mode] = _unit_speed(project, "fast", 400, compile_mode=mode)
+            break
+        except Exception as exc:  # noqa: BLE001 - report and try the next mode
+            out[mode] = {"error": f"{type(exc).__name__}: {str(exc)[:400]}"}
+    return out
+
+
+def _unit_batches(project) -> dict:  # noqa: ANN001
+    out = {f"b{b}": _unit_speed(project, "fast", 150 if b <= 8 else 100, batch=b) for b in (1, 8, 32, 64)}
+    rates = {k: v["patches_per_s_steady"] or 0 for k, v in out.items()}
+    best = max(rates, key=rates.get)
+    out["best"] = {"batch": best, "patches_per_s": rates[best],
+                   "vs_batch_1": round(rates[best] / rates["b1"], 1) if rates["b1"] else None}
+    return out
+
+
+def _unit_paper_speed(project) -> dict:  # noqa: ANN001
+    return {f"b{b}": _unit_speed(project, "paper", 60, batch=b) for b in (1, 8)}
+
+
+ORT_WORKER = r"""
+import json, sys, time
+import numpy as np
+import onnxruntime
+from lesion_studio.onnx_runtime import make_session
+from onnxruntime.capi import build_and_package_info as build
+path = sys.argv[1]
+out = {"torch_imported": "torch" in sys.modules, "ort_built_for_cuda": getattr(build, "cuda_version", None)}
+for device in ("cuda", "cpu"):
+    session = make_session(path, prefer_cuda=device == "cuda")
+    row = {"providers": session.get_providers()}
+    for n in (1, 64):
+        x = np.random.default_rng(n).uniform(-1, 1, (n, 1, 128, 128)).astype(np.float32)
+        z = np.zeros((n, 64, 32, 32), np.float32)
+        for _ in range(5):
+            session.run(["h2l"], {"patches": x, "noise": z})
+        times = []
+        for _ in range(30 if device == "cuda" else 5):
+            t0 = time.perf_counter()
+            session.run(["h2l"], {"patches": x, "noise": z})
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        row[f"{n}_patches_ms"] = {"median": round(1e3 * times[len(times) // 2], 2), "min": round(1e3 * times[0], 2)}
+    out[device] = row
+out["torch_imported_after"] = "torch" in sys.modules
+print("RESULT " + json.dumps(out))
+"""
+
+
+def _ort_cuda(work: Path) -> dict:
+    import torch
+
+    from lesion_studio.models.specs import unit_fast
+    from lesion_studio.models.unit import unit_generators
+    from lesion_studio.models.unit_onnx import ONNX_FILES, export_unit_onnx
+
+    torch.manual_seed(0)
+    export_unit_onnx(unit_generators(unit_fast()).eval(), work / "ort", resolution=128, directions=("h2l",))
+    script = work / "ort_worker.py"
+    script.write_text(ORT_WORKER)
+    proc = subprocess.run([sys.executable, str(script), str(work / "ort" / ONNX_FILES["h2l"])], capture_output=True,
+                          text=True, timeout=600, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    out = json.loads(lines[0][7:]) if lines else {"error": proc.stderr[-1500:]}
+    out["torch_cuda"] = torch.version.cuda
+    out["targets_ms"] = {"1_patches": 5.0, "64_patches": 20.0}
+    return out
+
+
 def _classifier(project) -> dict:  # noqa: ANN001
     from lesion_studio.training.classifier_trainer import preset, train_classifier
 
@@ -148,6 +273,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", REPO / "benchmarks" / "out")))
     parser.add_argument("--skip", default="", help="comma-separated checks to skip")
+    parser.add_argument("--only", default="", help="comma-separated checks to run (default: all)")
     args = parser.parse_args()
     import torch
 
@@ -169,15 +295,21 @@ def main() -> int:
     project = build_demo_project(work / "demo")
     folder = project.folder
     skip = set(args.skip.split(","))
-    checks = [("demo_gpu_experiment", lambda: _experiment("demo-gpu.yaml", work / "demo-gpu", 900, args.out)),
+    checks = [("ort_cuda", lambda: _ort_cuda(work)),
+              ("unit_fast_b1", lambda: _unit_speed(project, "fast", 400)),
+              ("unit_fast_b1_compiled", lambda: _unit_compiled(project)),
+              ("unit_fast_batches", lambda: _unit_batches(project)),
+              ("unit_paper_speed", lambda: _unit_paper_speed(project)),
+              ("demo_gpu_experiment", lambda: _experiment("demo-gpu.yaml", work / "demo-gpu", 900, args.out)),
               ("ddp_nccl_torchrun", lambda: _ddp(folder, work)),
               ("unit_fast", lambda: _unit(project, "fast", 300)),
               ("drn_gpu_preset", lambda: _classifier(project)),
               ("onnx_cuda_parity", lambda: _onnx_cuda_parity(project)),
               ("unit_paper", lambda: _unit(project, "paper", 100)),
               ("demo_tiny_experiment", lambda: _experiment("demo-tiny.yaml", work / "demo-tiny", 900, args.out))]
+    only = {c for c in args.only.split(",") if c}
     for name, fn in checks:
-        if name in skip:
+        if name in skip or (only and name not in only):
             continue
         try:
             report[name] = fn()

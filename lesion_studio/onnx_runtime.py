@@ -5,6 +5,21 @@ screen of errors when it fails to load; so CUDA is offered only when a CUDA driv
 one device is really present — asked of torch when torch is already imported, else of the driver
 library directly (no torch import just for this) — and onnxruntime's log is kept at errors-only.
 ``LESION_STUDIO_ORT_DEVICE=cpu`` forces the CPU. Nothing here imports torch.
+
+How onnxruntime-gpu finds CUDA and cuDNN: the wheel ships neither. torch's CUDA wheels install
+them as pip packages (``nvidia-cublas``, ``nvidia-cudnn-cu13``, ... under ``site-packages/nvidia``),
+and :func:`onnxruntime.preload_dlls` loads them from there before the first CUDA session (when
+torch is already imported, its own loading has done the same). The CUDA major version of the
+onnxruntime-gpu build (``onnxruntime.capi.build_and_package_info.cuda_version``) must match
+torch's (``torch.version.cuda``); otherwise the CUDA provider fails to start and sessions fall
+back to the CPU with one log line.
+
+Session options (measured on the ``fast`` translator, see benchmarks/translate_bench.py): full
+graph optimisation (its NCHWc layout pass alone is worth ~30 % on x86), intra-op threads = the
+physical cores this process may use (set explicitly from the CPU affinity, so a job pinned to a
+few CPUs does not get a thread per host core whatever the onnxruntime version decides), and no
+spinning: idle worker threads sleep instead of busy-waiting, which a GUI process and a shared
+machine need.
 """
 
 from __future__ import annotations
@@ -59,19 +74,56 @@ def session_providers(prefer_cuda: bool = True) -> list[str]:
     return providers
 
 
+@lru_cache(maxsize=1)
+def physical_cores() -> int:
+    """Physical cores among the CPUs this process may run on (hyper-threads counted once)."""
+    try:
+        cores = set()
+        for cpu in os.sched_getaffinity(0):
+            topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+            cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
+        return max(1, len(cores))
+    except (OSError, AttributeError):  # not Linux: assume two hyper-threads per core
+        return max(1, (os.cpu_count() or 2) // 2)
+
+
+@lru_cache(maxsize=1)
+def preload_cuda_libraries() -> None:
+    """Load the CUDA/cuDNN libraries of torch's nvidia-* wheels for onnxruntime-gpu (see the module doc)."""
+    import contextlib
+    import io
+
+    import onnxruntime as ort
+
+    if not hasattr(ort, "preload_dlls"):
+        return
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):  # it prints its failures; keep CLI output clean
+            ort.preload_dlls(cuda=True, cudnn=True, msvc=False)
+    except Exception as exc:  # noqa: BLE001 - a failed preload only means the CPU will be used
+        log.info("onnxruntime could not preload the CUDA libraries: %s", exc)
+    if out.getvalue().strip():
+        log.info("onnxruntime CUDA library preload: %s", out.getvalue().strip())
+
+
 def make_session(path: str | Path, *, prefer_cuda: bool = True, threads: int | None = None) -> Any:
-    """An onnxruntime InferenceSession on CUDA when a GPU is really there, else the CPU, quietly."""
+    """An onnxruntime InferenceSession on CUDA when a GPU is really there, else the CPU, quietly.
+
+    ``threads``: intra-op threads; default the physical cores this process may use.
+    """
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        opts.intra_op_num_threads = threads
+    opts.intra_op_num_threads = threads or physical_cores()
     # No busy-waiting between ops: on a shared or GUI machine spinning threads cost more than they save.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers: list[Any] = session_providers(prefer_cuda)
+    if "CUDAExecutionProvider" in providers:
+        preload_cuda_libraries()
     try:
         session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         if "CUDAExecutionProvider" in providers and "CUDAExecutionProvider" not in session.get_providers():

@@ -50,7 +50,7 @@ def test_tiny_unit_learns_and_is_registered(trained) -> None:  # noqa: ANN001
     assert meta["data"]["normal"]["patches"] > 0 and meta["onnx_sha256"]
     folder = result.model_dir
     for name in ("model.safetensors", "model.json", "checkpoint.safetensors", "checkpoint.json", "config.yaml",
-                 "model.onnx", "samples/iter_0000040.png"):
+                 "model.onnx", "model-l2h.onnx", "samples/iter_0000040.png"):
         assert (folder / name).exists(), name
     train_events = [e for e in events if e.stage == "train-gan"]
     assert [e.done for e in train_events] == list(range(1, ITERATIONS + 1))
@@ -193,6 +193,40 @@ def test_onnx_matches_torch_on_real_patches(trained) -> None:  # noqa: ANN001
                 b = torch_tr.translate(patches, direction=direction, stochastic=stochastic, seed=4)
                 assert a.shape == patches.shape
                 assert float(np.abs(a - b).max()) <= 1e-4
+
+
+def test_each_direction_has_its_own_graph_and_old_two_output_files_still_load(trained, tmp_path) -> None:  # noqa: ANN001
+    """onnxruntime runs every node of a graph, so each direction lives in its own file; a model.onnx
+    from before the split (both outputs in one graph) must keep serving both directions."""
+    from dataclasses import replace
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from lesion_studio.onnx_runtime import make_session
+    from lesion_studio.synthesis.translator import OnnxTranslator, load_translator
+
+    project, result, _ = trained
+    for name, direction in (("model.onnx", "h2l"), ("model-l2h.onnx", "l2h")):
+        session = make_session(result.model_dir / name, prefer_cuda=False)
+        assert [o.name for o in session.get_outputs()] == [direction]
+    assert project.model("tiny").metadata["onnx_l2h_sha256"]
+
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", c, "h", "w"])
+          for n, c in (("patches", 1), ("noise", 64))]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", 1, "h", "w"]) for n in ("h2l", "l2h")]
+    graph = helper.make_graph([helper.make_node("Neg", ["patches"], ["h2l"]),
+                               helper.make_node("Identity", ["patches"], ["l2h"])], "old", io, outs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, tmp_path / "model.onnx")
+    import hashlib
+
+    digest = hashlib.sha256((tmp_path / "model.onnx").read_bytes()).hexdigest()  # an old model: one hash
+    info = replace(load_translator(project, "tiny")._info, metadata={"onnx_sha256": digest})
+    old = OnnxTranslator(tmp_path / "model.onnx", info, prefer_cuda=False)
+    x = np.linspace(-1, 1, 2 * 32 * 32, dtype=np.float32).reshape(2, 1, 32, 32)
+    assert np.array_equal(old.translate(x), -x) and np.array_equal(old.translate(x, direction="l2h"), x)
 
 
 def test_synthesis_changes_only_the_window_and_reblend_is_cheap(trained) -> None:  # noqa: ANN001

@@ -9,7 +9,7 @@ scorer, the GUI's training panel, the CLI), so a name is spelled once::
         config.yaml                           the training config, re-usable with ``--config``
         history.json                          losses per iteration
         quality_history.json                  the generator quality report at each checkpoint
-        model.onnx                            the exported translator (torch-free inference)
+        model.onnx, model-l2h.onnx            the exported translator, one file per direction (h2l, l2h)
         samples/iter_NNNNNNN.png              translated samples during training
 
     <project>/models/classifiers/<name>/      a DRN classifier
@@ -35,6 +35,8 @@ CONFIG = "config.yaml"
 HISTORY = "history.json"
 QUALITY_HISTORY = "quality_history.json"
 ONNX = "model.onnx"
+#: A UNIT model's second direction (l2h); ``model.onnx`` holds h2l (see models/unit_onnx.py).
+ONNX_L2H = "model-l2h.onnx"
 SAMPLES = "samples"
 
 #: The ``format`` value in the metadata of a model's weights, checked when they are loaded.

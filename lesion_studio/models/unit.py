@@ -140,11 +140,18 @@ class UnitGenerators(nn.Module):
         return self.decode(z if noise is None else z + noise, dst)
 
     def forward(self, x_l: torch.Tensor, x_h: torch.Tensor, noise: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One training pass; ``noise`` is (4, B, C, h, w): z_l, z_h, and the two cycle codes."""
+        """One training pass; ``noise`` is (4, B, C, h, w): z_l, z_h, and the two cycle codes.
+
+        Every norm here is per sample (instance norm, group norm), so passes through the same
+        network are batched: the shared decoder blocks run once on [z_l; z_h] (not once per
+        decode), and each decoder makes its reconstruction and its translation in one call.
+        """
+        b = x_l.shape[0]
         mu_l, mu_h = self.encode(x_l, "l"), self.encode(x_h, "h")
         z_l, z_h = mu_l + noise[0], mu_h + noise[1]
-        x_l_rec, x_h_rec = self.decode(z_l, "l"), self.decode(z_h, "h")
-        x_hl, x_lh = self.decode(z_h, "l"), self.decode(z_l, "h")
+        s_l, s_h = self.shared_dec(torch.cat([z_l, z_h])).split(b)
+        x_l_rec, x_hl = self.dec_l(torch.cat([s_l, s_h])).split(b)
+        x_h_rec, x_lh = self.dec_h(torch.cat([s_h, s_l])).split(b)
         mu_h_cyc, mu_l_cyc = self.encode(x_hl, "l"), self.encode(x_lh, "h")
         x_hlh = self.decode(mu_h_cyc + noise[2], "h")
         x_lhl = self.decode(mu_l_cyc + noise[3], "l")
@@ -183,6 +190,14 @@ def lsgan_loss(outputs: list[torch.Tensor], target: float) -> torch.Tensor:
     return sum(torch.mean((o.float() - target) ** 2) for o in outputs)  # type: ignore[return-value]
 
 
+def _real_fake_loss(dis: PatchDiscriminator, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """lsgan(D(fake), 0) + lsgan(D(real), 1) with D run once on [fake; real] (D has no norms, so
+    batching changes nothing but the number of calls)."""
+    n = fake.shape[0]
+    outs = dis(torch.cat([fake, real.to(fake.dtype)]))
+    return lsgan_loss([o[:n] for o in outs], 0.0) + lsgan_loss([o[n:] for o in outs], 1.0)
+
+
 class UnitDiscriminators(nn.Module):
     """D_l and D_h. ``forward`` is the discriminator loss (one DDP call per discriminator step)."""
 
@@ -192,8 +207,7 @@ class UnitDiscriminators(nn.Module):
 
     def forward(self, real_l: torch.Tensor, fake_l: torch.Tensor, real_h: torch.Tensor,
                 fake_h: torch.Tensor) -> torch.Tensor:
-        return (lsgan_loss(self.dis_l(fake_l), 0.0) + lsgan_loss(self.dis_l(real_l), 1.0)
-                + lsgan_loss(self.dis_h(fake_h), 0.0) + lsgan_loss(self.dis_h(real_h), 1.0))
+        return _real_fake_loss(self.dis_l, real_l, fake_l) + _real_fake_loss(self.dis_h, real_h, fake_h)
 
     def generator_loss(self, fake_l: torch.Tensor, fake_h: torch.Tensor) -> torch.Tensor:
         """How far the fakes are from being called real (the generators' adversarial loss)."""

@@ -3,7 +3,9 @@
 ``load_translator(project, model)`` picks the ONNX backend when ``model.onnx`` exists (numpy +
 onnxruntime only: a reading workstation needs no torch) and the torch backend otherwise (or when
 asked). Sessions come from :mod:`lesion_studio.onnx_runtime`, which offers CUDA only when a GPU
-is really there.
+is really there. Each direction has its own ONNX file and session (see
+:mod:`lesion_studio.models.unit_onnx`), opened on first use; models exported before the
+split carry both directions in ``model.onnx``, which then serves both.
 """
 
 from __future__ import annotations
@@ -86,19 +88,37 @@ class _TranslatorBase:
 
 
 class OnnxTranslator(_TranslatorBase):
-    """onnxruntime backend: numpy in, numpy out, no torch."""
+    """onnxruntime backend: numpy in, numpy out, no torch. One session per direction, opened on first use."""
 
     backend = "onnx"
 
     def __init__(self, onnx_path: str | Path, info: _Info, *, prefer_cuda: bool = True) -> None:
         self._set_info(info)
-        self.session = make_session(onnx_path, prefer_cuda=prefer_cuda)
+        self._paths = {"h2l": Path(onnx_path), "l2h": Path(onnx_path).with_name(layout.ONNX_L2H)}
+        self._prefer_cuda = prefer_cuda
+        self._sessions: dict[str, Any] = {}
+        self.session = self._session("h2l")  # open the default direction now: a broken file fails here
         self.providers = list(self.session.get_providers())
+
+    def _session(self, direction: str) -> Any:
+        if direction not in self._sessions:
+            path = self._paths[direction]
+            if direction != "h2l" and not path.exists() and direction in self._output_names(self.session):
+                self._sessions[direction] = self.session  # a two-direction model.onnx from before the split
+            else:
+                key = "onnx_sha256" if direction == "h2l" else f"onnx_{direction}_sha256"
+                _check_sha(path, self._info.metadata.get(key))
+                self._sessions[direction] = make_session(path, prefer_cuda=self._prefer_cuda)
+        return self._sessions[direction]
+
+    @staticmethod
+    def _output_names(session: Any) -> list[str]:
+        return [o.name for o in session.get_outputs()]
 
     def translate(self, patches: np.ndarray, *, stochastic: bool = False, seed: int | None = None,
                   direction: str = "h2l") -> np.ndarray:
         x, noise = self._inputs(patches, stochastic, seed, direction)
-        return self.session.run([direction], {"patches": x, "noise": noise})[0]
+        return self._session(direction).run([direction], {"patches": x, "noise": noise})[0]
 
 
 class TorchTranslator(_TranslatorBase):
@@ -162,11 +182,8 @@ def load_translator(project: Any, model: int | str, *, backend: str = "auto", de
             if backend == "onnx" or not weights.exists():
                 raise LesionStudioError(message + ".")
             log.warning("%s; using the torch backend.", message)
-        elif file_sha256(onnx_path) != expected:
-            raise LesionStudioError(f"{onnx_path} does not match the model's registered hash: it was changed "
-                                    "or is incomplete. Re-export it or retrain.")
         else:
-            return OnnxTranslator(onnx_path, info)
+            return OnnxTranslator(onnx_path, info)  # checks each direction's file against its hash
     if not weights.exists():
         raise LesionStudioError(f"The weights of model {record.name!r} are missing ({weights}).")
     if record.sha256 and file_sha256(weights) != record.sha256:
@@ -176,6 +193,18 @@ def load_translator(project: Any, model: int | str, *, backend: str = "auto", de
         return TorchTranslator(weights, info, device=device)
     except ImportError as exc:
         raise LesionStudioError(f"Model {record.name!r} has no usable ONNX export and torch is not installed.") from exc
+
+
+def _check_sha(path: Path, expected: str | None) -> None:
+    """Refuse an ONNX file that is missing, unregistered, or not the one registered with the model."""
+    if not path.exists():
+        raise LesionStudioError(f"{path} is missing; re-export the model or use the torch backend.")
+    if not expected:
+        raise LesionStudioError(f"{path.name} has no registered hash, so it cannot be trusted; retrain with "
+                                "ONNX export, or use the torch backend.")
+    if file_sha256(path) != expected:
+        raise LesionStudioError(f"{path} does not match the model's registered hash: it was changed "
+                                "or is incomplete. Re-export it or retrain.")
 
 
 def _unit_metadata(weights: Path, registered: dict[str, Any]) -> dict[str, Any]:

@@ -24,5 +24,5 @@ def save_unit_model(path: Path, generators: Any, metadata: dict[str, Any]) -> st
     from lesion_studio.training.common import save_checkpoint, unwrap
 
     gen = unwrap(generators)
-    state = {k: v.detach().float().cpu() for k, v in gen.state_dict().items()}
+    state = {k: v.detach().float().cpu().contiguous() for k, v in gen.state_dict().items()}
     return save_checkpoint(path, {"gen": state}, {**metadata, "format": UNIT_FORMAT, "arch": gen.arch.to_dict()})

@@ -29,7 +29,16 @@ from lesion_studio.extras import require
 from lesion_studio.files import atomic_write
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.models import layout
-from lesion_studio.models.layout import CHECKPOINT, CONFIG, HISTORY, ONNX, QUALITY_HISTORY, SAMPLES, WEIGHTS
+from lesion_studio.models.layout import (
+    CHECKPOINT,
+    CONFIG,
+    HISTORY,
+    ONNX,
+    ONNX_L2H,
+    QUALITY_HISTORY,
+    SAMPLES,
+    WEIGHTS,
+)
 from lesion_studio.training.unit_config import UnitTrainConfig, default_model_name, load_config
 from lesion_studio.training.unit_config import preset_config as preset_config  # re-exported for callers
 
@@ -46,6 +55,7 @@ from lesion_studio.training.unit_files import save_unit_model  # noqa: E402
 log = logging.getLogger(__name__)
 
 LOSS_NAMES = ("dis", "gan", "recon", "kl", "cycle", "cycle_kl", "total")
+LOSS_READ_EVERY_GPU = 25  # iterations between loss reads (host syncs) on a GPU; progress comes in bursts
 
 
 def _augmenter(cfg: UnitTrainConfig, it: int, rank: int) -> Any:
@@ -99,7 +109,7 @@ class UnitTrainer:
         self._quality_context: Any = None
 
     def _resolve_config(self, config: UnitTrainConfig) -> UnitTrainConfig:
-        """On resume the saved config wins, except the run length, device and reporting intervals."""
+        """On resume the saved config wins, except the run length, device, compilation and reporting intervals."""
         ckpt = self.model_dir / CHECKPOINT
         if not self.resume:
             existing = [m for m in self.project.models(kind="unit") if m.name == self.name]
@@ -116,7 +126,7 @@ class UnitTrainer:
         saved = load_config(self.model_dir / CONFIG)
         return replace(saved, iterations=config.iterations, device=config.device, cpu_threads=config.cpu_threads,
                        sample_every=config.sample_every, checkpoint_every=config.checkpoint_every,
-                       assess=config.assess)
+                       assess=config.assess, compile_mode=config.compile_mode, cpu_bf16=config.cpu_bf16)
 
     # ------------------------------------------------------------------ run
     def run(self) -> TrainResult:
@@ -145,23 +155,29 @@ class UnitTrainer:
         cfg = self.config
         arch = cfg.arch()
         torch.manual_seed(cfg.seed)
-        gen = unit_generators(arch).to(device)
-        dis = unit_discriminators(arch).to(device)
-        adam = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "weight_decay": cfg.weight_decay}
-        opt_g = torch.optim.Adam(gen.parameters(), **adam)
-        opt_d = torch.optim.Adam(dis.parameters(), **adam)
+        # channels-last: oneDNN (CPU) and cuDNN (tensor cores) run these convolutions without
+        # re-ordering every activation; the maths is unchanged.
+        gen = unit_generators(arch).to(device, memory_format=torch.channels_last)
+        dis = unit_discriminators(arch).to(device, memory_format=torch.channels_last)
+        opt_g, opt_d = _adam(gen.parameters(), cfg), _adam(dis.parameters(), cfg)
         sched_g = torch.optim.lr_scheduler.StepLR(opt_g, cfg.lr_step, cfg.lr_gamma)
         sched_d = torch.optim.lr_scheduler.StepLR(opt_d, cfg.lr_step, cfg.lr_gamma)
         amp = cfg.mixed_precision and device.type == "cuda"
         fp16 = amp and not torch.cuda.is_bf16_supported()
         scaler = torch.amp.GradScaler(device.type, enabled=fp16)
+        cpu_bf16 = cfg.cpu_bf16 and device.type == "cpu"
+
+        def autocast() -> Any:
+            if cpu_bf16:
+                return torch.autocast("cpu", dtype=torch.bfloat16)
+            return common.autocast(device, amp)
         start = 0
         if self.resume:
             states, meta = common.load_checkpoint(self.model_dir / CHECKPOINT)
             gen.load_state_dict(states["gen"])
             dis.load_state_dict(states["dis"])
-            opt_g.load_state_dict(states["opt_g"])
-            opt_d.load_state_dict(states["opt_d"])
+            _load_adam(opt_g, states["opt_g"])
+            _load_adam(opt_d, states["opt_d"])
             sched_g.load_state_dict(states["sched_g"])
             sched_d.load_state_dict(states["sched_d"])
             if states.get("scaler"):
@@ -171,6 +187,9 @@ class UnitTrainer:
             self.quality_history = [q for q in self._read_json(QUALITY_HISTORY) if q.get("iteration", 0) <= start]
             log.info("resuming %s at iteration %d", self.name, start)
         gen_ddp, dis_ddp = dist.wrap(gen, device), dist.wrap(dis, device)
+        if cfg.compile_mode != "none":  # the wrappers run compiled; gen/dis stay the plain modules to save
+            gen_ddp = torch.compile(gen_ddp, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
+            dis_ddp = torch.compile(dis_ddp, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
         run_id = self.project.start_run("unit", name=self.name, config=to_dict(cfg),
                                         output_dir=self.model_dir) if dist.is_main else None
         if dist.is_main:
@@ -184,6 +203,25 @@ class UnitTrainer:
         weights = {"gan": cfg.gan_w, "recon": cfg.recon_w, "kl": cfg.kl_w, "cycle": cfg.cycle_w,
                    "cycle_kl": cfg.cycle_kl_w}
         latent = arch.latent_shape(cfg.batch_size, cfg.resolution, cfg.resolution)
+        # Losses stay on the device and are read every `read_every` iterations (and before every
+        # sample, checkpoint and the end): each read is a host sync that stalls a GPU. On the CPU a
+        # read costs microseconds, so progress stays per iteration there.
+        read_every = 1 if device.type == "cpu" else LOSS_READ_EVERY_GPU
+        pending: list[torch.Tensor] = []
+
+        def read_losses() -> None:
+            if not pending:
+                return
+            rows = torch.stack(pending).float()
+            if dist.initialised:  # one all-reduce per read, not one per loss and iteration
+                torch.distributed.all_reduce(rows)
+                rows /= dist.world_size
+            first = it - len(pending) + 1
+            pending.clear()
+            for i, row in enumerate(rows.cpu().tolist(), start=first):
+                self._report(dict(zip(LOSS_NAMES, row, strict=True)), i, dist, clock, gen, sample_l, sample_h,
+                             device, patches, (dis, opt_g, opt_d, sched_g, sched_d, scaler))
+
         try:
             while it < cfg.iterations:
                 if self.cancel is not None and self.cancel.cancelled:
@@ -197,19 +235,22 @@ class UnitTrainer:
                 gen_noise, dis_noise = gen_noise.to(device), dis_noise.to(device)
 
                 # discriminator step: fakes from the current generators, detached
-                with torch.no_grad(), common.autocast(device, amp):
+                with torch.no_grad(), autocast():
                     fake_l = gen.decode(gen.encode(x_h, "h") + dis_noise[0], "l")
                     fake_h = gen.decode(gen.encode(x_l, "l") + dis_noise[1], "h")
                 opt_d.zero_grad(set_to_none=True)
                 aug = _augmenter(cfg, it, dist.rank)
-                with common.autocast(device, amp):
+                dis.requires_grad_(True)
+                with autocast():
                     loss_d = cfg.gan_w * dis_ddp(aug(x_l), aug(fake_l.float()), aug(x_h), aug(fake_h.float()))
                 scaler.scale(loss_d).backward()
                 scaler.step(opt_d)
 
-                # generator step: VAE + cycle + adversarial (D used without DDP: its grads are cleared above)
+                # generator step: VAE + cycle + adversarial. D is used without DDP and frozen: the
+                # generators need gradients *through* D, never D's own weight gradients.
                 opt_g.zero_grad(set_to_none=True)
-                with common.autocast(device, amp):
+                dis.requires_grad_(False)
+                with autocast():
                     out = gen_ddp(x_l, x_h, gen_noise)
                     terms = loss_terms(gen, out, x_l, x_h)
                     terms["gan"] = dis.generator_loss(aug(out["x_hl"]), aug(out["x_lh"]))
@@ -221,25 +262,12 @@ class UnitTrainer:
                 sched_d.step()
                 it += 1
 
-                values = {k: float(v.detach()) for k, v in terms.items()}
-                values.update(dis=float(loss_d.detach()), total=float(total.detach()))
-                if dist.initialised:
-                    values = {k: dist.mean(v) for k, v in values.items()}
-                self.history.append({k: round(values[k], 6) for k in LOSS_NAMES})
-                if not dist.is_main:
-                    continue
-                data: dict[str, Any] = {"iteration": it, "losses": values}
-                if it % cfg.sample_every == 0 or it == cfg.iterations:
-                    data["samples"] = self._samples(gen, sample_l, sample_h, device, it)
-                if it % cfg.checkpoint_every == 0 and it < cfg.iterations:
-                    self._save_checkpoint(gen, dis, opt_g, opt_d, sched_g, sched_d, scaler, it, patches)
-                if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
-                    quality = self._assess(gen, device, it)
-                    if quality is not None:
-                        data["quality"] = quality
-                msg = f"recon {values['recon']:.3f} cycle {values['cycle']:.3f} gan {values['gan']:.3f} " \
-                      f"dis {values['dis']:.3f}"
-                self.progress(ProgressEvent("train-gan", it, cfg.iterations, msg, eta_s=clock.eta(it), data=data))
+                row = {"dis": loss_d, "total": total, **terms}
+                pending.append(torch.stack([row[k].detach().float() for k in LOSS_NAMES]))
+                if (it % read_every == 0 or it % cfg.sample_every == 0 or it % cfg.checkpoint_every == 0
+                        or it == cfg.iterations):
+                    read_losses()
+            read_losses()  # a cancelled run still records every iteration it did
         except BaseException:
             if run_id is not None:
                 self.project.update_run(run_id, status="failed", finished=True)
@@ -273,6 +301,26 @@ class UnitTrainer:
                                         model_id=result.model_id, finished=True)
         dist.barrier()
         return result
+
+    def _report(self, values: dict[str, float], it: int, dist: common.Distributed, clock: EtaClock, gen: Any,
+                sample_l: np.ndarray, sample_h: np.ndarray, device: Any, patches: Any, states: tuple) -> None:
+        """History, samples, checkpoint and progress event of iteration ``it`` (losses already read)."""
+        cfg = self.config
+        self.history.append({k: round(values[k], 6) for k in LOSS_NAMES})
+        if not dist.is_main:
+            return
+        data: dict[str, Any] = {"iteration": it, "losses": values}
+        if it % cfg.sample_every == 0 or it == cfg.iterations:
+            data["samples"] = self._samples(gen, sample_l, sample_h, device, it)
+        if it % cfg.checkpoint_every == 0 and it < cfg.iterations:
+            self._save_checkpoint(gen, *states, it, patches)
+        if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
+            quality = self._assess(gen, device, it)
+            if quality is not None:
+                data["quality"] = quality
+        msg = f"recon {values['recon']:.3f} cycle {values['cycle']:.3f} gan {values['gan']:.3f} " \
+              f"dis {values['dis']:.3f}"
+        self.progress(ProgressEvent("train-gan", it, cfg.iterations, msg, eta_s=clock.eta(it), data=data))
 
     # ------------------------------------------------------------------ files
     def _samples(self, gen: Any, sample_l: np.ndarray, sample_h: np.ndarray, device: Any, it: int) -> dict[str, Any]:
@@ -336,22 +384,24 @@ class UnitTrainer:
 
     def _finish(self, gen: Any, result: TrainResult, device: Any) -> None:
         cfg = self.config
+        gen = common.unwrap(gen).to(memory_format=torch.contiguous_format)  # plain layout for files and export
         meta = {"config": to_dict(cfg), "iteration": result.iteration, "resolution": cfg.resolution,
                 "data": result.data_summary, "body_parts": list(cfg.body_parts), "name": self.name,
                 "losses": result.losses, "device": str(device), "complete": not result.cancelled}
         sha = save_unit_model(self.model_dir / WEIGHTS, gen, meta)
-        onnx_sha = None
+        onnx_sha: dict[str, str] = {}
         if cfg.export_onnx:
             from lesion_studio.models.unit_onnx import export_unit_onnx
 
             try:
-                onnx_sha = export_unit_onnx(common.unwrap(gen), self.model_dir / ONNX, resolution=cfg.resolution)
+                onnx_sha = export_unit_onnx(common.unwrap(gen), self.model_dir, resolution=cfg.resolution)
                 result.onnx_path = self.model_dir / ONNX
             except LesionStudioError as exc:  # the torch backend still works; say so once
                 log.warning("ONNX export failed, the torch backend will be used: %s", exc)
-        registry_meta = {**meta, "weights_sha256": sha, "onnx_sha256": onnx_sha, "arch": cfg.arch().to_dict(),
+        registry_meta = {**meta, "weights_sha256": sha, "onnx_sha256": onnx_sha.get("h2l"),
+                         "onnx_l2h_sha256": onnx_sha.get("l2h"), "arch": cfg.arch().to_dict(),
                          "files": {"weights": WEIGHTS, "checkpoint": CHECKPOINT, "config": CONFIG,
-                                   "onnx": ONNX if onnx_sha else None},
+                                   "onnx": ONNX if onnx_sha else None, "onnx_l2h": ONNX_L2H if onnx_sha else None},
                          "iterations_per_s": result.iterations_per_s}
         body_parts = cfg.body_parts or sorted(set(result.data_summary["lesion"]["body_parts"]))
         result.model_id = self.project.register_model(
@@ -373,6 +423,31 @@ class _LiveTranslator:
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32)).to(self.device)
             return self.gen.translate(x, direction).float().cpu().numpy()
+
+
+def _adam(params: Any, cfg: UnitTrainConfig) -> Any:
+    """UNIT's Adam, fused (one kernel for every parameter) where this torch has it for the device."""
+    adam = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "weight_decay": cfg.weight_decay}
+    try:
+        return torch.optim.Adam(params, **adam, fused=True)
+    except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
+        return torch.optim.Adam(params, **adam, foreach=True)
+
+
+def _load_adam(opt: Any, state: dict[str, Any]) -> None:
+    """Load a checkpointed Adam state, keeping this run's kernel choice and the parameters' memory layout.
+
+    ``load_state_dict`` restores the saved ``fused``/``foreach`` flags (old checkpoints have
+    neither) and the moments come back contiguous, while the parameters are channels-last.
+    """
+    flags = [{k: g.get(k) for k in ("fused", "foreach")} for g in opt.param_groups]
+    opt.load_state_dict(state)
+    for group, kept in zip(opt.param_groups, flags, strict=True):
+        group.update(kept)
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape:
+                    opt.state[p][key] = torch.empty_like(p).copy_(value)
 
 
 def train_unit(project: Any, config: UnitTrainConfig, *, name: str | None = None, resume: bool = False,
