@@ -8,7 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lesion_studio.models.unit import lsgan_loss, unit_discriminators, unit_generators, unit_tiny  # noqa: E402
+from lesion_studio.models.specs import unit_tiny  # noqa: E402
+from lesion_studio.models.unit import lsgan_loss, unit_discriminators, unit_generators  # noqa: E402
 
 
 def _inputs(b: int = 2, size: int = 32):  # noqa: ANN202
