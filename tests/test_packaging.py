@@ -78,6 +78,7 @@ def _tree(folder: Path) -> set[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # demo-tiny trains 3 seeds of classifiers: minutes on 2 busy cores
 def test_wheel_in_a_fresh_venv(tmp_path) -> None:
     """Build the wheel from a copy of the sources, install it (no deps) into a fresh venv that sees
     this venv's dependencies through a .pth file (fast, offline), and use it from an unrelated folder."""
