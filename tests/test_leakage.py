@@ -31,10 +31,17 @@ def test_unit_training_reads_no_validation_or_test_image(demo_project, monkeypat
     for split in ("val", "test"):
         labels = {r.label for r in project.images(split=split) if not r.excluded}
         assert labels == {"lesion", "normal"}, split
-    cfg = preset_config("tiny", iterations=2, cpu_threads=1, device="cpu", export_onnx=False)
+    # The quality report after training reads validation images by design (it measures the
+    # generator on what it never trained on); training itself must read neither split.
+    cfg = preset_config("tiny", iterations=2, cpu_threads=1, device="cpu", export_onnx=False, assess=False)
     result = train_unit(project, cfg, name="isolated", patch_cache="none")
     assert read, "the trainer decoded nothing: the check would be empty"
     assert not read & (by_split["val"] | by_split["test"])
     assert read <= by_split["train"] | {r.abs_path.resolve() for r in project.images(split="unassigned")}
+    # With the report on, it reads validation images, and still never a test image.
+    read.clear()
+    train_unit(project, preset_config("tiny", iterations=2, cpu_threads=1, device="cpu", export_onnx=False),
+               name="assessed", patch_cache="none")
+    assert read & by_split["val"] and not read & by_split["test"]
     lesion_train = {r.id for r in project.images(split="train", label="lesion") if not r.excluded}
     assert result.data_summary["lesion"]["images"] == len(lesion_train)

@@ -155,7 +155,7 @@ def _read_dicom(path: Path) -> Radiograph:
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
         reason = "; ".join(lines[1:] if len(lines) > 1 else lines) or type(exc).__name__
         # decoder messages (libjpeg error codes, plugin names) go to the log, not to the reader
-        log.warning("%s: pixel data not decoded (%s): %s", path, tsuid, " ".join(str(exc).split()))
+        log.info("%s: pixel data not decoded (%s): %s", path, tsuid, " ".join(str(exc).split()))
         log.debug("decoding %s failed", path, exc_info=True)
         if "less than expected" in reason:
             raise RadiographError(path, f"the file is truncated: its pixel data ends early ({reason})",

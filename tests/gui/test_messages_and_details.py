@@ -209,7 +209,7 @@ def test_qsettings_live_under_lesion_studio_home(tmp_path, monkeypatch) -> None:
 
 def test_decoder_jargon_stays_in_the_log(dicom_dir: Path) -> None:
     from lesion_studio.errors import RadiographError
-    from lesion_studio.io.radiograph import open_radiograph
+    from lesion_studio.io import open_radiograph
 
     with pytest.raises(RadiographError) as info:
         open_radiograph(dicom_dir / "RG2_JPLY.dcm")

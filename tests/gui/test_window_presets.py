@@ -40,7 +40,7 @@ def test_presets_ignore_a_collimated_border() -> None:
 
 
 def test_rg3_bone_preset_keeps_the_lesion_contrast(dicom_dir: Path) -> None:
-    from lesion_studio.io.radiograph import open_radiograph
+    from lesion_studio.io import open_radiograph
 
     rg = open_radiograph(dicom_dir / "RG3_J2KR.dcm")
     whole = tuple(float(v) for v in np.percentile(rg.pixels, (45, 99.8)))
