@@ -18,9 +18,6 @@ from lesion_studio.files import atomic_write_text
 COLOURS = {"Baseline": (90, 90, 90), "Augmented": (200, 60, 40), "TL": (40, 110, 200)}
 
 
-_atomic_text = atomic_write_text
-
-
 def _fmt_auc(entry: dict[str, Any]) -> str:
     a = entry.get("auc")
     if not a:
@@ -192,13 +189,13 @@ def write_report(out: Path, results: dict[str, Any], project: Any) -> dict[str, 
     out = Path(out)
     files: dict[str, str] = {}
     plain = {k: v for k, v in results.items()}
-    _atomic_text(out / "results.json", json.dumps(plain, indent=1, sort_keys=False, default=str))
+    atomic_write_text(out / "results.json", json.dumps(plain, indent=1, sort_keys=False, default=str))
     files["results"] = str(out / "results.json")
-    _atomic_text(out / "table.md", table_markdown(results))
+    atomic_write_text(out / "table.md", table_markdown(results))
     files["table"] = str(out / "table.md")
     write_config_file(out / "config.yaml", results["config"])
     files["config"] = str(out / "config.yaml")
-    _atomic_text(out / "models.json", json.dumps(results["models"], indent=1, default=str))
+    atomic_write_text(out / "models.json", json.dumps(results["models"], indent=1, default=str))
     files["models"] = str(out / "models.json")
     for target in dict.fromkeys(e["target"] for e in results["evaluations"]):
         curves = [(f"{e['type']}{'' if e['type'] == 'Baseline' else ' t=' + format(e['t'], 'g')}  "

@@ -620,7 +620,7 @@ class ExperimentRunner:
                 selections.append({"study": study.label(), "key": key, "type": kind, "generator": gen,
                                    "generator_quality": qualities.get(parts_label(source)),
                                    "filter_model": scored["filter_model"], "filter_models": scored["filter_models"],
-                                   "filter": {k: v for k, v in decision.items()} | {"kind": self.cfg.filter.kind},
+                                   "filter": decision | {"kind": self.cfg.filter.kind},
                                    "candidates": len(samples["sample_ids"]), "batch": samples["batch"],
                                    "scores": scored["scores"], "scoring_backend": scored["backend"],
                                    "threshold_trials": [
