@@ -11,8 +11,11 @@ from lesion_studio.patches.sampling import (
     balanced_order,
     is_foreground,
     lesion_window,
+    air_fraction,
+    image_levels,
     normal_windows,
     relative_sides,
+    window_air_fractions,
 )
 from lesion_studio.store.records import Box
 
@@ -77,6 +80,50 @@ def test_normal_windows_match_sizes_and_skip_air_and_text() -> None:
     assert not is_foreground(img[0:30, 0:60], 100, 4095)
     with pytest.raises(LesionStudioError):
         normal_windows(img, 1, np.random.default_rng(0), [])
+
+
+def _hand_like_image() -> np.ndarray:
+    """A bright 'limb' filling the left 60% of a dark field: windows near its edge hold air."""
+    rng = np.random.default_rng(1)
+    img = (50 + rng.integers(0, 20, (300, 400))).astype(np.uint16)
+    img[:, :240] = 2000 + rng.integers(0, 300, (300, 240))
+    return img
+
+
+def test_air_matched_normal_windows_follow_the_lesion_windows_air_shares() -> None:
+    img = _hand_like_image()
+    air, _text = image_levels(img)
+    fracs = np.full(4, 0.2)
+    # lesion windows half in air (a fracture at the skin line): the normal windows must be too
+    half = normal_windows(img, 30, np.random.default_rng(0), fracs, air_targets=np.full(4, 0.5))
+    assert len(half) >= 20  # a 3-pixel-wide band of centres in 340: most draws find one
+    shares = window_air_fractions(img, half)
+    assert np.all(np.abs(shares - 0.5) <= 0.03 + 1e-9)
+    assert np.all([w.x0 < 240 < w.x1 for w in half])  # every one straddles the limb's edge
+    # the tissue rule never returns such windows: it is what taught the generator to paint air
+    tissue = normal_windows(img, 30, np.random.default_rng(0), fracs)
+    assert max(air_fraction(img[int(w.y0):int(w.y1), int(w.x0):int(w.x1)], air) for w in tissue) <= 0.3
+    # air share 0 targets stay inside the limb; windows all in air are never kept
+    inside = normal_windows(img, 10, np.random.default_rng(0), fracs, air_targets=np.zeros(4))
+    assert inside and all(w.x1 <= 240 + 0.03 * w.width for w in inside)
+    assert normal_windows(img, 5, np.random.default_rng(0), fracs, air_targets=np.ones(4), max_tries=5) == []
+    with pytest.raises(LesionStudioError, match="one air share per"):
+        normal_windows(img, 1, np.random.default_rng(0), fracs, air_targets=[0.5])
+
+
+def test_patch_set_matches_air_and_saves_the_lesion_windows(demo_project) -> None:  # noqa: ANN001
+    from lesion_studio.patches.dataset import PatchParams, build_patch_set
+
+    ps = build_patch_set(demo_project, body_parts=["femur"], params=PatchParams(resolution=32, variants=2),
+                         cache="none")
+    stats = ps.summary()["lesion_windows"]
+    assert len(stats["side_fractions"]) == len(stats["air_fractions"]) == len(ps.lesion)
+    assert all(0.0 <= a <= 1.0 for a in stats["air_fractions"])
+    tissue = build_patch_set(demo_project, body_parts=["femur"],
+                             params=PatchParams(resolution=32, variants=2, normal_match="tissue"), cache="none")
+    assert not np.array_equal(tissue.normal, ps.normal)  # the rule is part of the patch identity
+    with pytest.raises(LesionStudioError, match="normal_match"):
+        PatchParams(normal_match="bone")
 
 
 def test_balanced_order_repeats_the_smaller_domain() -> None:

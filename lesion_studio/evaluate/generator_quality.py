@@ -461,7 +461,9 @@ def _model_settings(record: Any) -> tuple[int, list[str], Any, list[str]]:
     resolution = int(meta.get("resolution") or cfg.get("resolution") or 128)
     params = PatchParams(resolution=resolution, side_factors=tuple(cfg.get("side_factors", (1.5, 3.0))),
                          jitter=float(cfg.get("jitter", 0.5)), variants=int(cfg.get("variants", 4)),
-                         normal_source=str(cfg.get("normal_source", "both")), seed=int(cfg.get("seed", 0)))
+                         normal_source=str(cfg.get("normal_source", "both")),
+                         normal_match=str(cfg.get("normal_match", "tissue")),  # models before it: tissue
+                         seed=int(cfg.get("seed", 0)))
     parts = list(cfg.get("body_parts") or record.body_parts or [])
     return resolution, parts, params, list(cfg.get("splits") or ["train", "unassigned"])
 

@@ -94,6 +94,13 @@ class UnitSynthesizer:
         # the lesion boxes), so a translated lesion fills the window as it filled its training patches.
         config = project.model(self.model_id).config if self.model_id is not None else {}
         self.side_factors = tuple(float(f) for f in (config or {}).get("side_factors") or DEFAULT_SIDE_FACTORS)
+        # A generator trained on air-matched normal windows (``normal_match: air``) saved its lesion
+        # windows' sizes and air shares: its source windows are drawn the same way, so that it
+        # translates the kind of window it learned from.
+        meta = (project.model(self.model_id).metadata or {}) if self.model_id is not None else {}
+        stats = (meta.get("data") or {}).get("lesion_windows") if (config or {}).get("normal_match") == "air" else None
+        self.window_stats = stats if stats and stats.get("air_fractions") else None
+        self.parts = set(((meta.get("data") or {}).get("lesion") or {}).get("body_parts") or {})
         self.identity = {"kind": "unit", "model_id": self.model_id, "model_name": self.translator.model_name,
                          "sha256": self.translator.sha256, "side_factors": list(self.side_factors)}
 
@@ -101,18 +108,36 @@ class UnitSynthesizer:
         """Normal patches picked on the image first (as the paper's users pick them), then sampled
         windows on tissue, sized like the generator's lesion training windows."""
         from lesion_studio.patches.sampling import patch_window
-        from lesion_studio.synthesis.pipeline import lesion_side_fractions, sample_normal_windows
+        from lesion_studio.synthesis.pipeline import sample_normal_windows
 
         picked = [patch_window(p.box, record.width, record.height) for p in project.normal_patches(record.id)]
         out = picked[:count]
         if len(out) < count:
-            parts = [record.body_part] if record.body_part else None
-            fractions = lesion_side_fractions(project, parts, self.side_factors) if parts else np.array([])
-            if fractions.size == 0:
-                fractions = lesion_side_fractions(project, None, self.side_factors)
+            fractions, airs = self._window_targets(project, record, rng)
             out += sample_normal_windows(project, record, count - len(out), rng,
-                                         side_fractions=fractions if fractions.size else None)
+                                         side_fractions=fractions if fractions.size else None, air_targets=airs)
         return out
+
+    def _window_targets(self, project: Any, record: ImageRecord,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        """(side fractions, air shares or None) to draw source windows from.
+
+        On a body part the generator trained on, its own lesion windows (size and air together);
+        on another one (transfer), that part's lesion sizes with air shares drawn from the
+        generator's windows; without saved windows (older models), sizes only.
+        """
+        from lesion_studio.synthesis.pipeline import lesion_side_fractions
+
+        stats = self.window_stats
+        if stats is not None and record.body_part in self.parts:
+            return np.asarray(stats["side_fractions"], float), np.asarray(stats["air_fractions"], float)
+        parts = [record.body_part] if record.body_part else None
+        fractions = lesion_side_fractions(project, parts, self.side_factors) if parts else np.array([])
+        if fractions.size == 0:
+            fractions = lesion_side_fractions(project, None, self.side_factors)
+        if stats is None or fractions.size == 0:
+            return fractions, None
+        return fractions, rng.choice(np.asarray(stats["air_fractions"], float), size=fractions.size)
 
     def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
                    blend_mode: str = "paper") -> Candidate:

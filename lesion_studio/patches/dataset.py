@@ -30,12 +30,13 @@ from lesion_studio.patches.sampling import (
     normal_windows,
     patch_window,
     relative_sides,
+    window_air_fractions,
 )
 from lesion_studio.store.records import Box, ImageRecord
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 3  # 3: lesion windows carry their air share (normal_match "air")
 LESION, NORMAL = "lesion", "normal"
 _MEMORY_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -49,7 +50,11 @@ class PatchParams:
     jitter: float = 0.5
     variants: int = 4  # windows per lesion box / per normal image
     normal_source: str = "both"  # picked | auto | both (picked where the image has some, else auto)
-    min_tissue: float = 0.7
+    min_tissue: float = 0.7  # normal_match "tissue": the least share of a normal window above air
+    #: How normal windows are matched to the lesion windows besides their size: "air" draws each
+    #: normal window's air share from the lesion windows' (see ``sampling.normal_windows``: the
+    #: mismatch taught the generator to paint background), "tissue" only asks for min_tissue.
+    normal_match: str = "air"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -59,6 +64,8 @@ class PatchParams:
             raise LesionStudioError("At least one window per source (variants >= 1) is needed.")
         if self.normal_source not in ("picked", "auto", "both"):
             raise LesionStudioError(f"normal_source must be picked, auto or both, not {self.normal_source!r}.")
+        if self.normal_match not in ("air", "tissue"):
+            raise LesionStudioError(f"normal_match must be air or tissue, not {self.normal_match!r}.")
 
 
 @dataclass(frozen=True)
@@ -195,21 +202,26 @@ def build_patch_set(
     lesion_parts: list[np.ndarray] = []
     lesion_info: list[PatchInfo] = []
     sized: list[tuple[Box, int, int]] = []
+    air_shares: list[np.ndarray] = []
     for rec in lesion_imgs:
         boxes = [b.box for b in project.boxes(rec.id)]
         key_data = {"domain": LESION, "boxes": [b.as_tuple() for b in boxes]}
-        patches, windows = _cached(cache, cache_dir, rec, params, key_data,
-                                   lambda rec=rec, boxes=boxes: _lesion_patches(project, rec, boxes, params))
+        patches, windows, air = _cached(cache, cache_dir, rec, params, key_data,
+                                        lambda rec=rec, boxes=boxes: _lesion_patches(project, rec, boxes, params))
         lesion_parts.append(patches)
+        air_shares.append(air)
         for w in windows:
             lesion_info.append(PatchInfo(rec.id, rec.body_part, w))
             sized.append((w, rec.width, rec.height))
         tick(rec.name)
     fractions = relative_sides(sized)
+    airs = np.concatenate(air_shares) if air_shares else np.zeros(0)
+    targets = airs if params.normal_match == "air" else None
 
     normal_parts: list[np.ndarray] = []
     normal_info: list[PatchInfo] = []
-    frac_key = hashlib.sha256(np.round(fractions, 6).tobytes()).hexdigest()[:16]
+    frac_key = hashlib.sha256(np.round(np.r_[fractions, airs if targets is not None else []], 6).tobytes()
+                              ).hexdigest()[:16]
     for rec in normal_imgs:
         picked = [p.box for p in project.normal_patches(rec.id)] if params.normal_source != "auto" else []
         if not picked and params.normal_source == "picked":
@@ -217,9 +229,9 @@ def build_patch_set(
             continue
         key_data = {"domain": NORMAL, "picked": [b.as_tuple() for b in picked],
                     "fractions": frac_key if not picked else ""}
-        patches, windows = _cached(
+        patches, windows, _air = _cached(
             cache, cache_dir, rec, params, key_data,
-            lambda rec=rec, picked=picked: _normal_patches(project, rec, picked, fractions, params))
+            lambda rec=rec, picked=picked: _normal_patches(project, rec, picked, fractions, targets, params))
         normal_parts.append(patches)
         normal_info.extend(PatchInfo(rec.id, rec.body_part, w) for w in windows)
         tick(rec.name)
@@ -233,31 +245,40 @@ def build_patch_set(
                if params.normal_source == "picked" else "every sampled window was mostly air or text.")
         )
     return PatchSet(np.concatenate(lesion_parts), normal, lesion_info, normal_info, params,
-                    extra_summary={"body_parts_filter": list(body_parts or []), "splits": list(splits or [])})
+                    extra_summary={"body_parts_filter": list(body_parts or []), "splits": list(splits or []),
+                                   "lesion_windows": lesion_window_stats(fractions, airs)})
+
+
+def lesion_window_stats(fractions: np.ndarray, airs: np.ndarray) -> dict[str, list[float]]:
+    """The lesion windows' relative sides and air shares, saved with a model so that synthesis
+    draws its source windows as the generator's normal training windows were drawn."""
+    return {"side_fractions": [round(float(f), 4) for f in fractions],
+            "air_fractions": [round(float(a), 4) for a in airs]}
 
 
 def _cached(cache: str, cache_dir: Path | None, rec: ImageRecord, params: PatchParams,
-            key_data: dict[str, Any], make: Any) -> tuple[np.ndarray, list[Box]]:
+            key_data: dict[str, Any], make: Any) -> tuple[np.ndarray, list[Box], np.ndarray]:
+    """(patches, windows, air shares) of one image, from the cache or from ``make()``."""
     payload = {"v": CACHE_VERSION, "sha": rec.sha256, "params": asdict(params), **key_data}
     key = hashlib.sha256(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()[:32]
     if cache == "memory" and key in _MEMORY_CACHE:
-        patches, wins = _MEMORY_CACHE[key]
-        return patches, [Box(*map(float, w)) for w in wins]
+        patches, wins, air = _MEMORY_CACHE[key]
+        return patches, [Box(*map(float, w)) for w in wins], air
     path = cache_dir / f"{key}.npz" if cache_dir is not None else None
     if path is not None and path.exists():
         try:
             with np.load(path) as data:
-                return data["patches"], [Box(*map(float, w)) for w in data["windows"]]
+                return data["patches"], [Box(*map(float, w)) for w in data["windows"]], data["air"]
         except (OSError, ValueError, KeyError):
             log.warning("unreadable patch cache %s; re-extracting", path.name)
-    patches, windows = make()
+    patches, windows, air = make()
     wins = np.array([w.as_tuple() for w in windows], dtype=np.float64).reshape(-1, 4)
     if cache == "memory":
-        _MEMORY_CACHE[key] = (patches, wins)
+        _MEMORY_CACHE[key] = (patches, wins, air)
     elif path is not None:
         with atomic_path(path) as tmp:
-            np.savez(tmp, patches=patches, windows=wins)
-    return patches, windows
+            np.savez(tmp, patches=patches, windows=wins, air=air)
+    return patches, windows, air
 
 
 def _cut(pixels: np.ndarray, value_range: tuple[float, float], windows: list[Box], size: int) -> np.ndarray:
@@ -273,20 +294,23 @@ def _open(project: Any, rec: ImageRecord):  # noqa: ANN202
 
 
 def _lesion_patches(project: Any, rec: ImageRecord, boxes: list[Box],
-                    params: PatchParams) -> tuple[np.ndarray, list[Box]]:
+                    params: PatchParams) -> tuple[np.ndarray, list[Box], np.ndarray]:
     rg = _open(project, rec)
     rng = np.random.default_rng(_seed(params.seed, rec.sha256, LESION))
     windows = [lesion_window(b, rg.width, rg.height, rng, params.side_factors, params.jitter)
                for b in boxes for _ in range(params.variants)]
-    return _cut(rg.pixels, rg.value_range, windows, params.resolution), windows
+    return (_cut(rg.pixels, rg.value_range, windows, params.resolution), windows,
+            window_air_fractions(rg.pixels, windows))
 
 
 def _normal_patches(project: Any, rec: ImageRecord, picked: list[Box], fractions: np.ndarray,
-                    params: PatchParams) -> tuple[np.ndarray, list[Box]]:
+                    air_targets: np.ndarray | None, params: PatchParams) -> tuple[np.ndarray, list[Box], np.ndarray]:
     rg = _open(project, rec)
     if picked:
         windows = [patch_window(b, rg.width, rg.height) for b in picked]
     else:
         rng = np.random.default_rng(_seed(params.seed, rec.sha256, NORMAL))
-        windows = normal_windows(rg.pixels, params.variants, rng, fractions, min_tissue=params.min_tissue)
-    return _cut(rg.pixels, rg.value_range, windows, params.resolution), windows
+        windows = normal_windows(rg.pixels, params.variants, rng, fractions, min_tissue=params.min_tissue,
+                                 air_targets=air_targets)
+    return (_cut(rg.pixels, rg.value_range, windows, params.resolution), windows,
+            window_air_fractions(rg.pixels, windows))

@@ -112,6 +112,21 @@ def is_foreground(
     return tissue >= min_tissue and text <= max_text
 
 
+def air_fraction(patch: np.ndarray, air_level: float) -> float:
+    """The share of a window's pixels at or below the image's air level (see :func:`image_levels`)."""
+    return float(np.mean(patch <= air_level)) if patch.size else 1.0
+
+
+def window_air_fractions(pixels: np.ndarray, windows: Sequence[Box]) -> np.ndarray:
+    """:func:`air_fraction` of each window of one image (lesion windows: the targets to match)."""
+    air, _text = image_levels(pixels)
+    out = []
+    for w in windows:
+        x0, y0, x1, y1 = w.as_ints()
+        out.append(air_fraction(pixels[y0:y1, x0:x1], air))
+    return np.array(out, dtype=np.float64)
+
+
 def normal_windows(
     pixels: np.ndarray,
     count: int,
@@ -120,32 +135,58 @@ def normal_windows(
     *,
     avoid: Sequence[Box] = (),
     min_tissue: float = 0.7,
+    air_targets: Sequence[float] | np.ndarray | None = None,
+    air_tolerance: float = 0.03,
     max_tries: int = 50,
 ) -> list[Box]:
     """Up to ``count`` random square windows on tissue, sized like the lesion windows.
 
     Each side is a draw from ``side_fractions`` (relative to the image's shorter side, see
-    :func:`relative_sides`). Windows that are mostly air or hold burned-in text, or that overlap
-    ``avoid`` (lesion boxes), are redrawn up to ``max_tries`` times per window; fewer windows are
-    returned when the image has too little tissue.
+    :func:`relative_sides`). Windows that hold burned-in text or overlap ``avoid`` (lesion boxes)
+    are redrawn up to ``max_tries`` times per window; fewer windows are returned when the image
+    has too little tissue.
+
+    What counts as "on tissue" comes in two forms:
+
+    * ``air_targets`` is None: at least ``min_tissue`` of the window is above air.
+    * ``air_targets`` (one per side fraction, the lesion windows' own air shares): the side and
+      the air share are drawn *together* from one lesion window, and a normal window is kept when
+      its air share is within ``air_tolerance`` of it (four times ``max_tries`` draws: a narrow
+      tolerance keeps the match unbiased, a wide one drifts toward the air-rich windows that random
+      draws over-supply). This matches the two patch domains on what is not the lesion. Fracture windows sit on bone near the skin line (fingers, the distal
+      radius) and hold ~20% air on FracAtlas hands, against ~10% for tissue-only normal windows;
+      a generator trained on the mismatched pair learns "add background", which shows as a dark
+      square rather than a fracture.
     """
     fractions = np.asarray(side_fractions, dtype=np.float64)
     if fractions.size == 0:
         raise LesionStudioError("No lesion window sizes to match: the body part has no lesion boxes.")
+    targets = None if air_targets is None else np.asarray(air_targets, dtype=np.float64)
+    if targets is not None and targets.shape != fractions.shape:
+        raise LesionStudioError("air_targets must give one air share per lesion window side.")
     height, width = pixels.shape[:2]
     short = min(width, height)
     air, text = image_levels(pixels)
     out: list[Box] = []
+    tries = max_tries if targets is None else 4 * max_tries
     for _ in range(count):
-        for _try in range(max_tries):
-            side = float(np.clip(fractions[rng.integers(fractions.size)] * short, 8, short))
+        for _try in range(tries):
+            k = int(rng.integers(fractions.size))
+            side = float(np.clip(fractions[k] * short, 8, short))
             cx = float(rng.uniform(side / 2, width - side / 2))
             cy = float(rng.uniform(side / 2, height - side / 2))
             win = square_window(cx, cy, side, width, height)
             if any(win.intersects(b) for b in avoid):
                 continue
             x0, y0, x1, y1 = win.as_ints()
-            if is_foreground(pixels[y0:y1, x0:x1], air, text, min_tissue=min_tissue):
+            patch = pixels[y0:y1, x0:x1]
+            if targets is None:
+                keep = is_foreground(patch, air, text, min_tissue=min_tissue)
+            else:
+                keep = (is_foreground(patch, air, text, min_tissue=0.0)
+                        and abs(air_fraction(patch, air) - float(targets[k])) <= air_tolerance
+                        and air_fraction(patch, air) < 1.0)
+            if keep:
                 out.append(win)
                 break
     return out

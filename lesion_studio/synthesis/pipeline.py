@@ -177,11 +177,12 @@ def lesion_side_fractions(project: Any, body_parts: Sequence[str] | None,
 
 def sample_normal_windows(project: Any, image: ImageRecord, count: int, rng: np.random.Generator, *,
                           radiograph: Radiograph | None = None, side_fractions: Sequence[float] | None = None,
-                          min_tissue: float = 0.7) -> list[Box]:
+                          min_tissue: float = 0.7, air_targets: Sequence[float] | None = None) -> list[Box]:
     """``count`` windows on tissue in ``image`` (may be fewer), sized like the project's lesion windows.
 
     Sizes follow the lesion boxes of the image's body part (all body parts when it has none);
-    windows avoid the image's own lesion boxes and skip air and burned-in text.
+    windows avoid the image's own lesion boxes and skip air and burned-in text. ``air_targets``
+    (one per side fraction) matches each window's air share instead (``patches.sampling.normal_windows``).
     """
     if side_fractions is None:
         fractions = lesion_side_fractions(project, [image.body_part]) if image.body_part else np.array([])
@@ -194,7 +195,8 @@ def sample_normal_windows(project: Any, image: ImageRecord, count: int, rng: np.
         fractions = np.asarray(side_fractions, dtype=np.float64)
     rg = radiograph if radiograph is not None else project.open_radiograph(image.id)
     avoid = [b.box for b in project.boxes(image.id)]
-    return normal_windows(rg.pixels, count, rng, fractions, avoid=avoid, min_tissue=min_tissue)
+    return normal_windows(rg.pixels, count, rng, fractions, avoid=avoid, min_tissue=min_tissue,
+                          air_targets=air_targets)
 
 
 def normal_patch_sources(project: Any, body_parts: Sequence[str] | None = None,

@@ -41,6 +41,9 @@ class UnitTrainConfig:
     jitter: float = 0.5
     variants: int = 4
     normal_source: str = "both"
+    #: "air": normal windows hold as much air as the lesion windows do (patches/sampling.py says
+    #: why); "tissue": at least 70% tissue, as models before it were trained.
+    normal_match: str = "air"
     # optimisation (UNIT defaults)
     iterations: int = 20000
     batch_size: int = 1
@@ -93,6 +96,8 @@ class UnitTrainConfig:
             raise ConfigError("UNIT config: iterations must be >= 0 and batch_size >= 1.")
         if self.normal_source not in ("picked", "auto", "both"):
             raise ConfigError("UNIT config: normal_source must be picked, auto or both.")
+        if self.normal_match not in ("air", "tissue"):
+            raise ConfigError("UNIT config: normal_match must be air or tissue.")
         if self.sample_every < 1 or self.checkpoint_every < 1:
             raise ConfigError("UNIT config: sample_every and checkpoint_every must be >= 1.")
         parse_policy(self.diff_augment)
@@ -109,7 +114,7 @@ class UnitTrainConfig:
 
         return PatchParams(resolution=self.resolution, side_factors=tuple(self.side_factors),
                            jitter=self.jitter, variants=self.variants, normal_source=self.normal_source,
-                           seed=self.seed)
+                           normal_match=self.normal_match, seed=self.seed)
 
 
 def parse_policy(text: str) -> tuple[str, ...]:
