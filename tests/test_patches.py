@@ -8,11 +8,11 @@ import pytest
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.patches.intensity import bit_range, from_unit_range, resize_patch, to_unit_range
 from lesion_studio.patches.sampling import (
+    air_fraction,
     balanced_order,
+    image_levels,
     is_foreground,
     lesion_window,
-    air_fraction,
-    image_levels,
     normal_windows,
     relative_sides,
     window_air_fractions,

@@ -308,3 +308,25 @@ def test_cli_translate_single_and_batch(trained, tmp_path: Path) -> None:  # noq
     assert single.shape == (rec.height, rec.width) and single.dtype == np.uint16
     assert main(["translate", str(project.folder), "--model", "nope", "--image", str(rec.abs_path),
                  "--box", "1,1,20,20", "--out", str(out)]) == 2
+
+
+def test_synthesis_windows_are_drawn_like_the_generators_normal_training_windows(trained) -> None:  # noqa: ANN001
+    """A model trained with normal_match "air" saved its lesion windows (size, air share); the
+    experiment's synthesizer draws source windows from them, as its normal training windows were."""
+    from lesion_studio.experiment.generators import UnitSynthesizer
+    from lesion_studio.patches.sampling import window_air_fractions
+
+    project, result, _events = trained
+    stats = project.model("tiny").metadata["data"]["lesion_windows"]
+    assert project.model("tiny").config["normal_match"] == "air"
+    assert len(stats["side_fractions"]) == len(stats["air_fractions"]) == result.data_summary["lesion"]["patches"]
+    synth = UnitSynthesizer(project, "tiny", backend="onnx")
+    assert synth.window_stats == stats
+    targets = np.asarray(stats["air_fractions"])
+    rec = next(r for r in project.images(label="normal") if r.body_part == "femur")
+    rg = project.open_radiograph(rec.id)
+    windows = synth.windows(project, rec, 6, np.random.default_rng(0))
+    assert windows
+    shares = window_air_fractions(rg.pixels, windows)
+    # each window's air share is within the tolerance of some lesion window's (they are drawn jointly)
+    assert all(np.min(np.abs(targets - a)) <= 0.03 + 1e-9 for a in shares)
