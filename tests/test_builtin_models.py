@@ -120,7 +120,7 @@ def test_demo_makes_the_builtin_generator_translate_at_once(demo_project_master,
 
 def test_experiment_generator_stage_uses_a_builtin_without_training(demo_project_master, tmp_path) -> None:
     from lesion_studio.experiment.config import load_experiment_config
-    from lesion_studio.experiment.runner import ExperimentRunner
+    from lesion_studio.experiment.runner import ExperimentRunner, RunContext
 
     cfg_file = tmp_path / "exp.yaml"
     cfg_file.write_text(f"name: b\nproject: {demo_project_master}\noutput: out\n"
@@ -131,13 +131,12 @@ def test_experiment_generator_stage_uses_a_builtin_without_training(demo_project
     shutil.copytree(demo_project_master, tmp_path / "demo")
     cfg_file.write_text(cfg_file.read_text().replace(str(demo_project_master), str(tmp_path / "demo")))
     runner = ExperimentRunner(load_experiment_config(cfg_file))
-    runner.project = Project.open(tmp_path / "demo")
-    try:
-        out = runner.generator(["femur"])
-        assert out["model_name"] == "builtin-phantom-unit" and out["trained"] is False
-        assert is_builtin_record(runner.project.model(out["model_id"]))
-    finally:
-        runner.project.close()
+    with Project.open(tmp_path / "demo") as project:
+        ctx = RunContext(project)
+        out = runner.generator(ctx, ["femur"])
+        assert out.model_name == "builtin-phantom-unit" and out.trained is False
+        assert is_builtin_record(project.model(out.model_id))
+        assert ctx.synthesizers["femur"].model_id == out.model_id  # kept for the synthesis stage
 
 
 def test_every_builtin_is_listed_once() -> None:

@@ -43,6 +43,17 @@ from lesion_studio.config import to_dict
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.experiment.config import ExperimentConfig, StudySpec
 from lesion_studio.experiment.generators import StubPainter, Synthesizer, UnitSynthesizer
+from lesion_studio.experiment.outputs import (
+    AugmentedRun,
+    BaselineRun,
+    CandidateBatch,
+    Evaluation,
+    FilterDecision,
+    GeneratorInfo,
+    ModelRow,
+    ScoredCandidates,
+    Selection,
+)
 from lesion_studio.experiment.plan import ExperimentPlan, parts_label
 from lesion_studio.experiment.stages import StageCache, inputs_hash
 from lesion_studio.files import file_sha256
@@ -67,6 +78,34 @@ class ExperimentResult:
     files: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class RunContext:
+    """What the stages of one run work on: made by :meth:`ExperimentRunner.run` once the project
+    is open, and handed to each stage, so that no stage can run without a project.
+
+    It also keeps what the stages share within the run: the synthesizer of each body-part group
+    (made by the generator stage, used by synthesis) and the validation sets (read once per group).
+    """
+
+    project: Project
+    #: An external hold-out (a project of its own under the results folder), or None for the
+    #: project's test split.
+    test_project: Project | None = None
+    synthesizers: dict[str, Synthesizer] = field(default_factory=dict)
+    val_sets: dict[str, LabelledSet | None] = field(default_factory=dict)
+
+    @property
+    def cache_dir(self) -> Path:
+        """The classifier's prepared-image cache in the project (a fresh :class:`PreparedCache` per
+        use keeps its in-memory arrays from living for the whole run)."""
+        return self.project.subfolder("cache") / "classifier"
+
+    @property
+    def test_source(self) -> Project:
+        """The project whose test split is evaluated."""
+        return self.test_project or self.project
+
+
 class ExperimentRunner:
     def __init__(self, config: ExperimentConfig, *, test_set_dir: str | Path | None = None,
                  progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> None:
@@ -86,10 +125,6 @@ class ExperimentRunner:
             raise LesionStudioError("The augmented classifier must use the baseline's input_size and cropping.")
         self.plan = ExperimentPlan.from_config(config)
         self.test_set_dir = Path(test_set_dir) if test_set_dir else None
-        self.project: Project | None = None
-        self.test_project: Project | None = None
-        self._synths: dict[str, Synthesizer] = {}
-        self._val_sets: dict[str, LabelledSet | None] = {}
 
     # ------------------------------------------------------------------ setup
     def _open_project(self) -> Project:
@@ -114,7 +149,9 @@ class ExperimentRunner:
             assign_splits(project, tuple(spec.split_fractions), seed=spec.split_seed, only_unassigned=True)
         return project
 
-    def _open_test_project(self) -> Project | None:
+    def _open_test_project(self, project: Project) -> Project | None:
+        """The external test set as a project of its own, checked to share no image with the
+        training and validation images of ``project``; None when the run has none."""
         folder = self.test_set_dir
         labels = boxes = None
         if folder is None and self.cfg.test_set is not None:
@@ -130,29 +167,27 @@ class ExperimentRunner:
         if not labels.exists():
             raise LesionStudioError(f"The external test set {folder} needs a labels CSV ({labels} is missing).")
         tag = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
-        project = Project.open_or_create(self.out / f"external-test-{tag}")
-        if project.image_count() == 0:
+        test = Project.open_or_create(self.out / f"external-test-{tag}")
+        if test.image_count() == 0:
             from lesion_studio.dataset.importer import import_source
 
-            import_source(project, folder, labels_csv=labels, boxes_csv=boxes, progress=self.progress)
-        project.set_splits({r.id: "test" for r in project.images()})
-        assert self.project is not None
-        used = {r.sha256 for r in self.project.images() if r.split in ("train", "val")}
-        overlap = [r.name for r in project.images() if r.sha256 in used]
+            import_source(test, folder, labels_csv=labels, boxes_csv=boxes, progress=self.progress)
+        test.set_splits({r.id: "test" for r in test.images()})
+        used = {r.sha256 for r in project.images() if r.split in ("train", "val")}
+        overlap = [r.name for r in test.images() if r.sha256 in used]
         if overlap:
+            test.close()
             raise LesionStudioError(
                 f"{len(overlap)} image(s) of the external test set are also training/validation images of "
                 f"the project (e.g. {overlap[0]}); an external hold-out must be independent.")
-        return project
+        return test
 
-    def _cache(self) -> PreparedCache:
-        assert self.project is not None
-        return PreparedCache(self.cls_cfg.preprocessing, self.project.subfolder("cache") / "classifier")
+    def _cache(self, ctx: RunContext) -> PreparedCache:
+        return PreparedCache(self.cls_cfg.preprocessing, ctx.cache_dir)
 
-    def _records_hash(self, parts: list[str]) -> str:
-        assert self.project is not None
+    def _records_hash(self, project: Project, parts: list[str]) -> str:
         rows = sorted((r.id, r.sha256, r.label, r.split, r.exclusions)
-                      for s in ("train", "val") for r in split_records(self.project, s, parts,
+                      for s in ("train", "val") for r in split_records(project, s, parts,
                                                                       include_excluded=self.cfg.include_excluded))
         return inputs_hash(rows)[:16]
 
@@ -160,93 +195,102 @@ class ExperimentRunner:
         """Suffix of model names and folders: empty for a single-seed run (names stay as before)."""
         return f"-s{seed}" if len(self.seeds) > 1 else ""
 
-    def _val_set(self, parts: list[str]) -> LabelledSet | None:
+    def _val_set(self, ctx: RunContext, parts: list[str]) -> LabelledSet | None:
         """The project's validation images of these body parts (None when there are none of a class)."""
         label = parts_label(parts)
-        if label not in self._val_sets:
-            records = split_records(self.project, "val", parts, include_excluded=self.cfg.include_excluded)
-            data = materialise(image_examples(records), self._cache(), what="validation images") if records else None
-            self._val_sets[label] = data if data is not None and len(set(data.labels.tolist())) == 2 else None
-        return self._val_sets[label]
+        if label not in ctx.val_sets:
+            records = split_records(ctx.project, "val", parts, include_excluded=self.cfg.include_excluded)
+            data = materialise(image_examples(records), self._cache(ctx), what="validation images") if records else None
+            ctx.val_sets[label] = data if data is not None and len(set(data.labels.tolist())) == 2 else None
+        return ctx.val_sets[label]
 
-    def _val_scores(self, path: str | Path, parts: list[str]) -> dict[str, Any]:
-        data = self._val_set(parts)
+    def _val_scores(self, ctx: RunContext, path: str | Path,
+                    parts: list[str]) -> tuple[list[float] | None, list[int] | None]:
+        """A classifier's scores on the validation set, and its labels (None, None without one)."""
+        data = self._val_set(ctx, parts)
         if data is None:
-            return {"val_scores": None, "val_labels": None}
+            return None, None
         scores = self._predict_torch(path, data.arrays)
-        return {"val_scores": [round(float(v), 6) for v in scores], "val_labels": data.labels.tolist()}
+        return [round(float(v), 6) for v in scores], data.labels.tolist()
 
     # ------------------------------------------------------------------ stages
-    def baseline(self, parts: list[str], seed: int) -> dict[str, Any]:
+    def baseline(self, ctx: RunContext, parts: list[str], seed: int) -> BaselineRun:
         from lesion_studio.training.classifier_trainer import train_classifier
 
         label = parts_label(parts)
         cfg = self.cls_cfgs[seed]
-        inputs = {"config": to_dict(cfg), "data": self._records_hash(parts),
+        inputs = {"config": to_dict(cfg), "data": self._records_hash(ctx.project, parts),
                   "include_excluded": self.cfg.include_excluded, "version": STAGE_VERSION}
         name = f"{self.cfg.name}-baseline-{label}{self._seed_tag(seed)}"
 
-        def fn() -> dict[str, Any]:
+        def fn() -> BaselineRun:
             result, mid = train_classifier(
-                self.project, cfg, name=name, out_dir=self.out / "models" / f"baseline-{label}{self._seed_tag(seed)}",
+                ctx.project, cfg, name=name, out_dir=self.out / "models" / f"baseline-{label}{self._seed_tag(seed)}",
                 body_parts=parts, include_excluded=self.cfg.include_excluded, progress=self.progress,
-                cancel=self.cancel, cache_dir=self.project.subfolder("cache") / "classifier")
-            return {"path": str(result.path), "sha256": result.sha256, "val_auc": result.val_auc, "seed": seed,
-                    "epoch": result.epoch, "model_id": mid, "model_name": name,
-                    **self._val_scores(result.path, parts)}
+                cancel=self.cancel, cache_dir=ctx.cache_dir)
+            val_scores, val_labels = self._val_scores(ctx, result.path, parts)
+            return BaselineRun(path=str(result.path), sha256=result.sha256, val_auc=result.val_auc, seed=seed,
+                               epoch=result.epoch, model_id=mid, model_name=name, val_scores=val_scores,
+                               val_labels=val_labels)
 
-        return self.stages.run(f"baseline/{label}/seed={seed}", inputs, fn)
+        return self.stages.run_as(f"baseline/{label}/seed={seed}", inputs, fn, BaselineRun)
 
-    def generator(self, parts: list[str]) -> dict[str, Any]:
+    def generator(self, ctx: RunContext, parts: list[str]) -> GeneratorInfo:
+        """The body-part group's generator (found, or trained when missing); its synthesizer is
+        kept in ``ctx`` for the synthesis stage."""
         spec = self.cfg.generator
         label = parts_label(parts)
         if spec.kind == "stub":
             synth: Synthesizer = StubPainter()
-            self._synths[label] = synth
-            return self.stages.run(f"generator/{label}", {"spec": to_dict(spec)}, lambda: dict(synth.identity))
-        assert self.project is not None
+            ctx.synthesizers[label] = synth
+            return self.stages.run_as(f"generator/{label}", {"spec": to_dict(spec)},
+                                      lambda: GeneratorInfo.from_dict(synth.identity), GeneratorInfo)
+        project = ctx.project
         name = (spec.model or "unit-{parts}").format(parts=label)
 
-        def fn() -> dict[str, Any]:
+        def fn() -> GeneratorInfo:
             from lesion_studio.builtin_models import find_model_or_builtin
 
-            record = find_model_or_builtin(self.project, name)  # the project's, or a built-in (builtin-...)
+            record = find_model_or_builtin(project, name)  # the project's, or a built-in (builtin-...)
             if record is not None:
                 if record.kind != "unit":
                     raise LesionStudioError(f"Model {name!r} is a {record.kind} model, not a UNIT generator.")
-                return {"kind": "unit", "model_id": record.id, "model_name": name, "sha256": record.sha256,
-                        "trained": False}
+                return GeneratorInfo(kind="unit", model_id=record.id, model_name=name, sha256=record.sha256,
+                                     trained=False)
             from lesion_studio.training.unit_trainer import preset_config, train_unit
 
             ucfg = preset_config(spec.train_preset, body_parts=parts, seed=self.cfg.seed, **spec.train_overrides)
-            result = train_unit(self.project, ucfg, name=name, resume=True, progress=self.progress,
+            result = train_unit(project, ucfg, name=name, resume=True, progress=self.progress,
                                 cancel=self.cancel)
-            record = self.project.model(name)
-            return {"kind": "unit", "model_id": result.model_id, "model_name": name, "sha256": record.sha256,
-                    "trained": True}
+            record = project.model(name)
+            return GeneratorInfo(kind="unit", model_id=result.model_id, model_name=name, sha256=record.sha256,
+                                 trained=True)
 
-        found = self.project.find_model(name)
+        found = project.find_model(name)
         existing = found.sha256 if found is not None else None
-        out = self.stages.run(f"generator/{label}", {"spec": to_dict(spec), "parts": parts,
-                                                     "existing_sha256": existing}, fn)
-        self._synths[label] = UnitSynthesizer(self.project, out["model_id"], backend=spec.backend)
+        out = self.stages.run_as(f"generator/{label}", {"spec": to_dict(spec), "parts": parts,
+                                                        "existing_sha256": existing}, fn, GeneratorInfo)
+        assert out.model_id is not None  # a UNIT generator is always a registered model
+        ctx.synthesizers[label] = UnitSynthesizer(project, out.model_id, backend=spec.backend)
         return out
 
-    def quality(self, parts: list[str], gen: dict[str, Any], filters: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def quality(self, ctx: RunContext, parts: list[str], gen: GeneratorInfo,
+                filters: list[BaselineRun]) -> dict[str, Any] | None:
         """The generator's quality report (realism, lesion signal, drift, KID, localisation with
-        the first seed's baseline), cached with the generator and the filter it is measured with."""
-        if gen.get("kind") != "unit" or not self.cfg.assess_generators:
+        the first seed's baseline), cached with the generator and the filter it is measured with.
+
+        The report stays a plain dict: it is ``assess_generator``'s own JSON, shown as it is."""
+        if gen.kind != "unit" or not self.cfg.assess_generators:
             return None
         from lesion_studio.evaluate.generator_quality import QualitySettings, assess_generator
 
-        assert self.project is not None
-        inputs = {"generator": gen, "classifier": filters[0]["sha256"], "n": self.cfg.synthesis.n,
+        inputs = {"generator": gen.to_dict(), "classifier": filters[0].sha256, "n": self.cfg.synthesis.n,
                   "blend": self.cfg.synthesis.blend, "seed": self.cfg.seed}
 
         def fn() -> dict[str, Any]:
             try:
                 report = assess_generator(
-                    self.project, gen["model_id"], body_parts=parts, classifier=filters[0].get("model_id"),
+                    ctx.project, gen.model_id, body_parts=parts, classifier=filters[0].model_id,
                     seed=self.cfg.seed, settings=QualitySettings(n=self.cfg.synthesis.n,
                                                                  blend_mode=self.cfg.synthesis.blend),
                     progress=self.progress)
@@ -257,21 +301,20 @@ class ExperimentRunner:
 
         return self.stages.run(f"quality/{parts_label(parts)}", inputs, fn)
 
-    def synthesize(self, target: list[str], source: list[str], gen: dict[str, Any]) -> dict[str, Any]:
+    def synthesize(self, ctx: RunContext, target: list[str], source: list[str], gen: GeneratorInfo) -> CandidateBatch:
         from lesion_studio.io.images import save_png
 
-        assert self.project is not None
+        project = ctx.project
         key = f"{parts_label(target)}<-{parts_label(source)}"
         spec = self.cfg.synthesis
-        inputs = {"synthesis": to_dict(spec), "generator": gen, "data": self._records_hash(target),
+        inputs = {"synthesis": to_dict(spec), "generator": gen.to_dict(), "data": self._records_hash(project, target),
                   "seed": self.cfg.seed}
         batch = f"{self.cfg.name}:{key}:{inputs_hash(inputs)[:8]}"
-        synth = self._synths[parts_label(source)]
+        synth = ctx.synthesizers[parts_label(source)]
 
-        def fn() -> dict[str, Any]:
+        def fn() -> CandidateBatch:
             from lesion_studio.io import open_radiograph
 
-            project = self.project
             sources = [r for r in split_records(project, "train", target, include_excluded=False)
                        if r.label == "normal"]
             if not sources:
@@ -305,51 +348,51 @@ class ExperimentRunner:
                     file_sha = file_sha256(path)
                     prov = {**cand.provenance, "source_image_id": rec.id, "source_sha256": rec.sha256,
                             "box": list(cand.window.as_tuple()), "n": cand.n, "seed": cand.seed,
-                            "file_sha256": file_sha, "experiment": self.cfg.name, "generator": gen}
+                            "file_sha256": file_sha, "experiment": self.cfg.name, "generator": gen.to_dict()}
                     ids.append(project.add_synthetic_sample(rec.id, cand.window, n=cand.n, seed=seed,
                                                             model_id=synth.model_id, path=path, batch=batch,
                                                             provenance=prov))
                     self.progress(ProgressEvent(f"synthesizing {key}", len(ids), total))
-            return {"batch": batch, "sample_ids": ids}
+            return CandidateBatch(batch=batch, sample_ids=ids)
 
-        return self.stages.run(f"synthesize/{key}", inputs, fn)
+        return self.stages.run_as(f"synthesize/{key}", inputs, fn, CandidateBatch)
 
-    def score(self, key: str, samples: dict[str, Any], filters: list[dict[str, Any]]) -> dict[str, Any]:
+    def score(self, ctx: RunContext, key: str, samples: CandidateBatch, filters: list[BaselineRun]) -> ScoredCandidates:
         """Each seed's baseline scores every candidate; the filter score is their mean."""
-        assert self.project is not None
         backend = self.cfg.scoring_backend
-        inputs = {"samples": samples, "filters": [f["sha256"] for f in filters], "backend": backend,
+        inputs = {"samples": samples.to_dict(), "filters": [f.sha256 for f in filters], "backend": backend,
                   "version": STAGE_VERSION}
 
-        def fn() -> dict[str, Any]:
+        def fn() -> ScoredCandidates:
             from lesion_studio.classifier.data import synthetic_examples
 
-            project = self.project
-            recs = [project.synthetic_sample(i) for i in samples["sample_ids"]]
+            project = ctx.project
+            recs = [project.synthetic_sample(i) for i in samples.sample_ids]
             train_ids = {s.source_image_id for s in recs}
             examples = synthetic_examples(project, recs, train_ids)
-            cache = self._cache()
+            cache = self._cache(ctx)
             items = [(e.key, e.path) for e in examples]
             per_seed = []
             for f in filters:
                 if backend == "onnx":
                     from lesion_studio.classifier.scoring import scorer_for_weights
 
-                    per_seed.append(scorer_for_weights(f["path"]).score_files(
+                    per_seed.append(scorer_for_weights(f.path).score_files(
                         items, cache=cache, progress=self.progress, cancel=self.cancel))
                 else:
-                    per_seed.append(self._predict_torch(f["path"], cache.stack(items)))
+                    per_seed.append(self._predict_torch(f.path, cache.stack(items)))
             scores = np.mean(per_seed, axis=0) if per_seed else np.zeros(0)
-            for sid, s in zip(samples["sample_ids"], scores, strict=True):
+            for sid, s in zip(samples.sample_ids, scores, strict=True):
                 project.update_synthetic_sample(sid, score=float(s))
-            return {"scores": {str(k): float(v) for k, v in zip(samples["sample_ids"], scores, strict=True)},
-                    "seed_scores": [[round(float(v), 6) for v in s] for s in per_seed],
-                    "filter_model": filters[0].get("model_name"), "filter_models": [f.get("model_name") for f in filters],
-                    "filter_sha256": inputs_hash(inputs["filters"])[:16], "backend": backend}
+            return ScoredCandidates(
+                scores={int(k): float(v) for k, v in zip(samples.sample_ids, scores, strict=True)},
+                seed_scores=[[round(float(v), 6) for v in s] for s in per_seed],
+                filter_model=filters[0].model_name, filter_models=[f.model_name for f in filters],
+                filter_sha256=inputs_hash(inputs["filters"])[:16], backend=backend)
 
-        return self.stages.run(f"score/{key}", inputs, fn)
+        return self.stages.run_as(f"score/{key}", inputs, fn, ScoredCandidates)
 
-    def filter_decision(self, filters: list[dict[str, Any]]) -> dict[str, Any]:
+    def filter_decision(self, filters: list[BaselineRun]) -> FilterDecision:
         """Whether the (seed-mean) baseline may filter, and the score cut each configured t means.
 
         The filter's validation AUC is that of the seeds' mean score on the generator's body parts;
@@ -358,24 +401,25 @@ class ExperimentRunner:
         from lesion_studio.evaluate.metrics import auc, quantile_threshold
 
         spec = self.cfg.filter
-        scores = [f.get("val_scores") for f in filters]
-        labels = filters[0].get("val_labels")
+        scores = [f.val_scores for f in filters]
+        labels = filters[0].val_labels
         if labels is None or any(s is None for s in scores):
-            return {"refused": True, "val_auc": None, "cuts": {},
-                    "reason": "the filter's body parts have no validation set with both classes"}
+            return FilterDecision(refused=True, val_auc=None, cuts={},
+                                  reason="the filter's body parts have no validation set with both classes")
         mean = np.mean(np.asarray(scores, dtype=float), axis=0)
         y = np.asarray(labels)
         val_auc = auc(y, mean)
         if val_auc < spec.min_baseline_val_auc:
-            return {"refused": True, "val_auc": val_auc, "cuts": {},
-                    "reason": f"the baseline's validation AUC {val_auc:.3f} is below the floor "
-                              f"{spec.min_baseline_val_auc:g} (filter.min_baseline_val_auc): it cannot tell "
-                              "lesions from normals well enough to vet synthetic ones"}
+            return FilterDecision(
+                refused=True, val_auc=val_auc, cuts={},
+                reason=f"the baseline's validation AUC {val_auc:.3f} is below the floor "
+                       f"{spec.min_baseline_val_auc:g} (filter.min_baseline_val_auc): it cannot tell "
+                       "lesions from normals well enough to vet synthetic ones")
         if spec.kind == "probability":
             cuts = {float(t): float(t) for t in self.cfg.thresholds}
         else:
             cuts = {float(q): quantile_threshold(mean[y == 1], float(q)) for q in self.cfg.thresholds}
-        return {"refused": False, "val_auc": val_auc, "cuts": cuts, "reason": ""}
+        return FilterDecision(refused=False, val_auc=val_auc, cuts=cuts, reason="")
 
     def _predict_torch(self, path: str | Path, arrays: np.ndarray) -> np.ndarray:
         from lesion_studio.training.classifier_trainer import load_classifier, predict
@@ -384,38 +428,38 @@ class ExperimentRunner:
         dev = next(model.parameters()).device
         return predict(model, arrays, device=dev, batch_size=self.cls_cfg.eval_batch_size)
 
-    def augmented(self, target: list[str], key: str, t: float, cut: float, scored: dict[str, Any],
-                  seed: int) -> dict[str, Any]:
+    def augmented(self, ctx: RunContext, target: list[str], key: str, t: float, cut: float,
+                  scored: ScoredCandidates, seed: int) -> AugmentedRun:
         from lesion_studio.evaluate.metrics import above_threshold
         from lesion_studio.training.classifier_trainer import train_classifier
 
-        assert self.project is not None
+        project = ctx.project
         cfg = self.aug_cfgs[seed]
-        ids = sorted(int(k) for k in scored["scores"])  # JSON sorts keys as text: order by id
-        keep = above_threshold(np.array([scored["scores"][str(i)] for i in ids]), cut)
+        ids = sorted(scored.scores)  # by id (the cache's JSON sorts the keys as text)
+        keep = above_threshold(np.array([scored.scores[i] for i in ids]), cut)
         kept = [i for i, k in zip(ids, keep, strict=True) if k]
-        inputs = {"config": to_dict(cfg), "data": self._records_hash(target), "kept": kept,
-                  "filter": scored["filter_sha256"], "t": t, "cut": cut, "version": STAGE_VERSION}
+        inputs = {"config": to_dict(cfg), "data": self._records_hash(project, target), "kept": kept,
+                  "filter": scored.filter_sha256, "t": t, "cut": cut, "version": STAGE_VERSION}
         safe = key.replace("<-", "_from_")
         tag = f"{safe}-t{t:g}{self._seed_tag(seed)}"
 
-        def fn() -> dict[str, Any]:
+        def fn() -> AugmentedRun:
             if not kept:
-                return {"t": t, "cut": cut, "seed": seed, "kept": 0, "kept_ids": [], "val_auc": None,
-                        "skipped": True}
+                return AugmentedRun(t=t, cut=cut, seed=seed, kept=0, kept_ids=[], val_auc=None, skipped=True)
             name = f"{self.cfg.name}-aug-{tag}"
             result, mid = train_classifier(
-                self.project, cfg, name=name, out_dir=self.out / "models" / f"aug-{tag}",
+                project, cfg, name=name, out_dir=self.out / "models" / f"aug-{tag}",
                 body_parts=target, include_excluded=self.cfg.include_excluded,
-                synthetic=[self.project.synthetic_sample(i) for i in kept], progress=self.progress,
-                cancel=self.cancel, cache_dir=self.project.subfolder("cache") / "classifier")
-            return {"t": t, "cut": cut, "seed": seed, "kept": len(kept), "kept_ids": kept, "val_auc": result.val_auc,
-                    "path": str(result.path), "sha256": result.sha256, "model_id": mid, "model_name": name,
-                    "skipped": False, **self._val_scores(result.path, target)}
+                synthetic=[project.synthetic_sample(i) for i in kept], progress=self.progress,
+                cancel=self.cancel, cache_dir=ctx.cache_dir)
+            val_scores, val_labels = self._val_scores(ctx, result.path, target)
+            return AugmentedRun(t=t, cut=cut, seed=seed, kept=len(kept), kept_ids=kept, val_auc=result.val_auc,
+                                skipped=False, path=str(result.path), sha256=result.sha256, model_id=mid,
+                                model_name=name, val_scores=val_scores, val_labels=val_labels)
 
-        return self.stages.run(f"augmented/{key}/t={t:g}/seed={seed}", inputs, fn)
+        return self.stages.run_as(f"augmented/{key}/t={t:g}/seed={seed}", inputs, fn, AugmentedRun)
 
-    def select(self, baselines: list[dict[str, Any]], trials: dict[float, list[dict[str, Any]]]) -> dict[str, Any]:
+    def select(self, baselines: list[BaselineRun], trials: dict[float, list[AugmentedRun]]) -> Selection:
         """Choose among {baseline, each t} on validation only (see ``SelectionSpec``).
 
         Returns the per-t validation comparison, the best t (or None), and whether it is accepted.
@@ -423,38 +467,37 @@ class ExperimentRunner:
         from lesion_studio.evaluate.metrics import pooled_paired_delta_auc
 
         spec = self.cfg.selection
-        base_scores = [b.get("val_scores") for b in baselines]
-        labels = baselines[0].get("val_labels")
+        base_scores = [b.val_scores for b in baselines]
+        labels = baselines[0].val_labels
         compared: list[dict[str, Any]] = []
         for t, runs in trials.items():
-            row: dict[str, Any] = {"t": t, "kept": runs[0]["kept"]}
-            if any(r["skipped"] for r in runs):
+            row: dict[str, Any] = {"t": t, "kept": runs[0].kept}
+            if any(r.skipped for r in runs):
                 row["note"] = "no candidate passed the threshold"
-            elif labels is None or any(s is None for s in base_scores) or any(r.get("val_scores") is None for r in runs):
+            elif labels is None or any(s is None for s in base_scores) or any(r.val_scores is None for r in runs):
                 row["note"] = "no validation set with both classes"
             else:
-                d = pooled_paired_delta_auc(np.asarray(labels), base_scores, [r["val_scores"] for r in runs],
+                d = pooled_paired_delta_auc(np.asarray(labels), base_scores, [r.val_scores for r in runs],
                                             n_resamples=spec.resamples, confidence=self.cfg.bootstrap.confidence,
                                             seed=self.cfg.bootstrap.seed)
                 row["val_delta"] = d.to_dict()
             compared.append(row)
         valid = [c for c in compared if "val_delta" in c]
         if not valid:
-            return {"compared": compared, "best_t": None, "accepted": False,
-                    "reason": compared[0].get("note", "nothing to compare") if compared else "no thresholds"}
+            return Selection(compared=compared, best_t=None, accepted=False,
+                             reason=compared[0].get("note", "nothing to compare") if compared else "no thresholds")
         best = max(valid, key=lambda c: c["val_delta"]["delta"])
         d = best["val_delta"]
         accepted = d["delta"] > spec.min_val_delta and d["p_not_better"] <= spec.max_p
         reason = (f"t={best['t']:g}: validation ΔAUC {d['delta']:+.3f}, "
                   f"{d['p_not_better']:.0%} of paired resamples at ΔAUC <= 0 "
                   f"(accept when ΔAUC > {spec.min_val_delta:g} and that share <= {spec.max_p:.0%})")
-        return {"compared": compared, "best_t": best["t"], "accepted": accepted, "reason": reason}
+        return Selection(compared=compared, best_t=best["t"], accepted=accepted, reason=reason)
 
     # ------------------------------------------------------------------ evaluation
-    def _test_sets(self, parts: list[str]) -> dict[str, LabelledSet]:
-        project = self.test_project or self.project
-        assert project is not None
-        cache = PreparedCache(self.cls_cfg.preprocessing, self.project.subfolder("cache") / "classifier")
+    def _test_sets(self, ctx: RunContext, parts: list[str]) -> dict[str, LabelledSet]:
+        project = ctx.test_source
+        cache = self._cache(ctx)
         records = split_records(project, "test", parts, include_excluded=self.cfg.include_excluded)
         if not records:
             raise LesionStudioError(f"The test set has no reviewed images for {parts_label(parts)}.")
@@ -467,7 +510,7 @@ class ExperimentRunner:
             sets[label] = materialise(image_examples(records + more), cache, what="test images")
         return sets
 
-    def _evaluate_row(self, row: dict[str, Any], base: dict[str, Any], data: LabelledSet,
+    def _evaluate_row(self, row: ModelRow, base: ModelRow, data: LabelledSet,
                       scores: dict[str, list[np.ndarray]]) -> dict[str, Any]:
         from lesion_studio.evaluate.metrics import (
             auc,
@@ -480,14 +523,15 @@ class ExperimentRunner:
 
         bs = self.cfg.bootstrap
         opts = {"n_resamples": bs.resamples, "confidence": bs.confidence, "seed": bs.seed}
-        entry = {k: row.get(k) for k in ("target", "type", "t", "cut", "status", "augmented_samples", "model_name",
-                                         "sha256", "val_auc", "transfer_from", "selection_reason")}
+        entry = {k: getattr(row, k) for k in ("target", "type", "t", "cut", "status", "augmented_samples",
+                                              "model_name", "sha256", "val_auc", "transfer_from",
+                                              "selection_reason")}
         entry["test"] = data.summary()
-        s = scores.get(row["id"])
+        s = scores.get(row.id)
         if s is None:
             entry["auc"] = None
             return entry
-        entry["seeds"] = row["seeds"]
+        entry["seeds"] = row.seeds
         entry["auc"] = pooled_bootstrap_auc(data.labels, s, **opts).to_dict()
         per_seed = [auc(data.labels, x) for x in s]
         entry["auc_per_seed"] = per_seed
@@ -496,7 +540,7 @@ class ExperimentRunner:
         fpr, tpr, _ = roc(data.labels, mean_scores)
         entry["roc"] = {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist(), "of": "mean score over seeds"}
         if row is not base:
-            b = scores[base["id"]]
+            b = scores[base.id]
             entry["delta_vs_baseline"] = pooled_paired_delta_auc(data.labels, b, s, **opts).to_dict()
             deltas = [auc(data.labels, x) - auc(data.labels, y) for x, y in zip(s, b, strict=True)]
             entry["delta_per_seed"] = deltas
@@ -511,44 +555,51 @@ class ExperimentRunner:
             entry["per_body_part"] = per_part
         return entry
 
-    def evaluate(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def evaluate(self, ctx: RunContext, rows: list[ModelRow]) -> Evaluation:
         bs = self.cfg.bootstrap
         test_id = "external:" + str(self.test_set_dir or (self.cfg.test_set.folder if self.cfg.test_set else "")) \
-            if self.test_project else "project-test-split"
-        inputs = {"rows": [{k: r.get(k) for k in ("target", "type", "sha256", "t", "status")} for r in rows],
+            if ctx.test_project else "project-test-split"
+        inputs = {"rows": [{k: getattr(r, k) for k in ("target", "type", "sha256", "t", "status")} for r in rows],
                   "bootstrap": to_dict(bs), "test": test_id, "version": STAGE_VERSION,
                   "test_data": inputs_hash(sorted((r.sha256, r.label, r.exclusions, r.body_part)
-                                                  for r in (self.test_project or self.project).images(split="test"))),
+                                                  for r in ctx.test_source.images(split="test"))),
                   "including": self.cfg.also_evaluate_including}
 
-        def fn() -> dict[str, Any]:
-            out: dict[str, Any] = {"test_set": test_id, "evaluations": []}
-            by_target: dict[str, list[dict[str, Any]]] = {}
+        def fn() -> Evaluation:
+            evaluations: list[dict[str, Any]] = []
+            by_target: dict[str, list[ModelRow]] = {}
             for r in rows:
-                by_target.setdefault(r["target"], []).append(r)
+                by_target.setdefault(r.target, []).append(r)
             for trows in by_target.values():
-                parts = trows[0]["parts"]
-                base = next(r for r in trows if r["type"] == "Baseline")
-                for line, data in self._test_sets(parts).items():
-                    scores = {r["id"]: [self._predict_torch(p, data.arrays) for p in r["paths"]]
-                              for r in trows if r.get("paths")}
+                parts = trows[0].parts
+                base = next(r for r in trows if r.type == "Baseline")
+                for line, data in self._test_sets(ctx, parts).items():
+                    scores = {r.id: [self._predict_torch(p, data.arrays) for p in r.paths] for r in trows if r.paths}
                     for r in trows:
-                        out["evaluations"].append({**self._evaluate_row(r, base, data, scores), "line": line})
-            return out
+                        evaluations.append({**self._evaluate_row(r, base, data, scores), "line": line})
+            return Evaluation(test_set=test_id, evaluations=evaluations)
 
-        return self.stages.run("evaluate", inputs, fn)
+        return self.stages.run_as("evaluate", inputs, fn, Evaluation)
 
     # ------------------------------------------------------------------ the whole protocol
     def run(self) -> ExperimentResult:
+        """Open the project, run (or resume) every stage on it, write the report, close it."""
+        t0 = time.perf_counter()
+        project = self._open_project()
+        try:
+            return self._run(project, t0)
+        finally:
+            project.close()
+
+    def _run(self, project: Project, t0: float) -> ExperimentResult:
         from lesion_studio.experiment.report import write_report
 
-        t0 = time.perf_counter()
-        self.project = self._open_project()
-        run_id = self.project.start_run("experiment", name=self.cfg.name, config=self.cfg.to_dict(),
-                                        output_dir=self.out)
+        run_id = project.start_run("experiment", name=self.cfg.name, config=self.cfg.to_dict(), output_dir=self.out)
+        test_project: Project | None = None
         try:
-            self.test_project = self._open_test_project()
-            rows: list[dict[str, Any]] = []
+            test_project = self._open_test_project(project)
+            ctx = RunContext(project, test_project)
+            rows: list[ModelRow] = []
             studies: list[StudySpec] = self.cfg.studies
             plan = iter(self.plan.stages)
             step = 0
@@ -561,7 +612,7 @@ class ExperimentRunner:
                 self.progress(ProgressEvent("experiment", step, len(self.plan), name))
 
             seed_tag = (lambda s: f" seed {s}") if len(self.seeds) > 1 else (lambda s: "")
-            baselines: dict[str, list[dict[str, Any]]] = {}
+            baselines: dict[str, list[BaselineRun]] = {}
             targets = {parts_label(s.body_parts) for s in studies}
             for study in studies:
                 for parts in (study.body_parts, study.transfer_from or study.body_parts):
@@ -571,106 +622,108 @@ class ExperimentRunner:
                     baselines[label] = []
                     for seed in self.seeds:
                         self.cancel.raise_if_cancelled("The experiment")
-                        baselines[label].append(self.baseline(parts, seed))
+                        baselines[label].append(self.baseline(ctx, parts, seed))
                         tick(f"baseline {label}{seed_tag(seed)}")
                     if label in targets:
                         rows.append(self._row(label, parts, "Baseline", baselines[label], status="baseline"))
             selections = []
-            generators: dict[str, dict[str, Any]] = {}
+            generators: dict[str, GeneratorInfo] = {}
             qualities: dict[str, dict[str, Any] | None] = {}
             for study in studies:
                 target, source = study.body_parts, study.transfer_from or study.body_parts
                 key = f"{parts_label(target)}<-{parts_label(source)}"
                 filters = baselines[parts_label(source)]
                 if parts_label(source) not in generators:  # one generator per body-part group, shared by studies
-                    generators[parts_label(source)] = self.generator(source)
-                    qualities[parts_label(source)] = self.quality(source, generators[parts_label(source)], filters)
+                    generators[parts_label(source)] = self.generator(ctx, source)
+                    qualities[parts_label(source)] = self.quality(ctx, source, generators[parts_label(source)],
+                                                                  filters)
                 gen = generators[parts_label(source)]
                 tick(f"generator {parts_label(source)}")
-                samples = self.synthesize(target, source, gen)
+                samples = self.synthesize(ctx, target, source, gen)
                 tick(f"synthesize {key}")
-                scored = self.score(key, samples, filters)
+                scored = self.score(ctx, key, samples, filters)
                 tick(f"score {key}")
                 decision = self.filter_decision(filters)
-                trials: dict[float, list[dict[str, Any]]] = {}
+                trials: dict[float, list[AugmentedRun]] = {}
                 for t in self.cfg.thresholds:
                     for seed in self.seeds:
                         self.cancel.raise_if_cancelled("The experiment")
-                        if not decision["refused"]:
+                        if not decision.refused:
                             trials.setdefault(float(t), []).append(
-                                self.augmented(target, key, float(t), decision["cuts"][float(t)], scored, seed))
+                                self.augmented(ctx, target, key, float(t), decision.cuts[float(t)], scored, seed))
                         tick(f"augmented {key} t={float(t):g}{seed_tag(seed)}")
                 selection = (self.select(baselines[parts_label(target)], trials) if trials else
-                             {"compared": [], "best_t": None, "accepted": False, "reason": decision["reason"]})
+                             Selection(compared=[], best_t=None, accepted=False, reason=decision.reason))
                 kind = "TL" if study.transfer_from else "Augmented"
-                best = trials.get(selection["best_t"]) if selection["best_t"] is not None else None
-                if decision["refused"]:
+                best = trials.get(selection.best_t) if selection.best_t is not None else None
+                if decision.refused:
                     status = REFUSED
                 elif best is None:
-                    status = NOTHING_KEPT if all(r[0]["skipped"] for r in trials.values()) else REJECTED
+                    status = NOTHING_KEPT if all(r[0].skipped for r in trials.values()) else REJECTED
                 else:
-                    status = ACCEPTED if selection["accepted"] else REJECTED
+                    status = ACCEPTED if selection.accepted else REJECTED
                 # The marks say what entered the study's final training set: nothing, unless accepted.
-                kept = set(best[0]["kept_ids"]) if best is not None and status == ACCEPTED else set()
-                for sid in samples["sample_ids"]:
-                    self.project.update_synthetic_sample(sid, status="accepted" if sid in kept else "rejected")
+                kept = set(best[0].kept_ids) if best is not None and status == ACCEPTED else set()
+                for sid in samples.sample_ids:
+                    project.update_synthetic_sample(sid, status="accepted" if sid in kept else "rejected")
                 rows.append(self._row(parts_label(target), target, kind, best or [], status=status,
                                       transfer_from=parts_label(source) if study.transfer_from else None,
-                                      selection_reason=selection["reason"]))
-                selections.append({"study": study.label(), "key": key, "type": kind, "generator": gen,
+                                      selection_reason=selection.reason))
+                selections.append({"study": study.label(), "key": key, "type": kind, "generator": gen.to_dict(),
                                    "generator_quality": qualities.get(parts_label(source)),
-                                   "filter_model": scored["filter_model"], "filter_models": scored["filter_models"],
-                                   "filter": decision | {"kind": self.cfg.filter.kind},
-                                   "candidates": len(samples["sample_ids"]), "batch": samples["batch"],
-                                   "scores": scored["scores"], "scoring_backend": scored["backend"],
+                                   "filter_model": scored.filter_model, "filter_models": scored.filter_models,
+                                   "filter": decision.to_dict() | {"kind": self.cfg.filter.kind},
+                                   "candidates": len(samples.sample_ids), "batch": samples.batch,
+                                   "scores": scored.json_scores, "scoring_backend": scored.backend,
                                    "threshold_trials": [
-                                       {"t": t, "cut": runs[0]["cut"], "kept": runs[0]["kept"],
-                                        "val_auc": _mean_or_none([r["val_auc"] for r in runs]),
-                                        "val_auc_per_seed": [r["val_auc"] for r in runs],
-                                        **next((c for c in selection["compared"] if c["t"] == t), {})}
+                                       {"t": t, "cut": runs[0].cut, "kept": runs[0].kept,
+                                        "val_auc": _mean_or_none([r.val_auc for r in runs]),
+                                        "val_auc_per_seed": [r.val_auc for r in runs],
+                                        **selection.compared_at(t)}
                                        for t, runs in trials.items()],
-                                   "chosen_t": selection["best_t"] if status == ACCEPTED else None,
-                                   "best_t": selection["best_t"], "status": status,
-                                   "selection_reason": selection["reason"],
+                                   "chosen_t": selection.best_t if status == ACCEPTED else None,
+                                   "best_t": selection.best_t, "status": status,
+                                   "selection_reason": selection.reason,
                                    "synthetic_folder": str(self.out / "synthetic" / key.replace("<-", "_from_"))})
-            evaluation = self.evaluate(rows)
+            evaluation = self.evaluate(ctx, rows)
             tick("evaluate")
             results = {"name": self.cfg.name, "config": self.cfg.to_dict(), "seeds": self.seeds,
                        "classifier_config": to_dict(self.cls_cfg),
                        "augmented_classifier_config": to_dict(self.aug_cfg),
-                       "models": {**{f"baseline {k}{seed_tag(v['seed']) if 'seed' in v else ''}":
-                                     {"name": v.get("model_name"), "sha256": v["sha256"], "path": v["path"]}
+                       "models": {**{f"baseline {k}{seed_tag(v.seed)}":
+                                     {"name": v.model_name, "sha256": v.sha256, "path": v.path}
                                      for k, vs in baselines.items() for v in vs},
                                   **{f"generator {s['key'].split('<-')[1]}": s["generator"] for s in selections}},
-                       "studies": selections, "evaluations": evaluation["evaluations"],
-                       "test_set": evaluation["test_set"], "stages": self.stages.events,
+                       "studies": selections, "evaluations": evaluation.evaluations,
+                       "test_set": evaluation.test_set, "stages": self.stages.events,
                        "seconds": round(time.perf_counter() - t0, 1)}
-            files = write_report(self.out, results, self.project)
+            files = write_report(self.out, results, project)
             tick("report")
-            self.project.update_run(run_id, status="finished", metrics={"evaluations": [
+            project.update_run(run_id, status="finished", metrics={"evaluations": [
                 {k: e.get(k) for k in ("target", "type", "line", "t", "status", "augmented_samples")}
-                | {"auc": (e.get("auc") or {}).get("auc")} for e in evaluation["evaluations"]]}, finished=True)
+                | {"auc": (e.get("auc") or {}).get("auc")} for e in evaluation.evaluations]}, finished=True)
             return ExperimentResult(self.out, results, self.stages.events, files)
         except BaseException:
-            self.project.update_run(run_id, status="failed", finished=True)
+            project.update_run(run_id, status="failed", finished=True)
             raise
         finally:
-            if self.test_project is not None:
-                self.test_project.close()
+            if test_project is not None:
+                test_project.close()
 
     @staticmethod
-    def _row(label: str, parts: list[str], kind: str, runs: list[dict[str, Any]], *, status: str,
-             transfer_from: str | None = None, selection_reason: str | None = None) -> dict[str, Any]:
+    def _row(label: str, parts: list[str], kind: str, runs: list[BaselineRun] | list[AugmentedRun], *, status: str,
+             transfer_from: str | None = None, selection_reason: str | None = None) -> ModelRow:
         """One table row: a model type of a study, trained once per seed (``runs``: the seeds' stage outputs)."""
-        trained = [r for r in runs if r.get("path")]
-        return {"id": f"{label}|{kind}|{transfer_from}", "target": label, "parts": parts, "type": kind,
-                "status": status, "transfer_from": transfer_from, "selection_reason": selection_reason,
-                "t": runs[0].get("t") if runs and kind != "Baseline" else None,
-                "cut": runs[0].get("cut") if runs and kind != "Baseline" else None,
-                "augmented_samples": runs[0].get("kept", 0) if runs and kind != "Baseline" else 0,
-                "seeds": [r.get("seed") for r in trained], "paths": [r["path"] for r in trained],
-                "sha256": [r["sha256"] for r in trained], "model_name": [r.get("model_name") for r in trained],
-                "val_auc": _mean_or_none([r.get("val_auc") for r in trained])}
+        trained = [r for r in runs if r.trained]
+        aug = runs[0] if runs and isinstance(runs[0], AugmentedRun) and kind != "Baseline" else None
+        return ModelRow(id=f"{label}|{kind}|{transfer_from}", target=label, parts=parts, type=kind, status=status,
+                        transfer_from=transfer_from, selection_reason=selection_reason,
+                        t=aug.t if aug else None, cut=aug.cut if aug else None,
+                        augmented_samples=aug.kept if aug else 0,
+                        seeds=[r.seed for r in trained], paths=[r.path for r in trained if r.path is not None],
+                        sha256=[r.sha256 for r in trained if r.sha256 is not None],
+                        model_name=[r.model_name for r in trained],
+                        val_auc=_mean_or_none([r.val_auc for r in trained]))
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
@@ -681,12 +734,7 @@ def _mean_or_none(values: list[float | None]) -> float | None:
 def run_experiment(config: ExperimentConfig, *, test_set_dir: str | Path | None = None,
                    progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> ExperimentResult:
     """Run (or resume) the protocol; finished stages are read from the cache."""
-    runner = ExperimentRunner(config, test_set_dir=test_set_dir, progress=progress, cancel=cancel)
-    try:
-        return runner.run()
-    finally:
-        if runner.project is not None:
-            runner.project.close()
+    return ExperimentRunner(config, test_set_dir=test_set_dir, progress=progress, cancel=cancel).run()
 
 
 def results_json(path: str | Path) -> dict[str, Any]:
