@@ -42,6 +42,7 @@ def test_phantom_generator_ships_complete_with_a_card() -> None:
         assert needed in card, needed
     assert f"**Iterations**: {model.metadata['iteration']}" in card
     assert model.metadata["iteration"] > 0 and model.metadata["complete"]
+    assert "realism AUC (95% CI)" in card and card.count("| femur, humerus, tibia |") == 2  # its quality report
 
 
 def test_a_tampered_builtin_fails_its_check(tmp_path, monkeypatch) -> None:
