@@ -9,7 +9,8 @@ on the validation windows of each rule (``PatchParams.normal_match``: "tissue", 
 before 2026-11-30 were trained and used with, or "air"), next to the untranslated source windows
 ("no translation"), which is where a generator starts from. Each report seed redraws the
 validation windows and refits the patch classifier, so the spread shows the report's own noise.
-The table in docs/synthesis.md ("FracAtlas hand") came from this.
+``--residual`` adds the residual-blend prototype of each model. The table in docs/synthesis.md
+("FracAtlas hand") came from this.
 """
 
 from __future__ import annotations
@@ -25,6 +26,26 @@ from typing import Any
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+
+class _Residual:
+    """The residual-blend prototype: source + (translation − reconstruction), i.e. x + G_l(E_h(x)) −
+    G_h(E_h(x)). The blur both decoders share cancels and the source's texture stays. Torch only:
+    the ONNX export has no reconstruction graph yet."""
+
+    def __init__(self, weights: Path) -> None:
+        from lesion_studio.models.unit import load_unit_model
+
+        self.gen, _ = load_unit_model(weights)
+        self.gen.eval()
+
+    def translate(self, patches: np.ndarray, **_: Any) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            x = torch.from_numpy(np.asarray(patches, np.float32))
+            z = self.gen.encode(x, "h")
+            return np.clip((x + self.gen.decode(z, "l") - self.gen.decode(z, "h")).numpy(), -1.0, 1.0)
 
 
 class _Identity:
@@ -47,6 +68,7 @@ def main() -> None:
     ap.add_argument("--rules", default="air,tissue")
     ap.add_argument("--blends", default="paper,matched")
     ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--residual", action="store_true", help="also the residual-blend prototype of each model")
     args = ap.parse_args()
     project = Project.open(args.project)
     records = [project.model(m) for m in args.models]
@@ -63,6 +85,8 @@ def main() -> None:
                 log.info("context %s/%s/%s in %.0f s", seed, rule, blend, time.perf_counter() - t0)
                 candidates = [("no translation", _Identity())]
                 candidates += [(r.name, load_translator(project, r.id)) for r in records]
+                if args.residual:
+                    candidates += [(f"{r.name} +residual", _Residual(project.resolve_path(r.path))) for r in records]
                 for name, translator in candidates:
                     if blend == "matched" and name == "no translation":
                         continue  # identical to the paper blend of an unchanged window

@@ -55,3 +55,23 @@ def test_batched_patches_and_a_bad_mode() -> None:
     assert np.allclose(out[1], source)
     with pytest.raises(LesionStudioError, match="blend mode"):
         blend(source, translated, 2.0, "soft")
+
+
+def test_the_product_blends_with_one_default_everywhere() -> None:
+    """The GUI/pipeline, experiments, the quality report and the CLI share DEFAULT_BLEND (matched,
+    chosen by the FracAtlas quality report); the pure ``blend`` keeps the paper's formula."""
+    import inspect
+
+    from lesion_studio.cli.main import build_parser
+    from lesion_studio.evaluate.generator_quality import QualitySettings
+    from lesion_studio.experiment.config import SynthesisSpec
+    from lesion_studio.synthesis import pipeline
+    from lesion_studio.synthesis.blend import DEFAULT_BLEND
+
+    assert DEFAULT_BLEND == "matched"
+    assert SynthesisSpec().blend == QualitySettings().blend_mode == DEFAULT_BLEND
+    assert inspect.signature(pipeline.synthesize_lesion).parameters["blend_mode"].default == DEFAULT_BLEND
+    assert inspect.signature(blend).parameters["mode"].default == "paper"
+    parser = build_parser()
+    for command in (["translate", "P", "--model", "m"], ["assess-generator", "P", "--model", "m"]):
+        assert parser.parse_args(command).blend == DEFAULT_BLEND

@@ -66,3 +66,31 @@ def test_presets_and_old_hashes() -> None:
     # Adding the new options kept the identity of existing settings (their checkpoints still resume).
     assert ClassifierConfig().training_hash() == ClassifierConfig(crop_to_body=False).training_hash()
     assert ClassifierConfig().training_hash() != ClassifierConfig(schedule="cosine").training_hash()
+
+
+def test_mirror_tta_scores_alike_in_torch_and_onnx(demo_project) -> None:  # noqa: ANN001
+    """``tta: hflip`` averages the image's and its mirror's probability, in torch and in the ONNX
+    export alike; mirroring the input then leaves the score unchanged."""
+    torch = pytest.importorskip("torch")
+    from lesion_studio.classifier.data import evaluation_set
+    from lesion_studio.classifier.preprocess import PreparedCache
+    from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx
+    from lesion_studio.training.classifier_trainer import load_classifier, predict, train_classifier
+
+    cfg = preset("tiny", input_size=64, epochs=1, tta="hflip")
+    assert cfg.training_hash() != preset("tiny", input_size=64, epochs=1).training_hash()  # val AUC picks the epoch
+    result, _ = train_classifier(demo_project, cfg, name="tta")
+    test = evaluation_set(demo_project, "test", PreparedCache(cfg.preprocessing, None))
+    model, _ = load_classifier(result.path)
+    cpu = torch.device("cpu")
+    plain = predict(model, test.arrays, device=cpu)
+    mirrored = predict(model, test.arrays, device=cpu, tta="hflip")
+    np.testing.assert_allclose(mirrored, 0.5 * (plain + predict(model, test.arrays[:, :, ::-1].copy(), device=cpu)),
+                               atol=1e-6)
+    assert not np.allclose(mirrored, plain, atol=1e-4)
+    np.testing.assert_allclose(predict(model, test.arrays[:, :, ::-1].copy(), device=cpu, tta="hflip"), mirrored,
+                               atol=1e-5)
+    scorer = OnnxScorer(export_classifier_onnx(result.path), prefer_cuda=False)
+    np.testing.assert_allclose(scorer.score_arrays(test.arrays), mirrored, atol=1e-4)
+    with pytest.raises(Exception, match="tta"):
+        ClassifierConfig(tta="vflip")

@@ -46,6 +46,11 @@ class ClassifierConfig:
     scale_max: float = 1.1
     hflip: bool = True
     select: Literal["best_val_auc", "last"] = "best_val_auc"
+    #: Test-time augmentation: ``hflip`` averages the probabilities of the image and its mirror
+    #: image (left and right limbs are mirror images; the training augmentation flips too). Used
+    #: for validation (and so for choosing the epoch), scoring and evaluation, and baked into the
+    #: ONNX export, so every path scores alike.
+    tta: Literal["none", "hflip"] = "none"
     device: str = "auto"
     amp: bool = True
     seed: int = 0
@@ -60,6 +65,8 @@ class ClassifierConfig:
                 raise ConfigError(f"classifier.{name} must be at least 1.")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ConfigError("classifier.lr must be positive and weight_decay non-negative.")
+        if self.tta not in ("none", "hflip"):
+            raise ConfigError(f"classifier.tta must be none or hflip, not {self.tta!r}.")
         if not 0 < self.scale_min <= self.scale_max:
             raise ConfigError("classifier.scale_min/scale_max must satisfy 0 < min <= max.")
         self.preprocessing  # noqa: B018 - validates the size
@@ -77,7 +84,7 @@ class ClassifierConfig:
         d = to_dict(self)
         for k in ("device", "amp", "eval_batch_size"):
             d.pop(k)
-        for k, default in (("crop_to_body", False), ("schedule", "constant")):  # older runs stay resumable
+        for k, default in (("crop_to_body", False), ("schedule", "constant"), ("tta", "none")):  # older runs resume
             if d.get(k) == default:
                 d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -47,9 +47,13 @@ def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None
     size = int(meta["preprocessing"]["size"])
     out = Path(out) if out else onnx_path_for(checkpoint)
 
+    mirrored = (meta.get("config") or {}).get("tta") == "hflip"
+
     class Probability(torch.nn.Module):
         """Probability and class-activation map: the map's mean is the logit (pooling and the 1×1
-        classifier are both linear), so one pass gives both."""
+        classifier are both linear), so one pass gives both. With ``tta: hflip`` the mirror image
+        is scored too: the probabilities are averaged, and so are the maps (the mirror's map
+        flipped back), as ``predict`` does in torch."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -57,7 +61,12 @@ def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None
 
         def forward(self, images: Any) -> Any:
             cam = self.net.fc(self.net.features(images))[:, 0]
-            return torch.sigmoid(cam.mean(dim=(1, 2))), cam
+            prob = torch.sigmoid(cam.mean(dim=(1, 2)))
+            if mirrored:
+                cam_m = torch.flip(self.net.fc(self.net.features(torch.flip(images, dims=(3,))))[:, 0], dims=(2,))
+                prob = 0.5 * (prob + torch.sigmoid(cam_m.mean(dim=(1, 2))))
+                cam = 0.5 * (cam + cam_m)
+            return prob, cam
 
     graph = Probability().eval()
     rng = np.random.default_rng(0)

@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="measure on this body part (repeat or comma-separate; default: the model's)")
     p.add_argument("--classifier", help="a trained classifier (name or id): adds the localisation metric")
     p.add_argument("--split", default="val", help="the held-out split to measure on (default val)")
-    p.add_argument("--blend", choices=("paper", "matched"), default="paper",
-                   help="how translations are blended in (default: the paper's alpha blend)")
+    p.add_argument("--blend", choices=("paper", "matched"), default="matched",
+                   help="how translations are blended in (default matched, as the product synthesizes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
     p.add_argument("--no-store", action="store_true", help="do not write the report into the model's sidecar")
@@ -57,9 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", type=Path, help="folder for the batch form's PNGs")
     p.add_argument("--record", action="store_true", help="add batch results to the project as candidates")
     p.add_argument("--n", type=float, default=2.0, help="blending exponent (default 2)")
-    p.add_argument("--blend", choices=("paper", "matched"), default="paper",
-                   help="paper: the paper's alpha blend; matched: drop the translation's brightness offset "
-                        "outside the lesion core first")
+    p.add_argument("--blend", choices=("paper", "matched"), default="matched",
+                   help="matched (default): drop the translation's brightness offset outside the lesion core "
+                        "first; paper: the paper's alpha blend as published")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stochastic", action="store_true", help="sample the latent code instead of its mean")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")

@@ -67,7 +67,7 @@ class QualitySettings:
     max_train: int = 1000  # training windows per class for the patch classifier (keeps the fit to seconds)
     feature_size: int = 32  # patches are downsampled to this side for both classifiers
     n: float = 2.0  # blending exponent (the product's default)
-    blend_mode: str = "paper"  # synthesis.blend.BLEND_MODES: the paper's α blend or "matched"
+    blend_mode: str = "matched"  # synthesis.blend.BLEND_MODES; the product's DEFAULT_BLEND
     folds: int = 5
     n_resamples: int = 1000
     kid_subsets: int = 50
@@ -415,7 +415,7 @@ class QualityContext:
 
 # ---------------------------------------------------------------------------- localisation
 def localisation(project: Any, translator: Any, classifier: int | str, windows: Sequence[Any], *,
-                 n: float = 2.0, blend_mode: str = "paper", threshold: float = 0.5, limit: int = 32, seed: int = 0,
+                 n: float = 2.0, blend_mode: str = "matched", threshold: float = 0.5, limit: int = 32, seed: int = 0,
                  progress: ProgressCallback = no_progress) -> dict[str, Any]:
     """Where the whole-image classifier looks in synthetic images: CAM peak inside the window?
 

@@ -62,8 +62,8 @@ class SynthesisSpec:
     n: float = 2.0  # the blending exponent
     stochastic: bool = False
     #: ``paper`` (the paper's α blend) or ``matched`` (the translation's brightness offset outside
-    #: the lesion core removed first; see ``synthesis/blend.py``).
-    blend: Literal["paper", "matched"] = "paper"
+    #: the lesion core removed first; ``synthesis/blend.py``, where DEFAULT_BLEND says why it is the default).
+    blend: Literal["paper", "matched"] = "matched"
 
 
 @dataclass

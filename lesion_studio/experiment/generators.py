@@ -17,6 +17,7 @@ import numpy as np
 
 from lesion_studio.patches.sampling import DEFAULT_SIDE_FACTORS
 from lesion_studio.store.records import Box, ImageRecord
+from lesion_studio.synthesis.blend import DEFAULT_BLEND
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Synthesizer(Protocol):
     def windows(self, project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]: ...
 
     def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
-                   blend_mode: str = "paper") -> Candidate: ...
+                   blend_mode: str = DEFAULT_BLEND) -> Candidate: ...
 
 
 def _fallback_windows(project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]:
@@ -65,7 +66,7 @@ class StubPainter:
         return _fallback_windows(project, record, count, rng)
 
     def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
-                   blend_mode: str = "paper") -> Candidate:
+                   blend_mode: str = DEFAULT_BLEND) -> Candidate:
         px = radiograph.pixels
         rng = np.random.default_rng(seed)
         x0, y0, x1, y1 = window.clipped(px.shape[1], px.shape[0]).as_ints()
@@ -140,7 +141,7 @@ class UnitSynthesizer:
         return fractions, rng.choice(np.asarray(stats["air_fractions"], float), size=fractions.size)
 
     def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
-                   blend_mode: str = "paper") -> Candidate:
+                   blend_mode: str = DEFAULT_BLEND) -> Candidate:
         from lesion_studio.synthesis.pipeline import synthesize_lesion
 
         res = synthesize_lesion(radiograph, window, self.translator, n=n, seed=seed, stochastic=stochastic,

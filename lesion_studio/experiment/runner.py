@@ -426,7 +426,7 @@ class ExperimentRunner:
 
         model, _ = load_classifier(path, device=self.cls_cfg.device)
         dev = next(model.parameters()).device
-        return predict(model, arrays, device=dev, batch_size=self.cls_cfg.eval_batch_size)
+        return predict(model, arrays, device=dev, batch_size=self.cls_cfg.eval_batch_size, tta=self.cls_cfg.tta)
 
     def augmented(self, ctx: RunContext, target: list[str], key: str, t: float, cut: float,
                   scored: ScoredCandidates, seed: int) -> AugmentedRun:

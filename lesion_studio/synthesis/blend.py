@@ -50,6 +50,12 @@ def blend_alpha(height: int, width: int, n: float) -> np.ndarray:
 
 
 BLEND_MODES = ("paper", "matched")
+#: What the product blends with unless told otherwise (the GUI, ``translate``, experiments, the
+#: quality report). Chosen by the generator quality report on FracAtlas hand validation windows
+#: (docs/synthesis.md): for both generators measured and both window rules, ``matched`` was the
+#: more realistic, had the higher lesion signal and half the intensity drift of ``paper``.
+#: :func:`blend` itself keeps the paper's formula as its default: it is the paper's maths.
+DEFAULT_BLEND = "matched"
 
 #: α below which a pixel counts as the window's periphery (outside the lesion core).
 CORE_ALPHA = 0.5

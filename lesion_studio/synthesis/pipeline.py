@@ -29,7 +29,7 @@ from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, Progress
 from lesion_studio.patches.intensity import from_unit_range_float, resize_patch, to_native, to_unit_range
 from lesion_studio.patches.sampling import DEFAULT_SIDE_FACTORS, normal_windows, patch_window
 from lesion_studio.store.records import Box, ImageRecord
-from lesion_studio.synthesis.blend import blend, paste_back
+from lesion_studio.synthesis.blend import DEFAULT_BLEND, blend, paste_back
 from lesion_studio.synthesis.translator import Translator
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class SynthesisResult:
     provenance: dict[str, Any]
     translated: TranslatedWindow = field(repr=False)
     base_image: np.ndarray = field(repr=False)
-    blend_mode: str = "paper"
+    blend_mode: str = DEFAULT_BLEND
 
     @cached_property
     def image(self) -> np.ndarray:
@@ -109,7 +109,8 @@ class SynthesisResult:
         return _blend_result(self.translated, self.base_image, n, self.blend_mode if mode is None else mode)
 
 
-def _blend_result(tw: TranslatedWindow, base_image: np.ndarray, n: float, mode: str = "paper") -> SynthesisResult:
+def _blend_result(tw: TranslatedWindow, base_image: np.ndarray, n: float,
+                  mode: str = DEFAULT_BLEND) -> SynthesisResult:
     blended = to_native(blend(tw.source_float, tw.translated_float, n, mode), tw.value_range, tw.source_patch.dtype)
     provenance = {
         "source": tw.source, "window": list(tw.window.as_tuple()), "model": tw.model, "n": float(n),
@@ -152,7 +153,7 @@ def translate_window(radiograph: Radiograph, window: Box, translator: Translator
 
 
 def synthesize_lesion(radiograph: Radiograph, window: Box, translator: Translator, *, n: float = 2.0,
-                      seed: int = 0, stochastic: bool = False, blend_mode: str = "paper") -> SynthesisResult:
+                      seed: int = 0, stochastic: bool = False, blend_mode: str = DEFAULT_BLEND) -> SynthesisResult:
     """Paint a lesion into ``window`` of ``radiograph``: translate, blend with exponent n, paste back."""
     tw = translate_window(radiograph, window, translator, seed=seed, stochastic=stochastic)
     return _blend_result(tw, radiograph.pixels, n, blend_mode)
@@ -211,7 +212,7 @@ def normal_patch_sources(project: Any, body_parts: Sequence[str] | None = None,
 
 
 def synthesize_many(project: Any, translator: Translator, sources: Sequence[tuple[ImageRecord, Box]], *,
-                    n: float = 2.0, seed: int = 0, stochastic: bool = False, blend_mode: str = "paper",
+                    n: float = 2.0, seed: int = 0, stochastic: bool = False, blend_mode: str = DEFAULT_BLEND,
                     progress: ProgressCallback = no_progress,
                     cancel: CancelToken | None = None) -> Iterator[tuple[ImageRecord, SynthesisResult]]:
     """Synthesize a lesion in each (image, window); yields as it goes (batch synthesis, CLI, GUI).

@@ -72,16 +72,19 @@ def data_fingerprint(data: LabelledSet) -> str:
 
 
 def predict(model: torch.nn.Module, arrays: np.ndarray, *, device: torch.device, batch_size: int = 32,
-            amp: bool = False) -> np.ndarray:
-    """Lesion probabilities for prepared (N, S, S) arrays."""
+            amp: bool = False, tta: str = "none") -> np.ndarray:
+    """Lesion probabilities for prepared (N, S, S) arrays; ``tta="hflip"`` averages the image's and
+    its mirror image's probabilities (``ClassifierConfig.tta``)."""
     model.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(arrays), batch_size):
             x = torch.from_numpy(np.asarray(arrays[i:i + batch_size], dtype=np.float32)).unsqueeze(1).to(device)
             with autocast(device, amp):
-                logits = model(x)
-            out.append(torch.sigmoid(logits.float()[:, 0]).cpu().numpy())
+                p = torch.sigmoid(model(x).float()[:, 0])
+                if tta == "hflip":
+                    p = 0.5 * (p + torch.sigmoid(model(torch.flip(x, dims=(3,))).float()[:, 0]))
+            out.append(p.cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
@@ -243,7 +246,7 @@ class ClassifierTrainer:
             record: dict[str, Any] = {"epoch": epoch + 1, "loss": self.dist.mean(running / max(seen, 1))}
             if self.val is not None and len(self.val):
                 scores = predict(unwrap(ddp_model), self.val.arrays, device=self.device,
-                                 batch_size=cfg.eval_batch_size, amp=cfg.amp)
+                                 batch_size=cfg.eval_batch_size, amp=cfg.amp, tta=cfg.tta)
                 record["val_auc"] = _val_auc(self.val.labels, scores)
             history.append(record)
             if self.dist.is_main:
