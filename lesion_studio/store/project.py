@@ -312,6 +312,10 @@ class Project:
     def image_count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM images")[0][0])
 
+    def body_parts(self) -> set[str]:
+        """The body parts the project's images name (one indexed query, for choosing defaults)."""
+        return {str(r[0]) for r in self._query("SELECT DISTINCT body_part FROM images WHERE body_part != ''")}
+
     def update_image(self, image_id: int, **fields: Any) -> ImageRecord:
         if not fields:
             return self.image(image_id)

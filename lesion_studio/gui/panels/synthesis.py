@@ -416,6 +416,9 @@ class SynthesisPanel(QWidget):
         registered = {m.name for m in models}
         # Built-ins not copied into the project yet: listed by name, registered when chosen.
         extra = [b for b in builtin_models(kind="unit") if b.registered_name not in registered]
+        # Those trained on the project's body parts first: the default then fits the images.
+        parts = self.session.project.body_parts()
+        extra.sort(key=lambda b: (not set(b.body_parts) & parts, b.name))
         self.model_combo.blockSignals(True)
         try:
             self.model_combo.clear()
@@ -432,7 +435,7 @@ class SynthesisPanel(QWidget):
             if not models:
                 self.model_combo.addItem("No UNIT model yet: train one first", None)
             index = self.model_combo.findData(current) if current is not None else -1
-            # Default: the project's newest model, else the first built-in one.
+            # Default: the project's newest model, else the first built-in one (fitting ones first).
             self.model_combo.setCurrentIndex(index if index >= 0 else max(own - 1, 0))
         finally:
             self.model_combo.blockSignals(False)
