@@ -239,7 +239,8 @@ def test_synthesis_changes_only_the_window_and_reblend_is_cheap(trained) -> None
     rg = project.open_radiograph(rec.id)
     windows = sample_normal_windows(project, rec, 3, np.random.default_rng(0), radiograph=rg)
     assert windows and all(w.width == w.height for w in windows)
-    res = synthesize_lesion(rg, windows[0], tr, n=2.0, seed=0)
+    assert synthesize_lesion(rg, windows[0], tr, n=2.0, seed=0).provenance["blend"] == "matched"  # the default
+    res = synthesize_lesion(rg, windows[0], tr, n=2.0, seed=0, blend_mode="paper")  # α → 1: the translation itself
     x0, y0, x1, y1 = res.window.as_ints()
     assert res.image.dtype == rg.pixels.dtype and res.image.shape == rg.pixels.shape
     outside = np.ones(rg.pixels.shape, bool)
