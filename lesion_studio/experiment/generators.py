@@ -93,15 +93,16 @@ class UnitSynthesizer:
         self.model_id = self.translator.model_id
         # Windows are sized like the windows the generator was trained on (its side factors around
         # the lesion boxes), so a translated lesion fills the window as it filled its training patches.
-        config = project.model(self.model_id).config if self.model_id is not None else {}
-        self.side_factors = tuple(float(f) for f in (config or {}).get("side_factors") or DEFAULT_SIDE_FACTORS)
+        record = project.model(self.model_id) if self.model_id is not None else None
+        config = (record.config if record else None) or {}
+        data = ((record.metadata if record else None) or {}).get("data") or {}
+        self.side_factors = tuple(float(f) for f in config.get("side_factors") or DEFAULT_SIDE_FACTORS)
         # A generator trained on air-matched normal windows (``normal_match: air``) saved its lesion
         # windows' sizes and air shares: its source windows are drawn the same way, so that it
         # translates the kind of window it learned from.
-        meta = (project.model(self.model_id).metadata or {}) if self.model_id is not None else {}
-        stats = (meta.get("data") or {}).get("lesion_windows") if (config or {}).get("normal_match") == "air" else None
+        stats = data.get("lesion_windows") if config.get("normal_match") == "air" else None
         self.window_stats = stats if stats and stats.get("air_fractions") else None
-        self.parts = set(((meta.get("data") or {}).get("lesion") or {}).get("body_parts") or {})
+        self.parts = set((data.get("lesion") or {}).get("body_parts") or {})
         self.identity = {"kind": "unit", "model_id": self.model_id, "model_name": self.translator.model_name,
                          "sha256": self.translator.sha256, "side_factors": list(self.side_factors)}
 

@@ -183,9 +183,9 @@ def normal_windows(
             if targets is None:
                 keep = is_foreground(patch, air, text, min_tissue=min_tissue)
             else:
-                keep = (is_foreground(patch, air, text, min_tissue=0.0)
-                        and abs(air_fraction(patch, air) - float(targets[k])) <= air_tolerance
-                        and air_fraction(patch, air) < 1.0)
+                share = air_fraction(patch, air)
+                keep = (share < 1.0 and abs(share - float(targets[k])) <= air_tolerance
+                        and is_foreground(patch, air, text, min_tissue=0.0))  # (the burned-in-text rule)
             if keep:
                 out.append(win)
                 break
