@@ -322,7 +322,7 @@ def test_synthesis_windows_are_drawn_like_the_generators_normal_training_windows
     assert project.model("tiny").config["normal_match"] == "air"
     assert len(stats["side_fractions"]) == len(stats["air_fractions"]) == result.data_summary["lesion"]["patches"]
     synth = UnitSynthesizer(project, "tiny", backend="onnx")
-    assert synth.window_stats == stats
+    assert synth.rule.stats == stats
     targets = np.asarray(stats["air_fractions"])
     rec = next(r for r in project.images(label="normal") if r.body_part == "femur")
     rg = project.open_radiograph(rec.id)
@@ -331,3 +331,11 @@ def test_synthesis_windows_are_drawn_like_the_generators_normal_training_windows
     shares = window_air_fractions(rg.pixels, windows)
     # each window's air share is within the tolerance of some lesion window's (they are drawn jointly)
     assert all(np.min(np.abs(targets - a)) <= 0.03 + 1e-9 for a in shares)
+    # batch generation (the Gallery, `generate`) draws its windows by the same rule
+    from lesion_studio.samples.batch import plan_sources
+
+    planned = list(plan_sources(project, "sampled", 4, np.random.default_rng(1), body_parts=["femur"], rule=synth.rule))
+    assert sum(len(w) for _rec, w in planned) == 4
+    for rec_b, wins in planned:
+        pixels = project.open_radiograph(rec_b.id).pixels
+        assert all(np.min(np.abs(targets - a)) <= 0.03 + 1e-9 for a in window_air_fractions(pixels, wins))

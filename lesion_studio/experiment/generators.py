@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from lesion_studio.patches.sampling import DEFAULT_SIDE_FACTORS
 from lesion_studio.store.records import Box, ImageRecord
 from lesion_studio.synthesis.blend import DEFAULT_BLEND
 
@@ -87,22 +86,14 @@ class UnitSynthesizer:
     """A registered UNIT model through the synthesis engine (translate, blend, paste back)."""
 
     def __init__(self, project: Any, model: int | str, *, backend: str = "auto") -> None:
+        from lesion_studio.synthesis.pipeline import SourceWindowRule
         from lesion_studio.synthesis.translator import load_translator
 
         self.translator = load_translator(project, model, backend=backend)
         self.model_id = self.translator.model_id
-        # Windows are sized like the windows the generator was trained on (its side factors around
-        # the lesion boxes), so a translated lesion fills the window as it filled its training patches.
-        record = project.model(self.model_id) if self.model_id is not None else None
-        config = (record.config if record else None) or {}
-        data = ((record.metadata if record else None) or {}).get("data") or {}
-        self.side_factors = tuple(float(f) for f in config.get("side_factors") or DEFAULT_SIDE_FACTORS)
-        # A generator trained on air-matched normal windows (``normal_match: air``) saved its lesion
-        # windows' sizes and air shares: its source windows are drawn the same way, so that it
-        # translates the kind of window it learned from.
-        stats = data.get("lesion_windows") if config.get("normal_match") == "air" else None
-        self.window_stats = stats if stats and stats.get("air_fractions") else None
-        self.parts = set((data.get("lesion") or {}).get("body_parts") or {})
+        # Source windows are drawn as the generator's training windows were (SourceWindowRule).
+        self.rule = SourceWindowRule(project.model(self.model_id) if self.model_id is not None else None)
+        self.side_factors = self.rule.side_factors
         self.identity = {"kind": "unit", "model_id": self.model_id, "model_name": self.translator.model_name,
                          "sha256": self.translator.sha256, "side_factors": list(self.side_factors)}
 
@@ -115,31 +106,10 @@ class UnitSynthesizer:
         picked = [patch_window(p.box, record.width, record.height) for p in project.normal_patches(record.id)]
         out = picked[:count]
         if len(out) < count:
-            fractions, airs = self._window_targets(project, record, rng)
+            fractions, airs = self.rule.targets(project, record, rng)
             out += sample_normal_windows(project, record, count - len(out), rng,
                                          side_fractions=fractions if fractions.size else None, air_targets=airs)
         return out
-
-    def _window_targets(self, project: Any, record: ImageRecord,
-                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
-        """(side fractions, air shares or None) to draw source windows from.
-
-        On a body part the generator trained on, its own lesion windows (size and air together);
-        on another one (transfer), that part's lesion sizes with air shares drawn from the
-        generator's windows; without saved windows (older models), sizes only.
-        """
-        from lesion_studio.synthesis.pipeline import lesion_side_fractions
-
-        stats = self.window_stats
-        if stats is not None and record.body_part in self.parts:
-            return np.asarray(stats["side_fractions"], float), np.asarray(stats["air_fractions"], float)
-        parts = [record.body_part] if record.body_part else None
-        fractions = lesion_side_fractions(project, parts, self.side_factors) if parts else np.array([])
-        if fractions.size == 0:
-            fractions = lesion_side_fractions(project, None, self.side_factors)
-        if stats is None or fractions.size == 0:
-            return fractions, None
-        return fractions, rng.choice(np.asarray(stats["air_fractions"], float), size=fractions.size)
 
     def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
                    blend_mode: str = DEFAULT_BLEND) -> Candidate:

@@ -38,6 +38,7 @@ from lesion_studio.samples.storage import save_synthetic_sample
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import Box, ImageRecord
 from lesion_studio.synthesis.pipeline import (
+    SourceWindowRule,
     lesion_side_fractions,
     normal_patch_sources,
     sample_normal_windows,
@@ -116,12 +117,14 @@ def _source_images(project: Project, body_parts: Sequence[str] | None, split: st
 
 def plan_sources(project: Project, kind: str, count: int, rng: np.random.Generator, *,
                  body_parts: Sequence[str] | None = None, split: str | None = None,
-                 decoder: _DecodeOnce | None = None) -> Iterable[tuple[ImageRecord, list[Box]]]:
+                 decoder: _DecodeOnce | None = None,
+                 rule: SourceWindowRule | None = None) -> Iterable[tuple[ImageRecord, list[Box]]]:
     """(image, windows) groups adding up to ``count`` windows (fewer only when nothing is left).
 
     ``patches``: the picked normal patches, in a seeded order, reused round-robin when there are
     fewer patches than candidates. ``sampled``: windows drawn on the normal images' tissue, sized
-    like the project's lesion windows, spread evenly over the images (a seeded order).
+    like the project's lesion windows, spread evenly over the images (a seeded order); ``rule``
+    (the generator's :class:`SourceWindowRule`) draws them as its training windows were drawn.
     Lazy for ``sampled`` so each image is decoded once, when its windows are drawn.
     """
     if kind not in SOURCE_KINDS:
@@ -144,9 +147,8 @@ def plan_sources(project: Project, kind: str, count: int, rng: np.random.Generat
     images = _source_images(project, body_parts, split)
     if not images:
         raise LesionStudioError(f"There are no non-excluded normal images{where} to synthesize into.")
-    fractions: dict[str, np.ndarray] = {}
-    every = lesion_side_fractions(project, None)
-    if every.size == 0:
+    rule = rule or SourceWindowRule()
+    if lesion_side_fractions(project, None).size == 0:
         raise LesionStudioError("The project has no lesion boxes yet, so there is no lesion size to match. "
                                 "Draw a few lesion boxes, or use picked normal patches.")
     order = [images[int(i)] for i in rng.permutation(len(images))]
@@ -155,16 +157,14 @@ def plan_sources(project: Project, kind: str, count: int, rng: np.random.Generat
     for rec in order:
         if left <= 0:
             return
-        if rec.body_part not in fractions:
-            own = lesion_side_fractions(project, [rec.body_part]) if rec.body_part else np.array([])
-            fractions[rec.body_part] = own if own.size else every
         try:
             rg = (decoder or project).open_radiograph(rec.id)
         except LesionStudioError as exc:
             log.warning("skipping %s: %s", rec.name, exc)
             continue
+        fractions, airs = rule.targets(project, rec, rng)
         windows = sample_normal_windows(project, rec, min(per_image, left), rng, radiograph=rg,
-                                        side_fractions=fractions[rec.body_part])
+                                        side_fractions=fractions, air_targets=airs)
         if windows:
             left -= len(windows)
             yield rec, windows
@@ -229,8 +229,9 @@ def generate_candidates(
     settings = {"batch": batch, "sources": sources, "n_range": [float(n_range[0]), float(n_range[1])],
                 "batch_seed": seed, "body_parts": list(body_parts or []), "split": split}
     try:
+        rule = SourceWindowRule(project.model(translator.model_id) if translator.model_id is not None else None)
         for rec, windows in plan_sources(project, sources, count, rng, body_parts=body_parts, split=split,
-                                         decoder=decoder):
+                                         decoder=decoder, rule=rule):
             k0 = len(result.sample_ids)
             made = synthesize_many(decoder, translator, [(rec, w) for w in windows], n=float(ns[k0]),
                                    seed=seed + k0, stochastic=stochastic, cancel=cancel)

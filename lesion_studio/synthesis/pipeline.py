@@ -200,6 +200,42 @@ def sample_normal_windows(project: Any, image: ImageRecord, count: int, rng: np.
                           air_targets=air_targets)
 
 
+class SourceWindowRule:
+    """How a generator's source windows are drawn, read from its registry record.
+
+    Windows are sized like the windows the generator trained on (its side factors around the
+    project's lesion boxes). A generator trained on air-matched normal windows (``normal_match:
+    air``) saved its lesion windows' sizes and air shares (``data.lesion_windows``): on the body
+    parts it trained on, sizes and air shares are drawn together from them, as its normal training
+    windows were; on another part (transfer) that part's lesion sizes are used with air shares
+    drawn from the generator's windows. Older models: sizes only. One rule serves the experiment
+    runner and batch generation alike.
+    """
+
+    def __init__(self, record: Any = None) -> None:
+        config = (getattr(record, "config", None) or {}) if record is not None else {}
+        data = ((getattr(record, "metadata", None) or {}) if record is not None else {}).get("data") or {}
+        self.side_factors = tuple(float(f) for f in config.get("side_factors") or DEFAULT_SIDE_FACTORS)
+        stats = data.get("lesion_windows") if config.get("normal_match") == "air" else None
+        self.stats = stats if stats and stats.get("air_fractions") else None
+        self.parts = set((data.get("lesion") or {}).get("body_parts") or {})
+        self._sizes: dict[str, np.ndarray] = {}  # per body part: one registry query each
+
+    def targets(self, project: Any, image: ImageRecord,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        """(side fractions, air shares or None) to draw ``image``'s source windows from."""
+        if self.stats is not None and image.body_part in self.parts:
+            return (np.asarray(self.stats["side_fractions"], float), np.asarray(self.stats["air_fractions"], float))
+        part = image.body_part or ""
+        if part not in self._sizes:
+            own = lesion_side_fractions(project, [part], self.side_factors) if part else np.array([])
+            self._sizes[part] = own if own.size else lesion_side_fractions(project, None, self.side_factors)
+        fractions = self._sizes[part]
+        if self.stats is None or fractions.size == 0:
+            return fractions, None
+        return fractions, rng.choice(np.asarray(self.stats["air_fractions"], float), size=fractions.size)
+
+
 def normal_patch_sources(project: Any, body_parts: Sequence[str] | None = None,
                          split: str | None = None) -> list[tuple[ImageRecord, Box]]:
     """(image, square window) for every picked normal patch on a non-excluded normal image."""
