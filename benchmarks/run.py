@@ -73,6 +73,10 @@ def _f(v: Any, unit: str = "", digits: int = 1) -> str:
     return "–" if v is None else f"{v:.{digits}f}{unit}" if isinstance(v, int | float) else str(v)
 
 
+def _pct(v: Any) -> float | None:
+    return None if v is None else 100.0 * v
+
+
 def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """(area, what, this project, reference / ratio, target) rows from the scripts' JSON."""
     rows: list[tuple[str, str, str, str, str]] = []
@@ -93,17 +97,25 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     un = results.get("unit", {})
     if "this_tree" in un:
         t, b = un["this_tree"], un.get("baseline")
-        rows.append(("GAN training", f"UNIT `fast` 128², batch 1, {un.get('threads')} threads, s/iteration",
+        precision = un.get("this_tree_precision", "fp32")
+        rows.append(("GAN training", f"UNIT `fast` {un.get('resolution', 128)}², batch 1, {un.get('threads')} threads, s/iteration, "
+                     f"defaults (`cpu_bf16: auto` → {precision} on this CPU)",
                      f"{_f(t['s_per_iteration_wall'], ' s', 3)} (CPU {_f(t['s_per_iteration_cpu'], ' s', 3)})",
                      (f"baseline {un.get('baseline_commit')} {_f(b['s_per_iteration_wall'], ' s', 3)}: "
                       f"**{_f(un.get('speedup_wall'), '×', 2)}** faster (CPU time {_f(un.get('speedup_cpu'), '×', 2)})")
                      if b else "baseline skipped", "≥ 1.3×"))
-        t16 = un.get("this_tree_cpu_bf16")
-        if t16:
-            rows.append(("GAN training", "the same with `cpu_bf16: true` (opt-in bf16 autocast)",
-                         f"{_f(t16['s_per_iteration_wall'], ' s', 3)} (CPU {_f(t16['s_per_iteration_cpu'], ' s', 3)})",
-                         f"**{_f(un.get('speedup_wall_cpu_bf16'), '×', 2)}** faster than the baseline "
-                         f"(CPU time {_f(un.get('speedup_cpu_cpu_bf16'), '×', 2)})", "≥ 1.3×"))
+        t32 = un.get("this_tree_fp32")
+        if t32:
+            rows.append(("GAN training", "the same forced to fp32 (`cpu_bf16: false`)",
+                         f"{_f(t32['s_per_iteration_wall'], ' s', 3)} (CPU {_f(t32['s_per_iteration_cpu'], ' s', 3)})",
+                         f"{_f(un.get('speedup_wall_fp32'), '×', 2)} faster than the baseline "
+                         f"(CPU time {_f(un.get('speedup_cpu_fp32'), '×', 2)})", ""))
+    for res, r in sorted((un.get("by_resolution") or {}).items(), key=lambda kv: -int(kv[0])):
+        if int(res) == un.get("resolution") or "this_tree" not in r or "speedup_wall" not in r:
+            continue  # the first resolution already has its rows above
+        rows.append(("GAN training", f"the same at {res}², defaults", _f(r["this_tree"]["s_per_iteration_wall"], " s", 3),
+                     f"baseline {_f(r['baseline']['s_per_iteration_wall'], ' s', 3)}: **{_f(r['speedup_wall'], '×', 2)}**"
+                     f" faster; forced fp32 {_f(r.get('speedup_wall_fp32'), '×', 2)}", "≥ 1.3×"))
     cl = results.get("classifier", {})
     if "drn_c_26_images_per_s" in cl:
         rows.append(("DRN training", f"DRN-C-26 {cl.get('size')}², batch {cl.get('batch')}, img/s",
@@ -137,6 +149,14 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         rows.append(("synthesis", "one 128² translation after training (FracAtlas hand)",
                      _f(sy["translate_128_ms"]["onnx"]["median"], " ms"),
                      f"torch {_f(sy['translate_128_ms']['torch']['median'], ' ms')}", "≤ 60 ms"))
+    q = sy.get("quality") if isinstance(sy, dict) else None
+    if isinstance(q, dict) and q.get("headline"):
+        h = q["headline"]
+        rows.append(("synthesis", f"generator quality report of that model ({q.get('n_real')} real, "
+                     f"{q.get('n_synthetic')} synthetic windows)", _f(q.get("seconds"), " s"),
+                     f"realism AUC {_f(h.get('realism_auc'), '', 3)}, lesion rate ratio "
+                     f"{_f(h.get('lesion_rate_ratio'), '', 2)}, drift {_f(_pct(h.get('intensity_drift')), ' %')}, "
+                     f"KID {_f(h.get('kid'), '', 0)}", "≤ 120 s"))
     ex = results.get("experiment", {})
     if ex.get("stages"):
         total = sum(s.get("seconds", 0) for s in ex["stages"])

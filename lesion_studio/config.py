@@ -67,6 +67,14 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T
         raise ConfigError(f"{where}: {exc}") from exc
 
 
+def _describe(hint: Any) -> str:
+    """How an error message names what a type hint accepts ("true or false", "'auto'", ...)."""
+    if typing.get_origin(hint) is typing.Literal:
+        return " or ".join(map(repr, typing.get_args(hint)))
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(
+        hint, getattr(hint, "__name__", str(hint)))
+
+
 def _coerce(hint: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -83,6 +91,9 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
                 return _coerce(arg, value, where)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(errors) > 1:
+            choices = " or ".join(_describe(a) for a in args if a is not type(None))
+            raise ConfigError(f"{where} must be {choices}, not {value!r}.")
         raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}.")
     if origin in (list, tuple):
         if not isinstance(value, list | tuple):

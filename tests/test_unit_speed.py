@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from lesion_studio.errors import ConfigError  # noqa: E402
 from lesion_studio.models.specs import unit_tiny  # noqa: E402
 from lesion_studio.models.unit import lsgan_loss, unit_discriminators, unit_generators  # noqa: E402
 
@@ -72,9 +73,28 @@ def test_cpu_bf16_training_runs_and_really_changes_precision(demo_project) -> No
 
     opts = {"iterations": 2, "device": "cpu", "cpu_threads": 1, "export_onnx": False, "sample_every": 1000,
             "checkpoint_every": 1000, "body_parts": ["femur"]}
-    fp32 = train_unit(demo_project, preset_config("tiny", **opts), name="fp32")
+    fp32 = train_unit(demo_project, preset_config("tiny", cpu_bf16=False, **opts), name="fp32")
     bf16 = train_unit(demo_project, preset_config("tiny", cpu_bf16=True, **opts), name="bf16")
+    assert demo_project.model("fp32").metadata["precision"] == "fp32"
+    assert demo_project.model("bf16").metadata["precision"] == "bf16"
     assert len(bf16.history) == 2 and all(math.isfinite(v) for h in bf16.history for v in h.values())
     first32, first16 = fp32.history[0], bf16.history[0]
     assert first32 != first16  # bf16 convolutions: same batches and weights, slightly different losses
     assert abs(first32["recon"] - first16["recon"]) < 0.05 * first32["recon"]
+
+
+def test_cpu_bf16_auto_follows_the_cpus_native_bf16_and_never_applies_off_the_cpu(monkeypatch) -> None:  # noqa: ANN001
+    import torch
+
+    from lesion_studio.training import common
+    from lesion_studio.training.unit_config import preset_config
+
+    assert preset_config("fast").cpu_bf16 == "auto"  # the default
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for native in (True, False):
+        monkeypatch.setattr(common, "cpu_has_native_bf16", lambda native=native: native)
+        assert common.use_cpu_bf16("auto", cpu) is native
+        assert common.use_cpu_bf16(True, cpu) is True and common.use_cpu_bf16(False, cpu) is False
+        assert common.use_cpu_bf16("auto", cuda) is False and common.use_cpu_bf16(True, cuda) is False
+    with pytest.raises(ConfigError, match="true or false or 'auto'"):
+        preset_config("fast", cpu_bf16="yes")

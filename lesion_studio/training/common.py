@@ -172,6 +172,26 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([t.to(torch.uint8) for t in state["cuda"]])
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX tiles).
+
+    Only there does bf16 autocast pay: elsewhere oneDNN emulates it and is slower than fp32.
+    torch exposes the CPU feature probes as private helpers, so any failure reads as "no".
+    """
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    try:
+        return any(bool(getattr(torch.cpu, name)()) for name in probes if hasattr(torch.cpu, name))
+    except Exception:  # noqa: BLE001 - a probe that breaks must not stop training
+        return False
+
+
+def use_cpu_bf16(setting: bool | str, device: torch.device) -> bool:
+    """Resolve a ``cpu_bf16`` setting (true, false or "auto") for the device a run trains on."""
+    if device.type != "cpu":
+        return False
+    return cpu_has_native_bf16() if setting == "auto" else bool(setting)
+
+
 def autocast(device: torch.device, enabled: bool):  # noqa: ANN201
     """Mixed precision on GPU only (bfloat16 when supported, else float16); a no-op on CPU."""
     if device.type != "cuda" or not enabled:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lesion_studio.config import from_dict, read_config_file
 from lesion_studio.errors import ConfigError
@@ -70,10 +70,11 @@ class UnitTrainConfig:
     # ("default", "reduce-overhead" = CUDA graphs, "max-autotune"). For GPUs, where batch-1 UNIT is
     # bound by kernel launches; on the CPU compiling costs minutes that a short run never earns back.
     compile_mode: str = "none"
-    # bfloat16 autocast on the CPU (convolutions in bf16, losses in fp32). Pays on CPUs with native
-    # bf16 (AMX / AVX512-BF16: measured 1.35x faster on a Xeon with AMX); off by default because
-    # the generator quality has not yet been compared with fp32 training.
-    cpu_bf16: bool = False
+    #: bfloat16 autocast on the CPU (convolutions in bf16, losses and Adam in fp32): true, false or
+    #: "auto" = on where the CPU computes bf16 natively (AMX / AVX512-BF16; training/common.py
+    #: ``cpu_has_native_bf16``), where it is 1.3-1.6x faster; elsewhere bf16 is emulated and slower.
+    #: FracAtlas hand generators trained both ways scored the same (docs/performance.md).
+    cpu_bf16: bool | Literal["auto"] = "auto"
     sample_every: int = 250
     checkpoint_every: int = 1000
     export_onnx: bool = True

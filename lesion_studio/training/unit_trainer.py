@@ -107,6 +107,7 @@ class UnitTrainer:
         self.history: list[dict[str, float]] = []
         self.quality_history: list[dict[str, Any]] = []
         self._quality_context: Any = None
+        self.precision = "fp32"  # what the run computes in, set when it starts (cpu_bf16 "auto" resolves then)
 
     def _resolve_config(self, config: UnitTrainConfig) -> UnitTrainConfig:
         """On resume the saved config wins, except the run length, device, compilation and reporting intervals."""
@@ -165,7 +166,9 @@ class UnitTrainer:
         amp = cfg.mixed_precision and device.type == "cuda"
         fp16 = amp and not torch.cuda.is_bf16_supported()
         scaler = torch.amp.GradScaler(device.type, enabled=fp16)
-        cpu_bf16 = cfg.cpu_bf16 and device.type == "cpu"
+        cpu_bf16 = common.use_cpu_bf16(cfg.cpu_bf16, device)
+        self.precision = "bf16" if cpu_bf16 else ("fp16" if fp16 else "bf16-amp" if amp else "fp32")
+        log.info("%s trains in %s on %s", self.name, self.precision, device)
 
         def autocast() -> Any:
             if cpu_bf16:
@@ -387,7 +390,8 @@ class UnitTrainer:
         gen = common.unwrap(gen).to(memory_format=torch.contiguous_format)  # plain layout for files and export
         meta = {"config": to_dict(cfg), "iteration": result.iteration, "resolution": cfg.resolution,
                 "data": result.data_summary, "body_parts": list(cfg.body_parts), "name": self.name,
-                "losses": result.losses, "device": str(device), "complete": not result.cancelled}
+                "losses": result.losses, "device": str(device), "precision": self.precision,
+                "complete": not result.cancelled}
         sha = save_unit_model(self.model_dir / WEIGHTS, gen, meta)
         onnx_sha: dict[str, str] = {}
         if cfg.export_onnx:
