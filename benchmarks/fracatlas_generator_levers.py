@@ -9,7 +9,8 @@ on the validation windows of each rule (``PatchParams.normal_match``: "tissue", 
 before 2026-11-30 were trained and used with, or "air"), next to the untranslated source windows
 ("no translation"), which is where a generator starts from. Each report seed redraws the
 validation windows and refits the patch classifier, so the spread shows the report's own noise.
-``--residual`` adds the residual-blend prototype of each model. The table in docs/synthesis.md
+``--residual`` adds each model with ``translation: residual`` (synthesis/pipeline.py; the same
+windows and patch classifier). The table in docs/synthesis.md
 ("FracAtlas hand") came from this.
 """
 
@@ -28,24 +29,12 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-class _Residual:
-    """The residual-blend prototype: source + (translation − reconstruction), i.e. x + G_l(E_h(x)) −
-    G_h(E_h(x)). The blur both decoders share cancels and the source's texture stays. Torch only:
-    the ONNX export has no reconstruction graph yet."""
+def _residual_translator(project: Any, record: Any) -> Any:
+    from lesion_studio.models import layout
+    from lesion_studio.synthesis.translator import load_translator
 
-    def __init__(self, weights: Path) -> None:
-        from lesion_studio.models.unit import load_unit_model
-
-        self.gen, _ = load_unit_model(weights)
-        self.gen.eval()
-
-    def translate(self, patches: np.ndarray, **_: Any) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            x = torch.from_numpy(np.asarray(patches, np.float32))
-            z = self.gen.encode(x, "h")
-            return np.clip((x + self.gen.decode(z, "l") - self.gen.decode(z, "h")).numpy(), -1.0, 1.0)
+    has_graph = layout.onnx_path(project.resolve_path(record.path)).with_name(layout.ONNX_RESIDUAL).exists()
+    return load_translator(project, record.id, backend="auto" if has_graph else "torch", device="cpu")
 
 
 class _Identity:
@@ -83,15 +72,17 @@ def main() -> None:
                                          train_params=rule_params, train_splits=splits,
                                          settings=QualitySettings(blend_mode=blend, seed=seed))
                 log.info("context %s/%s/%s in %.0f s", seed, rule, blend, time.perf_counter() - t0)
-                candidates = [("no translation", _Identity())]
-                candidates += [(r.name, load_translator(project, r.id)) for r in records]
-                if args.residual:
-                    candidates += [(f"{r.name} +residual", _Residual(project.resolve_path(r.path))) for r in records]
-                for name, translator in candidates:
+                candidates = [("no translation", _Identity(), "direct")]
+                candidates += [(r.name, load_translator(project, r.id), "direct") for r in records]
+                if args.residual:  # the product's residual translation; torch where an old export lacks its graph
+                    candidates += [(f"{r.name} +residual", _residual_translator(project, r), "residual")
+                                   for r in records]
+                for name, translator, translation in candidates:
                     if blend == "matched" and name == "no translation":
                         continue  # identical to the paper blend of an unchanged window
-                    report = context.assess(translator, model=name)
-                    rows.append({"model": name, "windows": rule, "blend": blend, "seed": seed,
+                    report = context.assess(translator, model=name, translation=translation)
+                    rows.append({"model": name, "windows": rule, "blend": blend, "translation": translation,
+                                 "seed": seed,
                                  **report.headline(), "realism_ci": [report.realism["ci_low"],
                                                                      report.realism["ci_high"]],
                                  "synthetic_rate": report.lesion_signal["synthetic_rate"],

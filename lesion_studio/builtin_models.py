@@ -146,7 +146,8 @@ def check_builtin(model: BuiltinModel) -> None:
             problems.append(f"{name} is missing")
     if model.size_bytes() > MAX_BYTES:
         problems.append(f"{model.size_bytes() / 2**20:.1f} MB is over the 20 MB limit")
-    for name, expected in (("model.safetensors", model.sha256), ("model.onnx", model.metadata.get("onnx_sha256"))):
+    for name, expected in (("model.safetensors", model.sha256), ("model.onnx", model.metadata.get("onnx_sha256")),
+                           ("model-h2l-residual.onnx", model.metadata.get("onnx_h2l_residual_sha256"))):
         path = model.folder / name
         if expected and path.is_file():
             with open(path, "rb") as fh:

@@ -192,6 +192,12 @@ def test_cli_assess_generator(generators, capsys: pytest.CaptureFixture[str]) ->
     assert main(["assess-generator", str(project.folder), "--model", "trained", "--no-store", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["model"] == "trained" and 0.0 <= report["realism"]["auc"] <= 1.0
+    assert report["settings"]["translation"] == "direct"
+    assert main(["assess-generator", str(project.folder), "--model", "trained", "--no-store", "--json",
+                 "--translation", "residual"]) == 0
+    residual = json.loads(capsys.readouterr().out)  # the same windows, through the residual graph
+    assert residual["settings"]["translation"] == "residual" and residual["n_real"] == report["n_real"]
+    assert residual["intensity_drift"] != report["intensity_drift"]
     assert main(["assess-generator", str(project.folder), "--model", "trained", "--split", "nowhere"]) == 2
     assert "'nowhere' split" in capsys.readouterr().err
     assert main(["assess-generator", str(project.folder), "--model", "no-such-model"]) == 2

@@ -50,7 +50,7 @@ def test_tiny_unit_learns_and_is_registered(trained) -> None:  # noqa: ANN001
     assert meta["data"]["normal"]["patches"] > 0 and meta["onnx_sha256"]
     folder = result.model_dir
     for name in ("model.safetensors", "model.json", "checkpoint.safetensors", "checkpoint.json", "config.yaml",
-                 "model.onnx", "model-l2h.onnx", "samples/iter_0000040.png"):
+                 "model.onnx", "model-l2h.onnx", "model-h2l-residual.onnx", "samples/iter_0000040.png"):
         assert (folder / name).exists(), name
     train_events = [e for e in events if e.stage == "train-gan"]
     assert [e.done for e in train_events] == list(range(1, ITERATIONS + 1))
@@ -187,7 +187,7 @@ def test_onnx_matches_torch_on_real_patches(trained) -> None:  # noqa: ANN001
     torch_tr = load_translator(project, "tiny", backend="torch", device="cpu")
     ps = build_patch_set(project, params=PatchParams(resolution=48, variants=1, seed=3), cache="memory")
     for patches in (ps.sample(5, "normal"), ps.sample(1, "lesion"), ps.sample(3, "lesion")[:, :, :32, :40]):
-        for direction in ("h2l", "l2h"):
+        for direction in ("h2l", "l2h", "h2l_residual"):
             for stochastic in (False, True):
                 a = onnx_tr.translate(patches, direction=direction, stochastic=stochastic, seed=4)
                 b = torch_tr.translate(patches, direction=direction, stochastic=stochastic, seed=4)
@@ -207,10 +207,12 @@ def test_each_direction_has_its_own_graph_and_old_two_output_files_still_load(tr
     from lesion_studio.synthesis.translator import OnnxTranslator, load_translator
 
     project, result, _ = trained
-    for name, direction in (("model.onnx", "h2l"), ("model-l2h.onnx", "l2h")):
+    for name, direction in (("model.onnx", "h2l"), ("model-l2h.onnx", "l2h"),
+                            ("model-h2l-residual.onnx", "h2l_residual")):
         session = make_session(result.model_dir / name, prefer_cuda=False)
         assert [o.name for o in session.get_outputs()] == [direction]
-    assert project.model("tiny").metadata["onnx_l2h_sha256"]
+    assert project.model("tiny").metadata["onnx_l2h_sha256"] and project.model("tiny").metadata[
+        "onnx_h2l_residual_sha256"]
 
     io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", c, "h", "w"])
           for n, c in (("patches", 1), ("noise", 64))]
@@ -227,6 +229,8 @@ def test_each_direction_has_its_own_graph_and_old_two_output_files_still_load(tr
     old = OnnxTranslator(tmp_path / "model.onnx", info, prefer_cuda=False)
     x = np.linspace(-1, 1, 2 * 32 * 32, dtype=np.float32).reshape(2, 1, 32, 32)
     assert np.array_equal(old.translate(x), -x) and np.array_equal(old.translate(x, direction="l2h"), x)
+    with pytest.raises(LesionStudioError, match="exported before residual translation"):
+        old.translate(x, direction="h2l_residual")  # an old export has no residual graph: say so, plainly
 
 
 def test_synthesis_changes_only_the_window_and_reblend_is_cheap(trained) -> None:  # noqa: ANN001
@@ -278,6 +282,46 @@ def test_identity_translator_leaves_image_unchanged(trained) -> None:  # noqa: A
     rg = project.open_radiograph(project.images(label="normal")[0].id)
     res = synthesize_lesion(rg, Box(40, 60, 72, 92), Identity(), n=1.5)  # window == resolution: no resize
     assert np.array_equal(res.image, rg.pixels)
+
+
+def test_residual_translation_keeps_the_source_texture_and_adds_only_the_residual(trained) -> None:  # noqa: ANN001
+    """``translation: residual``: window = source + resized [G_l(z) − G_h(z)]. A zero residual gives the
+    source back exactly even where the window is resized (direct translation of the same window
+    by an identity generator cannot: it goes through the model's resolution and back), and a
+    constant residual shifts the window by that much of half the value range."""
+    from lesion_studio.synthesis.pipeline import synthesize_lesion, translate_window
+    from lesion_studio.synthesis.translator import load_translator
+
+    class Constant:
+        resolution, model_id, model_name, sha256 = 32, None, "constant", ""
+
+        def __init__(self, residual: float) -> None:
+            self.residual, self.calls = residual, []
+
+        def translate(self, patches, *, stochastic=False, seed=None, direction="h2l"):  # noqa: ANN001, ANN201
+            self.calls.append(direction)
+            return patches if direction == "h2l" else np.full_like(patches, self.residual)
+
+    project = trained[0]
+    rg = project.open_radiograph(project.images(label="normal")[0].id)
+    window = Box(30, 40, 110, 120)  # 80 px: resized to 32 and back
+    zero = Constant(0.0)
+    direct = translate_window(rg, window, zero)
+    residual = translate_window(rg, window, zero, translation="residual")
+    assert zero.calls == ["h2l", "h2l_residual"] and residual.translation == "residual"
+    assert np.array_equal(residual.translated_float, residual.source_float)
+    assert not np.array_equal(direct.translated_float, direct.source_float)  # the resize blurs it
+    lo, hi = rg.value_range
+    shifted = translate_window(rg, window, Constant(0.1), translation="residual")
+    want = np.clip(shifted.source_float + 0.1 * (hi - lo) / 2, lo, hi)
+    assert np.allclose(shifted.translated_float, want, atol=1e-3 * (hi - lo))
+    res = synthesize_lesion(rg, window, Constant(0.0), n=2.0, translation="residual")
+    assert np.array_equal(res.image, rg.pixels) and res.provenance["translation"] == "residual"
+    # the real model: the residual path runs through its ONNX residual graph and changes the window
+    real = synthesize_lesion(rg, window, load_translator(project, "tiny"), translation="residual")
+    assert not np.array_equal(real.image, rg.pixels)
+    with pytest.raises(LesionStudioError, match="Unknown translation"):
+        translate_window(rg, window, zero, translation="sideways")
 
 
 def test_cli_translate_single_and_batch(trained, tmp_path: Path) -> None:  # noqa: ANN001

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    for name in ("model.safetensors", "model.json", "model.onnx", "config.yaml"):
+    for name in ("model.safetensors", "model.json", "model.onnx", "model-h2l-residual.onnx", "config.yaml"):
         if (src / name).is_file():
             shutil.copy2(src / name, dest / name)
     meta = dict(record.metadata)
@@ -130,7 +130,8 @@ def _card(args: argparse.Namespace, record, meta: dict) -> str:  # noqa: ANN001
         args.limits,
         "",
         "Files: `model.safetensors` + `model.json` (weights, never unpickled), `model.onnx` (inference",
-        "without torch), `config.yaml` (the training config), `builtin.json` (registry entry)" +
+        "without torch), `model-h2l-residual.onnx` (the residual graph of `--translation residual`, where",
+        "exported), `config.yaml` (the training config), `builtin.json` (registry entry)" +
         (", `samples.png` (the trainer's last sample sheet: normal, translated, lesion, reconstructed)." if args.sample
          else "."),
         "",

@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default=None, help="only normal images of this split (e.g. train)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deterministic", action="store_true", help="use the latent mean instead of sampling it")
+    p.add_argument("--translation", choices=("direct", "residual"), default="direct",
+                   help="direct (default, the paper) or residual (the source plus the translation's residual)")
     p.add_argument("--batch", help="batch name (default: time stamp and model)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -53,7 +55,8 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     try:
         result = generate_candidates(
             project, args.model, count=args.count, sources=args.sources, body_parts=parts, split=args.split,
-            n_range=n_range, seed=args.seed, stochastic=not args.deterministic, classifier=args.classifier,
+            n_range=n_range, seed=args.seed, stochastic=not args.deterministic, translation=args.translation,
+            classifier=args.classifier,
             batch_name=args.batch, backend=args.backend, progress=bar)
     finally:
         bar.close()

@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="val", help="the held-out split to measure on (default val)")
     p.add_argument("--blend", choices=("paper", "matched"), default="matched",
                    help="how translations are blended in (default matched, as the product synthesizes)")
+    p.add_argument("--translation", choices=("direct", "residual"), default="direct",
+                   help="direct (default, the paper): the window becomes the translation; residual: the source "
+                        "plus the translation's residual over the normal reconstruction")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
     p.add_argument("--no-store", action="store_true", help="do not write the report into the model's sidecar")
@@ -60,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blend", choices=("paper", "matched"), default="matched",
                    help="matched (default): drop the translation's brightness offset outside the lesion core "
                         "first; paper: the paper's alpha blend as published")
+    p.add_argument("--translation", choices=("direct", "residual"), default="direct",
+                   help="direct (default, the paper): the window becomes the resized translation; residual: the "
+                        "source keeps its own texture and gets G_l(E_h(x)) - G_h(E_h(x)) added")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stochastic", action="store_true", help="sample the latent code instead of its mean")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
@@ -139,7 +145,8 @@ def cmd_assess_generator(args: argparse.Namespace) -> int:
     try:
         report = assess_generator(project, args.model, body_parts=_parts(args.body_part) or None,
                                   classifier=args.classifier, seed=args.seed,
-                                  settings=QualitySettings(split=args.split, blend_mode=args.blend),
+                                  settings=QualitySettings(split=args.split, blend_mode=args.blend,
+                                                           translation=args.translation),
                                   backend=args.backend,
                                   store=not args.no_store, progress=bar)
     finally:
@@ -197,7 +204,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
                 raise LesionStudioError(f"--box must be x0,y0,x1,y1 in pixels, not {args.box!r}.") from exc
             rg = open_radiograph(args.image)
             result = synthesize_lesion(rg, box, translator, n=args.n, seed=args.seed, stochastic=args.stochastic,
-                                       blend_mode=args.blend)
+                                       blend_mode=args.blend, translation=args.translation)
             full = _write(result, rg.window, args.out)
             print(f"Wrote {args.out} (original | translated | blended) and {full}; window "
                   f"{tuple(int(v) for v in result.window.as_tuple())}, n={args.n}, model {translator.model_name}.")
@@ -216,7 +223,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
         try:
             for k, (rec, result) in enumerate(synthesize_many(project, translator, sources, n=args.n,
                                                                seed=args.seed, stochastic=args.stochastic,
-                                                               blend_mode=args.blend, progress=bar)):
+                                                               blend_mode=args.blend, translation=args.translation,
+                                                               progress=bar)):
                 full = _write(result, _display_window(result), args.out_dir / f"{Path(rec.name).stem}_{k:04d}_sbs.png")
                 if args.record:
                     from lesion_studio.samples import save_synthetic_sample

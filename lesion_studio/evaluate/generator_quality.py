@@ -68,6 +68,7 @@ class QualitySettings:
     feature_size: int = 32  # patches are downsampled to this side for both classifiers
     n: float = 2.0  # blending exponent (the product's default)
     blend_mode: str = "matched"  # synthesis.blend.BLEND_MODES; the product's DEFAULT_BLEND
+    translation: str = "direct"  # synthesis.pipeline.TRANSLATIONS; the product's DEFAULT_TRANSLATION
     folds: int = 5
     n_resamples: int = 1000
     kid_subsets: int = 50
@@ -379,21 +380,29 @@ class QualityContext:
                                   np.r_[self.real_prob, self.source_prob])
         self.real_realism = realism_features(self.real, self.classifier.feature_size)
 
-    def translate(self, translator: Any, batch: int = 32) -> np.ndarray:
-        """The validation normal windows translated h→l (deterministic: the latent mean)."""
+    def translate(self, translator: Any, batch: int = 32, translation: str | None = None) -> np.ndarray:
+        """The validation normal windows translated h→l (deterministic: the latent mean), directly or
+        as source + residual (``translation``, else ``settings.translation``; as synthesis/pipeline.py does it)."""
+        residual = (translation or self.settings.translation) == "residual"
+        direction = "h2l_residual" if residual else "h2l"
         out = [np.asarray(translator.translate(self.normal[i:i + batch, None], stochastic=False,
-                                               seed=self.settings.seed, direction="h2l"), np.float32)[:, 0]
+                                               seed=self.settings.seed, direction=direction), np.float32)[:, 0]
                for i in range(0, len(self.normal), batch)]
-        return np.concatenate(out)
+        y = np.concatenate(out)
+        return np.clip(self.normal + y, -1.0, 1.0) if residual else y
 
     def assess(self, translator: Any, *, model: str = "", iteration: int | None = None,
-               localisation: dict[str, Any] | None = None) -> GeneratorQualityReport:
-        """Measure ``translator`` (anything with the :class:`Translator` ``translate`` method)."""
+               localisation: dict[str, Any] | None = None, translation: str | None = None) -> GeneratorQualityReport:
+        """Measure ``translator`` (anything with the :class:`Translator` ``translate`` method).
+
+        ``translation`` overrides ``settings.translation`` for this call: the same windows and patch
+        classifier measure both ways of translating (the lever benchmark compares them so)."""
         from lesion_studio.synthesis.blend import blend
 
         t0 = time.perf_counter()
-        st = self.settings
-        blended = np.clip(blend(self.normal, self.translate(translator), st.n, st.blend_mode), -1.0, 1.0)
+        st = replace(self.settings, translation=translation) if translation else self.settings
+        blended = np.clip(blend(self.normal, self.translate(translator, translation=st.translation), st.n,
+                                st.blend_mode), -1.0, 1.0)
         realism = two_sample_auc(self.real_realism, realism_features(blended, self.classifier.feature_size),
                                  self.real_groups, self.normal_groups, folds=st.folds,
                                  n_resamples=st.n_resamples, seed=st.seed)
@@ -415,7 +424,8 @@ class QualityContext:
 
 # ---------------------------------------------------------------------------- localisation
 def localisation(project: Any, translator: Any, classifier: int | str, windows: Sequence[Any], *,
-                 n: float = 2.0, blend_mode: str = "matched", threshold: float = 0.5, limit: int = 32, seed: int = 0,
+                 n: float = 2.0, blend_mode: str = "matched", translation: str = "direct", threshold: float = 0.5,
+                 limit: int = 32, seed: int = 0,
                  progress: ProgressCallback = no_progress) -> dict[str, Any]:
     """Where the whole-image classifier looks in synthetic images: CAM peak inside the window?
 
@@ -436,7 +446,8 @@ def localisation(project: Any, translator: Any, classifier: int | str, windows: 
     for k, info in enumerate(chosen):
         rg = images.get(info.image_id) or project.open_radiograph(info.image_id)
         images = {info.image_id: rg}  # one decoded image at a time
-        res = synthesize_lesion(rg, info.window, translator, n=n, seed=seed + k, blend_mode=blend_mode)
+        res = synthesize_lesion(rg, info.window, translator, n=n, seed=seed + k, blend_mode=blend_mode,
+                                translation=translation)
         probs, cams = scorer.cams(prepare(res.image, scorer.prep)[None])
         x, y = cam_peak(cams[0], res.image.shape, scorer.prep.size)
         w = res.window
@@ -493,7 +504,8 @@ def assess_generator(project: Any, model: int | str, *, body_parts: Sequence[str
     loc = None
     if classifier is not None and settings.localisation_images > 0:
         loc = localisation(project, translator, classifier, context.normal_info, n=settings.n,
-                           blend_mode=settings.blend_mode, threshold=settings.threshold, limit=settings.localisation_images, seed=seed,
+                           blend_mode=settings.blend_mode, translation=settings.translation,
+                           threshold=settings.threshold, limit=settings.localisation_images, seed=seed,
                            progress=progress)
     report = context.assess(translator, model=record.name, iteration=(record.metadata or {}).get("iteration"),
                             localisation=loc)

@@ -64,6 +64,10 @@ class SynthesisSpec:
     #: ``paper`` (the paper's α blend) or ``matched`` (the translation's brightness offset outside
     #: the lesion core removed first; ``synthesis/blend.py``, where DEFAULT_BLEND says why it is the default).
     blend: Literal["paper", "matched"] = "matched"
+    #: ``direct`` (the paper: the window becomes the resized translation) or ``residual`` (the source
+    #: plus the translation's residual over the normal decoder's reconstruction;
+    #: ``synthesis/pipeline.py`` TRANSLATIONS says why).
+    translation: Literal["direct", "residual"] = "direct"
 
 
 @dataclass

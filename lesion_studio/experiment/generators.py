@@ -35,7 +35,7 @@ class Synthesizer(Protocol):
     def windows(self, project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]: ...
 
     def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
-                   blend_mode: str = DEFAULT_BLEND) -> Candidate: ...
+                   blend_mode: str = DEFAULT_BLEND, translation: str = "direct") -> Candidate: ...
 
 
 def _fallback_windows(project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]:
@@ -65,7 +65,7 @@ class StubPainter:
         return _fallback_windows(project, record, count, rng)
 
     def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
-                   blend_mode: str = DEFAULT_BLEND) -> Candidate:
+                   blend_mode: str = DEFAULT_BLEND, translation: str = "direct") -> Candidate:
         px = radiograph.pixels
         rng = np.random.default_rng(seed)
         x0, y0, x1, y1 = window.clipped(px.shape[1], px.shape[0]).as_ints()
@@ -112,11 +112,11 @@ class UnitSynthesizer:
         return out
 
     def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
-                   blend_mode: str = DEFAULT_BLEND) -> Candidate:
+                   blend_mode: str = DEFAULT_BLEND, translation: str = "direct") -> Candidate:
         from lesion_studio.synthesis.pipeline import synthesize_lesion
 
         res = synthesize_lesion(radiograph, window, self.translator, n=n, seed=seed, stochastic=stochastic,
-                                blend_mode=blend_mode)
+                                blend_mode=blend_mode, translation=translation)
         prov = dict(res.provenance) if res.provenance else {}
         prov.setdefault("model_id", self.model_id)
         prov.setdefault("model_sha256", self.translator.sha256)

@@ -286,13 +286,16 @@ class ExperimentRunner:
 
         inputs = {"generator": gen.to_dict(), "classifier": filters[0].sha256, "n": self.cfg.synthesis.n,
                   "blend": self.cfg.synthesis.blend, "seed": self.cfg.seed}
+        if self.cfg.synthesis.translation != "direct":  # the default stays out: old caches still match
+            inputs["translation"] = self.cfg.synthesis.translation
 
         def fn() -> dict[str, Any]:
             try:
                 report = assess_generator(
                     ctx.project, gen.model_id, body_parts=parts, classifier=filters[0].model_id,
                     seed=self.cfg.seed, settings=QualitySettings(n=self.cfg.synthesis.n,
-                                                                 blend_mode=self.cfg.synthesis.blend),
+                                                                 blend_mode=self.cfg.synthesis.blend,
+                                                                 translation=self.cfg.synthesis.translation),
                     progress=self.progress)
             except LesionStudioError as exc:  # e.g. no validation lesions: the run goes on without it
                 log.warning("generator quality report for %s skipped: %s", parts_label(parts), exc)
@@ -307,7 +310,10 @@ class ExperimentRunner:
         project = ctx.project
         key = f"{parts_label(target)}<-{parts_label(source)}"
         spec = self.cfg.synthesis
-        inputs = {"synthesis": to_dict(spec), "generator": gen.to_dict(), "data": self._records_hash(project, target),
+        synthesis = to_dict(spec)
+        if synthesis.get("translation") == "direct":
+            del synthesis["translation"]  # the default, as before the setting existed: old caches still match
+        inputs = {"synthesis": synthesis, "generator": gen.to_dict(), "data": self._records_hash(project, target),
                   "seed": self.cfg.seed}
         batch = f"{self.cfg.name}:{key}:{inputs_hash(inputs)[:8]}"
         synth = ctx.synthesizers[parts_label(source)]
@@ -343,7 +349,7 @@ class ExperimentRunner:
                         continue
                     rg = rg or open_radiograph(rec.abs_path)
                     cand = synth.synthesize(rg, window, n=spec.n, seed=seed, stochastic=spec.stochastic,
-                                            blend_mode=spec.blend)
+                                            blend_mode=spec.blend, translation=spec.translation)
                     path = save_png(folder / f"img{rec.id:06d}-{k}.png", cand.image)
                     file_sha = file_sha256(path)
                     prov = {**cand.provenance, "source_image_id": rec.id, "source_sha256": rec.sha256,

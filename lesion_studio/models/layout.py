@@ -37,6 +37,8 @@ QUALITY_HISTORY = "quality_history.json"
 ONNX = "model.onnx"
 #: A UNIT model's second direction (l2h); ``model.onnx`` holds h2l (see models/unit_onnx.py).
 ONNX_L2H = "model-l2h.onnx"
+#: The residual graph G_l(E_h(x)) − G_h(E_h(x)) that ``translation: residual`` synthesis runs.
+ONNX_RESIDUAL = "model-h2l-residual.onnx"
 SAMPLES = "samples"
 
 #: The ``format`` value in the metadata of a model's weights, checked when they are loaded.

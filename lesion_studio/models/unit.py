@@ -134,7 +134,17 @@ class UnitGenerators(nn.Module):
         return (self.dec_l if domain == "l" else self.dec_h)(self.shared_dec(z))
 
     def translate(self, x: torch.Tensor, direction: str = "h2l", noise: torch.Tensor | None = None) -> torch.Tensor:
-        """x_h→l = G_l(E_h(x) + noise) for ``h2l`` (and the reverse for ``l2h``); no noise = latent mean."""
+        """x_h→l = G_l(E_h(x) + noise) for ``h2l`` (and the reverse for ``l2h``); no noise = latent mean.
+
+        ``h2l_residual`` is G_l(z) − G_h(z) for z = E_h(x) + noise: what the translation changes
+        beyond the normal decoder's own reconstruction of the same code. Both decoders share the
+        latent's blur, so it cancels; synthesis adds this residual to the untouched source window
+        (``translation: residual`` in synthesis/pipeline.py).
+        """
+        if direction == "h2l_residual":
+            z = self.encode(x, "h")
+            s = self.shared_dec(z if noise is None else z + noise)
+            return self.dec_l(s) - self.dec_h(s)
         src, dst = ("h", "l") if direction == "h2l" else ("l", "h")
         z = self.encode(x, src)
         return self.decode(z if noise is None else z + noise, dst)
@@ -219,12 +229,20 @@ class UnitTranslatorNet(nn.Module):
 
     def __init__(self, generators: UnitGenerators, direction: str = "h2l") -> None:
         super().__init__()
-        src, dst = ("h", "l") if direction == "h2l" else ("l", "h")
+        self.residual = direction == "h2l_residual"
+        src, dst = ("l", "h") if direction == "l2h" else ("h", "l")
         self.encoder = nn.Sequential(getattr(generators, f"enc_{src}"), generators.shared_enc)
-        self.decoder = nn.Sequential(generators.shared_dec, getattr(generators, f"dec_{dst}"))
+        if self.residual:  # G_l(z) − G_h(z): the shared decoder blocks run once
+            self.shared_dec, self.dec_l, self.dec_h = generators.shared_dec, generators.dec_l, generators.dec_h
+        else:
+            self.decoder = nn.Sequential(generators.shared_dec, getattr(generators, f"dec_{dst}"))
 
     def forward(self, patches: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(patches) + noise)
+        z = self.encoder(patches) + noise
+        if self.residual:
+            s = self.shared_dec(z)
+            return self.dec_l(s) - self.dec_h(s)
+        return self.decoder(z)
 
 
 # ---------------------------------------------------------------------------- builders

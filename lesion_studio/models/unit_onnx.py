@@ -1,7 +1,9 @@
 """Export a trained UNIT translator to ONNX, one self-contained file per direction (needs torch).
 
 ``model.onnx`` holds h2l = G_l(E_h(x) + noise) (normal → lesion, what synthesis runs) and
-``model-l2h.onnx`` holds l2h = G_h(E_l(x) + noise). One file per direction because onnxruntime
+``model-l2h.onnx`` holds l2h = G_h(E_l(x) + noise); ``model-h2l-residual.onnx`` holds
+G_l(z) − G_h(z) for z = E_h(x) + noise, the residual that ``translation: residual`` adds to the
+source window. One file per direction because onnxruntime
 runs *every* node of a graph whatever outputs are asked for: a single two-output graph made each
 translation pay for both directions (measured: 2× the work, 1.7× slower than torch). An ``If``
 node choosing the direction inside one file was measured too: onnxruntime then skips its NCHWc
@@ -30,11 +32,11 @@ from lesion_studio.models import layout
 from lesion_studio.onnx_export import export_checked_onnx
 
 # The file of each direction, in the model's folder (the runtime reads the same table).
-ONNX_FILES = {"h2l": layout.ONNX, "l2h": layout.ONNX_L2H}
+ONNX_FILES = {"h2l": layout.ONNX, "l2h": layout.ONNX_L2H, "h2l_residual": layout.ONNX_RESIDUAL}
 
 
 def export_unit_onnx(generators: Any, folder: str | Path, *, resolution: int, check: bool = True,
-                     directions: tuple[str, ...] = ("h2l", "l2h")) -> dict[str, str]:
+                     directions: tuple[str, ...] = tuple(ONNX_FILES)) -> dict[str, str]:
     """Write the direction files into ``folder``; returns {direction: sha256}. Raises LesionStudioError."""
     torch = require("torch", "ONNX export")
     from lesion_studio.models.unit import UnitTranslatorNet

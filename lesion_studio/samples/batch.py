@@ -38,6 +38,7 @@ from lesion_studio.samples.storage import save_synthetic_sample
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import Box, ImageRecord
 from lesion_studio.synthesis.pipeline import (
+    DEFAULT_TRANSLATION,
     SourceWindowRule,
     lesion_side_fractions,
     normal_patch_sources,
@@ -193,6 +194,7 @@ def generate_candidates(
     n_range: tuple[float, float] = (1.0, 4.0),
     seed: int = 0,
     stochastic: bool = True,
+    translation: str = DEFAULT_TRANSLATION,
     classifier: int | str | None = None,
     scorer: Scorer | None = None,
     batch_name: str | None = None,
@@ -234,7 +236,7 @@ def generate_candidates(
                                          decoder=decoder, rule=rule):
             k0 = len(result.sample_ids)
             made = synthesize_many(decoder, translator, [(rec, w) for w in windows], n=float(ns[k0]),
-                                   seed=seed + k0, stochastic=stochastic, cancel=cancel)
+                                   seed=seed + k0, stochastic=stochastic, translation=translation, cancel=cancel)
             for j, (_rec, first) in enumerate(made):
                 k = k0 + j
                 res = first if j == 0 else first.reblend(float(ns[k]))

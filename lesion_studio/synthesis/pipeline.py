@@ -34,6 +34,21 @@ from lesion_studio.synthesis.translator import Translator
 
 log = logging.getLogger(__name__)
 
+#: How a window becomes its translation (``translation`` of translate_window and everything above it):
+#: ``direct`` (the paper): the window ← G_l(E_h(x)), made at the model's resolution and resized back
+#: to the window, so the whole window carries the generator's blur and any brightness shift;
+#: ``residual``: the window ← source + [G_l(E_h(x)) − G_h(E_h(x))], the residual resized to the window.
+#: The normal decoder's reconstruction of the same code shares the translation's blur and bias, so
+#: they cancel, and the source keeps its native-resolution texture. docs/synthesis.md measures both.
+TRANSLATIONS = ("direct", "residual")
+DEFAULT_TRANSLATION = "direct"
+
+
+def check_translation(translation: str) -> str:
+    if translation not in TRANSLATIONS:
+        raise LesionStudioError(f"Unknown translation {translation!r}; use {' or '.join(TRANSLATIONS)}.")
+    return translation
+
 
 @lru_cache(maxsize=256)
 def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
@@ -74,6 +89,7 @@ class TranslatedWindow:
     direction: str
     model: dict[str, Any]
     source: dict[str, Any]
+    translation: str = DEFAULT_TRANSLATION
 
     @cached_property
     def translated_patch(self) -> np.ndarray:
@@ -115,7 +131,7 @@ def _blend_result(tw: TranslatedWindow, base_image: np.ndarray, n: float,
     provenance = {
         "source": tw.source, "window": list(tw.window.as_tuple()), "model": tw.model, "n": float(n),
         "blend": mode,
-        "seed": tw.seed, "stochastic": tw.stochastic, "direction": tw.direction,
+        "seed": tw.seed, "stochastic": tw.stochastic, "direction": tw.direction, "translation": tw.translation,
         "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     return SynthesisResult(window=tw.window, source_patch=tw.source_patch, translated_patch=tw.translated_patch,
@@ -124,11 +140,16 @@ def _blend_result(tw: TranslatedWindow, base_image: np.ndarray, n: float,
 
 
 def translate_window(radiograph: Radiograph, window: Box, translator: Translator, *, seed: int = 0,
-                     stochastic: bool = False, direction: str = "h2l") -> TranslatedWindow:
+                     stochastic: bool = False, direction: str = "h2l",
+                     translation: str = DEFAULT_TRANSLATION) -> TranslatedWindow:
     """Translate one window of ``radiograph`` (clipped to the image) at the model's resolution.
 
     Square windows are best: the window is resized to the model's square input and back.
+    ``translation`` (``TRANSLATIONS``) applies to h2l: ``residual`` adds the translator's residual
+    to the native-resolution source instead of replacing the window with the resized translation.
     """
+    check_translation(translation)
+    residual = translation == "residual" and direction == "h2l"
     win = _window_bounds(radiograph, window)
     x0, y0, x1, y1 = win.as_ints()
     native = radiograph.pixels[y0:y1, x0:x1]
@@ -136,15 +157,22 @@ def translate_window(radiograph: Radiograph, window: Box, translator: Translator
     unit = to_unit_range(native, vr)
     size = int(translator.resolution)
     x = resize_patch(unit, size, size)[None, None]
-    y = np.asarray(translator.translate(x, stochastic=stochastic, seed=seed, direction=direction), np.float32)
+    y = np.asarray(translator.translate(x, stochastic=stochastic, seed=seed,
+                                        direction="h2l_residual" if residual else direction), np.float32)
     if y.shape != x.shape:
         raise LesionStudioError(f"The translator returned {y.shape} for input {x.shape}.")
     back = resize_patch(y[0, 0], y1 - y0, x1 - x0)
+    source_float = native.astype(np.float32)
+    if residual:  # the residual is in [-1, 1] units: half the value range per unit
+        lo, hi = vr
+        translated = np.clip(source_float + back * np.float32((hi - lo) / 2.0), lo, hi).astype(np.float32)
+    else:
+        translated = from_unit_range_float(back, vr)
     path = Path(radiograph.path)
     return TranslatedWindow(
-        window=win, source_patch=native.copy(), source_float=native.astype(np.float32),
-        translated_float=from_unit_range_float(back, vr), value_range=vr, seed=int(seed),
-        stochastic=bool(stochastic), direction=direction,
+        window=win, source_patch=native.copy(), source_float=source_float,
+        translated_float=translated, value_range=vr, seed=int(seed),
+        stochastic=bool(stochastic), direction=direction, translation="residual" if residual else "direct",
         model={"id": translator.model_id, "name": translator.model_name, "sha256": translator.sha256,
                "resolution": size, "backend": getattr(translator, "backend", "")},
         source={"sha256": file_sha256_cached(path), "bits_stored": radiograph.bits_stored,
@@ -153,9 +181,10 @@ def translate_window(radiograph: Radiograph, window: Box, translator: Translator
 
 
 def synthesize_lesion(radiograph: Radiograph, window: Box, translator: Translator, *, n: float = 2.0,
-                      seed: int = 0, stochastic: bool = False, blend_mode: str = DEFAULT_BLEND) -> SynthesisResult:
+                      seed: int = 0, stochastic: bool = False, blend_mode: str = DEFAULT_BLEND,
+                      translation: str = DEFAULT_TRANSLATION) -> SynthesisResult:
     """Paint a lesion into ``window`` of ``radiograph``: translate, blend with exponent n, paste back."""
-    tw = translate_window(radiograph, window, translator, seed=seed, stochastic=stochastic)
+    tw = translate_window(radiograph, window, translator, seed=seed, stochastic=stochastic, translation=translation)
     return _blend_result(tw, radiograph.pixels, n, blend_mode)
 
 
@@ -249,7 +278,7 @@ def normal_patch_sources(project: Any, body_parts: Sequence[str] | None = None,
 
 def synthesize_many(project: Any, translator: Translator, sources: Sequence[tuple[ImageRecord, Box]], *,
                     n: float = 2.0, seed: int = 0, stochastic: bool = False, blend_mode: str = DEFAULT_BLEND,
-                    progress: ProgressCallback = no_progress,
+                    translation: str = DEFAULT_TRANSLATION, progress: ProgressCallback = no_progress,
                     cancel: CancelToken | None = None) -> Iterator[tuple[ImageRecord, SynthesisResult]]:
     """Synthesize a lesion in each (image, window); yields as it goes (batch synthesis, CLI, GUI).
 
@@ -261,7 +290,7 @@ def synthesize_many(project: Any, translator: Translator, sources: Sequence[tupl
             cancel.raise_if_cancelled("Batch synthesis")
         rg = project.open_radiograph(rec.id)
         result = synthesize_lesion(rg, window, translator, n=n, seed=seed + k, stochastic=stochastic,
-                                   blend_mode=blend_mode)
+                                   blend_mode=blend_mode, translation=translation)
         result.provenance["source"]["image_id"] = rec.id
         yield rec, result
         progress(ProgressEvent("synthesize", k + 1, len(sources), rec.name, eta_s=clock.eta(k + 1)))

@@ -24,7 +24,8 @@ from lesion_studio.models.specs import UnitArch
 from lesion_studio.onnx_runtime import make_session
 
 log = logging.getLogger(__name__)
-DIRECTIONS = ("h2l", "l2h")
+#: h2l / l2h translate; h2l_residual is G_l(E_h(x)) − G_h(E_h(x)), what residual synthesis adds.
+DIRECTIONS = ("h2l", "l2h", "h2l_residual")
 
 
 @runtime_checkable
@@ -81,7 +82,7 @@ class _TranslatorBase:
     def _inputs(self, patches: np.ndarray, stochastic: bool, seed: int | None,
                 direction: str) -> tuple[np.ndarray, np.ndarray]:
         if direction not in DIRECTIONS:
-            raise LesionStudioError(f"Unknown direction {direction!r}; use h2l or l2h.")
+            raise LesionStudioError(f"Unknown direction {direction!r}; use {', '.join(DIRECTIONS)}.")
         x = _check_patches(patches, self._info.arch.downsample_factor)
         noise = make_noise(self._info.arch.latent_shape(*x.shape[:1], *x.shape[2:]), stochastic, seed)
         return x, noise
@@ -94,7 +95,8 @@ class OnnxTranslator(_TranslatorBase):
 
     def __init__(self, onnx_path: str | Path, info: _Info, *, prefer_cuda: bool = True) -> None:
         self._set_info(info)
-        self._paths = {"h2l": Path(onnx_path), "l2h": Path(onnx_path).with_name(layout.ONNX_L2H)}
+        self._paths = {"h2l": Path(onnx_path), "l2h": Path(onnx_path).with_name(layout.ONNX_L2H),
+                       "h2l_residual": Path(onnx_path).with_name(layout.ONNX_RESIDUAL)}
         self._prefer_cuda = prefer_cuda
         self._sessions: dict[str, Any] = {}
         self.session = self._session("h2l")  # open the default direction now: a broken file fails here
@@ -105,6 +107,10 @@ class OnnxTranslator(_TranslatorBase):
             path = self._paths[direction]
             if direction != "h2l" and not path.exists() and direction in self._output_names(self.session):
                 self._sessions[direction] = self.session  # a two-direction model.onnx from before the split
+            elif direction == "h2l_residual" and not path.exists():
+                raise LesionStudioError(
+                    f"Model {self.model_name!r} was exported before residual translation ({path.name} is "
+                    "missing): use translation 'direct', the torch backend, or retrain it.")
             else:
                 key = "onnx_sha256" if direction == "h2l" else f"onnx_{direction}_sha256"
                 _check_sha(path, self._info.metadata.get(key))

@@ -35,6 +35,7 @@ from lesion_studio.models.layout import (
     HISTORY,
     ONNX,
     ONNX_L2H,
+    ONNX_RESIDUAL,
     QUALITY_HISTORY,
     SAMPLES,
     WEIGHTS,
@@ -403,9 +404,11 @@ class UnitTrainer:
             except LesionStudioError as exc:  # the torch backend still works; say so once
                 log.warning("ONNX export failed, the torch backend will be used: %s", exc)
         registry_meta = {**meta, "weights_sha256": sha, "onnx_sha256": onnx_sha.get("h2l"),
-                         "onnx_l2h_sha256": onnx_sha.get("l2h"), "arch": cfg.arch().to_dict(),
+                         "onnx_l2h_sha256": onnx_sha.get("l2h"),
+                         "onnx_h2l_residual_sha256": onnx_sha.get("h2l_residual"), "arch": cfg.arch().to_dict(),
                          "files": {"weights": WEIGHTS, "checkpoint": CHECKPOINT, "config": CONFIG,
-                                   "onnx": ONNX if onnx_sha else None, "onnx_l2h": ONNX_L2H if onnx_sha else None},
+                                   "onnx": ONNX if onnx_sha else None, "onnx_l2h": ONNX_L2H if onnx_sha else None,
+                                   "onnx_h2l_residual": ONNX_RESIDUAL if onnx_sha else None},
                          "iterations_per_s": result.iterations_per_s}
         body_parts = cfg.body_parts or sorted(set(result.data_summary["lesion"]["body_parts"]))
         result.model_id = self.project.register_model(
