@@ -224,6 +224,12 @@ def test_ab_toggle_flips_the_viewer_and_keep_saves_provenance(qtbot, synth) -> N
         window.actions_by_key["synthesis_resample"].trigger()
     assert panel.stochastic.isChecked() and panel.result.seed == seed + 1
 
+    # Residual: the same window translated again, the residual way (a new translation, not a re-blend).
+    direct = panel.result.image.copy()
+    with qtbot.waitSignal(panel.translated, timeout=20_000):
+        panel.residual.setChecked(True)
+    assert panel.result.provenance["translation"] == "residual" and not np.array_equal(panel.result.image, direct)
+
     # Keep (K): an accepted sample in batch "kept" with the full provenance, readable back.
     expected = panel.result.image.copy()
     gallery = window.panels["gallery"]
@@ -240,6 +246,7 @@ def test_ab_toggle_flips_the_viewer_and_keep_saves_provenance(qtbot, synth) -> N
     prov = sample.provenance
     assert prov["model"]["sha256"] == model.sha256 and prov["model"]["id"] == model.id
     assert prov["n"] == pytest.approx(8.0) and prov["seed"] == seed + 1 and prov["stochastic"] is True
+    assert prov["translation"] == "residual"
     assert prov["window"] == list(win.as_tuple()) and prov["source_sha256"] == rec.sha256
     assert prov["time"] and prov["created"]
     from lesion_studio.samples import load_sample_pixels

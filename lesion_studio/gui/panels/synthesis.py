@@ -121,6 +121,7 @@ class PreviewRequest:
     window: Box
     seed: int
     stochastic: bool
+    translation: str = "direct"  # synthesis.pipeline.TRANSLATIONS
 
 
 @dataclass
@@ -187,7 +188,8 @@ def translate(project: Any, cache: TranslatorCache, model: ModelRecord, rg: Radi
 
     translator = cache.get(project, model)
     t0 = time.perf_counter()
-    result = synthesize_lesion(rg, req.window, translator, n=n, seed=req.seed, stochastic=req.stochastic)
+    result = synthesize_lesion(rg, req.window, translator, n=n, seed=req.seed, stochastic=req.stochastic,
+                               translation=req.translation)
     result.provenance["source"]["image_id"] = req.image_id
     return Translation(req, result, time.perf_counter() - t0, device_text(translator))
 
@@ -325,6 +327,10 @@ class SynthesisPanel(QWidget):
         self.stochastic = QCheckBox("Stochastic")
         self.stochastic.setToolTip("Sample the latent code (seeded) instead of using its mean")
         self.stochastic.toggled.connect(lambda _c: self._params_changed())
+        self.residual = QCheckBox("Residual")
+        self.residual.setToolTip("Residual translation: keep the window's own texture and add only what the "
+                                 "generator changes over its reconstruction of it (less blur and brightness drift)")
+        self.residual.toggled.connect(lambda _c: self._params_changed())
 
         def action_button(key: str, text: str) -> QToolButton:
             """A short-labelled button driving a window action (state, shortcut and tip stay the action's)."""
@@ -370,6 +376,7 @@ class SynthesisPanel(QWidget):
         seed_row = QHBoxLayout()
         seed_row.addWidget(self.seed_spin, 1)
         seed_row.addWidget(self.stochastic)
+        seed_row.addWidget(self.residual)
         seed_row.addWidget(self.resample_button)
         grid.addLayout(seed_row, 4, 1, 1, 3)
         buttons = QHBoxLayout()
@@ -583,10 +590,15 @@ class SynthesisPanel(QWidget):
     def _params_changed(self) -> None:
         self._request()
 
+    def translation(self) -> str:
+        """The translation the panel asks for (synthesis.pipeline.TRANSLATIONS)."""
+        return "residual" if self.residual.isChecked() else "direct"
+
     def _still_valid(self, req: PreviewRequest) -> bool:
         rec, model = self.main.record, self.model_combo.currentData()
         return (rec is not None and req.image_id == rec.id and req.model_id == model and req.window == self._window
-                and req.seed == self.seed_spin.value() and req.stochastic == self.stochastic.isChecked())
+                and req.seed == self.seed_spin.value() and req.stochastic == self.stochastic.isChecked()
+                and req.translation == self.translation())
 
     def _request(self) -> None:
         """Ask the worker for a translation of the current window; overtaken requests are dropped."""
@@ -610,7 +622,7 @@ class SynthesisPanel(QWidget):
         self._pending = False
         self._generation += 1
         req = PreviewRequest(self._generation, rec.id, model.id, self._window, self.seed_spin.value(),
-                             self.stochastic.isChecked())
+                             self.stochastic.isChecked(), self.translation())
         self.pool.drop_queued()
         project, cache, n = self.session.project, self.translators, self.n
         self.pool.submit(("translate", req.generation), lambda: translate(project, cache, model, rg, req, n))
