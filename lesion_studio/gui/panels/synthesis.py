@@ -590,7 +590,7 @@ class SynthesisPanel(QWidget):
     def _params_changed(self) -> None:
         self._request()
 
-    def translation(self) -> str:
+    def translation_mode(self) -> str:
         """The translation the panel asks for (synthesis.pipeline.TRANSLATIONS)."""
         return "residual" if self.residual.isChecked() else "direct"
 
@@ -598,7 +598,7 @@ class SynthesisPanel(QWidget):
         rec, model = self.main.record, self.model_combo.currentData()
         return (rec is not None and req.image_id == rec.id and req.model_id == model and req.window == self._window
                 and req.seed == self.seed_spin.value() and req.stochastic == self.stochastic.isChecked()
-                and req.translation == self.translation())
+                and req.translation == self.translation_mode())
 
     def _request(self) -> None:
         """Ask the worker for a translation of the current window; overtaken requests are dropped."""
@@ -622,7 +622,7 @@ class SynthesisPanel(QWidget):
         self._pending = False
         self._generation += 1
         req = PreviewRequest(self._generation, rec.id, model.id, self._window, self.seed_spin.value(),
-                             self.stochastic.isChecked(), self.translation())
+                             self.stochastic.isChecked(), self.translation_mode())
         self.pool.drop_queued()
         project, cache, n = self.session.project, self.translators, self.n
         self.pool.submit(("translate", req.generation), lambda: translate(project, cache, model, rg, req, n))
