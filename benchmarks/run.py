@@ -4,6 +4,7 @@
     python -m benchmarks.run --quick         # shorter settings (what `make bench` runs; ~30 min on 2 cores)
     python -m benchmarks.run translate unit  # translate_bench.py and unit_bench.py only
     python -m benchmarks.run --render benchmarks/out/bench.json   # re-write the table only
+    python -m benchmarks.run --merge experiment   # re-run one benchmark into the last bench.json
 
 Writes ``benchmarks/out/bench.json`` (every script's JSON, the machine, the load) and
 ``benchmarks/out/bench.md`` (the figures and ratios that matter, one table, with the machine it
@@ -91,7 +92,9 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                              f"{threads.split('_')[1]} thread(s)",
                              f"{_f(r['onnxruntime']['wall_ms'], ' ms')} (CPU {_f(r['onnxruntime']['cpu_ms'], ' ms')})",
                              f"torch {_f(r['torch']['wall_ms'], ' ms')}: **{_f(r['ratio_wall'], '×', 2)}** "
-                             f"(CPU time {_f(r['ratio_cpu'], '×', 2)})", "≤ 0.8×"))
+                             f"(CPU time {_f(r['ratio_cpu'], '×', 2)})"
+                             + (f"; GUI session (no spinning) {_f(r['ratio_wall_gui'], '×', 2)}"
+                                if r.get("ratio_wall_gui") is not None else ""), "≤ 0.8×"))
     if cores:
         rows.append(("translation", "physical cores used by the sessions", str(cores), "", ""))
     un = results.get("unit", {})
@@ -179,7 +182,8 @@ def markdown(results: dict[str, Any], meta: dict[str, Any]) -> str:
     lines = [f"Measured {meta['date']} on {m['cpu']} ({m['logical_cpus']} logical CPUs), "
              f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}, GPU: {m.get('cuda') or 'none'}; "
              f"`{meta['command']}`" + (f" in {meta['seconds'] / 60:.0f} min" if meta.get("seconds") else "")
-             + f"; 1-minute load average {meta['load_before']:.1f} at the start, {meta['load_after']:.1f} at the end.",
+             + f"; 1-minute load average {meta['load_before']:.1f} at the start, {meta['load_after']:.1f} at the end."
+             + "".join(f" Re-run on {r['date']} (`--merge`): {', '.join(r['names'])}." for r in meta.get("reruns", [])),
              "",
              "| area | what | this project | reference and ratio | target |", "|---|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in table(results)]
@@ -191,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("names", nargs="*", help="benchmarks to run (default: every *_bench.py)")
     p.add_argument("--quick", action="store_true", help="shorter settings where a script has them")
     p.add_argument("--render", type=Path, help="only re-write bench.md from this bench.json")
+    p.add_argument("--merge", action="store_true",
+                   help="put the named benchmarks' new results into the existing bench.json (the table says so)")
     args = p.parse_args(argv)
     if args.render:
         data = json.loads(args.render.read_text())
@@ -218,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         results[name]["bench_seconds"] = round(time.perf_counter() - started, 1)
         print(f"{name}: {results[name]['bench_seconds']} s", file=sys.stderr, flush=True)
     meta.update(seconds=time.perf_counter() - t0, load_after=os.getloadavg()[0])
+    if args.merge and (OUT / "bench.json").is_file():  # re-run some benchmarks into the last full run
+        last = json.loads((OUT / "bench.json").read_text())
+        rerun = {"names": names, "date": meta["date"], "load_before": meta["load_before"],
+                 "load_after": meta["load_after"]}
+        meta = {**last["meta"], "reruns": [*last["meta"].get("reruns", []), rerun]}
+        results = {**last["results"], **results}
     (OUT / "bench.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     (OUT / "bench.md").write_text(markdown(results, meta))
     sys.stdout.write(markdown(results, meta))

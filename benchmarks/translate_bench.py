@@ -6,7 +6,8 @@ The ``fast`` translator (random weights, seeded: speed does not depend on traini
 with the app's exporter and run h2l on one 128² patch and on a batch of 16, with deterministic
 (zero) noise, by torch (``no_grad``) and by :func:`lesion_studio.onnx_runtime.make_session` on
 the CPU. Calls alternate torch / onnxruntime round by round and the medians are compared:
-``ratio`` = onnxruntime ÷ torch (target ≤ 0.8). Both get the same thread count: the physical
+``ratio`` = onnxruntime ÷ torch (target ≤ 0.8); ``ratio_wall_gui`` is the GUI's session, whose
+idle threads sleep instead of spinning (``onnx_runtime.set_spinning``). Both get the same thread count: the physical
 cores by default (what onnxruntime picks by itself), and a one-thread row that is steadier on a
 machine shared with other jobs. Wall time and the process's CPU time are both reported. Prints JSON.
 """
@@ -43,6 +44,8 @@ def _compare(fns: dict, rounds: int) -> dict:
                "wall_ms_min": min(wall[k]) * 1e3} for k in fns}
     out["ratio_wall"] = out["onnxruntime"]["wall_ms"] / out["torch"]["wall_ms"]
     out["ratio_cpu"] = out["onnxruntime"]["cpu_ms"] / out["torch"]["cpu_ms"]
+    if "onnxruntime_gui" in out:
+        out["ratio_wall_gui"] = out["onnxruntime_gui"]["wall_ms"] / out["torch"]["wall_ms"]
     return out
 
 
@@ -79,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         for n_threads in sorted({threads, 1}, reverse=True):
             torch.set_num_threads(n_threads)
             session = make_session(work / ONNX_FILES["h2l"], prefer_cuda=False, threads=n_threads)
+            # the GUI's session: the same, but idle threads sleep (onnx_runtime.set_spinning(False))
+            gui_session = make_session(work / ONNX_FILES["h2l"], prefer_cuda=False, threads=n_threads, spin=False)
             rows = {}
             for batch in (1, 16):
                 x = np.random.default_rng(batch).uniform(-1, 1, (batch, 1, resolution, resolution)).astype(np.float32)
@@ -92,8 +97,13 @@ def main(argv: list[str] | None = None) -> int:
                 def run_ort(x=x, noise=noise, session=session) -> None:
                     session.run(["h2l"], {"patches": x, "noise": noise})
 
-                rows[f"batch_{batch}"] = _compare({"torch": run_torch, "onnxruntime": run_ort},
-                                                  max(3, rounds // (4 if batch > 1 else 1)))
+                def run_ort_gui(x=x, noise=noise, session=gui_session) -> None:
+                    session.run(["h2l"], {"patches": x, "noise": noise})
+
+                # one patch is ~15 ms: 4x the rounds of the batch (~250 ms) for a steady median
+                rows[f"batch_{batch}"] = _compare({"torch": run_torch, "onnxruntime": run_ort,
+                                                   "onnxruntime_gui": run_ort_gui},
+                                                  rounds * 4 if batch == 1 else rounds)
             result[f"threads_{n_threads}"] = rows
         result["target_ratio"] = 0.8
         result["load_avg_1m_after"] = os.getloadavg()[0]

@@ -17,9 +17,13 @@ back to the CPU with one log line.
 Session options (measured on the ``fast`` translator, see benchmarks/translate_bench.py): full
 graph optimisation (its NCHWc layout pass alone is worth ~30 % on x86), intra-op threads = the
 physical cores this process may use (set explicitly from the CPU affinity, so a job pinned to a
-few CPUs does not get a thread per host core whatever the onnxruntime version decides), and no
-spinning: idle worker threads sleep instead of busy-waiting, which a GUI process and a shared
-machine need.
+few CPUs does not get a thread per host core whatever the onnxruntime version decides), and
+spinning only where it pays: between the translator's many small convolutions, worker threads that
+busy-wait pick up the next op at once, as torch's OpenMP threads do (on 2 threads, one 128² patch
+measured 12.5 ms without spinning against 14.6 ms for torch, 0.85×; docs/performance.md has the
+figures with it).
+The GUI turns it off for its process (:func:`set_spinning`): there idle threads must sleep, not
+burn a core between previews.
 """
 
 from __future__ import annotations
@@ -35,6 +39,18 @@ from typing import Any
 from lesion_studio.errors import LesionStudioError
 
 log = logging.getLogger(__name__)
+
+#: Whether new sessions' intra-op threads busy-wait between ops (see the module doc). The GUI sets False.
+_SPINNING = {"on": True}
+
+
+def set_spinning(on: bool) -> None:
+    """Spinning of the intra-op threads of sessions made from now on (the GUI process turns it off)."""
+    _SPINNING["on"] = bool(on)
+
+
+def spinning() -> bool:
+    return _SPINNING["on"]
 
 
 @lru_cache(maxsize=1)
@@ -107,10 +123,12 @@ def preload_cuda_libraries() -> None:
         log.info("onnxruntime CUDA library preload: %s", out.getvalue().strip())
 
 
-def make_session(path: str | Path, *, prefer_cuda: bool = True, threads: int | None = None) -> Any:
+def make_session(path: str | Path, *, prefer_cuda: bool = True, threads: int | None = None,
+                 spin: bool | None = None) -> Any:
     """An onnxruntime InferenceSession on CUDA when a GPU is really there, else the CPU, quietly.
 
     ``threads``: intra-op threads; default the physical cores this process may use.
+    ``spin``: busy-wait between ops; default :func:`spinning` (on, except in the GUI).
     """
     import onnxruntime as ort
 
@@ -119,8 +137,8 @@ def make_session(path: str | Path, *, prefer_cuda: bool = True, threads: int | N
     opts.log_severity_level = 3
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads or physical_cores()
-    # No busy-waiting between ops: on a shared or GUI machine spinning threads cost more than they save.
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    spin = spinning() if spin is None else spin
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     providers: list[Any] = session_providers(prefer_cuda)
     if "CUDAExecutionProvider" in providers:
         preload_cuda_libraries()

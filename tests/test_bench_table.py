@@ -54,3 +54,27 @@ def test_the_table_has_a_row_for_every_area_and_the_figures_it_was_given() -> No
 def test_a_script_that_failed_is_listed_not_dropped() -> None:
     rows = table({"unit": {"error": "training run failed"}})
     assert rows == [("unit", "not measured", "training run failed", "", "")]
+
+
+def test_merge_puts_a_rerun_into_the_last_run_and_the_table_says_so(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import json
+    import subprocess
+
+    import benchmarks.run as run
+
+    monkeypatch.setattr(run, "OUT", tmp_path)
+    meta = {"machine": {"cpu": "test CPU", "logical_cpus": 2}, "date": "first", "command": "make bench",
+            "load_before": 0.1, "load_after": 0.2}
+    (tmp_path / "bench.json").write_text(json.dumps({"meta": meta, "results": {"io": RESULTS["io"], "gui": {
+        "error": "failed the first time"}}}))
+
+    def fake_run(cmd, **_kw):  # noqa: ANN001, ANN202 - the benchmark script, without running it
+        return subprocess.CompletedProcess(cmd, 0, stdout=json.dumps(RESULTS["gui"]), stderr="")
+
+    monkeypatch.setattr(run.subprocess, "run", fake_run)
+    assert run.main(["gui", "--merge"]) == 0
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert set(data["results"]) == {"io", "gui"} and "error" not in data["results"]["gui"]
+    assert data["meta"]["date"] == "first" and data["meta"]["reruns"][0]["names"] == ["gui"]
+    text = (tmp_path / "bench.md").read_text()
+    assert "Re-run on" in text and "(`--merge`): gui." in text and "open RG3_UNC" in text

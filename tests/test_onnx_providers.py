@@ -68,3 +68,29 @@ def test_cuda_device_present_honours_the_cpu_override(monkeypatch) -> None:
         assert onnx_runtime.cuda_device_present() is False
     finally:
         onnx_runtime.cuda_device_present.cache_clear()
+
+
+def test_sessions_spin_except_in_the_gui_process(monkeypatch) -> None:
+    """Spinning intra-op threads pay for latency between the translator's small ops; the GUI's
+    ``create_app`` turns them off for its process so idle threads sleep between previews."""
+    seen = []
+
+    class FakeSession:
+        def __init__(self, path, sess_options=None, providers=None) -> None:
+            seen.append(sess_options.get_session_config_entry("session.intra_op.allow_spinning"))
+
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    monkeypatch.setattr(onnx_runtime, "_SPINNING", {"on": True})
+    onnx_runtime.make_session("model.onnx", prefer_cuda=False)
+    onnx_runtime.make_session("model.onnx", prefer_cuda=False, spin=False)
+    pytest.importorskip("PySide6")
+    from lesion_studio.gui.application import create_app
+
+    create_app()
+    assert onnx_runtime.spinning() is False
+    onnx_runtime.make_session("model.onnx", prefer_cuda=False)
+    onnx_runtime.make_session("model.onnx", prefer_cuda=False, spin=True)
+    assert seen == ["1", "0", "0", "1"]

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         if (src / name).is_file():
             shutil.copy2(src / name, dest / name)
     meta = dict(record.metadata)
+    if record.kind == "unit" and not (dest / "model-h2l-residual.onnx").is_file():
+        meta["onnx_h2l_residual_sha256"] = _export_residual(dest, meta)  # trained before the residual graph
     if args.sample:
         shutil.copy2(args.sample, dest / "samples.png")
     descriptor = {"kind": record.kind, "sha256": record.sha256, "body_parts": list(record.body_parts),
@@ -66,6 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     check_builtin(model)
     print(f"{dest}: {model.size_bytes() / 2**20:.2f} MB")
     return 0
+
+
+def _export_residual(dest: Path, meta: dict) -> str:
+    """Export the residual graph (``translation: residual``) of a model trained before it existed."""
+    from lesion_studio.models.unit import load_unit_model
+    from lesion_studio.models.unit_onnx import export_unit_onnx
+
+    generators, _ = load_unit_model(dest / "model.safetensors")
+    return export_unit_onnx(generators, dest, resolution=int(meta["resolution"]),
+                            directions=("h2l_residual",))["h2l_residual"]
 
 
 def _card(args: argparse.Namespace, record, meta: dict) -> str:  # noqa: ANN001

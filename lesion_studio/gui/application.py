@@ -55,6 +55,9 @@ def process_events_until(predicate: Callable[[], bool], timeout_s: float = 30.0,
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:
+    from lesion_studio.onnx_runtime import set_spinning
+
+    set_spinning(False)  # an interactive process: idle onnxruntime threads sleep between previews
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else sys.argv[:1])
