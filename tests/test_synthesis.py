@@ -229,6 +229,8 @@ def test_each_direction_has_its_own_graph_and_old_two_output_files_still_load(tr
     old = OnnxTranslator(tmp_path / "model.onnx", info, prefer_cuda=False)
     x = np.linspace(-1, 1, 2 * 32 * 32, dtype=np.float32).reshape(2, 1, 32, 32)
     assert np.array_equal(old.translate(x), -x) and np.array_equal(old.translate(x, direction="l2h"), x)
+    assert old.directions == ("h2l", "l2h") and load_translator(project, "tiny").directions == (
+        "h2l", "l2h", "h2l_residual")
     with pytest.raises(LesionStudioError, match="exported before residual translation"):
         old.translate(x, direction="h2l_residual")  # an old export has no residual graph: say so, plainly
 
@@ -322,6 +324,9 @@ def test_residual_translation_keeps_the_source_texture_and_adds_only_the_residua
     assert not np.array_equal(real.image, rg.pixels)
     with pytest.raises(LesionStudioError, match="Unknown translation"):
         translate_window(rg, window, zero, translation="sideways")
+    zero.directions = ("h2l", "l2h")  # an export from before the residual graph: translated directly
+    old = translate_window(rg, window, zero, translation="residual")
+    assert old.translation == "direct" and zero.calls[-1] == "h2l"
 
 
 def test_cli_translate_single_and_batch(trained, tmp_path: Path) -> None:  # noqa: ANN001

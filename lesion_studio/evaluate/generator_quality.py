@@ -400,7 +400,11 @@ class QualityContext:
         from lesion_studio.synthesis.blend import blend
 
         t0 = time.perf_counter()
+        from lesion_studio.synthesis.translator import supports
+
         st = replace(self.settings, translation=translation) if translation else self.settings
+        if st.translation == "residual" and not supports(translator, "h2l_residual"):
+            st = replace(st, translation="direct")  # an export from before the residual graph: as synthesis does
         blended = np.clip(blend(self.normal, self.translate(translator, translation=st.translation), st.n,
                                 st.blend_mode), -1.0, 1.0)
         realism = two_sample_auc(self.real_realism, realism_features(blended, self.classifier.feature_size),

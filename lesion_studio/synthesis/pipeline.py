@@ -30,7 +30,7 @@ from lesion_studio.patches.intensity import from_unit_range_float, resize_patch,
 from lesion_studio.patches.sampling import DEFAULT_SIDE_FACTORS, normal_windows, patch_window
 from lesion_studio.store.records import Box, ImageRecord
 from lesion_studio.synthesis.blend import DEFAULT_BLEND, blend, paste_back
-from lesion_studio.synthesis.translator import Translator
+from lesion_studio.synthesis.translator import Translator, supports
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,10 @@ def translate_window(radiograph: Radiograph, window: Box, translator: Translator
     """
     check_translation(translation)
     residual = translation == "residual" and direction == "h2l"
+    if residual and not supports(translator, "h2l_residual"):
+        log.info("%s was exported before residual translation: translating directly",
+                 getattr(translator, "model_name", "the model"))
+        residual = False
     win = _window_bounds(radiograph, window)
     x0, y0, x1, y1 = win.as_ints()
     native = radiograph.pixels[y0:y1, x0:x1]

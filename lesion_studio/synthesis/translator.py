@@ -43,6 +43,11 @@ class Translator(Protocol):
         ...
 
 
+def supports(translator: Any, direction: str) -> bool:
+    """Whether ``translator`` can run ``direction`` (a translator that does not say can run them all)."""
+    return direction in getattr(translator, "directions", DIRECTIONS)
+
+
 # ---------------------------------------------------------------------------- shared checks
 def _check_patches(patches: np.ndarray, factor: int) -> np.ndarray:
     x = np.asarray(patches, dtype=np.float32)
@@ -116,6 +121,12 @@ class OnnxTranslator(_TranslatorBase):
                 _check_sha(path, self._info.metadata.get(key))
                 self._sessions[direction] = make_session(path, prefer_cuda=self._prefer_cuda)
         return self._sessions[direction]
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """What this export can run: h2l always; l2h and the residual where their graphs exist."""
+        legacy = self._output_names(self.session)  # a two-direction model.onnx from before the split
+        return tuple(d for d in DIRECTIONS if d == "h2l" or self._paths[d].exists() or d in legacy)
 
     @staticmethod
     def _output_names(session: Any) -> list[str]:
