@@ -5,7 +5,8 @@
 The ``fast`` translator (random weights, seeded: speed does not depend on training) is exported
 with the app's exporter and run h2l on one 128² patch and on a batch of 16, with deterministic
 (zero) noise, by torch (``no_grad``) and by :func:`lesion_studio.onnx_runtime.make_session` on
-the CPU. Calls alternate torch / onnxruntime round by round and the medians are compared:
+the CPU. Calls alternate torch / onnxruntime round by round, each after a 50 ms rest (so that threads one
+runtime leaves spinning do not slow the other's call), and the medians are compared:
 ``ratio`` = onnxruntime ÷ torch (target ≤ 0.8); ``ratio_wall_gui`` is the GUI's session, whose
 idle threads sleep instead of spinning (``onnx_runtime.set_spinning``). Both get the same thread count: the physical
 cores by default (what onnxruntime picks by itself), and a one-thread row that is steadier on a
@@ -27,6 +28,8 @@ import numpy as np
 
 from benchmarks.common import emit
 
+PAUSE_S = 0.05
+
 
 def _compare(fns: dict, rounds: int) -> dict:
     for fn in fns.values():  # warm-up: kernel selection, memory arenas
@@ -36,6 +39,9 @@ def _compare(fns: dict, rounds: int) -> dict:
     cpu: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for key, fn in fns.items():
+            # a short rest first: a runtime whose idle threads still spin (onnxruntime's pool, torch's
+            # OpenMP team) must not steal the cores from the next call, whichever runtime that is
+            time.sleep(PAUSE_S)
             c0, t0 = time.process_time(), time.perf_counter()
             fn()
             wall[key].append(time.perf_counter() - t0)
