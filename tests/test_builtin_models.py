@@ -69,11 +69,13 @@ def test_listed_beside_project_models_and_registered_on_first_use(tmp_path, caps
     assert main(["models", str(tmp_path / "p"), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["name"], r["source"]) for r in rows] == [("builtin-fracatlas-hand-unit", "built-in"),
+                                                         ("builtin-fracatlas-leg-unit", "built-in"),
                                                          ("builtin-phantom-unit", "built-in")]
 
     project = Project.open(tmp_path / "p")
     try:
-        with pytest.raises(ProjectError, match="Built-in: builtin-fracatlas-hand-unit, builtin-phantom-unit"):
+        with pytest.raises(ProjectError, match="Built-in: builtin-fracatlas-hand-unit, builtin-fracatlas-leg-unit, "
+                                               "builtin-phantom-unit"):
             resolve_model(project, "no-such-model")
         record = resolve_model(project, "builtin-phantom-unit")
         assert is_builtin_record(record) and record.sha256 == find_builtin("phantom-unit").sha256
@@ -141,21 +143,23 @@ def test_experiment_generator_stage_uses_a_builtin_without_training(demo_project
         assert ctx.synthesizers["femur"].model_id == out.model_id  # kept for the synthesis stage
 
 
-def test_fracatlas_hand_generator_ships_with_its_measured_quality_and_limits() -> None:
-    """The FracAtlas hand generator: complete, under the size limit, trained with air-matched
-    windows (its lesion windows saved for synthesis), and a card that gives its quality report
-    and says plainly what it is not good for."""
-    model = find_builtin("fracatlas-hand-unit")
-    assert model is not None and model.kind == "unit" and set(model.body_parts) == {"hand"}
+@pytest.mark.parametrize("part", ["hand", "leg"])
+def test_fracatlas_generators_ship_with_their_measured_quality_and_limits(part: str) -> None:
+    """The FracAtlas hand and leg generators: complete, under the size limit, trained with
+    air-matched windows (their lesion windows saved for synthesis), with the residual graph, and a
+    card that gives the quality report and says plainly what each is not good for."""
+    model = find_builtin(f"fracatlas-{part}-unit")
+    assert model is not None and model.kind == "unit" and set(model.body_parts) == {part}
+    assert (model.folder / "model-h2l-residual.onnx").is_file() and model.metadata["onnx_h2l_residual_sha256"]
     check_builtin(model)
     assert model.size_bytes() <= MAX_BYTES
     assert model.config["normal_match"] == "air"
     windows = model.metadata["data"]["lesion_windows"]
     assert len(windows["air_fractions"]) == len(windows["side_fractions"]) == model.metadata["data"]["lesion"]["patches"]
     card = model.card.read_text()
-    for needed in ("CC BY 4.0", "Abedeen", "realism AUC", "normal_match: air", "## Limits", "does **not** meet"):
+    for needed in ("CC BY 4.0", "Abedeen", "realism AUC", "normal_match: air", "## Limits", "**not**"):
         assert needed in card, needed
-    assert card.count("| hand |") >= 2  # the quality report, two report seeds
+    assert card.count(f"| {part} |") >= 2  # the quality report, two report seeds
 
 
 def test_every_builtin_is_listed_once() -> None:
