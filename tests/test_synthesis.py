@@ -195,6 +195,22 @@ def test_onnx_matches_torch_on_real_patches(trained) -> None:  # noqa: ANN001
                 assert float(np.abs(a - b).max()) <= 1e-4
 
 
+def test_a_cpu_batch_runs_as_per_core_chunks_with_the_same_result(trained, monkeypatch) -> None:  # noqa: ANN001
+    from lesion_studio.synthesis import translator as translator_module
+
+    project = trained[0]
+    monkeypatch.setattr(translator_module, "physical_cores", lambda: 2)
+    tr = translator_module.load_translator(project, "tiny", backend="onnx")
+    x = np.random.default_rng(0).uniform(-1, 1, (7, 1, 32, 32)).astype(np.float32)
+    whole = tr.session.run(["h2l"], {"patches": x, "noise": np.zeros((7, *tr._info.arch.latent_shape(1, 32, 32)[1:]),
+                                                                     np.float32)})[0]
+    chunked = tr.translate(x)
+    assert len(tr._sessions["h2l/per-core"]) == 2  # the batch went through the per-core sessions
+    assert chunked.shape == x.shape and float(np.abs(chunked - whole).max()) <= 1e-5
+    assert np.array_equal(tr.translate(x[:3]), tr.session.run(["h2l"], {"patches": x[:3], "noise": np.zeros(
+        (3, *tr._info.arch.latent_shape(1, 32, 32)[1:]), np.float32)})[0])  # small batches: one session
+
+
 def test_each_direction_has_its_own_graph_and_old_two_output_files_still_load(trained, tmp_path) -> None:  # noqa: ANN001
     """onnxruntime runs every node of a graph, so each direction lives in its own file; a model.onnx
     from before the split (both outputs in one graph) must keep serving both directions."""
