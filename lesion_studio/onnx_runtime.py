@@ -19,9 +19,8 @@ graph optimisation (its NCHWc layout pass alone is worth ~30 % on x86), intra-op
 physical cores this process may use (set explicitly from the CPU affinity, so a job pinned to a
 few CPUs does not get a thread per host core whatever the onnxruntime version decides), and
 spinning only where it pays: between the translator's many small convolutions, worker threads that
-busy-wait pick up the next op at once, as torch's OpenMP threads do (on 2 threads, one 128² patch
-measured 12.5 ms without spinning against 14.6 ms for torch, 0.85×; docs/performance.md has the
-figures with it).
+busy-wait pick up the next op at once, as torch's OpenMP threads do (one 128² patch on 2 threads:
+0.68-0.74x torch with spinning, 1.10-1.16x without; docs/performance.md).
 The GUI turns it off for its process (:func:`set_spinning`): there idle threads must sleep, not
 burn a core between previews.
 """

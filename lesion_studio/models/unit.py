@@ -143,8 +143,7 @@ class UnitGenerators(nn.Module):
         """
         if direction == "h2l_residual":
             z = self.encode(x, "h")
-            s = self.shared_dec(z if noise is None else z + noise)
-            return self.dec_l(s) - self.dec_h(s)
+            return lesion_residual(self.shared_dec, self.dec_l, self.dec_h, z if noise is None else z + noise)
         src, dst = ("h", "l") if direction == "h2l" else ("l", "h")
         z = self.encode(x, src)
         return self.decode(z if noise is None else z + noise, dst)
@@ -224,6 +223,13 @@ class UnitDiscriminators(nn.Module):
         return lsgan_loss(self.dis_l(fake_l), 1.0) + lsgan_loss(self.dis_h(fake_h), 1.0)
 
 
+def lesion_residual(shared_dec: nn.Module, dec_l: nn.Module, dec_h: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """G_l(z) − G_h(z): what the lesion decoder makes of a code beyond the normal decoder's
+    reconstruction of it (the shared decoder blocks run once). Training and export share it."""
+    s = shared_dec(z)
+    return dec_l(s) - dec_h(s)
+
+
 class UnitTranslatorNet(nn.Module):
     """The exported inference graph: (patches, noise) → translated patches, one direction."""
 
@@ -240,8 +246,7 @@ class UnitTranslatorNet(nn.Module):
     def forward(self, patches: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         z = self.encoder(patches) + noise
         if self.residual:
-            s = self.shared_dec(z)
-            return self.dec_l(s) - self.dec_h(s)
+            return lesion_residual(self.shared_dec, self.dec_l, self.dec_h, z)
         return self.decoder(z)
 
 
