@@ -74,3 +74,31 @@ def test_bad_configs_and_inputs_are_clear(demo_project, tmp_path) -> None:  # no
     assert main(["train-gan", str(demo_project.folder), "--preset", "tiny", "--iterations", "2",
                  "--body-part", "tibia", "--cpu-threads", "1", "--name", "cli", "--json", "--no-onnx"]) == 0
     assert demo_project.model("cli").body_parts == ("tibia",)
+
+
+def test_spectral_norm_discriminators_train_and_resume_identically(demo_project) -> None:  # noqa: ANN001
+    import torch
+
+    from lesion_studio.models.specs import UNIT_ARCHS
+    from lesion_studio.models.unit import unit_discriminators
+    from lesion_studio.training.unit_trainer import preset_config, train_unit
+
+    dis = unit_discriminators(UNIT_ARCHS["tiny"](), "spectral")
+    weights = [m.weight for m in dis.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(weights) == 2 * 2 * 3  # 2 discriminators × 2 scales × (2 layers + the 1×1 output)
+    for _ in range(30):  # the power iteration runs on every training forward
+        dis(*(torch.randn(1, 1, 32, 32) for _ in range(4)))
+    sigmas = [torch.linalg.matrix_norm(w.detach().flatten(1), ord=2).item() for w in weights]
+    assert max(abs(s - 1.0) for s in sigmas) < 0.05  # every conv's largest singular value is ~1
+    with pytest.raises(LesionStudioError, match="discriminator norm"):
+        unit_discriminators(UNIT_ARCHS["tiny"](), "batch")
+    with pytest.raises(ConfigError, match="dis_norm"):
+        preset_config("tiny", dis_norm="batch")
+
+    cfg = {**FAST, "dis_norm": "spectral"}
+    full = train_unit(demo_project, preset_config("tiny", iterations=4, **cfg), name="sn")
+    plain = train_unit(demo_project, preset_config("tiny", iterations=4, **FAST), name="plain")
+    assert full.history != plain.history  # the norm changes training
+    train_unit(demo_project, preset_config("tiny", iterations=2, **cfg), name="sn-halves")
+    rest = train_unit(demo_project, preset_config("tiny", iterations=4, **cfg), name="sn-halves", resume=True)
+    assert rest.history == full.history  # the power iteration's vectors are in the checkpoint

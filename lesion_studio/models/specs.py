@@ -76,3 +76,9 @@ UNIT_ARCHS = {"paper": unit_paper, "fast": unit_fast, "tiny": unit_tiny}
 # ---------------------------------------------------------------------------- DRN
 #: The classifier architectures by config name; ``models.drn`` has one builder function of each name.
 DRN_ARCHS = ("drn_c_26", "drn_d_22", "drn_c_tiny", "drn_d_tiny")
+
+
+#: How the UNIT discriminators' convolutions are normalised: "none" (UNIT/MUNIT) or "spectral"
+#: (Miyato et al. 2018: every weight divided by its largest singular value, one power iteration a
+#: step, which bounds D's Lipschitz constant so it cannot win by a margin the generator cannot follow).
+DIS_NORMS = ("none", "spectral")

@@ -27,7 +27,7 @@ from lesion_studio.errors import LesionStudioError
 from lesion_studio.models.bounds import check_unit_arch
 from lesion_studio.models.checkpoint import check_state_shapes, load_checkpoint
 from lesion_studio.models.layout import UNIT_FORMAT
-from lesion_studio.models.specs import UnitArch
+from lesion_studio.models.specs import DIS_NORMS, UnitArch
 
 DOMAINS = ("l", "h")
 
@@ -269,9 +269,20 @@ def unit_generators(arch: UnitArch) -> UnitGenerators:
     return gen
 
 
-def unit_discriminators(arch: UnitArch) -> UnitDiscriminators:
+def unit_discriminators(arch: UnitArch, norm: str = "none") -> UnitDiscriminators:
+    """D_l and D_h with N(0, 0.02) weights; ``norm="spectral"`` wraps every conv in spectral norm.
+
+    The power iteration's vectors are buffers, so they live in the checkpoint and a resumed run
+    continues the same iteration (training stays bitwise resumable).
+    """
+    if norm not in DIS_NORMS:
+        raise LesionStudioError(f"Unknown discriminator norm {norm!r}; choose from {', '.join(DIS_NORMS)}.")
     dis = UnitDiscriminators(arch)
     init_weights(dis, "gaussian")
+    if norm == "spectral":
+        for module in list(dis.modules()):
+            if isinstance(module, nn.Conv2d):
+                nn.utils.parametrizations.spectral_norm(module)
     return dis
 
 

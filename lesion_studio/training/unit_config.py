@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from lesion_studio.config import from_dict, read_config_file
 from lesion_studio.errors import ConfigError
-from lesion_studio.models.specs import UNIT_ARCHS, UnitArch
+from lesion_studio.models.specs import DIS_NORMS, UNIT_ARCHS, UnitArch
 
 #: What ``diff_augment`` may name; :mod:`lesion_studio.training.diffaugment` implements each.
 DIFF_AUGMENT_POLICIES = ("brightness", "contrast", "translation", "cutout")
@@ -61,6 +61,9 @@ class UnitTrainConfig:
     #: DiffAugment policies for the discriminators' inputs, comma-separated (``training/diffaugment.py``):
     #: brightness, contrast, translation, cutout. Empty: the paper's UNIT, no augmentation.
     diff_augment: str = ""
+    #: "spectral": spectral normalisation of every discriminator conv (models/unit.py
+    #: ``DIS_NORMS``); "none": the paper's UNIT.
+    dis_norm: str = "none"
     # run
     seed: int = 0
     device: str = "auto"
@@ -102,6 +105,8 @@ class UnitTrainConfig:
         if self.sample_every < 1 or self.checkpoint_every < 1:
             raise ConfigError("UNIT config: sample_every and checkpoint_every must be >= 1.")
         parse_policy(self.diff_augment)
+        if self.dis_norm not in DIS_NORMS:
+            raise ConfigError(f"UNIT config: dis_norm must be one of {', '.join(DIS_NORMS)}.")
         if self.compile_mode not in COMPILE_MODES:
             raise ConfigError(f"UNIT config: compile_mode must be one of {', '.join(COMPILE_MODES)}.")
 

@@ -160,7 +160,7 @@ class UnitTrainer:
         # channels-last: oneDNN (CPU) and cuDNN (tensor cores) run these convolutions without
         # re-ordering every activation; the maths is unchanged.
         gen = unit_generators(arch).to(device, memory_format=torch.channels_last)
-        dis = unit_discriminators(arch).to(device, memory_format=torch.channels_last)
+        dis = unit_discriminators(arch, cfg.dis_norm).to(device, memory_format=torch.channels_last)
         opt_g, opt_d = _adam(gen.parameters(), cfg), _adam(dis.parameters(), cfg)
         sched_g = torch.optim.lr_scheduler.StepLR(opt_g, cfg.lr_step, cfg.lr_gamma)
         sched_d = torch.optim.lr_scheduler.StepLR(opt_d, cfg.lr_step, cfg.lr_gamma)
