@@ -1,4 +1,5 @@
-"""The ``matched`` blend: the translation's window-wide brightness offset is dropped, the lesion kept."""
+"""The ``matched`` and ``moments`` blends: the translation's window-wide brightness (and, for
+``moments``, contrast) change is dropped, the lesion kept."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.synthesis.blend import blend, blend_alpha, periphery_offset
+from lesion_studio.synthesis.blend import MAX_GAIN, blend, blend_alpha, match_periphery_moments, periphery_offset
 
 
 def _scene(size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -45,6 +46,34 @@ def test_matched_equals_paper_when_the_periphery_is_untouched() -> None:
     source, _, core = _scene()
     translated = source - 500.0 * core
     assert np.allclose(blend(source, translated, 2.0, "matched"), blend(source, translated, 2.0, "paper"))
+
+
+def test_moments_mode_restores_the_peripherys_contrast_and_keeps_the_lesion() -> None:
+    """A translation that flattens the texture (×0.6), darkens the window and draws a lesion: the
+    matched blend leaves the flattened contrast around the lesion, the moments blend restores it."""
+    source, _, core = _scene()
+    translated = (2000 + 0.6 * (source - 2000) - 300.0 - 500.0 * core).astype(np.float32)
+    ring = blend_alpha(64, 64, 2.0) < 0.5
+    mapped = match_periphery_moments(source, translated, 2.0)
+    assert mapped[ring].mean() == pytest.approx(source[ring].mean(), abs=0.05)
+    assert mapped[ring].std() == pytest.approx(source[ring].std(), rel=1e-4)
+    matched = blend(source, translated, 2.0, "matched")
+    moments = blend(source, translated, 2.0, "moments")
+    outer = blend_alpha(64, 64, 2.0) < 0.9
+    outer &= ~core
+    assert abs(matched[outer].std() / source[outer].std() - 1) > 0.1  # the flattened texture shows
+    assert abs(moments[outer].std() / source[outer].std() - 1) < 0.01  # restored
+    assert abs((moments - source)[ring].mean()) < 1.0
+    assert (moments - source)[core].mean() < -400  # the lesion stays
+    # An untouched window is returned as it was; a flat translation is not blown up.
+    assert np.allclose(blend(source, source, 2.0, "moments"), source, atol=1e-2)
+    flat = np.full_like(source, 1500.0)
+    assert np.allclose(match_periphery_moments(source, flat, 2.0), source[ring].mean(), atol=0.05)
+    faint = (2000 + 0.01 * (source - 2000)).astype(np.float32)  # the gain is bounded
+    assert match_periphery_moments(source, faint, 2.0)[ring].std() == pytest.approx(
+        MAX_GAIN * faint[ring].std(), rel=1e-3)
+    batch = match_periphery_moments(np.stack([source, source]), np.stack([translated, faint]), 2.0)
+    assert np.allclose(batch[0], mapped) and np.allclose(batch[1], match_periphery_moments(source, faint, 2.0))
 
 
 def test_batched_patches_and_a_bad_mode() -> None:

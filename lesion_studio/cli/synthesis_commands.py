@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.store.project import Project
+from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="measure on this body part (repeat or comma-separate; default: the model's)")
     p.add_argument("--classifier", help="a trained classifier (name or id): adds the localisation metric")
     p.add_argument("--split", default="val", help="the held-out split to measure on (default val)")
-    p.add_argument("--blend", choices=("paper", "matched"), default="matched",
-                   help="how translations are blended in (default matched, as the product synthesizes)")
+    p.add_argument("--blend", choices=BLEND_MODES, default=DEFAULT_BLEND,
+                   help=f"how translations are blended in (default {DEFAULT_BLEND}, as the product synthesizes)")
     p.add_argument("--translation", choices=("direct", "residual"), default="direct",
                    help="direct (default, the paper): the window becomes the translation; residual: the source "
                         "plus the translation's residual over the normal reconstruction")
@@ -60,9 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", type=Path, help="folder for the batch form's PNGs")
     p.add_argument("--record", action="store_true", help="add batch results to the project as candidates")
     p.add_argument("--n", type=float, default=2.0, help="blending exponent (default 2)")
-    p.add_argument("--blend", choices=("paper", "matched"), default="matched",
-                   help="matched (default): drop the translation's brightness offset outside the lesion core "
-                        "first; paper: the paper's alpha blend as published")
+    p.add_argument("--blend", choices=BLEND_MODES, default=DEFAULT_BLEND,
+                   help=f"default {DEFAULT_BLEND}. matched: drop the translation's brightness offset outside the "
+                        "lesion core first; moments: give it the source's mean and spread there first; paper: the "
+                        "paper's alpha blend as published")
     p.add_argument("--translation", choices=("direct", "residual"), default="direct",
                    help="direct (default, the paper): the window becomes the resized translation; residual: the "
                         "source keeps its own texture and gets G_l(E_h(x)) - G_h(E_h(x)) added")

@@ -14,6 +14,11 @@ Two blend modes:
   classifier can learn instead of the lesion. Subtracting the median offset of the periphery keeps
   everything the generator drew *relative to its surroundings* (the lesion) and drops the
   window-wide shift. Where the generator changes nothing in the periphery, both modes agree.
+- ``moments``: the translation is first given the source's mean *and* spread over that periphery
+  (an affine map of its intensities, gain bounded to [½, 2]), then blended with the paper's α. A
+  generator that flattens or exaggerates the texture around the lesion changes the window's
+  contrast, which ``matched`` leaves in place; this keeps the translation's structure (and what it
+  draws in the core, relative to its surroundings) at the source's brightness and contrast.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ def blend_alpha(height: int, width: int, n: float) -> np.ndarray:
     return _alpha_cached(int(height), int(width), float(n))
 
 
-BLEND_MODES = ("paper", "matched")
+BLEND_MODES = ("paper", "matched", "moments")
 #: What the product blends with unless told otherwise (the GUI, ``translate``, experiments, the
 #: quality report). Chosen by the generator quality report on FracAtlas hand validation windows
 #: (docs/synthesis.md): for both generators measured and both window rules, ``matched`` was the
@@ -71,10 +76,34 @@ def periphery_offset(source: np.ndarray, translated: np.ndarray, n: float) -> np
     return np.median(diff[..., ring], axis=-1).astype(np.float32)
 
 
+#: Bounds of the ``moments`` contrast gain: a near-flat periphery on either side must not turn
+#: the translation into noise or a flat patch.
+MAX_GAIN = 2.0
+
+
+def match_periphery_moments(source: np.ndarray, translated: np.ndarray, n: float) -> np.ndarray:
+    """``translated`` mapped affinely so that its periphery (α < ½) has the source's mean and spread.
+
+    Per patch: μ_s + (t − μ_t)·g with g = σ_s/σ_t over the periphery, bounded to [1/MAX_GAIN,
+    MAX_GAIN] (1 where the translation's periphery is flat). Float32, the shape of ``translated``.
+    """
+    t = translated.astype(np.float32, copy=False)
+    ring = blend_alpha(source.shape[-2], source.shape[-1], n) < CORE_ALPHA
+    if not ring.any():
+        return t
+    s_ring, t_ring = source.astype(np.float32, copy=False)[..., ring], t[..., ring]
+    mu_s, mu_t = s_ring.mean(axis=-1), t_ring.mean(axis=-1)
+    sd_s, sd_t = s_ring.std(axis=-1), t_ring.std(axis=-1)
+    flat = sd_t <= 1e-6 * np.maximum(1.0, np.abs(mu_t))
+    gain = np.clip(np.where(flat, 1.0, sd_s / np.where(flat, 1.0, sd_t)), 1.0 / MAX_GAIN, MAX_GAIN)
+    return (mu_s[..., None, None] + (t - mu_t[..., None, None]) * gain[..., None, None]).astype(np.float32)
+
+
 def blend(source: np.ndarray, translated: np.ndarray, n: float, mode: str = "paper") -> np.ndarray:
     """α·translated + (1−α)·source, as float32 of the same shape (2-D, or (..., h, w)).
 
-    ``mode="matched"`` first subtracts :func:`periphery_offset` from the translation (module docs).
+    ``mode="matched"`` first subtracts :func:`periphery_offset` from the translation;
+    ``mode="moments"`` first applies :func:`match_periphery_moments` (module docs).
     """
     source = np.asarray(source)
     translated = np.asarray(translated)
@@ -84,6 +113,8 @@ def blend(source: np.ndarray, translated: np.ndarray, n: float, mode: str = "pap
         raise LesionStudioError(f"Unknown blend mode {mode!r}; choose one of {', '.join(BLEND_MODES)}.")
     alpha = blend_alpha(source.shape[-2], source.shape[-1], n)
     s = source.astype(np.float32, copy=False)
+    if mode == "moments":
+        translated = match_periphery_moments(source, translated, n)
     residual = translated.astype(np.float32, copy=False) - s
     if mode == "matched":
         residual = residual - periphery_offset(source, translated, n)[..., None, None]
