@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.synthesis.blend import MAX_GAIN, blend, blend_alpha, match_periphery_moments, periphery_offset
+from lesion_studio.synthesis.blend import (
+    MAX_GAIN,
+    blend,
+    blend_alpha,
+    match_periphery_moments,
+    periphery_offset,
+)
 
 
 def _scene(size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -230,6 +230,18 @@ def test_ab_toggle_flips_the_viewer_and_keep_saves_provenance(qtbot, synth) -> N
         panel.residual.setChecked(True)
     assert panel.result.provenance["translation"] == "residual" and not np.array_equal(panel.result.image, direct)
 
+    # Blend: the default mode, and another one re-blends the same translation (no new translation).
+    assert panel.blend_mode() == "matched" and panel.result.provenance["blend"] == "matched"
+    translation = panel.translation
+    with qtbot.waitSignal(panel.reblended, timeout=5_000):
+        panel.blend_combo.setCurrentIndex(panel.blend_combo.findData("moments"))
+    assert panel.translation is translation and panel.result.provenance["blend"] == "moments"
+    assert not np.array_equal(panel.result.blended_patch, translation.result.reblend(8.0, "matched").blended_patch)
+    with qtbot.waitSignal(panel.reblended, timeout=5_000):
+        panel.n_spin.setValue(7.0)
+    assert panel.result.provenance["blend"] == "moments"  # n keeps the chosen mode
+    panel.n_spin.setValue(8.0)
+
     # Keep (K): an accepted sample in batch "kept" with the full provenance, readable back.
     expected = panel.result.image.copy()
     gallery = window.panels["gallery"]
@@ -246,7 +258,7 @@ def test_ab_toggle_flips_the_viewer_and_keep_saves_provenance(qtbot, synth) -> N
     prov = sample.provenance
     assert prov["model"]["sha256"] == model.sha256 and prov["model"]["id"] == model.id
     assert prov["n"] == pytest.approx(8.0) and prov["seed"] == seed + 1 and prov["stochastic"] is True
-    assert prov["translation"] == "residual"
+    assert prov["translation"] == "residual" and prov["blend"] == "moments"
     assert prov["window"] == list(win.as_tuple()) and prov["source_sha256"] == rec.sha256
     assert prov["time"] and prov["created"]
     from lesion_studio.samples import load_sample_pixels

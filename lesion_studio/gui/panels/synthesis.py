@@ -64,6 +64,7 @@ from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.tools.synthesis_window import SynthesisWindowTool
 from lesion_studio.gui.workers import TaskPool
 from lesion_studio.store.records import Box, ModelRecord
+from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND
 
 if TYPE_CHECKING:
     from lesion_studio.gui.host import PanelHost
@@ -78,6 +79,13 @@ N_MIN, N_MAX, N_DEFAULT = 0.25, 16.0, 2.0
 SLIDER_STEPS = 1000
 KEPT_BATCH = "kept"
 MODEL_SETTING = "gui.synthesis_model"
+#: The blend modes the panel offers, each with its tooltip (synthesis/blend.py has the maths).
+BLEND_TIPS = {
+    "paper": "The paper's alpha blend, as published",
+    "matched": "Drop the translation's brightness offset outside the lesion core first (no dark square)",
+    "moments": "Give the translation the source's brightness and contrast outside the lesion core first",
+}
+assert tuple(BLEND_TIPS) == BLEND_MODES, "every blend mode needs a tooltip"
 
 #: The panel's actions (built by the main window from the panel's spec; handlers are ``synthesis.<method>``).
 ACTIONS = (
@@ -331,6 +339,13 @@ class SynthesisPanel(QWidget):
         self.residual.setToolTip("Residual translation: keep the window's own texture and add only what the "
                                  "generator changes over its reconstruction of it (less blur and brightness drift)")
         self.residual.toggled.connect(lambda _c: self._params_changed())
+        self.blend_combo = QComboBox()
+        for mode, tip in BLEND_TIPS.items():
+            self.blend_combo.addItem(mode, mode)
+            self.blend_combo.setItemData(self.blend_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.blend_combo.setCurrentIndex(self.blend_combo.findData(DEFAULT_BLEND))
+        self.blend_combo.setToolTip("How the translation is blended into its source; changing it only re-blends")
+        self.blend_combo.currentIndexChanged.connect(lambda _i: self.set_n(self.n))
 
         def action_button(key: str, text: str) -> QToolButton:
             """A short-labelled button driving a window action (state, shortcut and tip stay the action's)."""
@@ -379,13 +394,15 @@ class SynthesisPanel(QWidget):
         seed_row.addWidget(self.residual)
         seed_row.addWidget(self.resample_button)
         grid.addLayout(seed_row, 4, 1, 1, 3)
+        grid.addWidget(QLabel("Blend"), 5, 0)
+        grid.addWidget(self.blend_combo, 5, 1, 1, 3)
         buttons = QHBoxLayout()
         buttons.addWidget(self.draw_button)
         buttons.addWidget(self.ab_button)
         buttons.addWidget(self.keep_button)
-        grid.addLayout(buttons, 5, 0, 1, 4)
-        grid.addWidget(self.status, 6, 0, 1, 4)
-        grid.setRowStretch(7, 1)
+        grid.addLayout(buttons, 6, 0, 1, 4)
+        grid.addWidget(self.status, 7, 0, 1, 4)
+        grid.setRowStretch(8, 1)
         grid.setColumnStretch(1, 1)
 
         self.views = {key: ContextView(title) for key, title in (
@@ -637,7 +654,8 @@ class SynthesisPanel(QWidget):
             return
         self.translation = value
         result = value.result
-        self.result = result if abs(result.n - self.n) < 1e-9 else result.reblend(self.n)
+        same = abs(result.n - self.n) < 1e-9 and result.blend_mode == self.blend_mode()
+        self.result = result if same else result.reblend(self.n, self.blend_mode())
         self._show_translation()
         w = value.request.window
         self._set_status(f"{w.width:.0f}×{w.height:.0f} px window translated in {value.seconds * 1000:.0f} ms "
@@ -728,13 +746,17 @@ class SynthesisPanel(QWidget):
         self.n_slider.blockSignals(False)
         self.set_n(n)
 
+    def blend_mode(self) -> str:
+        """The blend mode chosen in the panel (``synthesis.blend.BLEND_MODES``)."""
+        return str(self.blend_combo.currentData())
+
     def set_n(self, n: float) -> None:
-        """Re-blend the current translation with exponent n (never re-translates)."""
+        """Re-blend the current translation with exponent n and the chosen mode (never re-translates)."""
         self.n = float(min(max(n, N_MIN), N_MAX))
         if self.result is None or self.translation is None:
             return
         t0 = time.perf_counter()
-        self.result = self.result.reblend(self.n)
+        self.result = self.result.reblend(self.n, self.blend_mode())
         self._show_blend()
         self.last_reblend_s = time.perf_counter() - t0
         self.reblended.emit(self.n)
