@@ -96,14 +96,17 @@ def test_the_product_blends_with_one_default_everywhere() -> None:
     """The GUI/pipeline, experiments, the quality report and the CLI share DEFAULT_BLEND (matched,
     chosen by the FracAtlas quality report); the pure ``blend`` keeps the paper's formula."""
     import inspect
+    import typing
 
     from lesion_studio.cli.main import build_parser
     from lesion_studio.evaluate.generator_quality import QualitySettings
     from lesion_studio.experiment.config import SynthesisSpec
     from lesion_studio.synthesis import pipeline
-    from lesion_studio.synthesis.blend import DEFAULT_BLEND
+    from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND
 
     assert DEFAULT_BLEND == "matched"
+    assert typing.get_args(typing.get_type_hints(SynthesisSpec)["blend"]) == BLEND_MODES  # configs take every mode
+    assert build_parser().parse_args(["translate", "P", "--model", "m", "--blend", "moments"]).blend == "moments"
     assert SynthesisSpec().blend == QualitySettings().blend_mode == DEFAULT_BLEND
     assert inspect.signature(pipeline.synthesize_lesion).parameters["blend_mode"].default == DEFAULT_BLEND
     assert inspect.signature(blend).parameters["mode"].default == "paper"

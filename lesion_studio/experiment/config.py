@@ -61,9 +61,10 @@ class SynthesisSpec:
     max_candidates: int = 400
     n: float = 2.0  # the blending exponent
     stochastic: bool = False
-    #: ``paper`` (the paper's α blend) or ``matched`` (the translation's brightness offset outside
-    #: the lesion core removed first; ``synthesis/blend.py``, where DEFAULT_BLEND says why it is the default).
-    blend: Literal["paper", "matched"] = "matched"
+    #: ``paper`` (the paper's α blend), ``matched`` (the translation's brightness offset outside the
+    #: lesion core removed first) or ``moments`` (its mean and spread there matched to the source's
+    #: first): ``synthesis/blend.py`` BLEND_MODES, where DEFAULT_BLEND says why it is the default.
+    blend: Literal["paper", "matched", "moments"] = "matched"
     #: ``direct`` (the paper: the window becomes the resized translation) or ``residual`` (the source
     #: plus the translation's residual over the normal decoder's reconstruction;
     #: ``synthesis/pipeline.py`` TRANSLATIONS says why).
