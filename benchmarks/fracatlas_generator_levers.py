@@ -87,6 +87,8 @@ def main() -> None:
                                                                      report.realism["ci_high"]],
                                  "synthetic_rate": report.lesion_signal["synthetic_rate"],
                                  "real_rate": report.lesion_signal["real_rate"],
+                                 "untouched_auc": report.realism["untouched_auc"],
+                                 "excess_auc": report.realism["excess_auc"],
                                  "mean_shift_signed": report.intensity_drift["mean_shift_signed"]})
                     log.info("%s", rows[-1])
                 args.out.write_text(json.dumps(rows, indent=1))

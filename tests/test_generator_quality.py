@@ -158,6 +158,34 @@ def test_a_trained_generator_beats_an_untrained_one_on_every_metric(reports) -> 
         json.dumps(r)  # JSON-able as promised
 
 
+def test_realism_is_read_against_the_untouched_windows(generators, reports) -> None:  # noqa: ANN001
+    """Every report carries the AUC of its untouched source windows (the floor a generator starts
+    from) and its own excess over it; a translator that changes nothing has an excess of exactly 0."""
+    from lesion_studio.evaluate.generator_quality import (
+        QualityContext,
+        QualitySettings,
+        _model_settings,
+        report_lines,
+    )
+
+    u, t = reports["untrained"]["realism"], reports["trained"]["realism"]
+    assert u["untouched_auc"] == t["untouched_auc"]  # the same windows and folds
+    assert 0.5 < t["untouched_auc"] < 1.0  # phantom normal windows are told from lesions, but not perfectly
+    assert t["excess_auc"] == pytest.approx(t["auc"] - t["untouched_auc"]) and u["excess_auc"] > t["excess_auc"]
+    assert any("untouched source windows score" in line for line in report_lines(reports["trained"]))
+
+    class Identity:
+        def translate(self, patches, **_kw):  # noqa: ANN001, ANN202
+            return patches
+
+    project, _result, _events = generators
+    resolution, parts, params, splits = _model_settings(project.model("trained"))
+    context = QualityContext(project, resolution=resolution, body_parts=parts, train_params=params,
+                             train_splits=splits, settings=QualitySettings(seed=0))
+    same = context.assess(Identity()).realism
+    assert same["excess_auc"] == 0.0 and same["auc"] == same["untouched_auc"]
+
+
 def test_the_report_is_seeded_and_stored_with_the_model(generators, reports) -> None:  # noqa: ANN001
     from lesion_studio.evaluate.generator_quality import QualitySettings, assess_generator
 
