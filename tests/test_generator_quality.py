@@ -107,6 +107,9 @@ def test_short_summary_reads_a_stored_report() -> None:
     text = short_summary({"headline": {"realism_auc": 0.71, "lesion_rate_ratio": 0.5, "intensity_drift": 0.013,
                                        "kid": 0.2, "localisation": None}, "iteration": 300})
     assert "0.71" in text and "50%" in text and "1.3%" in text and "–" in text and "300" in text
+    assert "untouched" not in text  # reports stored before the floor was measured
+    text = short_summary({"headline": {"realism_auc": 0.76}, "realism": {"auc": 0.76, "untouched_auc": 0.747}})
+    assert "realism AUC 0.76 (untouched windows 0.75)" in text
 
 
 # ---------------------------------------------------------------------------- real generators on the demo

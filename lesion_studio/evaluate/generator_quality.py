@@ -329,7 +329,9 @@ def short_summary(report: dict[str, Any]) -> str:
         return "–" if v is None else format(v, spec)
 
     it = report.get("iteration")
-    return (f"realism AUC {fmt('realism_auc', '.2f')} · lesion rate {fmt('lesion_rate_ratio', '.0%')} of real · "
+    untouched = (report.get("realism") or {}).get("untouched_auc")
+    floor = f" (untouched windows {untouched:.2f})" if untouched is not None else ""
+    return (f"realism AUC {fmt('realism_auc', '.2f')}{floor} · lesion rate {fmt('lesion_rate_ratio', '.0%')} of real · "
             f"drift {fmt('intensity_drift', '.1%')} · KID {fmt('kid', '.3f')} · CAM in window "
             f"{fmt('localisation', '.0%')}" + (f" (iteration {it})" if it is not None else ""))
 
