@@ -2,6 +2,7 @@
 
     python -m benchmarks.fracatlas_generator_levers PROJECT OUT.json MODEL [MODEL ...]
         [--body-part hand] [--rules air,tissue] [--blends paper,matched] [--seeds 0,1]
+    python -m benchmarks.fracatlas_generator_levers --table OUT.json [OUT2.json ...]
 
 PROJECT is a FracAtlas project with splits (``lesion-studio experiment fracatlas`` builds one);
 the models are UNIT models registered there (``lesion-studio train-gan``). Every model is measured
@@ -44,11 +45,44 @@ class _Identity:
         return np.asarray(patches, np.float32)
 
 
+def lever_table(rows: list[dict[str, Any]]) -> str:
+    """The docs' markdown table from lever rows: mean ± sd over report seeds per (model, blend,
+    translation), with the realism AUC over the untouched windows of the same report seed (paired,
+    so most of the report-seed noise cancels)."""
+    import statistics
+
+    floor = {r["seed"]: r["realism_auc"] for r in rows if r["model"] == "no translation"}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["model"] != "no translation":
+            groups.setdefault((r["model"], r["blend"]), []).append(r)
+
+    def cell(values: list[float], spec: str) -> str:
+        if len(values) == 1:
+            return format(values[0], spec)
+        return f"{format(statistics.mean(values), spec)} ± {format(statistics.stdev(values), spec.lstrip('+'))}"
+
+    lines = ["| generator | blend | report seeds | realism AUC | over untouched | lesion rate ratio | drift % |",
+             "|---|---|---|---|---|---|---|",
+             f"| no translation | – | {len(floor)} | {cell(list(floor.values()), '.3f')} | 0 | – | 0 |"]
+    for (model, blend), rs in groups.items():
+        excess = [r["realism_auc"] - floor[r["seed"]] for r in rs if r["seed"] in floor]
+        lines.append(f"| {model} | {blend} | {len(rs)} | {cell([r['realism_auc'] for r in rs], '.3f')} | "
+                     f"{cell(excess, '+.3f') if excess else '–'} | {cell([r['lesion_rate_ratio'] for r in rs], '.2f')} | "
+                     f"{cell([100 * r['intensity_drift'] for r in rs], '.1f')} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    import sys
+
     from lesion_studio.evaluate.generator_quality import QualityContext, QualitySettings, _model_settings
     from lesion_studio.store import Project
     from lesion_studio.synthesis.translator import load_translator
 
+    if len(sys.argv) > 1 and sys.argv[1] == "--table":  # the markdown table of earlier runs' JSON
+        print(lever_table([row for path in sys.argv[2:] for row in json.loads(Path(path).read_text())]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("project", type=Path)
     ap.add_argument("out", type=Path)
