@@ -44,6 +44,7 @@ import numpy as np
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
 from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.synthesis.blend import DEFAULT_BLEND
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class QualitySettings:
     max_train: int = 1000  # training windows per class for the patch classifier (keeps the fit to seconds)
     feature_size: int = 32  # patches are downsampled to this side for both classifiers
     n: float = 2.0  # blending exponent (the product's default)
-    blend_mode: str = "matched"  # synthesis.blend.BLEND_MODES; the product's DEFAULT_BLEND
+    blend_mode: str = DEFAULT_BLEND  # synthesis.blend.BLEND_MODES; measured as the product synthesizes
     translation: str = "direct"  # synthesis.pipeline.TRANSLATIONS; the product's DEFAULT_TRANSLATION
     folds: int = 5
     n_resamples: int = 1000
@@ -451,7 +452,7 @@ class QualityContext:
 
 # ---------------------------------------------------------------------------- localisation
 def localisation(project: Any, translator: Any, classifier: int | str, windows: Sequence[Any], *,
-                 n: float = 2.0, blend_mode: str = "matched", translation: str = "direct", threshold: float = 0.5,
+                 n: float = 2.0, blend_mode: str = DEFAULT_BLEND, translation: str = "direct", threshold: float = 0.5,
                  limit: int = 32, seed: int = 0,
                  progress: ProgressCallback = no_progress) -> dict[str, Any]:
     """Where the whole-image classifier looks in synthetic images: CAM peak inside the window?
