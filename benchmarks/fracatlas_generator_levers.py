@@ -1,7 +1,7 @@
 """Generator levers on FracAtlas: trained UNIT models × source-window rule × blend, full quality report.
 
     python -m benchmarks.fracatlas_generator_levers PROJECT OUT.json MODEL [MODEL ...]
-        [--body-part hand] [--rules air,tissue] [--blends paper,matched] [--seeds 0,1]
+        [--body-part hand] [--rules air,tissue] [--blends paper,matched] [--seeds 0,1] [--n 2]
     python -m benchmarks.fracatlas_generator_levers --table OUT.json [OUT2.json ...]
 
 PROJECT is a FracAtlas project with splits (``lesion-studio experiment fracatlas`` builds one);
@@ -91,20 +91,22 @@ def main() -> None:
     ap.add_argument("--rules", default="air,tissue")
     ap.add_argument("--blends", default="paper,matched")
     ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--n", type=float, default=2.0, help="the blending exponent (default 2, the product's)")
     ap.add_argument("--residual", action="store_true", help="also the residual-blend prototype of each model")
     args = ap.parse_args()
     project = Project.open(args.project)
     records = [project.model(m) for m in args.models]
     resolution, _parts, params, splits = _model_settings(records[0])
     rows: list[dict[str, Any]] = []
+    blends = args.blends.split(",")
     for seed in (int(s) for s in args.seeds.split(",")):
         for rule in args.rules.split(","):
             rule_params = replace(params, normal_match=rule)
-            for blend in args.blends.split(","):
+            for blend in blends:
                 t0 = time.perf_counter()
                 context = QualityContext(project, resolution=resolution, body_parts=[args.body_part],
                                          train_params=rule_params, train_splits=splits,
-                                         settings=QualitySettings(blend_mode=blend, seed=seed))
+                                         settings=QualitySettings(blend_mode=blend, seed=seed, n=args.n))
                 log.info("context %s/%s/%s in %.0f s", seed, rule, blend, time.perf_counter() - t0)
                 candidates = [("no translation", _Identity(), "direct")]
                 candidates += [(r.name, load_translator(project, r.id), "direct") for r in records]
@@ -112,10 +114,10 @@ def main() -> None:
                     candidates += [(f"{r.name} +residual", _residual_translator(project, r), "residual")
                                    for r in records]
                 for name, translator, translation in candidates:
-                    if blend == "matched" and name == "no translation":
-                        continue  # identical to the paper blend of an unchanged window
+                    if name == "no translation" and blend != blends[0]:
+                        continue  # every blend leaves an unchanged window as it is: measured once
                     report = context.assess(translator, model=name, translation=translation)
-                    rows.append({"model": name, "windows": rule, "blend": blend, "translation": translation,
+                    rows.append({"model": name, "windows": rule, "blend": blend, "translation": translation, "n": args.n,
                                  "seed": seed,
                                  **report.headline(), "realism_ci": [report.realism["ci_low"],
                                                                      report.realism["ci_high"]],
