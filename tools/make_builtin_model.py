@@ -128,9 +128,12 @@ def _card(args: argparse.Namespace, record, meta: dict) -> str:  # noqa: ANN001
     reports = reports or ([meta["quality"]] if meta.get("quality") else [])
     if reports:
         lines += ["Generator quality report (`lesion-studio assess-generator`, validation windows the model never",
-                  "trained on; realism 0.5 = indistinguishable from real lesion windows):", "",
-                  "| body part | report seed | realism AUC (95% CI) | lesion rate: synthetic / real | drift | KID |"
-                  " CAM in window |", "|---|---|---|---|---|---|---|"]
+                  "trained on; realism 0.5 = indistinguishable from real lesion windows; \"untouched windows\" is the",
+                  "realism of the same source windows left as they were, the floor a generator starts from; blend",
+                  f"{reports[0].get('settings', {}).get('blend_mode', '?')}, n = "
+                  f"{reports[0].get('settings', {}).get('n', '?')}):", "",
+                  "| body part | report seed | realism AUC (95% CI) | untouched windows | lesion rate: synthetic / real |"
+                  " drift | KID | CAM in window |", "|---|---|---|---|---|---|---|---|"]
         lines += [_quality_row(r) for r in reports]
         lines.append("")
     else:
@@ -161,6 +164,7 @@ def _quality_row(report: dict) -> str:
     loc = (report.get("localisation") or {}).get("fraction_inside")
     return (f"| {', '.join(report.get('body_parts') or []) or 'all'} | {report.get('seed')} | "
             f"{r['auc']:.3f} ({r['ci_low']:.3f}–{r['ci_high']:.3f}) | "
+            f"{'–' if r.get('untouched_auc') is None else format(r['untouched_auc'], '.3f')} | "
             f"{s['synthetic_rate']:.0%} / {s['real_rate']:.0%} (ratio {s['ratio']:.2f}) | {d['drift']:.1%} | "
             f"{k['kid']:.0f} | {'–' if loc is None else f'{loc:.0%}'} |")
 

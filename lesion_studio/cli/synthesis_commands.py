@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.store.project import Project
-from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND
+from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND, DEFAULT_N
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="val", help="the held-out split to measure on (default val)")
     p.add_argument("--blend", choices=BLEND_MODES, default=DEFAULT_BLEND,
                    help=f"how translations are blended in (default {DEFAULT_BLEND}, as the product synthesizes)")
+    p.add_argument("--n", type=float, default=DEFAULT_N,
+                   help=f"the blending exponent (default {DEFAULT_N:g}, as the product synthesizes)")
     p.add_argument("--translation", choices=("direct", "residual"), default="direct",
                    help="direct (default, the paper): the window becomes the translation; residual: the source "
                         "plus the translation's residual over the normal reconstruction")
@@ -60,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="at most this many sources (batch form)")
     p.add_argument("--out-dir", type=Path, help="folder for the batch form's PNGs")
     p.add_argument("--record", action="store_true", help="add batch results to the project as candidates")
-    p.add_argument("--n", type=float, default=2.0, help="blending exponent (default 2)")
+    p.add_argument("--n", type=float, default=DEFAULT_N, help=f"blending exponent (default {DEFAULT_N:g})")
     p.add_argument("--blend", choices=BLEND_MODES, default=DEFAULT_BLEND,
                    help=f"default {DEFAULT_BLEND}. matched: drop the translation's brightness offset outside the "
                         "lesion core first; moments: give it the source's mean and spread there first; paper: the "
@@ -148,7 +150,7 @@ def cmd_assess_generator(args: argparse.Namespace) -> int:
         report = assess_generator(project, args.model, body_parts=_parts(args.body_part) or None,
                                   classifier=args.classifier, seed=args.seed,
                                   settings=QualitySettings(split=args.split, blend_mode=args.blend,
-                                                           translation=args.translation),
+                                                           translation=args.translation, n=args.n),
                                   backend=args.backend,
                                   store=not args.no_store, progress=bar)
     finally:

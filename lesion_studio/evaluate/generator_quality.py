@@ -44,7 +44,7 @@ import numpy as np
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
 from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
-from lesion_studio.synthesis.blend import DEFAULT_BLEND
+from lesion_studio.synthesis.blend import DEFAULT_BLEND, DEFAULT_N
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class QualitySettings:
     max_patches: int = 240  # per domain, seeded subsample above that
     max_train: int = 1000  # training windows per class for the patch classifier (keeps the fit to seconds)
     feature_size: int = 32  # patches are downsampled to this side for both classifiers
-    n: float = 2.0  # blending exponent (the product's default)
+    n: float = DEFAULT_N  # blending exponent: the product's default
     blend_mode: str = DEFAULT_BLEND  # synthesis.blend.BLEND_MODES; measured as the product synthesizes
     translation: str = "direct"  # synthesis.pipeline.TRANSLATIONS; the product's DEFAULT_TRANSLATION
     folds: int = 5
@@ -452,7 +452,7 @@ class QualityContext:
 
 # ---------------------------------------------------------------------------- localisation
 def localisation(project: Any, translator: Any, classifier: int | str, windows: Sequence[Any], *,
-                 n: float = 2.0, blend_mode: str = DEFAULT_BLEND, translation: str = "direct", threshold: float = 0.5,
+                 n: float = DEFAULT_N, blend_mode: str = DEFAULT_BLEND, translation: str = "direct", threshold: float = 0.5,
                  limit: int = 32, seed: int = 0,
                  progress: ProgressCallback = no_progress) -> dict[str, Any]:
     """Where the whole-image classifier looks in synthetic images: CAM peak inside the window?

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from lesion_studio.config import from_dict, read_config_file, to_dict
 from lesion_studio.errors import ConfigError
 from lesion_studio.paths import default_results_dir, is_builtin_resource
-from lesion_studio.synthesis.blend import DEFAULT_BLEND
+from lesion_studio.synthesis.blend import DEFAULT_BLEND, DEFAULT_N
 
 
 @dataclass
@@ -60,7 +60,7 @@ class GeneratorSpec:
 class SynthesisSpec:
     candidates_per_image: int = 2
     max_candidates: int = 400
-    n: float = 2.0  # the blending exponent
+    n: float = DEFAULT_N  # the blending exponent (the packaged configs pin the n they were measured with)
     stochastic: bool = False
     #: ``paper`` (the paper's α blend), ``matched`` (the translation's brightness offset outside the
     #: lesion core removed first) or ``moments`` (its mean and spread there matched to the source's

@@ -29,7 +29,7 @@ from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, Progress
 from lesion_studio.patches.intensity import from_unit_range_float, resize_patch, to_native, to_unit_range
 from lesion_studio.patches.sampling import DEFAULT_SIDE_FACTORS, normal_windows, patch_window
 from lesion_studio.store.records import Box, ImageRecord
-from lesion_studio.synthesis.blend import DEFAULT_BLEND, blend, paste_back
+from lesion_studio.synthesis.blend import DEFAULT_BLEND, DEFAULT_N, blend, paste_back
 from lesion_studio.synthesis.translator import Translator, supports
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def translate_window(radiograph: Radiograph, window: Box, translator: Translator
     )
 
 
-def synthesize_lesion(radiograph: Radiograph, window: Box, translator: Translator, *, n: float = 2.0,
+def synthesize_lesion(radiograph: Radiograph, window: Box, translator: Translator, *, n: float = DEFAULT_N,
                       seed: int = 0, stochastic: bool = False, blend_mode: str = DEFAULT_BLEND,
                       translation: str = DEFAULT_TRANSLATION) -> SynthesisResult:
     """Paint a lesion into ``window`` of ``radiograph``: translate, blend with exponent n, paste back."""
@@ -281,7 +281,7 @@ def normal_patch_sources(project: Any, body_parts: Sequence[str] | None = None,
 
 
 def synthesize_many(project: Any, translator: Translator, sources: Sequence[tuple[ImageRecord, Box]], *,
-                    n: float = 2.0, seed: int = 0, stochastic: bool = False, blend_mode: str = DEFAULT_BLEND,
+                    n: float = DEFAULT_N, seed: int = 0, stochastic: bool = False, blend_mode: str = DEFAULT_BLEND,
                     translation: str = DEFAULT_TRANSLATION, progress: ProgressCallback = no_progress,
                     cancel: CancelToken | None = None) -> Iterator[tuple[ImageRecord, SynthesisResult]]:
     """Synthesize a lesion in each (image, window); yields as it goes (batch synthesis, CLI, GUI).

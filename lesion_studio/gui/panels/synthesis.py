@@ -64,7 +64,7 @@ from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.tools.synthesis_window import SynthesisWindowTool
 from lesion_studio.gui.workers import TaskPool
 from lesion_studio.store.records import Box, ModelRecord
-from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND
+from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND, DEFAULT_N
 
 if TYPE_CHECKING:
     from lesion_studio.gui.host import PanelHost
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-N_MIN, N_MAX, N_DEFAULT = 0.25, 16.0, 2.0
+N_MIN, N_MAX, N_DEFAULT = 0.25, 16.0, DEFAULT_N
 SLIDER_STEPS = 1000
 KEPT_BATCH = "kept"
 MODEL_SETTING = "gui.synthesis_model"
