@@ -83,13 +83,14 @@ def test_spectral_norm_discriminators_train_and_resume_identically(demo_project)
     from lesion_studio.models.unit import unit_discriminators
     from lesion_studio.training.unit_trainer import preset_config, train_unit
 
+    torch.manual_seed(0)  # the power iteration's start vectors are random
     dis = unit_discriminators(UNIT_ARCHS["tiny"](), "spectral")
     weights = [m.weight for m in dis.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(weights) == 2 * 2 * 3  # 2 discriminators × 2 scales × (2 layers + the 1×1 output)
-    for _ in range(30):  # the power iteration runs on every training forward
+    for _ in range(200):  # the power iteration runs on every training forward (one step each)
         dis(*(torch.randn(1, 1, 32, 32) for _ in range(4)))
     sigmas = [torch.linalg.matrix_norm(w.detach().flatten(1), ord=2).item() for w in weights]
-    assert max(abs(s - 1.0) for s in sigmas) < 0.05  # every conv's largest singular value is ~1
+    assert max(abs(s - 1.0) for s in sigmas) < 0.1  # every conv's largest singular value is ~1 (plain: ~0.4)
     with pytest.raises(LesionStudioError, match="discriminator norm"):
         unit_discriminators(UNIT_ARCHS["tiny"](), "batch")
     with pytest.raises(ConfigError, match="dis_norm"):
