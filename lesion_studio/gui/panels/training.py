@@ -210,16 +210,21 @@ def previous_history(folder: Path, request: TrainingRequest) -> list[tuple[int, 
 
 
 QUALITY_TIP = ("Measured on validation windows the GAN never trains on. realism AUC: a classifier telling real "
-               "from synthetic lesion windows (0.5 = indistinguishable, lower is better). lesion rate: synthetic "
+               "from synthetic lesion windows (0.5 = indistinguishable, lower is better); realism, untouched: the "
+               "same test on the source windows left as they were, the floor a generator starts from. lesion "
+               "rate: synthetic "
                "windows a patch classifier calls lesion, as a fraction of the real-lesion rate (higher is better). "
                "drift: brightness/contrast change around the lesion core (the dark-square failure; lower is better).")
 
 
 def quality_point(report: dict[str, Any]) -> dict[str, float | None]:
-    """The curves of one quality report (the three numbers on a 0–1 scale; KID has its own scale)."""
+    """The curves of one quality report (the three numbers on a 0–1 scale; KID has its own scale),
+    with the realism of the untouched source windows: the floor the realism curve is read against
+    (reports made before it was measured draw no floor)."""
     h = report.get("headline") or {}
-    return {"realism AUC": h.get("realism_auc"), "lesion rate (of real)": h.get("lesion_rate_ratio"),
-            "drift": h.get("intensity_drift")}
+    return {"realism AUC": h.get("realism_auc"),
+            "realism, untouched": (report.get("realism") or {}).get("untouched_auc"),
+            "lesion rate (of real)": h.get("lesion_rate_ratio"), "drift": h.get("intensity_drift")}
 
 
 def previous_quality(folder: Path, request: TrainingRequest) -> list[tuple[int, dict[str, float | None]]]:
