@@ -61,7 +61,7 @@ class UnitTrainConfig:
     #: DiffAugment policies for the discriminators' inputs, comma-separated (``training/diffaugment.py``):
     #: brightness, contrast, translation, cutout. Empty: the paper's UNIT, no augmentation.
     diff_augment: str = ""
-    #: "spectral": spectral normalisation of every discriminator conv (models/unit.py
+    #: "spectral": spectral normalisation of every discriminator conv (models/specs.py
     #: ``DIS_NORMS``); "none": the paper's UNIT.
     dis_norm: str = "none"
     # run
