@@ -44,7 +44,7 @@ import numpy as np
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
 from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
-from lesion_studio.synthesis.blend import DEFAULT_BLEND, DEFAULT_N
+from lesion_studio.synthesis.blend import DEFAULT_BLEND, DEFAULT_N, blend
 
 log = logging.getLogger(__name__)
 
@@ -419,8 +419,6 @@ class QualityContext:
 
         ``translation`` overrides ``settings.translation`` for this call: the same windows and patch
         classifier measure both ways of translating (the lever benchmark compares them so)."""
-        from lesion_studio.synthesis.blend import blend
-
         t0 = time.perf_counter()
         from lesion_studio.synthesis.translator import supports
 

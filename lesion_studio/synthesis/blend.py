@@ -74,10 +74,14 @@ DEFAULT_N = 1.0
 CORE_ALPHA = 0.5
 
 
+def periphery_mask(height: int, width: int, n: float) -> np.ndarray:
+    """The window's periphery, outside the lesion core: where α < ½ (both blend corrections measure there)."""
+    return blend_alpha(height, width, n) < CORE_ALPHA
+
+
 def periphery_offset(source: np.ndarray, translated: np.ndarray, n: float) -> np.ndarray:
     """The translation's median brightness change outside the core (α < ½), per patch (shape (...))."""
-    alpha = blend_alpha(source.shape[-2], source.shape[-1], n)
-    ring = alpha < CORE_ALPHA
+    ring = periphery_mask(source.shape[-2], source.shape[-1], n)
     if not ring.any():  # a window too small to have a periphery
         return np.zeros(source.shape[:-2], dtype=np.float32)
     diff = translated.astype(np.float32, copy=False) - source.astype(np.float32, copy=False)
@@ -96,7 +100,7 @@ def match_periphery_moments(source: np.ndarray, translated: np.ndarray, n: float
     MAX_GAIN] (1 where the translation's periphery is flat). Float32, the shape of ``translated``.
     """
     t = translated.astype(np.float32, copy=False)
-    ring = blend_alpha(source.shape[-2], source.shape[-1], n) < CORE_ALPHA
+    ring = periphery_mask(source.shape[-2], source.shape[-1], n)
     if not ring.any():
         return t
     s_ring, t_ring = source.astype(np.float32, copy=False)[..., ring], t[..., ring]
