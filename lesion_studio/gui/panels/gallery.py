@@ -756,11 +756,12 @@ class GalleryPanel(QWidget):
                 self.window_.show_message(str(exc), "error")
 
     def _show_cam(self, pixels: np.ndarray) -> None:
-        """Overlay the chosen classifier's class-activation map on the synthetic image in the viewer."""
+        """Overlay the chosen classifier's localisation map (its lesion map, or the class-activation
+        map of an image-only classifier) on the synthetic image in the viewer."""
         import pyqtgraph as pg
 
-        from lesion_studio.classifier.cam import cam_to_image
-        from lesion_studio.classifier.preprocess import prepare
+        from lesion_studio.classifier.cam import map_to_image
+        from lesion_studio.classifier.preprocess import prepare_with_frame
         from lesion_studio.classifier.scoring import registered_scorer
 
         self._clear_cam()
@@ -769,12 +770,13 @@ class GalleryPanel(QWidget):
             self.window_.show_message("Choose a classifier in the gallery to see its attention map.", "warning")
             return
         try:
-            scorer, _record = registered_scorer(self.project, name, need_cam=True)
-            _probs, cams = scorer.cams(prepare(pixels, scorer.prep)[None])
+            scorer, _record = registered_scorer(self.project, name, need_map=True)
+            prepared, frame = prepare_with_frame(pixels, scorer.prep)
+            _probs, maps = scorer.maps(prepared[None])
         except LesionStudioError as exc:
             self.window_.show_message(str(exc), "error")
             return
-        heat = cam_to_image(cams[0], pixels.shape, scorer.prep.size)
+        heat = map_to_image(maps[0], frame)
         item = pg.ImageItem(heat, axisOrder="row-major", opacity=0.45)
         item.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
         item.setLevels((0.0, 1.0))
