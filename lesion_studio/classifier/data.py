@@ -97,9 +97,12 @@ class LabelledSet:
         return int(self.labels.sum())
 
     def summary(self) -> dict[str, int]:
-        return {"images": len(self), "lesion": self.n_positive, "normal": len(self) - self.n_positive,
-                "synthetic": sum(e.synthetic for e in self.examples),
-                "repeats": sum(e.repeat for e in self.examples)}
+        out = {"images": len(self), "lesion": self.n_positive, "normal": len(self) - self.n_positive,
+               "synthetic": sum(e.synthetic for e in self.examples)}
+        repeats = sum(e.repeat for e in self.examples)
+        if repeats:  # only the oversampling control has any; other summaries keep their old form
+            out["repeats"] = repeats
+        return out
 
 
 def _matches(rec: ImageRecord, body_parts: Sequence[str] | None) -> bool:

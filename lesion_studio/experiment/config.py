@@ -117,6 +117,36 @@ class SelectionSpec:
 
 
 @dataclass
+class AugmentationSpec:
+    """The augmentation arms and their controls (``experiment/arms.py``).
+
+    Empty ``arms`` is the paper's protocol: one augmented model per threshold with every candidate
+    the filter keeps. With arms, each arm adds the same number of lesion images, ``ratio`` per real
+    training lesion, for each ratio; the selection on validation chooses among all arms and the
+    baseline, and every arm is reported against the baseline and against the controls
+    (``oversample``, ``copy_paste``). ``unit_pretrain`` uses the synthetic images in the first
+    ``pretrain_fraction`` of the epochs, then fine-tunes on the real images.
+    """
+
+    arms: list[str] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=lambda: [0.25, 1.0])
+    pretrain_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        from lesion_studio.experiment.arms import ARMS
+
+        unknown = [a for a in self.arms if a not in ARMS]
+        if unknown:
+            raise ConfigError(f"augmentation.arms: unknown arm {unknown[0]!r}; choose from {', '.join(ARMS)}.")
+        if len(set(self.arms)) != len(self.arms):
+            raise ConfigError("augmentation.arms lists an arm twice.")
+        if self.arms and (not self.ratios or any(not 0 < r <= 10 for r in self.ratios)):
+            raise ConfigError("augmentation.ratios must be a non-empty list of numbers in (0, 10].")
+        if not 0 < self.pretrain_fraction < 1:
+            raise ConfigError("augmentation.pretrain_fraction must lie in (0, 1).")
+
+
+@dataclass
 class BootstrapSpec:
     resamples: int = 2000
     confidence: float = 0.95
@@ -142,6 +172,7 @@ class ExperimentConfig:
     augmented_classifier: dict[str, Any] = field(default_factory=dict)  # overrides for augmented runs
     generator: GeneratorSpec = field(default_factory=GeneratorSpec)
     synthesis: SynthesisSpec = field(default_factory=SynthesisSpec)
+    augmentation: AugmentationSpec = field(default_factory=AugmentationSpec)
     thresholds: list[float] = field(default_factory=lambda: [0.25, 0.5])
     filter: FilterSpec = field(default_factory=FilterSpec)
     selection: SelectionSpec = field(default_factory=SelectionSpec)
