@@ -121,6 +121,13 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         rows.append(("GAN training", f"the same at {res}², defaults", _f(r["this_tree"]["s_per_iteration_wall"], " s", 3),
                      f"baseline {_f(r['baseline']['s_per_iteration_wall'], ' s', 3)}: **{_f(r['speedup_wall'], '×', 2)}**"
                      f" faster; forced fp32 {_f(r.get('speedup_wall_fp32'), '×', 2)}", "≥ 1.3×"))
+    sbs = results.get("classifier", {}).get("side_by_side", {})
+    if "images_per_s" in sbs:
+        ips = sbs["images_per_s"]
+        rows.append(("Classifier training", f"product vs plain loop, DRN-D-22 {sbs.get('size')}², batch {sbs.get('batch')}, img/s",
+                     f"{_f(ips.get('product'), '', 2)} vs {_f(ips.get('plain'), '', 2)}",
+                     f"**{_f(sbs.get('product_vs_plain'), '×', 2)}**; resnet18 {_f(ips.get('resnet18'), '', 2)} img/s "
+                     f"({_f(sbs.get('resnet18_vs_plain'), '×', 2)} the plain DRN loop)", "≥ 2×"))
     cl = results.get("classifier", {})
     if "drn_c_26_images_per_s" in cl:
         rows.append(("DRN training", f"DRN-C-26 {cl.get('size')}², batch {cl.get('batch')}, img/s",
