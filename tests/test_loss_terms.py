@@ -2,9 +2,10 @@
 
 "Losses as UNIT: gan 1, recon 10 (L1), kl 0.01 (mean of μ², noise N(0,1) added), cycle 10,
 cycle kl 0.01; Adam 1e-4, betas (0.5, 0.999), weight decay 1e-4, StepLR." Each part is checked
-where it lives: the defaults, :func:`loss_terms` against the formulas, the training pass against
-the encoders and decoders it is made of, the LSGAN losses against the discriminators' outputs,
-and a two-iteration run whose reported total must be exactly the weighted sum of its terms.
+where it lives: the defaults, :func:`loss_terms` against the formulas, the LSGAN losses against
+the discriminators' outputs, and short runs whose reported total must be exactly the weighted sum
+of their terms. (That the batched training pass is the plain composition of encoders, decoders and
+noise is checked in test_unit_speed.py.)
 """
 
 from __future__ import annotations
@@ -56,34 +57,6 @@ def test_loss_terms_are_the_vae_and_cycle_objectives() -> None:
         assert got[k] == pytest.approx(want[k], rel=1e-5), k
 
 
-def test_the_training_pass_is_made_of_the_encoders_decoders_and_noise() -> None:
-    """Every output of ``UnitGenerators.forward`` (batched for speed) equals the plain composition
-    it stands for: z = E(x) + noise, reconstructions and translations decode z, cycles re-encode
-    the translations and decode them back with the third and fourth noise draws."""
-    from lesion_studio.models.unit import unit_generators
-
-    torch.manual_seed(0)
-    arch = UNIT_ARCHS["tiny"]()
-    gen = unit_generators(arch).eval()
-    rng = np.random.default_rng(1)
-    x_l, x_h = _t(rng, 2, 1, 16, 16), _t(rng, 2, 1, 16, 16)
-    noise = torch.from_numpy(rng.standard_normal((4, *arch.latent_shape(2, 16, 16))).astype(np.float32))
-    with torch.no_grad():
-        out = gen(x_l, x_h, noise)
-        mu_l, mu_h = gen.encode(x_l, "l"), gen.encode(x_h, "h")
-        z_l, z_h = mu_l + noise[0], mu_h + noise[1]
-        x_hl, x_lh = gen.decode(z_h, "l"), gen.decode(z_l, "h")
-        mu_h_cyc, mu_l_cyc = gen.encode(x_hl, "l"), gen.encode(x_lh, "h")
-        want = {"mu_l": mu_l, "mu_h": mu_h, "x_l_rec": gen.decode(z_l, "l"), "x_h_rec": gen.decode(z_h, "h"),
-                "x_hl": x_hl, "x_lh": x_lh, "mu_h_cyc": mu_h_cyc, "mu_l_cyc": mu_l_cyc,
-                "x_hlh": gen.decode(mu_h_cyc + noise[2], "h"), "x_lhl": gen.decode(mu_l_cyc + noise[3], "l")}
-    assert set(out) == set(want)
-    for k, v in want.items():
-        torch.testing.assert_close(out[k], v, atol=1e-5, rtol=1e-5, msg=k)
-    with torch.no_grad():
-        assert float((out["x_hl"] - gen.decode(mu_h, "l")).abs().max()) > 1e-3  # the noise is really added
-
-
 def test_the_discriminators_and_generators_play_least_squares() -> None:
     """LSGAN: D pushes fakes to 0 and reals to 1 at every scale of both domains; G pushes its fakes to 1."""
     from lesion_studio.models.unit import unit_discriminators
@@ -124,6 +97,15 @@ def test_a_run_optimises_the_weighted_sum_with_units_adam(demo_project) -> None:
         assert all(row[k] > 0 for k in WEIGHTS)
         total = sum(weights[w] * row[k] for k, w in WEIGHTS.items())
         assert row["total"] == pytest.approx(total, rel=1e-5, abs=1e-5), row
+    # The discriminator's loss carries gan_w too: the first iteration (same weights, same batch)
+    # with gan_w doubled reports twice the discriminator loss and the same VAE terms.
+    double = train_unit(demo_project, preset_config("tiny", iterations=1, cpu_threads=1, device="cpu",
+                                                    export_onnx=False, assess=False, body_parts=["femur"],
+                                                    **{**weights, "gan_w": 3.0}),
+                        name="weights-2", patch_cache="memory")
+    first, again = result.history[0], double.history[0]
+    assert again["dis"] == pytest.approx(2 * first["dis"], rel=1e-4)
+    assert (again["recon"], again["kl"]) == pytest.approx((first["recon"], first["kl"]), rel=1e-5)
     states, _meta = common.load_checkpoint(result.model_dir / CHECKPOINT)
     for opt in ("opt_g", "opt_d"):
         group = states[opt]["param_groups"][0]

@@ -132,6 +132,11 @@ def test_every_translator_graph_matches_torch_with_noise(unit_export, direction:
     assert got.shape == want.shape == (n, 1, h, w)
     assert float(np.abs(got - want).max()) <= TOL
     assert float(np.abs(want - mean).max()) > 100 * TOL  # the noise really moves the output
+    if direction == "h2l_residual":  # G_l(z) − G_h(z) for z = E_h(x) + noise
+        with torch.no_grad():
+            z = gen.encode(torch.from_numpy(x), "h") + torch.from_numpy(noise)
+            residual = (gen.decode(z, "l") - gen.decode(z, "h")).numpy()
+        assert float(np.abs(got - residual).max()) <= TOL
 
 
 def test_a_per_core_batch_uses_each_patchs_own_noise(unit_export, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
