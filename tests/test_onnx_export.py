@@ -168,23 +168,31 @@ def _torch_probability(model, x: torch.Tensor, tta: str) -> np.ndarray:  # noqa:
     return predict(model, x[:, 0].numpy(), device=torch.device("cpu"), tta=tta)
 
 
-def _torch_cam(model, x: torch.Tensor, tta: str) -> np.ndarray:  # noqa: ANN001
-    """The class-activation map: the last feature map weighted by the 1×1 classifier (mirrored
+def _torch_map(model, x: torch.Tensor, tta: str) -> np.ndarray:  # noqa: ANN001
+    """The localisation map: for a network with the lesion-map head, that head's probabilities; else
+    the class-activation map, the last feature map weighted by the 1×1 classifier (either mirrored
     back and averaged with the mirror image's map under ``tta: hflip``)."""
+    def one(images: torch.Tensor) -> torch.Tensor:
+        features = model.features(images)
+        if model.lesion_map is not None:
+            return model.lesion_map(features)[:, 0]
+        return model.fc(features)[:, 0]
+
     with torch.no_grad():
-        cam = model.fc(model.features(x))[:, 0]
+        grid = one(x)
         if tta == "hflip":
-            mirror = model.fc(model.features(torch.flip(x, dims=(3,))))[:, 0]
-            cam = 0.5 * (cam + torch.flip(mirror, dims=(2,)))
-    return cam.numpy()
+            grid = 0.5 * (grid + torch.flip(one(torch.flip(x, dims=(3,))), dims=(2,)))
+        if model.lesion_map is not None:
+            grid = torch.sigmoid(grid)
+    return grid.numpy()
 
 
 #: What each output of the classifier's ONNX graph must equal, computed in torch. A new output of
 #: the graph (in ``classifier.scoring.OUTPUTS``) needs its reference here, or the test fails.
-CLASSIFIER_REFERENCES = {"probability": _torch_probability, "cam": _torch_cam}
+CLASSIFIER_REFERENCES = {"probability": _torch_probability, "lesion_map": _torch_map}
 
 
-def _classifier_checkpoint(folder: Path, tta: str) -> Path:
+def _classifier_checkpoint(folder: Path, tta: str, head: str = "image") -> Path:
     """An untrained tiny DRN saved as the trainer saves one, its logits scaled to a readable range
     (a random network's raw logits saturate the sigmoid, where every probability is 0 or 1)."""
     from lesion_studio.classifier.preprocess import Preprocessing
@@ -193,15 +201,20 @@ def _classifier_checkpoint(folder: Path, tta: str) -> Path:
     from lesion_studio.training.common import save_checkpoint
 
     torch.manual_seed(1)
-    model = build_drn("drn_d_tiny").eval()
+    model = build_drn("drn_d_tiny", lesion_map=head == "image+map").eval()
+    x = torch.from_numpy(_images(8, seed=9))
     with torch.no_grad():
-        logits = model(torch.from_numpy(_images(8, seed=9)))
-        scale = 1.5 / float(logits.std())
-        model.fc.weight.mul_(scale)
-        model.fc.bias.copy_((model.fc.bias - logits.mean()) * scale)  # logits centred on 0, sd 1.5
-    path = folder / f"classifier-{tta}.safetensors"
+        for conv, out in ((model.fc, model(x, heads=True)[0]),) + (
+                ((model.lesion_map, model(x, heads=True)[1]),) if model.lesion_map is not None else ()):
+            conv.weight.normal_(std=0.1)
+            conv.bias.zero_()
+            out = conv(model.features(x))
+            scale = 1.5 / float(out.std())
+            conv.weight.mul_(scale)
+            conv.bias.copy_(-out.mean() * scale)  # centred on 0, sd 1.5
+    path = folder / f"classifier-{tta}-{head.replace('+', '-')}.safetensors"
     save_checkpoint(path, {"model": model.state_dict()},
-                    {"format": DRN_FORMAT, "kind": "drn", "arch": "drn_d_tiny", "config": {"tta": tta},
+                    {"format": DRN_FORMAT, "kind": "drn", "arch": "drn_d_tiny", "config": {"tta": tta, "head": head},
                      "preprocessing": Preprocessing(48).to_dict()})
     return path
 
@@ -210,13 +223,14 @@ def _images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, 1, 48, 48)).astype(np.float32)
 
 
+@pytest.mark.parametrize("head", ["image", "image+map"])
 @pytest.mark.parametrize("tta", ["none", "hflip"])
-def test_every_classifier_output_matches_torch(tmp_path: Path, tta: str) -> None:
+def test_every_classifier_output_matches_torch(tmp_path: Path, tta: str, head: str) -> None:
     from lesion_studio.classifier.scoring import OUTPUTS, OnnxScorer, export_classifier_onnx
     from lesion_studio.models.drn import load_classifier
 
     assert set(CLASSIFIER_REFERENCES) == set(OUTPUTS), "every output of the graph needs a torch reference"
-    checkpoint = _classifier_checkpoint(tmp_path, tta)
+    checkpoint = _classifier_checkpoint(tmp_path, tta, head)
     scorer = OnnxScorer(export_classifier_onnx(checkpoint), prefer_cuda=False)
     assert [o.name for o in scorer.session.get_outputs()] == list(OUTPUTS)
     model, _ = load_classifier(checkpoint)
@@ -230,9 +244,9 @@ def test_every_classifier_output_matches_torch(tmp_path: Path, tta: str) -> None
         probs = got["probability"]
         assert (probs.min() > 0.02 and probs.max() < 0.98) or n == 1  # not saturated: the comparison means something
         np.testing.assert_allclose(scorer.score_arrays(x[:, 0]), probs, atol=1e-6)  # the scorer's own path
-        p, cams = scorer.cams(x[:, 0])
-        np.testing.assert_allclose(cams, got["cam"], atol=1e-6)
-    if tta == "none":  # the map's mean is the logit: probability and map come from one pass
+        p, maps = scorer.maps(x[:, 0])
+        np.testing.assert_allclose(maps, got["lesion_map"], atol=1e-6)
+    if tta == "none" and head == "image":  # the CAM's mean is the logit: probability and map from one pass
         x = torch.from_numpy(_images(4, seed=3))
-        np.testing.assert_allclose(torch.sigmoid(torch.from_numpy(_torch_cam(model, x, tta)).mean(dim=(1, 2))),
+        np.testing.assert_allclose(torch.sigmoid(torch.from_numpy(_torch_map(model, x, tta)).mean(dim=(1, 2))),
                                    _torch_probability(model, x, tta), atol=1e-5)
