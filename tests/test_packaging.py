@@ -133,3 +133,31 @@ def test_wheel_in_a_fresh_venv(tmp_path) -> None:
     assert (out / "table.md").is_file()
     assert _tree(installed) == before  # nothing written into the install folder
     assert not (work / "results").exists()
+
+
+def _fake_bundle(folder: Path, payload_mib: int) -> Path:
+    """A bundle-shaped folder: a `lesion-studio` that opens its 'window' and passes its self-test at
+    once, and a sparse payload file of ``payload_mib`` MiB (sizes count bytes, not disk blocks)."""
+    exe = folder / "lesion-studio"
+    (folder / "_internal" / "PySide6" / "Qt" / "lib").mkdir(parents=True)
+    exe.write_text('#!/bin/sh\n[ "$1" = "--selftest" ] && echo "self-test passed"\nexit 0\n')
+    exe.chmod(0o755)
+    with open(folder / "_internal" / "PySide6" / "Qt" / "lib" / "libpayload.so", "wb") as fh:
+        fh.truncate(payload_mib * 2**20)
+    return folder
+
+
+def test_package_check_fails_above_the_size_limit(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
+    """`make package-check` must fail (exit 1) on a bundle over 280 MiB and pass one under it,
+    naming what the size is made of. Start-up speed is not what this test checks."""
+    from benchmarks import package_bench
+
+    monkeypatch.setattr(package_bench, "TARGET_START_S", float("inf"))
+    monkeypatch.setattr(package_bench, "deb_checks", lambda deb: {})
+    big = _fake_bundle(tmp_path / "big", 281)
+    assert package_bench.main(["--bundle", str(big)]) == 1
+    out = capsys.readouterr()
+    assert "package check FAILED" in out.err and '"PySide6/Qt/lib": 281.0' in out.out
+    small = _fake_bundle(tmp_path / "small", 279)
+    assert package_bench.main(["--bundle", str(small)]) == 0
+    assert package_bench.TARGET_MB == 280.0

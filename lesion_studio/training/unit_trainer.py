@@ -395,7 +395,11 @@ class UnitTrainer:
                 "complete": not result.cancelled}
         sha = save_unit_model(self.model_dir / WEIGHTS, gen, meta)
         onnx_sha: dict[str, str] = {}
-        if cfg.export_onnx:
+        if cfg.export_onnx and result.cancelled:
+            # A pause returns at once: the three exports took 40-59 s on two busy cores. The
+            # translator exports each direction when it is first used (synthesis/deferred_onnx.py).
+            log.info("%s paused: its ONNX files will be exported on first use", self.name)
+        elif cfg.export_onnx:
             from lesion_studio.models.unit_onnx import export_unit_onnx
 
             try:
@@ -405,7 +409,8 @@ class UnitTrainer:
                 log.warning("ONNX export failed, the torch backend will be used: %s", exc)
         registry_meta = {**meta, "weights_sha256": sha, "onnx_sha256": onnx_sha.get("h2l"),
                          "onnx_l2h_sha256": onnx_sha.get("l2h"),
-                         "onnx_h2l_residual_sha256": onnx_sha.get("h2l_residual"), "arch": cfg.arch().to_dict(),
+                         "onnx_h2l_residual_sha256": onnx_sha.get("h2l_residual"),
+                         "onnx_weights_sha256": sha if onnx_sha else None, "arch": cfg.arch().to_dict(),
                          "files": {"weights": WEIGHTS, "checkpoint": CHECKPOINT, "config": CONFIG,
                                    "onnx": ONNX if onnx_sha else None, "onnx_l2h": ONNX_L2H if onnx_sha else None,
                                    "onnx_h2l_residual": ONNX_RESIDUAL if onnx_sha else None},

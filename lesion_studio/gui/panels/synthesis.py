@@ -157,6 +157,13 @@ class _KnownModel:
         path = Path(stored)
         return path if path.is_absolute() else self.folder / path
 
+    def update_model_metadata(self, model_id: int, **values: Any) -> ModelRecord:
+        """Register an ONNX file exported on first use (a paused run's), on this thread's own connection."""
+        from lesion_studio.store.project import Project
+
+        with Project.open(self.folder) as project:
+            return project.update_model_metadata(model_id, **values)
+
 
 class TranslatorCache:
     """Loaded translators per (model id, sha256); loads happen on the worker thread."""
