@@ -48,18 +48,19 @@ def test_fracatlas_imports_with_exact_counts(fracatlas: Project, xray_dir: Path)
     assert hardware and all(r.extra.get("hardware") == "1" for r in hardware)
 
 
-def test_dicom_folder_imports_12_and_reports_the_two_malformed(dicom_dir: Path, tmp_path: Path) -> None:
+def test_dicom_folder_imports_all_14_wg04_files(dicom_dir: Path, tmp_path: Path) -> None:
+    """The two 12-bit lossy JPEGs with the malformed scan header too (io/jpeg_lossy.py)."""
     with Project.create(tmp_path / "p") as project:
         report = import_source(project, dicom_dir)
-        assert report.added == 12
-        assert sorted(s.name for s in report.skipped) == ["RG2_JPLY.dcm", "RG3_JPLY.dcm"]
-        assert all("could not be decoded" in s.reason for s in report.skipped)
+        assert report.added == 14 and report.skipped == []
+        jply = [r for r in project.images() if r.name == "RG2_JPLY.dcm"][0]
+        assert (jply.width, jply.height, jply.bits_stored) == (1760, 2140, 10)
         rg3 = [r for r in project.images() if r.name == "RG3_UNC.dcm"][0]
         assert (rg3.width, rg3.height, rg3.bits_stored, rg3.modality) == (1760, 1760, 10, "CR")
         assert rg3.body_part == "extremity" and rg3.group_key  # study UID groups a study's files
         # Importing the same folder again adds nothing.
         again = import_source(project, dicom_dir)
-        assert again.added == 0 and again.already_present == 12
+        assert again.added == 0 and again.already_present == 14
 
 
 def _snapshot(project: Project) -> list:
