@@ -46,6 +46,8 @@ def test_fracatlas_imports_with_exact_counts(fracatlas: Project, xray_dir: Path)
     # FracAtlas's hardware column becomes the 'hardware' exclusion flag.
     hardware = [r for r in fracatlas.images() if "hardware" in r.exclusions]
     assert hardware and all(r.extra.get("hardware") == "1" for r in hardware)
+    # boxes.csv's lesion_type column types every box; the import's reader is "import"
+    assert {(b.lesion_type, b.reader) for b in fracatlas.boxes()} == {("fracture", "import")}
 
 
 def test_dicom_folder_imports_all_14_wg04_files(dicom_dir: Path, tmp_path: Path) -> None:
@@ -68,7 +70,8 @@ def _snapshot(project: Project) -> list:
     for r in project.images():
         out.append((r.abs_path.name, r.label, r.body_part, r.view, r.split, r.group_key, r.exclusions,
                     r.exclusion_note, r.notes, r.lesion_type, r.extra,
-                    sorted(b.box.as_tuple() for b in project.boxes(r.id)),
+                    sorted((b.box.as_tuple(), b.lesion_type, b.reader, b.created_at, b.modified_at)
+                           for b in project.boxes(r.id)),
                     sorted(p.box.as_tuple() for p in project.normal_patches(r.id))))
     return sorted(out, key=lambda row: row[0])
 
@@ -108,8 +111,14 @@ def test_round_trip_on_demo_carries_normal_patches_and_flags(demo_project: Proje
 
 
 def test_yolo_export_normalised_boxes(demo_project: Project, tmp_path: Path) -> None:
+    typed = demo_project.boxes()[1]
+    demo_project.set_box_type(typed.id, "lytic")
     result = export_project(demo_project, tmp_path / "yolo", "yolo")
-    assert (tmp_path / "yolo" / "classes.txt").read_text().split() == ["lesion", "normal_patch"]
+    # 0 and 1 keep their meaning (an untyped box, a normal patch); the project's types follow
+    assert (tmp_path / "yolo" / "classes.txt").read_text().split() == [
+        "lesion", "normal_patch", "fracture", "lytic", "sclerotic", "mixed", "other"]
+    typed_file = tmp_path / "yolo" / "labels" / Path(demo_project.image(typed.image_id).abs_path.name).with_suffix(".txt")
+    assert typed_file.read_text().split()[0] == "3"
     box = demo_project.boxes()[0]
     rec = demo_project.image(box.image_id)
     label_file = tmp_path / "yolo" / "labels" / Path(rec.abs_path.name).with_suffix(".txt")
