@@ -43,10 +43,12 @@ def test_new_import_info_export(tmp_path: Path, demo_project_master: Path) -> No
     assert (tmp_path / "csv" / "labels.csv").exists()
 
 
-def test_import_reports_malformed_dicoms_in_json(tmp_path: Path, dicom_dir: Path) -> None:
-    report = json.loads(run("import", str(tmp_path / "p"), str(dicom_dir), "--json").stdout)
-    assert report["added"] == 12
+def test_import_reports_malformed_dicoms_in_json(tmp_path: Path, damaged_dicom_dir: Path, dicom_dir: Path) -> None:
+    report = json.loads(run("import", str(tmp_path / "p"), str(damaged_dicom_dir), "--json").stdout)
+    assert report["added"] == 0
     assert sorted(s["name"] for s in report["skipped"]) == ["RG2_JPLY.dcm", "RG3_JPLY.dcm"]
+    report = json.loads(run("import", str(tmp_path / "p"), str(dicom_dir), "--json").stdout)
+    assert report["added"] == 14 and report["skipped"] == []
 
 
 def test_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:

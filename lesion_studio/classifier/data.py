@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lesion_studio.classifier.preprocess import PreparedCache, box_mask
+from lesion_studio.dataset.type_selection import select_by_lesion_type
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import file_sha256
 from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
@@ -129,7 +130,7 @@ def split_records(
     """Reviewed images of one split (and body parts), excluded ones left out unless asked for."""
     records = [r for r in project.images(split=split, include_excluded=include_excluded)
                if r.label in ("lesion", "normal") and _matches(r, body_parts)]
-    return records
+    return select_by_lesion_type(project, records)  # an experiment's lesion_types (dataset/type_selection.py)
 
 
 def synthetic_key(path: Path) -> str:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from lesion_studio.store.project import DB_NAME, Project
+from lesion_studio.store.readers import READER_ENV
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +20,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("project", type=Path)
     p.add_argument("source", type=Path, help="a folder (searched recursively) or one image file")
     p.add_argument("--labels", type=Path, help="CSV: image,label,body_part,view,split,group,exclusions,...")
-    p.add_argument("--boxes", type=Path, help="CSV: image,x0,y0,x1,y1[,kind]")
+    p.add_argument("--boxes", type=Path,
+                   help="CSV: image,x0,y0,x1,y1[,kind][,lesion_type][,reader][,created_at][,modified_at]")
     p.add_argument("--coco", type=Path, help="COCO detection JSON")
+    p.add_argument("--reader-labels", type=Path, help="CSV: image,reader,label[,labelled_at] (each reader's labels)")
+    p.add_argument("--measurements", type=Path,
+                   help="CSV: image,x0,y0,x1,y1[,spacing_row,spacing_col,spacing_source][,reader] (ruler lines)")
+    p.add_argument("--sr", type=Path, action="append", default=[],
+                   help="a DICOM SR file or a folder of them (TID 1500, e.g. from `export --format sr`); "
+                        "boxes match their image by SOP Instance UID (repeatable)")
+    p.add_argument("--reader", help="reader of the imported boxes, measurements and labels when the files name "
+                                    f"none (default: import; or ${READER_ENV}); the labels file's labels are "
+                                    "recorded as this reader's own when given")
     p.add_argument("--strict", action="store_true",
                    help="fail the whole import, writing nothing, if any annotation row cannot be used")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -34,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export annotations as COCO JSON, CSV or YOLO txt")
     p.add_argument("project", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--format", choices=("coco", "csv", "yolo"), required=True)
+    p.add_argument("--format", choices=("coco", "csv", "yolo", "sr"), required=True,
+                   help="sr: one DICOM Comprehensive 3D SR (TID 1500) per DICOM image and reader")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("split", help="assign train/val/test splits (stratified, grouped, seeded)")
@@ -71,11 +83,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     folder = args.project.expanduser().resolve()
     new_folder = not folder.exists()
     new_project = not (folder / DB_NAME).exists()
+    import os
+
+    from lesion_studio.store.readers import IMPORT_READER, check_reader
+
+    given = args.reader or os.environ.get(READER_ENV) or None
+    reader = check_reader(given) if given else IMPORT_READER  # before a project is created
     project = Project.open_or_create(folder)
     bar = TerminalProgress()
     try:
         report = import_source(project, args.source, labels_csv=args.labels, boxes_csv=args.boxes,
-                               coco_json=args.coco, progress=bar, strict=args.strict)
+                               coco_json=args.coco, progress=bar, strict=args.strict,
+                               reader_labels_csv=args.reader_labels, measurements_csv=args.measurements,
+                               sr=args.sr, author=reader, label_reader=given and reader)
     except BaseException:
         bar.close()
         project.close()
@@ -89,6 +109,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 0
     print(f"Imported {report.added} image(s), {report.boxes} lesion box(es), "
           f"{report.normal_patches} normal patch(es); {report.already_present} already in the project.")
+    if report.measurements or report.reader_labels:
+        print(f"With {report.measurements} measurement(s) and {report.reader_labels} reader label(s).")
+    if report.new_lesion_types:
+        print(f"New lesion type(s) added to the project: {', '.join(report.new_lesion_types)}")
     if report.skipped:
         print(f"Skipped {len(report.skipped)} file(s) that could not be read:")
         for s in report.skipped:
@@ -150,7 +174,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
         result = export_project(project, args.out, args.format)
     print(f"Exported {result['images']} image(s), {result['boxes']} box(es) as {args.format} to {args.out}")
-    print(f"Image file names are relative to {result['image_root']}")
+    for line in result.get("notes", []):
+        print(line)
+    if "image_root" in result:
+        print(f"Image file names are relative to {result['image_root']}")
     return 0
 
 

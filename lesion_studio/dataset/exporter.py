@@ -1,9 +1,12 @@
-"""Export a project's annotations as COCO JSON, CSV (the import format) or YOLO txt.
+"""Export a project's annotations as COCO JSON, CSV (the import format), YOLO txt or DICOM SR.
 
 COCO and CSV carry everything the project knows about an image (label, body part, view, split,
-group, exclusion flags and notes), so ``import(export(project))`` rebuilds the same project.
-File names are written relative to the images' common root folder, which the export reports:
-import that folder with the exported annotation file.
+group, exclusion flags and notes), every box's lesion type, reader and times, every reader's own
+image labels and every ruler measurement, so ``import(export(project))`` rebuilds the same
+project. YOLO carries the boxes and their types (as classes). DICOM SR (``sr``) is a TID 1500
+measurement report per DICOM image and reader (dataset/dicom_sr.py). File names are written
+relative to the images' common root folder, which the export reports: import that folder with
+the exported annotation file.
 """
 
 from __future__ import annotations
@@ -18,10 +21,15 @@ from lesion_studio.files import atomic_write, atomic_write_json
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import ImageRecord
 
-FORMATS = ("coco", "csv", "yolo")
+FORMATS = ("coco", "csv", "yolo", "sr")
 LABEL_COLUMNS = ["image", "label", "body_part", "view", "split", "group", "exclusions", "exclusion_note",
                  "notes", "lesion_type"]
-BOX_COLUMNS = ["image", "x0", "y0", "x1", "y1", "kind"]
+BOX_COLUMNS = ["image", "x0", "y0", "x1", "y1", "kind", "lesion_type", "reader", "created_at", "modified_at"]
+READER_LABEL_COLUMNS = ["image", "reader", "label", "labelled_at"]
+MEASUREMENT_COLUMNS = ["image", "x0", "y0", "x1", "y1", "length_px", "length_mm", "spacing_row", "spacing_col",
+                       "spacing_source", "reader", "created_at", "modified_at"]
+#: YOLO classes 0 and 1 keep their meaning; a project's lesion types follow from 2 (see _yolo).
+YOLO_BASE_CLASSES = ["lesion", "normal_patch"]
 
 
 def image_root(images: list[ImageRecord]) -> Path:
@@ -44,38 +52,78 @@ def export_project(project: Project, out: str | Path, fmt: str) -> dict[str, Any
     if fmt not in FORMATS:
         raise LesionStudioError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
     out = Path(out).expanduser().resolve()
+    if fmt == "sr":
+        from lesion_studio.dataset.dicom_sr import export_sr
+
+        return export_sr(project, out)
     images = project.images()
     root = image_root(images)
     names = {r.id: r.abs_path.relative_to(root).as_posix() for r in images}
     boxes = project.boxes()
     patches = project.normal_patches()
-    written = {"coco": _coco, "csv": _csv, "yolo": _yolo}[fmt](out, images, names, boxes, patches)
+    reads = _ReaderData.of(project)
+    written = {"coco": _coco, "csv": _csv, "yolo": _yolo}[fmt](out, images, names, boxes, patches, reads)
     return {"format": fmt, "image_root": str(root), "images": len(images), "boxes": len(boxes),
-            "normal_patches": len(patches), "files": [str(p) for p in written]}
+            "normal_patches": len(patches), "measurements": len(reads.measurements),
+            "reader_labels": len(reads.labels), "files": [str(p) for p in written]}
 
 
-def _coco(out: Path, images, names, boxes, patches) -> list[Path]:  # noqa: ANN001
+class _ReaderData:
+    """What the readers added: their own labels, the rulers and the project's list of types."""
+
+    def __init__(self, labels: list, measurements: list, types: list[str]) -> None:  # noqa: ANN001
+        self.labels, self.measurements, self.types = labels, measurements, types
+
+    @classmethod
+    def of(cls, project: Project) -> _ReaderData:
+        from lesion_studio.store.lesion_types import lesion_types
+        from lesion_studio.store.measurements import measurements
+        from lesion_studio.store.readers import reader_labels
+
+        return cls(reader_labels(project), measurements(project), lesion_types(project))
+
+
+def _measurement_fields(m) -> dict[str, Any]:  # noqa: ANN001 - store.records.Measurement
+    return {"x0": m.x0, "y0": m.y0, "x1": m.x1, "y1": m.y1, "length_px": m.length_px, "length_mm": m.length_mm,
+            "spacing": list(m.spacing) if m.spacing else None, "spacing_source": m.spacing_source,
+            "reader": m.author, "created_at": m.created_at, "modified_at": m.modified_at}
+
+
+def _coco(out: Path, images, names, boxes, patches, reads: _ReaderData) -> list[Path]:  # noqa: ANN001
     path = out if out.suffix.lower() == ".json" else out / "annotations.coco.json"
-    coco_images = [
-        {"id": r.id, "file_name": names[r.id], "width": r.width, "height": r.height,
-         "extra": {**r.extra, **_image_fields(r)}}
-        for r in images
-    ]
+    labels_of: dict[int, list[dict[str, str]]] = {}
+    for rl in reads.labels:
+        labels_of.setdefault(rl.image_id, []).append(
+            {"reader": rl.reader, "label": rl.label, "labelled_at": rl.labelled_at})
+    coco_images = []
+    for r in images:
+        extra = {**r.extra, **_image_fields(r)}
+        if r.id in labels_of:
+            extra["reader_labels"] = labels_of[r.id]
+        coco_images.append({"id": r.id, "file_name": names[r.id], "width": r.width, "height": r.height,
+                            "extra": extra})
     annotations = []
     for category, regions in ((1, boxes), (2, patches)):
         for reg in regions:
             b = reg.box
+            attributes = {"reader": reg.author}
+            if category == 1:
+                attributes["lesion_type"] = reg.lesion_type
             annotations.append({
                 "id": len(annotations) + 1, "image_id": reg.image_id, "category_id": category,
                 "bbox": [b.x0, b.y0, b.width, b.height], "area": b.width * b.height, "iscrowd": 0,
-                "xyxy": [b.x0, b.y0, b.x1, b.y1], "author": reg.author,
+                "xyxy": [b.x0, b.y0, b.x1, b.y1], "author": reg.author, "attributes": attributes,
+                "created_at": reg.created_at, "modified_at": reg.modified_at,
             })
     data = {
-        "info": {"description": "Lesion Studio export", "version": "1.0"},
+        "info": {"description": "Lesion Studio export", "version": "1.0", "lesion_types": reads.types},
         "images": coco_images,
         "annotations": annotations,
         "categories": [{"id": 1, "name": "lesion", "supercategory": "finding"},
                        {"id": 2, "name": "normal_patch", "supercategory": "source"}],
+        # Not COCO: ruler lines (image coordinates) with the pixel spacing they were measured with.
+        "measurements": [{"id": k + 1, "image_id": m.image_id, **_measurement_fields(m)}
+                         for k, m in enumerate(reads.measurements)],
     }
     atomic_write_json(path, data, indent=1)
     return [path]
@@ -91,28 +139,51 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> No
     atomic_write(path, buf.getvalue().encode())
 
 
-def _csv(out: Path, images, names, boxes, patches) -> list[Path]:  # noqa: ANN001
+def _csv(out: Path, images, names, boxes, patches, reads: _ReaderData) -> list[Path]:  # noqa: ANN001
+    """labels.csv and boxes.csv (the import format), reader_labels.csv and measurements.csv."""
     extra_cols = sorted({k for r in images for k in r.extra} - set(LABEL_COLUMNS))
     label_rows = [{"image": names[r.id], **{k: r.extra.get(k, "") for k in extra_cols}, **_image_fields(r)}
                   for r in images]
     box_rows = [{"image": names[reg.image_id], "x0": repr(reg.box.x0), "y0": repr(reg.box.y0),
-                 "x1": repr(reg.box.x1), "y1": repr(reg.box.y1), "kind": kind}
+                 "x1": repr(reg.box.x1), "y1": repr(reg.box.y1), "kind": kind,
+                 "lesion_type": getattr(reg, "lesion_type", ""), "reader": reg.author,
+                 "created_at": reg.created_at, "modified_at": reg.modified_at}
                 for kind, regions in (("lesion", boxes), ("normal_patch", patches)) for reg in regions]
-    labels_path, boxes_path = out / "labels.csv", out / "boxes.csv"
-    _write_csv(labels_path, LABEL_COLUMNS + extra_cols, label_rows)
-    _write_csv(boxes_path, BOX_COLUMNS, box_rows)
-    return [labels_path, boxes_path]
+    reader_rows = [{"image": names[rl.image_id], "reader": rl.reader, "label": rl.label,
+                    "labelled_at": rl.labelled_at} for rl in reads.labels]
+    measurement_rows = []
+    for m in reads.measurements:
+        row = {k: (repr(v) if isinstance(v, float) else v) for k, v in _measurement_fields(m).items()}
+        spacing = m.spacing or ("", "")
+        row.update(image=names[m.image_id], spacing_row=repr(spacing[0]) if m.spacing else "",
+                   spacing_col=repr(spacing[1]) if m.spacing else "", length_mm=row["length_mm"] or "")
+        measurement_rows.append(row)
+    paths = [out / "labels.csv", out / "boxes.csv", out / "reader_labels.csv", out / "measurements.csv"]
+    for path, columns, rows in zip(paths, (LABEL_COLUMNS + extra_cols, BOX_COLUMNS, READER_LABEL_COLUMNS,
+                                           MEASUREMENT_COLUMNS),
+                                   (label_rows, box_rows, reader_rows, measurement_rows), strict=True):
+        _write_csv(path, columns, rows)
+    return paths
 
 
-def _yolo(out: Path, images, names, boxes, patches) -> list[Path]:  # noqa: ANN001
+def yolo_classes(types: list[str]) -> list[str]:
+    """YOLO class names: 0 lesion (a box without a type), 1 normal_patch, then the project's types
+    in its order, so an untyped project exports exactly as before types existed."""
+    return YOLO_BASE_CLASSES + [t for t in types if t not in YOLO_BASE_CLASSES]
+
+
+def _yolo(out: Path, images, names, boxes, patches, reads: _ReaderData) -> list[Path]:  # noqa: ANN001
     """One txt per image under labels/ (class cx cy w h, normalised), mirroring the image tree.
-    Class 0 is lesion, 1 normal_patch; images without boxes get an empty file (a negative)."""
+    Classes are in classes.txt (:func:`yolo_classes`); images without boxes get an empty file (a
+    negative). YOLO has no place for readers or measurements: use COCO or CSV to keep those."""
+    classes = yolo_classes(reads.types)
     by_image: dict[int, list[str]] = {r.id: [] for r in images}
     size = {r.id: (r.width, r.height) for r in images}
-    for cls, regions in ((0, boxes), (1, patches)):
+    for kind, regions in (("lesion", boxes), ("normal_patch", patches)):
         for reg in regions:
             w, h = size[reg.image_id]
             b = reg.box
+            cls = classes.index(reg.lesion_type or "lesion") if kind == "lesion" else 1
             cx, cy = (b.x0 + b.x1) / 2 / w, (b.y0 + b.y1) / 2 / h
             by_image[reg.image_id].append(f"{cls} {cx:.6f} {cy:.6f} {b.width / w:.6f} {b.height / h:.6f}")
     written = []
@@ -120,6 +191,6 @@ def _yolo(out: Path, images, names, boxes, patches) -> list[Path]:  # noqa: ANN0
         path = (out / "labels" / names[image_id]).with_suffix(".txt")
         atomic_write(path, ("\n".join(lines) + ("\n" if lines else "")).encode())
         written.append(path)
-    classes = out / "classes.txt"
-    atomic_write(classes, b"lesion\nnormal_patch\n")
-    return [classes, *written]
+    classes_path = out / "classes.txt"
+    atomic_write(classes_path, ("\n".join(classes) + "\n").encode())
+    return [classes_path, *written]

@@ -12,23 +12,30 @@ import logging
 import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lesion_studio.dataset.annotations import (
     Annotations,
+    BoxMeta,
     ImageAnnotation,
     read_boxes_csv,
     read_coco_json,
     read_labels_csv,
+    read_measurements_csv,
+    read_reader_labels_csv,
 )
+from lesion_studio.dataset.dicom_sr import SPACING_FROM_IMAGE
 from lesion_studio.deid import hashed_group_key
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import file_sha256
 from lesion_studio.io.reader import DICOM_SUFFIXES, RASTER_SUFFIXES, is_probably_dicom, open_radiograph
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.store.lesion_types import add_lesion_types, lesion_types
 from lesion_studio.store.project import Project
+from lesion_studio.store.readers import IMPORT_READER, check_reader
+from lesion_studio.store.records import NewRegion, ReaderLabel
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,10 @@ class ImportReport:
     boxes: int = 0
     normal_patches: int = 0
     labelled: int = 0
+    measurements: int = 0
+    reader_labels: int = 0
+    #: Lesion types the import added to the project's list.
+    new_lesion_types: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     unmatched_annotations: list[str] = field(default_factory=list)
     #: Annotation rows skipped (or clipped), each {file, where, reason, action}.
@@ -81,14 +92,20 @@ def candidate_files(source: Path) -> list[Path]:
     return out
 
 
-def load_annotations(labels: Path | None, boxes: Path | None, coco: Path | None) -> Annotations:
+def load_annotations(labels: Path | None, boxes: Path | None, coco: Path | None, *,
+                     reader_labels: Path | None = None, measurements: Path | None = None,
+                     known_types: list[str] | None = None) -> Annotations:
     ann = Annotations()
     if coco:
-        read_coco_json(Path(coco), ann)
+        read_coco_json(Path(coco), ann, **({"known_types": known_types} if known_types else {}))
     if labels:
         read_labels_csv(Path(labels), ann)
     if boxes:
         read_boxes_csv(Path(boxes), ann)
+    if reader_labels:
+        read_reader_labels_csv(Path(reader_labels), ann)
+    if measurements:
+        read_measurements_csv(Path(measurements), ann)
     return ann
 
 
@@ -97,6 +114,8 @@ def _probe(path: Path) -> dict[str, Any]:
     rg = open_radiograph(path)
     tags = rg.tags
     return {
+        "_sop_uid": tags.get("SOP UID", ""),  # private keys: used to match SRs, never stored
+        "_spacing": (rg.pixel_spacing_mm, rg.spacing_source),
         "path": path,
         "sha256": file_sha256(path),
         "width": rg.width,
@@ -127,11 +146,15 @@ def import_source(
     labels_csv: str | Path | None = None,
     boxes_csv: str | Path | None = None,
     coco_json: str | Path | None = None,
-    author: str = "import",
+    author: str = IMPORT_READER,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
     workers: int = 2,
     strict: bool = False,
+    reader_labels_csv: str | Path | None = None,
+    measurements_csv: str | Path | None = None,
+    label_reader: str | None = None,
+    sr: list[str | Path] | tuple[str | Path, ...] = (),
 ) -> ImportReport:
     """Import ``source`` with its annotations: decode and validate everything, then write once.
 
@@ -139,15 +162,27 @@ def import_source(
     ``strict`` any such row fails the whole import before anything is written. The images and
     their boxes go into the store in one transaction, so an import never stops half-way. A
     cancelled import writes the images decoded so far (whole, with their annotations).
+
+    ``author`` is the reader of boxes and measurements whose file names none. With
+    ``label_reader``, the labels file's labels are also recorded as that reader's own labels.
     """
     source = Path(source).expanduser().resolve()
     if not source.exists():
         raise LesionStudioError(f"{source} does not exist. Check the folder to import.")
+    author = check_reader(author)
+    label_reader = check_reader(label_reader) if label_reader else None
     annotations = load_annotations(
         Path(labels_csv) if labels_csv else None,
         Path(boxes_csv) if boxes_csv else None,
         Path(coco_json) if coco_json else None,
+        reader_labels=Path(reader_labels_csv) if reader_labels_csv else None,
+        measurements=Path(measurements_csv) if measurements_csv else None,
+        known_types=lesion_types(project),
     )
+    if sr:
+        from lesion_studio.dataset.dicom_sr import read_sr_paths
+
+        read_sr_paths([Path(p).expanduser() for p in sr], annotations)
     files = candidate_files(source)
     root = source if source.is_dir() else source.parent
     report = ImportReport()
@@ -176,10 +211,16 @@ def import_source(
             else:
                 relative = path.relative_to(root).as_posix()
                 ann = annotations.lookup(relative)
-                info["group_key"] = hashed_group_key(info["group_key"], salt)
                 if ann is not None:
                     matched_keys.add(relative if relative in annotations.by_key else path.name)
-                    _attach(info, ann, annotations, author)
+                sop = _sop_annotation(annotations, info.pop("_sop_uid"))
+                if sop is not None:
+                    matched_keys.add(sop[0])
+                    ann = sop[1] if ann is None else _merged(ann, sop[1], annotations)
+                info["group_key"] = hashed_group_key(info["group_key"], salt)
+                spacing = info.pop("_spacing")
+                if ann is not None:
+                    _attach(info, ann, annotations, author, label_reader, spacing)
                 rows.append(info)
             progress(ProgressEvent("import", done, len(todo), path.name, clock.eta(done)))
     report.problems = [asdict(p) for p in annotations.problems]
@@ -194,15 +235,41 @@ def import_source(
     report.labelled = sum(1 for r in rows if r.pop("_labelled", False))
     report.boxes = sum(len(r.get("lesion_boxes", ())) for r in rows)
     report.normal_patches = sum(len(r.get("normal_patches", ())) for r in rows)
+    report.measurements = sum(len(r.get("measurements", ())) for r in rows)
+    report.reader_labels = sum(len(r.get("reader_labels", ())) for r in rows)
     if rows:
         if project.get_setting(GROUP_SALT_KEY) != salt:
             project.set_setting(GROUP_SALT_KEY, salt)
         project.add_images(rows)
+        used = [r.lesion_type for row in rows for r in row.get("lesion_boxes", ()) if r.lesion_type]
+        report.new_lesion_types = add_lesion_types(project, [*annotations.lesion_types, *used])
     report.added = len(rows)
     return report
 
 
-def _attach(info: dict[str, Any], ann: ImageAnnotation, annotations: Annotations, author: str) -> None:
+def _sop_annotation(annotations: Annotations, sop_uid: str) -> tuple[str, ImageAnnotation] | None:
+    """The annotations an SR filed under this image's SOP Instance UID (dataset/dicom_sr.py)."""
+    from lesion_studio.dataset.dicom_sr import sop_key
+
+    key = sop_key(sop_uid)
+    return (key, annotations.by_key[key]) if sop_uid and key in annotations.by_key else None
+
+
+def _merged(first: ImageAnnotation, second: ImageAnnotation, annotations: Annotations) -> ImageAnnotation:
+    """An image named by a CSV/COCO file and by an SR: the SR's boxes and rulers join the file's."""
+    scratch = Annotations(by_key={"image": first}, problems=annotations.problems, lesion_types=annotations.lesion_types)
+    for kind, boxes in (("lesion", second.lesion_boxes), ("normal_patch", second.normal_patches)):
+        for k, box in enumerate(boxes):
+            file, where = second.box_sources.get((kind, k), ("SR", f"box {k + 1}"))
+            scratch.add_box("image", kind, box, file, where, second.box_meta.get((kind, k)))
+    first.measurements += second.measurements
+    first.measurement_sources += second.measurement_sources
+    return first
+
+
+def _attach(info: dict[str, Any], ann: ImageAnnotation, annotations: Annotations, author: str,
+            label_reader: str | None = None,
+            spacing: tuple[tuple[float, float] | None, str] = (None, "")) -> None:
     """Merge one image's annotations into its row, checking each box against the image size."""
     info.update(ann.fields)  # a group named by the labels file replaces the hashed one, as given
     info["extra"] = dict(ann.extra)
@@ -219,8 +286,23 @@ def _attach(info: dict[str, Any], ann: ImageAnnotation, annotations: Annotations
             if clipped != box:
                 annotations.problem(file, where, f"the box extends beyond the {width}x{height} image",
                                     action="clipped")
-            kept.append((clipped, author))
+            meta = ann.box_meta.get((kind, k), BoxMeta())
+            kept.append(NewRegion(clipped, meta.reader or author, meta.lesion_type, meta.created_at,
+                                  meta.modified_at))
         info["lesion_boxes" if kind == "lesion" else "normal_patches"] = kept
+    labels = list(ann.reader_labels)
+    if label_reader and "label" in ann.fields and all(r.reader != label_reader for r in labels):
+        labels.append(ReaderLabel(0, label_reader, ann.fields["label"], ""))
+    info["reader_labels"] = labels
+    measurements = []
+    for m, (file, where) in zip(ann.measurements, ann.measurement_sources, strict=True):
+        if not all(0 <= x <= width for x in (m.x0, m.x1)) or not all(0 <= y <= height for y in (m.y0, m.y1)):
+            annotations.problem(file, where, f"the measurement reaches outside the {width}x{height} image")
+            continue
+        if m.spacing_source == SPACING_FROM_IMAGE:  # an SR's ruler: measured with this image's spacing
+            m = replace(m, spacing=spacing[0], spacing_source=spacing[1] if spacing[0] else "")
+        measurements.append(m if m.author else replace(m, author=author))
+    info["measurements"] = measurements
     if info["lesion_boxes"] and info.get("label", "unreviewed") == "unreviewed":
         info["label"] = "lesion"  # a box is an expert's statement that there is a lesion
 

@@ -178,6 +178,9 @@ class ExperimentConfig:
     selection: SelectionSpec = field(default_factory=SelectionSpec)
     bootstrap: BootstrapSpec = field(default_factory=BootstrapSpec)
     scoring_backend: Literal["onnx", "torch"] = "onnx"
+    #: Only lesion images with a box of one of these types are lesion examples (others leave the
+    #: study; normal images stay). None: every lesion image. See dataset/type_selection.py.
+    lesion_types: list[str] | None = None
     #: Measure each UNIT generator with the quality report (evaluate/generator_quality.py) on
     #: validation patches it never trained on; the report goes into results.json and table.md.
     assess_generators: bool = True
@@ -199,6 +202,16 @@ class ExperimentConfig:
             raise ConfigError("'filter.min_baseline_val_auc' must lie in [0, 1).")
         if not 0 < self.selection.max_p <= 1:
             raise ConfigError("'selection.max_p' must lie in (0, 1].")
+        if self.lesion_types is not None:
+            from lesion_studio.errors import LesionStudioError
+            from lesion_studio.store.lesion_types import check_type
+
+            if not self.lesion_types:
+                raise ConfigError("'lesion_types' must name at least one lesion type (or be left out).")
+            try:
+                self.lesion_types = [check_type(t) for t in self.lesion_types]
+            except LesionStudioError as exc:
+                raise ConfigError(f"'lesion_types': {exc}") from exc
         self.classifier_config()  # validate early: a bad key fails before any work starts
 
     @property

@@ -698,10 +698,13 @@ class ExperimentRunner:
     # ------------------------------------------------------------------ the whole protocol
     def run(self) -> ExperimentResult:
         """Open the project, run (or resume) every stage on it, write the report, close it."""
+        from lesion_studio.dataset.type_selection import lesion_type_selection
+
         t0 = time.perf_counter()
         project = self._open_project()
         try:
-            return self._run(project, t0)
+            with lesion_type_selection(self.cfg.lesion_types):
+                return self._run(project, t0)
         finally:
             project.close()
 

@@ -27,6 +27,7 @@ from lesion_studio.store.records import (
     ImageRecord,
     LesionBox,
     ModelRecord,
+    NewRegion,
     NormalPatch,
     RunRecord,
     SyntheticSample,
@@ -243,15 +244,19 @@ class Project:
     def add_images(self, rows: Iterable[dict[str, Any]]) -> list[int]:
         """Add many images in one transaction (an import batch is one unit of work).
 
-        A row may carry ``lesion_boxes`` and ``normal_patches``: lists of (Box, author) pairs
-        inserted with their image, so an image never appears without its annotations.
+        A row may carry ``lesion_boxes`` and ``normal_patches``: lists of (Box, author) pairs or
+        :class:`NewRegion` items inserted with their image, so an image never appears without its
+        annotations; and ``reader_labels`` and ``measurements`` (see :mod:`store.readers`).
         """
+        from lesion_studio.store.readers import insert_image_annotations
+
         now = utc_now()
         ids = []
         with self._tx() as cur:
             for row in rows:
                 row = dict(row)
                 regions = {t: row.pop(t, ()) for t in ("lesion_boxes", "normal_patches")}
+                reader_rows = {t: row.pop(t, ()) for t in ("reader_labels", "measurements")}
                 abs_path = Path(row.pop("path"))
                 row.setdefault("name", abs_path.name)
                 fields = self._check_image_fields(row)
@@ -266,13 +271,19 @@ class Project:
                 image_id = int(cur.lastrowid)
                 ids.append(image_id)
                 for table, boxes in regions.items():
-                    for box, author in boxes:
-                        box = box.normalized()
+                    for item in boxes:
+                        region = item if isinstance(item, NewRegion) else NewRegion(*item)
+                        box = region.box.normalized()
+                        typed = table == "lesion_boxes"
                         cur.execute(
-                            f"INSERT INTO {table} (image_id, x0, y0, x1, y1, author, created_at, modified_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (image_id, *box.as_tuple(), author, now, now),
+                            f"INSERT INTO {table} (image_id, x0, y0, x1, y1, author, created_at, modified_at"
+                            f"{', lesion_type' if typed else ''}) VALUES (?, ?, ?, ?, ?, ?, ?, ?"
+                            f"{', ?' if typed else ''})",
+                            (image_id, *box.as_tuple(), region.author, region.created_at or now,
+                             region.modified_at or region.created_at or now,
+                             *((region.lesion_type,) if typed else ())),
                         )
+                insert_image_annotations(cur, image_id, now, **reader_rows)
         return ids
 
     def image(self, image_id: int) -> ImageRecord:
@@ -394,16 +405,20 @@ class Project:
 
     # ------------------------------------------------------------------ boxes and patches
     # Lesion boxes and normal patches share one implementation; the table name is the only difference.
-    def _add_region(self, table: str, image_id: int, box: Box, author: str, region_id: int | None) -> int:
+    def _add_region(self, table: str, image_id: int, box: Box, author: str, region_id: int | None,
+                    extra: dict[str, Any] | None = None) -> int:
         box = box.normalized()
         if not (box.x1 > box.x0 and box.y1 > box.y0):
             raise ProjectError("A box needs a positive width and height.")
         now = utc_now()
+        extra = extra or {}
+        cols = "".join(f", {k}" for k in extra)
+        marks = "".join(", ?" for _ in extra)
         with self._tx() as cur:
             cur.execute(
-                f"INSERT INTO {table} (id, image_id, x0, y0, x1, y1, author, created_at, modified_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (region_id, image_id, *box.as_tuple(), author, now, now),
+                f"INSERT INTO {table} (id, image_id, x0, y0, x1, y1, author, created_at, modified_at{cols}) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?{marks})",
+                (region_id, image_id, *box.as_tuple(), author, now, now, *extra.values()),
             )
             return int(cur.lastrowid)
 
@@ -421,10 +436,11 @@ class Project:
         with self._tx() as cur:
             cur.execute(f"DELETE FROM {table} WHERE id = ?", (region_id,))
 
-    def _regions(self, table: str, image_id: int | None) -> list[sqlite3.Row]:
-        if image_id is None:
-            return self._query(f"SELECT * FROM {table} ORDER BY image_id, id")
-        return self._query(f"SELECT * FROM {table} WHERE image_id = ? ORDER BY id", (image_id,))
+    def _regions(self, table: str, image_id: int | None, author: str | None = None) -> list[sqlite3.Row]:
+        where = [c for c, v in (("image_id = ?", image_id), ("author = ?", author)) if v is not None]
+        params = [v for v in (image_id, author) if v is not None]
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        return self._query(f"SELECT * FROM {table}{clause} ORDER BY image_id, id", params)
 
     @staticmethod
     def _region_fields(row: sqlite3.Row) -> dict[str, Any]:
@@ -433,24 +449,36 @@ class Project:
             author=row["author"], created_at=row["created_at"], modified_at=row["modified_at"],
         )
 
-    def add_box(self, image_id: int, box: Box, *, author: str = "", box_id: int | None = None) -> int:
-        """Add a lesion box. ``box_id`` restores a deleted box under its old id (undo)."""
-        return self._add_region("lesion_boxes", image_id, box, author, box_id)
+    def add_box(self, image_id: int, box: Box, *, author: str = "", box_id: int | None = None,
+                lesion_type: str = "") -> int:
+        """Add a lesion box drawn by reader ``author``. ``box_id`` restores a deleted box under
+        its old id (undo)."""
+        return self._add_region("lesion_boxes", image_id, box, author, box_id, {"lesion_type": lesion_type})
 
     def update_box(self, box_id: int, box: Box) -> None:
         self._update_region("lesion_boxes", box_id, box)
 
+    def set_box_type(self, box_id: int, lesion_type: str) -> None:
+        """Set a box's lesion type (one transaction); its reader stays who drew it."""
+        with self._tx() as cur:
+            cur.execute("UPDATE lesion_boxes SET lesion_type = ?, modified_at = ? WHERE id = ?",
+                        (lesion_type, utc_now(), box_id))
+            if cur.rowcount == 0:
+                raise ProjectError(f"There is no lesion box {box_id}.")
+
     def delete_box(self, box_id: int) -> None:
         self._delete_region("lesion_boxes", box_id)
 
-    def boxes(self, image_id: int | None = None) -> list[LesionBox]:
-        return [LesionBox(**self._region_fields(r)) for r in self._regions("lesion_boxes", image_id)]
+    def boxes(self, image_id: int | None = None, *, reader: str | None = None) -> list[LesionBox]:
+        """Lesion boxes, of one image and/or one reader (None: all)."""
+        return [LesionBox(**self._region_fields(r), lesion_type=r["lesion_type"])
+                for r in self._regions("lesion_boxes", image_id, reader)]
 
     def box(self, box_id: int) -> LesionBox:
         rows = self._query("SELECT * FROM lesion_boxes WHERE id = ?", (box_id,))
         if not rows:
             raise ProjectError(f"There is no lesion box {box_id}.")
-        return LesionBox(**self._region_fields(rows[0]))
+        return LesionBox(**self._region_fields(rows[0]), lesion_type=rows[0]["lesion_type"])
 
     def add_normal_patch(
         self, image_id: int, box: Box, *, author: str = "", patch_id: int | None = None

@@ -11,6 +11,8 @@ LABELS = ("lesion", "normal", "unreviewed")
 SPLITS = ("train", "val", "test", "unassigned")
 EXCLUSION_REASONS = ("pediatric", "hardware", "confounder", "other")
 BODY_PART_UNKNOWN = ""
+#: The lesion types a new project offers (a project keeps its own list: store/lesion_types.py).
+DEFAULT_LESION_TYPES = ("fracture", "lytic", "sclerotic", "mixed", "other")
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,74 @@ class LesionBox:
     id: int
     image_id: int
     box: Box
+    author: str  # the reader who drew it (or "import", "phantom", ...)
+    created_at: str
+    modified_at: str
+    lesion_type: str = ""  # one of the project's lesion types; "" for a box nobody typed
+
+    @property
+    def reader(self) -> str:
+        return self.author
+
+
+@dataclass(frozen=True)
+class NewRegion:
+    """A box or patch to insert with its image (import): its reader, type and times when known."""
+
+    box: Box
+    author: str = ""
+    lesion_type: str = ""
+    created_at: str | None = None
+    modified_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A ruler line from (x0, y0) to (x1, y1) in image pixel coordinates, with the pixel spacing
+    (mm per pixel: row, column) it was measured with and where that spacing came from
+    (``PixelSpacing``, ``ImagerPixelSpacing``, or "" when none is known: the length is in pixels)."""
+
+    id: int
+    image_id: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    spacing: tuple[float, float] | None
+    spacing_source: str
     author: str
     created_at: str
     modified_at: str
+
+    @property
+    def length_px(self) -> float:
+        import math
+
+        return math.hypot(self.x1 - self.x0, self.y1 - self.y0)
+
+    @property
+    def length_mm(self) -> float | None:
+        """The length in millimetres, or None when no pixel spacing is known."""
+        import math
+
+        if self.spacing is None:
+            return None
+        row, col = self.spacing
+        return math.hypot((self.x1 - self.x0) * col, (self.y1 - self.y0) * row)
+
+    @property
+    def reader(self) -> str:
+        return self.author
+
+
+@dataclass(frozen=True)
+class ReaderLabel:
+    """One reader's image label (every reader keeps their own; ``images.label`` is the project's)."""
+
+    image_id: int
+    reader: str
+    label: str
+    labelled_at: str
 
 
 @dataclass(frozen=True)
