@@ -111,6 +111,10 @@ def test_an_arms_study_runs_every_arm_with_equal_counts(demo_project_master, tmp
     assert "delta_vs_baseline" in rows["oversample x0.5"]
     table = (result.output / "table.md").read_text()
     assert "copy_paste x0.5" in table and "vs oversample" in table
+    # The pointing game of every row, on the boxed test lesions.
+    pg = rows["Baseline"]["pointing"]
+    assert pg["map"] == "lesion_map" and pg["all"]["n"] == 4 and 0 <= pg["all"]["rate"] <= 1
+    assert "Pointing game" in table
     # Copy-paste samples carry the box the map head learns from, inside their window.
     saved = json.loads((result.output / "results.json").read_text())
     assert saved["studies"][0]["copy_paste_candidates"] > 0

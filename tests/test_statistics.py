@@ -199,3 +199,14 @@ def test_a_translator_that_changes_nothing_scores_as_the_untouched_windows(demo_
     dark = ctx.assess(Darker()).to_dict()
     assert dark["realism"]["excess_auc"] > 0.05
     assert dark["intensity_drift"]["mean_shift_signed"] < -0.05
+
+
+def test_pointing_game_rate_and_interval() -> None:
+    from lesion_studio.evaluate.metrics import pointing_game
+
+    hits = np.array([True] * 6 + [False] * 4)
+    r = pointing_game(hits, n_resamples=4000, seed=0)
+    assert r["rate"] == pytest.approx(0.6) and r["n"] == 10
+    assert 0.2 < r["ci_low"] < 0.6 < r["ci_high"] <= 0.95  # binomial spread over 10 lesions
+    assert pointing_game(np.array([], bool))["rate"] is None
+    assert pointing_game(np.ones(5, bool))["ci_low"] == 1.0

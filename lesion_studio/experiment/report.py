@@ -39,6 +39,12 @@ def _fmt_t(e: dict[str, Any]) -> str:
     return f"{e['t']:g}" + (f" (score > {cut:.3f})" if cut is not None and cut != e["t"] else "")
 
 
+def _fmt_rate(r: dict[str, Any]) -> str:
+    if not r or r.get("rate") is None:
+        return "– (none)"
+    return f"{r['rate']:.0%} ({r['ci_low']:.0%}–{r['ci_high']:.0%}), n={r['n']}"
+
+
 def _fmt_delta(d: dict[str, Any] | None) -> str:
     return f"{d['delta']:+.3f} ({d['ci_low']:+.3f}–{d['ci_high']:+.3f})" if d else "–"
 
@@ -83,6 +89,15 @@ def table_markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {e['target']} | {kind} | {status} | {_fmt_t(e)} | {e.get('augmented_samples') or 0} | "
                          f"{_fmt_auc(e)} | {per_seed} | {_fmt_spread(e.get('auc_spread'))} | {delta} | "
                          f"{_fmt_spread(e.get('delta_spread'), signed=True)} |{controls}")
+        pointed = [e for e in evals if e["line"] == line and e.get("pointing")]
+        if pointed:
+            lines += ["", "Pointing game on the boxed test lesions (the seed-mean map's peak inside a radiologist's "
+                      "box; 95% bootstrap CI over the lesions):", "",
+                      "| Body part | Type | Map | Detected lesions (p > 0.5) | All boxed lesions |", "|---|---|---|---|---|"]
+            for e in pointed:
+                pg = e["pointing"]
+                lines.append(f"| {e['target']} | {e['type']} | {pg.get('map')} | {_fmt_rate(pg['detected'])} | "
+                             f"{_fmt_rate(pg['all'])} |")
         test = next((e["test"] for e in evals if e["line"] == line), {})
         lines += ["", f"Test images: {test.get('images')} ({test.get('lesion')} lesion, {test.get('normal')} normal).",
                   ""]

@@ -611,7 +611,7 @@ class ExperimentRunner:
         records = split_records(project, "test", parts, include_excluded=self.cfg.include_excluded)
         if not records:
             raise LesionStudioError(f"The test set has no reviewed images for {parts_label(parts)}.")
-        sets = {"headline": materialise(image_examples(records), cache, what="test images")}
+        sets = {"headline": materialise(image_examples(records, project), cache, what="test images", masks=True)}
         extra = set(self.cfg.also_evaluate_including)
         if extra and not self.cfg.include_excluded:
             more = [r for r in split_records(project, "test", parts, include_excluded=True)
@@ -669,6 +669,38 @@ class ExperimentRunner:
             entry["per_body_part"] = per_part
         return entry
 
+    def _pointing(self, paths: list[str], data: LabelledSet) -> dict[str, Any]:
+        """The pointing game on the test lesions with boxes: does the seed-mean localisation map
+        (the lesion map of a map-head detector, else the CAM) peak inside a radiologist's box?
+        ``detected``: over the lesions the detector finds (seed-mean probability > 0.5); ``all``:
+        over every boxed lesion. Percentile bootstrap CIs over the lesion images."""
+        from lesion_studio.evaluate.metrics import pointing_game
+        from lesion_studio.training.classifier_trainer import load_classifier, predict_localisation
+
+        assert data.masks is not None
+        scores, maps = [], []
+        for path in paths:
+            model, _ = load_classifier(path, device=self.cls_cfg.device)
+            s, m = predict_localisation(model, data.arrays, device=next(model.parameters()).device,
+                                        batch_size=self.cls_cfg.eval_batch_size)
+            scores.append(s)
+            maps.append(m)
+        score, grid = np.mean(scores, axis=0), np.mean(maps, axis=0)
+        boxed = [i for i, e in enumerate(data.examples) if e.label == 1 and e.boxes]
+        size = data.arrays.shape[-1]
+        hits = []
+        for i in boxed:
+            cell = np.unravel_index(int(np.argmax(grid[i])), grid[i].shape)
+            y = min(size - 1, int((cell[0] + 0.5) * size / grid[i].shape[0]))
+            x = min(size - 1, int((cell[1] + 0.5) * size / grid[i].shape[1]))
+            hits.append(bool(data.masks[i][y, x]))
+        hits_a = np.array(hits, dtype=bool)
+        found = np.array([score[i] > 0.5 for i in boxed], dtype=bool)
+        bs = self.cfg.bootstrap
+        opts = {"n_resamples": bs.resamples, "confidence": bs.confidence, "seed": bs.seed}
+        return {"detected": pointing_game(hits_a[found], **opts), "all": pointing_game(hits_a, **opts),
+                "map": "lesion_map" if self.cls_cfg.head == "image+map" else "cam"}
+
     def evaluate(self, ctx: RunContext, rows: list[ModelRow]) -> Evaluation:
         bs = self.cfg.bootstrap
         test_id = "external:" + str(self.test_set_dir or (self.cfg.test_set.folder if self.cfg.test_set else "")) \
@@ -677,7 +709,7 @@ class ExperimentRunner:
                   "bootstrap": to_dict(bs), "test": test_id, "version": STAGE_VERSION,
                   "test_data": inputs_hash(sorted((r.sha256, r.label, r.exclusions, r.body_part)
                                                   for r in ctx.test_source.images(split="test"))),
-                  "including": self.cfg.also_evaluate_including}
+                  "including": self.cfg.also_evaluate_including, "pointing": 1}
 
         def fn() -> Evaluation:
             evaluations: list[dict[str, Any]] = []
@@ -690,7 +722,10 @@ class ExperimentRunner:
                 for line, data in self._test_sets(ctx, parts).items():
                     scores = {r.id: [self._predict_torch(p, data.arrays) for p in r.paths] for r in trows if r.paths}
                     for r in trows:
-                        evaluations.append({**self._evaluate_row(r, base, data, scores), "line": line})
+                        entry = {**self._evaluate_row(r, base, data, scores), "line": line}
+                        if line == "headline" and r.paths and data.masks is not None:
+                            entry["pointing"] = self._pointing(r.paths, data)
+                        evaluations.append(entry)
             return Evaluation(test_set=test_id, evaluations=evaluations)
 
         return self.stages.run_as("evaluate", inputs, fn, Evaluation)
