@@ -157,20 +157,8 @@ def synthetic_examples(project: Project, samples: Iterable[SyntheticSample],
             key = f"syn-{key}"
         src = project.image(s.source_image_id)
         out.append(Example(key=str(key), path=path, label=1, body_part=src.body_part, synthetic_id=s.id,
-                           boxes=(sample_lesion_box(s),)))
+                           boxes=(s.lesion_box(),)))
     return out
-
-
-def sample_lesion_box(sample: SyntheticSample) -> BoxTuple:
-    """Where a synthetic sample's lesion is: the box recorded with it (``provenance["lesion_box"]``:
-    the pasted real box of a copy-paste sample, or the core of the blend), else its window's blend
-    core (where α ≥ ½, the part the blend hands to the translation)."""
-    from lesion_studio.synthesis.blend import alpha_core_box
-
-    recorded = sample.provenance.get("lesion_box")
-    if isinstance(recorded, list | tuple) and len(recorded) == 4:
-        return tuple(float(v) for v in recorded)  # type: ignore[return-value]
-    return alpha_core_box(sample.box.as_tuple(), float(sample.n or 1.0))
 
 
 def accepted_training_samples(

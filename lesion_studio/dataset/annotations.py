@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -557,3 +558,11 @@ def read_coco_json(path: Path, into: Annotations, known_types: tuple[str, ...] |
             into.problem(name, where, str(exc))
             continue
         _add_measurement(into, key_of[m["image_id"]], measurement, name, where)
+
+
+def image_root(images: list[Any]) -> Path:
+    """The folder every image lies under (their common parent): export files name images relative to it."""
+    if not images:
+        return Path(".")
+    paths = [str(r.abs_path.parent) for r in images]
+    return Path(os.path.commonpath(paths))

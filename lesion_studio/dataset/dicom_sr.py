@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lesion_studio.dataset.annotations import Annotations, BoxMeta, RowError, checked_box
+from lesion_studio.dataset.annotations import Annotations, BoxMeta, RowError, checked_box, image_root
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
 
@@ -162,7 +162,6 @@ def export_sr(project, out: Path) -> dict[str, Any]:  # noqa: ANN001 - Project
     DICOM instance) and missing files are counted in the result's ``notes``."""
     import pydicom
 
-    from lesion_studio.dataset.exporter import image_root
     from lesion_studio.files import atomic_path
     from lesion_studio.store.measurements import measurements
 

@@ -12,10 +12,10 @@ the exported annotation file.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
 
+from lesion_studio.dataset.annotations import image_root
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import atomic_write, atomic_write_json
 from lesion_studio.store.project import Project
@@ -30,13 +30,6 @@ MEASUREMENT_COLUMNS = ["image", "x0", "y0", "x1", "y1", "length_px", "length_mm"
                        "spacing_source", "reader", "created_at", "modified_at"]
 #: YOLO classes 0 and 1 keep their meaning; a project's lesion types follow from 2 (see _yolo).
 YOLO_BASE_CLASSES = ["lesion", "normal_patch"]
-
-
-def image_root(images: list[ImageRecord]) -> Path:
-    if not images:
-        return Path(".")
-    paths = [str(r.abs_path.parent) for r in images]
-    return Path(os.path.commonpath(paths))
 
 
 def _image_fields(rec: ImageRecord) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from lesion_studio.store.records import Box, ImageRecord
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 3  # 3: lesion windows carry their air share (normal_match "air")
+CACHE_VERSION = set_cache.CACHE_VERSION  # one version for the per-image and the whole-set caches
 LESION, NORMAL = "lesion", "normal"
 _MEMORY_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 

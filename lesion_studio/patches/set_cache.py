@@ -35,6 +35,10 @@ from lesion_studio.store.records import Box, ImageRecord
 
 log = logging.getLogger(__name__)
 
+#: Version of the patch caches' contents (per image and whole set), in every key: bump it when what
+#: a patch holds changes. 3: lesion windows carry their air share (normal_match "air").
+CACHE_VERSION = 3
+
 SET_FORMAT = 1
 FOLDER = "patch_sets"
 KEEP = 4  # newest sets kept per project (a FracAtlas set at 64 px is ~80 MB)
@@ -188,8 +192,6 @@ def preparation_estimate(project: Any, *, body_parts: list[str] | None, splits: 
                          params: Any) -> PreparationEstimate:
     """How long the next start with these settings will spend preparing patches (reads the
     database, prepares nothing)."""
-    from lesion_studio.patches.dataset import CACHE_VERSION
-
     sources = patch_sources(project, body_parts, splits, params.normal_source)
     folder = set_folder(project)
     key = patch_set_key(sources, params, body_parts, splits, CACHE_VERSION)

@@ -18,8 +18,8 @@ import numpy as np
 from lesion_studio.deid import stored_provenance
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import atomic_write
-from lesion_studio.store.project import Project, utc_now
-from lesion_studio.store.records import Box, SyntheticSample
+from lesion_studio.store.project import Project
+from lesion_studio.store.records import Box, SyntheticSample, utc_now
 
 
 def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None) -> bytes:

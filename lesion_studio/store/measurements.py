@@ -68,7 +68,7 @@ def add_measurement(project: Project, image_id: int, line: tuple[float, float, f
                     spacing: tuple[float, float] | None, spacing_source: str = "", author: str = "",
                     measurement_id: int | None = None) -> int:
     """Store a measurement; ``measurement_id`` restores a deleted one under its old id (undo)."""
-    from lesion_studio.store.project import utc_now
+    from lesion_studio.store.records import utc_now
 
     x0, y0, x1, y1 = check_line(*line)
     spacing, spacing_source = check_spacing(spacing, spacing_source)
@@ -83,7 +83,7 @@ def add_measurement(project: Project, image_id: int, line: tuple[float, float, f
 
 
 def update_measurement(project: Project, measurement_id: int, line: tuple[float, float, float, float]) -> None:
-    from lesion_studio.store.project import utc_now
+    from lesion_studio.store.records import utc_now
 
     x0, y0, x1, y1 = check_line(*line)
     with project._tx() as cur:

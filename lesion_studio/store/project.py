@@ -13,7 +13,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from lesion_studio.store.records import (
     SyntheticSample,
     dumps,
     loads,
+    utc_now,
 )
 from lesion_studio.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -43,10 +43,6 @@ _IMAGE_FIELDS = {
     "path", "name", "sha256", "width", "height", "modality", "bits_stored", "body_part", "view",
     "label", "split", "group_key", "exclusions", "exclusion_note", "notes", "lesion_type", "extra",
 }
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Project:
@@ -246,9 +242,9 @@ class Project:
 
         A row may carry ``lesion_boxes`` and ``normal_patches``: lists of (Box, author) pairs or
         :class:`NewRegion` items inserted with their image, so an image never appears without its
-        annotations; and ``reader_labels`` and ``measurements`` (see :mod:`store.readers`).
+        annotations; and ``reader_labels`` and ``measurements`` (see :mod:`store.import_rows`).
         """
-        from lesion_studio.store.readers import insert_image_annotations
+        from lesion_studio.store.import_rows import insert_image_annotations
 
         now = utc_now()
         ids = []

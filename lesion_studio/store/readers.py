@@ -16,8 +16,7 @@ from __future__ import annotations
 import getpass
 import os
 import sqlite3
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lesion_studio.errors import ProjectError
 from lesion_studio.store.records import LABELS, ReaderLabel
@@ -86,7 +85,7 @@ def reader_label(project: Project, image_id: int, reader: str) -> ReaderLabel | 
 def put_reader_label(project: Project, image_id: int, reader: str, label: str,
                      labelled_at: str | None = None) -> None:
     """Record ``reader``'s label for an image (replacing their earlier one), in one transaction."""
-    from lesion_studio.store.project import utc_now
+    from lesion_studio.store.records import utc_now
 
     if label not in LABELS:
         raise ProjectError(f"Label must be one of {', '.join(LABELS)}, not {label!r}.")
@@ -118,21 +117,3 @@ def images_read_by(project: Project, reader: str) -> set[int]:
     rows = project._query("SELECT image_id FROM reader_labels WHERE reader = ? "
                           "UNION SELECT image_id FROM lesion_boxes WHERE author = ?", (reader, reader))
     return {int(r[0]) for r in rows}
-
-
-# ---------------------------------------------------------------------------- import
-def insert_image_annotations(cur: sqlite3.Cursor, image_id: int, now: str, *,
-                             reader_labels: Iterable[Any] = (), measurements: Iterable[Any] = ()) -> None:
-    """Insert an imported image's reader labels and measurements inside the import's transaction
-    (called by ``Project.add_images``). Items are :class:`ReaderLabel` and
-    :class:`~lesion_studio.store.measurements.NewMeasurement`; their ``image_id`` is ignored."""
-    for item in reader_labels:
-        cur.execute("INSERT OR REPLACE INTO reader_labels (image_id, reader, label, labelled_at) "
-                    "VALUES (?, ?, ?, ?)", (image_id, item.reader, item.label, item.labelled_at or now))
-    for m in measurements:
-        spacing = m.spacing or (None, None)
-        cur.execute(
-            "INSERT INTO measurements (image_id, x0, y0, x1, y1, spacing_row, spacing_col, spacing_source, "
-            "author, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (image_id, m.x0, m.y0, m.x1, m.y1, spacing[0], spacing[1], m.spacing_source if m.spacing else "",
-             m.author, m.created_at or now, m.modified_at or m.created_at or now))

@@ -207,6 +207,21 @@ class RunRecord:
     finished_at: str | None
 
 
+def alpha_core_box(window: tuple[float, float, float, float], n: float) -> tuple[float, float, float, float]:
+    """The bounding box (x0, y0, x1, y1) of a blend window's lesion core, where the paper's
+    α = cos(|i|^n·π/2)·cos(|j|^n·π/2) is at least ½: the part of the window the blend hands mostly
+    to the translation, so where a synthetic lesion is (``synthesis/blend.py`` blends with that α).
+
+    Along each axis α ≥ ½ where cos(|t|^n·π/2) ≥ ½, i.e. |t| ≤ (2/3)^(1/n) of the half-side.
+    """
+    if not n > 0 or n == float("inf"):
+        raise ValueError(f"The blending exponent n must be a positive number, not {n}.")
+    x0, y0, x1, y1 = window
+    reach = (2.0 / 3.0) ** (1.0 / n)
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2 * reach, (y1 - y0) / 2 * reach
+    return cx - hw, cy - hh, cx + hw, cy + hh
+
+
 @dataclass(frozen=True)
 class SyntheticSample:
     id: int
@@ -222,6 +237,14 @@ class SyntheticSample:
     provenance: dict[str, Any]
     created_at: str
 
+    def lesion_box(self) -> tuple[float, float, float, float]:
+        """Where the sample's lesion is: the box recorded with it (``provenance["lesion_box"]``, e.g.
+        a copy-paste sample's pasted real box), else its window's blend core (:func:`alpha_core_box`)."""
+        recorded = self.provenance.get("lesion_box")
+        if isinstance(recorded, list | tuple) and len(recorded) == 4:
+            return tuple(float(v) for v in recorded)  # type: ignore[return-value]
+        return alpha_core_box(self.box.as_tuple(), float(self.n or 1.0))
+
 
 def loads(text: str | None) -> dict[str, Any]:
     return json.loads(text) if text else {}
@@ -229,3 +252,10 @@ def loads(text: str | None) -> dict[str, Any]:
 
 def dumps(value: dict[str, Any] | None) -> str:
     return json.dumps(value or {}, sort_keys=True)
+
+
+def utc_now() -> str:
+    """Now, as the ISO 8601 UTC text every record's time is stored in."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -74,20 +74,6 @@ DEFAULT_N = 1.0
 CORE_ALPHA = 0.5
 
 
-def alpha_core_box(window: tuple[float, float, float, float], n: float) -> tuple[float, float, float, float]:
-    """The bounding box (x0, y0, x1, y1) of a window's lesion core, where α ≥ ½: the part of the
-    window the blend hands mostly to the translation, so where a synthetic lesion is.
-
-    Along each axis α ≥ ½ where cos(|t|^n·π/2) ≥ ½, i.e. |t| ≤ (2/3)^(1/n) of the half-side.
-    """
-    if not n > 0 or not math.isfinite(n):
-        raise LesionStudioError(f"The blending exponent n must be a positive number, not {n}.")
-    x0, y0, x1, y1 = window
-    reach = (2.0 / 3.0) ** (1.0 / n)
-    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2 * reach, (y1 - y0) / 2 * reach
-    return cx - hw, cy - hh, cx + hw, cy + hh
-
-
 def periphery_mask(height: int, width: int, n: float) -> np.ndarray:
     """The window's periphery, outside the lesion core: where α < ½ (both blend corrections measure there)."""
     return blend_alpha(height, width, n) < CORE_ALPHA
