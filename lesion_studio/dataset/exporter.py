@@ -3,18 +3,24 @@
 COCO and CSV carry everything the project knows about an image (label, body part, view, split,
 group, exclusion flags and notes), so ``import(export(project))`` rebuilds the same project.
 File names are written relative to the images' common root folder, which the export reports:
-import that folder with the exported annotation file.
+import that folder with the exported annotation file. ``--deidentify`` instead writes de-identified
+copies of the images to ``images/`` beside the annotation files, each named by project image id
+and content hash, so an annotation set can leave the site without the source file names.
+Existing files are never replaced without ``--force``.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.files import atomic_write, atomic_write_json
+from lesion_studio.files import atomic_path, atomic_write, atomic_write_json
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import ImageRecord
 
@@ -39,23 +45,124 @@ def _image_fields(rec: ImageRecord) -> dict[str, Any]:
     }
 
 
-def export_project(project: Project, out: str | Path, fmt: str) -> dict[str, Any]:
-    """Write the export; returns a summary with the files written and the image root."""
+def export_project(project: Project, out: str | Path, fmt: str, *, force: bool = False,
+                   deidentify: bool = False) -> dict[str, Any]:
+    """Write the export; returns a summary with the files written and the image root.
+
+    Files already in ``out`` (``labels.csv``, ``boxes.csv``, ``annotations.coco.json``, YOLO
+    labels: often the originals beside the images) are never replaced unless ``force``: the
+    export then writes nothing and says which exist. ``deidentify``: see :func:`_deidentified_images`.
+    """
     if fmt not in FORMATS:
         raise LesionStudioError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
     out = Path(out).expanduser().resolve()
     images = project.images()
-    root = image_root(images)
-    names = {r.id: r.abs_path.relative_to(root).as_posix() for r in images}
-    boxes = project.boxes()
-    patches = project.normal_patches()
-    written = {"coco": _coco, "csv": _csv, "yolo": _yolo}[fmt](out, images, names, boxes, patches)
+    left_out: list[str] = []
+    if deidentify:
+        images, names, copies, left_out = _deidentified_images(project, images, out / IMAGES)
+        root = out / IMAGES
+    else:
+        root = image_root(images)
+        names = {r.id: r.abs_path.relative_to(root).as_posix() for r in images}
+        copies = {}
+    kept = {r.id for r in images}
+    boxes = [b for b in project.boxes() if b.image_id in kept]
+    patches = [p for p in project.normal_patches() if p.image_id in kept]
+    writer = {"coco": _coco, "csv": _csv, "yolo": _yolo}[fmt]
+    planned = [*writer(out, images, names, boxes, patches, plan_only=True), *(root / n for n in copies)]
+    existing = [p for p in planned if p.exists() or p.is_symlink()]
+    if existing and not force:
+        shown = ", ".join(str(p.relative_to(out)) if p.is_relative_to(out) else str(p) for p in existing[:3])
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise LesionStudioError(f"{out} already holds {shown}{more}; nothing was written. Choose an empty folder, "
+                                "or add --force to replace them.")
+    for name, write in copies.items():
+        write(root / name)
+    if deidentify:
+        images = [replace(r, extra={}) for r in images]  # free-form columns may hold identifiers
+    written = writer(out, images, names, boxes, patches)
     return {"format": fmt, "image_root": str(root), "images": len(images), "boxes": len(boxes),
-            "normal_patches": len(patches), "files": [str(p) for p in written]}
+            "normal_patches": len(patches), "files": [str(p) for p in written],
+            "image_copies": len(copies), "left_out": left_out}
 
 
-def _coco(out: Path, images, names, boxes, patches) -> list[Path]:  # noqa: ANN001
+IMAGES = "images"
+
+
+def _deidentified_images(project: Project, images: list[ImageRecord], folder: Path) -> tuple[
+        list[ImageRecord], dict[int, str], dict[str, Callable[[Path], None]], list[str]]:
+    """What ``export --deidentify`` writes for each image: a name made of the project image id and
+    the first 16 hex digits of the source's SHA-256 (never its file name, which often holds a
+    patient's name or record number), and a writer of the copy. A DICOM becomes a new DICOM built
+    through the allow-list of :func:`lesion_studio.deid.deidentified_dicom` (no header attribute
+    of the source but pixel geometry, modality and laterality; new UIDs); any other image a PNG of
+    its pixels with no metadata. A DICOM whose BurnedInAnnotation is YES is left out (its pixels
+    may show identifying text), and listed. Pixels are the app's decoded pixels, so a re-import
+    gives the same image."""
+    from lesion_studio.io.reader import is_probably_dicom
+    from lesion_studio.samples.export import read_source_header
+
+    kept, names, copies, left_out = [], {}, {}, []
+    for rec in images:
+        dicom = rec.abs_path.exists() and is_probably_dicom(rec.abs_path)
+        header = read_source_header(rec.abs_path) if dicom else None
+        if header is not None and str(getattr(header, "BurnedInAnnotation", "")).strip().upper() == "YES":
+            left_out.append(f"image {rec.id}: burned-in annotation")
+            continue
+        name = f"image{rec.id:06d}-{rec.sha256[:16]}{'.dcm' if dicom else '.png'}"
+        names[rec.id] = name
+        copies[name] = _dicom_copy(project, rec, header) if dicom else _png_copy(project, rec)
+        kept.append(rec)
+    return kept, names, copies, left_out
+
+
+def _stored_pixels(pixels: Any) -> tuple[Any, float]:
+    """Decoded pixels as unsigned integers plus the intercept that restores them (for a DICOM)."""
+    import numpy as np
+
+    arr = np.asarray(pixels)
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.array_equal(arr, np.round(arr)):
+            raise LesionStudioError("An image's decoded pixels are not whole numbers; it cannot be copied exactly.")
+        arr = np.round(arr).astype(np.int64)
+    lo = int(arr.min()) if arr.size else 0
+    intercept = float(min(lo, 0))
+    arr = arr.astype(np.int64) - int(intercept)
+    if arr.size and int(arr.max()) > 65535:
+        raise LesionStudioError("An image's pixel range is wider than 16 bits; it cannot be copied exactly.")
+    return arr.astype(np.uint8 if arr.size and int(arr.max()) < 256 and pixels.dtype == np.uint8 else np.uint16), \
+        intercept
+
+
+def _dicom_copy(project: Project, rec: ImageRecord, header: Any) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        from lesion_studio.deid import deidentified_dicom
+
+        rg = project.open_radiograph(rec.id)
+        stored, intercept = _stored_pixels(rg.pixels)
+        bits = max(int(rec.bits_stored or 8), int(stored.max()).bit_length() if stored.size else 8)
+        ds = deidentified_dicom(stored, header, bits_stored=bits, patient_id=f"LS-{rec.id:06d}", synthetic=False,
+                                comments=json.dumps({"source_image_id": rec.id, "source_sha256": rec.sha256}),
+                                derivation="De-identified copy: pixels and geometry only (Lesion Studio allow-list)",
+                                window=rg.window, rescale_intercept=intercept)
+        with atomic_path(path) as tmp:
+            ds.save_as(tmp, enforce_file_format=True)
+    return write
+
+
+def _png_copy(project: Project, rec: ImageRecord) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        from lesion_studio.samples.storage import encode_png
+
+        stored, _ = _stored_pixels(project.open_radiograph(rec.id).pixels)
+        atomic_write(path, encode_png(stored))
+    return write
+
+
+def _coco(out: Path, images, names, boxes, patches, plan_only: bool = False) -> list[Path]:  # noqa: ANN001
     path = out if out.suffix.lower() == ".json" else out / "annotations.coco.json"
+    if plan_only:
+        return [path]
     coco_images = [
         {"id": r.id, "file_name": names[r.id], "width": r.width, "height": r.height,
          "extra": {**r.extra, **_image_fields(r)}}
@@ -91,22 +198,26 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> No
     atomic_write(path, buf.getvalue().encode())
 
 
-def _csv(out: Path, images, names, boxes, patches) -> list[Path]:  # noqa: ANN001
+def _csv(out: Path, images, names, boxes, patches, plan_only: bool = False) -> list[Path]:  # noqa: ANN001
+    labels_path, boxes_path = out / "labels.csv", out / "boxes.csv"
+    if plan_only:
+        return [labels_path, boxes_path]
     extra_cols = sorted({k for r in images for k in r.extra} - set(LABEL_COLUMNS))
     label_rows = [{"image": names[r.id], **{k: r.extra.get(k, "") for k in extra_cols}, **_image_fields(r)}
                   for r in images]
     box_rows = [{"image": names[reg.image_id], "x0": repr(reg.box.x0), "y0": repr(reg.box.y0),
                  "x1": repr(reg.box.x1), "y1": repr(reg.box.y1), "kind": kind}
                 for kind, regions in (("lesion", boxes), ("normal_patch", patches)) for reg in regions]
-    labels_path, boxes_path = out / "labels.csv", out / "boxes.csv"
     _write_csv(labels_path, LABEL_COLUMNS + extra_cols, label_rows)
     _write_csv(boxes_path, BOX_COLUMNS, box_rows)
     return [labels_path, boxes_path]
 
 
-def _yolo(out: Path, images, names, boxes, patches) -> list[Path]:  # noqa: ANN001
+def _yolo(out: Path, images, names, boxes, patches, plan_only: bool = False) -> list[Path]:  # noqa: ANN001
     """One txt per image under labels/ (class cx cy w h, normalised), mirroring the image tree.
     Class 0 is lesion, 1 normal_patch; images without boxes get an empty file (a negative)."""
+    if plan_only:
+        return [out / "classes.txt", *((out / "labels" / names[r.id]).with_suffix(".txt") for r in images)]
     by_image: dict[int, list[str]] = {r.id: [] for r in images}
     size = {r.id: (r.width, r.height) for r in images}
     for cls, regions in ((0, boxes), (1, patches)):
