@@ -20,7 +20,7 @@ import numpy as np
 from lesion_studio.classifier.preprocess import PreparedCache, Preprocessing
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
-from lesion_studio.files import atomic_write_json, file_sha256
+from lesion_studio.files import atomic_write_json, file_sha256, open_regular
 from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.models import layout
 from lesion_studio.onnx_runtime import make_session
@@ -104,9 +104,9 @@ class OnnxScorer:
             raise LesionStudioError(f"The ONNX classifier {self.path} (or its .json sidecar) is missing. "
                                     "Export it with `lesion-studio score --export` or retrain.")
         try:
-            self.info = json.loads(side.read_text())
+            self.info = json.loads(_read_text(side))
             self.prep = Preprocessing(**self.info["preprocessing"])
-        except (OSError, ValueError, RecursionError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, RecursionError, KeyError, TypeError, LesionStudioError) as exc:
             raise LesionStudioError(f"The classifier sidecar {side.name} is damaged ({type(exc).__name__}: {exc}). "
                                     "Delete the .onnx and .json files to export them again.") from exc
         self.sha256 = file_sha256(self.path)
@@ -187,24 +187,35 @@ def scorer_for_weights(weights: str | Path, *, prefer_cuda: bool = True) -> Onnx
     return OnnxScorer(onnx, prefer_cuda=prefer_cuda)
 
 
+def _read_text(path: Path) -> str:
+    """A sidecar's text, from a regular file only (a FIFO there would stop scoring forever)."""
+    with open_regular(path, "classifier sidecar") as fh:
+        return fh.read().decode("utf-8")
+
+
 def _has_map(sidecar: Path) -> bool:
     """Exports from before localisation maps lack the map output (``lesion_map``, or ``cam`` earlier)."""
     try:
-        outputs = json.loads(sidecar.read_text()).get("outputs", ())
-    except (OSError, ValueError, AttributeError, RecursionError):
+        outputs = json.loads(_read_text(sidecar)).get("outputs", ())
+    except (OSError, ValueError, AttributeError, RecursionError, LesionStudioError):
         return False
     return "lesion_map" in outputs or LEGACY_MAP_OUTPUT in outputs
 
 
-def registered_scorer(project: Any, ref: int | str, *, need_map: bool = False) -> tuple[OnnxScorer, Any]:
+def registered_scorer(project: Any, ref: int | str, *, need_map: bool = False,
+                      register_onnx: bool = False) -> tuple[OnnxScorer, Any]:
     """(scorer, model record) for a classifier in the project's registry, by name or id.
 
-    The ONNX file is checked against the hash the registry holds for it. The first export records
-    that hash; an ONNX file found without one is accepted only when it is the registered file
-    itself or its sidecar ties it to the registered weights, and its hash is then recorded.
+    The ONNX file is checked against the hash the registry holds for it; the export that makes
+    the file records that hash. An ONNX file found without a registered hash is never trusted on
+    first use (its sidecar could have been written along with it): it is exported again from the
+    hash-checked weights, or, where that is impossible (no torch, no weights), refused, unless the
+    user registers it explicitly (``register_onnx``, ``lesion-studio score --register-onnx``).
     ``need_map`` exports again (once) a file made before the graph returned localisation maps,
     when the checkpoint is there.
     """
+    from lesion_studio.errors import MissingExtraError
+
     record = project.model(ref)
     if record.kind != "drn":
         raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a classifier.")
@@ -213,25 +224,33 @@ def registered_scorer(project: Any, ref: int | str, *, need_map: bool = False) -
     expected = record.metadata.get("onnx_sha256")
     side_path = layout.onnx_sidecar_path(onnx)
     stale = need_map and onnx.exists() and side_path.exists() and not _has_map(side_path) and weights.exists()
-    if stale or not onnx.exists() or not side_path.exists():
-        if weights.exists() and record.sha256 and file_sha256(weights) != record.sha256:
-            raise LesionStudioError(f"{weights} does not match the model's registered hash; retrain it.")
-        export_classifier_onnx(weights)
-        expected = None
-    if not expected:
-        actual = file_sha256(onnx)
+    unregistered = onnx.exists() and not expected and not register_onnx
+    if stale or unregistered or not onnx.exists() or not side_path.exists():
+        if unregistered:
+            log.warning("%s of classifier %s has no registered hash; exporting it again from the weights",
+                        onnx.name, record.name)
+        if not weights.exists() or (record.sha256 and file_sha256(weights) != record.sha256):
+            raise LesionStudioError(
+                f"{onnx} of classifier {record.name!r} " + ("has no registered hash and " if unregistered else
+                                                             "is missing and ")
+                + f"its weights {weights.name} are missing or do not match the registered hash, so it cannot "
+                "be checked. Retrain it" + (", or, if you trust the file, register it with `lesion-studio score "
+                                            "--register-onnx`." if unregistered else "."))
         try:
-            side = json.loads(layout.onnx_sidecar_path(onnx).read_text())
-        except (OSError, ValueError, RecursionError):
-            side = {}
-        tied = isinstance(side, dict) and side.get("onnx_sha256") == actual and (
-            side.get("checkpoint_sha256") == record.sha256 or actual == record.sha256)
-        if not tied:
-            raise LesionStudioError(f"{onnx} of classifier {record.name!r} has no registered hash and its "
-                                    "sidecar does not tie it to the registered weights. Delete the .onnx file "
-                                    "and its .json to export it again.")
-        record = project.update_model_metadata(record.id, onnx_sha256=actual)
-        expected = actual
+            export_classifier_onnx(weights)
+        except MissingExtraError as exc:
+            if unregistered:
+                raise LesionStudioError(
+                    f"{onnx} of classifier {record.name!r} has no registered hash, and exporting it again from "
+                    "its weights needs torch. If you trust the file, register it with `lesion-studio score "
+                    "--register-onnx`; else export it on a machine with the training extra.") from exc
+            raise
+        record = project.update_model_metadata(record.id, onnx_sha256=file_sha256(onnx))
+        expected = record.metadata["onnx_sha256"]
+    elif not expected:  # register_onnx: the user vouches for the file found
+        record = project.update_model_metadata(record.id, onnx_sha256=file_sha256(onnx))
+        expected = record.metadata["onnx_sha256"]
+        log.info("registered %s of classifier %s at the user's request", onnx.name, record.name)
     return OnnxScorer(onnx, expected_sha256=expected), record
 
 

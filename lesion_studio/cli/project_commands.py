@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from lesion_studio.store.project import DB_NAME, Project
+from lesion_studio.store import lifecycle
+from lesion_studio.store.project import Project
 from lesion_studio.store.readers import READER_ENV
 
 
@@ -47,6 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", type=Path)
     p.add_argument("--format", choices=("coco", "csv", "yolo", "sr"), required=True,
                    help="sr: one DICOM Comprehensive 3D SR (TID 1500) per DICOM image and reader")
+    p.add_argument("--force", action="store_true", help="replace annotation files already in OUT")
+    p.add_argument("--deidentify", action="store_true",
+                   help="write de-identified copies of the images to OUT/images, named by project id and hash "
+                        "(DICOM through the export allow-list), for sharing with another site")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("split", help="assign train/val/test splits (stratified, grouped, seeded)")
@@ -82,14 +87,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     folder = args.project.expanduser().resolve()
     new_folder = not folder.exists()
-    new_project = not (folder / DB_NAME).exists()
     import os
 
     from lesion_studio.store.readers import IMPORT_READER, check_reader
 
     given = args.reader or os.environ.get(READER_ENV) or None
     reader = check_reader(given) if given else IMPORT_READER  # before a project is created
-    project = Project.open_or_create(folder)
+    project = Project.open_or_create(folder, first_import=True)
     bar = TerminalProgress()
     try:
         report = import_source(project, args.source, labels_csv=args.labels, boxes_csv=args.boxes,
@@ -99,10 +103,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     except BaseException:
         bar.close()
         project.close()
-        if new_project:  # a failed import into a new project leaves no empty project behind
-            _remove_new_project(folder, new_folder)
+        # A failed first import removes the project it made, but only while no one else has it
+        # open and nothing was committed to it (store/lifecycle.py): never another import's data.
+        if project.created:
+            lifecycle.remove_if_abandoned(folder, remove_folder=new_folder)
         raise
     bar.close()
+    lifecycle.clear_first_import_marker(folder)  # an import succeeded: the project is a real one
     project.close()
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -128,17 +135,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         more = "" if len(report.unmatched_annotations) <= 10 else f" and {len(report.unmatched_annotations) - 10} more"
         print(f"Annotations for {len(report.unmatched_annotations)} image(s) matched no file: {shown}{more}")
     return 0
-
-
-def _remove_new_project(folder: Path, remove_folder: bool) -> None:
-    """Undo ``open_or_create``: the database files, and the folder when the import created it."""
-    import shutil
-
-    if remove_folder:
-        shutil.rmtree(folder, ignore_errors=True)
-        return
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        (folder / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
 
 
 def _print_counts(title: str, counts: dict) -> None:
@@ -172,10 +168,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from lesion_studio.dataset.exporter import export_project
 
     with Project.open(args.project) as project:
-        result = export_project(project, args.out, args.format)
+        result = export_project(project, args.out, args.format, force=args.force, deidentify=args.deidentify)
     print(f"Exported {result['images']} image(s), {result['boxes']} box(es) as {args.format} to {args.out}")
     for line in result.get("notes", []):
         print(line)
+    if args.deidentify:
+        print(f"Wrote {result['image_copies']} de-identified image copies to {result['image_root']}")
+        for line in result["left_out"]:
+            print(f"  left out {line}")
     if "image_root" in result:
         print(f"Image file names are relative to {result['image_root']}")
     return 0

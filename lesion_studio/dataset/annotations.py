@@ -39,6 +39,9 @@ _TRUE = {"1", "true", "yes", "y"}
 #: COCO category names that mean a lesion box, and the one that means a normal patch.
 LESION_CATEGORIES = {"lesion", "fracture", "abnormal", "positive"}
 PATCH_CATEGORY = "normal_patch"
+#: Largest coordinate accepted, in pixels (an image is at most 64 million pixels, so no side is
+#: near this); bigger numbers are typos or attacks, and would overflow once added.
+MAX_COORDINATE = 1e9
 #: Largest annotation file read (a COCO file of 100,000 boxes is ~20 MB).
 MAX_ANNOTATION_BYTES = 512 * 1024 * 1024
 
@@ -244,15 +247,33 @@ def read_labels_csv(path: Path, into: Annotations) -> None:
 
 
 def _number(value: Any, name: str) -> float:
+    """A finite coordinate within ±:data:`MAX_COORDINATE` (an integer too large for a float, or a
+    list or object where a number belongs, is a reason to skip the row, not a crash)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise RowError(f"{name} must be a number, not {type(value).__name__}")
     try:
         number = float(value)
+    except OverflowError:
+        raise RowError(f"{name} is too large to be a coordinate") from None
     except ValueError:
-        raise RowError(f"{name} must be a number, not {value!r}") from None
+        raise RowError(f"{name} must be a number, not {_short(value)}") from None
     if not math.isfinite(number):
-        raise RowError(f"{name} is {value!r}, not a finite number")
+        raise RowError(f"{name} is {_short(value)}, not a finite number")
+    if abs(number) > MAX_COORDINATE:
+        raise RowError(f"{name} is {number:g}, beyond any image (at most {MAX_COORDINATE:g} in size)")
     return number
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _key(value: Any, name: str) -> int | str:
+    """A COCO id (image_id, category_id): a whole number or a text, never a list or an object."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise RowError(f"{name} must be a number or a text, not {type(value).__name__}")
+    return value
 
 
 def checked_box(x0: Any, y0: Any, x1: Any, y1: Any) -> Box:
@@ -514,13 +535,15 @@ def read_coco_json(path: Path, into: Annotations, known_types: tuple[str, ...] |
         try:
             if not isinstance(a, dict):
                 raise RowError("not an object")
-            if a.get("image_id") not in key_of:
-                raise RowError(f"refers to unknown image id {a.get('image_id')!r}")
-            category = categories.get(a.get("category_id"))
+            image_id = _key(a.get("image_id"), "image_id")
+            if image_id not in key_of:
+                raise RowError(f"refers to unknown image id {_short(image_id)}")
+            category_id = _key(a.get("category_id"), "category_id")
+            category = categories.get(category_id)
             typed = category is not None and category.strip().lower() in known_types
             if category is None or (category not in LESION_CATEGORIES and category != PATCH_CATEGORY
                                     and not typed):
-                raise RowError(f"unknown category {a.get('category_id')!r}"
+                raise RowError(f"unknown category {_short(category_id)}"
                                f"{f' ({category})' if category else ''}; use lesion, normal_patch or a "
                                "lesion type")
             meta = box_meta(a, lesion_type=_lesion_type(category) if typed else "")
@@ -540,7 +563,7 @@ def read_coco_json(path: Path, into: Annotations, known_types: tuple[str, ...] |
             into.problem(name, where, str(exc))
             continue
         kind = "normal_patch" if category == PATCH_CATEGORY else "lesion"
-        into.add_box(key_of[a["image_id"]], kind, box, name, where, meta if kind == "lesion" else
+        into.add_box(key_of[image_id], kind, box, name, where, meta if kind == "lesion" else
                      BoxMeta(meta.reader, "", meta.created_at, meta.modified_at))
     measurements = data.get("measurements", [])
     if not isinstance(measurements, list):
@@ -551,13 +574,14 @@ def read_coco_json(path: Path, into: Annotations, known_types: tuple[str, ...] |
         try:
             if not isinstance(m, dict):
                 raise RowError("not an object")
-            if m.get("image_id") not in key_of:
-                raise RowError(f"refers to unknown image id {m.get('image_id')!r}")
+            m_image = _key(m.get("image_id"), "image_id")
+            if m_image not in key_of:
+                raise RowError(f"refers to unknown image id {_short(m_image)}")
             measurement = measurement_from(m)
         except RowError as exc:
             into.problem(name, where, str(exc))
             continue
-        _add_measurement(into, key_of[m["image_id"]], measurement, name, where)
+        _add_measurement(into, key_of[m_image], measurement, name, where)
 
 
 def image_root(images: list[Any]) -> Path:

@@ -6,18 +6,24 @@ image labels and every ruler measurement, so ``import(export(project))`` rebuild
 project. YOLO carries the boxes and their types (as classes). DICOM SR (``sr``) is a TID 1500
 measurement report per DICOM image and reader (dataset/dicom_sr.py). File names are written
 relative to the images' common root folder, which the export reports: import that folder with
-the exported annotation file.
+the exported annotation file. ``--deidentify`` instead writes de-identified copies of the images
+to ``images/`` beside the annotation files, each named by project image id and content hash, so an
+annotation set can leave the site without the source file names. Existing files are never
+replaced without ``--force``.
 """
 
 from __future__ import annotations
 
 import csv
+import json
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lesion_studio.dataset.annotations import image_root
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.files import atomic_write, atomic_write_json
+from lesion_studio.files import atomic_path, atomic_write, atomic_write_json
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import ImageRecord
 
@@ -40,8 +46,14 @@ def _image_fields(rec: ImageRecord) -> dict[str, Any]:
     }
 
 
-def export_project(project: Project, out: str | Path, fmt: str) -> dict[str, Any]:
-    """Write the export; returns a summary with the files written and the image root."""
+def export_project(project: Project, out: str | Path, fmt: str, *, force: bool = False,
+                   deidentify: bool = False) -> dict[str, Any]:
+    """Write the export; returns a summary with the files written and the image root.
+
+    Files already in ``out`` (``labels.csv``, ``boxes.csv``, ``annotations.coco.json``, YOLO
+    labels: often the originals beside the images) are never replaced unless ``force``: the
+    export then writes nothing and says which exist. ``deidentify``: see :func:`_deidentified_images`.
+    """
     if fmt not in FORMATS:
         raise LesionStudioError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
     out = Path(out).expanduser().resolve()
@@ -50,15 +62,108 @@ def export_project(project: Project, out: str | Path, fmt: str) -> dict[str, Any
 
         return export_sr(project, out)
     images = project.images()
-    root = image_root(images)
-    names = {r.id: r.abs_path.relative_to(root).as_posix() for r in images}
-    boxes = project.boxes()
-    patches = project.normal_patches()
-    reads = _ReaderData.of(project)
-    written = {"coco": _coco, "csv": _csv, "yolo": _yolo}[fmt](out, images, names, boxes, patches, reads)
+    left_out: list[str] = []
+    if deidentify:
+        images, names, copies, left_out = _deidentified_images(project, images, out / IMAGES)
+        root = out / IMAGES
+    else:
+        root = image_root(images)
+        names = {r.id: r.abs_path.relative_to(root).as_posix() for r in images}
+        copies = {}
+    kept = {r.id for r in images}
+    boxes = [b for b in project.boxes() if b.image_id in kept]
+    patches = [p for p in project.normal_patches() if p.image_id in kept]
+    reads = _ReaderData.of(project, kept)
+    writer = {"coco": _coco, "csv": _csv, "yolo": _yolo}[fmt]
+    planned = [*writer(out, images, names, boxes, patches, reads, plan_only=True), *(root / n for n in copies)]
+    existing = [p for p in planned if p.exists() or p.is_symlink()]
+    if existing and not force:
+        shown = ", ".join(str(p.relative_to(out)) if p.is_relative_to(out) else str(p) for p in existing[:3])
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise LesionStudioError(f"{out} already holds {shown}{more}; nothing was written. Choose an empty folder, "
+                                "or add --force to replace them.")
+    for name, write in copies.items():
+        write(root / name)
+    if deidentify:
+        images = [replace(r, extra={}) for r in images]  # free-form columns may hold identifiers
+    written = writer(out, images, names, boxes, patches, reads)
     return {"format": fmt, "image_root": str(root), "images": len(images), "boxes": len(boxes),
             "normal_patches": len(patches), "measurements": len(reads.measurements),
-            "reader_labels": len(reads.labels), "files": [str(p) for p in written]}
+            "reader_labels": len(reads.labels), "files": [str(p) for p in written],
+            "image_copies": len(copies), "left_out": left_out}
+
+
+IMAGES = "images"
+
+
+def _deidentified_images(project: Project, images: list[ImageRecord], folder: Path) -> tuple[
+        list[ImageRecord], dict[int, str], dict[str, Callable[[Path], None]], list[str]]:
+    """What ``export --deidentify`` writes for each image: a name made of the project image id and
+    the first 16 hex digits of the source's SHA-256 (never its file name, which often holds a
+    patient's name or record number), and a writer of the copy. A DICOM becomes a new DICOM built
+    through the allow-list of :func:`lesion_studio.deid.deidentified_dicom` (no header attribute
+    of the source but pixel geometry, modality and laterality; new UIDs); any other image a PNG of
+    its pixels with no metadata. A DICOM whose BurnedInAnnotation is YES is left out (its pixels
+    may show identifying text), and listed. Pixels are the app's decoded pixels, so a re-import
+    gives the same image."""
+    from lesion_studio.io.reader import is_probably_dicom
+    from lesion_studio.samples.export import read_source_header
+
+    kept, names, copies, left_out = [], {}, {}, []
+    for rec in images:
+        dicom = rec.abs_path.exists() and is_probably_dicom(rec.abs_path)
+        header = read_source_header(rec.abs_path) if dicom else None
+        if header is not None and str(getattr(header, "BurnedInAnnotation", "")).strip().upper() == "YES":
+            left_out.append(f"image {rec.id}: burned-in annotation")
+            continue
+        name = f"image{rec.id:06d}-{rec.sha256[:16]}{'.dcm' if dicom else '.png'}"
+        names[rec.id] = name
+        copies[name] = _dicom_copy(project, rec, header) if dicom else _png_copy(project, rec)
+        kept.append(rec)
+    return kept, names, copies, left_out
+
+
+def _stored_pixels(pixels: Any) -> tuple[Any, float]:
+    """Decoded pixels as unsigned integers plus the intercept that restores them (for a DICOM)."""
+    import numpy as np
+
+    arr = np.asarray(pixels)
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.array_equal(arr, np.round(arr)):
+            raise LesionStudioError("An image's decoded pixels are not whole numbers; it cannot be copied exactly.")
+        arr = np.round(arr).astype(np.int64)
+    lo = int(arr.min()) if arr.size else 0
+    intercept = float(min(lo, 0))
+    arr = arr.astype(np.int64) - int(intercept)
+    if arr.size and int(arr.max()) > 65535:
+        raise LesionStudioError("An image's pixel range is wider than 16 bits; it cannot be copied exactly.")
+    return arr.astype(np.uint8 if arr.size and int(arr.max()) < 256 and pixels.dtype == np.uint8 else np.uint16), \
+        intercept
+
+
+def _dicom_copy(project: Project, rec: ImageRecord, header: Any) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        from lesion_studio.deid import deidentified_dicom
+
+        rg = project.open_radiograph(rec.id)
+        stored, intercept = _stored_pixels(rg.pixels)
+        bits = max(int(rec.bits_stored or 8), int(stored.max()).bit_length() if stored.size else 8)
+        ds = deidentified_dicom(stored, header, bits_stored=bits, patient_id=f"LS-{rec.id:06d}", synthetic=False,
+                                comments=json.dumps({"source_image_id": rec.id, "source_sha256": rec.sha256}),
+                                derivation="De-identified copy: pixels and geometry only (Lesion Studio allow-list)",
+                                window=rg.window, rescale_intercept=intercept)
+        with atomic_path(path) as tmp:
+            ds.save_as(tmp, enforce_file_format=True)
+    return write
+
+
+def _png_copy(project: Project, rec: ImageRecord) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        from lesion_studio.samples.storage import encode_png
+
+        stored, _ = _stored_pixels(project.open_radiograph(rec.id).pixels)
+        atomic_write(path, encode_png(stored))
+    return write
 
 
 class _ReaderData:
@@ -68,12 +173,14 @@ class _ReaderData:
         self.labels, self.measurements, self.types = labels, measurements, types
 
     @classmethod
-    def of(cls, project: Project) -> _ReaderData:
+    def of(cls, project: Project, images: set[int]) -> _ReaderData:
+        """The readers' data of the exported ``images`` (ids)."""
         from lesion_studio.store.lesion_types import lesion_types
         from lesion_studio.store.measurements import measurements
         from lesion_studio.store.readers import reader_labels
 
-        return cls(reader_labels(project), measurements(project), lesion_types(project))
+        return cls([rl for rl in reader_labels(project) if rl.image_id in images],
+                   [m for m in measurements(project) if m.image_id in images], lesion_types(project))
 
 
 def _measurement_fields(m) -> dict[str, Any]:  # noqa: ANN001 - store.records.Measurement
@@ -82,8 +189,11 @@ def _measurement_fields(m) -> dict[str, Any]:  # noqa: ANN001 - store.records.Me
             "reader": m.author, "created_at": m.created_at, "modified_at": m.modified_at}
 
 
-def _coco(out: Path, images, names, boxes, patches, reads: _ReaderData) -> list[Path]:  # noqa: ANN001
+def _coco(out: Path, images, names, boxes, patches, reads: _ReaderData,  # noqa: ANN001
+          plan_only: bool = False) -> list[Path]:
     path = out if out.suffix.lower() == ".json" else out / "annotations.coco.json"
+    if plan_only:
+        return [path]
     labels_of: dict[int, list[dict[str, str]]] = {}
     for rl in reads.labels:
         labels_of.setdefault(rl.image_id, []).append(
@@ -132,8 +242,12 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> No
     atomic_write(path, buf.getvalue().encode())
 
 
-def _csv(out: Path, images, names, boxes, patches, reads: _ReaderData) -> list[Path]:  # noqa: ANN001
+def _csv(out: Path, images, names, boxes, patches, reads: _ReaderData,  # noqa: ANN001
+         plan_only: bool = False) -> list[Path]:
     """labels.csv and boxes.csv (the import format), reader_labels.csv and measurements.csv."""
+    paths = [out / "labels.csv", out / "boxes.csv", out / "reader_labels.csv", out / "measurements.csv"]
+    if plan_only:
+        return paths
     extra_cols = sorted({k for r in images for k in r.extra} - set(LABEL_COLUMNS))
     label_rows = [{"image": names[r.id], **{k: r.extra.get(k, "") for k in extra_cols}, **_image_fields(r)}
                   for r in images]
@@ -151,7 +265,6 @@ def _csv(out: Path, images, names, boxes, patches, reads: _ReaderData) -> list[P
         row.update(image=names[m.image_id], spacing_row=repr(spacing[0]) if m.spacing else "",
                    spacing_col=repr(spacing[1]) if m.spacing else "", length_mm=row["length_mm"] or "")
         measurement_rows.append(row)
-    paths = [out / "labels.csv", out / "boxes.csv", out / "reader_labels.csv", out / "measurements.csv"]
     for path, columns, rows in zip(paths, (LABEL_COLUMNS + extra_cols, BOX_COLUMNS, READER_LABEL_COLUMNS,
                                            MEASUREMENT_COLUMNS),
                                    (label_rows, box_rows, reader_rows, measurement_rows), strict=True):
@@ -165,10 +278,13 @@ def yolo_classes(types: list[str]) -> list[str]:
     return YOLO_BASE_CLASSES + [t for t in types if t not in YOLO_BASE_CLASSES]
 
 
-def _yolo(out: Path, images, names, boxes, patches, reads: _ReaderData) -> list[Path]:  # noqa: ANN001
+def _yolo(out: Path, images, names, boxes, patches, reads: _ReaderData,  # noqa: ANN001
+          plan_only: bool = False) -> list[Path]:
     """One txt per image under labels/ (class cx cy w h, normalised), mirroring the image tree.
     Classes are in classes.txt (:func:`yolo_classes`); images without boxes get an empty file (a
     negative). YOLO has no place for readers or measurements: use COCO or CSV to keep those."""
+    if plan_only:
+        return [out / "classes.txt", *((out / "labels" / names[r.id]).with_suffix(".txt") for r in images)]
     classes = yolo_classes(reads.types)
     by_image: dict[int, list[str]] = {r.id: [] for r in images}
     size = {r.id: (r.width, r.height) for r in images}

@@ -8,6 +8,7 @@ an import lands whole or not at all.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -28,12 +29,12 @@ from lesion_studio.dataset.annotations import (
 )
 from lesion_studio.dataset.dicom_sr import SPACING_FROM_IMAGE
 from lesion_studio.deid import hashed_group_key
-from lesion_studio.errors import LesionStudioError
+from lesion_studio.errors import DiskFullError, LesionStudioError
 from lesion_studio.files import file_sha256
-from lesion_studio.io.reader import DICOM_SUFFIXES, RASTER_SUFFIXES, is_probably_dicom, open_radiograph
+from lesion_studio.io.reader import open_radiograph
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.store.lesion_types import add_lesion_types, lesion_types
-from lesion_studio.store.project import Project
+from lesion_studio.store.project import GROUP_SALT_KEY, Project
 from lesion_studio.store.readers import IMPORT_READER, check_reader
 from lesion_studio.store.records import NewRegion, ReaderLabel
 
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 #: Files that are obviously not images are passed over silently (annotation files, docs).
 IGNORED_SUFFIXES = {".csv", ".json", ".txt", ".md", ".yaml", ".yml", ".xml", ".toml", ".html", ".pdf",
                     ".zip", ".gz", ".py", ".log", ".ini", ".db", ".sqlite", ".sqlite-wal", ".sqlite-shm"}
-GROUP_SALT_KEY = "group_key_salt"
+#: An import of this many images into a project that holds images is preceded by a backup.
+LARGE_IMPORT = 100
 
 
 @dataclass
@@ -72,24 +74,59 @@ class ImportReport:
         return asdict(self)
 
 
-def candidate_files(source: Path) -> list[Path]:
-    """Image-like files under ``source`` in a stable order (hidden files and folders skipped)."""
-    if source.is_file():
-        return [source]
+#: Folders the app writes inside a project: an import of the project's own folder passes over them
+#: (``import P P`` must not take in its synthetic images, caches or backups).
+PROJECT_OUTPUT_FOLDERS = ("cache", "models", "runs", "synthetic", "backups")
+
+
+def candidate_files(source: Path, *, skipped: list[SkippedFile] | None = None,
+                    project_folder: Path | None = None) -> list[Path]:
+    """Image-like files under ``source`` in a stable order (hidden files and folders skipped).
+
+    Only regular files are returned: a FIFO, a socket or a device would block the import or never
+    end, and a symbolic link that leads out of ``source`` would import a file the user did not
+    point at; each is listed in ``skipped`` with its reason. Folder links are not followed. Under
+    ``project_folder`` the folders the app writes (:data:`PROJECT_OUTPUT_FOLDERS`) are passed over.
+    """
+    skipped = skipped if skipped is not None else []
+    root = source.resolve()
+    if source.is_file() or not source.is_dir():
+        return [p for p in [source] if _usable(p, root.parent, skipped)]
+    own = {(project_folder / name).resolve() for name in PROJECT_OUTPUT_FOLDERS} if project_folder else set()
     out = []
-    for root, dirs, files in os.walk(source):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    for folder, dirs, files in os.walk(source):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() not in own)
         for name in sorted(files):
             if name.startswith("."):
                 continue
             suffix = Path(name).suffix.lower()
             if suffix in IGNORED_SUFFIXES:
                 continue
-            if suffix in RASTER_SUFFIXES or suffix in DICOM_SUFFIXES or is_probably_dicom(Path(root) / name):
-                out.append(Path(root) / name)
-            else:
-                out.append(Path(root) / name)  # unknown suffix: try it, report it if unreadable
+            path = here / name
+            if _usable(path, root, skipped):
+                out.append(path)  # an unknown suffix too: tried, and reported if unreadable
     return out
+
+
+def _usable(path: Path, root: Path, skipped: list[SkippedFile]) -> bool:
+    """Whether ``path`` is a regular file inside ``root`` (links resolved); else noted in ``skipped``."""
+    import stat
+
+    from lesion_studio.files import special_kind
+
+    try:
+        mode = path.stat().st_mode  # follows a link: what would be read
+    except OSError as exc:
+        skipped.append(SkippedFile(path.name, f"cannot be read ({exc.strerror or exc})"))
+        return False
+    if not stat.S_ISREG(mode):
+        skipped.append(SkippedFile(path.name, f"not a regular file ({special_kind(mode)}); skipped"))
+        return False
+    if path.is_symlink() and not path.resolve().is_relative_to(root):
+        skipped.append(SkippedFile(path.name, "a link to a file outside the imported folder; skipped"))
+        return False
+    return True
 
 
 def load_annotations(labels: Path | None, boxes: Path | None, coco: Path | None, *,
@@ -130,13 +167,14 @@ def _probe(path: Path) -> dict[str, Any]:
 
 
 def group_salt(project: Project) -> str:
-    """The project's secret salt for group keys (a new one until the first import saves it).
+    """The project's secret salt for group keys, made with the project (older projects get theirs
+    here, stored before it is used, in one transaction: two imports at once share one salt).
 
     Group keys taken from DICOM identifiers (Study Instance UID, else Patient ID) are stored as
     salted one-way hashes: images of one study still share a key, so splits keep them together,
     but neither the database nor an export holds the identifier.
     """
-    return project.get_setting(GROUP_SALT_KEY) or secrets.token_hex(16)
+    return project.setting_or_init(GROUP_SALT_KEY, lambda: secrets.token_hex(16))
 
 
 def import_source(
@@ -183,9 +221,13 @@ def import_source(
         from lesion_studio.dataset.dicom_sr import read_sr_paths
 
         read_sr_paths([Path(p).expanduser() for p in sr], annotations)
-    files = candidate_files(source)
-    root = source if source.is_dir() else source.parent
+    for name in PROJECT_OUTPUT_FOLDERS:
+        if source.is_relative_to((project.folder / name).resolve()):
+            raise LesionStudioError(f"{source} is inside the project's own {name}/ folder, which holds what "
+                                    "Lesion Studio made; import the original images instead.")
     report = ImportReport()
+    files = candidate_files(source, skipped=report.skipped, project_folder=project.folder)
+    root = source if source.is_dir() else source.parent
     matched_keys: set[str] = set()
     known_paths = {r.path for r in project.images()}
     todo = []
@@ -238,13 +280,23 @@ def import_source(
     report.measurements = sum(len(r.get("measurements", ())) for r in rows)
     report.reader_labels = sum(len(r.get("reader_labels", ())) for r in rows)
     if rows:
-        if project.get_setting(GROUP_SALT_KEY) != salt:
-            project.set_setting(GROUP_SALT_KEY, salt)
-        project.add_images(rows)
+        if len(rows) >= LARGE_IMPORT and project.image_count() > 0:
+            project.backup("before-import")
+        try:
+            project.add_images(rows)
+        except DiskFullError as exc:  # the transaction was rolled back: say how much it needed
+            raise DiskFullError(f"importing {len(rows)} image(s)", project.folder, _estimated_bytes(rows)) from exc
         used = [r.lesion_type for row in rows for r in row.get("lesion_boxes", ()) if r.lesion_type]
         report.new_lesion_types = add_lesion_types(project, [*annotations.lesion_types, *used])
     report.added = len(rows)
     return report
+
+
+def _estimated_bytes(rows: list[dict[str, Any]]) -> int:
+    """About what the rows take in the database and its write-ahead log: their text twice over
+    (table and log), a page per row for the indexes, and a megabyte for the rest."""
+    text = sum(len(json.dumps(row, default=str)) for row in rows)
+    return 2 * text + 4096 * len(rows) + (1 << 20)
 
 
 def _sop_annotation(annotations: Annotations, sop_uid: str) -> tuple[str, ImageAnnotation] | None:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from lesion_studio.config import from_dict, read_config_file, to_dict
 from lesion_studio.errors import ConfigError
+from lesion_studio.models.layout import check_name
 from lesion_studio.paths import default_results_dir, is_builtin_resource
 from lesion_studio.synthesis.blend import DEFAULT_BLEND, DEFAULT_N
 
@@ -257,6 +258,8 @@ def load_experiment_config(path: str | Path, **overrides: Any) -> ExperimentConf
     # folder's, and its results go to the user's data folder unless it or --output names one.
     builtin = is_builtin_resource(path)
     data.setdefault("base_dir", str(Path.cwd() if builtin else path.resolve().parent))
+    if "name" in data:  # it names the models and folders the experiment makes
+        check_name(str(data["name"]), "experiment name")
     if "output" not in data and "name" in data:
         data["output"] = str(default_results_dir(str(data["name"])))
     return from_dict(ExperimentConfig, data, where=path.name)

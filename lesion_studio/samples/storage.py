@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -66,7 +67,7 @@ def save_synthetic_sample(
     # carries a patient name or record number, and this dictionary leaves the project in exports.
     provenance = {"created": utc_now(), **stored_provenance(provenance), "source_image_id": source.id,
                   "source_sha256": source.sha256, "window": list(window.as_tuple()), "n": n, "seed": seed}
-    folder = project.subfolder("synthetic") / (batch or "kept")
+    folder = project.subfolder("synthetic") / batch_folder_name(batch)
     stem = f"image{source.id:06d}_{os.urandom(4).hex()}"
     path = folder / f"{stem}.png"
     atomic_write(path, encode_png(image, {"lesion_studio_provenance": json.dumps(provenance)}))
@@ -74,6 +75,13 @@ def save_synthetic_sample(
         source_image_id, window, n=n, seed=seed, model_id=model_id, path=path, score=score, status=status,
         batch=batch, provenance=provenance,
     )
+
+
+def batch_folder_name(batch: str) -> str:
+    """The folder a batch's images go to under ``synthetic/``: its name with anything but letters,
+    digits, '.', '_', '+' and '-' replaced, never empty and never a way out of ``synthetic/``."""
+    safe = re.sub(r"[^A-Za-z0-9_.+-]+", "_", batch.strip()).strip("._")[:80]
+    return safe or "kept"
 
 
 def load_sample_pixels(project: Project, sample: SyntheticSample) -> np.ndarray:

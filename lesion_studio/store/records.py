@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,7 +252,19 @@ def loads(text: str | None) -> dict[str, Any]:
 
 
 def dumps(value: dict[str, Any] | None) -> str:
-    return json.dumps(value or {}, sort_keys=True)
+    """Strict JSON for a TEXT column: NaN and infinity become null, because SQLite's JSON functions
+    (and every other strict reader) reject the ``NaN`` that Python's json writes by default."""
+    return json.dumps(_finite(value or {}), sort_keys=True, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def utc_now() -> str:

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.files import file_sha256
+from lesion_studio.files import file_sha256, open_regular
 from lesion_studio.models import layout
 from lesion_studio.models.specs import UnitArch
 from lesion_studio.onnx_runtime import make_session, physical_cores
@@ -291,8 +291,8 @@ def _unit_metadata(weights: Path, registered: dict[str, Any]) -> dict[str, Any]:
     if "arch" not in meta or "resolution" not in meta:
         side = layout.sidecar_path(weights)
         try:
-            loaded = json.loads(side.read_text())
-        except (OSError, ValueError, RecursionError) as exc:
+            loaded = json.loads(open_regular(side, "model sidecar").read())
+        except (OSError, ValueError, RecursionError, LesionStudioError) as exc:
             raise LesionStudioError(f"The model metadata {side} is missing or unreadable ({exc}).") from exc
         if not isinstance(loaded, dict):
             raise LesionStudioError(f"The model metadata {side} is not a JSON object.")

@@ -27,13 +27,14 @@ from lesion_studio.classifier.data import LabelledSet, epoch_order
 from lesion_studio.config import to_dict
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
-from lesion_studio.files import file_sha256
+from lesion_studio.files import file_sha256, remove_stale_temp_files
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.models import layout
 from lesion_studio.models.layout import DRN_FORMAT, LAST, WEIGHTS
 from lesion_studio.training.common import (
     Distributed,
     autocast,
+    check_state_shapes,
     has_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -209,18 +210,36 @@ class ClassifierTrainer:
         return model, opt
 
     def _try_resume(self, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any] | None:
+        """The metadata of the checkpoint training continues from (its weights loaded), or None.
+
+        Only a checkpoint whose tensors check out (hash, finite values) and hold every key of this
+        network and an optimizer state is used, else the previous one; when neither is usable the
+        run starts again from its seeded beginning, which ends in the same weights."""
         if not has_checkpoint(self.last_path):
             return None
+        from lesion_studio.models.drn import build_drn
+
+        def check(states: dict[str, Any], meta: dict[str, Any]) -> None:
+            if not isinstance(states.get("optimizer"), dict) or not isinstance(meta.get("epoch"), int):
+                raise LesionStudioError(f"{self.last_path.name} lacks the optimizer state or epoch resume needs.")
+            check_state_shapes(lambda: build_drn(self.config.arch), states.get("model") or {},
+                               f"{self.last_path.name} (classifier)")
+
         try:
-            states, meta = load_checkpoint(self.last_path)
+            states, meta = load_checkpoint(self.last_path, check=check)
         except LesionStudioError as exc:
-            log.warning("not resuming: %s", exc)
+            log.warning("not resuming, training from the start: %s", exc)
             return None
         if meta.get("identity") != self._identity():
             log.info("not resuming from %s: settings or data changed", self.last_path)
             return None
         model.load_state_dict(states["model"])
-        opt.load_state_dict(states["optimizer"])
+        try:
+            opt.load_state_dict(states["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as exc:
+            log.warning("not resuming, training from the start: the optimizer state does not fit (%s)", exc)
+            model.load_state_dict(self._build()[0].state_dict())  # the seeded initial weights again
+            return None
         log.info("resuming classifier training after epoch %d", meta["epoch"])
         return meta
 
@@ -282,6 +301,8 @@ class ClassifierTrainer:
 
     def fit(self, *, resume: bool = True) -> TrainResult:
         cfg = self.config
+        if self.dist.is_main:
+            remove_stale_temp_files(self.out_dir)
         model, opt = self._build()
         meta = self._try_resume(model, opt) if resume else None
         start = int(meta["epoch"]) if meta else 0
@@ -409,6 +430,7 @@ def train_classifier(
     from lesion_studio.classifier.data import evaluation_set, training_set
     from lesion_studio.classifier.preprocess import PreparedCache
 
+    out = Path(out_dir) if out_dir else layout.classifier_dir(project.folder, name)  # checks the name first
     prep = config.preprocessing
     cache = PreparedCache(prep, cache_dir if cache_dir is not None else project.subfolder("cache") / "classifier")
     masks = config.head == "image+map"
@@ -421,12 +443,15 @@ def train_classifier(
         log.warning("no validation images%s: the last epoch is kept",
                     f" for {', '.join(body_parts)}" if body_parts else "")
         val = None
-    out = Path(out_dir) if out_dir else layout.classifier_dir(project.folder, name)
     trainer = ClassifierTrainer(config, train, val, out, progress=progress, cancel=cancel,
                                 metadata={"name": name, "body_parts": list(body_parts or [])},
                                 pretrain_epochs=pretrain_epochs)
     result = trainer.fit(resume=resume)
     model_id = None
+    losses = [h.get("loss") for h in result.history[-1:]]
+    if any(not isinstance(v, int | float) or not math.isfinite(v) for v in losses):
+        raise LesionStudioError(f"Training {name} diverged: the last epoch's loss is {losses[0]}, so the model is "
+                                "not registered. Train again with a lower learning rate.")
     if register and trainer.dist.is_main:
         model_id = project.register_model(
             name, "drn", result.path, sha256=result.sha256, body_parts=body_parts or (),
