@@ -78,7 +78,7 @@ _CHILD = textwrap.dedent("""
     project = Project.open(sys.argv[1])
     run_id = project.start_run("unit", name="child")
     print(run_id, flush=True)
-    time.sleep(60)
+    time.sleep(3600)  # alive until the test kills it, however slowly the test gets there
 """)
 
 

@@ -164,6 +164,7 @@ def reports(generators):  # noqa: ANN001, ANN201
     return {name: assess_generator(project, name, seed=0, settings=paper) for name in ("untrained", "trained")}
 
 
+@pytest.mark.slow
 def test_a_trained_generator_beats_an_untrained_one_on_every_metric(reports) -> None:  # noqa: ANN001
     u, t = reports["untrained"]["headline"], reports["trained"]["headline"]
     assert t["realism_auc"] < u["realism_auc"]
@@ -178,6 +179,7 @@ def test_a_trained_generator_beats_an_untrained_one_on_every_metric(reports) -> 
         json.dumps(r)  # JSON-able as promised
 
 
+@pytest.mark.slow
 def test_realism_is_read_against_the_untouched_windows(generators, reports) -> None:  # noqa: ANN001
     """Every report carries the AUC of its untouched source windows (the floor a generator starts
     from) and its own excess over it; a translator that changes nothing has an excess of exactly 0."""
@@ -206,6 +208,7 @@ def test_realism_is_read_against_the_untouched_windows(generators, reports) -> N
     assert same["excess_auc"] == 0.0 and same["auc"] == same["untouched_auc"]
 
 
+@pytest.mark.slow
 def test_the_report_is_seeded_and_stored_with_the_model(generators, reports) -> None:  # noqa: ANN001
     from lesion_studio.evaluate.generator_quality import QualitySettings, assess_generator
 
@@ -221,6 +224,7 @@ def test_the_report_is_seeded_and_stored_with_the_model(generators, reports) -> 
     assert sidecar["weights_sha256"] == record.sha256  # the weights' own record is untouched
 
 
+@pytest.mark.slow
 def test_training_reports_quality_at_checkpoints_and_keeps_the_history(generators) -> None:  # noqa: ANN001
     project, result, events = generators
     reported = [e.data["quality"] for e in events if "quality" in e.data]
@@ -233,6 +237,7 @@ def test_training_reports_quality_at_checkpoints_and_keeps_the_history(generator
     assert not (project.folder / "models" / "untrained" / "quality_history.json").exists()
 
 
+@pytest.mark.slow
 def test_cli_assess_generator(generators, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
     from lesion_studio.cli.main import main
 

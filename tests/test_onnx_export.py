@@ -78,7 +78,8 @@ def test_an_unexportable_graph_is_a_clear_error(tmp_path: Path) -> None:
 # The app's own exports, each run through onnxruntime beside torch on batches of 1 and several
 # (and patch sizes other than the traced one), with non-zero noise for the translator: zero noise
 # cannot tell a graph that adds the noise from one that drops it, or rows from the wrong patches.
-# Random (untrained) weights are enough for parity, and cost no training.
+# Random (untrained) weights are enough for parity, and cost no training; the exports themselves
+# take a minute on 2 busy cores, hence the ``slow`` marks.
 TOL = 1e-4
 
 
@@ -113,6 +114,7 @@ def _patches(n: int, h: int = 32, w: int = 32, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1, 1, (n, 1, h, w)).astype(np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("direction", ["h2l", "l2h", "h2l_residual"])
 @pytest.mark.parametrize(("n", "h", "w"), [(1, 32, 32), (5, 32, 32), (3, 40, 48)])
 def test_every_translator_graph_matches_torch_with_noise(unit_export, direction: str, n: int, h: int,  # noqa: ANN001
@@ -139,6 +141,7 @@ def test_every_translator_graph_matches_torch_with_noise(unit_export, direction:
         assert float(np.abs(got - residual).max()) <= TOL
 
 
+@pytest.mark.slow
 def test_a_per_core_batch_uses_each_patchs_own_noise(unit_export, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     """On the CPU a batch is split into one chunk per core; each chunk must get its own patches'
     noise rows (the issue-26 audit found a chunk that could take the first rows unnoticed)."""
@@ -223,6 +226,7 @@ def _images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, 1, 48, 48)).astype(np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["image", "image+map"])
 @pytest.mark.parametrize("tta", ["none", "hflip"])
 def test_every_classifier_output_matches_torch(tmp_path: Path, tta: str, head: str) -> None:

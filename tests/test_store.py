@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -126,10 +125,11 @@ def test_sigkill_mid_run_loses_no_committed_edit(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, text=True,
     )
     reported = -1
-    deadline = time.monotonic() + 60
     assert proc.stdout is not None
-    while reported < 40 and time.monotonic() < deadline:
+    while reported < 40:  # however long 40 commits take: the suite's hang guard stops a stuck writer
         line = proc.stdout.readline()
+        if not line:  # the writer died before it got going
+            break
         if line.strip():
             reported = int(line)
     os.kill(proc.pid, signal.SIGKILL)

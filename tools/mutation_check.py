@@ -52,7 +52,9 @@ PREP = ("tests/test_preprocessing.py", "tests/test_classifier_levers.py")
 STATS = ("tests/test_statistics.py", "tests/test_metrics.py", "tests/test_generator_quality.py")
 METRICS = ("tests/test_statistics.py", "tests/test_metrics.py")
 RULES = ("tests/test_filter_and_selection.py",)
-LEAK = ("tests/test_leakage.py",)
+LEAK = ("tests/test_leakage.py::test_experiment_candidates_come_only_from_normal_training_images",
+        "tests/test_leakage.py::test_a_synthetic_sample_from_a_validation_image_never_trains",
+        "tests/test_classifier.py::test_synthetic_images_never_leak_into_val_or_test")
 SAMPLING = "lesion_studio/patches/sampling.py"
 RUNNER = "lesion_studio/experiment/runner.py"
 UNIT = "lesion_studio/models/unit.py"
@@ -213,6 +215,15 @@ MUTATIONS: tuple[Mutation, ...] = (
       "a synthetic sample from a validation image trains"),
     M("K5", "lesion_studio/classifier/data.py", "usable = [s for s in accepted if s.source_image_id in train_ids]",
       "usable = accepted", LEAK, "accepted samples from validation images picked up for training"),
+    # ---- the classifier learns (the cheaper baseline test must still be able to fail)
+    M("C1", "lesion_studio/training/classifier_trainer.py",
+      "y = torch.from_numpy(labels[idx].astype(np.float32)).to(self.device)",
+      "y = torch.from_numpy(np.random.default_rng(b).permutation(labels)[idx].astype(np.float32)).to(self.device)",
+      ("tests/test_classifier.py::test_tiny_baseline_beats_chance_on_the_demo",),
+      "the classifier trains on shuffled labels"),
+    M("C2", "lesion_studio/training/classifier_trainer.py", "loss = loss_fn(logits.float(), y)",
+      "loss = loss_fn(logits.float(), 1 - y)", ("tests/test_classifier.py::test_tiny_baseline_beats_chance_on_the_demo",),
+      "the classifier learns the labels inverted"),
 )
 
 
