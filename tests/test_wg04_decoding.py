@@ -104,8 +104,9 @@ def test_the_jply_scan_header_is_the_only_thing_repaired(dicom_dir: Path) -> Non
 
 
 def test_the_lossy_overshoot_is_clipped_not_wrapped(dicom_dir: Path) -> None:
-    """RG3_JPLY's DCT output reaches 1024, one above the 10-bit range: those pixels must be the
-    brightest value (bone-bright after the MONOCHROME1 inversion: the darkest), never wrap to 0."""
+    """RG3_JPLY's DCT output reaches 1024, one above the 10-bit range: those pixels must stay at
+    the top of the stored range (1023, the darkest in MONOCHROME1; 0 after the app's bone-bright
+    inversion), never wrap to 0 (which the inversion would turn into the brightest value)."""
     from libjpeg import decode
 
     fixed, _ = repair_sequential_scan(_first_frame(dicom_dir / "RG3_JPLY.dcm"))

@@ -53,6 +53,7 @@ from lesion_studio.gui.panels.thumbnails import ThumbnailCache
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.tools.base import PanTool
 from lesion_studio.gui.tools.regions import RegionTool
+from lesion_studio.gui.tools.ruler import RulerTool
 from lesion_studio.gui.viewer.canvas import ImageCanvas
 from lesion_studio.gui.viewer.loader import ImageLoader
 from lesion_studio.io.radiograph import Radiograph
@@ -98,6 +99,7 @@ class MainWindow(FileJobs, QMainWindow):
             "box": RegionTool(self.canvas, self.controller, "lesion"),
             "patch": RegionTool(self.canvas, self.controller, "patch"),
             "pan": PanTool(self.canvas),
+            "ruler": RulerTool(self.canvas, self.controller),
         }
         self.loader = ImageLoader(parent=self)
         self.loader.loaded.connect(self._image_loaded)
@@ -257,7 +259,7 @@ class MainWindow(FileJobs, QMainWindow):
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.status_fields = {k: QLabel("") for k in ("value", "position", "mm", "zoom", "window")}
+        self.status_fields = {k: QLabel("") for k in ("reader", "value", "position", "mm", "zoom", "window")}
         for key, label in self.status_fields.items():
             label.setObjectName(f"status_{key}")
             bar.addPermanentWidget(label)
@@ -320,6 +322,13 @@ class MainWindow(FileJobs, QMainWindow):
             self.show_message(f"{path} is a folder but not a Lesion Studio project yet.", "warning",
                               action=("Make it a project", lambda: self._create_and_open(path)))
             return False
+        if path.is_file() and path.name != "project.sqlite":
+            # a radiograph opened from the file manager (the .deb associates .dcm files) or the
+            # command line: offer a project around it, in the words of the GUI, not the CLI's
+            self.show_message(f"{path.name} is an image, not a project. Lesion Studio keeps images and their "
+                              "annotations in a project folder.", "info",
+                              action=("Create a project for it…", lambda: self.create_project_for_file(path)))
+            return False
         try:
             project = Project.open(folder)
         except LesionStudioError as exc:
@@ -338,8 +347,12 @@ class MainWindow(FileJobs, QMainWindow):
             self._replace_dock_widget(spec.key, scrollable(widget) if spec.scroll else widget)
             self.panels[spec.key] = widget
         self.browser.image_selected.connect(self.show_image)
+        self.browser.reader_view_chosen.connect(self.session.set_reader_view)
+        self.session.reader_view_changed.connect(self._reader_view_changed)
         self.inspector.edit_requested.connect(self._inspector_edit)
         self.inspector.region_selected.connect(self.controller.select)
+        self.inspector.box_type_requested.connect(self.controller.set_box_type)
+        self._show_reader_status()
         self._bind_body_part_keys()
         prefs.add_recent_project(project.folder)
         self.stack.setCurrentWidget(self.canvas)
@@ -500,6 +513,7 @@ class MainWindow(FileJobs, QMainWindow):
 
         self.canvas.set_radiograph(rg, preset_levels(rg, self._preset))
         self.controller.set_image(self.session, self.record)
+        self.inspector.set_spacing(rg.pixel_spacing_mm, rg.spacing_source)
         self.inspector.show_tags(rg.tags)
         self._update_enabled()
         self.image_shown.emit(image_id, rg)
@@ -512,6 +526,7 @@ class MainWindow(FileJobs, QMainWindow):
         if self.record is None or self.record.id != image_id:
             return
         self.canvas.set_radiograph(None)
+        self.inspector.set_spacing(None, "")
         self._clear_image_status()
         self.controller.set_image(self.session, None)
         self.inspector.show_tags({})
@@ -539,6 +554,14 @@ class MainWindow(FileJobs, QMainWindow):
         if self.record is not None and self.record.id == image_id:
             self.controller.reload_regions()
             self._show_regions_in_inspector()
+        self._show_reader_status()
+
+    def _reader_view_changed(self) -> None:
+        """Mine / another reader / all: the viewer and the inspector show that reader's boxes."""
+        self.controller.select(None)
+        self.controller.reload_regions()
+        self._show_regions_in_inspector()
+        self._show_reader_status()
 
     def _focus_image(self, image_id: int) -> None:
         if self.record is None or self.record.id != image_id:
@@ -547,9 +570,25 @@ class MainWindow(FileJobs, QMainWindow):
     def _show_regions_in_inspector(self) -> None:
         if self.session is None or self.record is None:
             return
+        from lesion_studio.store.lesion_types import lesion_types
+        from lesion_studio.store.measurements import measurements
+        from lesion_studio.store.readers import reader_labels
+
         p = self.session.project
-        self.inspector.show_regions(p.boxes(self.record.id), p.normal_patches(self.record.id),
-                                    self.controller.selected)
+        view = self.session.reader_view
+        self.inspector.show_regions(p.boxes(self.record.id, reader=view), p.normal_patches(self.record.id),
+                                    self.controller.selected, measurements(p, self.record.id, reader=view),
+                                    lesion_types(p))
+        self.inspector.show_reader_labels(reader_labels(p, self.record.id), self.session.author)
+
+    def _show_reader_status(self) -> None:
+        if self.session is None:
+            self.status_fields["reader"].setText("")
+            return
+        view = self.session.reader_view
+        shown = "all readers" if view is None else ("mine" if view == self.session.author else view)
+        typed = self.controller.current_type or "no type"
+        self.status_fields["reader"].setText(f"reader {self.session.author} · showing {shown} · new box: {typed}")
 
     def _selection_changed(self, key: object) -> None:
         self.inspector.select_region(key)  # type: ignore[arg-type]
@@ -748,6 +787,90 @@ class MainWindow(FileJobs, QMainWindow):
         key = {"box": "tool_box", "patch": "tool_patch", "pan": "tool_pan"}.get(name, f"tool_{name}")
         if key in self.actions_by_key:
             self.actions_by_key[key].setChecked(True)
+
+    def cycle_type(self, step: int) -> None:
+        """T / Shift+T: the selected box's lesion type (and the type of boxes drawn next)."""
+        if self.session is None:
+            return
+        name = self.controller.cycle_type(step)
+        selected = self.controller.selected
+        what = f"box #{selected[1]}" if selected and selected[0] == "lesion" else "new boxes"
+        self.statusBar().showMessage(f"Lesion type for {what}: {name or 'none'}", 3000)
+        self._show_reader_status()
+
+    def edit_reader_name(self) -> None:
+        """Tools → Reader name…: who this user is (kept in the settings, asked once)."""
+        from PySide6.QtWidgets import QInputDialog
+
+        from lesion_studio.errors import ProjectError
+
+        current = prefs.reader_name()
+        name, ok = QInputDialog.getText(self, "Reader name", "Your name as a reader (it is recorded with every box, "
+                                        "label and ruler you make):", text=current)
+        if not ok:
+            return
+        try:
+            name = prefs.set_reader_name(name)
+        except ProjectError as exc:
+            self.show_message(str(exc), "error")
+            return
+        if self.session is not None:
+            self.session.author = name
+            self.browser.me = name
+            self.browser.fill_readers()
+            self._reader_view_changed()
+        self.show_status(f"Reader: {name}")
+
+    def show_agreement(self) -> Any:
+        """Tools → Reader agreement…: κ, box F1 and mean IoU per reader pair, computed in the background."""
+        if self.session is None:
+            return None
+        from lesion_studio.dataset.agreement import agreement_report
+        from lesion_studio.gui.panels.agreement import AgreementDialog
+
+        project = self.session.project
+
+        def job(progress, cancel):  # noqa: ANN001, ANN202
+            return agreement_report(project)
+
+        def done(report) -> None:  # noqa: ANN001
+            self.agreement_dialog = AgreementDialog(report, self)
+            self.agreement_dialog.show()
+
+        return self.run_job(job, "Reader agreement", done)
+
+    def adjudicate_boxes(self) -> None:
+        """Image → Adjudicate boxes…: two readers' boxes on this image, picked or merged into consensus."""
+        if self.session is None or self.record is None:
+            return
+        from lesion_studio.gui.panels.agreement import AdjudicationDialog
+
+        dialog = AdjudicationDialog(self.session, self.record.id, self)
+        if not dialog.has_readers():
+            self.show_message("Adjudication needs boxes from two readers on this image.", "info")
+            return
+        self.adjudication_dialog = dialog
+        dialog.show()
+
+    def create_project_for_file(self, file: Path, folder: Path | None = None) -> bool:
+        """Make a project next to a radiograph (or in ``folder``), import the file, open it."""
+        file = Path(file)
+        if folder is None:
+            default = file.parent / f"{file.stem} project"
+            chosen = QFileDialog.getExistingDirectory(self, f"Folder for the project of {file.name}",
+                                                      str(file.parent))
+            if not chosen:
+                return False
+            folder = Path(chosen) if Path(chosen) != file.parent else default
+        try:
+            Project.create(folder).close()
+        except LesionStudioError as exc:
+            self.show_message(str(exc), "error")
+            return False
+        if not self.open_project(folder):
+            return False
+        self.import_images(file)
+        return True
 
     def change_patch_size(self, delta: int) -> None:
         self.patch_spin.setValue(self.controller.set_patch_size(self.controller.patch_size + delta))

@@ -48,7 +48,7 @@ def scrollable(widget: QWidget) -> QScrollArea:
 
 
 def _browser(window: Any, session: ProjectSession) -> QWidget:
-    return BrowserPanel(session.project, window.thumbnails)
+    return BrowserPanel(session.project, window.thumbnails, me=session.author)
 
 
 def _inspector(window: Any, session: ProjectSession) -> QWidget:

@@ -145,7 +145,8 @@ class FileJobs:
             return export_project(project, out, fmt)
 
         return self.run_job(job, "Export", lambda r: self.show_message(
-            f"Exported {r['images']} image(s) and {r['boxes']} box(es) as {fmt} to {out}.", "info"))
+            " ".join([f"Exported {r['images']} image(s) and {r['boxes']} box(es) as {fmt} to {out}.",
+                      *r.get("notes", [])]), "warning" if r.get("notes") else "info"))
 
     def relink_images(self: Any, folder: Path | None = None) -> Job | None:
         if self.session is None:

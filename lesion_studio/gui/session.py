@@ -34,12 +34,29 @@ class ProjectSession(QObject):
     focus_requested = Signal(int)  # an undo/redo touched an image: show it
     models_changed = Signal()  # a model was trained/registered (training panel, experiments)
     samples_changed = Signal()  # synthetic samples were added (Keep in the synthesis panel)
+    reader_view_changed = Signal()  # whose boxes the views show (mine / a reader / all)
 
     def __init__(self, project: Project, parent: QObject | None = None) -> None:
+        from lesion_studio.gui.settings import reader_name
+
         super().__init__(parent)
         self.project = project
         self.undo_stack = QUndoStack(self)
-        self.author = current_author()
+        #: The reader this user is (settings): every box, label and measurement records it.
+        self.author = reader_name()
+        #: Whose boxes and rulers the viewer and browser show: None for every reader, else one
+        #: reader (this user's own: "mine"). Another reader's boxes are shown read-only.
+        self.reader_view: str | None = None
+
+    def set_reader_view(self, reader: str | None) -> None:
+        if reader != self.reader_view:
+            self.reader_view = reader
+            self.reader_view_changed.emit()
+
+    def can_edit(self, reader: str) -> bool:
+        """A box or ruler is editable unless the view shows another reader's reads (looked at, not
+        changed: adjudication makes a consensus box instead)."""
+        return self.reader_view is None or self.reader_view == self.author or reader == self.author
 
     @property
     def folder(self):  # noqa: ANN201 - pathlib.Path

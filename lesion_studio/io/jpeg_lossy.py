@@ -10,9 +10,10 @@ nothing else in the stream changes. The decoder is pylibjpeg-libjpeg (already a 
 
 Why not GDCM (``python-gdcm``)? Measured on both WG-04 files (docs/gui.md): GDCM reads the
 malformed header as it is, but its output is masked to BitsStored, so a lossy overshoot above the
-10-bit range wraps round to black (8 pixels of RG3_JPLY come out 1023 too dark); libjpeg returns
-the 12-bit samples, which we clip to the stored range. Both take well under a second per image;
-GDCM would add a 43 MB package for a worse result.
+10-bit range wraps round to 0 (8 pixels of RG3_JPLY decode to 1024 and come out 0: the darkest
+value of the MONOCHROME1 image turned into the brightest); libjpeg returns the 12-bit samples,
+which we clip to the stored range. Both took under 0.1 s per image; GDCM would add a 43 MB
+package for a worse result.
 
 Lossy DCT can overshoot the stored range by a few values (RG3_JPLY decodes to 1024 where 10 bits
 end at 1023), so samples are clipped to the range BitsStored allows, never masked.

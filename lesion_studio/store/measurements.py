@@ -66,19 +66,21 @@ def _row(row: sqlite3.Row) -> Measurement:
 
 def add_measurement(project: Project, image_id: int, line: tuple[float, float, float, float], *,
                     spacing: tuple[float, float] | None, spacing_source: str = "", author: str = "",
-                    measurement_id: int | None = None) -> int:
-    """Store a measurement; ``measurement_id`` restores a deleted one under its old id (undo)."""
+                    measurement_id: int | None = None, times: tuple[str, str] | None = None) -> int:
+    """Store a measurement; ``measurement_id`` and ``times`` (created, modified) restore a deleted
+    one as it was (undo)."""
     from lesion_studio.store.records import utc_now
 
     x0, y0, x1, y1 = check_line(*line)
     spacing, spacing_source = check_spacing(spacing, spacing_source)
     now = utc_now()
+    created, modified = times or (now, now)
     with project._tx() as cur:
         cur.execute(
             "INSERT INTO measurements (id, image_id, x0, y0, x1, y1, spacing_row, spacing_col, spacing_source, "
             "author, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (measurement_id, image_id, x0, y0, x1, y1, *(spacing or (None, None)), spacing_source, author,
-             now, now))
+             created, modified))
         return int(cur.lastrowid)
 
 
