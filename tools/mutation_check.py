@@ -202,6 +202,12 @@ MUTATIONS: tuple[Mutation, ...] = (
       "a share equal to max_p rejected"),
     M("F8", RUNNER, "if any(r.skipped for r in runs):", "if False:", RULES,
       "a threshold that kept nothing is compared"),
+    M("F9", RUNNER, "scores = np.mean(per_seed, axis=0) if per_seed else np.zeros(0)",
+      "scores = np.asarray(per_seed[0]) if per_seed else np.zeros(0)", RULES,
+      "the filter score is the first seed's, not the seeds' mean"),
+    M("F10", RUNNER, "keep = above_threshold(np.array([scored.scores[i] for i in ids]), cut)",
+      "keep = np.array([scored.scores[i] for i in ids]) >= cut", RULES,
+      "the augmented set takes candidates scored at the cut too"),
     # ---- the leak guard
     M("K1", RUNNER, 'sources = [r for r in split_records(project, "train", target, include_excluded=False)',
       'sources = [r for r in [*split_records(project, "train", target, include_excluded=False), '
