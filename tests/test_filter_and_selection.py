@@ -164,3 +164,57 @@ def test_a_threshold_that_kept_nothing_is_not_compared(tmp_path: Path) -> None:
     sel = runner.select(_baselines(), mixed)
     assert sel.best_t == 0.5 and sel.accepted
     assert [c.get("note") for c in sel.compared] == ["no candidate passed the threshold", None]
+
+
+# ------------------------------------------------------------------------- scoring and keeping
+def test_the_filter_score_is_the_seeds_mean_and_a_cut_keeps_what_scores_strictly_above(demo_project,  # noqa: ANN001
+                                                                                      tmp_path: Path) -> None:
+    """Stage 4: every seed's baseline scores every candidate and the filter score is their mean.
+    Stage 6: the augmented training set gets exactly the candidates scored above the cut (none:
+    nothing is trained)."""
+    from unittest import mock
+
+    from lesion_studio.classifier.data import synthetic_examples
+    from lesion_studio.classifier.scoring import OnnxScorer
+    from lesion_studio.experiment.runner import RunContext
+    from tests.stub_models import register_stub_classifier
+
+    project, parts = demo_project, ["femur"]
+    runner = _runner(tmp_path, project=str(project.folder), classifier={"preset": "tiny", "input_size": 32},
+                     synthesis={"candidates_per_image": 1, "max_candidates": 6}, scoring_backend="onnx")
+    ctx = RunContext(project)
+    batch = runner.synthesize(ctx, parts, parts, runner.generator(ctx, parts))
+    assert len(batch.sample_ids) == 6
+    filters = []
+    for seed, scale in ((0, 6.0), (1, 1.5)):  # two different "seeds": p = sigmoid(−scale · mean image)
+        register_stub_classifier(project, name=f"stub-{seed}", scale=scale)
+        weights = project.folder / "models" / f"stub-{seed}" / "model.safetensors"
+        filters.append(BaselineRun(path=str(weights), sha256=f"s{seed}", val_auc=None, seed=seed, epoch=1,
+                                   model_id=seed, model_name=f"stub-{seed}"))
+    scored = runner.score(ctx, "femur<-femur", batch, filters)
+    ids = batch.sample_ids
+    per_seed = np.array(scored.seed_scores)
+    cache = runner._cache(ctx)
+    samples = [project.synthetic_sample(i) for i in ids]
+    examples = synthetic_examples(project, samples, {s.source_image_id for s in samples})
+    for k, f in enumerate(filters):  # each seed's scores are that model's
+        direct = OnnxScorer(Path(f.path).with_suffix(".onnx")).score_files([(e.key, e.path) for e in examples],
+                                                                         cache=cache)
+        np.testing.assert_allclose(per_seed[k], direct, atol=1e-5)
+    assert np.abs(per_seed[0] - per_seed[1]).min() > 1e-3  # the seeds disagree, so the mean is its own number
+    np.testing.assert_allclose([scored.scores[i] for i in ids], per_seed.mean(axis=0), atol=1e-5)
+    assert [project.synthetic_sample(i).score for i in ids] == pytest.approx([scored.scores[i] for i in ids])
+
+    above_all = max(scored.scores.values())
+    none = runner.augmented(ctx, parts, "femur<-femur", 0.99, above_all, scored, seed=0)
+    assert none.skipped and none.kept == 0 and none.kept_ids == [] and none.path is None  # nothing trained
+    # A cut equal to a candidate's score keeps it out: strictly above.
+    cut = sorted(scored.scores.values())[2]
+    want = sorted(i for i in ids if scored.scores[i] > cut)
+    assert len(want) == 3
+    pytest.importorskip("torch")  # the augmented stage's trainer (stopped here before it trains)
+    with mock.patch("lesion_studio.training.classifier_trainer.train_classifier",
+                    side_effect=RuntimeError("trained")) as train, pytest.raises(RuntimeError, match="trained"):
+        runner.augmented(ctx, parts, "femur<-femur", 0.5, cut, scored, seed=0)
+    kept = [s.id for s in train.call_args.kwargs["synthetic"]]
+    assert kept == want  # exactly the candidates scored above the cut join the training set

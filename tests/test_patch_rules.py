@@ -1,4 +1,5 @@
-"""Where GAN patches come from (docs/synthesis.md, "Patches"), checked so that breaking a rule fails.
+"""Where training examples come from (docs/synthesis.md, "Patches"; docs/experiments.md's
+class-balanced sampling), checked so that breaking a rule fails.
 
 - A lesion window is centred on its box and shifted by at most ``jitter`` × the free margin, evenly
   to either side (the older test only checked that the box lies inside the window).
@@ -6,6 +7,8 @@
   boxes they are told to avoid.
 - Excluded images (hardware, pediatric, confounder, other) never give the GAN a patch: each
   reason is set on an image that gave patches before, and its patches must be gone after.
+- Batches are mirrored left-right about half the time, seeded; a changed patch parameter is a new
+  cache entry; the classifier's sampler draws each class half the time.
 """
 
 from __future__ import annotations
@@ -98,3 +101,52 @@ def test_an_excluded_image_gives_the_gan_no_patch(demo_project, reason: str) -> 
     lesion_after, normal_after = sources()
     assert lesion_id not in lesion_after and normal_id not in normal_after
     assert lesion_after == lesion_ids - {lesion_id} and normal_after == normal_ids - {normal_id}
+
+
+def _patch_set(n_lesion: int = 6, n_normal: int = 10, seed: int = 0):  # noqa: ANN202
+    from lesion_studio.patches.dataset import PatchParams, PatchSet
+
+    rng = np.random.default_rng(0)
+    lesion = rng.uniform(-1, 1, (n_lesion, 8, 8)).astype(np.float16)
+    normal = rng.uniform(-1, 1, (n_normal, 8, 8)).astype(np.float16)
+    return PatchSet(lesion, normal, [], [], PatchParams(resolution=8, seed=seed))
+
+
+def test_batches_are_mirrored_left_right_about_half_the_time_and_seeded() -> None:
+    ps = _patch_set()
+    mirrored = 0
+    for step in range(200):
+        plain = ps.batch(step, 2, augment=False)
+        flipped = ps.batch(step, 2, augment=True)
+        for p, f in zip(plain, flipped, strict=True):
+            for k in range(2):
+                same, mirror = np.array_equal(f[k], p[k]), np.array_equal(f[k, 0], p[k, 0, :, ::-1])
+                assert same or mirror  # left-right only: never up-down, never anything else
+                mirrored += mirror and not same
+    assert 0.4 < mirrored / 800 < 0.6
+    assert np.array_equal(ps.batch(7, 2)[0], ps.batch(7, 2)[0])  # seeded by (seed, step)
+    other = _patch_set(seed=1)
+    assert any(not np.array_equal(ps.batch(s, 2)[1], other.batch(s, 2)[1]) for s in range(10))
+
+
+def test_a_patch_parameter_change_is_a_new_cache_entry(demo_project) -> None:  # noqa: ANN001
+    from lesion_studio.patches.dataset import PatchParams, build_patch_set
+
+    def lesions(**changes: float) -> np.ndarray:
+        params = PatchParams(resolution=16, variants=1, normal_source="auto", **changes)
+        return build_patch_set(demo_project, body_parts=["femur"], splits=["train"], params=params).lesion
+
+    first = lesions(jitter=0.5)
+    assert np.array_equal(lesions(jitter=0.5), first)  # read back from the disk cache
+    assert not np.array_equal(lesions(jitter=0.0), first)  # not the cached windows of another jitter
+
+
+def test_class_balanced_sampling_draws_each_class_half_the_time() -> None:
+    torch = pytest.importorskip("torch")
+    from lesion_studio.classifier.data import epoch_order
+
+    labels = np.array([1] * 10 + [0] * 90)
+    drawn = np.concatenate([epoch_order(labels, "sampler", torch.Generator().manual_seed(e)) for e in range(20)])
+    assert len(drawn) == 2000 and 0.45 < labels[drawn].mean() < 0.55  # 10 % lesions, drawn half the time
+    plain = epoch_order(labels, "none", torch.Generator().manual_seed(0))
+    assert sorted(plain.tolist()) == list(range(100))  # a permutation: every image once

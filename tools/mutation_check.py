@@ -90,6 +90,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("P5", "lesion_studio/patches/dataset.py", "records = [r for r in records if r.split in splits]",
       "records = list(records)", ("tests/test_leakage.py::test_unit_training_reads_no_validation_or_test_image",),
       "the GAN's split filter ignored (validation and test images train it)"),
+    M("P6", "lesion_studio/patches/dataset.py", "x[flips < 0.5] = x[flips < 0.5, :, ::-1]",
+      "x[flips < 0.5] = x[flips < 0.5, ::-1, :]", PATCH_TESTS, "batches mirrored up-down instead of left-right"),
+    M("P7", "lesion_studio/patches/dataset.py",
+      'payload = {"v": CACHE_VERSION, "sha": rec.sha256, "params": asdict(params), **key_data}',
+      'payload = {"v": CACHE_VERSION, "sha": rec.sha256, **key_data}', PATCH_TESTS,
+      "the patch cache ignores the sampling parameters"),
+    M("P8", "lesion_studio/classifier/data.py", "w = np.where(labels == 1, 0.5 / max(pos, 1), 0.5 / max(n - pos, 1))",
+      "w = np.ones(n)", PATCH_TESTS, "the classifier's sampler does not balance the classes"),
     # ---- exported graphs
     M("O1", UNIT, "z = self.encoder(patches) + noise", "z = self.encoder(patches)",
       (f"{ONNX}::test_every_translator_graph_matches_torch_with_noise",), "the exported translator drops its noise"),
@@ -202,6 +210,12 @@ MUTATIONS: tuple[Mutation, ...] = (
       "a share equal to max_p rejected"),
     M("F8", RUNNER, "if any(r.skipped for r in runs):", "if False:", RULES,
       "a threshold that kept nothing is compared"),
+    M("F9", RUNNER, "scores = np.mean(per_seed, axis=0) if per_seed else np.zeros(0)",
+      "scores = np.asarray(per_seed[0]) if per_seed else np.zeros(0)", RULES,
+      "the filter score is the first seed's, not the seeds' mean"),
+    M("F10", RUNNER, "keep = above_threshold(np.array([scored.scores[i] for i in ids]), cut)",
+      "keep = np.array([scored.scores[i] for i in ids]) >= cut", RULES,
+      "the augmented set takes candidates scored at the cut too"),
     # ---- the leak guard
     M("K1", RUNNER, 'sources = [r for r in split_records(project, "train", target, include_excluded=False)',
       'sources = [r for r in [*split_records(project, "train", target, include_excluded=False), '
