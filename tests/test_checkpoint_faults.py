@@ -293,6 +293,7 @@ def _weights(path: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a hang guard: six child runs, each a few seconds on an idle machine
 def test_a_gan_killed_at_any_step_of_a_checkpoint_save_resumes_bitwise(demo_project) -> None:  # noqa: ANN001
     """The issue's probe: a kill the moment ``checkpoint.prev.safetensors`` appeared resumed to other
     weights (recon 0.557 where the uninterrupted run ends at 0.456), because the previous checkpoint

@@ -232,9 +232,11 @@ def import_source(
     known_paths = {r.path for r in project.images()}
     todo = []
     for path in files:
-        if project.store_path(path) in known_paths:
+        stored = project.store_path(path)  # a link inside the folder is its target: counted once
+        if stored in known_paths:
             report.already_present += 1
         else:
+            known_paths.add(stored)
             todo.append(path)
 
     salt = group_salt(project)

@@ -66,6 +66,7 @@ class Project:
         #: Whether opening this project created it (``open_or_create``).
         self.created = False
         self._presence = presence  # the shared lock that says "in use" (see store/lifecycle.py)
+        self._session_settings: dict[str, str] = {}  # a read-only project's settings, this session only
 
     # ------------------------------------------------------------------ opening
     # The rules (atomic creation, presence lock, read-only and damage checks, backups) live in
@@ -161,7 +162,7 @@ class Project:
             if isinstance(exc, sqlite3.DatabaseError):
                 translated = opening.translate_error(exc, folder, "opening the project")
                 if translated is exc:
-                    translated = ProjectError(f"The project database in {folder} cannot be opened ({exc}).")
+                    translated = ProjectError(f"The project database in {folder} cannot be read ({exc}).")
                 raise translated from exc
             raise
         return project
@@ -828,10 +829,17 @@ class Project:
 
     # ------------------------------------------------------------------ settings
     def get_setting(self, key: str, default: str | None = None) -> str | None:
+        if key in self._session_settings:
+            return self._session_settings[key]
         rows = self._query("SELECT value FROM settings WHERE key = ?", (key,))
         return rows[0][0] if rows else default
 
     def set_setting(self, key: str, value: str) -> None:
+        """Store a setting (the viewer's last image, the chosen model...). A read-only project keeps
+        it for this session only: settings are preferences, and viewing must not fail for them."""
+        if self.read_only:
+            self._session_settings[key] = value
+            return
         with self._tx() as cur:
             cur.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
 
