@@ -159,13 +159,13 @@ def test_every_connection_is_wal_synchronous_full(tmp_path: Path, monkeypatch: p
 
     # Connections are opened in one place only, so recording that place sees every one. Those to
     # a project's live database are checked; the others are a database being built before it gets
-    # its name, backups, and read-only looks (store/opening.py connect_file).
+    # its name, backups, and read-only looks (store/database_file.py connect_file).
     package = Path(lesion_studio.__file__).parent
     openers = sorted(str(f.relative_to(package)) for f in package.rglob("*.py")
                      if any(isinstance(n, ast.Attribute) and n.attr == "connect"
                             and isinstance(n.value, ast.Name) and n.value.id == "sqlite3"
                             for n in ast.walk(ast.parse(f.read_text()))))
-    assert openers == ["store/opening.py"]
+    assert openers == ["store/database_file.py", "store/opening.py"]
 
     opened: list[sqlite3.Connection] = []
     seen: list[tuple[str, int, int]] = []

@@ -183,7 +183,7 @@ def _write(result, window: tuple[float, float], sbs: Path) -> Path:  # noqa: ANN
     save_png(full, window_uint8(result.image, window))
     # The same image at the source's native bit depth (lossless), for analysis rather than viewing.
     from lesion_studio.files import atomic_write
-    from lesion_studio.samples.storage import encode_png
+    from lesion_studio.io.images import encode_png
 
     atomic_write(full.with_name(full.stem + "_native.png"), encode_png(result.image))
     return full

@@ -106,8 +106,7 @@ def _deidentified_images(project: Project, images: list[ImageRecord], folder: Pa
     its pixels with no metadata. A DICOM whose BurnedInAnnotation is YES is left out (its pixels
     may show identifying text), and listed. Pixels are the app's decoded pixels, so a re-import
     gives the same image."""
-    from lesion_studio.io.reader import is_probably_dicom
-    from lesion_studio.samples.export import read_source_header
+    from lesion_studio.io.reader import is_probably_dicom, read_source_header
 
     kept, names, copies, left_out = [], {}, {}, []
     for rec in images:
@@ -159,7 +158,7 @@ def _dicom_copy(project: Project, rec: ImageRecord, header: Any) -> Callable[[Pa
 
 def _png_copy(project: Project, rec: ImageRecord) -> Callable[[Path], None]:
     def write(path: Path) -> None:
-        from lesion_studio.samples.storage import encode_png
+        from lesion_studio.io.images import encode_png
 
         stored, _ = _stored_pixels(project.open_radiograph(rec.id).pixels)
         atomic_write(path, encode_png(stored))

@@ -16,8 +16,9 @@ from typing import Any
 from lesion_studio.deid import deidentified_dicom, public_provenance
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import atomic_path, atomic_write, atomic_write_json
-from lesion_studio.io.reader import is_probably_dicom
-from lesion_studio.samples.storage import encode_png, load_sample_pixels
+from lesion_studio.io.images import encode_png
+from lesion_studio.io.reader import read_source_header
+from lesion_studio.samples.storage import load_sample_pixels
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import SyntheticSample
 
@@ -69,13 +70,3 @@ def export_sample_dicom(project: Project, sample: SyntheticSample, out_dir: str 
     return path
 
 
-def read_source_header(path: Path) -> Any | None:
-    """The source's header (no pixels), or None when the source is not a readable DICOM."""
-    import pydicom
-
-    if not (path.exists() and is_probably_dicom(path)):
-        return None
-    try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception:  # an unreadable header only means there is nothing to keep from it
-        return None

@@ -8,7 +8,6 @@ says where it came from.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -19,24 +18,9 @@ import numpy as np
 from lesion_studio.deid import stored_provenance
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import atomic_write
+from lesion_studio.io.images import encode_png
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import Box, SyntheticSample, utc_now
-
-
-def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None) -> bytes:
-    from PIL import Image, PngImagePlugin
-
-    if pixels.dtype == np.uint8:
-        image = Image.fromarray(pixels, mode="L")
-    else:
-        clipped = np.clip(pixels, 0, 65535).astype(np.uint16)
-        image = Image.fromarray(clipped)
-    info = PngImagePlugin.PngInfo()
-    for key, value in (text or {}).items():
-        info.add_itxt(key, value)
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", pnginfo=info)
-    return buf.getvalue()
 
 
 def save_synthetic_sample(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lesion_studio.errors import DiskFullError, is_disk_full
 from lesion_studio.files import atomic_path
-from lesion_studio.store.opening import connect_file
+from lesion_studio.store.database_file import connect_file
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from lesion_studio.files import _fsync_directory, temp_path
-from lesion_studio.store.opening import connect_file
+from lesion_studio.store.database_file import connect_file
 
 log = logging.getLogger(__name__)
 

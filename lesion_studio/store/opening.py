@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from lesion_studio.errors import DamagedProjectError, DiskFullError, ReadOnlyProjectError, is_disk_full
+from lesion_studio.store.backup import last_good_backup
+from lesion_studio.store.database_file import connect_file  # noqa: F401 - used here and by lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,6 @@ def is_writable(folder: Path, db: Path) -> bool:
 
 def damaged_error(folder: Path, detail: str) -> DamagedProjectError:
     """The message for a damaged database, offering the newest backup that is sound."""
-    from lesion_studio.store.backup import last_good_backup
-
     db = folder / "project.sqlite"
     backup = last_good_backup(folder)
     if backup is not None:
@@ -117,14 +117,6 @@ def connect(folder: Path, db: Path, *, read_only: bool) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
-
-
-def connect_file(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
-    """A connection to a database file that is not a project's live database: one being built
-    before it gets its name, a backup, or a file only looked at (``read_only``, never written)."""
-    if read_only:
-        return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    return sqlite3.connect(path, isolation_level=None)
 
 
 def check_integrity(conn: sqlite3.Connection, folder: Path, db: Path) -> None:

@@ -16,9 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import lesion_studio.store.lifecycle as lifecycle
+import lesion_studio.store.opening as opening
 from lesion_studio.errors import DiskFullError, ProjectError, ReadOnlyProjectError, is_disk_full
 from lesion_studio.files import file_sha256
-from lesion_studio.store import lifecycle, opening
 from lesion_studio.store.records import (
     EXCLUSION_REASONS,
     LABELS,
