@@ -49,12 +49,14 @@ def test_the_second_start_loads_the_whole_set_without_decoding(counted) -> None:
     events = []
     first = _build(project, calls)
     assert calls["decode"] == calls["per-image"] > 0  # a cold cache decodes every source image
-    assert len(list((project.folder / "cache" / set_cache.FOLDER).glob("*.npz"))) == 1
+    (stored,) = [d for d in (project.folder / "cache" / set_cache.FOLDER).iterdir() if d.is_dir()]
+    assert sorted(p.name for p in stored.iterdir()) == ["lesion.npy", "meta.json", "normal.npy", "origins.npz"]
 
     again = _build(project, calls, progress=events.append)
     assert calls == Counter()  # one file: no decode, no per-image look-up
     np.testing.assert_array_equal(again.lesion, first.lesion)
     np.testing.assert_array_equal(again.normal, first.normal)
+    assert isinstance(again.lesion, np.memmap) and not again.lesion.flags.writeable  # read lazily, never changed
     assert again.lesion_info == first.lesion_info and again.normal_info == first.normal_info
     assert again.summary() == first.summary()
     np.testing.assert_array_equal(again.batch(3, 2)[0], first.batch(3, 2)[0])
@@ -119,11 +121,14 @@ def test_old_sets_are_pruned_and_a_damaged_set_is_prepared_again(counted) -> Non
     for seed in range(set_cache.KEEP + 2):
         _build(project, calls, params=PatchParams(resolution=32, variants=1, seed=seed))
     folder = project.folder / "cache" / set_cache.FOLDER
-    assert len(list(folder.glob("*.npz"))) == set_cache.KEEP
-    newest = max(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)
-    newest.write_bytes(b"not a zip")
+    sets = [d for d in folder.iterdir() if d.is_dir()]
+    assert len(sets) == set_cache.KEEP
+    newest = max(sets, key=lambda p: p.stat().st_mtime)
+    (newest / "normal.npy").write_bytes(b"not an array")
     again = _build(project, calls, params=PatchParams(resolution=32, variants=1, seed=set_cache.KEEP + 1))
     assert calls["per-image"] > 0 and len(again.lesion) > 0
+    _build(project, calls, params=PatchParams(resolution=32, variants=1, seed=set_cache.KEEP + 1))
+    assert calls == Counter()  # the damaged set was replaced by a good one
 
 
 def test_the_estimate_includes_preparation_and_knows_a_cached_set(demo_project) -> None:  # noqa: ANN001

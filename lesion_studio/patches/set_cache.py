@@ -2,8 +2,9 @@
 
 The per-image cache (``cache/patches/<key>.npz``, :mod:`lesion_studio.patches.dataset`) spares
 the decoding, but a GAN start on FracAtlas still opened 2,221 small files and ran one query per
-image. A start whose sources and settings are unchanged now loads one file instead:
-``<project>/cache/patch_sets/<key>.npz``, holding both domains' patches and their origins.
+image. A start whose sources and settings are unchanged now opens one set instead:
+``<project>/cache/patch_sets/<key>/`` (``lesion.npy`` and ``normal.npy``, memory-mapped, and where
+each patch came from).
 
 The key (:func:`patch_set_key`) hashes what the patches are made from, read in four queries:
 each source image's id, SHA-256 (its pixels), size and body part, which domain it is in (its
@@ -23,6 +24,8 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from lesion_studio.files import atomic_path, atomic_write_json
+from lesion_studio.files import atomic_write_json
 from lesion_studio.store.records import Box, ImageRecord
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,9 @@ CACHE_VERSION = 3
 
 SET_FORMAT = 1
 FOLDER = "patch_sets"
-KEEP = 4  # newest sets kept per project (a FracAtlas set at 64 px is ~80 MB)
+LESION, NORMAL = "lesion", "normal"
+META, ORIGINS = "meta.json", "origins.npz"  # with lesion.npy and normal.npy, one folder per set
+KEEP = 4  # newest sets kept per project (a run with quality reports uses two: training and validation)
 RATE_FILE = "rate.json"
 #: Seconds to decode one source image and cut its windows when nothing was measured here yet
 #: (FracAtlas JPEGs, 1024 px, one busy core: 13.3 s for 472 images).
@@ -117,22 +122,32 @@ class CachedSet:
 
 
 def load_set(folder: Path, key: str) -> CachedSet | None:
-    """The set stored under ``key``, or None (absent, unreadable, or not plain arrays: never unpickled)."""
-    path = folder / f"{key}.npz"
-    if not path.is_file():
+    """The set stored under ``key``, or None (absent, unreadable, or not plain arrays: never unpickled).
+
+    The patch arrays are memory-mapped, read-only: a start costs the key and a few small files,
+    and training reads the pages it draws (a FracAtlas set at 128 px is 210 MB; reading it whole
+    took 20-80 s of a start on the busy build machine).
+    """
+    path = folder / key
+    if not (path / META).is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            out = CachedSet(data["lesion"], data["normal"],
-                            (data["lesion_ids"], data["lesion_windows"], list(meta["lesion_parts"])),
-                            (data["normal_ids"], data["normal_windows"], list(meta["normal_parts"])),
-                            dict(meta["extra_summary"]))
-        if meta.get("key") != key or len(out.lesion_origin[0]) != len(out.lesion) \
-                or len(out.normal_origin[0]) != len(out.normal):
-            raise ValueError("the file does not match its key")
+        meta = json.loads((path / META).read_text())
+        with np.load(path / ORIGINS, allow_pickle=False) as data:
+            origins = {k: data[k] for k in ("lesion_ids", "lesion_windows", "normal_ids", "normal_windows")}
+        arrays = {d: np.load(path / f"{d}.npy", mmap_mode="r", allow_pickle=False) for d in ("lesion", "normal")}
+        out = CachedSet(arrays["lesion"], arrays["normal"],
+                        (origins["lesion_ids"], origins["lesion_windows"], list(meta["lesion_parts"])),
+                        (origins["normal_ids"], origins["normal_windows"], list(meta["normal_parts"])),
+                        dict(meta["extra_summary"]))
+        for pool, (ids, windows, parts) in ((out.lesion, out.lesion_origin), (out.normal, out.normal_origin)):
+            if pool.dtype != np.float16 or pool.ndim != 3 or not len(pool) == len(ids) == len(windows) == len(parts):
+                raise ValueError("its arrays do not match each other")
+        if meta.get("key") != key:
+            raise ValueError("it is stored under another key")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("unreadable patch set %s (%s); preparing it again", path.name, exc)
+        log.warning("unreadable patch set %s (%s); preparing it again", key, exc)
+        shutil.rmtree(path, ignore_errors=True)  # so that the set prepared now can take its place
         return None
     with contextlib.suppress(OSError):
         os.utime(path)  # the newest-used sets are the ones kept
@@ -140,16 +155,32 @@ def load_set(folder: Path, key: str) -> CachedSet | None:
 
 
 def save_set(folder: Path, key: str, cached: CachedSet) -> None:
-    """Store a set atomically under ``key`` and drop all but the newest :data:`KEEP` sets."""
+    """Store a set under ``key`` (written into a hidden folder, fsynced, then renamed into place,
+    so a crash leaves no half set) and drop all but the newest :data:`KEEP` sets."""
     meta = {"key": key, "lesion_parts": cached.lesion_origin[2], "normal_parts": cached.normal_origin[2],
             "extra_summary": cached.extra_summary}
-    with atomic_path(folder / f"{key}.npz") as tmp:
-        np.savez(tmp, lesion=cached.lesion, normal=cached.normal, meta=np.array(json.dumps(meta)),
-                 lesion_ids=cached.lesion_origin[0], lesion_windows=cached.lesion_origin[1],
-                 normal_ids=cached.normal_origin[0], normal_windows=cached.normal_origin[1])
-    sets = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder))
+    try:
+        for name, write in ((f"{LESION}.npy", lambda fh: np.save(fh, np.asarray(cached.lesion), allow_pickle=False)),
+                            (f"{NORMAL}.npy", lambda fh: np.save(fh, np.asarray(cached.normal), allow_pickle=False)),
+                            (ORIGINS, lambda fh: np.savez(fh, lesion_ids=cached.lesion_origin[0],
+                                                          lesion_windows=cached.lesion_origin[1],
+                                                          normal_ids=cached.normal_origin[0],
+                                                          normal_windows=cached.normal_origin[1])),
+                            (META, lambda fh: fh.write(json.dumps(meta).encode()))):
+            with open(tmp / name, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+        with contextlib.suppress(OSError):  # another process stored the same set meanwhile: keep theirs
+            tmp.rename(folder / key)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    sets = sorted((d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                  key=lambda d: d.stat().st_mtime, reverse=True)
     for old in sets[KEEP:]:
-        old.unlink(missing_ok=True)
+        shutil.rmtree(old, ignore_errors=True)  # a process still reading it keeps its open pages
 
 
 def origin(infos: list[Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -196,6 +227,6 @@ def preparation_estimate(project: Any, *, body_parts: list[str] | None, splits: 
     folder = set_folder(project)
     key = patch_set_key(sources, params, body_parts, splits, CACHE_VERSION)
     rate, measured = seconds_per_image(folder)
-    if (folder / f"{key}.npz").is_file():
+    if (folder / key / META).is_file():
         return PreparationEstimate(sources.image_count, True, LOAD_SECONDS, measured)
     return PreparationEstimate(sources.image_count, False, sources.image_count * rate, measured)

@@ -17,8 +17,11 @@ epoch from that epoch's seeded start (same result).
 
 Before Start the panel shows the run's estimated time and disk use: from the rate and size measured
 on this machine for the same kind, preset and device (stored after every run), else from reference
-measurements (:data:`REFERENCE`). The default run is chosen by device: on a CPU it finishes in
-minutes.
+measurements (:data:`REFERENCE`). A GAN's estimate includes preparing its patches (a second start
+on unchanged data loads them cached: :mod:`lesion_studio.patches.set_cache`). A classifier's comes
+from its images/s for that network, input size and device, measured by an earlier run or, before
+the first, by a few timed steps in a background job (:mod:`lesion_studio.training.estimates`).
+The default run is chosen by device: on a CPU it finishes in minutes.
 
 torch is imported only inside the job (a worker thread), never when the panel is built.
 """
@@ -27,11 +30,11 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -63,7 +66,7 @@ from lesion_studio.gui.panels.loss_plot import CurvePlot
 from lesion_studio.gui.panels.sample_grid import SampleGrid
 from lesion_studio.jobs import ProgressEvent
 from lesion_studio.models import layout
-from lesion_studio.training import unit_config
+from lesion_studio.training import estimates, unit_config
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +305,11 @@ def resumable_runs(folder: Path) -> list[PausedRun]:
     return runs
 
 
+def _rates() -> estimates.ClassifierRates:
+    """Classifier rates measured on this machine, kept in the app's settings."""
+    return estimates.ClassifierRates(prefs.app_settings().value, prefs.set_value)
+
+
 def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
 
@@ -325,6 +333,12 @@ class TrainingPanel(QWidget):
         self._requests: dict[int, TrainingRequest] = {}  # job id → settings, for this panel's jobs
         self._name_edited = False
         self.overrides: dict[str, Any] = {}  # extra config fields for every run (tests, experts)
+        self._memos: dict[tuple, Any] = {}  # what estimates read from the database, per form settings
+        self._probing = False  # a classifier rate is being timed
+        self._probe_timer = QTimer(self, singleShot=True, interval=1500)  # settle the form before timing
+        self._probe_timer.timeout.connect(self._probe_rate)
+        for signal in (session.image_changed, session.regions_changed, session.images_reloaded):
+            signal.connect(self._data_changed)
         self._build()
         self._fill_body_parts()
         self._kind_changed()
@@ -528,6 +542,8 @@ class TrainingPanel(QWidget):
     def estimate(self) -> tuple[float, int, str] | None:
         """(seconds, bytes, source) for the form's run, or None when nothing is known yet."""
         kind, preset, lane = self.kind, self.preset_combo.currentText(), self.lane()
+        if kind == "drn":
+            return self._classifier_estimate(preset, lane)
         stored = prefs.app_settings().value(f"training/rate/{kind}/{preset}/{lane}")
         size = prefs.app_settings().value(f"training/disk/{kind}/{preset}")
         ref = REFERENCE.get((kind, preset, lane))
@@ -543,17 +559,100 @@ class TrainingPanel(QWidget):
             rate, source = ref[0], "reference measurement"
         if disk is None:
             disk = ref[1] if ref is not None else 0
-        return rate * self.length_spin.value(), disk, source
+        prep = self.preparation()
+        return rate * self.length_spin.value() + (prep.seconds if prep else 0.0), disk, source
+
+    def _memo(self, key: tuple, compute: Any) -> Any:
+        """``compute()`` once per key until the project's images or regions change (estimates read
+        the database: ~0.1 s on FracAtlas, too slow for every click of the length box)."""
+        if key not in self._memos:
+            try:
+                self._memos[key] = compute()
+            except Exception:  # noqa: BLE001 - an estimate never breaks the form
+                log.debug("no estimate for %s", key, exc_info=True)
+                self._memos[key] = None
+        return self._memos[key]
+
+    def _data_changed(self, *_args: Any) -> None:
+        self._memos.clear()  # re-read at the next estimate, not on each edit
+
+    def preparation(self) -> Any:
+        """The GAN form's patch preparation (:class:`~lesion_studio.patches.set_cache.PreparationEstimate`)."""
+        from lesion_studio.patches.set_cache import preparation_estimate
+
+        preset, parts, split = self.preset_combo.currentText(), self.body_parts(), self.split_combo.currentText()
+
+        def compute() -> Any:
+            cfg = unit_config.preset_config(preset, body_parts=parts, **self.overrides,
+                                            splits=UNIT_SPLITS.get(split, ["train", "unassigned"]))
+            return preparation_estimate(self.session.project, body_parts=cfg.body_parts or None,
+                                        splits=cfg.splits or None, params=cfg.patch_params())
+        return self._memo(("unit", preset, tuple(parts), split, repr(sorted(self.overrides.items()))), compute)
+
+    def _classifier_config(self) -> Any:
+        from lesion_studio.classifier.config import preset
+
+        return preset(self.preset_combo.currentText(), epochs=self.length_spin.value(),
+                      input_size=self.input_spin.value(), **self.overrides)
+
+    def _classifier_estimate(self, preset_name: str, lane: str) -> tuple[float, int, str] | None:
+        """From the images/s stored for this network, input size and device; else a timed-steps job."""
+        try:
+            cfg = self._classifier_config()
+        except Exception:  # noqa: BLE001 - a half-edited form
+            return None
+        parts, synthetic = self.body_parts() or None, self.synthetic_check.isChecked()
+        workload = self._memo(("drn", tuple(parts or ()), synthetic, cfg.tta), lambda: estimates.classifier_workload(
+            self.session.project, cfg, parts, with_accepted_synthetic=synthetic))
+        est = _rates().estimate(replace(workload, epochs=cfg.epochs), cfg, lane) if workload else None
+        if est is None:
+            self._probe_timer.start()  # none yet: time a few steps once the form settles
+            return None
+        disk = prefs.app_settings().value(f"training/disk/drn/{preset_name}")
+        return est[0], int(disk) if str(disk or "").isdigit() else 0, est[1]
+
+    def _probe_rate(self) -> None:
+        """Time a few classifier steps in a background job (the device's queue) when nothing is stored."""
+        lane = self.lane()
+        if (self.kind != "drn" or not self.isVisible() or not training_available() or self._probing
+                or self.queue.running(lane) or self.queue.queued(lane)):
+            return  # a busy device would be timed with its other job: the form asks again later
+        cfg = replace(self._classifier_config(), device=lane)
+        if _rates().rate(cfg, lane) is not None:
+            return
+
+        def job_fn(progress, cancel):  # noqa: ANN001, ANN202
+            _leave_a_core_for_the_gui()
+            return estimates.measure_classifier_rate(cfg, progress=progress, cancel=cancel)
+
+        self._probing = True
+        job = self.queue.submit(job_fn, f"Time classifier steps ({cfg.arch}, {cfg.input_size} px)", lane,
+                                kind="estimate")
+        job.finished.connect(lambda _state, job=job: self._rate_probed(job, cfg, lane))
+        self.update_estimate()
+
+    def _rate_probed(self, job: Job, cfg: Any, lane: str) -> None:
+        self._probing = False
+        if job.state == JobState.DONE:
+            _rates().store_probe(cfg, lane, float(job.result))
+        self.update_estimate()
 
     def update_estimate(self) -> None:
         est = self.estimate()
         lane = "GPU" if self.lane() == "cuda" else "CPU"
         if est is None:
+            if self.kind == "drn" and self._probing:
+                self.estimate_label.setText(f"Timing a few training steps on the {lane}…")
+                return
             self.estimate_label.setText(f"Measured after the first {'epoch' if self.kind == 'drn' else 'steps'} "
                                         f"on the {lane} (no stored rate yet).")
             return
         seconds, disk, source = est
         text = f"About {format_duration(seconds)} on the {lane}"
+        prep = self.preparation() if self.kind == "unit" else None
+        if prep is not None:
+            text += (f" (patches of {prep.images:,} images cached)" if prep.cached else
+                     f" (with about {format_duration(prep.seconds)} preparing patches of {prep.images:,} images)")
         text += f", {format_bytes(disk)} on disk" if disk else ""
         self.estimate_label.setText(f"{text} ({source}).")
 
@@ -573,12 +672,28 @@ class TrainingPanel(QWidget):
             seconds, steps = self._rate
             lane = self.queue.lane(request.device)
             prefs.set_value(f"training/rate/{request.kind}/{request.preset}/{lane}", seconds / steps)
+        if self._rate is not None and request.kind == "drn":
+            self._store_classifier_rate(request, *self._rate)
         folder = self.folder / "models" / (request.name if request.kind == "unit" else f"classifiers/{request.name}")
         size = folder_bytes(folder)
         if size:
             prefs.set_value(f"training/disk/{request.kind}/{request.preset}", size)
         self._rate_marks = self._rate = None
         self.update_estimate()
+
+    def _store_classifier_rate(self, request: TrainingRequest, seconds: float, epochs: int) -> None:
+        """A finished classifier run's images/s, for the next estimate of the same network, size and device."""
+        from lesion_studio.classifier.config import ClassifierConfig, preset
+
+        try:
+            extra = {"input_size": request.input_size} if request.input_size else {}
+            cfg = ClassifierConfig.from_dict(request.saved_config) if request.saved_config is not None else \
+                preset(request.preset, epochs=request.length, **extra, **request.overrides)
+            workload = estimates.classifier_workload(self.session.project, cfg, list(request.body_parts) or None,
+                                                     with_accepted_synthetic=request.with_accepted_synthetic)
+            _rates().store_run(workload, cfg, self.queue.lane(request.device), seconds / epochs)
+        except Exception:  # noqa: BLE001 - a measurement never breaks the panel
+            log.debug("classifier rate not stored", exc_info=True)
 
     # ------------------------------------------------------------------ paused runs
     def refresh_paused(self, select: str | None = None) -> None:
