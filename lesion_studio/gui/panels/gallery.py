@@ -53,6 +53,7 @@ from lesion_studio.gui.actions import ActionSpec, build_action
 from lesion_studio.gui.workers import TaskPool
 from lesion_studio.jobs import ProgressEvent
 from lesion_studio.store.records import Box, SyntheticSample
+from lesion_studio.synthesis.blend import DEFAULT_N
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +329,9 @@ class GalleryPanel(QWidget):
         self.count_spin.setValue(24)
         self.n_low = QDoubleSpinBox()
         self.n_high = QDoubleSpinBox()
-        for spin, value in ((self.n_low, 1.0), (self.n_high, 4.0)):
+        # n = 1 both ways by default: the product's n, which measured most realistic (docs/synthesis.md);
+        # widen the range for more varied candidates.
+        for spin, value in ((self.n_low, DEFAULT_N), (self.n_high, DEFAULT_N)):
             spin.setRange(0.25, 16.0)
             spin.setSingleStep(0.25)
             spin.setDecimals(2)
