@@ -160,3 +160,19 @@ def test_non_dicom_images_are_noted_and_foreign_files_reported(tmp_path: Path, d
                                                                                   "(InvalidDicomError)"]
     assert report.boxes == demo_project.summary()["boxes"] - 1  # all but the PNG's
     copy.close()
+
+
+def test_sr_through_the_command_line(read_wg04: tuple[Project, Path], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from lesion_studio.cli.main import main
+
+    project, images = read_wg04
+    folder = str(project.folder)
+    project.close()
+    assert main(["export", folder, str(tmp_path / "sr"), "--format", "sr"]) == 0
+    assert "Exported 2 image(s), 4 box(es) as sr" in capsys.readouterr().out
+    assert main(["import", str(tmp_path / "copy"), str(images), "--sr", str(tmp_path / "sr")]) == 0
+    out = capsys.readouterr().out
+    assert "4 lesion box(es)" in out and "2 measurement(s)" in out
+    with Project.open(folder) as original, Project.open(tmp_path / "copy") as copy:
+        assert _reads(copy) == _reads(original)

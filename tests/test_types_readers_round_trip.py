@@ -138,3 +138,28 @@ def test_import_reader_option_records_labels_as_that_readers(tmp_path: Path, dem
                       author="carol", label_reader="carol")
         assert [(b.reader, b.lesion_type) for b in project.boxes()] == [("carol", "")]
         assert [(r.reader, r.label) for r in readers.reader_labels(project)] == [("carol", "normal")]
+
+
+def test_cli_reader_option_and_lesion_types(tmp_path: Path, demo_project_master: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from lesion_studio.cli.main import main
+
+    images = demo_project_master / "images"
+    name = sorted(p.name for p in images.iterdir())[0]
+    (tmp_path / "boxes.csv").write_text(f"image,x0,y0,x1,y1,lesion_type\n{name},1,1,9,9,Enchondroma\n")
+    project = tmp_path / "p"
+    assert main(["import", str(project), str(images), "--reader", "a^b"]) == 2
+    assert "'^'" in capsys.readouterr().err and not project.exists()  # refused before a project is made
+    assert main(["import", str(project), str(images), "--boxes", str(tmp_path / "boxes.csv"),
+                 "--reader", "dana"]) == 0
+    assert "New lesion type(s) added to the project: enchondroma" in capsys.readouterr().out
+    assert main(["lesion-types", str(project)]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listing] == ["fracture", "lytic", "sclerotic", "mixed", "other",
+                                                     "enchondroma"]
+    assert listing[-1].split()[1] == "1"
+    assert main(["lesion-types", str(project), "--set", "lytic"]) == 2  # enchondroma is still in use
+    assert main(["lesion-types", str(project), "--set", "enchondroma,lytic"]) == 0
+    with Project.open(project) as p:
+        assert types.lesion_types(p) == ["enchondroma", "lytic"]
+        assert [(b.reader, b.lesion_type) for b in p.boxes()] == [("dana", "enchondroma")]

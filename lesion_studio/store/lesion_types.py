@@ -74,8 +74,9 @@ def set_lesion_types(project: Project, types: Iterable[str]) -> list[str]:
 
 
 def add_lesion_types(project: Project, types: Iterable[str]) -> list[str]:
-    """Append the types not listed yet (an import brings its own); returns those added."""
-    current = lesion_types(project)
+    """Append the types not listed yet (an import brings its own); returns those added. Types that
+    boxes already carry count as new until listed (an import's boxes land before this call)."""
+    current = _stored(project) or list(DEFAULT_LESION_TYPES)
     new = []
     for t in types:
         name = check_type(t)
