@@ -58,14 +58,23 @@ def test_synthetic_images_never_leak_into_val_or_test(demo_project, tmp_path) ->
 
 @pytest.mark.slow
 def test_tiny_baseline_beats_chance_on_the_demo(demo_project) -> None:
-    """Training is what separates lesions from normals: 8 epochs at 64 px (the tiny preset's 20 at
-    96 px cost about five times as much) reached test AUC 0.88, 0.91 and 0.78 for training seeds
-    0, 1 and 2, where an untrained network or one trained on shuffled labels scores near 0.5."""
+    """Training is what separates lesions from normals: the tiny preset (20 epochs at 96 px) on the
+    phantoms, where an untrained network or one trained on shuffled labels scores near 0.5.
+
+    The run is pinned to two torch threads: a network this small, trained this briefly, ends in a
+    different place when oneDNN splits its work another way (an earlier test in the same process
+    may leave torch on one thread), and 12 test images make that difference decide the assertion.
+    """
     from lesion_studio.evaluate.metrics import auc
     from lesion_studio.training.classifier_trainer import train_classifier
 
-    cfg = preset("tiny", input_size=64, epochs=8)
-    result, model_id = train_classifier(demo_project, cfg, name="baseline-test")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cfg = preset("tiny")
+        result, model_id = train_classifier(demo_project, cfg, name="baseline-test")
+    finally:
+        torch.set_num_threads(threads)
     assert model_id is not None and demo_project.model(model_id).kind == "drn"
     model, meta = load_classifier(result.path)
     assert meta["arch"] == "drn_d_tiny"
