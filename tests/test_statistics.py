@@ -56,6 +56,17 @@ def test_the_bootstrap_ci_is_the_percentile_interval_of_the_resampled_aucs(confi
     assert (res.n_positive, res.n_negative) == (int(y.sum()), int(len(y) - y.sum()))
 
 
+def test_every_resample_holds_both_classes_even_with_one_lesion_in_five() -> None:
+    """A resample of five cases with one lesion has no lesion a third of the time; such a draw has
+    no AUC and is drawn again, so every one of the n_resamples AUCs behind the interval exists."""
+    y, s = np.array([1, 0, 0, 0, 0]), np.array([0.9, 0.2, 0.4, 0.6, 0.95])
+    idx = metrics._resample_indices(y, 1000, 0)
+    lesions = y[idx].sum(axis=1)
+    assert idx.shape == (1000, 5) and np.all((lesions >= 1) & (lesions <= 4))
+    res = metrics.bootstrap_auc(y, s, n_resamples=1000, seed=0)
+    assert np.isfinite([res.ci_low, res.ci_high]).all() and 0.0 <= res.ci_low <= res.ci_high <= 1.0
+
+
 def test_the_paired_delta_counts_ties_as_not_better() -> None:
     y, a, _ = _scores(24, seed=2)
     b = a.copy()
