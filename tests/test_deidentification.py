@@ -184,7 +184,8 @@ def test_no_marker_in_any_export(identified_project: Project, tmp_path: Path) ->
     export_project(project, tmp_path / "annotations" / "coco", "coco")
     export_project(project, tmp_path / "annotations" / "csv", "csv")
     assert _assert_clean(out) == 6  # two sidecars, two images, two index files
-    assert _assert_clean(tmp_path / "annotations", paths_too=False) == 5  # COCO; labels, boxes, reader labels, measurements
+    # COCO, and CSV's labels, boxes, reader labels and measurements
+    assert _assert_clean(tmp_path / "annotations", paths_too=False) == 5
     assert _assert_clean(project.folder / "synthetic") == 1
 
     ds = pydicom.dcmread(out / "dicom" / f"synthetic_{sid:06d}.dcm")
