@@ -320,46 +320,25 @@ class ExperimentRunner:
         synth = ctx.synthesizers[parts_label(source)]
 
         def fn() -> CandidateBatch:
-            from lesion_studio.io import open_radiograph
-
             sources = [r for r in split_records(project, "train", target, include_excluded=False)
                        if r.label == "normal"]
             if not sources:
                 raise LesionStudioError(f"There are no normal training images for {parts_label(target)} "
                                         "to synthesize lesions into.")
-            rng = np.random.default_rng(self.cfg.seed)
-            order = rng.permutation(len(sources))
-            done = {(s.source_image_id, s.seed): s.id for s in project.synthetic_samples(batch=batch)}
+            order = np.random.default_rng(self.cfg.seed).permutation(len(sources))
             folder = self.out / "synthetic" / key.replace("<-", "_from_")
-            ids: list[int] = []
-            total = min(spec.max_candidates, len(sources) * spec.candidates_per_image)
-            for i in order:
-                if len(ids) >= total:
-                    break
-                self.cancel.raise_if_cancelled("Synthesis")
-                rec = sources[int(i)]
-                img_rng = np.random.default_rng([self.cfg.seed, rec.id])
-                windows = synth.windows(project, rec, spec.candidates_per_image, img_rng)
-                rg = None
-                for k, window in enumerate(windows):
-                    if len(ids) >= total:
-                        break
-                    seed = int(rec.id * 1000 + k)
-                    if (rec.id, seed) in done:
-                        ids.append(done[(rec.id, seed)])
-                        continue
-                    rg = rg or open_radiograph(rec.abs_path)
-                    cand = synth.synthesize(rg, window, n=spec.n, seed=seed, stochastic=spec.stochastic,
-                                            blend_mode=spec.blend, translation=spec.translation)
-                    path = save_png(folder / f"img{rec.id:06d}-{k}.png", cand.image)
-                    file_sha = file_sha256(path)
-                    prov = {**cand.provenance, "source_image_id": rec.id, "source_sha256": rec.sha256,
-                            "box": list(cand.window.as_tuple()), "n": cand.n, "seed": cand.seed,
-                            "file_sha256": file_sha, "experiment": self.cfg.name, "generator": gen.to_dict()}
-                    ids.append(project.add_synthetic_sample(rec.id, cand.window, n=cand.n, seed=seed,
-                                                            model_id=synth.model_id, path=path, batch=batch,
-                                                            provenance=prov))
-                    self.progress(ProgressEvent(f"synthesizing {key}", len(ids), total))
+
+            def make(rec: Any, k: int, window: Any, seed: int, rg: Any) -> int:
+                cand = synth.synthesize(rg, window, n=spec.n, seed=seed, stochastic=spec.stochastic,
+                                        blend_mode=spec.blend, translation=spec.translation)
+                path = save_png(folder / f"img{rec.id:06d}-{k}.png", cand.image)
+                prov = {**cand.provenance, "source_image_id": rec.id, "source_sha256": rec.sha256,
+                        "box": list(cand.window.as_tuple()), "n": cand.n, "seed": cand.seed,
+                        "file_sha256": file_sha256(path), "experiment": self.cfg.name, "generator": gen.to_dict()}
+                return project.add_synthetic_sample(rec.id, cand.window, n=cand.n, seed=seed, model_id=synth.model_id,
+                                                    path=path, batch=batch, provenance=prov)
+
+            ids = self._fill_candidates(project, sources, order, batch, synth, f"synthesizing {key}", make)
             return CandidateBatch(batch=batch, sample_ids=ids)
 
         return self.stages.run_as(f"synthesize/{key}", inputs, fn, CandidateBatch)
@@ -492,41 +471,60 @@ class ExperimentRunner:
             if not normals or not donors:
                 raise LesionStudioError(f"Copy-paste needs normal training images and boxed training lesions of "
                                         f"{parts_label(target)}.")
-            rng = np.random.default_rng([self.cfg.seed, 7])
-            done = {(s.source_image_id, s.seed): s.id for s in project.synthetic_samples(batch=batch)}
+            order = np.random.default_rng([self.cfg.seed, 7]).permutation(len(normals))
             folder = self.out / "synthetic" / ("copy_paste_" + key.replace("<-", "_from_"))
-            total = min(spec.max_candidates, len(normals) * spec.candidates_per_image)
-            ids: list[int] = []
-            for i in rng.permutation(len(normals)):
-                if len(ids) >= total:
-                    break
-                self.cancel.raise_if_cancelled("Copy-paste")
-                rec = normals[int(i)]
-                windows = synth.windows(project, rec, spec.candidates_per_image, np.random.default_rng([self.cfg.seed, rec.id]))
-                target_rg = None
-                for k, window in enumerate(windows):
-                    if len(ids) >= total:
-                        break
-                    seed = int(rec.id * 1000 + k)
-                    if (rec.id, seed) in done:
-                        ids.append(done[(rec.id, seed)])
-                        continue
-                    donor, donor_box = donors[int(np.random.default_rng([self.cfg.seed, rec.id, k]).integers(len(donors)))]
-                    target_rg = target_rg or open_radiograph(rec.abs_path)
-                    w = window.clipped(target_rg.width, target_rg.height)
-                    image, lesion_box = copy_paste(target_rg.pixels, w.as_ints(), open_radiograph(donor.abs_path).pixels,
-                                                   donor_box, n=spec.n, blend_mode=spec.blend)
-                    path = save_png(folder / f"img{rec.id:06d}-{k}.png", image)
-                    prov = {"kind": "copy_paste", "source_image_id": rec.id, "source_sha256": rec.sha256,
-                            "donor_image_id": donor.id, "donor_box": list(donor_box), "box": list(w.as_tuple()),
-                            "lesion_box": [round(v, 3) for v in lesion_box], "n": spec.n, "blend": spec.blend,
-                            "seed": seed, "file_sha256": file_sha256(path), "experiment": self.cfg.name}
-                    ids.append(project.add_synthetic_sample(rec.id, w, n=spec.n, seed=seed, model_id=None, path=path,
-                                                            batch=batch, provenance=prov))
-                    self.progress(ProgressEvent(f"copy-paste {key}", len(ids), total))
+
+            def make(rec: Any, k: int, window: Any, seed: int, target_rg: Any) -> int:
+                pick = np.random.default_rng([self.cfg.seed, rec.id, k]).integers(len(donors))
+                donor, donor_box = donors[int(pick)]
+                w = window.clipped(target_rg.width, target_rg.height)
+                image, lesion_box = copy_paste(target_rg.pixels, w.as_ints(), open_radiograph(donor.abs_path).pixels,
+                                               donor_box, n=spec.n, blend_mode=spec.blend)
+                path = save_png(folder / f"img{rec.id:06d}-{k}.png", image)
+                prov = {"kind": "copy_paste", "source_image_id": rec.id, "source_sha256": rec.sha256,
+                        "donor_image_id": donor.id, "donor_box": list(donor_box), "box": list(w.as_tuple()),
+                        "lesion_box": [round(v, 3) for v in lesion_box], "n": spec.n, "blend": spec.blend,
+                        "seed": seed, "file_sha256": file_sha256(path), "experiment": self.cfg.name}
+                return project.add_synthetic_sample(rec.id, w, n=spec.n, seed=seed, model_id=None, path=path,
+                                                    batch=batch, provenance=prov)
+
+            ids = self._fill_candidates(project, normals, order, batch, synth, f"copy-paste {key}", make)
             return CandidateBatch(batch=batch, sample_ids=ids)
 
         return self.stages.run_as(f"copy_paste/{key}", inputs, fn, CandidateBatch)
+
+    def _fill_candidates(self, project: Project, sources: list[Any], order: np.ndarray, batch: str,
+                         synth: Synthesizer, label: str, make: Any) -> list[int]:
+        """The candidate samples of a batch: normal training images in ``order``, each with
+        ``candidates_per_image`` windows placed by the synthesizer's rule, up to ``max_candidates``.
+        A sample the batch already holds (an interrupted stage) is reused; ``make(record, k,
+        window, seed, radiograph)`` makes and records a new one and returns its id. Synthesis and
+        the copy-paste control walk the same images and windows this way."""
+        from lesion_studio.io import open_radiograph
+
+        spec = self.cfg.synthesis
+        done = {(s.source_image_id, s.seed): s.id for s in project.synthetic_samples(batch=batch)}
+        total = min(spec.max_candidates, len(sources) * spec.candidates_per_image)
+        ids: list[int] = []
+        for i in order:
+            if len(ids) >= total:
+                break
+            self.cancel.raise_if_cancelled("Synthesis")
+            rec = sources[int(i)]
+            windows = synth.windows(project, rec, spec.candidates_per_image,
+                                    np.random.default_rng([self.cfg.seed, rec.id]))
+            rg = None
+            for k, window in enumerate(windows):
+                if len(ids) >= total:
+                    break
+                seed = int(rec.id * 1000 + k)
+                if (rec.id, seed) in done:
+                    ids.append(done[(rec.id, seed)])
+                    continue
+                rg = rg or open_radiograph(rec.abs_path)
+                ids.append(make(rec, k, window, seed, rg))
+                self.progress(ProgressEvent(label, len(ids), total))
+        return ids
 
     def arm_run(self, ctx: RunContext, target: list[str], key: str, arm: str, ratio: float, t: float, cut: float,
                 sample_ids: list[int], repeat_ids: list[int], seed: int) -> ArmRun:
