@@ -68,8 +68,8 @@ def open_regular(path: str | Path, what: str = "file") -> BinaryIO:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise LesionStudioError(f"{path} is not a regular file ({special_kind(mode)}), so it is not read as "
-                                    f"a {what}. Replace it with the real file.")
+            raise LesionStudioError(f"{path} is not a regular file ({special_kind(mode)}), so it is not read. "
+                                    f"Replace it with the real {what}.")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")

@@ -54,13 +54,48 @@ def export_project(project: Project, out: str | Path, fmt: str, *, force: bool =
     labels: often the originals beside the images) are never replaced unless ``force``: the
     export then writes nothing and says which exist. ``deidentify``: see :func:`_deidentified_images`.
     """
-    if fmt not in FORMATS:
-        raise LesionStudioError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    out = Path(out).expanduser().resolve()
     if fmt == "sr":
         from lesion_studio.dataset.dicom_sr import export_sr
 
-        return export_sr(project, out)
+        return export_sr(project, _plan_checked_format(out, fmt))
+    plan = _plan(project, out, fmt, deidentify)
+    out, images, names, copies, left_out, root, boxes, patches, reads, writer, planned = plan
+    existing = [p for p in planned if p.exists() or p.is_symlink()]
+    if existing and not force:
+        shown = ", ".join(str(p.relative_to(out)) if p.is_relative_to(out) else str(p) for p in existing[:3])
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise LesionStudioError(f"{out} already holds {shown}{more}; nothing was written. Choose an empty folder, "
+                                "or replace them (--force).")
+    for name, write in copies.items():
+        write(root / name)
+    if deidentify:
+        images = [replace(r, extra={}) for r in images]  # free-form columns may hold identifiers
+    written = writer(out, images, names, boxes, patches, reads)
+    return {"format": fmt, "image_root": str(root), "images": len(images), "boxes": len(boxes),
+            "normal_patches": len(patches), "measurements": len(reads.measurements),
+            "reader_labels": len(reads.labels), "files": [str(p) for p in written],
+            "image_copies": len(copies), "left_out": left_out}
+
+
+def existing_export_files(project: Project, out: str | Path, fmt: str, *, deidentify: bool = False) -> list[Path]:
+    """The files an export to ``out`` would replace (for a caller that asks before ``force``).
+    A DICOM SR export writes new files named by their UIDs, so it replaces nothing."""
+    if fmt == "sr":
+        return []
+    planned = _plan(project, out, fmt, deidentify)[-1]
+    return [p for p in planned if p.exists() or p.is_symlink()]
+
+
+def _plan_checked_format(out: str | Path, fmt: str) -> Path:
+    if fmt not in FORMATS:
+        raise LesionStudioError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    return Path(out).expanduser().resolve()
+
+
+def _plan(project: Project, out: str | Path, fmt: str, deidentify: bool) -> tuple[Any, ...]:
+    """What an export writes: (out, images, names, copies, left_out, root, boxes, patches, reads,
+    writer, files)."""
+    out = _plan_checked_format(out, fmt)
     images = project.images()
     left_out: list[str] = []
     if deidentify:
@@ -76,22 +111,7 @@ def export_project(project: Project, out: str | Path, fmt: str, *, force: bool =
     reads = _ReaderData.of(project, kept)
     writer = {"coco": _coco, "csv": _csv, "yolo": _yolo}[fmt]
     planned = [*writer(out, images, names, boxes, patches, reads, plan_only=True), *(root / n for n in copies)]
-    existing = [p for p in planned if p.exists() or p.is_symlink()]
-    if existing and not force:
-        shown = ", ".join(str(p.relative_to(out)) if p.is_relative_to(out) else str(p) for p in existing[:3])
-        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-        raise LesionStudioError(f"{out} already holds {shown}{more}; nothing was written. Choose an empty folder, "
-                                "or add --force to replace them.")
-    for name, write in copies.items():
-        write(root / name)
-    if deidentify:
-        images = [replace(r, extra={}) for r in images]  # free-form columns may hold identifiers
-    written = writer(out, images, names, boxes, patches, reads)
-    return {"format": fmt, "image_root": str(root), "images": len(images), "boxes": len(boxes),
-            "normal_patches": len(patches), "measurements": len(reads.measurements),
-            "reader_labels": len(reads.labels), "files": [str(p) for p in written],
-            "image_copies": len(copies), "left_out": left_out}
-
+    return out, images, names, copies, left_out, root, boxes, patches, reads, writer, planned
 
 IMAGES = "images"
 

@@ -137,12 +137,19 @@ class FileJobs:
             if dialog.exec() != ExportDialog.DialogCode.Accepted:
                 return None
             out, fmt = Path(dialog.out.text()), dialog.fmt.currentText()
-        from lesion_studio.dataset.exporter import export_project
+        from lesion_studio.dataset.exporter import existing_export_files, export_project
 
         project = self.session.project
+        existing = existing_export_files(project, out, fmt)
+        if existing:  # never replaced without asking (the CLI's --force)
+            shown = "\n".join(str(p) for p in existing[:5]) + (f"\n… and {len(existing) - 5} more"
+                                                                if len(existing) > 5 else "")
+            answer = QMessageBox.question(self, "Replace files?", f"{out} already holds:\n{shown}\n\nReplace them?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
 
         def job(progress, cancel):  # noqa: ANN001, ANN202
-            return export_project(project, out, fmt)
+            return export_project(project, out, fmt, force=bool(existing))
 
         return self.run_job(job, "Export", lambda r: self.show_message(
             " ".join([f"Exported {r['images']} image(s) and {r['boxes']} box(es) as {fmt} to {out}.",

@@ -114,7 +114,8 @@ class Project:
             raise ProjectError(f"Cannot create the project folder {folder}: {exc.strerror}.") from exc
         presence = lifecycle.ProjectLock.shared(folder)  # held while the database appears
         try:
-            created = lifecycle.create_database(folder, cls._initialise, first_import=first_import)
+            created = lifecycle.create_database(folder, lambda conn: cls._initialise(conn, folder),
+                                                first_import=first_import)
         except BaseException as exc:
             if presence is not None:
                 presence.release()
@@ -130,11 +131,11 @@ class Project:
         return project
 
     @classmethod
-    def _initialise(cls, conn: sqlite3.Connection) -> None:
+    def _initialise(cls, conn: sqlite3.Connection, folder: Path) -> None:
         """The whole schema and the group-key salt, in the new database before it has its name."""
         import secrets
 
-        project = cls(Path("."), conn)
+        project = cls(folder, conn)
         project._migrate()
         with project._tx() as cur:
             cur.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (GROUP_SALT_KEY, secrets.token_hex(16)))
