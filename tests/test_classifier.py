@@ -60,7 +60,8 @@ def test_synthetic_images_never_leak_into_val_or_test(demo_project, tmp_path) ->
 def test_tiny_baseline_beats_chance_on_the_demo(demo_project) -> None:
     """Training is what separates lesions from normals: 8 epochs at 64 px (the tiny preset's 20 at
     96 px cost about five times as much) reached test AUC 0.88, 0.91 and 0.78 for training seeds
-    0, 1 and 2, where an untrained network or one trained on shuffled labels scores near 0.5."""
+    0, 1 and 2; a trainer fed shuffled or inverted labels fails this test (tools/mutation_check.py,
+    C1 and C2)."""
     from lesion_studio.evaluate.metrics import auc
     from lesion_studio.training.classifier_trainer import train_classifier
 
