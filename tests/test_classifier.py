@@ -59,8 +59,8 @@ def test_synthetic_images_never_leak_into_val_or_test(demo_project, tmp_path) ->
 @pytest.mark.slow
 def test_tiny_baseline_beats_chance_on_the_demo(demo_project) -> None:
     """Training is what separates lesions from normals: the tiny preset (20 epochs at 96 px) on the
-    phantoms, where an untrained network or one trained on shuffled labels scores near 0.5; a trainer fed shuffled or
-    inverted labels fails this test (tools/mutation_check.py, C1 and C2).
+    phantoms, where an untrained network or one trained on shuffled labels scores near 0.5 (a
+    trainer fed shuffled or inverted labels fails this test: tools/mutation_check.py, C1 and C2).
 
     The run is pinned to two torch threads: a network this small, trained this briefly, ends in a
     different place when oneDNN splits its work another way (an earlier test in the same process
