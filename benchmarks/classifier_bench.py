@@ -97,7 +97,11 @@ def side_by_side(args: argparse.Namespace) -> dict:
     torchvision's resnet18 as a yardstick, interleaved in one run (images/s, ratios).
 
     - product: ``ClassifierTrainer.fit`` for one epoch over prepared, cached inputs (the batched warp,
-      channels-last, its checkpoint at the end of the epoch), image head as in the plain loop;
+      channels-last, its checkpoint at the end of the epoch), on DRN-D-22 with the image head, as in
+      the plain loop (the levers alone);
+    - product_hand_study: the same, with the network and head the hand studies train
+      (``fracatlas-arms.yaml``: ``drn_d_22_half`` with the lesion-map head; its quality against
+      DRN-D-22's is measured over three seeds in docs/experiments.md);
     - plain: what a researcher would write: decode each image every step, percentile-normalise,
       resize with Pillow, torchvision's RandomAffine per image, fp32 NCHW, default threads;
     - resnet18: the plain loop's step on in-memory tensors.
@@ -124,8 +128,8 @@ def side_by_side(args: argparse.Namespace) -> dict:
     arrays = rng.standard_normal((n, size, size)).astype(np.float16)
     examples = [Example(key=f"k{i}", path=files[i], label=int(labels[i]), body_part="x") for i in range(n)]
 
-    def product() -> float:
-        cfg = ClassifierConfig(arch="drn_d_22", input_size=size, epochs=1, batch_size=batch, device="cpu",
+    def product(arch: str = "drn_d_22", head: str = "image") -> float:
+        cfg = ClassifierConfig(arch=arch, head=head, input_size=size, epochs=1, batch_size=batch, device="cpu",
                                balance="none")
         trainer = ClassifierTrainer(cfg, LabelledSet(examples, arrays), None, tmp / "product")
         t0 = time.perf_counter()
@@ -162,11 +166,12 @@ def side_by_side(args: argparse.Namespace) -> dict:
         m.conv1 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
         return m
 
-    runs: dict[str, list[float]] = {"product": [], "plain": [], "resnet18": []}
+    runs: dict[str, list[float]] = {"product": [], "product_hand_study": [], "plain": [], "resnet18": []}
     torch.manual_seed(0)
     plain_loop(build_drn("drn_d_22"), True)  # warm-up: first-call allocations and kernel choices
     for _ in range(rounds):
         runs["product"].append(product())
+        runs["product_hand_study"].append(product("drn_d_22_half", "image+map"))
         torch.manual_seed(0)
         runs["plain"].append(plain_loop(build_drn("drn_d_22"), True))
         runs["resnet18"].append(plain_loop(resnet18(), False))
@@ -175,6 +180,7 @@ def side_by_side(args: argparse.Namespace) -> dict:
             "images_per_s": {k: round(v, 2) for k, v in med.items()},
             "per_round": {k: [round(x, 2) for x in v] for k, v in runs.items()},
             "product_vs_plain": round(med["product"] / med["plain"], 3),
+            "product_hand_study_vs_plain": round(med["product_hand_study"] / med["plain"], 3),
             "resnet18_vs_plain": round(med["resnet18"] / med["plain"], 3),
             "inputs": "FracAtlas JPEGs" if "shared" in str(files[0]) else "generated PNGs"}
 

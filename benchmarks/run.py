@@ -129,6 +129,11 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                      f"{_f(ips.get('product'), '', 2)} vs {_f(ips.get('plain'), '', 2)}",
                      f"**{_f(sbs.get('product_vs_plain'), '×', 2)}**; resnet18 {_f(ips.get('resnet18'), '', 2)} img/s "
                      f"({_f(sbs.get('resnet18_vs_plain'), '×', 2)} the plain DRN loop)", "≥ 2×"))
+        if "product_hand_study" in ips:
+            rows.append(("Classifier training", "product's hand-study network (drn_d_22_half + map head) vs the "
+                         "plain DRN-D-22 loop, img/s",
+                         f"{_f(ips.get('product_hand_study'), '', 2)} vs {_f(ips.get('plain'), '', 2)}",
+                         f"**{_f(sbs.get('product_hand_study_vs_plain'), '×', 2)}**", "≥ 2×"))
     sc = results.get("scoring", {})
     if "images_per_s" in sc:
         rows.append(("Scoring", f"ONNX batch scoring, DRN-D-22 + map head {sc.get('size')}², {sc.get('images')} images, img/s",
