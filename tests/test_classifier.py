@@ -89,9 +89,13 @@ def _small_sets(demo_project):
     return training_set(demo_project, cache), evaluation_set(demo_project, "val", cache)
 
 
-def test_trainer_resume_equals_uninterrupted_run(demo_project, tmp_path) -> None:
+@pytest.mark.parametrize("head", ["image", "image+map"])
+def test_trainer_resume_equals_uninterrupted_run(demo_project, tmp_path, head: str) -> None:
+    """A cancelled run resumes from its checkpoint and ends where the uninterrupted one does; with
+    the lesion-map head too (its checkpoint was once checked against the network without the map
+    head, so every map-head run silently trained again from the start)."""
     train, val = _small_sets(demo_project)
-    cfg = preset("tiny", input_size=64, epochs=2, batch_size=32)
+    cfg = preset("tiny", input_size=64, epochs=2, batch_size=32, head=head)
 
     full = ClassifierTrainer(cfg, train, val, tmp_path / "full").fit()
 

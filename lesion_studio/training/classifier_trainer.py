@@ -197,11 +197,17 @@ class ClassifierTrainer:
             identity["pretrain_epochs"] = str(self.pretrain_epochs)
         return identity
 
-    def _build(self) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    def _network(self) -> torch.nn.Module:
+        """The configured network (with its lesion-map head when the config asks for one): the one
+        place that says which network this trainer trains, for building and for checking a
+        checkpoint before resuming from it."""
         from lesion_studio.models.drn import build_drn
 
+        return build_drn(self.config.arch, lesion_map=self.config.head == "image+map")
+
+    def _build(self) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         torch.manual_seed(self.config.seed)  # identical initial weights on every rank and every run
-        model = build_drn(self.config.arch, lesion_map=self.config.head == "image+map").to(self.device)
+        model = self._network().to(self.device)
         if self.config.optimizer == "adam":
             opt = torch.optim.AdamW(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
         else:
@@ -217,12 +223,11 @@ class ClassifierTrainer:
         run starts again from its seeded beginning, which ends in the same weights."""
         if not has_checkpoint(self.last_path):
             return None
-        from lesion_studio.models.drn import build_drn
 
         def check(states: dict[str, Any], meta: dict[str, Any]) -> None:
             if not isinstance(states.get("optimizer"), dict) or not isinstance(meta.get("epoch"), int):
                 raise LesionStudioError(f"{self.last_path.name} lacks the optimizer state or epoch resume needs.")
-            check_state_shapes(lambda: build_drn(self.config.arch), states.get("model") or {},
+            check_state_shapes(self._network, states.get("model") or {},
                                f"{self.last_path.name} (classifier)")
 
         try:
