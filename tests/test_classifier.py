@@ -84,9 +84,9 @@ def test_tiny_baseline_beats_chance_on_the_demo(demo_project) -> None:
     assert auc(test.labels, scores) > 0.7
 
 
-def _small_sets(demo_project):
+def _small_sets(demo_project, masks: bool = False):
     cache = PreparedCache(Preprocessing(64), None)
-    return training_set(demo_project, cache), evaluation_set(demo_project, "val", cache)
+    return training_set(demo_project, cache, masks=masks), evaluation_set(demo_project, "val", cache)
 
 
 @pytest.mark.parametrize("head", ["image", "image+map"])
@@ -94,7 +94,7 @@ def test_trainer_resume_equals_uninterrupted_run(demo_project, tmp_path, head: s
     """A cancelled run resumes from its checkpoint and ends where the uninterrupted one does; with
     the lesion-map head too (its checkpoint was once checked against the network without the map
     head, so every map-head run silently trained again from the start)."""
-    train, val = _small_sets(demo_project)
+    train, val = _small_sets(demo_project, masks=head == "image+map")
     cfg = preset("tiny", input_size=64, epochs=2, batch_size=32, head=head)
 
     full = ClassifierTrainer(cfg, train, val, tmp_path / "full").fit()
