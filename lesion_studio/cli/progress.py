@@ -16,21 +16,25 @@ def _fmt_eta(seconds: float | None) -> str:
 
 
 class TerminalProgress:
-    """Callable progress sink: redraws one line on a terminal, prints a line now and then otherwise."""
+    """Callable progress sink: redraws one line on a terminal, prints a line now and then otherwise.
+
+    The interval is kept per stage: a long job's outer steps (an experiment's stages, a trainer's
+    epochs) arrive minutes apart between the inner steps' many events, and a shared interval let
+    the inner events swallow them (an experiment log showed its first stage only)."""
 
     def __init__(self, stream=None, width: int = 30, min_interval: float = 0.1) -> None:  # noqa: ANN001
         self.stream = stream or sys.stderr
         self.width = width
         self.min_interval = min_interval if self.stream.isatty() else 5.0
-        self._last = 0.0
+        self._last: dict[str, float] = {}
         self._drawn = False
 
     def __call__(self, event: ProgressEvent) -> None:
         now = time.monotonic()
         final = event.total is not None and event.done >= event.total
-        if not final and now - self._last < self.min_interval:
+        if not final and now - self._last.get(event.stage, -self.min_interval) < self.min_interval:
             return
-        self._last = now
+        self._last[event.stage] = now
         frac = event.fraction
         if frac is not None:
             filled = int(frac * self.width)
