@@ -15,6 +15,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -376,6 +377,99 @@ def _labels(folder: Path) -> Path:
     path = folder.parent / "labels.csv"
     path.write_text("image,label,notes\n" + "".join(f"b{k}.png,normal,{'n' * 4000}\n" for k in range(40)))
     return path
+
+
+class _FullAtCommit:
+    """A connection whose COMMIT of a transaction that ran ``marker`` fails as SQLite's does on a
+    full disk (SQLITE_FULL, "database or disk is full"); everything else is the real connection.
+    Updating rows in place needs no new pages, so a capped page count cannot make a split fail."""
+
+    def __init__(self, conn: sqlite3.Connection, marker: str) -> None:
+        self._conn, self._marker, self._armed = conn, marker, False
+
+    def cursor(self) -> Any:
+        proxy = self
+
+        class Cursor:
+            def __init__(self, cur: sqlite3.Cursor) -> None:
+                self._cur = cur
+
+            def execute(self, sql: str, *args: Any) -> Any:
+                proxy._seen(sql)
+                if sql == "COMMIT" and proxy._armed:
+                    proxy._armed = False
+                    raise sqlite3.OperationalError("database or disk is full")
+                return self._cur.execute(sql, *args)
+
+            def executemany(self, sql: str, *args: Any) -> Any:
+                proxy._seen(sql)
+                return self._cur.executemany(sql, *args)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._cur, name)
+
+        return Cursor(self._conn.cursor())
+
+    def _seen(self, sql: str) -> None:
+        self._armed = self._armed or self._marker in sql
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_a_full_disk_during_a_split_says_how_much_and_writes_nothing(images: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys) -> None:  # noqa: ANN001
+    """Disk full during `split` said "the change needs more free space": no size (issue 25)."""
+    from lesion_studio.store import opening
+
+    assert main(["import", str(tmp_path / "p"), str(images)]) == 0
+    real = opening.connect
+    monkeypatch.setattr(opening, "connect", lambda folder, db, *, read_only: _FullAtCommit(
+        real(folder, db, read_only=read_only), "SET split"))
+    capsys.readouterr()
+    assert main(["split", str(tmp_path / "p"), "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "is full" in err and "assigning splits to 4 image(s) needs about" in err, err
+    assert "(an estimate). Nothing was written" in err and "Traceback" not in err
+    monkeypatch.undo()
+    with Project.open(tmp_path / "p") as project:
+        assert {r.split for r in project.images()} == {"unassigned"}
+        assert opening.table_pages(project._conn, "images") >= 1
+
+
+def test_a_real_full_disk_during_a_split_on_a_small_tmpfs(tmp_path: Path) -> None:
+    """The same on a file system that is really full (needs the right to mount a tmpfs: root)."""
+    from lesion_studio.dataset.splits import assign_splits
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root; the injected SQLITE_FULL test covers this")
+    try:
+        big = tmp_path / "big"
+        big.mkdir()
+        rng = np.random.default_rng(2)
+        for k in range(40):
+            Image.fromarray(rng.integers(0, 255, (80, 100), dtype=np.uint8)).save(big / f"b{k}.png")
+        with Project.create(mnt / "p") as project:
+            import_source(project, big)
+            fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT)
+            try:
+                with contextlib.suppress(OSError):
+                    while True:
+                        os.write(fd, b"\0" * 4096)
+            finally:
+                os.close(fd)
+            with pytest.raises(DiskFullError, match=r"assigning splits to 40 image\(s\) needs about .* more "
+                                                    r"\(an estimate\)\. Nothing was written"):
+                assign_splits(project, seed=1)
+            (mnt / "filler").unlink()
+            assert {r.split for r in project.images()} == {"unassigned"}
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
 
 
 # ---------------------------------------------------------------------------- COCO input bounds
