@@ -471,6 +471,86 @@ def test_a_real_full_disk_during_a_split_on_a_small_tmpfs(tmp_path: Path) -> Non
         subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
+@contextlib.contextmanager
+def _disk_full_in(folder: Path, after: int = 0) -> Iterator[None]:
+    """Every atomic write into ``folder`` (or below) after the first ``after`` fails as on a full
+    disk: ENOSPC when its temporary file is synced, the step a real full disk fails at the latest."""
+    import errno
+
+    import lesion_studio.files as files
+
+    real, count = files._fsync_file, [0]
+
+    def fsync(path: Path) -> None:
+        if Path(path).resolve().is_relative_to(folder.resolve()):
+            count[0] += 1
+            if count[0] > after:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(files, "_fsync_file", fsync)
+        yield
+
+
+def _last_error(capsys) -> str:  # noqa: ANN001
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lesion-studio:")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_every_writing_command_says_how_much_a_full_disk_needed(demo_project, tmp_path: Path,
+                                                                 capsys) -> None:  # noqa: ANN001
+    """The SR export, the de-identified copies, translate and export-samples said "needs more free
+    space", with no size; a multi-file export stopped part-way left the files it had written while
+    the message said "Nothing was written"; export-samples took a full disk for one sample's failure
+    and went on. Now each names a size, and an export part-way leaves none of its files."""
+    pytest.importorskip("onnxruntime")
+    from test_sample_cli import _keep
+
+    folder = str(demo_project.folder)
+    rec = demo_project.images(label="normal")[0]
+    for fmt in ("csv", "coco", "yolo", "sr"):
+        out = tmp_path / fmt
+        with _disk_full_in(out, after=0 if fmt == "coco" else 2):  # part-way: files written, then full
+            assert main(["export", folder, str(out), "--format", fmt]) == 2, fmt
+        error = _last_error(capsys)
+        assert f"the {fmt} export" in error if fmt != "sr" else "the SR export" in error
+        assert "needs about" in error and "Nothing was written" in error, error
+        assert not out.exists(), fmt  # none of its files, nor the folders it made
+    with _disk_full_in(tmp_path / "deid", after=1):
+        assert main(["export", folder, str(tmp_path / "deid"), "--format", "csv", "--deidentify"]) == 2
+    assert "needs about" in _last_error(capsys) and not (tmp_path / "deid").exists()
+    # --force over an earlier export: the files it replaced before the disk filled are said
+    assert main(["export", folder, str(tmp_path / "again"), "--format", "csv"]) == 0
+    with _disk_full_in(tmp_path / "again", after=2):
+        assert main(["export", folder, str(tmp_path / "again"), "--format", "csv", "--force"]) == 2
+    assert "2 file(s) that were there before had already been replaced" in _last_error(capsys)
+
+    with _disk_full_in(tmp_path / "one"):
+        assert main(["translate", folder, "--model", "builtin-phantom-unit", "--image", str(rec.abs_path),
+                     "--box", "100,100,164,164", "--out", str(tmp_path / "one" / "t.png")]) == 2
+    error = _last_error(capsys)
+    assert "needs about" in error and "Nothing was written" in error and not (tmp_path / "one").exists()
+    with _disk_full_in(tmp_path / "batch", after=3):  # the first sample's three files, then full
+        assert main(["translate", folder, "--model", "builtin-phantom-unit", "--all-normal-patches", "--limit", "3",
+                     "--out-dir", str(tmp_path / "batch")]) == 2
+    error = _last_error(capsys)
+    assert "translating 3 normal patch(es) needs about" in error and "(an estimate)" in error
+    assert "The 1 sample(s) finished before it were written; nothing of the one it was writing was." in error
+    assert len(list((tmp_path / "batch").iterdir())) == 3
+
+    capsys.readouterr()
+    _keep(demo_project, "accepted")
+    _keep(demo_project, "accepted")
+    for fmt in ("png", "dicom"):
+        out = tmp_path / f"samples-{fmt}"
+        with _disk_full_in(out, after=2):  # the first sample and its sidecar, then full
+            assert main(["export-samples", folder, str(out), "--format", fmt]) == 2
+        error = _last_error(capsys)
+        assert "exporting 2 sample(s) needs about" in error and "Nothing was written" in error, error
+        assert not out.exists()
+
 
 # ---------------------------------------------------------------------------- COCO input bounds
 def test_coco_numbers_and_ids_are_bounded(images: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
