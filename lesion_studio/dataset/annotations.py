@@ -2,7 +2,8 @@
 label folders in yolo_labels.py, DICOM SR in dicom_sr.py).
 
 All of them feed one neutral form, :class:`Annotations`, keyed by the image's path relative to the
-import source (POSIX), so the importer has one matching rule whatever the file format.
+import source (POSIX), so the importer has one matching rule whatever the file format (an SR's
+boxes are keyed by SOP Instance UID, a YOLO label file's by the path without its suffix).
 
 Every row is validated here, before anything is written: a row that cannot be used (unknown
 label, non-numeric or non-finite coordinates, a flipped or empty box, an unknown COCO category,
