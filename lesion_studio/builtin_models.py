@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lesion_studio.errors import LesionStudioError, ProjectError
+from lesion_studio.errors import DiskFullError, LesionStudioError, ProjectError, is_disk_full
 from lesion_studio.paths import builtin_models_dir
 
 log = logging.getLogger(__name__)
@@ -110,10 +110,17 @@ def register_builtin(project: Any, model: BuiltinModel) -> Any:
         target.parent.mkdir(parents=True, exist_ok=True)
         # Copy into a sibling temporary folder and rename: a crash never leaves half a model.
         tmp = Path(tempfile.mkdtemp(prefix=f".{model.registered_name}-", dir=target.parent))
-        for name in FILES:
-            if (model.folder / name).is_file():
+        present = [name for name in FILES if (model.folder / name).is_file()]
+        try:
+            for name in present:
                 shutil.copy2(model.folder / name, tmp / name)
-        tmp.rename(target)
+            tmp.rename(target)
+        except BaseException as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, OSError) and is_disk_full(exc):
+                needed = sum((model.folder / name).stat().st_size for name in present)
+                raise DiskFullError(f"a copy of the built-in model {model.name}", target.parent, needed) from exc
+            raise
     project.register_model(model.registered_name, model.kind, target / "model.safetensors", sha256=model.sha256,
                            body_parts=model.body_parts, config=model.config, metadata=metadata)
     log.info("registered built-in model %s in %s", model.name, project.folder)

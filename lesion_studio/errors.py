@@ -68,22 +68,35 @@ class DamagedProjectError(ProjectError):
     """The project database is damaged; nothing was written to it."""
 
 
-class DiskFullError(LesionStudioError):
-    """A write failed because the disk is full; what was being written was left as it was."""
+#: What a full disk leaves, unless the caller knows better (a multi-file export stopped part-way).
+NOTHING_WRITTEN = "Nothing was written; what was there before is unchanged."
 
-    def __init__(self, what: str, folder: str | Path, needed: int | None = None) -> None:
+
+class DiskFullError(LesionStudioError):
+    """A write failed because the disk is full; what was being written was left as it was.
+
+    ``needed``: the bytes the write needs. Files know it exactly (their content's size); a change
+    to the SQLite database can only estimate it (the pages it copies into the write-ahead log),
+    and says so (``estimated``). ``written``: what the failed command left, when it is not
+    :data:`NOTHING_WRITTEN`.
+    """
+
+    def __init__(self, what: str, folder: str | Path, needed: int | None = None, *, estimated: bool = False,
+                 written: str = NOTHING_WRITTEN) -> None:
         import shutil
 
         self.folder = Path(folder)
         self.needed = needed
+        self.what, self.estimated = what, estimated
         try:
             self.free: int | None = shutil.disk_usage(_existing(self.folder)).free
         except OSError:
             self.free = None
-        need = f"about {human_bytes(needed)} more" if needed else "more free space"
+        need = (f"about {human_bytes(needed)} more{' (an estimate)' if estimated else ''}" if needed
+                else "more free space")
         free = f" ({human_bytes(self.free)} free)" if self.free is not None else ""
-        super().__init__(f"The disk holding {self.folder} is full{free}: {what} needs {need}. Nothing was "
-                         "written; what was there before is unchanged. Free some space and run it again.")
+        super().__init__(f"The disk holding {self.folder} is full{free}: {what} needs {need}. {written} "
+                         "Free some space and run it again.")
 
 
 def _existing(folder: Path) -> Path:

@@ -36,11 +36,11 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lesion_studio.errors import DiskFullError, LesionStudioError, is_disk_full
+from lesion_studio.errors import NOTHING_WRITTEN, DiskFullError, LesionStudioError, is_disk_full
 
 #: The longest file name, in bytes, that common file systems accept (ext4, XFS, btrfs, APFS).
 NAME_MAX = 255
@@ -167,7 +167,7 @@ def remove_stale_temp_files(folder: str | Path) -> list[Path]:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, previous: str | Path | None = None,
-                needed: int | None = None) -> Iterator[Path]:
+                needed: int | None = None, estimated: bool = False) -> Iterator[Path]:
     """A temporary path to write ``path``'s new content to; it replaces ``path`` only on success.
 
     For writers that want a file name of their own (numpy, Pillow, pydicom, ONNX). The temporary
@@ -175,7 +175,7 @@ def atomic_path(path: str | Path, *, previous: str | Path | None = None,
     target's suffix. If the ``with`` block raises, the temporary file is removed and the target is
     untouched. ``previous``: where the current content is kept (renamed, once the new content is
     complete and synced; see the module docstring). ``needed``: the bytes the write needs, for the
-    message when the disk is full.
+    message when the disk is full (``estimated``: a guess, and the message says so).
     """
     path = Path(path)
     tmp = temp_path(path)
@@ -190,7 +190,7 @@ def atomic_path(path: str | Path, *, previous: str | Path | None = None,
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         if isinstance(exc, Exception) and is_disk_full(exc):
-            raise DiskFullError(path.name, path.parent, needed) from exc
+            raise DiskFullError(path.name, path.parent, needed, estimated=estimated) from exc
         raise
     _fsync_directory(path.parent)
 
@@ -216,6 +216,17 @@ def atomic_write(path: str | Path, data: bytes | bytearray | memoryview, *,
         _write_all(tmp, data)
 
 
+def atomic_write_from(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
+    """:func:`atomic_write` for a writer that wants a file object (Pillow, pydicom, numpy): the
+    content is made in memory first, so a full disk can say exactly how much it needed. For files
+    of a few megabytes (images, DICOM, caches); a large model goes through :func:`atomic_path`."""
+    import io
+
+    buffer = io.BytesIO()
+    write(buffer)
+    atomic_write(path, buffer.getbuffer())
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """:func:`atomic_write` for text, UTF-8 encoded."""
     atomic_write(path, text.encode("utf-8"))
@@ -224,3 +235,69 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_write_json(path: str | Path, data: Any, **dumps: Any) -> None:
     """:func:`atomic_write` for a JSON document; ``dumps`` goes to :func:`json.dumps` (indent, sort_keys...)."""
     atomic_write_text(path, json.dumps(data, **dumps))
+
+
+class OutputFiles:
+    """The files one command writes as a whole (an export): a full disk part-way leaves none of them.
+
+    A command names each path it will write with :meth:`add` (before writing it) and writes inside
+    ``with``. When a :class:`~lesion_studio.errors.DiskFullError` ends the block, the files it
+    created are removed again, with the folders it made that are left empty, and the error is
+    raised again for the whole output. A file that was there before is never removed: under
+    ``--force`` one already replaced keeps its new content, and the message says how many were.
+    The space named is what the files written so far took on the disk plus the file that failed,
+    scaled up to ``expected`` files when the command knows how many it writes (then an estimate).
+    """
+
+    def __init__(self, what: str, folder: str | Path, expected: int | None = None) -> None:
+        self.what, self.folder, self.expected = what, Path(folder), expected
+        self._made: list[Path] = []
+        self._before: dict[Path, tuple[int, int, int]] = {}  # existing file -> (inode, size, mtime)
+        self._made_folders: set[Path] = set()
+
+    def add(self, path: str | Path) -> Path:
+        path = Path(path)
+        try:
+            info = path.lstat()
+            self._before[path] = (info.st_ino, info.st_size, info.st_mtime_ns)
+        except OSError:
+            if path not in self._made:
+                self._made.append(path)
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:  # folders the write will make
+            self._made_folders.add(folder)
+            folder = folder.parent
+        return path
+
+    def __enter__(self) -> OutputFiles:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if not isinstance(exc, DiskFullError):
+            return False
+        written: list[os.stat_result] = []
+        replaced = 0
+        for path in [*self._made, *self._before]:
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if path in self._before:
+                if (info.st_ino, info.st_size, info.st_mtime_ns) == self._before[path]:
+                    continue
+                replaced += 1
+            written.append(info)
+        used = sum(getattr(info, "st_blocks", 0) * 512 or info.st_size for info in written)
+        needed, estimated = used + (exc.needed or 0), exc.estimated
+        if self.expected and len(written) + 1 < self.expected:
+            needed, estimated = int(needed / (len(written) + 1) * self.expected), True
+        for path in self._made:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for folder in sorted(self._made_folders, key=lambda f: len(f.parts), reverse=True):
+            with contextlib.suppress(OSError):  # rmdir refuses a folder that is not empty
+                folder.rmdir()
+        left = NOTHING_WRITTEN if not replaced else (
+            f"The files it made were removed again, but {replaced} file(s) that were there before had already "
+            "been replaced (--force).")
+        raise DiskFullError(self.what, self.folder, needed or None, estimated=estimated, written=left) from exc

@@ -41,7 +41,9 @@ def export_checked_onnx(
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        with atomic_path(path) as tmp:  # moved into place only if export and check succeed
+        # Moved into place only if export and check succeed. On a full disk the size named is the
+        # weights' (the graph adds a little): an estimate.
+        with atomic_path(path, needed=_weight_bytes(graph), estimated=True) as tmp:
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
                 program = torch.onnx.export(graph, example, dynamo=True, dynamic_shapes=dict(dynamic_shapes),
@@ -56,6 +58,15 @@ def export_checked_onnx(
         raise LesionStudioError(f"Could not export the {what} to ONNX: {type(exc).__name__}: {exc}") from exc
     log.info("exported %s %s (%.1f MB)", what, path, path.stat().st_size / 1e6)
     return file_sha256(path)
+
+
+def _weight_bytes(graph: Any) -> int | None:
+    """The bytes of a module's parameters and buffers: about the size of its ONNX file."""
+    try:
+        tensors = [*graph.parameters(), *graph.buffers()]
+    except (AttributeError, TypeError):
+        return None
+    return sum(t.numel() * t.element_size() for t in tensors) or None
 
 
 def _check(graph: Any, onnx_path: Path, input_names: Sequence[str], output_names: Sequence[str],

@@ -15,6 +15,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -376,6 +377,179 @@ def _labels(folder: Path) -> Path:
     path = folder.parent / "labels.csv"
     path.write_text("image,label,notes\n" + "".join(f"b{k}.png,normal,{'n' * 4000}\n" for k in range(40)))
     return path
+
+
+class _FullAtCommit:
+    """A connection whose COMMIT of a transaction that ran ``marker`` fails as SQLite's does on a
+    full disk (SQLITE_FULL, "database or disk is full"); everything else is the real connection.
+    Updating rows in place needs no new pages, so a capped page count cannot make a split fail."""
+
+    def __init__(self, conn: sqlite3.Connection, marker: str) -> None:
+        self._conn, self._marker, self._armed = conn, marker, False
+
+    def cursor(self) -> Any:
+        proxy = self
+
+        class Cursor:
+            def __init__(self, cur: sqlite3.Cursor) -> None:
+                self._cur = cur
+
+            def execute(self, sql: str, *args: Any) -> Any:
+                proxy._seen(sql)
+                if sql == "COMMIT" and proxy._armed:
+                    proxy._armed = False
+                    raise sqlite3.OperationalError("database or disk is full")
+                return self._cur.execute(sql, *args)
+
+            def executemany(self, sql: str, *args: Any) -> Any:
+                proxy._seen(sql)
+                return self._cur.executemany(sql, *args)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._cur, name)
+
+        return Cursor(self._conn.cursor())
+
+    def _seen(self, sql: str) -> None:
+        self._armed = self._armed or self._marker in sql
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_a_full_disk_during_a_split_says_how_much_and_writes_nothing(images: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys) -> None:  # noqa: ANN001
+    """Disk full during `split` said "the change needs more free space": no size (issue 25)."""
+    from lesion_studio.store import opening
+
+    assert main(["import", str(tmp_path / "p"), str(images)]) == 0
+    real = opening.connect
+    monkeypatch.setattr(opening, "connect", lambda folder, db, *, read_only: _FullAtCommit(
+        real(folder, db, read_only=read_only), "SET split"))
+    capsys.readouterr()
+    assert main(["split", str(tmp_path / "p"), "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "is full" in err and "assigning splits to 4 image(s) needs about" in err, err
+    assert "(an estimate). Nothing was written" in err and "Traceback" not in err
+    monkeypatch.undo()
+    with Project.open(tmp_path / "p") as project:
+        assert {r.split for r in project.images()} == {"unassigned"}
+        assert opening.table_pages(project._conn, "images") >= 1
+
+
+def test_a_real_full_disk_during_a_split_on_a_small_tmpfs(tmp_path: Path) -> None:
+    """The same on a file system that is really full (needs the right to mount a tmpfs: root)."""
+    from lesion_studio.dataset.splits import assign_splits
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root; the injected SQLITE_FULL test covers this")
+    try:
+        big = tmp_path / "big"
+        big.mkdir()
+        rng = np.random.default_rng(2)
+        for k in range(40):
+            Image.fromarray(rng.integers(0, 255, (80, 100), dtype=np.uint8)).save(big / f"b{k}.png")
+        with Project.create(mnt / "p") as project:
+            import_source(project, big)
+            fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT)
+            try:
+                with contextlib.suppress(OSError):
+                    while True:
+                        os.write(fd, b"\0" * 4096)
+            finally:
+                os.close(fd)
+            with pytest.raises(DiskFullError, match=r"assigning splits to 40 image\(s\) needs about .* more "
+                                                    r"\(an estimate\)\. Nothing was written"):
+                assign_splits(project, seed=1)
+            (mnt / "filler").unlink()
+            assert {r.split for r in project.images()} == {"unassigned"}
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+@contextlib.contextmanager
+def _disk_full_in(folder: Path, after: int = 0) -> Iterator[None]:
+    """Every atomic write into ``folder`` (or below) after the first ``after`` fails as on a full
+    disk: ENOSPC when its temporary file is synced, the step a real full disk fails at the latest."""
+    import errno
+
+    import lesion_studio.files as files
+
+    real, count = files._fsync_file, [0]
+
+    def fsync(path: Path) -> None:
+        if Path(path).resolve().is_relative_to(folder.resolve()):
+            count[0] += 1
+            if count[0] > after:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(files, "_fsync_file", fsync)
+        yield
+
+
+def _last_error(capsys) -> str:  # noqa: ANN001
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lesion-studio:")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_every_writing_command_says_how_much_a_full_disk_needed(demo_project, tmp_path: Path,
+                                                                 capsys) -> None:  # noqa: ANN001
+    """The SR export, the de-identified copies, translate and export-samples said "needs more free
+    space", with no size; a multi-file export stopped part-way left the files it had written while
+    the message said "Nothing was written"; export-samples took a full disk for one sample's failure
+    and went on. Now each names a size, and an export part-way leaves none of its files."""
+    pytest.importorskip("onnxruntime")
+    from test_sample_cli import _keep
+
+    folder = str(demo_project.folder)
+    rec = demo_project.images(label="normal")[0]
+    for fmt in ("csv", "coco", "yolo", "sr"):
+        out = tmp_path / fmt
+        with _disk_full_in(out, after=0 if fmt == "coco" else 2):  # part-way: files written, then full
+            assert main(["export", folder, str(out), "--format", fmt]) == 2, fmt
+        error = _last_error(capsys)
+        assert f"the {fmt} export" in error if fmt != "sr" else "the SR export" in error
+        assert "needs about" in error and "Nothing was written" in error, error
+        assert not out.exists(), fmt  # none of its files, nor the folders it made
+    with _disk_full_in(tmp_path / "deid", after=1):
+        assert main(["export", folder, str(tmp_path / "deid"), "--format", "csv", "--deidentify"]) == 2
+    assert "needs about" in _last_error(capsys) and not (tmp_path / "deid").exists()
+    # --force over an earlier export: the files it replaced before the disk filled are said
+    assert main(["export", folder, str(tmp_path / "again"), "--format", "csv"]) == 0
+    with _disk_full_in(tmp_path / "again", after=2):
+        assert main(["export", folder, str(tmp_path / "again"), "--format", "csv", "--force"]) == 2
+    assert "2 file(s) that were there before had already been replaced" in _last_error(capsys)
+
+    with _disk_full_in(tmp_path / "one"):
+        assert main(["translate", folder, "--model", "builtin-phantom-unit", "--image", str(rec.abs_path),
+                     "--box", "100,100,164,164", "--out", str(tmp_path / "one" / "t.png")]) == 2
+    error = _last_error(capsys)
+    assert "needs about" in error and "Nothing was written" in error and not (tmp_path / "one").exists()
+    with _disk_full_in(tmp_path / "batch", after=3):  # the first sample's three files, then full
+        assert main(["translate", folder, "--model", "builtin-phantom-unit", "--all-normal-patches", "--limit", "3",
+                     "--out-dir", str(tmp_path / "batch")]) == 2
+    error = _last_error(capsys)
+    assert "translating 3 normal patch(es) needs about" in error and "(an estimate)" in error
+    assert "The 1 sample(s) finished before it were written; nothing of the one it was writing was." in error
+    assert len(list((tmp_path / "batch").iterdir())) == 3
+
+    capsys.readouterr()
+    _keep(demo_project, "accepted")
+    _keep(demo_project, "accepted")
+    for fmt in ("png", "dicom"):
+        out = tmp_path / f"samples-{fmt}"
+        with _disk_full_in(out, after=2):  # the first sample and its sidecar, then full
+            assert main(["export-samples", folder, str(out), "--format", fmt]) == 2
+        error = _last_error(capsys)
+        assert "exporting 2 sample(s) needs about" in error and "Nothing was written" in error, error
+        assert not out.exists()
 
 
 # ---------------------------------------------------------------------------- COCO input bounds

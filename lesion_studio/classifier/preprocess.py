@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.files import atomic_path, atomic_write_json
+from lesion_studio.files import atomic_write_from, atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -273,8 +273,7 @@ class PreparedCache:
         arr = arr.astype(np.float16)
         file, frame_file = self._file(key), self._frame_file(key)
         if file is not None and frame_file is not None:
-            with atomic_path(file) as tmp:
-                np.save(tmp, arr, allow_pickle=False)
+            atomic_write_from(file, lambda fh: np.save(fh, arr, allow_pickle=False))
             atomic_write_json(frame_file, frame.to_dict())
         self._memory[key], self._frames[key] = arr, frame
         return arr

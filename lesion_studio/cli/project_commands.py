@@ -17,13 +17,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("project", type=Path)
     p.set_defaults(func=cmd_new)
 
-    p = sub.add_parser("import", help="import DICOM/PNG/JPEG images with labels, boxes or COCO annotations")
+    p = sub.add_parser("import", help="import DICOM/PNG/JPEG images with labels, boxes, COCO, YOLO or SR annotations")
     p.add_argument("project", type=Path)
     p.add_argument("source", type=Path, help="a folder (searched recursively) or one image file")
     p.add_argument("--labels", type=Path, help="CSV: image,label,body_part,view,split,group,exclusions,...")
     p.add_argument("--boxes", type=Path,
                    help="CSV: image,x0,y0,x1,y1[,kind][,lesion_type][,reader][,created_at][,modified_at]")
     p.add_argument("--coco", type=Path, help="COCO detection JSON")
+    p.add_argument("--yolo", type=Path, metavar="FOLDER",
+                   help="YOLO labels: the folder `export --format yolo` wrote (classes.txt or data.yaml, and "
+                        "labels/<image path>.txt with class cx cy w h); boxes and their types only")
     p.add_argument("--reader-labels", type=Path, help="CSV: image,reader,label[,labelled_at] (each reader's labels)")
     p.add_argument("--measurements", type=Path,
                    help="CSV: image,x0,y0,x1,y1[,spacing_row,spacing_col,spacing_source][,reader] (ruler lines)")
@@ -99,7 +102,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         report = import_source(project, args.source, labels_csv=args.labels, boxes_csv=args.boxes,
                                coco_json=args.coco, progress=bar, strict=args.strict,
                                reader_labels_csv=args.reader_labels, measurements_csv=args.measurements,
-                               sr=args.sr, author=reader, label_reader=given and reader)
+                               sr=args.sr, yolo=args.yolo, author=reader, label_reader=given and reader)
     except BaseException:
         bar.close()
         project.close()

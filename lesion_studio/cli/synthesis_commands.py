@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from lesion_studio.errors import LesionStudioError
+from lesion_studio.errors import DiskFullError, LesionStudioError
 from lesion_studio.store.project import Project
 from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND, DEFAULT_N
 
@@ -176,16 +176,19 @@ def _side_by_side(result, window: tuple[float, float]):  # noqa: ANN001, ANN202
 
 
 def _write(result, window: tuple[float, float], sbs: Path) -> Path:  # noqa: ANN001
-    from lesion_studio.io.images import save_png, window_uint8
+    """The side-by-side, the full image and its native-depth copy: all three, or on a full disk none."""
+    from lesion_studio.files import OutputFiles, atomic_write
+    from lesion_studio.io.images import encode_png, save_png, window_uint8
 
-    save_png(sbs, _side_by_side(result, window))
     full = sbs.with_name(sbs.stem.removesuffix("_sbs") + "_full.png")
-    save_png(full, window_uint8(result.image, window))
-    # The same image at the source's native bit depth (lossless), for analysis rather than viewing.
-    from lesion_studio.files import atomic_write
-    from lesion_studio.io.images import encode_png
-
-    atomic_write(full.with_name(full.stem + "_native.png"), encode_png(result.image))
+    native = full.with_name(full.stem + "_native.png")
+    with OutputFiles(f"the images of {sbs.stem.removesuffix('_sbs')}", sbs.parent, expected=3) as output:
+        for path in (sbs, full, native):
+            output.add(path)
+        save_png(sbs, _side_by_side(result, window))
+        save_png(full, window_uint8(result.image, window))
+        # The same image at the source's native bit depth (lossless), for analysis rather than viewing.
+        atomic_write(native, encode_png(result.image))
     return full
 
 
@@ -239,12 +242,25 @@ def cmd_translate(args: argparse.Namespace) -> int:
                                           n=result.n, seed=result.seed, model_id=translator.model_id,
                                           provenance=result.provenance, batch="cli")
                 count += 1
+        except DiskFullError as exc:
+            raise _batch_disk_full(exc, len(sources), count, args.out_dir, args.record) from exc
         finally:
             bar.close()
         print(f"Wrote {count} synthetic sample(s) to {args.out_dir}" + (" and recorded them." if args.record else "."))
         return 0
     finally:
         project.close()
+
+
+def _batch_disk_full(exc: DiskFullError, total: int, kept: int, out_dir: Path, record: bool) -> DiskFullError:
+    """A full disk part-way through ``translate --out-dir``: what the rest of the batch needs (the
+    failed sample's size times the samples left: an estimate) and what it kept: the samples
+    finished before it stay (written, and recorded with --record); the one it was writing left
+    nothing (``_write``)."""
+    needed = (exc.needed or 0) * (total - kept) or None
+    return DiskFullError(f"translating {total} normal patch(es)", out_dir, needed, estimated=True,
+                         written=f"The {kept} sample(s) finished before it were written"
+                                 f"{' and recorded' if record else ''}; nothing of the one it was writing was.")
 
 
 def _display_window(result) -> tuple[float, float]:  # noqa: ANN001

@@ -1,7 +1,9 @@
-"""Reading the annotation files an import accepts: labels CSV, boxes CSV and COCO JSON.
+"""Reading the annotation files an import accepts: labels CSV, boxes CSV and COCO JSON (YOLO
+label folders in yolo_labels.py, DICOM SR in dicom_sr.py).
 
-All three feed one neutral form, :class:`Annotations`, keyed by the image's path relative to the
-import source (POSIX), so the importer has one matching rule whatever the file format.
+All of them feed one neutral form, :class:`Annotations`, keyed by the image's path relative to the
+import source (POSIX), so the importer has one matching rule whatever the file format (an SR's
+boxes are keyed by SOP Instance UID, a YOLO label file's by the path without its suffix).
 
 Every row is validated here, before anything is written: a row that cannot be used (unknown
 label, non-numeric or non-finite coordinates, a flipped or empty box, an unknown COCO category,
@@ -86,6 +88,9 @@ class ImageAnnotation:
     #: Ruler measurements (store/measurements.py NewMeasurement), with (file, where) for each.
     measurements: list[Any] = field(default_factory=list)
     measurement_sources: list[tuple[str, str]] = field(default_factory=list)
+    #: YOLO boxes, in fractions of the image size until the importer knows it
+    #: (dataset/yolo_labels.py NormalisedBox).
+    normalised_boxes: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -132,7 +137,7 @@ class RowError(ValueError):
     """A reason to skip one row."""
 
 
-def _check_size(path: Path) -> None:
+def check_file_size(path: Path) -> None:
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -143,7 +148,7 @@ def _check_size(path: Path) -> None:
 
 def _csv_rows(path: Path, required: tuple[str, ...], into: Annotations) -> list[tuple[int, dict[str, str]]]:
     """(line, row) pairs. A row with more fields than the header is reported and skipped."""
-    _check_size(path)
+    check_file_size(path)
     csv.field_size_limit(16 * 1024 * 1024)
     rows: list[tuple[int, dict[str, str]]] = []
     try:
@@ -246,7 +251,7 @@ def read_labels_csv(path: Path, into: Annotations) -> None:
         _add_image_row(into, row["image"], row, path.name, f"line {line}")
 
 
-def _number(value: Any, name: str) -> float:
+def finite_number(value: Any, name: str) -> float:
     """A finite coordinate within ±:data:`MAX_COORDINATE` (an integer too large for a float, or a
     list or object where a number belongs, is a reason to skip the row, not a crash)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -278,7 +283,7 @@ def _key(value: Any, name: str) -> int | str:
 
 def checked_box(x0: Any, y0: Any, x1: Any, y1: Any) -> Box:
     """A box from four corner values: numbers, finite, x0 < x1 and y0 < y1 (never flipped silently)."""
-    box = Box(_number(x0, "x0"), _number(y0, "y0"), _number(x1, "x1"), _number(y1, "y1"))
+    box = Box(finite_number(x0, "x0"), finite_number(y0, "y0"), finite_number(x1, "x1"), finite_number(y1, "y1"))
     if box.x1 < box.x0 or box.y1 < box.y0:
         raise RowError(f"the box {_fmt(box)} is flipped (x1 < x0 or y1 < y0)")
     if box.width == 0 or box.height == 0:
@@ -313,7 +318,7 @@ def _reader(value: Any) -> str:
         raise RowError(str(exc).rstrip(".")) from None
 
 
-def _lesion_type(value: Any) -> str:
+def lesion_type_name(value: Any) -> str:
     from lesion_studio.errors import ProjectError
     from lesion_studio.store.lesion_types import check_type
 
@@ -334,7 +339,7 @@ def box_meta(values: dict[str, Any], *, lesion_type: str = "") -> BoxMeta:
     reader = values.get("reader") or attributes.get("reader") or values.get("author") or ""
     return BoxMeta(
         reader=_reader(reader),
-        lesion_type=lesion_type or _lesion_type(values.get("lesion_type") or attributes.get("lesion_type")),
+        lesion_type=lesion_type or lesion_type_name(values.get("lesion_type") or attributes.get("lesion_type")),
         created_at=_timestamp(values.get("created_at"), "created_at"),
         modified_at=_timestamp(values.get("modified_at"), "modified_at"),
     )
@@ -392,7 +397,7 @@ def measurement_from(values: dict[str, Any]) -> Any:
     from lesion_studio.errors import ProjectError
     from lesion_studio.store.measurements import NewMeasurement, check_line, check_spacing
 
-    line = tuple(_number(values.get(k), k) for k in ("x0", "y0", "x1", "y1"))
+    line = tuple(finite_number(values.get(k), k) for k in ("x0", "y0", "x1", "y1"))
     spacing = values.get("spacing")
     if spacing is None and values.get("spacing_row") not in (None, ""):
         spacing = (values.get("spacing_row"), values.get("spacing_col"))
@@ -401,7 +406,7 @@ def measurement_from(values: dict[str, Any]) -> Any:
         if spacing not in (None, ""):
             if not isinstance(spacing, list | tuple) or len(spacing) != 2:
                 raise RowError("spacing must be two numbers [row, column] in mm")
-            spacing = (_number(spacing[0], "spacing row"), _number(spacing[1], "spacing column"))
+            spacing = (finite_number(spacing[0], "spacing row"), finite_number(spacing[1], "spacing column"))
         else:
             spacing = None
         spacing, source = check_spacing(spacing, str(values.get("spacing_source") or ""))
@@ -437,7 +442,7 @@ def read_measurements_csv(path: Path, into: Annotations) -> None:
 
 
 def _load_json(path: Path) -> Any:
-    _check_size(path)
+    check_file_size(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -524,7 +529,7 @@ def read_coco_json(path: Path, into: Annotations, known_types: tuple[str, ...] |
     if isinstance(info, dict) and isinstance(info.get("lesion_types"), list):
         for k, t in enumerate(info["lesion_types"]):
             try:
-                listed = _lesion_type(t)
+                listed = lesion_type_name(t)
             except RowError as exc:
                 into.problem(name, f"info.lesion_types #{k + 1}", str(exc))
                 continue
@@ -546,7 +551,7 @@ def read_coco_json(path: Path, into: Annotations, known_types: tuple[str, ...] |
                 raise RowError(f"unknown category {_short(category_id)}"
                                f"{f' ({category})' if category else ''}; use lesion, normal_patch or a "
                                "lesion type")
-            meta = box_meta(a, lesion_type=_lesion_type(category) if typed else "")
+            meta = box_meta(a, lesion_type=lesion_type_name(category) if typed else "")
             # Our own exports carry the exact corners too, so a round trip loses no float bits.
             xyxy = a.get("xyxy")
             if isinstance(xyxy, list) and len(xyxy) == 4:
@@ -555,7 +560,7 @@ def read_coco_json(path: Path, into: Annotations, known_types: tuple[str, ...] |
                 bbox = a.get("bbox")
                 if not isinstance(bbox, list) or len(bbox) != 4:
                     raise RowError("bbox must be a list of four numbers [x, y, width, height]")
-                x, y, w, h = (_number(v, f"bbox[{i}]") for i, v in enumerate(bbox))
+                x, y, w, h = (finite_number(v, f"bbox[{i}]") for i, v in enumerate(bbox))
                 if w < 0 or h < 0:
                     raise RowError(f"negative bbox size {w:g}x{h:g} (COCO boxes are [x, y, width, height])")
                 box = checked_box(x, y, x + w, y + h)

@@ -162,7 +162,7 @@ def export_sr(project, out: Path) -> dict[str, Any]:  # noqa: ANN001 - Project
     DICOM instance) and missing files are counted in the result's ``notes``."""
     import pydicom
 
-    from lesion_studio.files import atomic_path
+    from lesion_studio.files import OutputFiles, atomic_write_from
     from lesion_studio.store.measurements import measurements
 
     _hd()
@@ -176,29 +176,30 @@ def export_sr(project, out: Path) -> dict[str, Any]:  # noqa: ANN001 - Project
     root = image_root(list(images.values()))
     written: list[Path] = []
     not_dicom = missing = boxes = 0
-    for image_id, by_reader in sorted(reads.items()):
-        rec = images[image_id]
-        try:
-            source = pydicom.dcmread(rec.abs_path, stop_before_pixels=True)
-        except FileNotFoundError:
-            missing += 1
-            continue
-        except pydicom.errors.InvalidDicomError:
-            not_dicom += 1
-            continue
-        folder = out / rec.abs_path.relative_to(root).with_suffix("")
-        used: set[str] = set()
-        for n, (reader, read) in enumerate(sorted(by_reader.items()), start=1):
-            sr = build_sr(source, reader, read.boxes, read.rulers, instance_number=n)
-            slug = _slug(reader)
-            while slug in used:
-                slug += "_"
-            used.add(slug)
-            path = folder / f"{slug}.sr.dcm"
-            with atomic_path(path) as tmp:
-                sr.save_as(tmp, enforce_file_format=True)
-            written.append(path)
-            boxes += len(read.boxes)
+    # A full disk part-way leaves no SR (at most one per image and reader is written).
+    with OutputFiles("the SR export", out, expected=sum(map(len, reads.values()))) as output:
+        for image_id, by_reader in sorted(reads.items()):
+            rec = images[image_id]
+            try:
+                source = pydicom.dcmread(rec.abs_path, stop_before_pixels=True)
+            except FileNotFoundError:
+                missing += 1
+                continue
+            except pydicom.errors.InvalidDicomError:
+                not_dicom += 1
+                continue
+            folder = out / rec.abs_path.relative_to(root).with_suffix("")
+            used: set[str] = set()
+            for n, (reader, read) in enumerate(sorted(by_reader.items()), start=1):
+                sr = build_sr(source, reader, read.boxes, read.rulers, instance_number=n)
+                slug = _slug(reader)
+                while slug in used:
+                    slug += "_"
+                used.add(slug)
+                path = output.add(folder / f"{slug}.sr.dcm")
+                atomic_write_from(path, lambda fh, sr=sr: sr.save_as(fh, enforce_file_format=True))
+                written.append(path)
+                boxes += len(read.boxes)
     notes = []
     if not_dicom:
         notes.append(f"{not_dicom} image(s) with boxes are not DICOM files: an SR can only reference a DICOM "

@@ -9,7 +9,7 @@ relative to the images' common root folder, which the export reports: import tha
 the exported annotation file. ``--deidentify`` instead writes de-identified copies of the images
 to ``images/`` beside the annotation files, each named by project image id and content hash, so an
 annotation set can leave the site without the source file names. Existing files are never
-replaced without ``--force``.
+replaced without ``--force``, and a full disk part-way leaves none of the export's files.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from lesion_studio.dataset.annotations import image_root
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.files import atomic_path, atomic_write, atomic_write_json
+from lesion_studio.files import OutputFiles, atomic_write, atomic_write_from, atomic_write_json
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import ImageRecord
 
@@ -66,11 +66,15 @@ def export_project(project: Project, out: str | Path, fmt: str, *, force: bool =
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         raise LesionStudioError(f"{out} already holds {shown}{more}; nothing was written. Choose an empty folder, "
                                 "or replace them (--force).")
-    for name, write in copies.items():
-        write(root / name)
     if deidentify:
         images = [replace(r, extra={}) for r in images]  # free-form columns may hold identifiers
-    written = writer(out, images, names, boxes, patches, reads)
+    # A full disk part-way leaves none of the export's files (files.OutputFiles).
+    with OutputFiles(f"the {fmt} export ({len(planned)} files)", out, expected=len(planned)) as output:
+        for path in planned:
+            output.add(path)
+        for name, write in copies.items():
+            write(root / name)
+        written = writer(out, images, names, boxes, patches, reads)
     return {"format": fmt, "image_root": str(root), "images": len(images), "boxes": len(boxes),
             "normal_patches": len(patches), "measurements": len(reads.measurements),
             "reader_labels": len(reads.labels), "files": [str(p) for p in written],
@@ -171,8 +175,7 @@ def _dicom_copy(project: Project, rec: ImageRecord, header: Any) -> Callable[[Pa
                                 comments=json.dumps({"source_image_id": rec.id, "source_sha256": rec.sha256}),
                                 derivation="De-identified copy: pixels and geometry only (Lesion Studio allow-list)",
                                 window=rg.window, rescale_intercept=intercept)
-        with atomic_path(path) as tmp:
-            ds.save_as(tmp, enforce_file_format=True)
+        atomic_write_from(path, lambda fh: ds.save_as(fh, enforce_file_format=True))
     return write
 
 

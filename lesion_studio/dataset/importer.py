@@ -1,4 +1,4 @@
-"""Import a folder (or one file) of radiographs with optional labels, boxes and COCO annotations.
+"""Import a folder (or one file) of radiographs with optional labels, boxes, COCO, YOLO or SR annotations.
 
 Every file is decoded once at import: a file that cannot be read is reported (name and reason)
 and skipped, never half-imported. Every annotation row is validated before anything is written
@@ -28,6 +28,7 @@ from lesion_studio.dataset.annotations import (
     read_reader_labels_csv,
 )
 from lesion_studio.dataset.dicom_sr import SPACING_FROM_IMAGE
+from lesion_studio.dataset.yolo_labels import keys_for, read_yolo_folder, to_pixels
 from lesion_studio.deid import hashed_group_key
 from lesion_studio.errors import DiskFullError, LesionStudioError
 from lesion_studio.files import file_sha256
@@ -193,6 +194,7 @@ def import_source(
     measurements_csv: str | Path | None = None,
     label_reader: str | None = None,
     sr: list[str | Path] | tuple[str | Path, ...] = (),
+    yolo: str | Path | None = None,
 ) -> ImportReport:
     """Import ``source`` with its annotations: decode and validate everything, then write once.
 
@@ -203,6 +205,8 @@ def import_source(
 
     ``author`` is the reader of boxes and measurements whose file names none. With
     ``label_reader``, the labels file's labels are also recorded as that reader's own labels.
+    ``yolo``: a YOLO folder (classes.txt and labels/, as ``export --format yolo`` writes it; see
+    :mod:`lesion_studio.dataset.yolo_labels`), matched to the images by their relative paths.
     """
     source = Path(source).expanduser().resolve()
     if not source.exists():
@@ -221,6 +225,8 @@ def import_source(
         from lesion_studio.dataset.dicom_sr import read_sr_paths
 
         read_sr_paths([Path(p).expanduser() for p in sr], annotations)
+    if yolo:
+        read_yolo_folder(Path(yolo), annotations)
     for name in PROJECT_OUTPUT_FOLDERS:
         if source.is_relative_to((project.folder / name).resolve()):
             raise LesionStudioError(f"{source} is inside the project's own {name}/ folder, which holds what "
@@ -261,6 +267,10 @@ def import_source(
                 if sop is not None:
                     matched_keys.add(sop[0])
                     ann = sop[1] if ann is None else _merged(ann, sop[1], annotations)
+                yolo_ann = _yolo_annotation(annotations, relative)
+                if yolo_ann is not None:
+                    matched_keys.add(yolo_ann[0])
+                    ann = yolo_ann[1] if ann is None else _merged(ann, yolo_ann[1], annotations)
                 info["group_key"] = hashed_group_key(info["group_key"], salt)
                 spacing = info.pop("_spacing")
                 if ann is not None:
@@ -309,8 +319,15 @@ def _sop_annotation(annotations: Annotations, sop_uid: str) -> tuple[str, ImageA
     return (key, annotations.by_key[key]) if sop_uid and key in annotations.by_key else None
 
 
+def _yolo_annotation(annotations: Annotations, relative: str) -> tuple[str, ImageAnnotation] | None:
+    """The YOLO label file of the image at ``relative``: by its path without suffix, else by its
+    bare name (dataset/yolo_labels.py)."""
+    return next(((k, annotations.by_key[k]) for k in keys_for(relative) if k in annotations.by_key), None)
+
+
 def _merged(first: ImageAnnotation, second: ImageAnnotation, annotations: Annotations) -> ImageAnnotation:
-    """An image named by a CSV/COCO file and by an SR: the SR's boxes and rulers join the file's."""
+    """An image named by a CSV/COCO file and by an SR or a YOLO label file: the second's boxes and
+    rulers join the first's."""
     scratch = Annotations(by_key={"image": first}, problems=annotations.problems, lesion_types=annotations.lesion_types)
     for kind, boxes in (("lesion", second.lesion_boxes), ("normal_patch", second.normal_patches)):
         for k, box in enumerate(boxes):
@@ -318,6 +335,7 @@ def _merged(first: ImageAnnotation, second: ImageAnnotation, annotations: Annota
             scratch.add_box("image", kind, box, file, where, second.box_meta.get((kind, k)))
     first.measurements += second.measurements
     first.measurement_sources += second.measurement_sources
+    first.normalised_boxes += second.normalised_boxes
     return first
 
 
@@ -330,9 +348,12 @@ def _attach(info: dict[str, Any], ann: ImageAnnotation, annotations: Annotations
     info["_labelled"] = "label" in ann.fields
     width, height = info["width"], info["height"]
     for kind, boxes in (("lesion", ann.lesion_boxes), ("normal_patch", ann.normal_patches)):
-        kept = []
-        for k, box in enumerate(boxes):
-            file, where = ann.box_sources.get((kind, k), ("annotations", f"box {k + 1}"))
+        entries = [(box, *ann.box_sources.get((kind, k), ("annotations", f"box {k + 1}")),
+                    ann.box_meta.get((kind, k), BoxMeta()), False) for k, box in enumerate(boxes)]
+        entries += [(to_pixels(nb, width, height), nb.file, nb.where, nb.meta, True)
+                    for nb in ann.normalised_boxes if nb.kind == kind]  # YOLO: now the size is known
+        kept: list[NewRegion] = []
+        for box, file, where, meta, scaled in entries:
             clipped = box.clipped(width, height)
             if clipped.width <= 0 or clipped.height <= 0:
                 annotations.problem(file, where, f"the box lies outside the {width}x{height} image")
@@ -340,9 +361,11 @@ def _attach(info: dict[str, Any], ann: ImageAnnotation, annotations: Annotations
             if clipped != box:
                 annotations.problem(file, where, f"the box extends beyond the {width}x{height} image",
                                     action="clipped")
-            meta = ann.box_meta.get((kind, k), BoxMeta())
-            kept.append(NewRegion(clipped, meta.reader or author, meta.lesion_type, meta.created_at,
-                                  meta.modified_at))
+            region = NewRegion(clipped, meta.reader or author, meta.lesion_type, meta.created_at, meta.modified_at)
+            if scaled and region in kept:  # the same box from another file given with it
+                annotations.problem(file, where, f"duplicate {kind.replace('_', ' ')} box, given by another file too")
+                continue
+            kept.append(region)
         info["lesion_boxes" if kind == "lesion" else "normal_patches"] = kept
     labels = list(ann.reader_labels)
     if label_reader and "label" in ann.fields and all(r.reader != label_reader for r in labels):

@@ -40,7 +40,7 @@ import numpy as np
 from lesion_studio.classifier.data import LabelledSet, image_examples, materialise, split_records
 from lesion_studio.classifier.preprocess import PreparedCache
 from lesion_studio.config import to_dict
-from lesion_studio.errors import LesionStudioError
+from lesion_studio.errors import DiskFullError, LesionStudioError
 from lesion_studio.experiment.config import ExperimentConfig, StudySpec
 from lesion_studio.experiment.generators import StubPainter, Synthesizer, UnitSynthesizer
 from lesion_studio.experiment.outputs import (
@@ -1012,7 +1012,12 @@ def _mean_or_none(values: list[float | None]) -> float | None:
 def run_experiment(config: ExperimentConfig, *, test_set_dir: str | Path | None = None,
                    progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> ExperimentResult:
     """Run (or resume) the protocol; finished stages are read from the cache."""
-    return ExperimentRunner(config, test_set_dir=test_set_dir, progress=progress, cancel=cancel).run()
+    try:
+        return ExperimentRunner(config, test_set_dir=test_set_dir, progress=progress, cancel=cancel).run()
+    except DiskFullError as exc:  # the file that failed was not written; the stages before it are kept
+        raise DiskFullError(exc.what, exc.folder, exc.needed, estimated=exc.estimated,
+                            written="What it was writing was not written; the stages the experiment finished are "
+                                    "kept, and running it again resumes from them.") from exc
 
 
 def results_json(path: str | Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lesion_studio.files import atomic_path
+from lesion_studio.files import atomic_write_from
 from lesion_studio.io.radiograph import Radiograph
 from lesion_studio.io.reader import open_radiograph
 
@@ -132,6 +132,5 @@ def cached_thumbnail(path: str | Path, sha256: str, cache_dir: str | Path, size:
         except OSError:
             cache.unlink(missing_ok=True)  # damaged: render again
     arr = thumbnail_array(open_radiograph(path), size)
-    with atomic_path(cache) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
+    atomic_write_from(cache, lambda fh: Image.fromarray(arr).save(fh, format="PNG"))
     return arr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lesion_studio.files import atomic_path
+from lesion_studio.files import atomic_write_from
 from lesion_studio.io.display import to_uint8
 
 
@@ -46,8 +46,7 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
     arr = np.asarray(image)
     if arr.dtype not in (np.uint8, np.uint16):
         arr = arr.astype(np.uint16) if arr.dtype.kind in "iu" and arr.max() > 255 else arr.astype(np.uint8)
-    with atomic_path(path) as tmp:
-        Image.fromarray(np.ascontiguousarray(arr)).save(tmp)
+    atomic_write_from(path, lambda fh: Image.fromarray(np.ascontiguousarray(arr)).save(fh, format="PNG"))
     return Path(path)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.files import atomic_path
+from lesion_studio.files import atomic_write_from
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.patches import set_cache
 from lesion_studio.patches.intensity import resize_patch, to_unit_range
@@ -299,8 +299,7 @@ def _cached(cache: str, cache_dir: Path | None, rec: ImageRecord, params: PatchP
     if cache == "memory":
         _MEMORY_CACHE[key] = (patches, wins, air)
     elif path is not None:
-        with atomic_path(path) as tmp:
-            np.savez(tmp, patches=patches, windows=wins, air=air)
+        atomic_write_from(path, lambda fh: np.savez(fh, patches=patches, windows=wins, air=air))
     return patches, windows, air
 
 

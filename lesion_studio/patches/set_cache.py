@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from lesion_studio.errors import DiskFullError, is_disk_full
 from lesion_studio.files import atomic_write_json
 from lesion_studio.store.records import Box, ImageRecord
 
@@ -161,6 +162,7 @@ def save_set(folder: Path, key: str, cached: CachedSet) -> None:
             "extra_summary": cached.extra_summary}
     folder.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder))
+    arrays = (cached.lesion, cached.normal, *cached.lesion_origin[:2], *cached.normal_origin[:2])
     try:
         for name, write in ((f"{LESION}.npy", lambda fh: np.save(fh, np.asarray(cached.lesion), allow_pickle=False)),
                             (f"{NORMAL}.npy", lambda fh: np.save(fh, np.asarray(cached.normal), allow_pickle=False)),
@@ -175,6 +177,11 @@ def save_set(folder: Path, key: str, cached: CachedSet) -> None:
                 os.fsync(fh.fileno())
         with contextlib.suppress(OSError):  # another process stored the same set meanwhile: keep theirs
             tmp.rename(folder / key)
+    except OSError as exc:
+        if is_disk_full(exc):
+            needed = sum(np.asarray(a).nbytes for a in arrays) + len(json.dumps(meta))
+            raise DiskFullError("the prepared patch set", folder, needed) from exc
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     sets = sorted((d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")),

@@ -15,7 +15,7 @@ from typing import Any
 
 from lesion_studio.deid import deidentified_dicom, public_provenance
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.files import atomic_path, atomic_write, atomic_write_json
+from lesion_studio.files import atomic_write, atomic_write_from, atomic_write_json
 from lesion_studio.io.images import encode_png
 from lesion_studio.io.reader import read_source_header
 from lesion_studio.samples.storage import load_sample_pixels
@@ -64,8 +64,7 @@ def export_sample_dicom(project: Project, sample: SyntheticSample, out_dir: str 
         derivation=(f"Synthetic lesion (UNIT translation, cosine blend n={sample.n:g}, seed {sample.seed}) "
                     f"in a normal radiograph; model {sample.model_id}"))
     path = out_dir / f"synthetic_{sample.id:06d}.dcm"
-    with atomic_path(path) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
+    atomic_write_from(path, lambda fh: ds.save_as(fh, enforce_file_format=True))
     atomic_write_json(path.with_suffix(".json"), meta, indent=1)
     return path
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lesion_studio.errors import LesionStudioError
-from lesion_studio.files import atomic_write_json
+from lesion_studio.errors import DiskFullError, LesionStudioError
+from lesion_studio.files import OutputFiles, atomic_write_json
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.samples.export import export_sample_dicom, export_sample_png
 from lesion_studio.store.project import Project
@@ -38,7 +38,8 @@ def export_samples(project: Project, out_dir: str | Path, fmt: str = "png", *, s
                    cancel: CancelToken | None = None) -> SampleExport:
     """Write the samples with ``status`` (``all`` for every status), optionally of one ``batch``.
 
-    A sample whose image cannot be read is reported in ``failed`` and the others still go out.
+    A sample whose image cannot be read is reported in ``failed`` and the others still go out. A
+    full disk stops the export and removes the files it had written (files.OutputFiles).
     """
     if fmt not in FORMATS:
         raise LesionStudioError(f"Unknown export format {fmt!r}; use png or dicom.")
@@ -49,21 +50,27 @@ def export_samples(project: Project, out_dir: str | Path, fmt: str = "png", *, s
         what = "synthetic samples" if status == "all" else f"{status} synthetic samples"
         raise LesionStudioError(f"There are no {what}{f' in batch {batch!r}' if batch else ''} to export. "
                                 "Keep some from the synthesis panel (K) or accept them in the gallery.")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)  # made by the first write (and removed again with it on a full disk)
     writer = export_sample_png if fmt == "png" else export_sample_dicom
     report = SampleExport(out, fmt)
     clock = EtaClock(len(samples))
-    for k, sample in enumerate(samples):
-        if cancel is not None:
-            cancel.raise_if_cancelled("Exporting samples")
-        try:
-            report.files.append(writer(project, sample, out))
-        except LesionStudioError as exc:
-            report.failed.append((sample.id, str(exc)))
-        progress(ProgressEvent("export-samples", k + 1, len(samples), f"sample {sample.id}", eta_s=clock.eta(k + 1)))
-    index = {"exported": utc_now(), "format": fmt, "status": status,
-             "batch": batch, "files": [p.name for p in report.files],
-             "failed": [{"sample_id": i, "error": e} for i, e in report.failed]}
-    atomic_write_json(out / "index.json", index, indent=1)
+    suffix = ".png" if fmt == "png" else ".dcm"
+    with OutputFiles(f"exporting {len(samples)} sample(s)", out, expected=2 * len(samples) + 1) as output:
+        for k, sample in enumerate(samples):
+            if cancel is not None:
+                cancel.raise_if_cancelled("Exporting samples")
+            image = output.add(out / f"synthetic_{sample.id:06d}{suffix}")
+            output.add(image.with_suffix(".json"))
+            try:
+                report.files.append(writer(project, sample, out))
+            except DiskFullError:
+                raise  # not one sample's problem: the export stops
+            except LesionStudioError as exc:
+                report.failed.append((sample.id, str(exc)))
+            progress(ProgressEvent("export-samples", k + 1, len(samples), f"sample {sample.id}",
+                                   eta_s=clock.eta(k + 1)))
+        index = {"exported": utc_now(), "format": fmt, "status": status,
+                 "batch": batch, "files": [p.name for p in report.files],
+                 "failed": [{"sample_id": i, "error": e} for i, e in report.failed]}
+        atomic_write_json(output.add(out / "index.json"), index, indent=1)
     return report

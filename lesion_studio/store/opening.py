@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,13 +130,64 @@ def check_integrity(conn: sqlite3.Connection, folder: Path, db: Path) -> None:
         raise damaged_error(folder, f"SQLite's check says: {rows[0]}")
 
 
-def translate_error(exc: sqlite3.Error, folder: Path, what: str = "the change") -> Exception:
-    """The app's error for an SQLite error, or ``exc`` itself when it is none of the known faults."""
+def translate_error(exc: sqlite3.Error, folder: Path, what: str = "the change",
+                    needed: Callable[[], int] | None = None) -> Exception:
+    """The app's error for an SQLite error, or ``exc`` itself when it is none of the known faults.
+    ``needed`` estimates the bytes the change needed, for the message when the disk is full."""
     code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
     if is_disk_full(exc) or (code == _IOERR_CODE and _nearly_full(folder)):
-        return DiskFullError(what, folder)
+        try:
+            estimate = needed() if needed is not None else None
+        except sqlite3.Error:
+            estimate = None
+        return DiskFullError(what, folder, estimate, estimated=True)
     if code == _READONLY_CODE or "readonly database" in str(exc):
         return ReadOnlyProjectError(folder)
     if code in _CORRUPT_CODES or "malformed" in str(exc) or "not a database" in str(exc):
         return damaged_error(folder, str(exc))
     return exc
+
+
+# ---------------------------------------------------------------------------- what a change needs
+#: A write-ahead log starts with a 32-byte header and holds each changed page once per
+#: transaction, behind a 24-byte frame header; opening the database in WAL mode also makes the
+#: 32 KB shared-memory index (-shm).
+_WAL_HEADER, _WAL_FRAME_HEADER, _SHM_BYTES = 32, 24, 32 * 1024
+
+
+def log_bytes(conn: sqlite3.Connection, pages: int) -> int:
+    """What a transaction that changes ``pages`` pages writes to the write-ahead log."""
+    page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    return _WAL_HEADER + max(1, pages) * (page_size + _WAL_FRAME_HEADER)
+
+
+def table_pages(conn: sqlite3.Connection, table: str) -> int:
+    """The pages that hold ``table`` and its indexes: what a change to every one of its rows copies
+    into the log. SQLite's ``dbstat`` counts them where it is built in; elsewhere every page of
+    the database is counted (an upper bound)."""
+    try:
+        return int(conn.execute(
+            "SELECT COUNT(*) FROM dbstat WHERE name = ? OR name IN "
+            "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?)", (table, table)).fetchone()[0])
+    except sqlite3.Error:
+        return int(conn.execute("PRAGMA page_count").fetchone()[0])
+
+
+def changed_rows_pages(rows: int) -> int:
+    """A guess at the pages a transaction that changed ``rows`` rows touched: a table page and an
+    index page per row (rows that share a page count it twice, so this errs high)."""
+    return 2 * (max(0, rows) + 1)
+
+
+def opening_bytes(page_size: int = 4096) -> int:
+    """What opening a project in WAL mode writes: the shared-memory index and the log's header,
+    with a page or two for a schema upgrade or the run bookkeeping that follows."""
+    return _SHM_BYTES + _WAL_HEADER + 2 * (page_size + _WAL_FRAME_HEADER)
+
+
+def new_database_bytes(schema: str, page_size: int = 4096) -> int:
+    """What creating a project writes: a page per table and index of ``schema`` (SQL) and the
+    file's first page, twice (the file and its journal), and what opening it writes."""
+    pages = 1 + schema.upper().count("CREATE TABLE") + schema.upper().count("CREATE INDEX") \
+        + schema.upper().count("CREATE UNIQUE INDEX")
+    return 2 * pages * page_size + opening_bytes(page_size)

@@ -120,7 +120,8 @@ class Project:
             if presence is not None:
                 presence.release()
             if isinstance(exc, sqlite3.Error | OSError) and is_disk_full(exc):
-                raise DiskFullError("a new project", folder) from exc
+                raise DiskFullError("a new project", folder, opening.new_database_bytes(";".join(MIGRATIONS)),
+                                    estimated=True) from exc
             raise
         if not created and must_create:
             if presence is not None:
@@ -162,7 +163,7 @@ class Project:
             if presence is not None:
                 presence.release()
             if isinstance(exc, sqlite3.DatabaseError):
-                translated = opening.translate_error(exc, folder, "opening the project")
+                translated = opening.translate_error(exc, folder, "opening the project", opening.opening_bytes)
                 if translated is exc:
                     translated = ProjectError(f"The project database in {folder} cannot be read ({exc}).")
                 raise translated from exc
@@ -260,13 +261,18 @@ class Project:
 
     # ------------------------------------------------------------------ transactions
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
+    def _tx(self, what: str = "the change", pages: Callable[[], int] | None = None) -> Iterator[sqlite3.Cursor]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so two writers
-        (the GUI and a worker) queue instead of failing half-way with SQLITE_BUSY."""
+        (the GUI and a worker) queue instead of failing half-way with SQLITE_BUSY.
+
+        On a full disk the error names ``what`` and estimates the bytes it needed from the pages
+        it changes: ``pages`` where the caller can count them, else a guess from the rows changed
+        (:func:`opening.changed_rows_pages`)."""
         if self.read_only:
             raise ReadOnlyProjectError(self.folder)
         with self._lock:
             cur = self._conn.cursor()
+            before = self._conn.total_changes
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 try:
@@ -278,10 +284,13 @@ class Project:
                 else:
                     cur.execute("COMMIT")
             except sqlite3.Error as exc:  # a full disk, a read-only file, damage: in the user's terms
+                rows = self._conn.total_changes - before
                 if self._conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         cur.execute("ROLLBACK")
-                translated = opening.translate_error(exc, self.folder)
+                counted = pages or (lambda: opening.changed_rows_pages(rows))
+                translated = opening.translate_error(exc, self.folder, what,
+                                                     lambda: opening.log_bytes(self._conn, counted()))
                 if translated is exc:
                     raise
                 raise translated from exc
@@ -458,7 +467,9 @@ class Project:
         if bad:
             raise ProjectError(f"Unknown split(s): {', '.join(sorted(bad))}.")
         now = utc_now()
-        with self._tx() as cur:
+        # Every image's row changes: each page of the images table (and its indexes) goes to the log.
+        with self._tx(f"assigning splits to {len(assignment)} image(s)",
+                      lambda: opening.table_pages(self._conn, "images")) as cur:
             cur.executemany(
                 "UPDATE images SET split = ?, modified_at = ? WHERE id = ?",
                 [(s, now, i) for i, s in assignment.items()],

@@ -1,0 +1,217 @@
+"""Reading a YOLO label folder, the form ``export --format yolo`` writes, back into annotations.
+
+The layout (what the export writes, and what Ultralytics and most YOLO tools use)::
+
+    OUT/classes.txt            one class name a line (or data.yaml with ``names``)
+    OUT/labels/<image>.txt     one box a line: ``class cx cy w h``, fractions of the image size
+
+``<image>`` is the image's path relative to the imported folder without its suffix, so a label
+file finds its image the way YOLO tools find it. Class names give a box its meaning: ``lesion``
+(or ``abnormal``, ``positive``) an untyped lesion box, ``normal_patch`` a normal patch, any other
+name a lesion box of that type; the names after the first two are added to the project's list of
+types, in their order (our export lists the project's types there). A box is in fractions until
+its image's size is known: the importer scales it (:func:`to_pixels`) and then checks it like a
+box from any other file.
+
+What YOLO does not carry: image labels (an empty or absent label file says nothing: our export
+writes an empty file for every image without boxes, whatever its label, so it is not a "normal"
+mark; a lesion box still makes an unreviewed image a lesion image, as with any box import),
+readers, times, measurements, splits and notes. Import the CSV or COCO export for those.
+
+Every line is checked before anything is written: a line with the wrong number of fields, a
+class that is not a whole number or not in the class list, a coordinate that is not a number in
+0..1, a box with no area, a duplicate. Each is reported with its file and line and skipped
+(``--strict`` fails the import instead), as for the CSV and COCO files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from lesion_studio.dataset.annotations import (
+    Annotations,
+    BoxMeta,
+    RowError,
+    check_file_size,
+    finite_number,
+    lesion_type_name,
+)
+from lesion_studio.errors import LesionStudioError
+from lesion_studio.store.records import Box
+
+#: Where a label file's boxes are filed in :class:`Annotations` (its image's path without suffix).
+YOLO_KEY = "yolo:"
+CLASS_FILES = ("classes.txt", "data.yaml", "dataset.yaml")
+LABELS = "labels"
+UNTYPED_CLASSES = {"lesion", "abnormal", "positive"}
+PATCH_CLASS = "normal_patch"
+
+
+#: How far (in fractions of a side) the export's rounding to 6 decimals may move a corner: centre
+#: and size are each off by up to half a unit of the 6th decimal, and a corner is centre ± size / 2.
+ROUNDING = 0.5e-6 + 0.25e-6
+
+
+@dataclass(frozen=True)
+class NormalisedBox:
+    """A YOLO box before its image's size is known: corners in fractions of the width and height."""
+
+    kind: str  # "lesion" or "normal_patch"
+    box: Box
+    meta: BoxMeta
+    file: str
+    where: str
+
+
+def yolo_key(relative_stem: str) -> str:
+    return f"{YOLO_KEY}{relative_stem}"
+
+
+def keys_for(relative: str) -> tuple[str, str]:
+    """The keys a label file of the image at ``relative`` (POSIX, with suffix) may be filed under:
+    its path without the suffix, then its bare name without the suffix (a flat labels folder)."""
+    path = PurePosixPath(relative)
+    return yolo_key(path.with_suffix("").as_posix()), yolo_key(path.stem)
+
+
+def class_names(folder: Path) -> tuple[list[str], Path]:
+    """The class names of a YOLO folder and the file they came from: ``classes.txt`` (our export's,
+    one name a line) or a ``data.yaml`` with ``names`` (a list, or a mapping of id to name)."""
+    for name in CLASS_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        if name == "classes.txt":
+            check_file_size(path)
+            try:
+                text = path.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise LesionStudioError(f"{path.name}: cannot be read as text ({exc}).") from exc
+            return [line.strip() for line in text.splitlines() if line.strip()], path
+        from lesion_studio.config import read_config_file
+
+        names = read_config_file(path).get("names")
+        if isinstance(names, dict) and all(isinstance(k, int) for k in names):
+            if sorted(names) != list(range(len(names))):
+                raise LesionStudioError(f"{path.name}: 'names' must number its classes 0, 1, 2... without gaps.")
+            names = [names[k] for k in range(len(names))]
+        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+            raise LesionStudioError(f"{path.name}: 'names' must be a list of class names (or id: name).")
+        return [n.strip() for n in names], path
+    raise LesionStudioError(f"{folder} holds no classes.txt or data.yaml: YOLO class numbers mean nothing "
+                            "without their names. Give the folder `export --format yolo` wrote.")
+
+
+def _meanings(names: list[str], source: Path, into: Annotations) -> list[tuple[str, str] | str]:
+    """Per class: (kind, lesion type), or the reason its boxes cannot be used. Types are listed
+    in ``into.lesion_types`` in the file's order (the project adds those it lacks)."""
+    out: list[tuple[str, str] | str] = []
+    for k, name in enumerate(names):
+        key = name.strip().lower()
+        if key == PATCH_CLASS:
+            out.append(("normal_patch", ""))
+        elif key in UNTYPED_CLASSES:
+            out.append(("lesion", ""))
+        else:
+            try:
+                lesion_type = lesion_type_name(name)
+            except RowError as exc:
+                into.problem(source.name, f"class {k}", str(exc))
+                out.append(f"class {k} ({name!r}) is not a usable lesion type")
+                continue
+            if lesion_type not in into.lesion_types:
+                into.lesion_types.append(lesion_type)
+            out.append(("lesion", lesion_type))
+    return out
+
+
+def _fraction(text: str, name: str) -> float:
+    value = finite_number(text, name)
+    if not 0.0 <= value <= 1.0:
+        raise RowError(f"{name} is {text}, outside 0..1 (YOLO coordinates are fractions of the image size)")
+    return value
+
+
+def parse_line(line: str, classes: list[tuple[str, str] | str]) -> tuple[str, Box, str]:
+    """One ``class cx cy w h`` line: (kind, box in fractions, lesion type)."""
+    fields = line.split()
+    if len(fields) != 5:
+        raise RowError(f"{len(fields)} field(s); a YOLO box line has 5: class cx cy w h")
+    cls_text, *numbers = fields
+    if not cls_text.isdigit():
+        raise RowError(f"class {cls_text!r} is not a whole number")
+    cls = int(cls_text)
+    if cls >= len(classes):
+        raise RowError(f"class {cls} is not in the class list (0..{len(classes) - 1})")
+    meaning = classes[cls]
+    if isinstance(meaning, str):
+        raise RowError(meaning)
+    cx, cy, w, h = (_fraction(t, n) for t, n in zip(numbers, ("cx", "cy", "w", "h"), strict=True))
+    if w == 0 or h == 0:
+        raise RowError(f"the box has no area (w {numbers[2]}, h {numbers[3]})")
+    kind, lesion_type = meaning
+    return kind, Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), lesion_type
+
+
+def read_yolo_folder(folder: Path, into: Annotations) -> int:
+    """Read every label file under ``folder`` (an export folder holding ``labels/`` and the class
+    file, or the labels folder itself with the class file beside it or one level up); returns how
+    many label files were read."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise LesionStudioError(f"{folder} is not a folder. Give the folder `export --format yolo` wrote "
+                                "(classes.txt and labels/).")
+    labels = folder / LABELS if (folder / LABELS).is_dir() else folder
+    holder = next((f for f in (folder, folder.parent) if any((f / n).is_file() for n in CLASS_FILES)), folder)
+    names, names_file = class_names(holder)
+    classes = _meanings(names, names_file, into)
+    files = sorted(p for p in labels.rglob("*.txt")
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(labels).parts)
+                   and p != names_file)
+    for path in files:
+        relative = path.relative_to(labels)
+        shown = (PurePosixPath(labels.name) / relative.as_posix()).as_posix() if labels != folder else \
+            relative.as_posix()
+        _read_label_file(path, shown, yolo_key(relative.with_suffix("").as_posix()), classes, into)
+    return len(files)
+
+
+def _read_label_file(path: Path, shown: str, key: str, classes: list[tuple[str, str] | str],
+                     into: Annotations) -> None:
+    check_file_size(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        into.problem(shown, "file", f"cannot be read as text ({getattr(exc, 'strerror', None) or exc})")
+        return
+    ann = into.get(key)  # an empty file too: the image is matched, it just has no boxes
+    seen: dict[tuple[str, Box, str], str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        try:
+            kind, box, lesion_type = parse_line(line, classes)
+        except RowError as exc:
+            into.problem(shown, where, str(exc))
+            continue
+        if (kind, box, lesion_type) in seen:
+            into.problem(shown, where, f"duplicate of {seen[(kind, box, lesion_type)]}")
+            continue
+        seen[(kind, box, lesion_type)] = where
+        ann.normalised_boxes.append(NormalisedBox(kind, box, BoxMeta(lesion_type=lesion_type), shown, where))
+
+
+def to_pixels(box: NormalisedBox, width: int, height: int) -> Box:
+    """The box in pixels of a ``width`` × ``height`` image. A corner within the export's rounding
+    (:data:`ROUNDING`) of a whole pixel is that whole pixel, so whole-pixel boxes come back exactly;
+    others come back within that rounding (0.0015 pixel on a 2,000-pixel side)."""
+    def scale(v: float, size: int) -> float:
+        pixels = v * size
+        whole = round(pixels)
+        return float(whole) if math.isclose(pixels, whole, rel_tol=0.0, abs_tol=ROUNDING * size + 1e-9) else pixels
+
+    b = box.box
+    return Box(scale(b.x0, width), scale(b.y0, height), scale(b.x1, width), scale(b.y1, height))
