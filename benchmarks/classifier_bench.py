@@ -126,12 +126,18 @@ def side_by_side(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(0)
     labels = (np.arange(n) % 2).astype(np.int64)
     arrays = rng.standard_normal((n, size, size)).astype(np.float16)
-    examples = [Example(key=f"k{i}", path=files[i], label=int(labels[i]), body_part="x") for i in range(n)]
+    box = ((size / 3, size / 3, 2 * size / 3, 2 * size / 3),)  # every lesion boxed: the map loss runs
+    examples = [Example(key=f"k{i}", path=files[i], label=int(labels[i]), body_part="x",
+                        boxes=box if labels[i] else ()) for i in range(n)]
 
     def product(arch: str = "drn_d_22", head: str = "image") -> float:
         cfg = ClassifierConfig(arch=arch, head=head, input_size=size, epochs=1, batch_size=batch, device="cpu",
                                balance="none")
-        trainer = ClassifierTrainer(cfg, LabelledSet(examples, arrays), None, tmp / "product")
+        masks = None
+        if head == "image+map":  # a box in the middle of every lesion image, as the map head learns from
+            masks = np.zeros((n, size, size), dtype=np.uint8)
+            masks[labels == 1, size // 3: 2 * size // 3, size // 3: 2 * size // 3] = 1
+        trainer = ClassifierTrainer(cfg, LabelledSet(examples, arrays, masks), None, tmp / "product")
         t0 = time.perf_counter()
         trainer.fit(resume=False)
         return n / (time.perf_counter() - t0)
