@@ -134,13 +134,6 @@ def _csv_rows(path: Path, required: tuple[str, ...], into: Annotations) -> list[
     return rows
 
 
-def normalise_label(value: str, source: str = "") -> str:
-    label = _LABEL_ALIASES.get(value.strip().lower(), value.strip().lower())
-    if label not in LABELS:
-        raise LesionStudioError(f"{source}: unknown label {value!r} (use lesion, normal or unreviewed).")
-    return label
-
-
 def _image_fields(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split one labels row into store fields and extra metadata; raises RowError for bad values."""
     fields: dict[str, Any] = {}

@@ -11,7 +11,7 @@ import numpy as np
 
 from lesion_studio.demo.phantom import PhantomCase, generate_phantom
 from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
-from lesion_studio.store.project import Project
+from lesion_studio.store.project import DB_NAME, Project
 from lesion_studio.store.records import Box
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def build_demo_project(
     from lesion_studio.dataset.splits import assign_splits
 
     folder = Path(folder).expanduser().resolve()
-    if (folder / "project.sqlite").exists():
+    if (folder / DB_NAME).exists():
         project = Project.open(folder)
         if project.get_setting(MARKER) == DEMO_VERSION:
             return project

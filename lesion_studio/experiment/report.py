@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lesion_studio.config import write_config_file
 from lesion_studio.files import atomic_write_text
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 COLOURS = {"Baseline": (90, 90, 90), "Augmented": (200, 60, 40), "TL": (40, 110, 200)}
 
@@ -185,7 +188,7 @@ def samples_png(path: Path, title: str, kept: list[dict[str, Any]], rejected: li
     img.save(path)
 
 
-def write_report(out: Path, results: dict[str, Any], project: Any) -> dict[str, str]:
+def write_report(out: Path, results: dict[str, Any], project: Project) -> dict[str, str]:
     out = Path(out)
     files: dict[str, str] = {}
     plain = {k: v for k, v in results.items()}

@@ -28,7 +28,6 @@ T = G is the paper's "Augmented" row; T ≠ G is transfer learning ("TL").
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -257,7 +256,8 @@ class ExperimentRunner:
                     raise LesionStudioError(f"Model {name!r} is a {record.kind} model, not a UNIT generator.")
                 return GeneratorInfo(kind="unit", model_id=record.id, model_name=name, sha256=record.sha256,
                                      trained=False)
-            from lesion_studio.training.unit_trainer import preset_config, train_unit
+            from lesion_studio.training.unit_config import preset_config
+            from lesion_studio.training.unit_trainer import train_unit
 
             ucfg = preset_config(spec.train_preset, body_parts=parts, seed=self.cfg.seed, **spec.train_overrides)
             result = train_unit(project, ucfg, name=name, resume=True, progress=self.progress,
@@ -428,7 +428,8 @@ class ExperimentRunner:
         return FilterDecision(refused=False, val_auc=val_auc, cuts=cuts, reason="")
 
     def _predict_torch(self, path: str | Path, arrays: np.ndarray) -> np.ndarray:
-        from lesion_studio.training.classifier_trainer import load_classifier, predict
+        from lesion_studio.models.drn import load_classifier
+        from lesion_studio.training.classifier_trainer import predict
 
         model, _ = load_classifier(path, device=self.cls_cfg.device)
         dev = next(model.parameters()).device
@@ -742,6 +743,3 @@ def run_experiment(config: ExperimentConfig, *, test_set_dir: str | Path | None 
     """Run (or resume) the protocol; finished stages are read from the cache."""
     return ExperimentRunner(config, test_set_dir=test_set_dir, progress=progress, cancel=cancel).run()
 
-
-def results_json(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())

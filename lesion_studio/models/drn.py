@@ -194,9 +194,6 @@ class DRN(nn.Module):
         return torch.flatten(self.fc(x), 1)
 
 
-#: The classifier under a name that says what it is; ``DRN`` is the name fyu/drn and the DRN paper use.
-DrnClassifier = DRN
-
 
 # ------------------------------------------------------------------------------------ builders
 def drn_c_26(*, in_channels: int = 1, num_classes: int = 1) -> DRN:

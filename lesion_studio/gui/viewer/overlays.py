@@ -23,11 +23,6 @@ def box_rect(box: Box) -> QRectF:
     return QRectF(box.x0, box.y0, box.width, box.height)
 
 
-def rect_box(rect: QRectF) -> Box:
-    r = rect.normalized()
-    return Box(r.left(), r.top(), r.right(), r.bottom())
-
-
 def region_pen(kind: str, selected: bool = False) -> QPen:
     pen = QPen(SELECTED if selected else COLORS[kind])
     pen.setCosmetic(True)
