@@ -24,7 +24,7 @@ from lesion_studio.dataset.annotations import (
     read_labels_csv,
 )
 from lesion_studio.deid import hashed_group_key
-from lesion_studio.errors import LesionStudioError
+from lesion_studio.errors import JobCancelled, LesionStudioError
 from lesion_studio.files import file_sha256
 from lesion_studio.io.reader import DICOM_SUFFIXES, RASTER_SUFFIXES, is_probably_dicom, open_radiograph
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
@@ -56,9 +56,20 @@ class ImportReport:
     #: Annotation rows skipped (or clipped), each {file, where, reason, action}.
     problems: list[dict[str, str]] = field(default_factory=list)
     cancelled: bool = False
+    source: str = ""
+    files_found: int = 0  # image-like files under the source, before reading any
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary(self) -> str:
+        """The one line both faces print: what was imported, or why nothing could be."""
+        if not self.files_found:
+            return (f"No images found in {self.source}: it holds no DICOM, PNG, JPEG or TIFF file (hidden files "
+                    "and folders are skipped). Choose the folder the images are in.")
+        text = (f"Imported {self.added} image(s), {self.boxes} lesion box(es), {self.normal_patches} normal "
+                f"patch(es); {self.already_present} already in the project.")
+        return text + (" Cancelled: the images imported so far are kept." if self.cancelled else "")
 
 
 def candidate_files(source: Path) -> list[Path]:
@@ -138,7 +149,8 @@ def import_source(
     Each annotation row that cannot be used is reported (file, line, reason) and skipped; with
     ``strict`` any such row fails the whole import before anything is written. The images and
     their boxes go into the store in one transaction, so an import never stops half-way. A
-    cancelled import writes the images decoded so far (whole, with their annotations).
+    cancelled import writes the images decoded so far (whole, with their annotations), then raises
+    ``JobCancelled`` with the report as ``partial``, as every long job does.
     """
     source = Path(source).expanduser().resolve()
     if not source.exists():
@@ -150,7 +162,7 @@ def import_source(
     )
     files = candidate_files(source)
     root = source if source.is_dir() else source.parent
-    report = ImportReport()
+    report = ImportReport(source=str(source), files_found=len(files))
     matched_keys: set[str] = set()
     known_paths = {r.path for r in project.images()}
     todo = []
@@ -199,6 +211,8 @@ def import_source(
             project.set_setting(GROUP_SALT_KEY, salt)
         project.add_images(rows)
     report.added = len(rows)
+    if report.cancelled:  # the one cancel contract: what was done is kept, then JobCancelled
+        raise JobCancelled("The import", partial=report)
     return report
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,13 @@ from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import atomic_write
 from lesion_studio.store.project import Project, utc_now
 from lesion_studio.store.records import Box, SyntheticSample
+
+if TYPE_CHECKING:
+    from lesion_studio.synthesis.pipeline import SynthesisResult
+
+
+#: The batch of samples kept one at a time (the Synthesis panel's Keep), and its folder.
+KEPT_BATCH = "kept"
 
 
 def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None) -> bytes:
@@ -66,7 +73,7 @@ def save_synthetic_sample(
     # carries a patient name or record number, and this dictionary leaves the project in exports.
     provenance = {"created": utc_now(), **stored_provenance(provenance), "source_image_id": source.id,
                   "source_sha256": source.sha256, "window": list(window.as_tuple()), "n": n, "seed": seed}
-    folder = project.subfolder("synthetic") / (batch or "kept")
+    folder = project.subfolder("synthetic") / (batch or KEPT_BATCH)
     stem = f"image{source.id:06d}_{os.urandom(4).hex()}"
     path = folder / f"{stem}.png"
     atomic_write(path, encode_png(image, {"lesion_studio_provenance": json.dumps(provenance)}))
@@ -89,3 +96,14 @@ def load_sample_pixels(project: Project, sample: SyntheticSample) -> np.ndarray:
             "Regenerate the sample."
         ) from exc
     return arr.astype(np.uint16) if arr.dtype != np.uint8 else arr
+
+
+def keep_result(project: Project, result: SynthesisResult, image_id: int, model_id: int | None,
+                kept_from: str = "synthesis panel") -> int:
+    """Save a synthesized image as an ``accepted`` sample of batch :data:`KEPT_BATCH`, with its full
+    provenance (source image and hash, window, model, n, seed, stochastic, where it was kept)."""
+    provenance = {**result.provenance, "kept_from": kept_from, "image_id": image_id,
+                  "source": {**result.provenance.get("source", {}), "image_id": image_id}}
+    return save_synthetic_sample(project, result.image, source_image_id=image_id, window=result.window, n=result.n,
+                                 seed=result.seed, model_id=model_id, provenance=provenance, status="accepted",
+                                 batch=KEPT_BATCH)

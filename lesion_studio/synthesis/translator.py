@@ -1,6 +1,7 @@
 """The translator runtime: patches in [-1, 1] → translated patches, via onnxruntime or torch.
 
-``load_translator(project, model)`` picks the ONNX backend when ``model.onnx`` exists (numpy +
+``load_translator(record, folder)`` (or ``open_translator(project, ref)``, which finds the record,
+built-in models included) picks the ONNX backend when ``model.onnx`` exists (numpy +
 onnxruntime only: a reading workstation needs no torch) and the torch backend otherwise (or when
 asked). Sessions come from :mod:`lesion_studio.onnx_runtime`, which offers CUDA only when a GPU
 is really there. Each direction has its own ONNX file and session (see
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -22,6 +23,10 @@ from lesion_studio.files import file_sha256
 from lesion_studio.models import layout
 from lesion_studio.models.specs import UnitArch
 from lesion_studio.onnx_runtime import make_session, physical_cores
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
+    from lesion_studio.store.records import ModelRecord
 
 log = logging.getLogger(__name__)
 #: h2l / l2h translate; h2l_residual is G_l(E_h(x)) − G_h(E_h(x)), what residual synthesis adds.
@@ -188,18 +193,26 @@ class TorchTranslator(_TranslatorBase):
 
 
 # ---------------------------------------------------------------------------- loading
-def load_translator(project: Any, model: int | str, *, backend: str = "auto", device: str = "auto") -> Translator:
-    """The translator of a registered UNIT model. ``backend``: auto (ONNX when exported), onnx, torch.
+def open_translator(project: Project, model: int | str, *, backend: str = "auto",
+                    device: str = "auto") -> Translator:
+    """The translator of a project's UNIT model by id or name, or of a built-in one (registered in
+    the project on first use); see :func:`load_translator`."""
+    from lesion_studio.builtin_models import resolve_model
 
+    return load_translator(resolve_model(project, model), project.folder, backend=backend, device=device)
+
+
+def load_translator(record: ModelRecord, folder: Path, *, backend: str = "auto", device: str = "auto") -> Translator:
+    """The translator of the registered UNIT model ``record`` of the project in ``folder``.
+
+    Needs only the record and the model's files, no database connection, so a worker thread can
+    load it from a record read elsewhere. ``backend``: auto (ONNX when exported), onnx, torch.
     ``device`` applies to the torch backend (auto: CUDA when available; note CUDA convolutions use
     TF32 by default, so they differ from the CPU/ONNX result by ~1e-3).
     """
-    from lesion_studio.builtin_models import resolve_model
-
-    record = resolve_model(project, model)  # a project's own model, or a built-in one
     if record.kind != "unit":
         raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a UNIT translator.")
-    weights = project.resolve_path(record.path)
+    weights = record.weights(folder)
     onnx_path = layout.onnx_path(weights)
     meta = _unit_metadata(weights, record.metadata)
     try:
