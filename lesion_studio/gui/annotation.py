@@ -25,6 +25,7 @@ from lesion_studio.gui.commands import (
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.viewer.canvas import ImageCanvas
 from lesion_studio.gui.viewer.overlays import RegionItem
+from lesion_studio.store.project import Project
 from lesion_studio.store.records import Box, ImageRecord
 
 log = logging.getLogger(__name__)
@@ -53,13 +54,25 @@ class AnnotationController(QObject):
         self.patch_size = DEFAULT_PATCH
         #: Called when a box is drawn on an image labelled normal; returns True to relabel as lesion.
         self.confirm_relabel: Callable[[ImageRecord], bool] = lambda _rec: True
+        #: Why the selected image has nothing to draw on (its file is missing...), said on any edit.
+        self.unavailable = ""
 
     # ------------------------------------------------------------------ state
     def set_image(self, session: ProjectSession | None, record: ImageRecord | None) -> None:
         if record is None or self.record is None or record.id != self.record.id:
             self.selected = None
         self.session, self.record = session, record
+        self.unavailable = ""
         self.reload_regions()
+
+    def _editable(self) -> bool:
+        """Whether there is an image to edit; an edit on an image that cannot be shown is refused aloud."""
+        if self.session is not None and self.record is not None:
+            return True
+        if self.unavailable:
+            self.message.emit(f"{self.unavailable}. Re-link it (File → Re-link moved images…) or choose "
+                              "another image.", "warning")
+        return False
 
     def size(self) -> tuple[int, int]:
         w, h = self.canvas.image_size()
@@ -109,7 +122,7 @@ class AnnotationController(QObject):
 
     # ------------------------------------------------------------------ edits
     def create_region(self, kind: str, box: Box) -> int | None:
-        if self.session is None or self.record is None:
+        if not self._editable():
             return None
         box = snap(box, *self.size())
         if not self._check(kind, box):
@@ -139,6 +152,8 @@ class AnnotationController(QObject):
 
     def place_patch_at(self, x: float, y: float) -> int | None:
         """A square normal patch of the current size centred on (x, y), kept inside the image."""
+        if not self._editable():
+            return None
         w, h = self.size()
         side = float(min(self.patch_size, w, h))
         x0 = min(max(x - side / 2, 0.0), w - side)
@@ -146,7 +161,7 @@ class AnnotationController(QObject):
         return self.create_region(PATCH, Box(x0, y0, x0 + side, y0 + side))
 
     def change_region(self, item: RegionItem, box: Box, verb: str = "Move") -> bool:
-        if self.session is None or self.record is None:
+        if not self._editable():
             return False
         box = snap(box, *self.size())
         if box == item.box and box == self._stored_box(item):
@@ -187,7 +202,7 @@ DEFAULT_BODY_PARTS = ("femur", "tibia", "humerus", "fibula", "radius", "ulna", "
 BODY_PART_SETTING = "gui.body_part_keys"
 
 
-def body_part_keys(project) -> list[str]:  # noqa: ANN001 - Project
+def body_part_keys(project: Project) -> list[str]:
     """The body parts bound to keys 1–9 for this project, fixed once chosen.
 
     The project's own body parts come first (sorted), then common long bones. The list is stored

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import getpass
 import logging
+from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QUndoStack
 
+from lesion_studio.store.events import on_models_changed
 from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
@@ -32,19 +34,37 @@ class ProjectSession(QObject):
     regions_changed = Signal(int)  # boxes or normal patches of an image changed
     images_reloaded = Signal()  # the image list itself changed (import, relink)
     focus_requested = Signal(int)  # an undo/redo touched an image: show it
-    models_changed = Signal()  # a model was trained/registered (training panel, experiments)
+    #: The project's model registry changed: a model was registered, updated or deleted, by any
+    #: connection on any thread (a trainer's job, an experiment, a built-in's first use). Always
+    #: emitted on the GUI thread, once per burst of changes.
+    models_changed = Signal()
     samples_changed = Signal()  # synthetic samples were added (Keep in the synthesis panel)
+    _models_announced = Signal()  # from the store, on the committing thread
 
     def __init__(self, project: Project, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.project = project
         self.undo_stack = QUndoStack(self)
         self.author = current_author()
+        self._announcement_pending = False
+        # queued: models_changed is emitted on this object's (the GUI) thread, never a worker's
+        self._models_announced.connect(self._emit_models_changed, Qt.ConnectionType.QueuedConnection)
+        self._unsubscribe = on_models_changed(project.folder, self._announce)
+
+    def _announce(self) -> None:
+        if not self._announcement_pending:  # a trainer registers, then adds hashes: one refresh
+            self._announcement_pending = True
+            self._models_announced.emit()
+
+    def _emit_models_changed(self) -> None:
+        self._announcement_pending = False
+        self.models_changed.emit()
 
     @property
-    def folder(self):  # noqa: ANN201 - pathlib.Path
+    def folder(self) -> Path:
         return self.project.folder
 
     def close(self) -> None:
+        self._unsubscribe()
         self.undo_stack.clear()
         self.project.close()

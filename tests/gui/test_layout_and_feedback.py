@@ -44,7 +44,7 @@ def test_default_layout_at_1440x900_shows_every_synthesis_view(qtbot, demo_proje
         qtbot.waitUntil(lambda: window.panels["training"].isVisible())
         button = window.panels["training"].resume_button
         assert button.width() >= button.minimumSizeHint().width()  # not clipped
-        from lesion_studio.gui.app import PANELS
+        from lesion_studio.gui.docks import PANELS
 
         for spec in PANELS:  # no dock can be squashed below a usable size
             dock = window.docks[spec.key]
