@@ -29,7 +29,7 @@ def laptop_window(qtbot, folder: Path):  # noqa: ANN001, ANN201
 def assert_synthesis_views_usable(window) -> None:  # noqa: ANN001
     panel = window.panels["synthesis"]
     assert window.docks["synthesis"].isVisible()
-    for key, view in panel.views.items():
+    for key, view in panel.views.views.items():
         assert view.isVisible(), key
         assert view.width() >= 200 and view.height() >= 150, (key, view.size())
     assert window.canvas.width() >= 400 and window.canvas.height() >= 350, window.canvas.size()

@@ -129,7 +129,7 @@ def test_patch_to_four_views_and_live_n_without_translating(qtbot, synth) -> Non
     for _ in range(5):
         qtbot.keyClick(panel.n_control.slider, Qt.Key.Key_Right)
     assert panel.preview.n > start * 1.3  # six steps of ×1.07
-    stepped = panel.n
+    stepped = panel.preview.n
     slider = panel.n_control.slider
     y = slider.height() // 2
     handle_x = round(slider.width() * slider.value() / 1000)
@@ -280,7 +280,7 @@ def test_export_kept_samples_from_the_gui_action(qtbot, synth, tmp_path: Path) -
 
     for fmt, suffix in (("png", ".png"), ("dicom", ".dcm")):
         out = tmp_path / fmt
-        worker = panel.export_kept_samples(out, fmt)
+        worker = window.export_kept_samples(out, fmt)  # File → Export kept synthetic samples…
         with qtbot.waitSignal(worker.finished, timeout=20_000):
             pass
         path = out / f"synthetic_{sample_id:06d}{suffix}"
