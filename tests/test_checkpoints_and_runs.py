@@ -62,7 +62,8 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous(tmp_path: Path, caplog)
 
 def test_unit_resume_survives_a_damaged_checkpoint(demo_project) -> None:  # noqa: ANN001
     _checkpointing()
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     fast = {"device": "cpu", "cpu_threads": 1, "export_onnx": False, "sample_every": 1000,
             "checkpoint_every": 1, "body_parts": ["femur"]}

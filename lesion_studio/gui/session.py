@@ -7,6 +7,7 @@ once) and listen to these signals, like napari's views listen to its model. Issu
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 from pathlib import Path
@@ -52,9 +53,12 @@ class ProjectSession(QObject):
         self._unsubscribe = on_models_changed(project.folder, self._announce)
 
     def _announce(self) -> None:
+        """Called by the store on the committing thread; hands the news to the GUI thread."""
         if not self._announcement_pending:  # a trainer registers, then adds hashes: one refresh
             self._announcement_pending = True
-            self._models_announced.emit()
+            # the project may be closing on the GUI thread at this moment: then nobody listens
+            with contextlib.suppress(RuntimeError):
+                self._models_announced.emit()
 
     def _emit_models_changed(self) -> None:
         self._announcement_pending = False
