@@ -1,4 +1,5 @@
-# Two commands on a fresh machine:  `make run` (the app on the demo project) and `make test`.
+# Two commands on a fresh machine:  `make run` (the app on the demo project) and `make test`
+# (everything; CI runs it too). `make test-fast` leaves out the slow end-to-end tests.
 # Packaging:  `make bundle` (PyInstaller desktop bundle, no torch) and `make deb` (Debian package).
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 BUNDLE_VENV ?= build/bundle-venv
 BUNDLE      := dist/lesion-studio
 
-.PHONY: run test lint bench bundle deb package-check clean
+.PHONY: run test test-fast lint bench bundle deb package-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +23,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The quick loop while editing: every test but those marked `slow` (training, exports, whole
+# protocols, torchrun, the wheel in a fresh venv).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
 lint: $(STAMP)
-	$(BIN)/ruff check lesion_studio tests benchmarks
+	$(BIN)/ruff check lesion_studio tests benchmarks tools
 
 BENCH_ARGS ?= --quick   # `make bench BENCH_ARGS=` for the full settings
 bench: $(STAMP)

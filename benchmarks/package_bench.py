@@ -3,9 +3,12 @@
     python -m benchmarks.package_bench [--bundle dist/lesion-studio] [--deb dist/lesion-studio_*.deb]
 
 Build them first with `make bundle` and `make deb`; what is missing is reported as skipped.
+Exits 1 when the bundle misses a target (``meets_targets`` false), so `make package-check` fails.
 
-* ``bundle_mb``: size of the onedir bundle (target ≤ 300 MB); ``torch_in_bundle`` must be false and
-  ``gpu_provider_libs`` empty (the CPU bundle strips onnxruntime's CUDA/TensorRT providers).
+* ``bundle_mb``: size of the onedir bundle in MiB (target ≤ 280); ``torch_in_bundle`` must be false
+  and ``gpu_provider_libs`` empty (the CPU bundle strips onnxruntime's CUDA/TensorRT providers).
+  ``largest_parts`` lists what the size is made of (top-level folders, Qt by sub-folder), so a
+  grown bundle says what grew.
 * ``start_to_first_window_s``: wall time of ``lesion-studio gui --exit-when-shown`` from the bundle,
   offscreen, best of 5 after one warm-up run (target ≤ 1.2 s). Teardown is included, so this is
   an upper bound on the time to the first window.
@@ -31,12 +34,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_ID = "org.lesionstudio.LesionStudio"
-TARGET_MB = 300.0
+TARGET_MB = 280.0
 TARGET_START_S = 1.2
 
 
 def tree_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
+
+
+def largest_parts(folder: Path, count: int = 12) -> dict[str, float]:
+    """MiB per part of the bundle: each top-level entry of ``_internal`` (PySide6 by sub-folder),
+    the loose shared libraries together; the ``count`` largest."""
+    inner = folder / "_internal" if (folder / "_internal").is_dir() else folder
+    sizes: dict[str, int] = {}
+    for p in inner.rglob("*"):
+        if not p.is_file() or p.is_symlink():
+            continue
+        parts = p.relative_to(inner).parts
+        key = "/".join(parts[:3]) if parts[0] == "PySide6" and len(parts) > 3 else \
+            parts[0] if len(parts) > 1 else "(shared libraries)"
+        sizes[key] = sizes.get(key, 0) + p.stat().st_size
+    top = sorted(sizes.items(), key=lambda kv: -kv[1])[:count]
+    return {k: round(v / 2**20, 1) for k, v in top}
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -52,7 +71,8 @@ def bundle_checks(bundle: Path) -> dict:
     names = [p.name for p in bundle.rglob("*")]
     out: dict = {"bundle_mb": round(tree_mb(bundle), 1), "target_mb": TARGET_MB,
                  "torch_in_bundle": any(n in ("torch", "libtorch_cpu.so") for n in names),
-                 "gpu_provider_libs": sorted(n for n in names if "providers_cuda" in n or "providers_tensorrt" in n)}
+                 "gpu_provider_libs": sorted(n for n in names if "providers_cuda" in n or "providers_tensorrt" in n),
+                 "largest_parts": largest_parts(bundle)}
     with tempfile.TemporaryDirectory() as tmp:
         env = _env(Path(tmp))
         runs = []
@@ -122,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     result = {"bundle": bundle_checks(args.bundle), "linux": deb_checks(deb)}
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
+    bundle = result["bundle"]
+    if "skipped" not in bundle and not bundle["meets_targets"]:
+        print(f"package check FAILED: {bundle['bundle_mb']} MiB (target ≤ {TARGET_MB:.0f}), first window "
+              f"{bundle.get('start_to_first_window_s')} s (target ≤ {TARGET_START_S}), self-test "
+              f"{'passed' if bundle['selftest']['passed'] else 'failed'}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -38,7 +38,8 @@ log = logging.getLogger("preview_bench")
 
 def prepare_project(folder: Path | None, iterations: int) -> Path:
     """The demo project with a registered ``fast`` UNIT model (trained here once, then reused)."""
-    from lesion_studio.store.project import DB_NAME, Project
+    from lesion_studio.store.database_file import DB_NAME
+    from lesion_studio.store.project import Project
 
     if folder is None:
         folder = OUT / "preview-demo"

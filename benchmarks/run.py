@@ -34,6 +34,7 @@ QUICK_ARGS = {
     "classifier": ["--size", "128", "--steps", "3"],
     "gui": ["--skip-fracatlas"],
     "preview": ["--iterations", "5", "--repeat", "30"],
+    "scoring": ["--quick"],
     "translate": ["--quick"],
     "unit": ["--quick"],
 }
@@ -121,6 +122,24 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         rows.append(("GAN training", f"the same at {res}², defaults", _f(r["this_tree"]["s_per_iteration_wall"], " s", 3),
                      f"baseline {_f(r['baseline']['s_per_iteration_wall'], ' s', 3)}: **{_f(r['speedup_wall'], '×', 2)}**"
                      f" faster; forced fp32 {_f(r.get('speedup_wall_fp32'), '×', 2)}", "≥ 1.3×"))
+    sbs = results.get("classifier", {}).get("side_by_side", {})
+    if "images_per_s" in sbs:
+        ips = sbs["images_per_s"]
+        rows.append(("Classifier training", f"product vs plain loop, DRN-D-22 {sbs.get('size')}², batch {sbs.get('batch')}, img/s",
+                     f"{_f(ips.get('product'), '', 2)} vs {_f(ips.get('plain'), '', 2)}",
+                     f"**{_f(sbs.get('product_vs_plain'), '×', 2)}**; resnet18 {_f(ips.get('resnet18'), '', 2)} img/s "
+                     f"({_f(sbs.get('resnet18_vs_plain'), '×', 2)} the plain DRN loop)", "≥ 2×"))
+        if "product_hand_study" in ips:
+            rows.append(("Classifier training", "product's hand-study network (drn_d_22_half + map head) vs the "
+                         "plain DRN-D-22 loop, img/s",
+                         f"{_f(ips.get('product_hand_study'), '', 2)} vs {_f(ips.get('plain'), '', 2)}",
+                         f"**{_f(sbs.get('product_hand_study_vs_plain'), '×', 2)}**", "≥ 2×"))
+    sc = results.get("scoring", {})
+    if "images_per_s" in sc:
+        rows.append(("Scoring", f"ONNX batch scoring, DRN-D-22 + map head {sc.get('size')}², {sc.get('images')} images, img/s",
+                     _f(sc["images_per_s"].get("onnx"), "", 1),
+                     f"torch {_f(sc['images_per_s'].get('torch'), '', 1)}: **{_f(sc.get('onnx_vs_torch'), '×', 2)}**",
+                     "≥ 1.2×"))
     cl = results.get("classifier", {})
     if "drn_c_26_images_per_s" in cl:
         rows.append(("DRN training", f"DRN-C-26 {cl.get('size')}², batch {cl.get('batch')}, img/s",

@@ -103,6 +103,15 @@ def register_builtin(project: Project, model: BuiltinModel) -> Any:
         return project.model(model.registered_name)
     except ProjectError:
         pass
+    metadata = {**model.metadata, "builtin": model.name, "card": CARD}
+    if project.read_only:
+        # Nothing can be copied into a read-only project: use the package's own files, unregistered.
+        from lesion_studio.store.records import ModelRecord
+
+        return ModelRecord(id=0, name=model.registered_name, kind=model.kind,
+                           path=str(model.folder / layout.WEIGHTS), sha256=model.sha256,
+                           body_parts=tuple(model.body_parts), config=dict(model.config), metadata=metadata,
+                           created_at="")
     target = layout.unit_dir(project.folder, model.registered_name) if model.kind == "unit" else \
         layout.classifier_dir(project.folder, model.registered_name)
     if not target.exists():
@@ -113,7 +122,6 @@ def register_builtin(project: Project, model: BuiltinModel) -> Any:
             if (model.folder / name).is_file():
                 shutil.copy2(model.folder / name, tmp / name)
         tmp.rename(target)
-    metadata = {**model.metadata, "builtin": model.name, "card": CARD}
     project.register_model(model.registered_name, model.kind, target / layout.WEIGHTS, sha256=model.sha256,
                            body_parts=model.body_parts, config=model.config, metadata=metadata)
     log.info("registered built-in model %s in %s", model.name, project.folder)

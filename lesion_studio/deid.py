@@ -140,3 +140,81 @@ def hashed_group_key(identifier: str, salt: str) -> str:
         return ""
     digest = hashlib.sha256(f"{salt}\x00{identifier}".encode()).hexdigest()
     return f"g-{digest[:24]}"
+
+
+def deidentified_dicom(pixels: Any, source: Any | None, *, bits_stored: int, patient_id: str, synthetic: bool,
+                       comments: str, derivation: str, window: tuple[float, float] | None = None,
+                       rescale_intercept: float = 0.0) -> Any:
+    """A new DICOM dataset for ``pixels`` (uint8/uint16, bone bright) that keeps of ``source`` only
+    :func:`allowed_source_attributes`: the one allow-list behind every DICOM that leaves a project
+    (synthetic samples and the de-identified copies of ``export --deidentify``).
+
+    It is a Secondary Capture with new Study, Series, SOP and Frame of Reference UIDs, dummy or
+    empty patient and study attributes (PS3.15 action Z), ``PatientIdentityRemoved`` YES and the
+    de-identification method and code. ``synthetic``: ConversionType SYN and ImageType
+    DERIVED/SECONDARY/SYNTHETIC; else a workstation copy (WSD, DERIVED/SECONDARY). ``window``:
+    the display window (center, width) in stored units after ``rescale_intercept``; default the
+    full range.
+    """
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    ds = Dataset()
+    for keyword, value in allowed_source_attributes(source).items():
+        setattr(ds, keyword, value)
+    ds.PatientName = "SYNTHETIC^LESION" if synthetic else "ANONYMOUS"
+    ds.PatientID = patient_id
+    for keyword in ("PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "ReferringPhysicianName",
+                    "StudyID", "AccessionNumber", "Manufacturer", "PositionReferenceIndicator"):
+        setattr(ds, keyword, "")
+    if "PatientOrientation" not in ds:
+        ds.PatientOrientation = ""
+    ds.PatientIdentityRemoved = "YES"
+    ds.LongitudinalTemporalInformationModified = "REMOVED"
+    ds.DeidentificationMethod = list(DEID_METHOD)
+    codes = []
+    for value, scheme, meaning in DEID_CODES:
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+        codes.append(item)
+    ds.DeidentificationMethodCodeSequence = codes
+    ds.BurnedInAnnotation = "NO"
+    ds.ConversionType = "SYN" if synthetic else "WSD"
+    ds.SecondaryCaptureDeviceManufacturer = "Lesion Studio"
+    ds.ImageType = ["DERIVED", "SECONDARY", "SYNTHETIC"] if synthetic else ["DERIVED", "SECONDARY"]
+    ds.DerivationDescription = derivation[:1024]
+    ds.ImageComments = comments[:10240]
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = generate_uid()
+    ds.FrameOfReferenceUID = generate_uid()
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SeriesDescription = "Lesion Studio synthetic sample" if synthetic else "Lesion Studio de-identified copy"
+    ds.SeriesNumber = 9900 if synthetic else 9901
+    ds.InstanceNumber = 1
+
+    pixels = np.asarray(pixels)
+    bits = max(8, int(bits_stored or 8))
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 8 if pixels.dtype == np.uint8 else 16
+    ds.BitsStored = min(bits, ds.BitsAllocated)
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 0
+    if rescale_intercept:
+        ds.RescaleIntercept, ds.RescaleSlope = rescale_intercept, 1
+    if window is None:
+        hi = 2 ** ds.BitsStored - 1
+        window = (hi / 2 + rescale_intercept, hi + 1)
+    ds.WindowCenter, ds.WindowWidth = float(window[0]), float(window[1])
+    data = pixels.astype(np.uint8 if ds.BitsAllocated == 8 else np.uint16).tobytes()
+    ds.add_new(0x7FE00010, "OB" if ds.BitsAllocated == 8 else "OW", data)  # explicit VR: no ambiguity
+
+    file_meta = FileMetaDataset()
+    file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = file_meta
+    return ds

@@ -54,3 +54,59 @@ class JobCancelled(LesionStudioError):
     def __init__(self, what: str = "The job", partial: object = None) -> None:
         super().__init__(f"{what} was cancelled.")
         self.partial = partial
+
+
+class ReadOnlyProjectError(ProjectError):
+    """An edit was asked of a project that is opened read-only (a read-only mount or folder)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        super().__init__(f"This project is read-only ({folder}): it can be viewed, exported and scored, "
+                         "but not changed. Copy it to a writable folder to edit it.")
+
+
+class DamagedProjectError(ProjectError):
+    """The project database is damaged; nothing was written to it."""
+
+
+class DiskFullError(LesionStudioError):
+    """A write failed because the disk is full; what was being written was left as it was."""
+
+    def __init__(self, what: str, folder: str | Path, needed: int | None = None) -> None:
+        import shutil
+
+        self.folder = Path(folder)
+        self.needed = needed
+        try:
+            self.free: int | None = shutil.disk_usage(_existing(self.folder)).free
+        except OSError:
+            self.free = None
+        need = f"about {human_bytes(needed)} more" if needed else "more free space"
+        free = f" ({human_bytes(self.free)} free)" if self.free is not None else ""
+        super().__init__(f"The disk holding {self.folder} is full{free}: {what} needs {need}. Nothing was "
+                         "written; what was there before is unchanged. Free some space and run it again.")
+
+
+def _existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def human_bytes(n: int | None) -> str:
+    """1536 → '1.5 KB' (powers of 1024, one decimal)."""
+    value = float(n or 0)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"  # pragma: no cover
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an exception says the disk (or the quota) is full: an OSError with ENOSPC/EDQUOT, or
+    SQLite's SQLITE_FULL ("database or disk is full")."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return getattr(exc, "sqlite_errorcode", None) == 13 or "database or disk is full" in str(exc)

@@ -56,9 +56,22 @@ def user_data_dir() -> Path:
     return Path(data) / "lesion-studio"
 
 
+def user_cache_dir() -> Path:
+    """The per-user folder for caches the app may rebuild (``LESION_STUDIO_HOME/cache`` when set,
+    else ``$XDG_CACHE_HOME/lesion-studio``, i.e. ``~/.cache/lesion-studio``)."""
+    home = os.environ.get("LESION_STUDIO_HOME")
+    if home:
+        return Path(home).expanduser() / "cache"
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "lesion-studio"
+
+
 def default_results_dir(name: str) -> Path:
-    """Where an experiment writes when neither its config nor the command line says."""
-    return user_data_dir() / "results" / name
+    """Where an experiment writes when neither its config nor the command line says (the name is
+    checked to be a plain folder name: it may not lead out of the results folder)."""
+    from lesion_studio.models.layout import inside
+
+    return inside(user_data_dir() / "results", name, "experiment name")
 
 
 def experiment_configs() -> list[Path]:

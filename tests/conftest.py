@@ -56,6 +56,26 @@ def dicom_dir(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def damaged_dicom_dir(dicom_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """RG2_JPLY.dcm and RG3_JPLY.dcm with their Huffman table damaged too: undecodable files.
+
+    The WG-04 originals decode since their malformed scan header is repaired (io/jpeg_lossy.py);
+    these copies keep that defect and add one no decoder survives, for the error-path tests.
+    """
+    import pydicom
+    from pydicom.encaps import encapsulate, generate_frames
+
+    folder = tmp_path_factory.mktemp("damaged-dicom")
+    for name in ("RG2_JPLY.dcm", "RG3_JPLY.dcm"):
+        ds = pydicom.dcmread(dicom_dir / name)
+        stream = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+        stream[stream.index(b"\xff\xc4") + 4] = 0x55  # a Huffman table of class 5: no such class
+        ds.PixelData = encapsulate([bytes(stream)])
+        ds.save_as(folder / name)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def xray_dir(shared_data: Path) -> Path:
     path = shared_data / "xray"
     if not (path / "labels.csv").is_file():

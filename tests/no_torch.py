@@ -33,14 +33,14 @@ sys.meta_path.insert(0, NoTorch())
 """
 
 
-def run_without_torch(code: str, *args: str, timeout: float = 300) -> dict[str, Any]:
+def run_without_torch(code: str, *args: str) -> dict[str, Any]:
     """Run ``code`` (which sets a dict ``result``) torch-free; returns result + ``torch_attempts``."""
     script = PRELUDE + code + (
         "\nresult['torch_attempts'] = attempts\nresult['torch_loaded'] = 'torch' in sys.modules\n"
         "print('RESULT ' + json.dumps(result), flush=True)\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"}
     proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=timeout)
+                          cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-4000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])

@@ -75,4 +75,4 @@ def register_stub_classifier(project, name: str = "stub-drn", size: int = 32, sc
         "preprocessing": {"size": size, "low_percentile": 0.5, "high_percentile": 99.5}, "arch": "stub",
         "checkpoint_sha256": "", "onnx_sha256": sha, "outputs": ["probability", "cam"] if cam else ["probability"]}))
     return project.register_model(name, "drn", folder / "model.safetensors", sha256=sha,
-                                  metadata={"stub": True})
+                                  metadata={"stub": True, "onnx_sha256": sha})  # registered explicitly

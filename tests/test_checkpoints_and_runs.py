@@ -80,7 +80,7 @@ _CHILD = textwrap.dedent("""
     project = Project.open(sys.argv[1])
     run_id = project.start_run("unit", name="child")
     print(run_id, flush=True)
-    time.sleep(60)
+    time.sleep(3600)  # alive until the test kills it, however slowly the test gets there
 """)
 
 
@@ -107,40 +107,9 @@ def test_a_killed_run_is_marked_interrupted_and_a_live_one_is_not(tmp_path: Path
         assert json.loads(json.dumps([r.status for r in project.runs()])) == ["interrupted", "finished"]
 
 
-_SAVER = textwrap.dedent("""
-    import sys, torch
-    from lesion_studio.models import checkpoint
-    path = sys.argv[1]
-    it = 0
-    while True:
-        it += 1
-        checkpoint.save_checkpoint(path, {"model": {"w": torch.full((256, 256), float(it))}}, {"iteration": it},
-                               keep_previous=True)
-        if it == 1:
-            print("saved", flush=True)
-""")
-
-
-def test_kill_9_during_checkpoint_saves_always_leaves_a_resumable_checkpoint(tmp_path: Path) -> None:
-    """The issue's experiment: kill -9 a process saving a checkpoint every iteration. Before, 2 of 8
-    kills left weights and sidecar mismatched and resume failed for good."""
-    torch, checkpoint = _checkpointing()
-    import random
-    import time
-
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    rng = random.Random(0)
-    for kill in range(6):
-        path = tmp_path / f"k{kill}" / "checkpoint.safetensors"
-        child = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], stdout=subprocess.PIPE, env=env,
-                                 text=True)
-        assert child.stdout.readline().strip() == "saved"
-        time.sleep(rng.uniform(0.05, 0.4))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        child.stdout.close()
-        states, meta = checkpoint.load_checkpoint(path)
-        assert torch.equal(states["model"]["w"], torch.full((256, 256), float(meta["iteration"])))
+# The kill -9 test that used to sleep a random 0.05-0.4 s before killing a saver (it almost never
+# landed inside the write) is replaced by fault injection at each step of the save sequence:
+# tests/test_checkpoint_faults.py.
 
 
 def test_damaged_tensor_bytes_are_detected(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 from tests.torchrun import run_under_torchrun
 
 pytest.importorskip("torch")
+pytestmark = pytest.mark.slow  # two processes under the real torchrun
 
 WORKER = r"""
 import hashlib, json, os, sys

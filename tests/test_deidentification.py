@@ -184,7 +184,8 @@ def test_no_marker_in_any_export(identified_project: Project, tmp_path: Path) ->
     export_project(project, tmp_path / "annotations" / "coco", "coco")
     export_project(project, tmp_path / "annotations" / "csv", "csv")
     assert _assert_clean(out) == 6  # two sidecars, two images, two index files
-    assert _assert_clean(tmp_path / "annotations", paths_too=False) == 3
+    # COCO, and CSV's labels, boxes, reader labels and measurements
+    assert _assert_clean(tmp_path / "annotations", paths_too=False) == 5
     assert _assert_clean(project.folder / "synthetic") == 1
 
     ds = pydicom.dcmread(out / "dicom" / f"synthetic_{sid:06d}.dcm")
@@ -225,3 +226,40 @@ def test_a_source_with_burned_in_annotation_is_not_exported(tmp_path: Path) -> N
         for fmt in ("png", "dicom"):
             report = export_samples(project, tmp_path / fmt, fmt)
             assert report.count == 0 and "burned-in annotation" in report.failed[0][1]
+
+
+def test_a_deidentified_annotation_export_names_no_one_and_reimports_as_the_same_project(
+        identified_project: Project, tmp_path: Path) -> None:
+    """`export --deidentify`: images named by project id and hash, de-identified copies of them
+    (DICOM through the synthetic exports' allow-list), no marker in any file or name, and an
+    import of the result rebuilds the same annotations on the same pixels."""
+    project = identified_project
+    rec = project.images()[0]
+    project.update_image(rec.id, label="lesion", split="train", exclusions=["hardware"], notes="cortex thin")
+    project.add_box(rec.id, Box(5, 6, 20, 22.5))
+    project.add_normal_patch(rec.id, Box(30, 30, 50, 50))
+    rec = project.image(rec.id)
+    name = f"image{rec.id:06d}-{rec.sha256[:16]}.dcm"
+    for fmt, files in (("coco", 2), ("csv", 5)):  # the image copy and the annotation files
+        out = tmp_path / f"deid-{fmt}"
+        summary = export_project(project, out, fmt, deidentify=True)
+        assert summary["image_root"] == str(out / "images") and summary["image_copies"] == 1
+        assert _assert_clean(out) == files  # file names included: nothing of the source's name
+        ds = pydicom.dcmread(out / "images" / name)
+        assert ds.PatientIdentityRemoved == "YES" and not any(e.tag.is_private for e in ds.iterall())
+        assert ds.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
+        assert MARKER_UID not in ds.StudyInstanceUID and "SYNTHETIC" not in ds.ImageType
+        annotations = ({"coco_json": out / "annotations.coco.json"} if fmt == "coco"
+                       else {"labels_csv": out / "labels.csv", "boxes_csv": out / "boxes.csv"})
+        with Project.create(tmp_path / f"again-{fmt}") as again:
+            report = import_source(again, out / "images", **annotations)
+            assert report.added == 1 and not report.problems and not report.unmatched_annotations
+            new = again.images()[0]
+            for field in ("label", "split", "body_part", "view", "group_key", "exclusions", "notes", "width",
+                          "height"):
+                assert getattr(new, field) == getattr(rec, field), field
+            assert [b.box for b in again.boxes()] == [b.box for b in project.boxes()]
+            assert [p.box for p in again.normal_patches()] == [p.box for p in project.normal_patches()]
+            assert np.array_equal(again.open_radiograph(new.id).pixels, project.open_radiograph(rec.id).pixels)
+    with pytest.raises(Exception, match="already holds"):
+        export_project(project, tmp_path / "deid-csv", "csv", deidentify=True)  # never overwritten

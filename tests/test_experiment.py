@@ -60,6 +60,7 @@ def stub_results(stub_run):
     return stub_run[0], stub_run[1]
 
 
+@pytest.mark.slow
 def test_tiny_experiment_seeds_selection_and_stage_cache(stub_run) -> None:
     folder, out, cfg, result, events = stub_run
 
@@ -133,6 +134,7 @@ def test_tiny_experiment_seeds_selection_and_stage_cache(stub_run) -> None:
     assert _ran(third) - {"evaluate"} == {f"augmented/{STUDY}/t=0.9/seed=0", f"augmented/{STUDY}/t=0.9/seed=1"}
 
 
+@pytest.mark.slow
 def test_augmentation_that_does_not_beat_the_baseline_on_validation_is_rejected(stub_results) -> None:
     """An impossible margin forces the case: the baseline stands and every report says so."""
     folder, out = stub_results
@@ -154,6 +156,7 @@ def test_augmentation_that_does_not_beat_the_baseline_on_validation_is_rejected(
         project.close()
 
 
+@pytest.mark.slow
 def test_a_baseline_below_the_floor_is_not_allowed_to_filter(stub_results) -> None:
     folder, out = stub_results
     result = run_experiment(_config(folder, out, filter={"min_baseline_val_auc": 0.9999}))
@@ -185,6 +188,7 @@ def _after_tick(seen: list, prefix: str) -> bool:
     return any(e.stage == "experiment" and e.message.startswith(prefix) for e in seen)
 
 
+@pytest.mark.slow
 def test_crashes_in_the_middle_of_a_stage_resume_where_they_stopped(demo_project, tmp_path) -> None:
     """Not only a full cache: a run killed half-way through synthesis, then half-way through an
     augmented classifier, goes on from there: no candidate made twice, no epoch trained twice."""

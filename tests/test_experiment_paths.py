@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
+pytestmark = pytest.mark.slow  # every test here runs the protocol
 
 from lesion_studio.config import from_dict  # noqa: E402
 from lesion_studio.errors import LesionStudioError  # noqa: E402

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesion_studio.classifier.cam import cam_peak, cam_to_image
+from lesion_studio.classifier.cam import map_peak, map_to_image
+from lesion_studio.classifier.preprocess import Preprocessing, prepare_with_frame
 from lesion_studio.evaluate.generator_quality import (
     PatchClassifier,
     intensity_drift,
@@ -92,15 +93,31 @@ def test_patch_classifier_learns_dark_blobs_and_exposes_its_features() -> None:
     assert clf.features(blob).shape == (10, 64)
 
 
-def test_cam_peak_maps_back_to_image_pixels() -> None:
+def test_map_peak_maps_back_to_image_pixels() -> None:
     # A 200×100 (h×w) image fit into a 64² square: scale 0.32, 32 px wide, x offset 16.
+    _, frame = prepare_with_frame(np.ones((200, 100), np.float32), Preprocessing(64))
     cam = np.zeros((8, 8), np.float32)
     cam[6, 3] = 1.0  # cell centre in the square: (28, 52) → image (37.5, 162.5)
-    x, y = cam_peak(cam, (200, 100), 64)
+    x, y = map_peak(cam, frame)
     assert 20 < x < 60 and 140 < y < 185
-    heat = cam_to_image(cam, (200, 100), 64)
+    heat = map_to_image(cam, frame)
     assert heat.shape == (200, 100) and heat.max() == pytest.approx(1.0, abs=0.05)
     assert np.unravel_index(np.argmax(heat), heat.shape)[0] > 130
+
+
+def test_map_peak_follows_the_crop_to_the_body() -> None:
+    """A classifier that crops to the body sees only part of the radiograph: its map's peak must be
+    read through that crop (mapping it as if the whole image had been fit would put it elsewhere)."""
+    img = np.zeros((400, 400), np.float32)
+    img[200:400, 200:400] = 1.0  # the body fills the bottom-right quarter
+    prepared, frame = prepare_with_frame(img, Preprocessing(64, crop_to_body=True))
+    assert frame.crop_y0 > 150 and frame.crop_x0 > 150
+    grid = np.zeros((8, 8), np.float32)
+    grid[1, 1] = 1.0  # top-left of the input, i.e. the top-left of the body region
+    x, y = map_peak(grid, frame)
+    assert 190 < x < 280 and 190 < y < 280
+    heat = map_to_image(grid, frame)
+    assert heat[:150, :150].max() == 0.0  # nothing where the classifier never looked
 
 
 def test_short_summary_reads_a_stored_report() -> None:
@@ -148,6 +165,7 @@ def reports(generators):  # noqa: ANN001, ANN201
     return {name: assess_generator(project, name, seed=0, settings=paper) for name in ("untrained", "trained")}
 
 
+@pytest.mark.slow
 def test_a_trained_generator_beats_an_untrained_one_on_every_metric(reports) -> None:  # noqa: ANN001
     u, t = reports["untrained"]["headline"], reports["trained"]["headline"]
     assert t["realism_auc"] < u["realism_auc"]
@@ -162,6 +180,7 @@ def test_a_trained_generator_beats_an_untrained_one_on_every_metric(reports) -> 
         json.dumps(r)  # JSON-able as promised
 
 
+@pytest.mark.slow
 def test_realism_is_read_against_the_untouched_windows(generators, reports) -> None:  # noqa: ANN001
     """Every report carries the AUC of its untouched source windows (the floor a generator starts
     from) and its own excess over it; a translator that changes nothing has an excess of exactly 0."""
@@ -190,6 +209,7 @@ def test_realism_is_read_against_the_untouched_windows(generators, reports) -> N
     assert same["excess_auc"] == 0.0 and same["auc"] == same["untouched_auc"]
 
 
+@pytest.mark.slow
 def test_the_report_is_seeded_and_stored_with_the_model(generators, reports) -> None:  # noqa: ANN001
     from lesion_studio.evaluate.generator_quality import QualitySettings, assess_generator
 
@@ -205,6 +225,7 @@ def test_the_report_is_seeded_and_stored_with_the_model(generators, reports) -> 
     assert sidecar["weights_sha256"] == record.sha256  # the weights' own record is untouched
 
 
+@pytest.mark.slow
 def test_training_reports_quality_at_checkpoints_and_keeps_the_history(generators) -> None:  # noqa: ANN001
     project, result, events = generators
     reported = [e.data["quality"] for e in events if "quality" in e.data]
@@ -217,6 +238,7 @@ def test_training_reports_quality_at_checkpoints_and_keeps_the_history(generator
     assert not (project.folder / "models" / "untrained" / "quality_history.json").exists()
 
 
+@pytest.mark.slow
 def test_cli_assess_generator(generators, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
     from lesion_studio.cli.main import main
 
@@ -251,7 +273,7 @@ def test_classifier_onnx_returns_the_class_activation_map(demo_project) -> None:
     result, _ = train_classifier(demo_project, cfg, name="cam-test")
     scorer = OnnxScorer(export_classifier_onnx(result.path), prefer_cuda=False)
     arrays = evaluation_set(demo_project, "val", PreparedCache(cfg.preprocessing, None)).arrays[:5]
-    probs, cams = scorer.cams(arrays)
+    probs, cams = scorer.maps(arrays)
     assert cams.shape == (5, 8, 8)
     np.testing.assert_allclose(probs, scorer.score_arrays(arrays), atol=1e-6)
     np.testing.assert_allclose(1 / (1 + np.exp(-cams.mean(axis=(1, 2)))), probs, atol=1e-5)
@@ -263,8 +285,8 @@ def test_classifier_onnx_returns_the_class_activation_map(demo_project) -> None:
     side = Path(f"{scorer.path}.json")
     info = json.loads(side.read_text())
     side.write_text(json.dumps({k: v for k, v in info.items() if k != "outputs"}))
-    refreshed, _ = registered_scorer(demo_project, "cam-test", need_cam=True)
-    assert refreshed.cams(arrays[:1])[1].shape == (1, 8, 8)
+    refreshed, _ = registered_scorer(demo_project, "cam-test", need_map=True)
+    assert refreshed.maps(arrays[:1])[1].shape == (1, 8, 8)
     # Localisation plumbing (a 1-epoch classifier is no detector; the numbers are checked for shape,
     # range and seeding, not for quality).
     from lesion_studio.evaluate.generator_quality import localisation

@@ -46,20 +46,23 @@ def test_fracatlas_imports_with_exact_counts(fracatlas: Project, xray_dir: Path)
     # FracAtlas's hardware column becomes the 'hardware' exclusion flag.
     hardware = [r for r in fracatlas.images() if "hardware" in r.exclusions]
     assert hardware and all(r.extra.get("hardware") == "1" for r in hardware)
+    # boxes.csv's lesion_type column types every box; the import's reader is "import"
+    assert {(b.lesion_type, b.reader) for b in fracatlas.boxes()} == {("fracture", "import")}
 
 
-def test_dicom_folder_imports_12_and_reports_the_two_malformed(dicom_dir: Path, tmp_path: Path) -> None:
+def test_dicom_folder_imports_all_14_wg04_files(dicom_dir: Path, tmp_path: Path) -> None:
+    """The two 12-bit lossy JPEGs with the malformed scan header too (io/jpeg_lossy.py)."""
     with Project.create(tmp_path / "p") as project:
         report = import_source(project, dicom_dir)
-        assert report.added == 12
-        assert sorted(s.name for s in report.skipped) == ["RG2_JPLY.dcm", "RG3_JPLY.dcm"]
-        assert all("could not be decoded" in s.reason for s in report.skipped)
+        assert report.added == 14 and report.skipped == []
+        jply = [r for r in project.images() if r.name == "RG2_JPLY.dcm"][0]
+        assert (jply.width, jply.height, jply.bits_stored) == (1760, 2140, 10)
         rg3 = [r for r in project.images() if r.name == "RG3_UNC.dcm"][0]
         assert (rg3.width, rg3.height, rg3.bits_stored, rg3.modality) == (1760, 1760, 10, "CR")
         assert rg3.body_part == "extremity" and rg3.group_key  # study UID groups a study's files
         # Importing the same folder again adds nothing.
         again = import_source(project, dicom_dir)
-        assert again.added == 0 and again.already_present == 12
+        assert again.added == 0 and again.already_present == 14
 
 
 def _snapshot(project: Project) -> list:
@@ -67,7 +70,8 @@ def _snapshot(project: Project) -> list:
     for r in project.images():
         out.append((r.abs_path.name, r.label, r.body_part, r.view, r.split, r.group_key, r.exclusions,
                     r.exclusion_note, r.notes, r.lesion_type, r.extra,
-                    sorted(b.box.as_tuple() for b in project.boxes(r.id)),
+                    sorted((b.box.as_tuple(), b.lesion_type, b.reader, b.created_at, b.modified_at)
+                           for b in project.boxes(r.id)),
                     sorted(p.box.as_tuple() for p in project.normal_patches(r.id))))
     return sorted(out, key=lambda row: row[0])
 
@@ -107,8 +111,14 @@ def test_round_trip_on_demo_carries_normal_patches_and_flags(demo_project: Proje
 
 
 def test_yolo_export_normalised_boxes(demo_project: Project, tmp_path: Path) -> None:
+    typed = demo_project.boxes()[1]
+    demo_project.set_box_type(typed.id, "lytic")
     result = export_project(demo_project, tmp_path / "yolo", "yolo")
-    assert (tmp_path / "yolo" / "classes.txt").read_text().split() == ["lesion", "normal_patch"]
+    # 0 and 1 keep their meaning (an untyped box, a normal patch); the project's types follow
+    assert (tmp_path / "yolo" / "classes.txt").read_text().split() == [
+        "lesion", "normal_patch", "fracture", "lytic", "sclerotic", "mixed", "other"]
+    typed_file = tmp_path / "yolo" / "labels" / Path(demo_project.image(typed.image_id).abs_path.name).with_suffix(".txt")
+    assert typed_file.read_text().split()[0] == "3"
     box = demo_project.boxes()[0]
     rec = demo_project.image(box.image_id)
     label_file = tmp_path / "yolo" / "labels" / Path(rec.abs_path.name).with_suffix(".txt")

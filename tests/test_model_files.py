@@ -120,7 +120,7 @@ def test_classifier_onnx_is_hash_checked_and_outputs_checked(demo_project, tmp_p
 
     register_stub_classifier(demo_project, "c")
     scorer, record = registered_scorer(demo_project, "c")
-    assert record.metadata["onnx_sha256"] == scorer.sha256  # recorded on first use
+    assert record.metadata["onnx_sha256"] == scorer.sha256  # the hash it was registered with
     onnx_path = demo_project.folder / "models" / "c" / "model.onnx"
     _write_constant_graph(onnx_path, 2016.0)
     with pytest.raises(LesionStudioError, match="does not match the hash the project recorded"):

@@ -83,9 +83,9 @@ def test_monochrome2_is_not_inverted(dicom_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["RG2_JPLY", "RG3_JPLY"])
-def test_malformed_jply_files_raise_the_project_error(dicom_dir: Path, name: str) -> None:
+def test_malformed_jply_files_raise_the_project_error(damaged_dicom_dir: Path, name: str) -> None:
     with pytest.raises(RadiographError) as info:
-        open_radiograph(dicom_dir / f"{name}.dcm")
+        open_radiograph(damaged_dicom_dir / f"{name}.dcm")
     message = str(info.value)
     assert f"{name}.dcm" in message and "could not be decoded" in message
     assert "1.2.840.10008.1.2.4.51" in message

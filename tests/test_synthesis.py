@@ -15,6 +15,7 @@ from lesion_studio.errors import LesionStudioError
 from lesion_studio.store.records import Box
 
 pytest.importorskip("torch")
+pytestmark = pytest.mark.slow  # every test here uses the trained model
 ITERATIONS = 80
 
 

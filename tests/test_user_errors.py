@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(args: list[str], home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LESION_STUDIO_HOME": str(home)}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env)
 
 
 def test_third_party_tracebacks_go_to_the_log_file_only(tmp_path: Path) -> None:
@@ -42,14 +42,17 @@ def test_third_party_tracebacks_go_to_the_log_file_only(tmp_path: Path) -> None:
     assert "Traceback" in log and "libjpeg error code -1038" in log and "pydicom VR complaint" in log
 
 
-def test_malformed_nema_files_get_one_line_each(dicom_dir: Path, tmp_path: Path) -> None:
-    """RG2_JPLY.dcm and RG3_JPLY.dcm made pydicom log two decoder tracebacks each."""
-    result = _run(["-m", "lesion_studio.cli.main", "import", str(tmp_path / "p"), str(dicom_dir)], tmp_path)
+def test_malformed_nema_files_get_one_line_each(damaged_dicom_dir: Path, tmp_path: Path) -> None:
+    """RG2_JPLY.dcm and RG3_JPLY.dcm made pydicom log two decoder tracebacks each (the originals
+    decode now; these copies are damaged beyond the scan-header repair)."""
+    result = _run(["-m", "lesion_studio.cli.main", "import", str(tmp_path / "p"), str(damaged_dicom_dir)],
+                  tmp_path)
     assert result.returncode == 0
     terminal = result.stdout + result.stderr
     assert "Traceback" not in terminal
     for name in ("RG2_JPLY.dcm", "RG3_JPLY.dcm"):
-        lines = [line for line in terminal.splitlines() if name in line]
+        lines = [line for line in terminal.splitlines()
+                 if name in line and not line.startswith("import [")]  # not the progress bar
         assert len(lines) == 1 and "could not be decoded" in lines[0], lines
     assert "Traceback" in (tmp_path / "logs" / "lesion-studio.log").read_text()
 

@@ -1,51 +1,57 @@
-"""Class-activation maps of the DRN classifier, in numpy: from the model's grid to image pixels.
+"""Localisation maps of the classifier, in numpy: from the model's grid back to image pixels.
 
-The DRN ends in global average pooling and a 1×1 convolution, so the classifier weights applied to
-the last feature map *before* pooling give a map whose mean is exactly the lesion logit (Zhou et
-al. 2016): where it is high is where the network found evidence. The ONNX classifier returns that
-map (output ``cam``, shape (N, h, w) at output stride 8, in the prepared square frame). These
-helpers undo the preprocessing's fit-to-square so the map lines up with the radiograph: the
-gallery overlays it, and the generator quality report asks whether it peaks inside the window
-where a lesion was painted.
+A classifier shows where it found evidence with a map on its output-stride-8 grid, in the
+prepared square input frame: the lesion map of a network with the box-supervised map head
+(``models/drn.py``), or, for the paper's image-only DRN, its class-activation map (the 1x1
+classifier applied before pooling, whose mean is the lesion logit; Zhou et al. 2016). The ONNX
+classifier returns it (output ``lesion_map``; ``cam`` in older exports). These helpers undo the
+preprocessing (the crop to the body, the fit to a square: :class:`InputFrame`) so the map lines up
+with the radiograph: the gallery and the viewer overlay it, the generator quality report asks
+whether it peaks inside the window where a lesion was painted, and the experiment's pointing game
+whether it peaks inside a radiologist's box.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def _frame(image_shape: tuple[int, ...], size: int) -> tuple[int, int, int, int, float]:
-    """(y0, x0, nh, nw, scale): where :func:`~lesion_studio.classifier.preprocess.fit_square` put the image."""
-    h, w = int(image_shape[0]), int(image_shape[1])
-    scale = size / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    return (size - nh) // 2, (size - nw) // 2, nh, nw, scale
+from lesion_studio.classifier.preprocess import InputFrame
 
 
-def cam_square(cam: np.ndarray, size: int) -> np.ndarray:
+def map_square(grid: np.ndarray, size: int) -> np.ndarray:
     """The (h, w) map resized (bilinear) to the ``size``² prepared frame, float32."""
     from PIL import Image
 
-    img = Image.fromarray(np.ascontiguousarray(cam, dtype=np.float32), mode="F")
+    img = Image.fromarray(np.ascontiguousarray(grid, dtype=np.float32), mode="F")
     return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def cam_to_image(cam: np.ndarray, image_shape: tuple[int, ...], size: int) -> np.ndarray:
-    """The map over the radiograph's own pixels, (H, W) float32 scaled to [0, 1] (for overlays)."""
+def map_to_image(grid: np.ndarray, frame: InputFrame) -> np.ndarray:
+    """The map over the radiograph's own pixels, (H, W) float32 scaled to [0, 1] (for overlays);
+    0 outside the region the classifier saw (what ``crop_to_body`` cut away)."""
     from PIL import Image
 
-    y0, x0, nh, nw, _ = _frame(image_shape, size)
-    inner = cam_square(cam, size)[y0:y0 + nh, x0:x0 + nw]
+    y0, y1, x0, x1 = frame.image_region()
+    inner = map_square(grid, frame.size)[y0:y1, x0:x1]
     lo, hi = float(inner.min()), float(inner.max())
     inner = (inner - lo) / (hi - lo) if hi > lo else np.zeros_like(inner)
-    out = Image.fromarray(np.ascontiguousarray(inner), mode="F").resize(
-        (int(image_shape[1]), int(image_shape[0])), Image.Resampling.BILINEAR)
-    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
+    seen = Image.fromarray(np.ascontiguousarray(inner), mode="F").resize(
+        (frame.crop_width, frame.crop_height), Image.Resampling.BILINEAR)
+    out = np.zeros((frame.source_height, frame.source_width), dtype=np.float32)
+    out[frame.crop_y0:frame.crop_y0 + frame.crop_height, frame.crop_x0:frame.crop_x0 + frame.crop_width] = \
+        np.clip(np.asarray(seen, dtype=np.float32), 0.0, 1.0)
+    return out
 
 
-def cam_peak(cam: np.ndarray, image_shape: tuple[int, ...], size: int) -> tuple[float, float]:
+def map_peak(grid: np.ndarray, frame: InputFrame) -> tuple[float, float]:
     """(x, y) in image pixels of the map's maximum, searched over the image (not the padding)."""
-    y0, x0, nh, nw, scale = _frame(image_shape, size)
-    inner = cam_square(cam, size)[y0:y0 + nh, x0:x0 + nw]
+    y0, y1, x0, x1 = frame.image_region()
+    inner = map_square(grid, frame.size)[y0:y1, x0:x1]
     iy, ix = np.unravel_index(int(np.argmax(inner)), inner.shape)
-    return (ix + 0.5) / scale, (iy + 0.5) / scale
+    return frame.to_source(x0 + ix + 0.5, y0 + iy + 0.5)
+
+
+def peak_in_boxes(grid: np.ndarray, frame: InputFrame, boxes: list[tuple[float, float, float, float]]) -> bool:
+    """The pointing game: does the map's peak fall inside one of the (x0, y0, x1, y1) boxes?"""
+    x, y = map_peak(grid, frame)
+    return any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes)

@@ -51,6 +51,21 @@ class ClassifierConfig:
     #: for validation (and so for choosing the epoch), scoring and evaluation, and baked into the
     #: ONNX export, so every path scores alike.
     tta: Literal["none", "hflip"] = "none"
+    #: ``image``: the paper's DRN, image labels only. ``image+map``: a lesion-map head learns from
+    #: the lesion boxes too (boxes of real images, and the box each synthetic sample carries), and
+    #: the image score combines both heads (``models/drn.py``: ``combine_logits``).
+    head: Literal["image", "image+map"] = "image"
+    #: Weight of the lesion-map loss beside the image loss (``head: image+map``).
+    map_weight: float = 1.0
+    #: Train on random ``train_crop``-pixel squares of the ``input_size`` input instead of the whole
+    #: input (0: the whole input). Scoring always sees the whole input. With a map head, crops buy
+    #: resolution at the cost of a crop: a 128 px crop of a 256 px input costs what a 128 px input
+    #: does, at twice the detail. A crop's label comes from the boxes (lesion when it holds part of
+    #: one); a lesion image without boxes keeps its label. Needs ``head: image+map``.
+    train_crop: int = 0
+    #: Share of crops of a boxed lesion image that are placed over one of its boxes (the rest are
+    #: placed at random, like crops of normal images).
+    crop_lesion_prob: float = 0.7
     device: str = "auto"
     amp: bool = True
     seed: int = 0
@@ -69,6 +84,17 @@ class ClassifierConfig:
             raise ConfigError(f"classifier.tta must be none or hflip, not {self.tta!r}.")
         if not 0 < self.scale_min <= self.scale_max:
             raise ConfigError("classifier.scale_min/scale_max must satisfy 0 < min <= max.")
+        if self.head not in ("image", "image+map"):
+            raise ConfigError(f"classifier.head must be image or image+map, not {self.head!r}.")
+        if self.map_weight < 0:
+            raise ConfigError("classifier.map_weight must be non-negative.")
+        if self.train_crop and not 16 <= self.train_crop <= self.input_size:
+            raise ConfigError(f"classifier.train_crop must be 0 (whole input) or 16..input_size "
+                              f"({self.input_size}), not {self.train_crop}.")
+        if self.train_crop and self.train_crop < self.input_size and self.head != "image+map":
+            raise ConfigError("classifier.train_crop needs head: image+map (a crop's label comes from the boxes).")
+        if not 0 <= self.crop_lesion_prob <= 1:
+            raise ConfigError("classifier.crop_lesion_prob must lie in [0, 1].")
         self.preprocessing  # noqa: B018 - validates the size
 
     @property
@@ -84,7 +110,8 @@ class ClassifierConfig:
         d = to_dict(self)
         for k in ("device", "amp", "eval_batch_size"):
             d.pop(k)
-        for k, default in (("crop_to_body", False), ("schedule", "constant"), ("tta", "none")):  # older runs resume
+        for k, default in (("crop_to_body", False), ("schedule", "constant"), ("tta", "none"), ("head", "image"),
+                           ("map_weight", 1.0), ("train_crop", 0), ("crop_lesion_prob", 0.7)):  # older runs resume
             if d.get(k) == default:
                 d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from lesion_studio.classifier.preprocess import BACKGROUND, PreparedCache
+from lesion_studio.classifier.preprocess import PreparedCache, box_mask
+from lesion_studio.dataset.type_selection import select_by_lesion_type
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import file_sha256
 from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
@@ -29,9 +30,18 @@ from lesion_studio.store.records import ImageRecord, SyntheticSample
 log = logging.getLogger(__name__)
 
 
+BoxTuple = tuple[float, float, float, float]
+
+
 @dataclass(frozen=True)
 class Example:
-    """One classifier input: a project image or a synthetic sample (never both)."""
+    """One classifier input: a project image or a synthetic sample (never both).
+
+    ``boxes`` are where its lesions are, in the image's own pixels (x0, y0, x1, y1): a real lesion
+    image's boxes, or the box a synthetic sample carries. ``mapped`` says whether the lesion map
+    knows this example's answer: a normal image (an all-zero map) or a lesion with at least one
+    box. A lesion image without boxes teaches the image head only.
+    """
 
     key: str  # cache key: image sha256 or synthetic file hash
     path: Path
@@ -39,22 +49,46 @@ class Example:
     body_part: str
     image_id: int | None = None
     synthetic_id: int | None = None
+    boxes: tuple[BoxTuple, ...] = ()
+    #: A training image's second appearance (the oversampling control's repeats).
+    repeat: bool = False
 
     @property
     def synthetic(self) -> bool:
         return self.synthetic_id is not None
 
+    @property
+    def added(self) -> bool:
+        """Added to the real training images (a synthetic image or a repeat)."""
+        return self.synthetic or self.repeat
+
+    @property
+    def mapped(self) -> bool:
+        return self.label == 0 or bool(self.boxes)
+
 
 @dataclass
 class LabelledSet:
-    """Examples with their prepared (N, S, S) float16 arrays and 0/1 labels."""
+    """Examples with their prepared (N, S, S) float16 arrays and 0/1 labels; with ``masks``
+    (N, S, S) uint8 lesion masks in the input frame when it was built for the lesion-map head."""
 
     examples: list[Example]
     arrays: np.ndarray
+    masks: np.ndarray | None = None
     labels: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.labels = np.array([e.label for e in self.examples], dtype=np.int64)
+
+    @property
+    def real_count(self) -> int:
+        """How many distinct real images the set holds (neither synthetic nor a repeat)."""
+        return sum(not e.added for e in self.examples)
+
+    @property
+    def mapped(self) -> np.ndarray:
+        """(N,) bool: which examples the lesion-map loss may learn from (``Example.mapped``)."""
+        return np.array([e.mapped for e in self.examples], dtype=bool)
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -64,8 +98,12 @@ class LabelledSet:
         return int(self.labels.sum())
 
     def summary(self) -> dict[str, int]:
-        return {"images": len(self), "lesion": self.n_positive, "normal": len(self) - self.n_positive,
-                "synthetic": sum(e.synthetic for e in self.examples)}
+        out = {"images": len(self), "lesion": self.n_positive, "normal": len(self) - self.n_positive,
+               "synthetic": sum(e.synthetic for e in self.examples)}
+        repeats = sum(e.repeat for e in self.examples)
+        if repeats:  # only the oversampling control has any; other summaries keep their old form
+            out["repeats"] = repeats
+        return out
 
 
 def _matches(rec: ImageRecord, body_parts: Sequence[str] | None) -> bool:
@@ -73,9 +111,17 @@ def _matches(rec: ImageRecord, body_parts: Sequence[str] | None) -> bool:
     return not body_parts or rec.body_part in body_parts
 
 
-def image_examples(records: Iterable[ImageRecord]) -> list[Example]:
+def image_examples(records: Iterable[ImageRecord], project: Project | None = None) -> list[Example]:
+    """Examples of project images; with ``project``, each lesion image carries its lesion boxes."""
+    records = list(records)
+    boxes: dict[int, list[BoxTuple]] = {}
+    if project is not None:
+        wanted = {r.id for r in records if r.label == "lesion"}
+        for b in project.boxes():
+            if b.image_id in wanted:
+                boxes.setdefault(b.image_id, []).append(b.box.as_tuple())
     return [Example(key=r.sha256, path=r.abs_path, label=int(r.label == "lesion"), body_part=r.body_part,
-                    image_id=r.id) for r in records]
+                    image_id=r.id, boxes=tuple(boxes.get(r.id, ()))) for r in records]
 
 
 def split_records(
@@ -84,7 +130,7 @@ def split_records(
     """Reviewed images of one split (and body parts), excluded ones left out unless asked for."""
     records = [r for r in project.images(split=split, include_excluded=include_excluded)
                if r.label in ("lesion", "normal") and _matches(r, body_parts)]
-    return records
+    return select_by_lesion_type(project, records)  # an experiment's lesion_types (dataset/type_selection.py)
 
 
 def synthetic_key(path: Path) -> str:
@@ -110,7 +156,8 @@ def synthetic_examples(project: Project, samples: Iterable[SyntheticSample],
         if not str(key).startswith("syn-"):
             key = f"syn-{key}"
         src = project.image(s.source_image_id)
-        out.append(Example(key=str(key), path=path, label=1, body_part=src.body_part, synthetic_id=s.id))
+        out.append(Example(key=str(key), path=path, label=1, body_part=src.body_part, synthetic_id=s.id,
+                           boxes=(s.lesion_box(),)))
     return out
 
 
@@ -132,31 +179,49 @@ def accepted_training_samples(
 
 
 def materialise(examples: list[Example], cache: PreparedCache, *, what: str = "images",
-                progress: ProgressCallback = no_progress) -> LabelledSet:
+                progress: ProgressCallback = no_progress, masks: bool = False) -> LabelledSet:
+    """The examples' prepared arrays (decoded once, then from the cache); with ``masks``, their
+    lesion masks too, drawn from their boxes in each image's input frame."""
     total = len(examples)
 
     def tick(done: int) -> None:
         if done == total or done % 25 == 0:
             progress(ProgressEvent(f"loading {what}", done, total))
 
-    arrays = cache.stack([(e.key, e.path) for e in examples], on_item=tick)
-    return LabelledSet(examples, arrays)
+    items = [(e.key, e.path) for e in examples]
+    if not masks:
+        return LabelledSet(examples, cache.stack(items, on_item=tick))
+    arrays, frames = cache.stack_with_frames(items, on_item=tick)
+    mask = np.zeros(arrays.shape, dtype=np.uint8)
+    for i, (e, frame) in enumerate(zip(examples, frames, strict=True)):
+        if e.boxes:
+            mask[i] = box_mask(frame, e.boxes)
+    return LabelledSet(examples, arrays, mask)
 
 
 def training_set(
     project: Project, cache: PreparedCache, body_parts: Sequence[str] | None = None, *,
     include_excluded: bool = False, synthetic: Iterable[SyntheticSample] = (),
-    progress: ProgressCallback = no_progress,
+    progress: ProgressCallback = no_progress, masks: bool = False, repeats: Sequence[int] = (),
 ) -> LabelledSet:
-    """The training split (+ synthetic lesion images made from training images only)."""
+    """The training split (+ synthetic lesion images made from training images only; + ``repeats``,
+    ids of training images that appear once more each, the oversampling control); with ``masks``,
+    the lesion masks the map head learns from."""
     records = split_records(project, "train", body_parts, include_excluded=include_excluded)
     if not records:
         raise LesionStudioError(
             f"The training split has no reviewed images{_for(body_parts)}. Assign splits "
             "(lesion-studio split) and label images first."
         )
-    examples = image_examples(records) + synthetic_examples(project, synthetic, {r.id for r in records})
-    data = materialise(examples, cache, what="training images", progress=progress)
+    examples = image_examples(records, project)
+    by_id = {e.image_id: e for e in examples}
+    unknown = [i for i in repeats if i not in by_id]
+    if unknown:
+        raise LesionStudioError(f"Image {unknown[0]} is not a training image{_for(body_parts)}: only training "
+                                "images may be repeated.")
+    examples += [replace(by_id[i], repeat=True) for i in repeats]
+    examples += synthetic_examples(project, synthetic, {r.id for r in records})
+    data = materialise(examples, cache, what="training images", progress=progress, masks=masks)
     if data.n_positive == 0 or data.n_positive == len(data):
         raise LesionStudioError(f"The training split{_for(body_parts)} needs both lesion and normal images.")
     return data
@@ -164,15 +229,17 @@ def training_set(
 
 def evaluation_set(
     project: Project, split: str, cache: PreparedCache, body_parts: Sequence[str] | None = None, *,
-    include_excluded: bool = False, progress: ProgressCallback = no_progress,
+    include_excluded: bool = False, progress: ProgressCallback = no_progress, masks: bool = False,
 ) -> LabelledSet:
-    """Validation or test images of the project: real images only, by construction."""
+    """Validation or test images of the project: real images only, by construction (with their
+    lesion boxes, and with ``masks`` their lesion masks)."""
     if split not in ("val", "test"):
         raise LesionStudioError(f"Evaluation uses the 'val' or 'test' split, not {split!r}.")
     records = split_records(project, split, body_parts, include_excluded=include_excluded)
     if not records:
         raise LesionStudioError(f"The {split} split has no reviewed images{_for(body_parts)}.")
-    return materialise(image_examples(records), cache, what=f"{split} images", progress=progress)
+    return materialise(image_examples(records, project), cache, what=f"{split} images", progress=progress,
+                       masks=masks)
 
 
 def _for(body_parts: Sequence[str] | None) -> str:
@@ -180,30 +247,21 @@ def _for(body_parts: Sequence[str] | None) -> str:
 
 
 # ------------------------------------------------------------------------------ torch parts
-def build_augmentation(rotation_deg: float, translate: float, scale: tuple[float, float], hflip: bool):  # noqa: ANN201
-    """Random affine (+ horizontal flip) with torchvision transforms v2, filling with background."""
-    from torchvision.transforms import v2
-
-    steps = []
-    if hflip:
-        steps.append(v2.RandomHorizontalFlip(p=0.5))
-    steps.append(v2.RandomAffine(degrees=rotation_deg, translate=(translate, translate), scale=scale,
-                                 interpolation=v2.InterpolationMode.BILINEAR, fill=BACKGROUND))
-    return v2.Compose(steps)
-
-
-def epoch_order(labels: np.ndarray, balance: str, generator) -> np.ndarray:  # noqa: ANN001
-    """Indices for one epoch: a permutation, or a class-balanced draw with replacement.
+def epoch_order(labels: np.ndarray, balance: str, generator, draws: int | None = None) -> np.ndarray:  # noqa: ANN001
+    """Indices (into ``labels``) for one epoch of ``draws`` examples (default: all of them): a
+    class-balanced draw with replacement, or a permutation.
 
     ``balance="sampler"`` draws each class with equal total probability (the weighted sampler);
-    other modes use a plain permutation (``"loss"`` reweights the loss instead).
+    other modes use a plain permutation (``"loss"`` reweights the loss instead), cut to ``draws``
+    (or repeated when ``draws`` is longer).
     """
     import torch
 
     n = len(labels)
+    draws = n if draws is None else draws
     if balance == "sampler":
         pos = labels.sum()
         w = np.where(labels == 1, 0.5 / max(pos, 1), 0.5 / max(n - pos, 1))
-        return torch.multinomial(torch.as_tensor(w, dtype=torch.double), n, replacement=True,
+        return torch.multinomial(torch.as_tensor(w, dtype=torch.double), draws, replacement=True,
                                  generator=generator).numpy()
-    return torch.randperm(n, generator=generator).numpy()
+    return np.resize(torch.randperm(n, generator=generator).numpy(), draws)

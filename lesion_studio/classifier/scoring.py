@@ -20,7 +20,7 @@ import numpy as np
 from lesion_studio.classifier.preprocess import PreparedCache, Preprocessing
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
-from lesion_studio.files import atomic_write_json, file_sha256
+from lesion_studio.files import atomic_write_json, file_sha256, open_regular
 from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.models import layout
 from lesion_studio.onnx_runtime import make_session
@@ -31,8 +31,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-#: What the exported graph returns: lesion probability (N,) and class-activation map (N, h, w).
-OUTPUTS = ("probability", "cam")
+#: What the exported graph returns: lesion probability (N,) and the localisation map (N, h, w): the
+#: lesion map's probabilities for a network with the map head, else the class-activation map's logits.
+OUTPUTS = ("probability", "lesion_map")
+#: The map output's name in exports made before the lesion-map head (a class-activation map).
+LEGACY_MAP_OUTPUT = "cam"
 
 
 def onnx_path_for(checkpoint: str | Path) -> Path:
@@ -52,24 +55,27 @@ def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None
 
     mirrored = (meta.get("config") or {}).get("tta") == "hflip"
 
+    with_map = model.lesion_map is not None
+
     class Probability(torch.nn.Module):
-        """Probability and class-activation map: the map's mean is the logit (pooling and the 1×1
-        classifier are both linear), so one pass gives both. With ``tta: hflip`` the mirror image
-        is scored too: the probabilities are averaged, and so are the maps (the mirror's map
-        flipped back), as ``predict`` does in torch."""
+        """Probability and localisation map in one pass over the features
+        (``DRN.score_and_localisation``): the lesion map (as probabilities) of a network with the
+        map head, else the class-activation map. With ``tta: hflip`` the mirror image is scored
+        too: the probabilities are averaged, and so are the maps (the mirror's map flipped back),
+        as ``predict`` does in torch."""
 
         def __init__(self) -> None:
             super().__init__()
             self.net = model
 
         def forward(self, images: Any) -> Any:
-            cam = self.net.fc(self.net.features(images))[:, 0]
-            prob = torch.sigmoid(cam.mean(dim=(1, 2)))
+            logit, loc = self.net.score_and_localisation(images)
+            prob = torch.sigmoid(logit)
             if mirrored:
-                cam_m = torch.flip(self.net.fc(self.net.features(torch.flip(images, dims=(3,))))[:, 0], dims=(2,))
-                prob = 0.5 * (prob + torch.sigmoid(cam_m.mean(dim=(1, 2))))
-                cam = 0.5 * (cam + cam_m)
-            return prob, cam
+                logit_m, loc_m = self.net.score_and_localisation(torch.flip(images, dims=(3,)))
+                prob = 0.5 * (prob + torch.sigmoid(logit_m))
+                loc = 0.5 * (loc + torch.flip(loc_m, dims=(2,)))
+            return prob, (torch.sigmoid(loc) if with_map else loc)
 
     graph = Probability().eval()
     rng = np.random.default_rng(0)
@@ -79,7 +85,8 @@ def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None
         dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=4096)}}, what="classifier",
         probe=probe)
     sidecar = {"preprocessing": meta["preprocessing"], "arch": meta["arch"],
-               "checkpoint_sha256": file_sha256(checkpoint), "onnx_sha256": onnx_sha256, "outputs": list(OUTPUTS)}
+               "checkpoint_sha256": file_sha256(checkpoint), "onnx_sha256": onnx_sha256, "outputs": list(OUTPUTS),
+               "map": "lesion_map" if with_map else "cam"}
     atomic_write_json(layout.onnx_sidecar_path(out), sidecar, indent=1)
     return out
 
@@ -100,9 +107,9 @@ class OnnxScorer:
             raise LesionStudioError(f"The ONNX classifier {self.path} (or its .json sidecar) is missing. "
                                     "Export it with `lesion-studio score --export` or retrain.")
         try:
-            self.info = json.loads(side.read_text())
+            self.info = json.loads(_read_text(side))
             self.prep = Preprocessing(**self.info["preprocessing"])
-        except (OSError, ValueError, RecursionError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, RecursionError, KeyError, TypeError, LesionStudioError) as exc:
             raise LesionStudioError(f"The classifier sidecar {side.name} is damaged ({type(exc).__name__}: {exc}). "
                                     "Delete the .onnx and .json files to export them again.") from exc
         self.sha256 = file_sha256(self.path)
@@ -135,19 +142,27 @@ class OnnxScorer:
             progress(ProgressEvent("scoring", min(n, i + self.batch_size), n))
         return np.concatenate(out) if out else np.zeros(0)
 
-    def cams(self, arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Prepared (N, S, S) arrays → (probabilities (N,), class-activation maps (N, h, w)).
+    @property
+    def map_kind(self) -> str:
+        """``lesion_map`` (the box-supervised map head) or ``cam`` (a class-activation map)."""
+        return str(self.info.get("map", "cam"))
 
-        Maps are in the prepared square frame at output stride 8; see :mod:`lesion_studio.classifier.cam`.
+    def maps(self, arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Prepared (N, S, S) arrays → (probabilities (N,), localisation maps (N, h, w)).
+
+        Maps are in the prepared square frame at output stride 8 (:attr:`map_kind` says which
+        map); see :mod:`lesion_studio.classifier.cam` for laying them over the radiograph.
         """
-        if "cam" not in self.info.get("outputs", ()):
-            raise LesionStudioError(f"{self.path.name} was exported without class-activation maps; "
+        outputs = self.info.get("outputs", ())
+        name = "lesion_map" if "lesion_map" in outputs else LEGACY_MAP_OUTPUT if LEGACY_MAP_OUTPUT in outputs else None
+        if name is None:
+            raise LesionStudioError(f"{self.path.name} was exported without localisation maps; "
                                     "delete it and its .json (it is exported again on next use) or retrain.")
         probs, maps = [], []
         for i in range(0, len(arrays), self.batch_size):
             x = np.asarray(arrays[i:i + self.batch_size], dtype=np.float32)[:, None]
             try:
-                p, c = self.session.run(list(OUTPUTS), {"images": x})
+                p, c = self.session.run(["probability", name], {"images": x})
             except Exception as exc:  # onnxruntime raises its own types for a graph that does not fit
                 raise LesionStudioError(f"The classifier {self.path.name} cannot map these images "
                                         f"({type(exc).__name__}: {exc}).") from exc
@@ -175,23 +190,35 @@ def scorer_for_weights(weights: str | Path, *, prefer_cuda: bool = True) -> Onnx
     return OnnxScorer(onnx, prefer_cuda=prefer_cuda)
 
 
-def _has_cam(sidecar: Path) -> bool:
-    """Exports from before class-activation maps lack the ``cam`` output."""
+def _read_text(path: Path) -> str:
+    """A sidecar's text, from a regular file only (a FIFO there would stop scoring forever)."""
+    with open_regular(path, "classifier sidecar") as fh:
+        return fh.read().decode("utf-8")
+
+
+def _has_map(sidecar: Path) -> bool:
+    """Exports from before localisation maps lack the map output (``lesion_map``, or ``cam`` earlier)."""
     try:
-        return "cam" in json.loads(sidecar.read_text()).get("outputs", ())
-    except (OSError, ValueError, AttributeError, RecursionError):
+        outputs = json.loads(_read_text(sidecar)).get("outputs", ())
+    except (OSError, ValueError, AttributeError, RecursionError, LesionStudioError):
         return False
+    return "lesion_map" in outputs or LEGACY_MAP_OUTPUT in outputs
 
 
-def registered_scorer(project: Project, ref: int | str, *, need_cam: bool = False) -> tuple[OnnxScorer, Any]:
+def registered_scorer(project: Project, ref: int | str, *, need_map: bool = False,
+                      register_onnx: bool = False) -> tuple[OnnxScorer, Any]:
     """(scorer, model record) for a classifier in the project's registry, by name or id.
 
-    The ONNX file is checked against the hash the registry holds for it. The first export records
-    that hash; an ONNX file found without one is accepted only when it is the registered file
-    itself or its sidecar ties it to the registered weights, and its hash is then recorded.
-    ``need_cam`` exports again (once) a file made before the graph returned class-activation maps,
+    The ONNX file is checked against the hash the registry holds for it; the export that makes
+    the file records that hash. An ONNX file found without a registered hash is never trusted on
+    first use (its sidecar could have been written along with it): it is exported again from the
+    hash-checked weights, or, where that is impossible (no torch, no weights), refused, unless the
+    user registers it explicitly (``register_onnx``, ``lesion-studio score --register-onnx``).
+    ``need_map`` exports again (once) a file made before the graph returned localisation maps,
     when the checkpoint is there.
     """
+    from lesion_studio.errors import MissingExtraError
+
     record = project.model(ref)
     if record.kind != "drn":
         raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a classifier.")
@@ -199,26 +226,34 @@ def registered_scorer(project: Project, ref: int | str, *, need_cam: bool = Fals
     onnx = onnx_path_for(weights)
     expected = record.metadata.get("onnx_sha256")
     side_path = layout.onnx_sidecar_path(onnx)
-    stale = need_cam and onnx.exists() and side_path.exists() and not _has_cam(side_path) and weights.exists()
-    if stale or not onnx.exists() or not side_path.exists():
-        if weights.exists() and record.sha256 and file_sha256(weights) != record.sha256:
-            raise LesionStudioError(f"{weights} does not match the model's registered hash; retrain it.")
-        export_classifier_onnx(weights)
-        expected = None
-    if not expected:
-        actual = file_sha256(onnx)
+    stale = need_map and onnx.exists() and side_path.exists() and not _has_map(side_path) and weights.exists()
+    unregistered = onnx.exists() and not expected and not register_onnx
+    if stale or unregistered or not onnx.exists() or not side_path.exists():
+        if unregistered:
+            log.warning("%s of classifier %s has no registered hash; exporting it again from the weights",
+                        onnx.name, record.name)
+        if not weights.exists() or (record.sha256 and file_sha256(weights) != record.sha256):
+            raise LesionStudioError(
+                f"{onnx} of classifier {record.name!r} " + ("has no registered hash and " if unregistered else
+                                                             "is missing and ")
+                + f"its weights {weights.name} are missing or do not match the registered hash, so it cannot "
+                "be checked. Retrain it" + (", or, if you trust the file, register it with `lesion-studio score "
+                                            "--register-onnx`." if unregistered else "."))
         try:
-            side = json.loads(layout.onnx_sidecar_path(onnx).read_text())
-        except (OSError, ValueError, RecursionError):
-            side = {}
-        tied = isinstance(side, dict) and side.get("onnx_sha256") == actual and (
-            side.get("checkpoint_sha256") == record.sha256 or actual == record.sha256)
-        if not tied:
-            raise LesionStudioError(f"{onnx} of classifier {record.name!r} has no registered hash and its "
-                                    "sidecar does not tie it to the registered weights. Delete the .onnx file "
-                                    "and its .json to export it again.")
-        record = project.update_model_metadata(record.id, onnx_sha256=actual)
-        expected = actual
+            export_classifier_onnx(weights)
+        except MissingExtraError as exc:
+            if unregistered:
+                raise LesionStudioError(
+                    f"{onnx} of classifier {record.name!r} has no registered hash, and exporting it again from "
+                    "its weights needs torch. If you trust the file, register it with `lesion-studio score "
+                    "--register-onnx`; else export it on a machine with the training extra.") from exc
+            raise
+        record = project.update_model_metadata(record.id, onnx_sha256=file_sha256(onnx))
+        expected = record.metadata["onnx_sha256"]
+    elif not expected:  # register_onnx: the user vouches for the file found
+        record = project.update_model_metadata(record.id, onnx_sha256=file_sha256(onnx))
+        expected = record.metadata["onnx_sha256"]
+        log.info("registered %s of classifier %s at the user's request", onnx.name, record.name)
     return OnnxScorer(onnx, expected_sha256=expected), record
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from lesion_studio.errors import LesionStudioError
+from lesion_studio.synthesis.blend import DEFAULT_N
 from lesion_studio.synthesis.pipeline import DEFAULT_TRANSLATION, TRANSLATIONS
 
 
@@ -16,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="UNIT model name or id")
     p.add_argument("--classifier", help="DRN classifier (name or id) that scores the candidates")
     p.add_argument("--count", type=int, required=True, help="how many candidates")
-    p.add_argument("--n-range", default="1,4", help="blending exponent range lo,hi (log-uniform; default 1,4)")
+    p.add_argument("--n-range", default=f"{DEFAULT_N:g},{DEFAULT_N:g}",
+                   help=f"blending exponent range lo,hi (log-uniform; default {DEFAULT_N:g},{DEFAULT_N:g}: the "
+                        "product's n, which measured most realistic; widen it for more varied candidates)")
     p.add_argument("--sources", choices=("patches", "sampled"), default="patches",
                    help="picked normal patches (default) or windows sampled on normal images")
     p.add_argument("--body-part", action="append", default=[], metavar="PART",

@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default=None, choices=("train", "val", "test", "unassigned"),
                    help="train/val/test/unassigned (default: every image)")
     p.add_argument("--synthetic-batch", default=None, help="score (and store scores of) a synthetic batch")
+    p.add_argument("--register-onnx", action="store_true",
+                   help="trust the classifier's model.onnx as it is and record its hash (for a file that has none)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_score)
 
@@ -87,8 +89,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                                             synthetic=synthetic, progress=bar)
         if args.onnx:
             from lesion_studio.classifier.scoring import export_classifier_onnx
+            from lesion_studio.files import file_sha256
 
-            export_classifier_onnx(result.path)
+            onnx = export_classifier_onnx(result.path)
+            if model_id is not None:  # the export is ours: its hash is what scoring checks from now on
+                project.update_model_metadata(model_id, onnx_sha256=file_sha256(onnx))
     finally:
         bar.close()
         project.close()
@@ -105,7 +110,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     project = Project.open(args.project)
     try:
-        scorer, _ = registered_scorer(project, args.model)
+        scorer, _ = registered_scorer(project, args.model, register_onnx=args.register_onnx)
         if args.synthetic_batch:
             samples = project.synthetic_samples(batch=args.synthetic_batch)
             if not samples:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sqlite3
 import sys
 
 from lesion_studio import __version__
-from lesion_studio.errors import JobCancelled, LesionStudioError
+from lesion_studio.errors import JobCancelled, LesionStudioError, is_disk_full
 from lesion_studio.logsetup import configure_logging, log_file
 
 log = logging.getLogger("lesion_studio.cli")
@@ -25,6 +26,7 @@ COMMAND_MODULES = [
     "lesion_studio.cli.sample_commands",
     "lesion_studio.cli.model_commands",
     "lesion_studio.cli.run_commands",
+    "lesion_studio.cli.reader_commands",
 ]
 
 
@@ -67,9 +69,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as exc:  # disk full, permissions: the OS message is what a person needs
         log.exception("OS error")
-        print(f"lesion-studio: error: {exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})",
-              file=sys.stderr)
+        where = getattr(exc, "filename", "") or ""
+        if is_disk_full(exc):
+            print(f"lesion-studio: error: the disk is full ({where}). Free some space and run it again.",
+                  file=sys.stderr)
+            return 2
+        print(f"lesion-studio: error: {exc.strerror or exc} ({where})", file=sys.stderr)
         return 2
+    except sqlite3.Error as exc:  # the store translates the faults it knows; a full disk may still surface here
+        log.exception("SQLite error")
+        if is_disk_full(exc):
+            print("lesion-studio: error: the disk holding the project is full; the change was rolled back. "
+                  "Free some space and run it again.", file=sys.stderr)
+            return 2
+        print(f"lesion-studio: internal error (SQLite: {exc}). Details are in {log_file()}; please report them.",
+              file=sys.stderr)
+        return 70
     except Exception as exc:  # a bug: keep the traceback in the log, not in the user's face
         log.exception("unexpected error")
         print(

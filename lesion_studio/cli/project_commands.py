@@ -7,7 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from lesion_studio.store.project import DB_NAME, Project
+from lesion_studio.store import lifecycle
+from lesion_studio.store.project import Project
+from lesion_studio.store.readers import READER_ENV
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +21,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("project", type=Path)
     p.add_argument("source", type=Path, help="a folder (searched recursively) or one image file")
     p.add_argument("--labels", type=Path, help="CSV: image,label,body_part,view,split,group,exclusions,...")
-    p.add_argument("--boxes", type=Path, help="CSV: image,x0,y0,x1,y1[,kind]")
+    p.add_argument("--boxes", type=Path,
+                   help="CSV: image,x0,y0,x1,y1[,kind][,lesion_type][,reader][,created_at][,modified_at]")
     p.add_argument("--coco", type=Path, help="COCO detection JSON")
+    p.add_argument("--reader-labels", type=Path, help="CSV: image,reader,label[,labelled_at] (each reader's labels)")
+    p.add_argument("--measurements", type=Path,
+                   help="CSV: image,x0,y0,x1,y1[,spacing_row,spacing_col,spacing_source][,reader] (ruler lines)")
+    p.add_argument("--sr", type=Path, action="append", default=[],
+                   help="a DICOM SR file or a folder of them (TID 1500, e.g. from `export --format sr`); "
+                        "boxes match their image by SOP Instance UID (repeatable)")
+    p.add_argument("--reader", help="reader of the imported boxes, measurements and labels when the files name "
+                                    f"none (default: import; or ${READER_ENV}); the labels file's labels are "
+                                    "recorded as this reader's own when given")
     p.add_argument("--strict", action="store_true",
                    help="fail the whole import, writing nothing, if any annotation row cannot be used")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -34,7 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export annotations as COCO JSON, CSV or YOLO txt")
     p.add_argument("project", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--format", choices=("coco", "csv", "yolo"), required=True)
+    p.add_argument("--format", choices=("coco", "csv", "yolo", "sr"), required=True,
+                   help="sr: one DICOM Comprehensive 3D SR (TID 1500) per DICOM image and reader")
+    p.add_argument("--force", action="store_true", help="replace annotation files already in OUT")
+    p.add_argument("--deidentify", action="store_true",
+                   help="write de-identified copies of the images to OUT/images, named by project id and hash "
+                        "(DICOM through the export allow-list), for sharing with another site")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("split", help="assign train/val/test splits (stratified, grouped, seeded)")
@@ -70,24 +87,38 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     folder = args.project.expanduser().resolve()
     new_folder = not folder.exists()
-    new_project = not (folder / DB_NAME).exists()
-    project = Project.open_or_create(folder)
+    import os
+
+    from lesion_studio.store.readers import IMPORT_READER, check_reader
+
+    given = args.reader or os.environ.get(READER_ENV) or None
+    reader = check_reader(given) if given else IMPORT_READER  # before a project is created
+    project = Project.open_or_create(folder, first_import=True)
     bar = TerminalProgress()
     try:
         report = import_source(project, args.source, labels_csv=args.labels, boxes_csv=args.boxes,
-                               coco_json=args.coco, progress=bar, strict=args.strict)
+                               coco_json=args.coco, progress=bar, strict=args.strict,
+                               reader_labels_csv=args.reader_labels, measurements_csv=args.measurements,
+                               sr=args.sr, author=reader, label_reader=given and reader)
     except BaseException:
         bar.close()
         project.close()
-        if new_project:  # a failed import into a new project leaves no empty project behind
-            _remove_new_project(folder, new_folder)
+        # A failed first import removes the project it made, but only while no one else has it
+        # open and nothing was committed to it (store/lifecycle.py): never another import's data.
+        if project.created:
+            lifecycle.remove_if_abandoned(folder, remove_folder=new_folder)
         raise
     bar.close()
+    lifecycle.clear_first_import_marker(folder)  # an import succeeded: the project is a real one
     project.close()
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
     print(report.summary())
+    if report.measurements or report.reader_labels:
+        print(f"With {report.measurements} measurement(s) and {report.reader_labels} reader label(s).")
+    if report.new_lesion_types:
+        print(f"New lesion type(s) added to the project: {', '.join(report.new_lesion_types)}")
     if report.skipped:
         print(f"Skipped {len(report.skipped)} file(s) that could not be read:")
         for s in report.skipped:
@@ -103,17 +134,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         more = "" if len(report.unmatched_annotations) <= 10 else f" and {len(report.unmatched_annotations) - 10} more"
         print(f"Annotations for {len(report.unmatched_annotations)} image(s) matched no file: {shown}{more}")
     return 0
-
-
-def _remove_new_project(folder: Path, remove_folder: bool) -> None:
-    """Undo ``open_or_create``: the database files, and the folder when the import created it."""
-    import shutil
-
-    if remove_folder:
-        shutil.rmtree(folder, ignore_errors=True)
-        return
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        (folder / f"{DB_NAME}{suffix}").unlink(missing_ok=True)
 
 
 def _print_counts(title: str, counts: dict) -> None:
@@ -147,9 +167,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     from lesion_studio.dataset.exporter import export_project
 
     with Project.open(args.project) as project:
-        result = export_project(project, args.out, args.format)
+        result = export_project(project, args.out, args.format, force=args.force, deidentify=args.deidentify)
     print(f"Exported {result['images']} image(s), {result['boxes']} box(es) as {args.format} to {args.out}")
-    print(f"Image file names are relative to {result['image_root']}")
+    for line in result.get("notes", []):
+        print(line)
+    if args.deidentify:
+        print(f"Wrote {result['image_copies']} de-identified image copies to {result['image_root']}")
+        for line in result["left_out"]:
+            print(f"  left out {line}")
+    if "image_root" in result:
+        print(f"Image file names are relative to {result['image_root']}")
     return 0
 
 

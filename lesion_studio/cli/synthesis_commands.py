@@ -104,10 +104,11 @@ def cmd_train_gan(args: argparse.Namespace) -> int:
     project = Project.open(args.project)
     if args.resume:
         from lesion_studio.models import layout
+        from lesion_studio.models.checkpoint import has_checkpoint
         from lesion_studio.training.unit_config import default_model_name
 
         name = args.name or default_model_name(config)
-        if not (layout.unit_dir(project.folder, name) / layout.CHECKPOINT).exists():
+        if not has_checkpoint(layout.unit_dir(project.folder, name) / layout.CHECKPOINT):
             project.close()
             raise LesionStudioError(f"There is no checkpoint to resume for model {name!r}. "
                                     "Start without --resume (or give the right --name).")
@@ -184,7 +185,7 @@ def _write(result, window: tuple[float, float], sbs: Path) -> Path:  # noqa: ANN
     save_png(full, window_uint8(result.image, window))
     # The same image at the source's native bit depth (lossless), for analysis rather than viewing.
     from lesion_studio.files import atomic_write
-    from lesion_studio.samples.storage import encode_png
+    from lesion_studio.io.images import encode_png
 
     atomic_write(full.with_name(full.stem + "_native.png"), encode_png(result.image))
     return full
@@ -231,7 +232,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
                                                                seed=args.seed, stochastic=args.stochastic,
                                                                blend_mode=args.blend, translation=args.translation,
                                                                progress=bar)):
-                full = _write(result, _display_window(result), args.out_dir / f"{Path(rec.name).stem}_{k:04d}_sbs.png")
+                # Named by project image id: a source's file name can hold a patient's name.
+                full = _write(result, _display_window(result), args.out_dir / f"image{rec.id:06d}_{k:04d}_sbs.png")
                 if args.record:
                     from lesion_studio.samples import save_synthetic_sample
 

@@ -8,34 +8,43 @@ an import lands whole or not at all.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lesion_studio.dataset.annotations import (
     Annotations,
+    BoxMeta,
     ImageAnnotation,
     read_boxes_csv,
     read_coco_json,
     read_labels_csv,
+    read_measurements_csv,
+    read_reader_labels_csv,
 )
+from lesion_studio.dataset.dicom_sr import SPACING_FROM_IMAGE
 from lesion_studio.deid import hashed_group_key
-from lesion_studio.errors import JobCancelled, LesionStudioError
+from lesion_studio.errors import DiskFullError, JobCancelled, LesionStudioError
 from lesion_studio.files import file_sha256
-from lesion_studio.io.reader import DICOM_SUFFIXES, RASTER_SUFFIXES, is_probably_dicom, open_radiograph
+from lesion_studio.io.reader import open_radiograph
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
-from lesion_studio.store.project import Project
+from lesion_studio.store.lesion_types import add_lesion_types, lesion_types
+from lesion_studio.store.project import GROUP_SALT_KEY, Project
+from lesion_studio.store.readers import IMPORT_READER, check_reader
+from lesion_studio.store.records import NewRegion, ReaderLabel
 
 log = logging.getLogger(__name__)
 
 #: Files that are obviously not images are passed over silently (annotation files, docs).
 IGNORED_SUFFIXES = {".csv", ".json", ".txt", ".md", ".yaml", ".yml", ".xml", ".toml", ".html", ".pdf",
                     ".zip", ".gz", ".py", ".log", ".ini", ".db", ".sqlite", ".sqlite-wal", ".sqlite-shm"}
-GROUP_SALT_KEY = "group_key_salt"
+#: An import of this many images into a project that holds images is preceded by a backup.
+LARGE_IMPORT = 100
 
 
 @dataclass
@@ -51,6 +60,10 @@ class ImportReport:
     boxes: int = 0
     normal_patches: int = 0
     labelled: int = 0
+    measurements: int = 0
+    reader_labels: int = 0
+    #: Lesion types the import added to the project's list.
+    new_lesion_types: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     unmatched_annotations: list[str] = field(default_factory=list)
     #: Annotation rows skipped (or clipped), each {file, where, reason, action}.
@@ -72,34 +85,75 @@ class ImportReport:
         return text + (" Cancelled: the images imported so far are kept." if self.cancelled else "")
 
 
-def candidate_files(source: Path) -> list[Path]:
-    """Image-like files under ``source`` in a stable order (hidden files and folders skipped)."""
-    if source.is_file():
-        return [source]
+#: Folders the app writes inside a project: an import of the project's own folder passes over them
+#: (``import P P`` must not take in its synthetic images, caches or backups).
+PROJECT_OUTPUT_FOLDERS = ("cache", "models", "runs", "synthetic", "backups")
+
+
+def candidate_files(source: Path, *, skipped: list[SkippedFile] | None = None,
+                    project_folder: Path | None = None) -> list[Path]:
+    """Image-like files under ``source`` in a stable order (hidden files and folders skipped).
+
+    Only regular files are returned: a FIFO, a socket or a device would block the import or never
+    end, and a symbolic link that leads out of ``source`` would import a file the user did not
+    point at; each is listed in ``skipped`` with its reason. Folder links are not followed. Under
+    ``project_folder`` the folders the app writes (:data:`PROJECT_OUTPUT_FOLDERS`) are passed over.
+    """
+    skipped = skipped if skipped is not None else []
+    root = source.resolve()
+    if source.is_file() or not source.is_dir():
+        return [p for p in [source] if _usable(p, root.parent, skipped)]
+    own = {(project_folder / name).resolve() for name in PROJECT_OUTPUT_FOLDERS} if project_folder else set()
     out = []
-    for root, dirs, files in os.walk(source):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    for folder, dirs, files in os.walk(source):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() not in own)
         for name in sorted(files):
             if name.startswith("."):
                 continue
             suffix = Path(name).suffix.lower()
             if suffix in IGNORED_SUFFIXES:
                 continue
-            if suffix in RASTER_SUFFIXES or suffix in DICOM_SUFFIXES or is_probably_dicom(Path(root) / name):
-                out.append(Path(root) / name)
-            else:
-                out.append(Path(root) / name)  # unknown suffix: try it, report it if unreadable
+            path = here / name
+            if _usable(path, root, skipped):
+                out.append(path)  # an unknown suffix too: tried, and reported if unreadable
     return out
 
 
-def load_annotations(labels: Path | None, boxes: Path | None, coco: Path | None) -> Annotations:
+def _usable(path: Path, root: Path, skipped: list[SkippedFile]) -> bool:
+    """Whether ``path`` is a regular file inside ``root`` (links resolved); else noted in ``skipped``."""
+    import stat
+
+    from lesion_studio.files import special_kind
+
+    try:
+        mode = path.stat().st_mode  # follows a link: what would be read
+    except OSError as exc:
+        skipped.append(SkippedFile(path.name, f"cannot be read ({exc.strerror or exc})"))
+        return False
+    if not stat.S_ISREG(mode):
+        skipped.append(SkippedFile(path.name, f"not a regular file ({special_kind(mode)}); skipped"))
+        return False
+    if path.is_symlink() and not path.resolve().is_relative_to(root):
+        skipped.append(SkippedFile(path.name, "a link to a file outside the imported folder; skipped"))
+        return False
+    return True
+
+
+def load_annotations(labels: Path | None, boxes: Path | None, coco: Path | None, *,
+                     reader_labels: Path | None = None, measurements: Path | None = None,
+                     known_types: list[str] | None = None) -> Annotations:
     ann = Annotations()
     if coco:
-        read_coco_json(Path(coco), ann)
+        read_coco_json(Path(coco), ann, **({"known_types": known_types} if known_types else {}))
     if labels:
         read_labels_csv(Path(labels), ann)
     if boxes:
         read_boxes_csv(Path(boxes), ann)
+    if reader_labels:
+        read_reader_labels_csv(Path(reader_labels), ann)
+    if measurements:
+        read_measurements_csv(Path(measurements), ann)
     return ann
 
 
@@ -108,6 +162,8 @@ def _probe(path: Path) -> dict[str, Any]:
     rg = open_radiograph(path)
     tags = rg.tags
     return {
+        "_sop_uid": tags.get("SOP UID", ""),  # private keys: used to match SRs, never stored
+        "_spacing": (rg.pixel_spacing_mm, rg.spacing_source),
         "path": path,
         "sha256": file_sha256(path),
         "width": rg.width,
@@ -122,13 +178,14 @@ def _probe(path: Path) -> dict[str, Any]:
 
 
 def group_salt(project: Project) -> str:
-    """The project's secret salt for group keys (a new one until the first import saves it).
+    """The project's secret salt for group keys, made with the project (older projects get theirs
+    here, stored before it is used, in one transaction: two imports at once share one salt).
 
     Group keys taken from DICOM identifiers (Study Instance UID, else Patient ID) are stored as
     salted one-way hashes: images of one study still share a key, so splits keep them together,
     but neither the database nor an export holds the identifier.
     """
-    return project.get_setting(GROUP_SALT_KEY) or secrets.token_hex(16)
+    return project.setting_or_init(GROUP_SALT_KEY, lambda: secrets.token_hex(16))
 
 
 def import_source(
@@ -138,11 +195,15 @@ def import_source(
     labels_csv: str | Path | None = None,
     boxes_csv: str | Path | None = None,
     coco_json: str | Path | None = None,
-    author: str = "import",
+    author: str = IMPORT_READER,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
     workers: int = 2,
     strict: bool = False,
+    reader_labels_csv: str | Path | None = None,
+    measurements_csv: str | Path | None = None,
+    label_reader: str | None = None,
+    sr: list[str | Path] | tuple[str | Path, ...] = (),
 ) -> ImportReport:
     """Import ``source`` with its annotations: decode and validate everything, then write once.
 
@@ -151,25 +212,44 @@ def import_source(
     their boxes go into the store in one transaction, so an import never stops half-way. A
     cancelled import writes the images decoded so far (whole, with their annotations), then raises
     ``JobCancelled`` with the report as ``partial``, as every long job does.
+
+    ``author`` is the reader of boxes and measurements whose file names none. With
+    ``label_reader``, the labels file's labels are also recorded as that reader's own labels.
     """
     source = Path(source).expanduser().resolve()
     if not source.exists():
         raise LesionStudioError(f"{source} does not exist. Check the folder to import.")
+    author = check_reader(author)
+    label_reader = check_reader(label_reader) if label_reader else None
     annotations = load_annotations(
         Path(labels_csv) if labels_csv else None,
         Path(boxes_csv) if boxes_csv else None,
         Path(coco_json) if coco_json else None,
+        reader_labels=Path(reader_labels_csv) if reader_labels_csv else None,
+        measurements=Path(measurements_csv) if measurements_csv else None,
+        known_types=lesion_types(project),
     )
-    files = candidate_files(source)
+    if sr:
+        from lesion_studio.dataset.dicom_sr import read_sr_paths
+
+        read_sr_paths([Path(p).expanduser() for p in sr], annotations)
+    for name in PROJECT_OUTPUT_FOLDERS:
+        if source.is_relative_to((project.folder / name).resolve()):
+            raise LesionStudioError(f"{source} is inside the project's own {name}/ folder, which holds what "
+                                    "Lesion Studio made; import the original images instead.")
+    report = ImportReport(source=str(source))
+    files = candidate_files(source, skipped=report.skipped, project_folder=project.folder)
+    report.files_found = len(files)
     root = source if source.is_dir() else source.parent
-    report = ImportReport(source=str(source), files_found=len(files))
     matched_keys: set[str] = set()
     known_paths = {r.path for r in project.images()}
     todo = []
     for path in files:
-        if project.store_path(path) in known_paths:
+        stored = project.store_path(path)  # a link inside the folder is its target: counted once
+        if stored in known_paths:
             report.already_present += 1
         else:
+            known_paths.add(stored)
             todo.append(path)
 
     salt = group_salt(project)
@@ -188,10 +268,16 @@ def import_source(
             else:
                 relative = path.relative_to(root).as_posix()
                 ann = annotations.lookup(relative)
-                info["group_key"] = hashed_group_key(info["group_key"], salt)
                 if ann is not None:
                     matched_keys.add(relative if relative in annotations.by_key else path.name)
-                    _attach(info, ann, annotations, author)
+                sop = _sop_annotation(annotations, info.pop("_sop_uid"))
+                if sop is not None:
+                    matched_keys.add(sop[0])
+                    ann = sop[1] if ann is None else _merged(ann, sop[1], annotations)
+                info["group_key"] = hashed_group_key(info["group_key"], salt)
+                spacing = info.pop("_spacing")
+                if ann is not None:
+                    _attach(info, ann, annotations, author, label_reader, spacing)
                 rows.append(info)
             progress(ProgressEvent("import", done, len(todo), path.name, clock.eta(done)))
     report.problems = [asdict(p) for p in annotations.problems]
@@ -206,17 +292,53 @@ def import_source(
     report.labelled = sum(1 for r in rows if r.pop("_labelled", False))
     report.boxes = sum(len(r.get("lesion_boxes", ())) for r in rows)
     report.normal_patches = sum(len(r.get("normal_patches", ())) for r in rows)
+    report.measurements = sum(len(r.get("measurements", ())) for r in rows)
+    report.reader_labels = sum(len(r.get("reader_labels", ())) for r in rows)
     if rows:
-        if project.get_setting(GROUP_SALT_KEY) != salt:
-            project.set_setting(GROUP_SALT_KEY, salt)
-        project.add_images(rows)
+        if len(rows) >= LARGE_IMPORT and project.image_count() > 0:
+            project.backup("before-import")
+        try:
+            project.add_images(rows)
+        except DiskFullError as exc:  # the transaction was rolled back: say how much it needed
+            raise DiskFullError(f"importing {len(rows)} image(s)", project.folder, _estimated_bytes(rows)) from exc
+        used = [r.lesion_type for row in rows for r in row.get("lesion_boxes", ()) if r.lesion_type]
+        report.new_lesion_types = add_lesion_types(project, [*annotations.lesion_types, *used])
     report.added = len(rows)
     if report.cancelled:  # the one cancel contract: what was done is kept, then JobCancelled
         raise JobCancelled("The import", partial=report)
     return report
 
 
-def _attach(info: dict[str, Any], ann: ImageAnnotation, annotations: Annotations, author: str) -> None:
+def _estimated_bytes(rows: list[dict[str, Any]]) -> int:
+    """About what the rows take in the database and its write-ahead log: their text twice over
+    (table and log), a page per row for the indexes, and a megabyte for the rest."""
+    text = sum(len(json.dumps(row, default=str)) for row in rows)
+    return 2 * text + 4096 * len(rows) + (1 << 20)
+
+
+def _sop_annotation(annotations: Annotations, sop_uid: str) -> tuple[str, ImageAnnotation] | None:
+    """The annotations an SR filed under this image's SOP Instance UID (dataset/dicom_sr.py)."""
+    from lesion_studio.dataset.dicom_sr import sop_key
+
+    key = sop_key(sop_uid)
+    return (key, annotations.by_key[key]) if sop_uid and key in annotations.by_key else None
+
+
+def _merged(first: ImageAnnotation, second: ImageAnnotation, annotations: Annotations) -> ImageAnnotation:
+    """An image named by a CSV/COCO file and by an SR: the SR's boxes and rulers join the file's."""
+    scratch = Annotations(by_key={"image": first}, problems=annotations.problems, lesion_types=annotations.lesion_types)
+    for kind, boxes in (("lesion", second.lesion_boxes), ("normal_patch", second.normal_patches)):
+        for k, box in enumerate(boxes):
+            file, where = second.box_sources.get((kind, k), ("SR", f"box {k + 1}"))
+            scratch.add_box("image", kind, box, file, where, second.box_meta.get((kind, k)))
+    first.measurements += second.measurements
+    first.measurement_sources += second.measurement_sources
+    return first
+
+
+def _attach(info: dict[str, Any], ann: ImageAnnotation, annotations: Annotations, author: str,
+            label_reader: str | None = None,
+            spacing: tuple[tuple[float, float] | None, str] = (None, "")) -> None:
     """Merge one image's annotations into its row, checking each box against the image size."""
     info.update(ann.fields)  # a group named by the labels file replaces the hashed one, as given
     info["extra"] = dict(ann.extra)
@@ -233,8 +355,23 @@ def _attach(info: dict[str, Any], ann: ImageAnnotation, annotations: Annotations
             if clipped != box:
                 annotations.problem(file, where, f"the box extends beyond the {width}x{height} image",
                                     action="clipped")
-            kept.append((clipped, author))
+            meta = ann.box_meta.get((kind, k), BoxMeta())
+            kept.append(NewRegion(clipped, meta.reader or author, meta.lesion_type, meta.created_at,
+                                  meta.modified_at))
         info["lesion_boxes" if kind == "lesion" else "normal_patches"] = kept
+    labels = list(ann.reader_labels)
+    if label_reader and "label" in ann.fields and all(r.reader != label_reader for r in labels):
+        labels.append(ReaderLabel(0, label_reader, ann.fields["label"], ""))
+    info["reader_labels"] = labels
+    measurements = []
+    for m, (file, where) in zip(ann.measurements, ann.measurement_sources, strict=True):
+        if not all(0 <= x <= width for x in (m.x0, m.x1)) or not all(0 <= y <= height for y in (m.y0, m.y1)):
+            annotations.problem(file, where, f"the measurement reaches outside the {width}x{height} image")
+            continue
+        if m.spacing_source == SPACING_FROM_IMAGE:  # an SR's ruler: measured with this image's spacing
+            m = replace(m, spacing=spacing[0], spacing_source=spacing[1] if spacing[0] else "")
+        measurements.append(m if m.author else replace(m, author=author))
+    info["measurements"] = measurements
     if info["lesion_boxes"] and info.get("label", "unreviewed") == "unreviewed":
         info["label"] = "lesion"  # a box is an expert's statement that there is a lesion
 

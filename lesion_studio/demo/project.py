@@ -11,7 +11,8 @@ import numpy as np
 
 from lesion_studio.demo.phantom import PhantomCase, generate_phantom
 from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
-from lesion_studio.store.project import DB_NAME, Project
+from lesion_studio.store.database_file import DB_NAME
+from lesion_studio.store.project import Project
 from lesion_studio.store.records import Box
 
 log = logging.getLogger(__name__)

@@ -454,18 +454,20 @@ def localisation(project: Project, translator: Any, classifier: int | str, windo
                  n: float = DEFAULT_N, blend_mode: str = DEFAULT_BLEND, translation: str = "direct", threshold: float = 0.5,
                  limit: int = 32, seed: int = 0,
                  progress: ProgressCallback = no_progress) -> dict[str, Any]:
-    """Where the whole-image classifier looks in synthetic images: CAM peak inside the window?
+    """Where the whole-image classifier looks in synthetic images: its localisation map's peak
+    (the lesion map of a map-head classifier, else the class-activation map) inside the window?
 
     ``windows`` are :class:`~lesion_studio.patches.dataset.PatchInfo` (image id + window) of
     normal images; up to ``limit`` of them (seeded) get a lesion synthesized, are scored, and
-    their CAM's peak is mapped back to image pixels.
+    their map's peak is mapped back to image pixels (through the preprocessing's input frame, so
+    a classifier that crops to the body is read right).
     """
-    from lesion_studio.classifier.cam import cam_peak
-    from lesion_studio.classifier.preprocess import prepare
+    from lesion_studio.classifier.cam import map_peak
+    from lesion_studio.classifier.preprocess import prepare_with_frame
     from lesion_studio.classifier.scoring import registered_scorer
     from lesion_studio.synthesis.pipeline import synthesize_lesion
 
-    scorer, record = registered_scorer(project, classifier, need_cam=True)
+    scorer, record = registered_scorer(project, classifier, need_map=True)
     rng = np.random.default_rng(seed)
     chosen = [windows[i] for i in sorted(rng.permutation(len(windows))[:limit])]
     inside, kept, chance = [], [], []
@@ -475,15 +477,16 @@ def localisation(project: Project, translator: Any, classifier: int | str, windo
         images = {info.image_id: rg}  # one decoded image at a time
         res = synthesize_lesion(rg, info.window, translator, n=n, seed=seed + k, blend_mode=blend_mode,
                                 translation=translation)
-        probs, cams = scorer.cams(prepare(res.image, scorer.prep)[None])
-        x, y = cam_peak(cams[0], res.image.shape, scorer.prep.size)
+        prepared, frame = prepare_with_frame(res.image, scorer.prep)
+        probs, maps = scorer.maps(prepared[None])
+        x, y = map_peak(maps[0], frame)
         w = res.window
         inside.append(w.x0 <= x < w.x1 and w.y0 <= y < w.y1)
         kept.append(float(probs[0]) > threshold)
         chance.append(w.width * w.height / float(res.image.shape[0] * res.image.shape[1]))
         progress(ProgressEvent("quality", k + 1, len(chosen), "localisation"))
     inside_a, kept_a = np.array(inside, bool), np.array(kept, bool)
-    return {"classifier": record.name, "threshold": threshold, "total": len(chosen), "kept": int(kept_a.sum()),
+    return {"classifier": record.name, "map": scorer.map_kind, "threshold": threshold, "total": len(chosen), "kept": int(kept_a.sum()),
             "inside_kept": int((inside_a & kept_a).sum()),
             "fraction_inside": float(inside_a[kept_a].mean()) if kept_a.any() else None,
             "fraction_inside_all": float(inside_a.mean()) if len(inside_a) else None,

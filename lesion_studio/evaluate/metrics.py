@@ -260,3 +260,21 @@ def quantile_threshold(lesion_scores: np.ndarray, q: float) -> float:
     if s.size == 0:
         raise LesionStudioError("The baseline has no validation lesion images to set a quantile threshold on.")
     return float(np.quantile(s, q))
+
+
+def pointing_game(hits: np.ndarray, *, n_resamples: int = 2000, confidence: float = 0.95,
+                  seed: int = 0) -> dict[str, float | int | None]:
+    """The share of lesion images whose localisation map peaks inside one of their boxes, with a
+    percentile bootstrap CI over those images (the pointing game of Zhang et al. 2016).
+
+    ``hits``: one bool per lesion image considered (e.g. the test fractures the detector finds).
+    """
+    _check_resamples(n_resamples, confidence)
+    h = np.asarray(hits, dtype=float).ravel()
+    if h.size == 0:
+        return {"rate": None, "ci_low": None, "ci_high": None, "n": 0}
+    rng = np.random.default_rng(seed)
+    rates = h[rng.integers(0, h.size, (n_resamples, h.size))].mean(axis=1)
+    tail = (1 - confidence) / 2
+    return {"rate": float(h.mean()), "ci_low": float(np.quantile(rates, tail)),
+            "ci_high": float(np.quantile(rates, 1 - tail)), "n": int(h.size)}

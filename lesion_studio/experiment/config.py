@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from lesion_studio.config import from_dict, read_config_file, to_dict
 from lesion_studio.errors import ConfigError
+from lesion_studio.models.layout import check_name
 from lesion_studio.paths import default_results_dir, is_builtin_resource
 from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND, DEFAULT_N
 from lesion_studio.synthesis.pipeline import DEFAULT_TRANSLATION, TRANSLATIONS
@@ -118,6 +119,36 @@ class SelectionSpec:
 
 
 @dataclass
+class AugmentationSpec:
+    """The augmentation arms and their controls (``experiment/arms.py``).
+
+    Empty ``arms`` is the paper's protocol: one augmented model per threshold with every candidate
+    the filter keeps. With arms, each arm adds the same number of lesion images, ``ratio`` per real
+    training lesion, for each ratio; the selection on validation chooses among all arms and the
+    baseline, and every arm is reported against the baseline and against the controls
+    (``oversample``, ``copy_paste``). ``unit_pretrain`` uses the synthetic images in the first
+    ``pretrain_fraction`` of the epochs, then fine-tunes on the real images.
+    """
+
+    arms: list[str] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=lambda: [0.25, 1.0])
+    pretrain_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        from lesion_studio.experiment.arms import ARMS
+
+        unknown = [a for a in self.arms if a not in ARMS]
+        if unknown:
+            raise ConfigError(f"augmentation.arms: unknown arm {unknown[0]!r}; choose from {', '.join(ARMS)}.")
+        if len(set(self.arms)) != len(self.arms):
+            raise ConfigError("augmentation.arms lists an arm twice.")
+        if self.arms and (not self.ratios or any(not 0 < r <= 10 for r in self.ratios)):
+            raise ConfigError("augmentation.ratios must be a non-empty list of numbers in (0, 10].")
+        if not 0 < self.pretrain_fraction < 1:
+            raise ConfigError("augmentation.pretrain_fraction must lie in (0, 1).")
+
+
+@dataclass
 class BootstrapSpec:
     resamples: int = 2000
     confidence: float = 0.95
@@ -143,11 +174,15 @@ class ExperimentConfig:
     augmented_classifier: dict[str, Any] = field(default_factory=dict)  # overrides for augmented runs
     generator: GeneratorSpec = field(default_factory=GeneratorSpec)
     synthesis: SynthesisSpec = field(default_factory=SynthesisSpec)
+    augmentation: AugmentationSpec = field(default_factory=AugmentationSpec)
     thresholds: list[float] = field(default_factory=lambda: [0.25, 0.5])
     filter: FilterSpec = field(default_factory=FilterSpec)
     selection: SelectionSpec = field(default_factory=SelectionSpec)
     bootstrap: BootstrapSpec = field(default_factory=BootstrapSpec)
     scoring_backend: Literal["onnx", "torch"] = "onnx"
+    #: Only lesion images with a box of one of these types are lesion examples (others leave the
+    #: study; normal images stay). None: every lesion image. See dataset/type_selection.py.
+    lesion_types: list[str] | None = None
     #: Measure each UNIT generator with the quality report (evaluate/generator_quality.py) on
     #: validation patches it never trained on; the report goes into results.json and table.md.
     assess_generators: bool = True
@@ -169,6 +204,16 @@ class ExperimentConfig:
             raise ConfigError("'filter.min_baseline_val_auc' must lie in [0, 1).")
         if not 0 < self.selection.max_p <= 1:
             raise ConfigError("'selection.max_p' must lie in (0, 1].")
+        if self.lesion_types is not None:
+            from lesion_studio.errors import LesionStudioError
+            from lesion_studio.store.lesion_types import check_type
+
+            if not self.lesion_types:
+                raise ConfigError("'lesion_types' must name at least one lesion type (or be left out).")
+            try:
+                self.lesion_types = [check_type(t) for t in self.lesion_types]
+            except LesionStudioError as exc:
+                raise ConfigError(f"'lesion_types': {exc}") from exc
         self.classifier_config()  # validate early: a bad key fails before any work starts
 
     @property
@@ -214,6 +259,8 @@ def load_experiment_config(path: str | Path, **overrides: Any) -> ExperimentConf
     # folder's, and its results go to the user's data folder unless it or --output names one.
     builtin = is_builtin_resource(path)
     data.setdefault("base_dir", str(Path.cwd() if builtin else path.resolve().parent))
+    if "name" in data:  # it names the models and folders the experiment makes
+        check_name(str(data["name"]), "experiment name")
     if "output" not in data and "name" in data:
         data["output"] = str(default_results_dir(str(data["name"])))
     return from_dict(ExperimentConfig, data, where=path.name)

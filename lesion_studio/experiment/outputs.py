@@ -201,18 +201,62 @@ class AugmentedRun:
 
 
 @dataclass(frozen=True)
+class ArmRun:
+    """One training seed's classifier of an augmentation arm (``experiment/arms.py``) at a ratio
+    and threshold: ``added`` lesion images (``sample_ids``: synthetic or copy-paste samples;
+    ``repeat_ids``: real training images repeated), or ``skipped`` when there was nothing to add."""
+
+    arm: str
+    ratio: float
+    t: float
+    cut: float
+    seed: int
+    added: int
+    sample_ids: list[int]
+    repeat_ids: list[int]
+    val_auc: float | None
+    skipped: bool
+    path: str | None = None
+    sha256: str | None = None
+    model_id: int | None = None
+    model_name: str | None = None
+    val_scores: list[float] | None = None
+    val_labels: list[int] | None = None
+
+    @property
+    def trained(self) -> bool:
+        return self.path is not None
+
+    @property
+    def kept(self) -> int:
+        return self.added
+
+    def to_dict(self) -> dict[str, Any]:
+        return _fields_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArmRun:
+        return _load(cls, data)
+
+
+@dataclass(frozen=True)
 class Selection:
     """The choice among {baseline, each t} on validation (see ``SelectionSpec``): the per-t
     comparison rows (``t``, ``kept`` and ``val_delta`` or a ``note``), the best t, and whether it
     is accepted."""
 
     compared: list[dict[str, Any]]
-    best_t: float | None
+    #: The best threshold t, or with augmentation arms the best trial (``arm|ratio|t``).
+    best_t: float | str | None
     accepted: bool
     reason: str
 
     def compared_at(self, t: float) -> dict[str, Any]:
-        return next((c for c in self.compared if c["t"] == t), {})
+        return next((c for c in self.compared if c["t"] == t and "arm" not in c), {})
+
+    def compared_at_trial(self, trial: str) -> dict[str, Any]:
+        """The comparison row of an arms trial (``arm|ratio|t``)."""
+        return next((c for c in self.compared if c.get("trial") == trial), {})
 
     def to_dict(self) -> dict[str, Any]:
         return _fields_dict(self)
@@ -245,9 +289,11 @@ class ModelRow:
     sha256: list[str]
     model_name: list[str | None]
     val_auc: float | None
+    #: Row ids this row is also compared with (an arm against the controls of its ratio).
+    controls: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return _fields_dict(self)
+        return _fields_dict(self, skip=() if self.controls else ("controls",))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelRow:

@@ -15,6 +15,11 @@ def parts_label(parts: list[str]) -> str:
     return "+".join(parts)
 
 
+def arm_stage_name(arm: str, key: str, ratio: float, t: float) -> str:
+    """The progress name of one arm's classifier (before the seed tag)."""
+    return f"{arm} {key} ratio={ratio:g} t={t:g}"
+
+
 @dataclass(frozen=True)
 class PlannedStage:
     """One progress step: ``kind`` is baseline, generator, synthesize, score, augmented, evaluate or report."""
@@ -52,7 +57,15 @@ class ExperimentPlan:
             key = f"{parts_label(target)}<-{parts_label(source)}"
             stages += [PlannedStage("generator", f"generator {parts_label(source)}"),
                        PlannedStage("synthesize", f"synthesize {key}"), PlannedStage("score", f"score {key}")]
-            stages += [PlannedStage("augmented", f"augmented {key} t={float(t):g}{tag(s)}")
-                       for t in cfg.thresholds for s in seeds]
+            arms = cfg.augmentation.arms
+            if not arms:
+                stages += [PlannedStage("augmented", f"augmented {key} t={float(t):g}{tag(s)}")
+                           for t in cfg.thresholds for s in seeds]
+                continue
+            if "copy_paste" in arms:
+                stages += [PlannedStage("synthesize", f"copy-paste {key}"),
+                           PlannedStage("score", f"score copy-paste {key}")]
+            stages += [PlannedStage("augmented", arm_stage_name(arm, key, r, float(t)) + tag(s))
+                       for r in cfg.augmentation.ratios for t in cfg.thresholds for arm in arms for s in seeds]
         stages += [PlannedStage("evaluate", "evaluate"), PlannedStage("report", "report")]
         return cls(tuple(stages))

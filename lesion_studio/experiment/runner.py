@@ -43,6 +43,7 @@ from lesion_studio.errors import LesionStudioError
 from lesion_studio.experiment.config import ExperimentConfig, StudySpec
 from lesion_studio.experiment.generators import StubPainter, Synthesizer, UnitSynthesizer
 from lesion_studio.experiment.outputs import (
+    ArmRun,
     AugmentedRun,
     BaselineRun,
     CandidateBatch,
@@ -53,7 +54,7 @@ from lesion_studio.experiment.outputs import (
     ScoredCandidates,
     Selection,
 )
-from lesion_studio.experiment.plan import ExperimentPlan, parts_label
+from lesion_studio.experiment.plan import ExperimentPlan, arm_stage_name, parts_label
 from lesion_studio.experiment.stages import StageCache, inputs_hash
 from lesion_studio.files import file_sha256
 from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
@@ -319,46 +320,25 @@ class ExperimentRunner:
         synth = ctx.synthesizers[parts_label(source)]
 
         def fn() -> CandidateBatch:
-            from lesion_studio.io import open_radiograph
-
             sources = [r for r in split_records(project, "train", target, include_excluded=False)
                        if r.label == "normal"]
             if not sources:
                 raise LesionStudioError(f"There are no normal training images for {parts_label(target)} "
                                         "to synthesize lesions into.")
-            rng = np.random.default_rng(self.cfg.seed)
-            order = rng.permutation(len(sources))
-            done = {(s.source_image_id, s.seed): s.id for s in project.synthetic_samples(batch=batch)}
+            order = np.random.default_rng(self.cfg.seed).permutation(len(sources))
             folder = self.out / "synthetic" / key.replace("<-", "_from_")
-            ids: list[int] = []
-            total = min(spec.max_candidates, len(sources) * spec.candidates_per_image)
-            for i in order:
-                if len(ids) >= total:
-                    break
-                self.cancel.raise_if_cancelled("Synthesis")
-                rec = sources[int(i)]
-                img_rng = np.random.default_rng([self.cfg.seed, rec.id])
-                windows = synth.windows(project, rec, spec.candidates_per_image, img_rng)
-                rg = None
-                for k, window in enumerate(windows):
-                    if len(ids) >= total:
-                        break
-                    seed = int(rec.id * 1000 + k)
-                    if (rec.id, seed) in done:
-                        ids.append(done[(rec.id, seed)])
-                        continue
-                    rg = rg or open_radiograph(rec.abs_path)
-                    cand = synth.synthesize(rg, window, n=spec.n, seed=seed, stochastic=spec.stochastic,
-                                            blend_mode=spec.blend, translation=spec.translation)
-                    path = save_png(folder / f"img{rec.id:06d}-{k}.png", cand.image)
-                    file_sha = file_sha256(path)
-                    prov = {**cand.provenance, "source_image_id": rec.id, "source_sha256": rec.sha256,
-                            "box": list(cand.window.as_tuple()), "n": cand.n, "seed": cand.seed,
-                            "file_sha256": file_sha, "experiment": self.cfg.name, "generator": gen.to_dict()}
-                    ids.append(project.add_synthetic_sample(rec.id, cand.window, n=cand.n, seed=seed,
-                                                            model_id=synth.model_id, path=path, batch=batch,
-                                                            provenance=prov))
-                    self.progress(ProgressEvent(f"synthesizing {key}", len(ids), total))
+
+            def make(rec: Any, k: int, window: Any, seed: int, rg: Any) -> int:
+                cand = synth.synthesize(rg, window, n=spec.n, seed=seed, stochastic=spec.stochastic,
+                                        blend_mode=spec.blend, translation=spec.translation)
+                path = save_png(folder / f"img{rec.id:06d}-{k}.png", cand.image)
+                prov = {**cand.provenance, "source_image_id": rec.id, "source_sha256": rec.sha256,
+                        "box": list(cand.window.as_tuple()), "n": cand.n, "seed": cand.seed,
+                        "file_sha256": file_sha256(path), "experiment": self.cfg.name, "generator": gen.to_dict()}
+                return project.add_synthetic_sample(rec.id, cand.window, n=cand.n, seed=seed, model_id=synth.model_id,
+                                                    path=path, batch=batch, provenance=prov)
+
+            ids = self._fill_candidates(project, sources, order, batch, synth, f"synthesizing {key}", make)
             return CandidateBatch(batch=batch, sample_ids=ids)
 
         return self.stages.run_as(f"synthesize/{key}", inputs, fn, CandidateBatch)
@@ -466,7 +446,122 @@ class ExperimentRunner:
 
         return self.stages.run_as(f"augmented/{key}/t={t:g}/seed={seed}", inputs, fn, AugmentedRun)
 
-    def select(self, baselines: list[BaselineRun], trials: dict[float, list[AugmentedRun]]) -> Selection:
+    def copy_paste_candidates(self, ctx: RunContext, target: list[str], key: str) -> CandidateBatch:
+        """The copy-paste control's candidates: real training lesion windows of the target body parts
+        blended into their normal training images, with the synthesis blend and placement rule
+        (the synthesizer's windows), as many as the synthesis stage makes. Each records its
+        pasted lesion box (``provenance["lesion_box"]``), which the map head learns from."""
+        from lesion_studio.experiment.arms import copy_paste
+        from lesion_studio.io import open_radiograph
+        from lesion_studio.io.images import save_png
+
+        project = ctx.project
+        spec = self.cfg.synthesis
+        inputs = {"synthesis": to_dict(spec), "data": self._records_hash(project, target), "seed": self.cfg.seed,
+                  "kind": "copy_paste", "version": STAGE_VERSION}
+        batch = f"{self.cfg.name}:copy-paste:{key}:{inputs_hash(inputs)[:8]}"
+        synth = ctx.synthesizers[key.split("<-")[1]]
+
+        def fn() -> CandidateBatch:
+            train = split_records(project, "train", target, include_excluded=False)
+            normals = [r for r in train if r.label == "normal"]
+            boxes: dict[int, list[tuple[float, float, float, float]]] = {}
+            for b in project.boxes():
+                boxes.setdefault(b.image_id, []).append(b.box.as_tuple())
+            donors = [(r, box) for r in train if r.label == "lesion" for box in boxes.get(r.id, ())]
+            if not normals or not donors:
+                raise LesionStudioError(f"Copy-paste needs normal training images and boxed training lesions of "
+                                        f"{parts_label(target)}.")
+            order = np.random.default_rng([self.cfg.seed, 7]).permutation(len(normals))
+            folder = self.out / "synthetic" / ("copy_paste_" + key.replace("<-", "_from_"))
+
+            def make(rec: Any, k: int, window: Any, seed: int, target_rg: Any) -> int:
+                pick = np.random.default_rng([self.cfg.seed, rec.id, k]).integers(len(donors))
+                donor, donor_box = donors[int(pick)]
+                w = window.clipped(target_rg.width, target_rg.height)
+                image, lesion_box = copy_paste(target_rg.pixels, w.as_ints(), open_radiograph(donor.abs_path).pixels,
+                                               donor_box, n=spec.n, blend_mode=spec.blend)
+                path = save_png(folder / f"img{rec.id:06d}-{k}.png", image)
+                prov = {"kind": "copy_paste", "source_image_id": rec.id, "source_sha256": rec.sha256,
+                        "donor_image_id": donor.id, "donor_box": list(donor_box), "box": list(w.as_tuple()),
+                        "lesion_box": [round(v, 3) for v in lesion_box], "n": spec.n, "blend": spec.blend,
+                        "seed": seed, "file_sha256": file_sha256(path), "experiment": self.cfg.name}
+                return project.add_synthetic_sample(rec.id, w, n=spec.n, seed=seed, model_id=None, path=path,
+                                                    batch=batch, provenance=prov)
+
+            ids = self._fill_candidates(project, normals, order, batch, synth, f"copy-paste {key}", make)
+            return CandidateBatch(batch=batch, sample_ids=ids)
+
+        return self.stages.run_as(f"copy_paste/{key}", inputs, fn, CandidateBatch)
+
+    def _fill_candidates(self, project: Project, sources: list[Any], order: np.ndarray, batch: str,
+                         synth: Synthesizer, label: str, make: Any) -> list[int]:
+        """The candidate samples of a batch: normal training images in ``order``, each with
+        ``candidates_per_image`` windows placed by the synthesizer's rule, up to ``max_candidates``.
+        A sample the batch already holds (an interrupted stage) is reused; ``make(record, k,
+        window, seed, radiograph)`` makes and records a new one and returns its id. Synthesis and
+        the copy-paste control walk the same images and windows this way."""
+        from lesion_studio.io import open_radiograph
+
+        spec = self.cfg.synthesis
+        done = {(s.source_image_id, s.seed): s.id for s in project.synthetic_samples(batch=batch)}
+        total = min(spec.max_candidates, len(sources) * spec.candidates_per_image)
+        ids: list[int] = []
+        for i in order:
+            if len(ids) >= total:
+                break
+            self.cancel.raise_if_cancelled("Synthesis")
+            rec = sources[int(i)]
+            windows = synth.windows(project, rec, spec.candidates_per_image,
+                                    np.random.default_rng([self.cfg.seed, rec.id]))
+            rg = None
+            for k, window in enumerate(windows):
+                if len(ids) >= total:
+                    break
+                seed = int(rec.id * 1000 + k)
+                if (rec.id, seed) in done:
+                    ids.append(done[(rec.id, seed)])
+                    continue
+                rg = rg or open_radiograph(rec.abs_path)
+                ids.append(make(rec, k, window, seed, rg))
+                self.progress(ProgressEvent(label, len(ids), total))
+        return ids
+
+    def arm_run(self, ctx: RunContext, target: list[str], key: str, arm: str, ratio: float, t: float, cut: float,
+                sample_ids: list[int], repeat_ids: list[int], seed: int) -> ArmRun:
+        """One arm's classifier for one seed: the training split plus what the arm adds."""
+        from lesion_studio.training.classifier_trainer import train_classifier
+
+        project = ctx.project
+        cfg = self.aug_cfgs[seed]
+        pretrain = (max(1, round(cfg.epochs * self.cfg.augmentation.pretrain_fraction))
+                    if arm == "unit_pretrain" else None)
+        inputs = {"config": to_dict(cfg), "data": self._records_hash(project, target), "arm": arm, "ratio": ratio,
+                  "t": t, "cut": cut, "samples": sample_ids, "repeats": repeat_ids, "pretrain_epochs": pretrain,
+                  "version": STAGE_VERSION}
+        added = len(sample_ids) + len(repeat_ids)
+        safe = key.replace("<-", "_from_")
+        tag = f"{safe}-{arm}-r{ratio:g}-t{t:g}{self._seed_tag(seed)}"
+
+        def fn() -> ArmRun:
+            if not added:
+                return ArmRun(arm=arm, ratio=ratio, t=t, cut=cut, seed=seed, added=0, sample_ids=[], repeat_ids=[],
+                              val_auc=None, skipped=True)
+            name = f"{self.cfg.name}-arm-{tag}"
+            result, mid = train_classifier(
+                project, cfg, name=name, out_dir=self.out / "models" / f"arm-{tag}", body_parts=target,
+                include_excluded=self.cfg.include_excluded,
+                synthetic=[project.synthetic_sample(i) for i in sample_ids], repeats=repeat_ids,
+                pretrain_epochs=pretrain, progress=self.progress, cancel=self.cancel, cache_dir=ctx.cache_dir)
+            val_scores, val_labels = self._val_scores(ctx, result.path, target)
+            return ArmRun(arm=arm, ratio=ratio, t=t, cut=cut, seed=seed, added=added, sample_ids=sample_ids,
+                          repeat_ids=repeat_ids, val_auc=result.val_auc, skipped=False, path=str(result.path),
+                          sha256=result.sha256, model_id=mid, model_name=name, val_scores=val_scores,
+                          val_labels=val_labels)
+
+        return self.stages.run_as(f"arm/{key}/{arm}/ratio={ratio:g}/t={t:g}/seed={seed}", inputs, fn, ArmRun)
+
+    def select(self, baselines: list[BaselineRun], trials: dict[Any, list[Any]]) -> Selection:
         """Choose among {baseline, each t} on validation only (see ``SelectionSpec``).
 
         Returns the per-t validation comparison, the best t (or None), and whether it is accepted.
@@ -479,6 +574,8 @@ class ExperimentRunner:
         compared: list[dict[str, Any]] = []
         for t, runs in trials.items():
             row: dict[str, Any] = {"t": t, "kept": runs[0].kept}
+            if isinstance(runs[0], ArmRun):  # arms: the trial is (arm, ratio, t)
+                row = {"t": runs[0].t, "arm": runs[0].arm, "ratio": runs[0].ratio, "kept": runs[0].kept, "trial": t}
             if any(r.skipped for r in runs):
                 row["note"] = "no candidate passed the threshold"
             elif labels is None or any(s is None for s in base_scores) or any(r.val_scores is None for r in runs):
@@ -496,6 +593,11 @@ class ExperimentRunner:
         best = max(valid, key=lambda c: c["val_delta"]["delta"])
         d = best["val_delta"]
         accepted = d["delta"] > spec.min_val_delta and d["p_not_better"] <= spec.max_p
+        what = f"{best['arm']} ratio={best['ratio']:g} t={best['t']:g}" if "arm" in best else f"t={best['t']:g}"
+        if "arm" in best:
+            return Selection(compared=compared, best_t=best["trial"], accepted=accepted, reason=(
+                f"{what}: validation ΔAUC {d['delta']:+.3f}, {d['p_not_better']:.0%} of paired resamples at "
+                f"ΔAUC <= 0 (accept when ΔAUC > {spec.min_val_delta:g} and that share <= {spec.max_p:.0%})"))
         reason = (f"t={best['t']:g}: validation ΔAUC {d['delta']:+.3f}, "
                   f"{d['p_not_better']:.0%} of paired resamples at ΔAUC <= 0 "
                   f"(accept when ΔAUC > {spec.min_val_delta:g} and that share <= {spec.max_p:.0%})")
@@ -508,7 +610,7 @@ class ExperimentRunner:
         records = split_records(project, "test", parts, include_excluded=self.cfg.include_excluded)
         if not records:
             raise LesionStudioError(f"The test set has no reviewed images for {parts_label(parts)}.")
-        sets = {"headline": materialise(image_examples(records), cache, what="test images")}
+        sets = {"headline": materialise(image_examples(records, project), cache, what="test images", masks=True)}
         extra = set(self.cfg.also_evaluate_including)
         if extra and not self.cfg.include_excluded:
             more = [r for r in split_records(project, "test", parts, include_excluded=True)
@@ -546,6 +648,10 @@ class ExperimentRunner:
         mean_scores = np.mean(s, axis=0)
         fpr, tpr, _ = roc(data.labels, mean_scores)
         entry["roc"] = {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist(), "of": "mean score over seeds"}
+        for control in row.controls:
+            if control in scores and control != row.id:
+                entry.setdefault("delta_vs_controls", {})[control.split("|")[1].split(" x")[0]] = pooled_paired_delta_auc(
+                    data.labels, scores[control], s, **opts).to_dict()
         if row is not base:
             b = scores[base.id]
             entry["delta_vs_baseline"] = pooled_paired_delta_auc(data.labels, b, s, **opts).to_dict()
@@ -562,6 +668,39 @@ class ExperimentRunner:
             entry["per_body_part"] = per_part
         return entry
 
+    def _pointing(self, paths: list[str], data: LabelledSet) -> dict[str, Any]:
+        """The pointing game on the test lesions with boxes: does the seed-mean localisation map
+        (the lesion map of a map-head detector, else the CAM) peak inside a radiologist's box?
+        ``detected``: over the lesions the detector finds (seed-mean probability > 0.5); ``all``:
+        over every boxed lesion. Percentile bootstrap CIs over the lesion images."""
+        from lesion_studio.evaluate.metrics import pointing_game
+        from lesion_studio.models.drn import load_classifier
+        from lesion_studio.training.classifier_trainer import predict_localisation
+
+        assert data.masks is not None
+        scores, maps = [], []
+        for path in paths:
+            model, _ = load_classifier(path, device=self.cls_cfg.device)
+            s, m = predict_localisation(model, data.arrays, device=next(model.parameters()).device,
+                                        batch_size=self.cls_cfg.eval_batch_size)
+            scores.append(s)
+            maps.append(m)
+        score, grid = np.mean(scores, axis=0), np.mean(maps, axis=0)
+        boxed = [i for i, e in enumerate(data.examples) if e.label == 1 and e.boxes]
+        size = data.arrays.shape[-1]
+        hits = []
+        for i in boxed:
+            cell = np.unravel_index(int(np.argmax(grid[i])), grid[i].shape)
+            y = min(size - 1, int((cell[0] + 0.5) * size / grid[i].shape[0]))
+            x = min(size - 1, int((cell[1] + 0.5) * size / grid[i].shape[1]))
+            hits.append(bool(data.masks[i][y, x]))
+        hits_a = np.array(hits, dtype=bool)
+        found = np.array([score[i] > 0.5 for i in boxed], dtype=bool)
+        bs = self.cfg.bootstrap
+        opts = {"n_resamples": bs.resamples, "confidence": bs.confidence, "seed": bs.seed}
+        return {"detected": pointing_game(hits_a[found], **opts), "all": pointing_game(hits_a, **opts),
+                "map": "lesion_map" if self.cls_cfg.head == "image+map" else "cam"}
+
     def evaluate(self, ctx: RunContext, rows: list[ModelRow]) -> Evaluation:
         bs = self.cfg.bootstrap
         test_id = "external:" + str(self.test_set_dir or (self.cfg.test_set.folder if self.cfg.test_set else "")) \
@@ -570,7 +709,7 @@ class ExperimentRunner:
                   "bootstrap": to_dict(bs), "test": test_id, "version": STAGE_VERSION,
                   "test_data": inputs_hash(sorted((r.sha256, r.label, r.exclusions, r.body_part)
                                                   for r in ctx.test_source.images(split="test"))),
-                  "including": self.cfg.also_evaluate_including}
+                  "including": self.cfg.also_evaluate_including, "pointing": 1}
 
         def fn() -> Evaluation:
             evaluations: list[dict[str, Any]] = []
@@ -583,7 +722,10 @@ class ExperimentRunner:
                 for line, data in self._test_sets(ctx, parts).items():
                     scores = {r.id: [self._predict_torch(p, data.arrays) for p in r.paths] for r in trows if r.paths}
                     for r in trows:
-                        evaluations.append({**self._evaluate_row(r, base, data, scores), "line": line})
+                        entry = {**self._evaluate_row(r, base, data, scores), "line": line}
+                        if line == "headline" and r.paths and data.masks is not None:
+                            entry["pointing"] = self._pointing(r.paths, data)
+                        evaluations.append(entry)
             return Evaluation(test_set=test_id, evaluations=evaluations)
 
         return self.stages.run_as("evaluate", inputs, fn, Evaluation)
@@ -591,10 +733,13 @@ class ExperimentRunner:
     # ------------------------------------------------------------------ the whole protocol
     def run(self) -> ExperimentResult:
         """Open the project, run (or resume) every stage on it, write the report, close it."""
+        from lesion_studio.dataset.type_selection import lesion_type_selection
+
         t0 = time.perf_counter()
         project = self._open_project()
         try:
-            return self._run(project, t0)
+            with lesion_type_selection(self.cfg.lesion_types):
+                return self._run(project, t0)
         finally:
             project.close()
 
@@ -651,6 +796,11 @@ class ExperimentRunner:
                 scored = self.score(ctx, key, samples, filters)
                 tick(f"score {key}")
                 decision = self.filter_decision(filters)
+                if self.cfg.augmentation.arms:
+                    selections.append(self._run_arms(
+                        ctx, study, key, samples, scored, decision, baselines, rows, tick, seed_tag,
+                        gen, qualities.get(parts_label(source))))
+                    continue
                 trials: dict[float, list[AugmentedRun]] = {}
                 for t in self.cfg.thresholds:
                     for seed in self.seeds:
@@ -717,6 +867,143 @@ class ExperimentRunner:
             if test_project is not None:
                 test_project.close()
 
+    def _run_arms(self, ctx: RunContext, study: StudySpec, key: str, samples: CandidateBatch,
+                  scored: ScoredCandidates, decision: FilterDecision, baselines: dict[str, list[BaselineRun]],
+                  rows: list[ModelRow], tick: Any, seed_tag: Any, gen: GeneratorInfo,
+                  quality: dict[str, Any] | None) -> dict[str, Any]:
+        """A study with augmentation arms (``experiment/arms.py``): every arm adds the same number of
+        lesion images per ratio and threshold, the selection chooses among all of them and the
+        baseline on validation, and every arm gets a row compared with the baseline and the controls."""
+        target, source = study.body_parts, study.transfer_from or study.body_parts
+        label = parts_label(target)
+        project = ctx.project
+        cp_scored: ScoredCandidates | None = None
+        cp_samples: CandidateBatch | None = None
+        if "copy_paste" in self.cfg.augmentation.arms:
+            cp_samples = self.copy_paste_candidates(ctx, target, key)
+            tick(f"copy-paste {key}")
+            cp_scored = self.score(ctx, f"{key}#copy_paste", cp_samples, baselines[parts_label(source)])
+            tick(f"score copy-paste {key}")
+        trials, counts = self._arm_trials(ctx, target, key, (scored, cp_scored), decision, tick, seed_tag)
+        selection = self.select(baselines[label], trials)
+        best = selection.best_t
+        status = REFUSED if decision.refused else (ACCEPTED if selection.accepted else REJECTED)
+        if all(r[0].skipped for r in trials.values()):
+            status = REFUSED if decision.refused else NOTHING_KEPT
+        kept_ids = set(trials[best][0].sample_ids) if best is not None and status == ACCEPTED else set()
+        for batch in (samples, cp_samples):
+            for sid in (batch.sample_ids if batch is not None else ()):
+                project.update_synthetic_sample(sid, status="accepted" if sid in kept_ids else "rejected")
+        rows.extend(self._arm_rows(study, trials, selection, status, decision.refused))
+        return {"study": study.label(), "key": key, "type": "Arms", "generator": gen.to_dict(),
+                "generator_quality": quality, "filter_model": scored.filter_model,
+                "filter_models": scored.filter_models, "filter": decision.to_dict() | {"kind": self.cfg.filter.kind},
+                "candidates": len(samples.sample_ids),
+                "copy_paste_candidates": len(cp_samples.sample_ids) if cp_samples else 0,
+                "batch": samples.batch, "scores": scored.json_scores, "scoring_backend": scored.backend,
+                "arm_counts": counts,
+                "threshold_trials": [
+                    {"t": runs[0].t, "arm": runs[0].arm, "ratio": runs[0].ratio, "cut": runs[0].cut,
+                     "kept": runs[0].added, "val_auc": _mean_or_none([r.val_auc for r in runs]),
+                     "val_auc_per_seed": [r.val_auc for r in runs],
+                     **{k: v for k, v in selection.compared_at_trial(trial).items() if k not in ("t", "kept")},
+                     "val_vs_controls": self._val_vs_controls(baselines[label], trials, trial)}
+                    for trial, runs in trials.items()],
+                "chosen_t": best if status == ACCEPTED else None, "best_t": best, "status": status,
+                "selection_reason": selection.reason,
+                "synthetic_folder": str(self.out / "synthetic" / key.replace("<-", "_from_"))}
+
+    def _arm_trials(self, ctx: RunContext, target: list[str], key: str,
+                    scored: tuple[ScoredCandidates, ScoredCandidates | None], decision: FilterDecision, tick: Any,
+                    seed_tag: Any) -> tuple[dict[str, list[ArmRun]], list[dict[str, Any]]]:
+        """Every arm's runs per ratio and threshold (each seed), and how many lesions each added.
+        ``scored``: the UNIT candidates and the copy-paste ones (None without that arm)."""
+        from lesion_studio.evaluate.metrics import above_threshold
+        from lesion_studio.experiment.arms import FILTERED, choose, equal_count, lesion_count
+
+        spec = self.cfg.augmentation
+        real_lesions = [r.id for r in split_records(ctx.project, "train", target,
+                                                    include_excluded=self.cfg.include_excluded)
+                        if r.label == "lesion"]
+
+        def kept(sc: ScoredCandidates | None, cut: float) -> list[int]:
+            if sc is None or decision.refused:
+                return []
+            ids = sorted(sc.scores)
+            keep = above_threshold(np.array([sc.scores[i] for i in ids]), cut)
+            return [i for i, k in zip(ids, keep, strict=True) if k]
+
+        trials: dict[str, list[ArmRun]] = {}
+        counts: list[dict[str, Any]] = []
+        for ratio in spec.ratios:
+            wanted = lesion_count(len(real_lesions), ratio)
+            for t in self.cfg.thresholds:
+                cut = decision.cuts.get(float(t), float("nan")) if not decision.refused else float("nan")
+                pools = {"unit": kept(scored[0], cut), "unit_pretrain": kept(scored[0], cut),
+                         "copy_paste": kept(scored[1], cut)}
+                count = equal_count(wanted, {a: len(pools[a]) for a in spec.arms if a in FILTERED})
+                counts.append({"ratio": ratio, "t": float(t), "wanted": wanted, "added": count,
+                               "kept": {a: len(pools[a]) for a in spec.arms if a in FILTERED}})
+                for arm in spec.arms:
+                    chosen = choose(pools.get(arm, []), count, seed=self.cfg.seed) if arm in FILTERED else []
+                    repeats = choose(real_lesions, count, seed=self.cfg.seed) if arm == "oversample" else []
+                    trial = f"{arm}|{ratio:g}|{float(t):g}"
+                    for seed in self.seeds:
+                        self.cancel.raise_if_cancelled("The experiment")
+                        trials.setdefault(trial, []).append(self.arm_run(
+                            ctx, target, key, arm, float(ratio), float(t), cut, chosen, repeats, seed))
+                        tick(arm_stage_name(arm, key, float(ratio), float(t)) + seed_tag(seed))
+        return trials, counts
+
+    def _arm_rows(self, study: StudySpec, trials: dict[str, list[ArmRun]], selection: Any, status: str,
+                  refused: bool) -> list[ModelRow]:
+        """One row per arm and ratio, at the arm's best threshold on validation, naming the
+        controls' rows at the same ratio."""
+        from lesion_studio.experiment.arms import CONTROLS
+
+        target, source = study.body_parts, study.transfer_from or study.body_parts
+        label = parts_label(target)
+        by_arm: dict[tuple[str, float], str] = {}
+        for trial, runs in trials.items():
+            arm, ratio = runs[0].arm, runs[0].ratio
+            cur = by_arm.get((arm, ratio))
+            if cur is None or _val_delta(selection, trial) > _val_delta(selection, cur):
+                by_arm[(arm, ratio)] = trial
+        row_ids = {(a, r): f"{label}|{a} x{r:g}|{parts_label(source) if study.transfer_from else None}"
+                   for a, r in by_arm}
+        rows = []
+        for (arm, ratio), trial in by_arm.items():
+            runs = trials[trial]
+            controls = [row_ids[(c, ratio)] for c in CONTROLS if c != arm and (c, ratio) in row_ids]
+            row_status = status if trial == selection.best_t else (REFUSED if refused else REJECTED)
+            base_row = self._row(label, target, f"{arm} x{ratio:g}", runs, status=row_status,
+                                 transfer_from=parts_label(source) if study.transfer_from else None,
+                                 selection_reason=selection.reason)
+            rows.append(ModelRow(**{**base_row.to_dict(), "id": row_ids[(arm, ratio)], "t": runs[0].t,
+                                    "cut": runs[0].cut, "augmented_samples": runs[0].added, "controls": controls}))
+        return rows
+
+    def _val_vs_controls(self, baselines: list[BaselineRun], trials: dict[str, list[ArmRun]],
+                         trial: str) -> dict[str, Any]:
+        """Pooled paired validation ΔAUC of one arm trial against each control at the same ratio and t."""
+        from lesion_studio.evaluate.metrics import pooled_paired_delta_auc
+        from lesion_studio.experiment.arms import CONTROLS
+
+        runs = trials[trial]
+        labels = baselines[0].val_labels
+        out: dict[str, Any] = {}
+        if labels is None or any(r.val_scores is None for r in runs):
+            return out
+        for control in CONTROLS:
+            other = f"{control}|{runs[0].ratio:g}|{runs[0].t:g}"
+            if other == trial or other not in trials or any(r.val_scores is None for r in trials[other]):
+                continue
+            d = pooled_paired_delta_auc(np.asarray(labels), [r.val_scores for r in trials[other]],
+                                        [r.val_scores for r in runs], n_resamples=self.cfg.selection.resamples,
+                                        confidence=self.cfg.bootstrap.confidence, seed=self.cfg.bootstrap.seed)
+            out[control] = d.to_dict()
+        return out
+
     @staticmethod
     def _row(label: str, parts: list[str], kind: str, runs: list[BaselineRun] | list[AugmentedRun], *, status: str,
              transfer_from: str | None = None, selection_reason: str | None = None) -> ModelRow:
@@ -731,6 +1018,12 @@ class ExperimentRunner:
                         sha256=[r.sha256 for r in trained if r.sha256 is not None],
                         model_name=[r.model_name for r in trained],
                         val_auc=_mean_or_none([r.val_auc for r in trained]))
+
+
+def _val_delta(selection: Selection, trial: str) -> float:
+    """A trial's pooled validation ΔAUC against the baseline (−inf when it has none)."""
+    d = selection.compared_at_trial(trial).get("val_delta")
+    return float(d["delta"]) if d else float("-inf")
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:

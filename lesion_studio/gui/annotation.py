@@ -15,22 +15,31 @@ from PySide6.QtCore import QObject, Signal
 
 from lesion_studio.gui.commands import (
     LESION,
+    MEASURE,
     PATCH,
+    AddMeasurementCommand,
     AddRegionCommand,
     ChangeRegionCommand,
+    DeleteMeasurementCommand,
     DeleteRegionCommand,
+    SetBoxTypeCommand,
     UpdateImageCommand,
     image_fields_snapshot,
 )
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.viewer.canvas import ImageCanvas
-from lesion_studio.gui.viewer.overlays import RegionItem
+from lesion_studio.gui.viewer.overlays import MeasurementItem, RegionItem
+from lesion_studio.io.spacing import length_text
+from lesion_studio.store import measurements as store_measurements
+from lesion_studio.store.lesion_types import lesion_types
 from lesion_studio.store.project import Project
+from lesion_studio.store.readers import CONSENSUS
 from lesion_studio.store.records import Box, ImageRecord
 
 log = logging.getLogger(__name__)
 
 MIN_REGION_PX = 4
+MIN_RULER_PX = 1.0  # a ruler shorter than this (image px) is a click, not a measurement
 PATCH_SIZES = (16, 512)
 DEFAULT_PATCH = 64
 
@@ -52,6 +61,9 @@ class AnnotationController(QObject):
         self.record: ImageRecord | None = None
         self.selected: tuple[str, int] | None = None
         self.patch_size = DEFAULT_PATCH
+        #: The lesion type a new box gets (T cycles it, or the selected box's type).
+        self.current_type = ""
+        self._types_of: ProjectSession | None = None
         #: Called when a box is drawn on an image labelled normal; returns True to relabel as lesion.
         self.confirm_relabel: Callable[[ImageRecord], bool] = lambda _rec: True
         #: Why the selected image has nothing to draw on (its file is missing...), said on any edit.
@@ -63,6 +75,10 @@ class AnnotationController(QObject):
             self.selected = None
         self.session, self.record = session, record
         self.unavailable = ""
+        if session is not None and session is not self._types_of:  # a new project: its first type
+            types = lesion_types(session.project)
+            self.current_type = types[0] if types else ""
+            self._types_of = session
         self.reload_regions()
 
     def _editable(self) -> bool:
@@ -80,17 +96,41 @@ class AnnotationController(QObject):
             return self.record.width, self.record.height
         return w, h
 
+    def _owner(self, reader: str, several: bool) -> str:
+        """How a box is drawn: consensus green; another reader's violet where the image holds
+        boxes of several readers (an image read by one reader, e.g. imported, stays orange)."""
+        assert self.session is not None
+        if reader == CONSENSUS:
+            return "consensus"
+        return "other" if several and reader != self.session.author else "mine"
+
     def reload_regions(self) -> None:
         if self.session is None or self.record is None or self.canvas.radiograph is None:
             self.canvas.set_regions([])
+            self.canvas.set_measurements([])
             return
         p = self.session.project
-        items = [RegionItem(LESION, b.id, b.box) for b in p.boxes(self.record.id)]
-        items += [RegionItem(PATCH, n.id, n.box) for n in p.normal_patches(self.record.id)]
+        view = self.session.reader_view
+        boxes = p.boxes(self.record.id, reader=view)
+        several = len({b.reader for b in boxes}) > 1
+        items = [RegionItem(LESION, b.id, b.box, owner=self._owner(b.reader, several),
+                            editable=self.session.can_edit(b.reader), reader=b.reader, lesion_type=b.lesion_type)
+                 for b in boxes]
+        items += [RegionItem(PATCH, n.id, n.box, reader=n.author) for n in p.normal_patches(self.record.id)]
         self.canvas.set_regions(items)
-        if self.selected is not None and self.canvas.region(*self.selected) is None:
+        rulers = [MeasurementItem(m.id, (m.x0, m.y0, m.x1, m.y1),
+                                  length_text(m.length_px, m.length_mm, m.spacing_source),
+                                  editable=self.session.can_edit(m.author), reader=m.author)
+                  for m in store_measurements.measurements(p, self.record.id, reader=view)]
+        self.canvas.set_measurements(rulers)
+        if self.selected is not None and self._item(self.selected) is None:
             self.selected = None
         self._paint_selection()
+
+    def _item(self, key: tuple[str, int]) -> RegionItem | MeasurementItem | None:
+        if key[0] == MEASURE:
+            return self.canvas.measurement(key[1])
+        return self.canvas.region(*key)
 
     def select(self, key: tuple[str, int] | None) -> None:
         if key == self.selected:
@@ -100,7 +140,7 @@ class AnnotationController(QObject):
         self.selection_changed.emit(key)
 
     def _paint_selection(self) -> None:
-        for item in self.canvas.regions:
+        for item in [*self.canvas.regions, *self.canvas.measurements]:
             item.set_selected(item.key == self.selected)
 
     def _lesion_boxes(self, exclude: int | None = None) -> list[Box]:
@@ -127,8 +167,13 @@ class AnnotationController(QObject):
         box = snap(box, *self.size())
         if not self._check(kind, box):
             return None
+        if self.session.reader_view not in (None, self.session.author):
+            self.message.emit(f"These are {self.session.reader_view}'s boxes (read-only). Show your own or all "
+                              "readers' boxes to draw.", "warning")
+            return None
         stack = self.session.undo_stack
-        cmd = AddRegionCommand(self.session, kind, self.record.id, box)
+        cmd = AddRegionCommand(self.session, kind, self.record.id, box,
+                               lesion_type=self.current_type if kind == LESION else "")
         relabel = kind == LESION and self.record.label != "lesion"
         if relabel and self.record.label == "normal" and not self.confirm_relabel(self.record):
             relabel = False
@@ -160,8 +205,17 @@ class AnnotationController(QObject):
         y0 = min(max(y - side / 2, 0.0), h - side)
         return self.create_region(PATCH, Box(x0, y0, x0 + side, y0 + side))
 
+    def _read_only(self, item: RegionItem | MeasurementItem) -> bool:
+        if item.editable:
+            return False
+        self.message.emit(f"That is {item.reader}'s (read-only here). Adjudicate (Image → Adjudicate boxes) to "
+                          "make a consensus box from it.", "info")
+        return True
+
     def change_region(self, item: RegionItem, box: Box, verb: str = "Move") -> bool:
         if not self._editable():
+            return False
+        if self._read_only(item):
             return False
         box = snap(box, *self.size())
         if box == item.box and box == self._stored_box(item):
@@ -185,13 +239,66 @@ class AnnotationController(QObject):
         if self.session is None or self.record is None or self.selected is None:
             self.message.emit("Select a box or patch first (click it), then press Del.", "info")
             return False
-        item = self.canvas.region(*self.selected)
-        if item is None:
+        item = self._item(self.selected)
+        if item is None or self._read_only(item):
             return False
-        self.session.undo_stack.push(
-            DeleteRegionCommand(self.session, item.kind, self.record.id, item.region_id, self._stored_box(item)))
+        if isinstance(item, MeasurementItem):
+            self.session.undo_stack.push(DeleteMeasurementCommand(self.session, self.record.id, item.measurement_id))
+        else:
+            self.session.undo_stack.push(
+                DeleteRegionCommand(self.session, item.kind, self.record.id, item.region_id, self._stored_box(item)))
         self.select(None)
         return True
+
+    # ------------------------------------------------------------------ lesion types
+    def set_box_type(self, box_id: int, lesion_type: str) -> bool:
+        """Type one lesion box (undoable); a read-only box is refused with a message."""
+        if self.session is None or self.record is None:
+            return False
+        item = self.canvas.region(LESION, box_id)
+        if item is not None and self._read_only(item):
+            return False
+        old = self.session.project.box(box_id).lesion_type
+        self.current_type = lesion_type
+        if old == lesion_type:
+            return False
+        self.session.undo_stack.push(SetBoxTypeCommand(self.session, self.record.id, box_id, old, lesion_type))
+        return True
+
+    def cycle_type(self, step: int = 1) -> str:
+        """T: the next lesion type, for the selected box when one is selected, and for new boxes."""
+        if self.session is None:
+            return self.current_type
+        types = lesion_types(self.session.project)
+        if not types:
+            return self.current_type
+        selected = self.selected if self.selected is not None and self.selected[0] == LESION else None
+        now = self.session.project.box(selected[1]).lesion_type if selected else self.current_type
+        nxt = types[(types.index(now) + step) % len(types)] if now in types else types[0]
+        if selected:
+            self.set_box_type(selected[1], nxt)
+        self.current_type = nxt
+        return nxt
+
+    # ------------------------------------------------------------------ measurements
+    def create_measurement(self, line: tuple[float, float, float, float]) -> int | None:
+        """Store a ruler line (clipped to the image) with the shown image's pixel spacing."""
+        if not self._editable() or self.canvas.radiograph is None:
+            return None
+        w, h = self.size()
+        x0, y0, x1, y1 = (min(max(v, 0.0), lim) for v, lim in zip(line, (w, h, w, h), strict=True))
+        if ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 < MIN_RULER_PX:
+            return None
+        if self.session.reader_view not in (None, self.session.author):
+            self.message.emit(f"These are {self.session.reader_view}'s reads (read-only).", "warning")
+            return None
+        rg = self.canvas.radiograph
+        cmd = AddMeasurementCommand(self.session, self.record.id, (x0, y0, x1, y1), rg.pixel_spacing_mm,
+                                    rg.spacing_source if rg.pixel_spacing_mm else "")
+        self.session.undo_stack.push(cmd)
+        if cmd.measurement_id is not None:
+            self.select((MEASURE, cmd.measurement_id))
+        return cmd.measurement_id
 
     def set_patch_size(self, size: int) -> int:
         self.patch_size = int(min(max(size, PATCH_SIZES[0]), PATCH_SIZES[1]))

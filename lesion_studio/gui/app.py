@@ -44,21 +44,24 @@ from lesion_studio.gui.job_queue import JobQueue, confirm_stop
 from lesion_studio.gui.panels.browser import BrowserPanel
 from lesion_studio.gui.panels.inspector import InspectorPanel
 from lesion_studio.gui.panels.thumbnails import ThumbnailCache
+from lesion_studio.gui.reader_actions import ReaderActions
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.status_fields import StatusFields
 from lesion_studio.gui.tools.base import PanTool
 from lesion_studio.gui.tools.regions import RegionTool
+from lesion_studio.gui.tools.ruler import RulerTool
 from lesion_studio.gui.viewer.canvas import ImageCanvas
 from lesion_studio.gui.viewer.loader import ImageLoader
 from lesion_studio.gui.window_actions import APP_NAME, WindowActions
 from lesion_studio.io.radiograph import Radiograph
-from lesion_studio.store.project import DB_NAME, Project
+from lesion_studio.store.database_file import DB_NAME
+from lesion_studio.store.project import Project
 from lesion_studio.store.records import ImageRecord
 
 log = logging.getLogger(__name__)
 
 
-class MainWindow(DockLayout, FileJobs, WindowActions, QMainWindow):
+class MainWindow(DockLayout, FileJobs, WindowActions, ReaderActions, QMainWindow):
     """The main window; it is the :class:`~lesion_studio.gui.host.PanelHost` of its panels."""
 
     image_shown = Signal(int, object)  # image id, Radiograph: on the canvas, after the window's own handling
@@ -93,6 +96,7 @@ class MainWindow(DockLayout, FileJobs, WindowActions, QMainWindow):
             "box": RegionTool(self.canvas, self.controller, "lesion"),
             "patch": RegionTool(self.canvas, self.controller, "patch"),
             "pan": PanTool(self.canvas),
+            "ruler": RulerTool(self.canvas, self.controller),
         }
         self.loader = ImageLoader(parent=self)
         self.loader.loaded.connect(self._image_loaded)
@@ -238,6 +242,13 @@ class MainWindow(DockLayout, FileJobs, WindowActions, QMainWindow):
             self.show_message(f"{path} is a folder but not a Lesion Studio project yet.", "warning",
                               action=("Make it a project", lambda: self._create_and_open(path)))
             return False
+        if path.is_file() and path.name != DB_NAME:
+            # a radiograph opened from the file manager (the .deb associates .dcm files) or the
+            # command line: offer a project around it, in the words of the GUI, not the CLI's
+            self.show_message(f"{path.name} is an image, not a project. Lesion Studio keeps images and their "
+                              "annotations in a project folder.", "info",
+                              action=("Create a project for it…", lambda: self.create_project_for_file(path)))
+            return False
         try:
             project = Project.open(folder)
         except LesionStudioError as exc:
@@ -256,8 +267,12 @@ class MainWindow(DockLayout, FileJobs, WindowActions, QMainWindow):
             self._replace_dock_widget(spec.key, scrollable(widget) if spec.scroll else widget)
             self.panels[spec.key] = widget
         self.browser.image_selected.connect(self.show_image)
+        self.browser.reader_view_chosen.connect(self.session.set_reader_view)
+        self.session.reader_view_changed.connect(self._reader_view_changed)
         self.inspector.edit_requested.connect(self._inspector_edit)
         self.inspector.region_selected.connect(self.controller.select)
+        self.inspector.box_type_requested.connect(self.controller.set_box_type)
+        self._show_reader_status()
         self._bind_body_part_keys()
         prefs.add_recent_project(project.folder)
         self.stack.setCurrentWidget(self.canvas)
@@ -353,16 +368,6 @@ class MainWindow(DockLayout, FileJobs, WindowActions, QMainWindow):
             self.use_tool("box")
         del self.tools[name]
 
-    def _check_missing(self) -> None:
-        assert self.session is not None
-        missing = self.session.project.missing_images()
-        if missing:
-            n = len(missing)
-            self.show_message(
-                f"{n} image file{'s are' if n > 1 else ' is'} missing (moved or on an unplugged drive), "
-                f"e.g. {missing[0].abs_path}. Re-link finds them by content.", "warning",
-                action=("Re-link…", self.relink_images))
-
     def _bind_body_part_keys(self) -> None:
         assert self.session is not None
         self.body_parts = body_part_keys(self.session.project)
@@ -407,6 +412,7 @@ class MainWindow(DockLayout, FileJobs, WindowActions, QMainWindow):
         self.stack.setCurrentWidget(self.canvas)
         self.canvas.set_radiograph(rg, preset_levels(rg, self._preset))
         self.controller.set_image(self.session, self.record)
+        self.inspector.set_spacing(rg.pixel_spacing_mm, rg.spacing_source)
         self.inspector.show_tags(rg.tags)
         self._update_enabled()
         self.image_shown.emit(image_id, rg)
@@ -419,6 +425,7 @@ class MainWindow(DockLayout, FileJobs, WindowActions, QMainWindow):
         if self.record is None or self.record.id != image_id:
             return
         self.canvas.set_radiograph(None)
+        self.inspector.set_spacing(None, "")
         self.status_fields.clear()
         self.controller.set_image(self.session, None)
         self.controller.unavailable = f"{self.record.name} cannot be shown, so nothing can be drawn on it"
@@ -447,17 +454,11 @@ class MainWindow(DockLayout, FileJobs, WindowActions, QMainWindow):
         if self.record is not None and self.record.id == image_id:
             self.controller.reload_regions()
             self._show_regions_in_inspector()
+        self._show_reader_status()
 
     def _focus_image(self, image_id: int) -> None:
         if self.record is None or self.record.id != image_id:
             self.browser.select_image(image_id)
-
-    def _show_regions_in_inspector(self) -> None:
-        if self.session is None or self.record is None:
-            return
-        p = self.session.project
-        self.inspector.show_regions(p.boxes(self.record.id), p.normal_patches(self.record.id),
-                                    self.controller.selected)
 
     def _selection_changed(self, key: object) -> None:
         self.inspector.select_region(key)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.gui import settings as prefs
-from lesion_studio.store.project import DB_NAME
+from lesion_studio.store.database_file import DB_NAME
 
 if TYPE_CHECKING:
     from lesion_studio.gui.app import MainWindow

@@ -12,18 +12,23 @@ from typing import Any
 from PySide6.QtGui import QUndoCommand
 
 from lesion_studio.gui.session import ProjectSession
+from lesion_studio.store import measurements as store_measurements
+from lesion_studio.store import readers as store_readers
 from lesion_studio.store.records import Box
 
 LESION = "lesion"
 PATCH = "patch"
-KIND_NAMES = {LESION: "lesion box", PATCH: "normal patch"}
+MEASURE = "measure"
+KIND_NAMES = {LESION: "lesion box", PATCH: "normal patch", MEASURE: "measurement"}
 
 
-def _add(session: ProjectSession, kind: str, image_id: int, box: Box, region_id: int | None) -> int:
+def _add(session: ProjectSession, kind: str, image_id: int, box: Box, region_id: int | None,
+         author: str | None = None, lesion_type: str = "") -> int:
     p = session.project
+    author = session.author if author is None else author
     if kind == LESION:
-        return p.add_box(image_id, box, author=session.author, box_id=region_id)
-    return p.add_normal_patch(image_id, box, author=session.author, patch_id=region_id)
+        return p.add_box(image_id, box, author=author, box_id=region_id, lesion_type=lesion_type)
+    return p.add_normal_patch(image_id, box, author=author, patch_id=region_id)
 
 
 def _update(session: ProjectSession, kind: str, region_id: int, box: Box) -> None:
@@ -52,16 +57,21 @@ class _SessionCommand(QUndoCommand):
 
 
 class AddRegionCommand(_SessionCommand):
-    """Add a lesion box or normal patch; undo deletes it, redo restores it under the same id."""
+    """Add a lesion box or normal patch; undo deletes it, redo restores it under the same id.
+    The box is the session reader's unless ``author`` names another (adjudication's consensus)."""
 
-    def __init__(self, session: ProjectSession, kind: str, image_id: int, box: Box) -> None:
-        super().__init__(session, image_id, f"Add {KIND_NAMES[kind]}")
+    def __init__(self, session: ProjectSession, kind: str, image_id: int, box: Box, *, lesion_type: str = "",
+                 author: str | None = None, text: str | None = None) -> None:
+        super().__init__(session, image_id, text or f"Add {KIND_NAMES[kind]}")
         self.kind = kind
         self.box = box
+        self.lesion_type = lesion_type
+        self.author = author
         self.region_id: int | None = None
 
     def redo(self) -> None:
-        self.region_id = _add(self.session, self.kind, self.image_id, self.box, self.region_id)
+        self.region_id = _add(self.session, self.kind, self.image_id, self.box, self.region_id, self.author,
+                              self.lesion_type)
         self._announce(regions=True)
 
     def undo(self) -> None:
@@ -88,35 +98,106 @@ class ChangeRegionCommand(_SessionCommand):
 
 
 class DeleteRegionCommand(_SessionCommand):
-    """Delete a region; undo puts it back with its old id (so exports and provenance stay stable)."""
+    """Delete a region; undo puts it back with its old id, reader and type (so exports, provenance
+    and agreement stay stable)."""
 
     def __init__(self, session: ProjectSession, kind: str, image_id: int, region_id: int, box: Box) -> None:
         super().__init__(session, image_id, f"Delete {KIND_NAMES[kind]}")
         self.kind, self.region_id, self.box = kind, region_id, box
+        p = session.project
+        record = p.box(region_id) if kind == LESION else p.normal_patch(region_id)
+        self.author = record.author
+        self.lesion_type = getattr(record, "lesion_type", "")
 
     def redo(self) -> None:
         _delete(self.session, self.kind, self.region_id)
         self._announce(regions=True)
 
     def undo(self) -> None:
-        _add(self.session, self.kind, self.image_id, self.box, self.region_id)
+        _add(self.session, self.kind, self.image_id, self.box, self.region_id, self.author, self.lesion_type)
+        self._announce(regions=True)
+
+
+class SetBoxTypeCommand(_SessionCommand):
+    """Change a lesion box's type (T or the inspector); its reader stays who drew it."""
+
+    def __init__(self, session: ProjectSession, image_id: int, box_id: int, old: str, new: str) -> None:
+        super().__init__(session, image_id, f"Type {new or 'none'}")
+        self.box_id, self.old, self.new = box_id, old, new
+
+    def redo(self) -> None:
+        self.session.project.set_box_type(self.box_id, self.new)
+        self._announce(regions=True)
+
+    def undo(self) -> None:
+        self.session.project.set_box_type(self.box_id, self.old)
+        self._announce(regions=True)
+
+
+class AddMeasurementCommand(_SessionCommand):
+    """Store a ruler line with the spacing it was measured with; undo deletes it, redo restores it
+    under the same id."""
+
+    def __init__(self, session: ProjectSession, image_id: int, line: tuple[float, float, float, float],
+                 spacing: tuple[float, float] | None, spacing_source: str) -> None:
+        super().__init__(session, image_id, "Add measurement")
+        self.line, self.spacing, self.spacing_source = line, spacing, spacing_source
+        self.author = session.author
+        self.measurement_id: int | None = None
+
+    def redo(self) -> None:
+        self.measurement_id = store_measurements.add_measurement(
+            self.session.project, self.image_id, self.line, spacing=self.spacing, spacing_source=self.spacing_source,
+            author=self.author, measurement_id=self.measurement_id)
+        self._announce(regions=True)
+
+    def undo(self) -> None:
+        assert self.measurement_id is not None
+        store_measurements.delete_measurement(self.session.project, self.measurement_id)
+        self._announce(regions=True)
+
+
+class DeleteMeasurementCommand(_SessionCommand):
+    def __init__(self, session: ProjectSession, image_id: int, measurement_id: int) -> None:
+        super().__init__(session, image_id, "Delete measurement")
+        self.record = store_measurements.measurement(session.project, measurement_id)
+
+    def redo(self) -> None:
+        store_measurements.delete_measurement(self.session.project, self.record.id)
+        self._announce(regions=True)
+
+    def undo(self) -> None:
+        m = self.record
+        store_measurements.add_measurement(self.session.project, self.image_id, (m.x0, m.y0, m.x1, m.y1),
+                                           spacing=m.spacing, spacing_source=m.spacing_source, author=m.author,
+                                           measurement_id=m.id, times=(m.created_at, m.modified_at))
         self._announce(regions=True)
 
 
 class UpdateImageCommand(_SessionCommand):
-    """Change image fields (label, body part, view, split, exclusions, notes) with a snapshot."""
+    """Change image fields (label, body part, view, split, exclusions, notes) with a snapshot.
+
+    A label is also recorded as the session reader's own label (with its time), and undo puts
+    back that reader's earlier label, or none: every reader's labels stay theirs for agreement."""
 
     def __init__(self, session: ProjectSession, image_id: int, old: dict[str, Any], new: dict[str, Any],
                  text: str) -> None:
         super().__init__(session, image_id, text)
         self.old, self.new = dict(old), dict(new)
+        self.reader = session.author
+        self.reader_label = (store_readers.reader_label(session.project, image_id, self.reader)
+                             if "label" in self.new else None)
 
     def redo(self) -> None:
         self.session.project.update_image(self.image_id, **self.new)
+        if "label" in self.new:
+            store_readers.put_reader_label(self.session.project, self.image_id, self.reader, self.new["label"])
         self._announce(regions=False)
 
     def undo(self) -> None:
         self.session.project.update_image(self.image_id, **self.old)
+        if "label" in self.new:
+            store_readers.restore_reader_label(self.session.project, self.image_id, self.reader, self.reader_label)
         self._announce(regions=False)
 
 

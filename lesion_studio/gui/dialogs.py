@@ -73,11 +73,19 @@ class ImportDialog(QDialog):
         self.labels = QLineEdit()
         self.boxes = QLineEdit()
         self.coco = QLineEdit()
+        self.reader_labels = QLineEdit()
+        self.measurements = QLineEdit()
+        self.sr = QLineEdit()
         form = QFormLayout()
         form.addRow("Images (folder)", _path_row(self.source, lambda: self._dir(self.source)))
         form.addRow("Labels CSV", _path_row(self.labels, lambda: self._file(self.labels, "CSV (*.csv)")))
         form.addRow("Boxes CSV", _path_row(self.boxes, lambda: self._file(self.boxes, "CSV (*.csv)")))
         form.addRow("COCO JSON", _path_row(self.coco, lambda: self._file(self.coco, "JSON (*.json)")))
+        form.addRow("Reader labels CSV", _path_row(self.reader_labels,
+                                                   lambda: self._file(self.reader_labels, "CSV (*.csv)")))
+        form.addRow("Measurements CSV", _path_row(self.measurements,
+                                                  lambda: self._file(self.measurements, "CSV (*.csv)")))
+        form.addRow("DICOM SR (folder)", _path_row(self.sr, lambda: self._dir(self.sr)))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -101,8 +109,10 @@ class ImportDialog(QDialog):
         def opt(edit: QLineEdit) -> Path | None:
             return Path(edit.text().strip()) if edit.text().strip() else None
 
+        sr = opt(self.sr)
         return {"source": opt(self.source), "labels_csv": opt(self.labels), "boxes_csv": opt(self.boxes),
-                "coco_json": opt(self.coco)}
+                "coco_json": opt(self.coco), "reader_labels_csv": opt(self.reader_labels),
+                "measurements_csv": opt(self.measurements), "sr": [sr] if sr else []}
 
 
 class ExportDialog(QDialog):
@@ -110,7 +120,8 @@ class ExportDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export annotations")
         self.fmt = QComboBox()
-        self.fmt.addItems(["coco", "csv", "yolo"])
+        self.fmt.addItems(["coco", "csv", "yolo", "sr"])
+        self.fmt.setToolTip("sr: a DICOM Structured Report (TID 1500) per DICOM image and reader")
         self.out = QLineEdit(str(default_folder))
         form = QFormLayout()
         form.addRow("Format", self.fmt)

@@ -49,7 +49,7 @@ def scrollable(widget: QWidget) -> QScrollArea:
 
 
 def _browser(host: PanelHost, session: ProjectSession) -> QWidget:
-    return BrowserPanel(session.project, host.thumbnails)
+    return BrowserPanel(session.project, host.thumbnails, me=session.author)
 
 
 def _inspector(host: PanelHost, session: ProjectSession) -> QWidget:

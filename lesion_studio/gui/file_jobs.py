@@ -136,15 +136,23 @@ class FileJobs:
             if dialog.exec() != ExportDialog.DialogCode.Accepted:
                 return None
             out, fmt = Path(dialog.out.text()), dialog.fmt.currentText()
-        from lesion_studio.dataset.exporter import export_project
+        from lesion_studio.dataset.exporter import existing_export_files, export_project
 
         project = self.session.project
+        existing = existing_export_files(project, out, fmt)
+        if existing:  # never replaced without asking (the CLI's --force)
+            shown = "\n".join(str(p) for p in existing[:5]) + (f"\n… and {len(existing) - 5} more"
+                                                                if len(existing) > 5 else "")
+            answer = QMessageBox.question(self, "Replace files?", f"{out} already holds:\n{shown}\n\nReplace them?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
 
         def job(progress, cancel):  # noqa: ANN001, ANN202
-            return export_project(project, out, fmt)
+            return export_project(project, out, fmt, force=bool(existing))
 
         return self.run_job(job, "Export", lambda r: self.show_message(
-            f"Exported {r['images']} image(s) and {r['boxes']} box(es) as {fmt} to {out}.", "info"))
+            " ".join([f"Exported {r['images']} image(s) and {r['boxes']} box(es) as {fmt} to {out}.",
+                      *r.get("notes", [])]), "warning" if r.get("notes") else "info"))
 
     def export_kept_samples(self: Any, out: Path | None = None, fmt: str | None = None,
                             status: str = "accepted") -> Job | None:
@@ -173,6 +181,17 @@ class FileJobs:
             self.show_message(text, "warning" if report.failed else "info")
 
         return self.run_job(job, "Export synthetic samples", done)
+
+    def _check_missing(self: Any) -> None:
+        """On opening a project: say how many image files are missing, and offer Re-link."""
+        assert self.session is not None
+        missing = self.session.project.missing_images()
+        if missing:
+            n = len(missing)
+            self.show_message(
+                f"{n} image file{'s are' if n > 1 else ' is'} missing (moved or on an unplugged drive), "
+                f"e.g. {missing[0].abs_path}. Re-link finds them by content.", "warning",
+                action=("Re-link…", self.relink_images))
 
     def relink_images(self: Any, folder: Path | None = None) -> Job | None:
         if self.session is None:

@@ -8,7 +8,6 @@ once) and listen to these signals, like napari's views listen to its model. Issu
 from __future__ import annotations
 
 import contextlib
-import getpass
 import logging
 from pathlib import Path
 
@@ -19,13 +18,6 @@ from lesion_studio.store.events import on_models_changed
 from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
-
-
-def current_author() -> str:
-    try:
-        return getpass.getuser() or "gui"
-    except Exception:  # no user database (containers): still an author
-        return "gui"
 
 
 class ProjectSession(QObject):
@@ -40,13 +32,20 @@ class ProjectSession(QObject):
     #: emitted on the GUI thread, once per burst of changes.
     models_changed = Signal()
     samples_changed = Signal()  # synthetic samples were added (Keep in the synthesis panel)
+    reader_view_changed = Signal()  # whose boxes the views show (mine / a reader / all)
     _models_announced = Signal()  # from the store, on the committing thread
 
     def __init__(self, project: Project, parent: QObject | None = None) -> None:
+        from lesion_studio.gui.settings import reader_name
+
         super().__init__(parent)
         self.project = project
         self.undo_stack = QUndoStack(self)
-        self.author = current_author()
+        #: The reader this user is (settings): every box, label and measurement records it.
+        self.author = reader_name()
+        #: Whose boxes and rulers the viewer and browser show: None for every reader, else one
+        #: reader (this user's own: "mine"). Another reader's boxes are shown read-only.
+        self.reader_view: str | None = None
         self._announcement_pending = False
         # queued: models_changed is emitted on this object's (the GUI) thread, never a worker's
         self._models_announced.connect(self._emit_models_changed, Qt.ConnectionType.QueuedConnection)
@@ -63,6 +62,16 @@ class ProjectSession(QObject):
     def _emit_models_changed(self) -> None:
         self._announcement_pending = False
         self.models_changed.emit()
+
+    def set_reader_view(self, reader: str | None) -> None:
+        if reader != self.reader_view:
+            self.reader_view = reader
+            self.reader_view_changed.emit()
+
+    def can_edit(self, reader: str) -> bool:
+        """A box or ruler is editable unless the view shows another reader's reads (looked at, not
+        changed: adjudication makes a consensus box instead)."""
+        return self.reader_view is None or self.reader_view == self.author or reader == self.author
 
     @property
     def folder(self) -> Path:

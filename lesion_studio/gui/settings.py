@@ -65,3 +65,30 @@ def set_value(key: str, value: object) -> None:
     s = app_settings()
     s.setValue(key, value)
     s.sync()
+
+
+READER_KEY = "reader/name"
+
+
+def reader_name() -> str:
+    """This user's reader name: set once (Tools → Reader name…), else the login name. Every box,
+    label and measurement this user makes records it (store/readers.py)."""
+    from lesion_studio.errors import ProjectError
+    from lesion_studio.store.readers import check_reader, default_reader
+
+    value = app_settings().value(READER_KEY, "")
+    if isinstance(value, str) and value.strip():
+        try:
+            return check_reader(value)
+        except ProjectError:
+            pass
+    return default_reader()
+
+
+def set_reader_name(name: str) -> str:
+    """Check and keep the reader name (raises ProjectError with the reason when it is unusable)."""
+    from lesion_studio.store.readers import check_reader
+
+    name = check_reader(name)
+    set_value(READER_KEY, name)
+    return name

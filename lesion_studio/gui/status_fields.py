@@ -1,5 +1,6 @@
-"""The status bar's permanent readouts under the cursor: pixel value, position, millimetres, zoom
-and display window. They follow the canvas and go blank when no image is shown."""
+"""The status bar's permanent readouts: the reader field (who reads, whose boxes are shown, the
+type of new boxes; the window fills it) and, under the cursor, pixel value, position, millimetres,
+zoom and display window. They follow the canvas and go blank when no image is shown."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from lesion_studio.gui.viewer.canvas import ImageCanvas
 class StatusFields:
     """One label per readout on ``bar``, fed by ``canvas``'s signals; ``fields["zoom"]`` is a label."""
 
-    KEYS = ("value", "position", "mm", "zoom", "window")
+    KEYS = ("reader", "value", "position", "mm", "zoom", "window")
 
     def __init__(self, bar: QStatusBar, canvas: ImageCanvas) -> None:
         self.canvas = canvas

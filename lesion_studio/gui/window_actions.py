@@ -39,6 +39,21 @@ class WindowActions:
             return False
         return self.open_project(folder)
 
+    def create_project_for_file(self, file: Path, folder: Path | None = None) -> bool:
+        """Make a project next to a radiograph (or in ``folder``), import the file, open it."""
+        file = Path(file)
+        if folder is None:
+            default = file.parent / f"{file.stem} project"
+            chosen = QFileDialog.getExistingDirectory(self, f"Folder for the project of {file.name}",
+                                                      str(file.parent))
+            if not chosen:
+                return False
+            folder = Path(chosen) if Path(chosen) != file.parent else default
+        if not self._create_and_open(folder):
+            return False
+        self.import_images(file)
+        return True
+
     def open_project_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a project folder")
         if folder:

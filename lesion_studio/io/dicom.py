@@ -8,7 +8,9 @@ the DICOM window as numbers, and invert MONOCHROME1 ourselves (see :mod:`radiogr
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -50,7 +52,9 @@ def _first(value: object) -> float | None:
         return None
 
 
-def _spacing(ds: object) -> tuple[float, float] | None:
+def _spacing(ds: object) -> tuple[tuple[float, float] | None, str]:
+    """(row, column) spacing in mm and the attribute it came from; PixelSpacing (calibrated to the
+    patient) first, ImagerPixelSpacing (at the detector: see io/spacing.py) second."""
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         value = getattr(ds, keyword, None)
         if value is None:
@@ -59,9 +63,9 @@ def _spacing(ds: object) -> tuple[float, float] | None:
             row, col = float(value[0]), float(value[1])
         except (TypeError, ValueError, IndexError):
             continue
-        if row > 0 and col > 0:
-            return row, col
-    return None
+        if row > 0 and col > 0 and math.isfinite(row) and math.isfinite(col):
+            return (row, col), keyword
+    return None, ""
 
 
 def _truncated_element(ds: object, file_size: int) -> str:
@@ -96,6 +100,48 @@ def read_dicom(path: Path) -> Radiograph:
         log.debug("reading %s failed", path, exc_info=True)
         raise RadiographError(path, f"the DICOM attributes are invalid ({type(exc).__name__}: {exc})",
                               "Re-export the image from the PACS.") from exc
+
+
+def _repaired_lossy_jpeg(ds: object, path: Path, tsuid: str) -> np.ndarray | None:
+    """A lossy JPEG whose only fault is the known malformed scan header (the WG-04 12-bit
+    samples), decoded after the repair in :mod:`jpeg_lossy`; None for any other failure."""
+    from lesion_studio.io.jpeg_lossy import LOSSY_JPEG_SYNTAXES, NotRepairable, decode_repaired
+
+    if tsuid not in LOSSY_JPEG_SYNTAXES:
+        return None
+    try:
+        raw = decode_repaired(ds)
+    except NotRepairable as exc:
+        log.info("%s: lossy JPEG not repaired: %s", path, exc)
+        return None
+    except Exception:  # noqa: BLE001 - the repaired stream is damaged elsewhere: the usual message
+        log.debug("decoding the repaired %s failed", path, exc_info=True)
+        return None
+    log.info("%s: lossy JPEG with a malformed scan header (Ss/Se) decoded after repairing it", path.name)
+    return raw
+
+
+def _raise_undecodable(path: Path, tsuid: str, exc: BaseException) -> NoReturn:
+    import pydicom
+
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    reason = "; ".join(lines[1:] if len(lines) > 1 else lines) or type(exc).__name__
+    # decoder messages (libjpeg error codes, plugin names) go to the log, not to the reader
+    log.info("%s: pixel data not decoded (%s): %s", path, tsuid, " ".join(str(exc).split()))
+    log.debug("decoding %s failed", path, exc_info=True)
+    if "less than expected" in reason:
+        raise RadiographError(path, f"the file is truncated: its pixel data ends early ({reason})",
+                              "Copy or download the file again.") from exc
+    try:
+        syntax = pydicom.uid.UID(tsuid).name
+    except Exception:  # noqa: BLE001 - an unknown UID has no name
+        syntax = "unknown compression"
+    raise RadiographError(
+        path,
+        f"the image could not be decoded: its compressed pixel data ({syntax}, {tsuid}) is damaged or in a "
+        "form this app cannot read",
+        "Re-export it from the PACS uncompressed or as JPEG 2000 lossless.",
+    ) from exc
 
 
 def _read_dicom(path: Path) -> Radiograph:
@@ -152,24 +198,9 @@ def _read_dicom(path: Path) -> Radiograph:
         else:
             raw = ds.pixel_array
     except Exception as exc:
-        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-        reason = "; ".join(lines[1:] if len(lines) > 1 else lines) or type(exc).__name__
-        # decoder messages (libjpeg error codes, plugin names) go to the log, not to the reader
-        log.info("%s: pixel data not decoded (%s): %s", path, tsuid, " ".join(str(exc).split()))
-        log.debug("decoding %s failed", path, exc_info=True)
-        if "less than expected" in reason:
-            raise RadiographError(path, f"the file is truncated: its pixel data ends early ({reason})",
-                                  "Copy or download the file again.") from exc
-        try:
-            syntax = pydicom.uid.UID(tsuid).name
-        except Exception:  # noqa: BLE001 - an unknown UID has no name
-            syntax = "unknown compression"
-        raise RadiographError(
-            path,
-            f"the image could not be decoded: its compressed pixel data ({syntax}, {tsuid}) is damaged or in a "
-            "form this app cannot read",
-            "Re-export it from the PACS uncompressed or as JPEG 2000 lossless.",
-        ) from exc
+        raw = _repaired_lossy_jpeg(ds, path, tsuid)
+        if raw is None:
+            _raise_undecodable(path, tsuid, exc)
 
     if raw.ndim == 3 and int(getattr(ds, "SamplesPerPixel", 1)) > 1:
         raw = raw[..., :3].mean(axis=-1)
@@ -213,6 +244,7 @@ def _read_dicom(path: Path) -> Radiograph:
             pixels = (lo + hi) - pixels
         center = lo + hi - center
 
+    spacing, spacing_source = _spacing(ds)
     tags = {}
     for keyword, label in KEY_TAGS.items():
         value = tsuid if keyword == "TransferSyntaxUID" else getattr(ds, keyword, None)
@@ -227,7 +259,8 @@ def _read_dicom(path: Path) -> Radiograph:
         modality=str(getattr(ds, "Modality", "") or ""),
         photometric=photometric,
         inverted=inverted,
-        pixel_spacing_mm=_spacing(ds),
+        pixel_spacing_mm=spacing,
+        spacing_source=spacing_source,
         tags=tags,
         source_format="dicom",
     )

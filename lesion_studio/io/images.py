@@ -49,3 +49,22 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
     with atomic_path(path) as tmp:
         Image.fromarray(np.ascontiguousarray(arr)).save(tmp)
     return Path(path)
+
+
+def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None) -> bytes:
+    """8- or 16-bit grey PNG bytes of ``pixels`` (clipped to 16 bits), with iTXt ``text`` chunks."""
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    if pixels.dtype == np.uint8:
+        image = Image.fromarray(pixels, mode="L")
+    else:
+        clipped = np.clip(pixels, 0, 65535).astype(np.uint16)
+        image = Image.fromarray(clipped)
+    info = PngImagePlugin.PngInfo()
+    for key, value in (text or {}).items():
+        info.add_itxt(key, value)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()

@@ -47,6 +47,9 @@ class Radiograph:
     photometric: str = "MONOCHROME2"
     inverted: bool = False
     pixel_spacing_mm: tuple[float, float] | None = None  # (row, column) spacing
+    #: Where the spacing came from: "PixelSpacing", "ImagerPixelSpacing" (at the detector, see
+    #: io/spacing.py) or "" (none known: lengths are in pixels).
+    spacing_source: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     source_format: str = "dicom"
 

@@ -8,6 +8,7 @@ imports run one way: reader → dicom / raster → radiograph.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from lesion_studio.errors import RadiographError
 from lesion_studio.io.dicom import read_dicom
@@ -67,3 +68,15 @@ def read_size(path: str | Path) -> tuple[int, int]:
     except Exception as exc:  # pydicom and Pillow raise many types for damaged or huge files
         raise RadiographError(path, f"the image size cannot be read ({type(exc).__name__}: {exc})",
                               "Check that the file is a complete DICOM, PNG, JPEG or TIFF image") from exc
+
+
+def read_source_header(path: Path) -> Any | None:
+    """The source's header (no pixels), or None when the source is not a readable DICOM."""
+    import pydicom
+
+    if not (path.exists() and is_probably_dicom(path)):
+        return None
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception:  # an unreadable header only means there is nothing to keep from it
+        return None

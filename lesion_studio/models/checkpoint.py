@@ -2,8 +2,11 @@
 
 A checkpoint is one ``.safetensors`` file whose header carries the metadata (the nested structure
 of the saved state dicts, a digest of the tensors), plus a ``.json`` sidecar with the same metadata
-and the file's sha256 for people and torch-free readers. Writes are atomic; loading checks the
-digest, falls back to the previous checkpoint when asked, and never unpickles. Optimizer state is
+and the file's sha256 for people and torch-free readers. Writes are atomic, and a new checkpoint is
+complete on disk before the previous one is retired; weights that are not finite are never saved.
+Loading reads only regular files, copies the tensors into memory of their own, checks the digest,
+finite values and (through the caller's ``check``) every expected key, falls back to the previous
+checkpoint when asked, and never unpickles. Optimizer state is
 stored the same way (:func:`encode_state`), so one format serves trained models and resumable
 training checkpoints.
 
@@ -16,16 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lesion_studio.errors import ConfigError, LesionStudioError
+from lesion_studio.errors import ConfigError, DiskFullError, LesionStudioError
 from lesion_studio.extras import require
-from lesion_studio.files import atomic_path, atomic_write, file_sha256
+from lesion_studio.files import atomic_write, file_sha256, open_regular
 from lesion_studio.models.layout import sidecar_path
 
 torch = require("torch", "Loading model weights")
@@ -102,43 +104,56 @@ def previous_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
+def non_finite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding NaN or infinity."""
+    return sorted(name for name, t in tensors.items()
+                  if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()))
+
+
 def save_checkpoint(path: str | Path, states: dict[str, Any], metadata: dict[str, Any], *,
                     keep_previous: bool = False) -> str:
     """Save named state dicts (``{"model": ..., "optimizer": ...}``) and metadata atomically.
 
     The metadata (with the state structure) is stored inside the safetensors header, so the file
     is one atomic unit. With ``keep_previous`` the checkpoint it replaces is kept as
-    :func:`previous_path`, which :func:`load_checkpoint` falls back to. A JSON sidecar with the
-    same metadata and the file's sha256 is written afterwards for people and torch-free readers;
-    loading does not depend on it. Returns the sha256 of the weights file.
+    :func:`previous_path`, which :func:`load_checkpoint` falls back to: the new file is written
+    and synced completely before the current one is renamed to that name (never hard-linked, never
+    rewritten in place; :func:`lesion_studio.files.atomic_path` gives the steps). Weights that are
+    not finite are refused, so a diverged run can never replace a sound checkpoint. A JSON sidecar
+    with the same metadata and the file's sha256 is written afterwards for people and torch-free
+    readers; loading does not depend on it. Every failure, whatever raised it (safetensors has its
+    own error type; a full disk says how much it needed), is a :class:`LesionStudioError`.
+    Returns the sha256 of the weights file.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     structure = {name: encode_state(state, tensors, name) for name, state in states.items()}
+    bad = non_finite_tensors(tensors)
+    if bad:
+        where = next((f" at {k} {metadata[k]}" for k in ("iteration", "epoch") if k in metadata), "")
+        raise LesionStudioError(f"The weights to save as {path.name}{where} are not finite ({len(bad)} tensor(s) "
+                                f"hold NaN or infinity, e.g. {bad[0]}): training diverged. Nothing was saved; "
+                                "the last checkpoint is kept. Resume from it with a lower learning rate.")
     embedded = json.dumps({**metadata, "weights_file": path.name, "state_structure": structure,
                            "tensors_sha256": tensors_digest(tensors)}, sort_keys=True)
     try:
-        if keep_previous and path.exists():
-            # A hard link keeps the current file in place until the new one replaces it, so there
-            # is never a moment without a complete checkpoint under ``path``.
-            prev = previous_path(path)
-            with atomic_path(prev) as tmp_prev:
-                try:
-                    os.link(path, tmp_prev)
-                except OSError:  # a file system without hard links
-                    shutil.copyfile(path, tmp_prev)
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": "lesion-studio-checkpoint-2",
-                                                   EMBEDDED_METADATA_KEY: embedded})
-    except OSError as exc:
-        raise LesionStudioError(f"Could not write the checkpoint {path}: {exc.strerror or exc}.") from exc
-    digest = file_sha256(path)
+        data = save(tensors, metadata={"format": "lesion-studio-checkpoint-2", EMBEDDED_METADATA_KEY: embedded})
+        atomic_write(path, data, previous=previous_path(path) if keep_previous else None)
+    except DiskFullError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors and the OS raise their own types; all mean "not saved"
+        detail = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+        raise LesionStudioError(f"Could not write the checkpoint {path}: {detail}. The previous checkpoint "
+                                "is unchanged.") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    del data
     sidecar = {**metadata, "weights_file": path.name, "weights_sha256": digest, "state_structure": structure}
     try:
         atomic_write(sidecar_path(path), json.dumps(sidecar, indent=1, sort_keys=True).encode())
+    except DiskFullError:
+        raise
     except OSError as exc:
         raise LesionStudioError(f"Could not write the checkpoint metadata {sidecar_path(path)}: "
                                 f"{exc.strerror or exc}.") from exc
@@ -147,14 +162,17 @@ def save_checkpoint(path: str | Path, states: dict[str, Any], metadata: dict[str
 
 def _read_checkpoint(path: Path, verify: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
 
     if not path.exists():
         raise LesionStudioError(f"Checkpoint {path} is missing.")
     try:
-        with safe_open(str(path), framework="pt") as fh:
+        with open_regular(path, "checkpoint") as fh:  # never a FIFO or a device: those never end
+            fh.read(1)
+        # "pread" copies the tensors into memory of their own: a default (mmap) load would keep
+        # them backed by the file, so anything later done to the file would change them.
+        with safe_open(str(path), framework="pt", backend="pread") as fh:
             header = fh.metadata() or {}
-        tensors = load_file(str(path))
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no iterator
     except (SafetensorError, OSError, ValueError) as exc:
         raise LesionStudioError(f"{path.name} is not a valid safetensors file ({exc}).") from exc
     if EMBEDDED_METADATA_KEY in header:
@@ -185,6 +203,10 @@ def _read_checkpoint(path: Path, verify: bool) -> tuple[dict[str, Any], dict[str
         states = {name: decode_state(s, tensors) for name, s in structure.items()}
     except (KeyError, TypeError, AttributeError) as exc:
         raise LesionStudioError(f"{path.name} does not hold the tensors its metadata lists ({exc}).") from exc
+    bad = non_finite_tensors(tensors) if verify else []
+    if bad:
+        raise LesionStudioError(f"{path.name} holds weights that are not finite ({len(bad)} tensor(s) with NaN or "
+                                f"infinity, e.g. {bad[0]}). Use another checkpoint or retrain.")
     return states, metadata
 
 
@@ -199,21 +221,36 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def load_checkpoint(path: str | Path, *, verify: bool = True,
-                    fallback: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_checkpoint(path: str | Path, *, verify: bool = True, fallback: bool = True,
+                    check: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Load (states, metadata) saved by :func:`save_checkpoint`. Never unpickles.
 
-    When the checkpoint is missing or damaged and the previous one (kept by
-    ``keep_previous=True``) is sound, that one is loaded and a warning says so.
+    A checkpoint is used only when its tensors match the hash saved with them, are all finite,
+    and pass ``check`` (the caller's test that every expected key and shape is there; it raises
+    :class:`LesionStudioError`). When the checkpoint is missing or fails, the previous one (kept
+    by ``keep_previous=True``) is loaded instead under the same tests, and a warning says so; when
+    both fail, the error names both reasons.
     """
     path = Path(path)
+
+    def read(candidate: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        states, metadata = _read_checkpoint(candidate, verify)
+        if check is not None:
+            check(states, metadata)
+        return states, metadata
+
     try:
-        return _read_checkpoint(path, verify)
+        return read(path)
     except LesionStudioError as exc:
         prev = previous_path(path)
         if not fallback or not prev.exists():
             raise
-        states, metadata = _read_checkpoint(prev, verify)
+        try:
+            states, metadata = read(prev)
+        except LesionStudioError as prev_exc:
+            raise LesionStudioError(f"Neither checkpoint can be used: {exc} And the previous one: {prev_exc}") \
+                from prev_exc
         where = next((f"{k} {metadata[k]}" for k in ("iteration", "epoch") if k in metadata), "")
         log.warning("%s Falling back to the previous checkpoint %s%s.", exc, prev.name,
                     f" ({where})" if where else "")

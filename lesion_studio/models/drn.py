@@ -13,8 +13,13 @@ Layout (channels 16-32-64-128-256-512-512-512, eight levels):
   BasicBlocks without the residual connection; in DRN-D the first two levels and the last two are
   plain conv-BN-ReLU stacks (and the 7x7 stem is followed by conv layers instead of residual blocks).
 
-The head is global average pooling and a 1x1 convolution (``num_classes`` logits; one logit for the
-binary lesion/normal task). This module reads like torchvision's ``resnet.py``: blocks, the network,
+The image head is global average pooling and a 1x1 convolution (``num_classes`` logits; one logit
+for the binary lesion/normal task). DRN was designed for dense prediction, and its output-stride-8
+map is where a box-supervised **lesion-map head** (a second 1x1 convolution, ``lesion_map=True``)
+learns from the radiologists' boxes where the lesion is. With it, the image score combines the two
+heads (:func:`combine_logits`), and the map is what the product shows as localisation.
+
+This module reads like torchvision's ``resnet.py``: blocks, the network,
 and builder functions with typed arguments. The 3-channel, 1000-class builds match the published
 parameter counts (DRN-C-26 21.1 M, DRN-D-22 16.4 M); ``tests/test_drn.py`` checks that.
 """
@@ -103,6 +108,7 @@ class DRN(nn.Module):
         channels: Sequence[int] = DRN_CHANNELS,
         in_channels: int = 1,
         num_classes: int = 1,
+        lesion_map: bool = False,
     ) -> None:
         super().__init__()
         if len(layers) != 8 or len(channels) != 8:
@@ -146,7 +152,15 @@ class DRN(nn.Module):
 
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Conv2d(self.out_dim, num_classes, kernel_size=1, bias=True)
+        #: The lesion-map head: one logit per output-stride-8 cell (None for the paper's image-only DRN).
+        self.lesion_map: nn.Conv2d | None = (
+            nn.Conv2d(self.out_dim, 1, kernel_size=1, bias=True) if lesion_map else None)
         self._init_weights()
+        if self.lesion_map is not None:
+            # Lesions cover a few cells of the map: starting every cell at "unlikely" (p ~ 0.02)
+            # spares the first epochs the job of unlearning a 50 % prior on thousands of cells.
+            nn.init.normal_(self.lesion_map.weight, std=1e-3)
+            nn.init.constant_(self.lesion_map.bias, MAP_PRIOR_LOGIT)
 
     def _make_layer(
         self, planes: int, blocks: int, stride: int = 1, dilation: int = 1, new_level: bool = True,
@@ -174,7 +188,7 @@ class DRN(nn.Module):
 
     def _init_weights(self) -> None:
         for m in self.modules():
-            if isinstance(m, nn.Conv2d) and m is not self.fc:
+            if isinstance(m, nn.Conv2d) and m is not self.fc and m is not self.lesion_map:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
@@ -188,36 +202,95 @@ class DRN(nn.Module):
             x = layer(x)
         return x
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits of shape (N, num_classes)."""
-        x = self.avgpool(self.features(x))
-        return torch.flatten(self.fc(x), 1)
+    def heads(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(image logits (N, num_classes), lesion-map logits (N, h, w) or None without the map head)."""
+        f = self.features(x)
+        image = torch.flatten(self.fc(self.avgpool(f)), 1)
+        return image, (self.lesion_map(f)[:, 0] if self.lesion_map is not None else None)
 
+    def forward(self, x: Tensor, heads: bool = False) -> Tensor | tuple[Tensor, Tensor | None]:
+        """Score logits of shape (N, num_classes): the image head's, combined with the pooled lesion
+        map when the network has one (:func:`combine_logits`). ``heads=True`` returns both heads'
+        outputs instead (:meth:`heads`; trainers call it through ``forward`` so DistributedDataParallel
+        sees the pass)."""
+        image, lesion_map = self.heads(x)
+        if heads:
+            return image, lesion_map
+        return image if lesion_map is None else combine_logits(image, lesion_map)
+
+    def score_and_localisation(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(score logits (N,), localisation (N, h, w) logits) in one pass over the features.
+
+        The localisation is the map the product shows for where the evidence is: the lesion map
+        when the network has one, else the class-activation map of the image head (the 1x1
+        classifier applied before pooling, whose mean is the image logit; Zhou et al. 2016).
+        """
+        f = self.features(x)
+        cam = self.fc(f)[:, 0]
+        image = cam.mean(dim=(1, 2))
+        if self.lesion_map is None:
+            return image, cam
+        lesion_map = self.lesion_map(f)[:, 0]
+        return combine_logits(image[:, None], lesion_map)[:, 0], lesion_map
+
+
+#: The lesion-map head's starting bias: sigmoid(-4) ~ 0.018, about the share of a map a lesion covers.
+MAP_PRIOR_LOGIT = -4.0
+
+
+def pooled_map_logit(lesion_map: Tensor) -> Tensor:
+    """(N, h, w) map logits → (N,) the logit of the most lesion-like cell.
+
+    Max pooling: a lesion is local, and one cell that is sure of it should make the image
+    positive however small the lesion is against the whole radiograph (mean pooling would dilute it).
+    """
+    return lesion_map.flatten(1).amax(dim=1)
+
+
+def combine_logits(image: Tensor, lesion_map: Tensor) -> Tensor:
+    """The image score of a network with both heads: the mean of the image logit and the pooled
+    map logit, (N, 1). The image head sees the whole radiograph's context; the map head knows
+    where radiologists draw lesions. Averaging logits keeps a score that is a logit again, so
+    the sigmoid, the filter, ONNX scoring and mirror TTA treat it like any other logit."""
+    return 0.5 * (image[:, :1] + pooled_map_logit(lesion_map)[:, None])
 
 
 # ------------------------------------------------------------------------------------ builders
-def drn_c_26(*, in_channels: int = 1, num_classes: int = 1) -> DRN:
+def drn_c_26(*, in_channels: int = 1, num_classes: int = 1, lesion_map: bool = False) -> DRN:
     """DRN-C-26: residual levels 1-6, non-residual dilated blocks in levels 7-8."""
-    return DRN([1, 1, 2, 2, 2, 2, 1, 1], arch="C", in_channels=in_channels, num_classes=num_classes)
+    return DRN([1, 1, 2, 2, 2, 2, 1, 1], arch="C", in_channels=in_channels, num_classes=num_classes,
+               lesion_map=lesion_map)
 
 
-def drn_d_22(*, in_channels: int = 1, num_classes: int = 1) -> DRN:
+def drn_d_22(*, in_channels: int = 1, num_classes: int = 1, lesion_map: bool = False) -> DRN:
     """DRN-D-22: plain conv levels 1-2 and 7-8 around residual levels 3-6."""
-    return DRN([1, 1, 2, 2, 2, 2, 1, 1], arch="D", in_channels=in_channels, num_classes=num_classes)
+    return DRN([1, 1, 2, 2, 2, 2, 1, 1], arch="D", in_channels=in_channels, num_classes=num_classes,
+               lesion_map=lesion_map)
 
 
-def drn_d_tiny(*, in_channels: int = 1, num_classes: int = 1, width: int = 8) -> DRN:
+def drn_d_22_half(*, in_channels: int = 1, num_classes: int = 1, lesion_map: bool = False) -> DRN:
+    """DRN-D-22 with the channels of levels 5-8 halved (256-256-256-256 instead of 256-512-512-512).
+
+    Why: at output stride 8 the 512-channel dilated levels cost most of a DRN-D-22's arithmetic
+    (about 80 % at 128 px), so halving them makes it about 3x cheaper on a CPU, which buys the
+    input resolution that thin fractures need. The topology, dilations and stride are DRN-D-22's.
+    """
+    return DRN([1, 1, 2, 2, 2, 2, 1, 1], arch="D", channels=(16, 32, 64, 128, 128, 256, 256, 256),
+               in_channels=in_channels, num_classes=num_classes, lesion_map=lesion_map)
+
+
+def drn_d_tiny(*, in_channels: int = 1, num_classes: int = 1, width: int = 8, lesion_map: bool = False) -> DRN:
     """A width-reduced DRN-D (one unit per level) for tests and quick demos: same topology, ~1% of the cost."""
     channels = (width, width, 2 * width, 4 * width, 4 * width, 8 * width, 8 * width, 8 * width)
     return DRN([1, 1, 1, 1, 1, 1, 1, 1], arch="D", channels=channels, in_channels=in_channels,
-               num_classes=num_classes)
+               num_classes=num_classes, lesion_map=lesion_map)
 
 
-def drn_c_tiny(*, in_channels: int = 1, num_classes: int = 1, width: int = 8) -> DRN:
+def drn_c_tiny(*, in_channels: int = 1, num_classes: int = 1, width: int = 8, lesion_map: bool = False) -> DRN:
     """A width-reduced DRN-C (one block per level) for tests."""
     channels = (width, width, 2 * width, 4 * width, 4 * width, 8 * width, 8 * width, 8 * width)
     return DRN([1, 1, 1, 1, 1, 1, 1, 1], arch="C", channels=channels, in_channels=in_channels,
-               num_classes=num_classes)
+               num_classes=num_classes, lesion_map=lesion_map)
 
 
 #: Builders by config name. The names are listed once, in :data:`lesion_studio.models.specs.DRN_ARCHS`
@@ -225,8 +298,9 @@ def drn_c_tiny(*, in_channels: int = 1, num_classes: int = 1, width: int = 8) ->
 ARCHITECTURES = {name: globals()[name] for name in DRN_ARCHS}
 
 
-def build_drn(arch: str, *, in_channels: int = 1, num_classes: int = 1) -> DRN:
-    """A network by its config name (``drn_c_26``, ``drn_d_22``, ``drn_c_tiny``, ``drn_d_tiny``)."""
+def build_drn(arch: str, *, in_channels: int = 1, num_classes: int = 1, lesion_map: bool = False) -> DRN:
+    """A network by its config name (:data:`~lesion_studio.models.specs.DRN_ARCHS`), with or without
+    the lesion-map head."""
     from lesion_studio.errors import ConfigError
 
     try:
@@ -234,7 +308,13 @@ def build_drn(arch: str, *, in_channels: int = 1, num_classes: int = 1) -> DRN:
     except KeyError:
         raise ConfigError(f"Unknown classifier architecture {arch!r}; choose one of "
                           f"{', '.join(ARCHITECTURES)}.") from None
-    return builder(in_channels=in_channels, num_classes=num_classes)
+    return builder(in_channels=in_channels, num_classes=num_classes, lesion_map=lesion_map)
+
+
+def has_lesion_map(meta: dict[str, Any]) -> bool:
+    """Whether a checkpoint's metadata describes a network with the lesion-map head."""
+    config = meta.get("config") or {}
+    return isinstance(config, dict) and config.get("head") == "image+map"
 
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tuple[DRN, dict[str, Any]]:
@@ -245,8 +325,10 @@ def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tup
     arch = meta.get("arch")
     if not isinstance(arch, str) or not isinstance(states.get("model"), dict):
         raise LesionStudioError(f"{Path(path).name}: the classifier metadata is damaged (architecture {arch!r}).")
-    check_state_shapes(lambda: build_drn(arch), states["model"], f"{Path(path).name} (classifier {arch})")
-    model = build_drn(arch)
+    with_map = has_lesion_map(meta)
+    check_state_shapes(lambda: build_drn(arch, lesion_map=with_map), states["model"],
+                       f"{Path(path).name} (classifier {arch})")
+    model = build_drn(arch, lesion_map=with_map)
     model.load_state_dict(states["model"])
     dev = device if isinstance(device, torch.device) else select_device(device)
     return model.to(dev).eval(), meta

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lesion_studio.errors import ConfigError
+
 MODELS = "models"
 CLASSIFIERS = "classifiers"
 
@@ -46,14 +48,61 @@ UNIT_FORMAT = "lesion-studio-unit-1"
 DRN_FORMAT = "lesion-studio-drn-1"
 
 
+#: The longest model, run or experiment name (characters; it is also a folder name).
+MAX_NAME_LENGTH = 100
+_FORBIDDEN = set('/\\:*?"<>|')
+
+
+def check_name(name: str, what: str = "model name") -> str:
+    """``name`` when it can be a folder name of its own, else a ConfigError saying why.
+
+    A name becomes a folder under ``models/`` (or a results folder), so it may not hold a path
+    separator or a character Windows forbids, may not be ``..`` or start with a dot (hidden,
+    or a way up), may not hold control characters, and is at most :data:`MAX_NAME_LENGTH`
+    characters. A check, not a repair: a changed name would silently write somewhere else.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"The {what} is empty; give a name such as unit-hand-fast.")
+    problem = ""
+    if len(name) > MAX_NAME_LENGTH or len(name.encode("utf-8", "surrogateescape")) > 2 * MAX_NAME_LENGTH:
+        problem = f"it is longer than {MAX_NAME_LENGTH} characters"
+    elif name != name.strip():
+        problem = "it starts or ends with a space"
+    elif any(c in _FORBIDDEN for c in name):
+        problem = f"it holds {next(c for c in name if c in _FORBIDDEN)!r} (no / \\ : * ? \" < > |)"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        problem = "it holds a control character"
+    elif name.startswith(".") or ".." in name:
+        problem = "it starts with a dot or holds '..'"
+    if problem:
+        raise ConfigError(f"The {what} {name!r} cannot be used: {problem}. Use letters, digits, '-', '_', '+' "
+                          "and '.' (a name becomes a folder).")
+    return name
+
+
+def inside(folder: str | Path, name: str, what: str = "model name") -> Path:
+    """``folder / name`` after :func:`check_name`, checked to stay inside ``folder`` once resolved
+    (a symbolic link in the way must not lead out either)."""
+    check_name(name, what)
+    base = Path(folder)
+    path = base / name
+    resolved_base = base.resolve()
+    if not path.resolve().is_relative_to(resolved_base) or path.resolve() == resolved_base:
+        raise ConfigError(f"The {what} {name!r} leads outside {base} (a link there points elsewhere); "
+                          "choose another name.")
+    return path
+
+
 def unit_dir(project_folder: str | Path, name: str) -> Path:
-    """The folder of the UNIT model ``name``."""
-    return Path(project_folder) / MODELS / name
+    """The folder of the UNIT model ``name`` (a ConfigError for a name that is not a plain folder name)."""
+    if name == CLASSIFIERS:
+        raise ConfigError(f"The model name {name!r} is reserved for the classifiers' folder; choose another.")
+    return inside(Path(project_folder) / MODELS, name)
 
 
 def classifier_dir(project_folder: str | Path, name: str) -> Path:
-    """The folder of the classifier ``name``."""
-    return Path(project_folder) / MODELS / CLASSIFIERS / name
+    """The folder of the classifier ``name`` (a ConfigError for a name that is not a plain folder name)."""
+    return inside(Path(project_folder) / MODELS / CLASSIFIERS, name)
 
 
 def sidecar_path(weights: str | Path) -> Path:

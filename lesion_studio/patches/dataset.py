@@ -4,7 +4,9 @@ Each source image is decoded once: the patches drawn from it (``variants`` rando
 lesion box or per normal image, resized to the model resolution, in [-1, 1]) are stored under
 ``<project>/cache/patches/<key>.npz``, where the key hashes the image's sha256, its boxes and every
 sampling parameter. A second run, a resumed run or another rank then never re-decodes a DICOM.
-Batches are drawn in balanced epochs (as many normal as lesion patches per epoch, the smaller
+On top of that the whole set is stored as one file (:mod:`lesion_studio.patches.set_cache`), keyed
+by a content hash of every source image, region, filter and setting, so a start that changes
+nothing loads one file instead of opening one per image. Batches are drawn in balanced epochs (as many normal as lesion patches per epoch, the smaller
 domain repeated) from generators seeded by (seed, epoch), so a resumed run sees the same batches.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +26,7 @@ import numpy as np
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import atomic_path
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.patches import set_cache
 from lesion_studio.patches.intensity import resize_patch, to_unit_range
 from lesion_studio.patches.sampling import (
     balanced_order,
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 3  # 3: lesion windows carry their air share (normal_match "air")
+CACHE_VERSION = set_cache.CACHE_VERSION  # one version for the per-image and the whole-set caches
 LESION, NORMAL = "lesion", "normal"
 _MEMORY_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -155,15 +159,6 @@ def _seed(*parts: Any) -> int:
 
 
 # ---------------------------------------------------------------------------- building
-def training_images(project: Project, label: str, body_parts: list[str] | None,
-                    splits: list[str] | None) -> list[ImageRecord]:
-    """Images of ``label`` that may train the GAN: not excluded, in the body parts and splits."""
-    records = project.images(label=label, body_parts=body_parts or None, include_excluded=False)
-    if splits:
-        records = [r for r in records if r.split in splits]
-    return records
-
-
 def build_patch_set(
     project: Project,
     *,
@@ -181,19 +176,28 @@ def build_patch_set(
     """
     where = f"body part(s) {', '.join(body_parts)}" if body_parts else "any body part"
     where += f" in split(s) {', '.join(splits)}" if splits else ""
-    lesion_imgs = [r for r in training_images(project, "lesion", body_parts, splits) if project.boxes(r.id)]
-    if not lesion_imgs:
+    sources = set_cache.patch_sources(project, body_parts, splits, params.normal_source)
+    if not sources.lesion:
         raise LesionStudioError(
             f"There are no lesion boxes for {where} (only non-excluded images labelled 'lesion' with at "
             "least one box count). Draw boxes or choose another body part."
         )
-    normal_imgs = training_images(project, "normal", body_parts, splits)
-    if not normal_imgs:
+    if not sources.normal:
         raise LesionStudioError(f"There are no normal images for {where}. Label some images normal first.")
+    total = sources.image_count
+    set_folder = set_cache.set_folder(project) if cache == "disk" else None
+    set_key = set_cache.patch_set_key(sources, params, body_parts, splits, CACHE_VERSION)
+    if set_folder is not None:
+        stored = set_cache.load_set(set_folder, set_key)
+        if stored is not None:
+            log.info("patch set %s loaded from the cache (%d source images)", set_key, total)
+            progress(ProgressEvent("patches", total, total, "cached", eta_s=0.0))
+            return PatchSet(stored.lesion, stored.normal, _infos(stored.lesion_origin), _infos(stored.normal_origin),
+                            params, extra_summary=stored.extra_summary)
     cache_dir = project.subfolder("cache") / "patches" if cache == "disk" else None
-    total = len(lesion_imgs) + len(normal_imgs)
     clock = EtaClock(total)
     done = 0
+    decoded = [0, 0.0]  # images decoded, seconds spent on them (the rate the estimate uses)
 
     def tick(name: str) -> None:
         nonlocal done
@@ -202,15 +206,24 @@ def build_patch_set(
             cancel.raise_if_cancelled("Patch extraction")
         progress(ProgressEvent("patches", done, total, name, eta_s=clock.eta(done)))
 
+    def timed(make: Any) -> Any:
+        def run() -> Any:
+            t0 = time.perf_counter()
+            out = make()
+            decoded[0] += 1
+            decoded[1] += time.perf_counter() - t0
+            return out
+        return run
+
     lesion_parts: list[np.ndarray] = []
     lesion_info: list[PatchInfo] = []
     sized: list[tuple[Box, int, int]] = []
     air_shares: list[np.ndarray] = []
-    for rec in lesion_imgs:
-        boxes = [b.box for b in project.boxes(rec.id)]
+    for rec, boxes in sources.lesion:
         key_data = {"domain": LESION, "boxes": [b.as_tuple() for b in boxes]}
         patches, windows, air = _cached(cache, cache_dir, rec, params, key_data,
-                                        lambda rec=rec, boxes=boxes: _lesion_patches(project, rec, boxes, params))
+                                        timed(lambda rec=rec, boxes=boxes: _lesion_patches(project, rec, boxes,
+                                                                                           params)))
         lesion_parts.append(patches)
         air_shares.append(air)
         for w in windows:
@@ -225,8 +238,7 @@ def build_patch_set(
     normal_info: list[PatchInfo] = []
     frac_key = hashlib.sha256(np.round(np.r_[fractions, airs if targets is not None else []], 6).tobytes()
                               ).hexdigest()[:16]
-    for rec in normal_imgs:
-        picked = [p.box for p in project.normal_patches(rec.id)] if params.normal_source != "auto" else []
+    for rec, picked in sources.normal:
         if not picked and params.normal_source == "picked":
             tick(rec.name)
             continue
@@ -234,7 +246,7 @@ def build_patch_set(
                     "fractions": frac_key if not picked else ""}
         patches, windows, _air = _cached(
             cache, cache_dir, rec, params, key_data,
-            lambda rec=rec, picked=picked: _normal_patches(project, rec, picked, fractions, targets, params))
+            timed(lambda rec=rec, picked=picked: _normal_patches(project, rec, picked, fractions, targets, params)))
         normal_parts.append(patches)
         normal_info.extend(PatchInfo(rec.id, rec.body_part, w) for w in windows)
         tick(rec.name)
@@ -247,9 +259,20 @@ def build_patch_set(
             + ("no normal image has a picked normal patch (use normal_source 'both' or 'auto')."
                if params.normal_source == "picked" else "every sampled window was mostly air or text.")
         )
-    return PatchSet(np.concatenate(lesion_parts), normal, lesion_info, normal_info, params,
-                    extra_summary={"body_parts_filter": list(body_parts or []), "splits": list(splits or []),
-                                   "lesion_windows": lesion_window_stats(fractions, airs)})
+    result = PatchSet(np.concatenate(lesion_parts), normal, lesion_info, normal_info, params,
+                      extra_summary={"body_parts_filter": list(body_parts or []), "splits": list(splits or []),
+                                     "lesion_windows": lesion_window_stats(fractions, airs)})
+    if set_folder is not None:
+        set_cache.save_set(set_folder, set_key, set_cache.CachedSet(
+            result.lesion, result.normal, set_cache.origin(lesion_info), set_cache.origin(normal_info),
+            result.extra_summary))
+        set_cache.record_rate(set_folder, int(decoded[0]), decoded[1])
+    return result
+
+
+def _infos(origin: tuple[np.ndarray, np.ndarray, list[str]]) -> list[PatchInfo]:
+    ids, windows, parts = origin
+    return [PatchInfo(int(i), part, Box(*map(float, w))) for i, w, part in zip(ids, windows, parts, strict=True)]
 
 
 def lesion_window_stats(fractions: np.ndarray, airs: np.ndarray) -> dict[str, list[float]]:

@@ -37,6 +37,7 @@ from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, Progress
 from lesion_studio.samples.storage import save_synthetic_sample
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import Box, ImageRecord
+from lesion_studio.synthesis.blend import DEFAULT_N
 from lesion_studio.synthesis.pipeline import (
     DEFAULT_TRANSLATION,
     SourceWindowRule,
@@ -225,7 +226,7 @@ def generate_candidates(
     sources: str = "patches",
     body_parts: Sequence[str] | None = None,
     split: str | None = None,
-    n_range: tuple[float, float] = (1.0, 4.0),
+    n_range: tuple[float, float] = (DEFAULT_N, DEFAULT_N),
     seed: int = 0,
     stochastic: bool = True,
     translation: str = DEFAULT_TRANSLATION,

@@ -13,13 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from lesion_studio.deid import DEID_CODES, DEID_METHOD, allowed_source_attributes, public_provenance
+from lesion_studio.deid import deidentified_dicom, public_provenance
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import atomic_path, atomic_write, atomic_write_json
-from lesion_studio.io.reader import is_probably_dicom
-from lesion_studio.samples.storage import encode_png, load_sample_pixels
+from lesion_studio.io.images import encode_png
+from lesion_studio.io.reader import read_source_header
+from lesion_studio.samples.storage import load_sample_pixels
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import SyntheticSample
 
@@ -32,7 +31,7 @@ def _source_header(project: Project, sample: SyntheticSample) -> Any | None:
     """The source's DICOM header (or None), refusing a source with burned-in annotation: its pixels,
     and so the synthetic image's, may show a name, a date or a record number."""
     source = project.image(sample.source_image_id)
-    source_ds = _read_source_header(source.abs_path)
+    source_ds = read_source_header(source.abs_path)
     if source_ds is not None and str(getattr(source_ds, "BurnedInAnnotation", "")).strip().upper() == "YES":
         raise LesionStudioError(
             f"Sample {sample.id}: its source image (project image {source.id}) has burned-in annotation, "
@@ -54,71 +53,16 @@ def export_sample_png(project: Project, sample: SyntheticSample, out_dir: str | 
 
 def export_sample_dicom(project: Project, sample: SyntheticSample, out_dir: str | Path) -> Path:
     """Write a de-identified DERIVED DICOM of the sample (MONOCHROME2, bone bright, native depth)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
     out_dir = Path(out_dir)
     pixels = load_sample_pixels(project, sample)
     source = project.image(sample.source_image_id)
     meta = _sidecar(project, sample)
     source_ds = _source_header(project, sample)
-    ds = Dataset()
-    for keyword, value in allowed_source_attributes(source_ds).items():
-        setattr(ds, keyword, value)
-    # Patient and study: type 2 attributes present and empty or dummy (PS3.15 action Z).
-    ds.PatientName = "SYNTHETIC^LESION"
-    ds.PatientID = f"SYN-{sample.id:06d}"
-    for keyword in ("PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "ReferringPhysicianName",
-                    "StudyID", "AccessionNumber", "Manufacturer", "PositionReferenceIndicator"):
-        setattr(ds, keyword, "")
-    if "PatientOrientation" not in ds:
-        ds.PatientOrientation = ""
-    ds.PatientIdentityRemoved = "YES"
-    ds.LongitudinalTemporalInformationModified = "REMOVED"
-    ds.DeidentificationMethod = list(DEID_METHOD)
-    codes = []
-    for value, scheme, meaning in DEID_CODES:
-        item = Dataset()
-        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
-        codes.append(item)
-    ds.DeidentificationMethodCodeSequence = codes
-    ds.BurnedInAnnotation = "NO"
-    ds.ConversionType = "SYN"
-    ds.SecondaryCaptureDeviceManufacturer = "Lesion Studio"
-    ds.ImageType = ["DERIVED", "SECONDARY", "SYNTHETIC"]
-    ds.DerivationDescription = (
-        f"Synthetic lesion (UNIT translation, cosine blend n={sample.n:g}, seed {sample.seed}) "
-        f"in a normal radiograph; model {sample.model_id}"
-    )[:1024]
-    ds.ImageComments = json.dumps(meta)[:10240]
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SOPInstanceUID = generate_uid()
-    ds.FrameOfReferenceUID = generate_uid()
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SeriesDescription = "Lesion Studio synthetic sample"
-    ds.SeriesNumber = 9900
-    ds.InstanceNumber = 1
-
-    bits = max(8, int(source.bits_stored or 8))
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 8 if pixels.dtype == np.uint8 else 16
-    ds.BitsStored = min(bits, ds.BitsAllocated)
-    ds.HighBit = ds.BitsStored - 1
-    ds.PixelRepresentation = 0
-    hi = 2 ** ds.BitsStored - 1
-    ds.WindowCenter = hi / 2
-    ds.WindowWidth = hi + 1
-    data = pixels.astype(np.uint8 if ds.BitsAllocated == 8 else np.uint16).tobytes()
-    ds.add_new(0x7FE00010, "OB" if ds.BitsAllocated == 8 else "OW", data)  # explicit VR: no ambiguity
-
-    file_meta = FileMetaDataset()
-    file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = file_meta
+    ds = deidentified_dicom(
+        pixels, source_ds, bits_stored=int(source.bits_stored or 8), patient_id=f"SYN-{sample.id:06d}",
+        synthetic=True, comments=json.dumps(meta),
+        derivation=(f"Synthetic lesion (UNIT translation, cosine blend n={sample.n:g}, seed {sample.seed}) "
+                    f"in a normal radiograph; model {sample.model_id}"))
     path = out_dir / f"synthetic_{sample.id:06d}.dcm"
     with atomic_path(path) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
@@ -126,13 +70,3 @@ def export_sample_dicom(project: Project, sample: SyntheticSample, out_dir: str 
     return path
 
 
-def _read_source_header(path: Path) -> Any | None:
-    """The source's header (no pixels), or None when the source is not a readable DICOM."""
-    import pydicom
-
-    if not (path.exists() and is_probably_dicom(path)):
-        return None
-    try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception:  # an unreadable header only means there is nothing to keep from it
-        return None

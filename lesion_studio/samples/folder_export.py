@@ -14,7 +14,8 @@ from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import atomic_write_json
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.samples.export import export_sample_dicom, export_sample_png
-from lesion_studio.store.project import Project, utc_now
+from lesion_studio.store.project import Project
+from lesion_studio.store.records import utc_now
 
 FORMATS = ("png", "dicom")
 STATUSES = ("accepted", "candidate", "rejected", "all")

@@ -8,9 +8,9 @@ says where it came from.
 
 from __future__ import annotations
 
-import io
 import json
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,8 +18,9 @@ import numpy as np
 from lesion_studio.deid import stored_provenance
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import atomic_write
-from lesion_studio.store.project import Project, utc_now
-from lesion_studio.store.records import Box, SyntheticSample
+from lesion_studio.io.images import encode_png
+from lesion_studio.store.project import Project
+from lesion_studio.store.records import Box, SyntheticSample, utc_now
 
 if TYPE_CHECKING:
     from lesion_studio.synthesis.pipeline import SynthesisResult
@@ -27,22 +28,6 @@ if TYPE_CHECKING:
 
 #: The batch of samples kept one at a time (the Synthesis panel's Keep), and its folder.
 KEPT_BATCH = "kept"
-
-
-def encode_png(pixels: np.ndarray, text: dict[str, str] | None = None) -> bytes:
-    from PIL import Image, PngImagePlugin
-
-    if pixels.dtype == np.uint8:
-        image = Image.fromarray(pixels, mode="L")
-    else:
-        clipped = np.clip(pixels, 0, 65535).astype(np.uint16)
-        image = Image.fromarray(clipped)
-    info = PngImagePlugin.PngInfo()
-    for key, value in (text or {}).items():
-        info.add_itxt(key, value)
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", pnginfo=info)
-    return buf.getvalue()
 
 
 def save_synthetic_sample(
@@ -73,7 +58,7 @@ def save_synthetic_sample(
     # carries a patient name or record number, and this dictionary leaves the project in exports.
     provenance = {"created": utc_now(), **stored_provenance(provenance), "source_image_id": source.id,
                   "source_sha256": source.sha256, "window": list(window.as_tuple()), "n": n, "seed": seed}
-    folder = project.subfolder("synthetic") / (batch or KEPT_BATCH)
+    folder = project.subfolder("synthetic") / batch_folder_name(batch)
     stem = f"image{source.id:06d}_{os.urandom(4).hex()}"
     path = folder / f"{stem}.png"
     atomic_write(path, encode_png(image, {"lesion_studio_provenance": json.dumps(provenance)}))
@@ -81,6 +66,13 @@ def save_synthetic_sample(
         source_image_id, window, n=n, seed=seed, model_id=model_id, path=path, score=score, status=status,
         batch=batch, provenance=provenance,
     )
+
+
+def batch_folder_name(batch: str) -> str:
+    """The folder a batch's images go to under ``synthetic/``: its name with anything but letters,
+    digits, '.', '_', '+' and '-' replaced, never empty and never a way out of ``synthetic/``."""
+    safe = re.sub(r"[^A-Za-z0-9_.+-]+", "_", batch.strip()).strip("._")[:80]
+    return safe or KEPT_BATCH
 
 
 def load_sample_pixels(project: Project, sample: SyntheticSample) -> np.ndarray:

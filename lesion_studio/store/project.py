@@ -11,14 +11,16 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from lesion_studio.errors import JobCancelled, ProjectError
+import lesion_studio.store.lifecycle as lifecycle
+import lesion_studio.store.opening as opening
+from lesion_studio.errors import DiskFullError, JobCancelled, ProjectError, ReadOnlyProjectError, is_disk_full
 from lesion_studio.files import file_sha256
 from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.store.database_file import DB_NAME
 from lesion_studio.store.events import announce_models_changed
 from lesion_studio.store.records import (
     EXCLUSION_REASONS,
@@ -28,56 +30,64 @@ from lesion_studio.store.records import (
     ImageRecord,
     LesionBox,
     ModelRecord,
+    NewRegion,
     NormalPatch,
     RunRecord,
     SyntheticSample,
     dumps,
     loads,
     resolve_stored_path,
+    utc_now,
 )
 from lesion_studio.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "project.sqlite"
+#: The settings key of the project's secret group-key salt (made with the project; see deid.py).
+GROUP_SALT_KEY = "group_key_salt"
 _IMAGE_FIELDS = {
     "path", "name", "sha256", "width", "height", "modality", "bits_stored", "body_part", "view",
     "label", "split", "group_key", "exclusions", "exclusion_note", "notes", "lesion_type", "extra",
 }
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+def _project_folder(folder: str | Path) -> Path:
+    return Path(folder).expanduser().resolve()
 
 
 class Project:
     """The project store. Thin: it validates, writes one transaction per edit, and reads records."""
 
-    def __init__(self, folder: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, folder: Path, conn: sqlite3.Connection, *, read_only: bool = False,
+                 presence: lifecycle.ProjectLock | None = None) -> None:
         self.folder = folder
         self._conn = conn
         self._lock = threading.RLock()
         self._run_locks: dict[int, Any] = {}
+        #: Opened read-only (a read-only mount or folder): reads work, every edit raises ReadOnlyProjectError.
+        self.read_only = read_only
+        #: Whether opening this project created it (``open_or_create``).
+        self.created = False
+        self._presence = presence  # the shared lock that says "in use" (see store/lifecycle.py)
+        self._session_settings: dict[str, str] = {}  # a read-only project's settings, this session only
 
     # ------------------------------------------------------------------ opening
+    # The rules (atomic creation, presence lock, read-only and damage checks, backups) live in
+    # store/lifecycle.py, store/opening.py and store/backup.py; these methods only put them in order.
     @classmethod
-    def create(cls, folder: str | Path) -> Project:
-        folder = Path(folder).expanduser().resolve()
-        if (folder / DB_NAME).exists():
-            raise ProjectError(f"{folder} already holds a project. Open it instead of creating it.")
-        if folder.exists() and not folder.is_dir():
-            raise ProjectError(f"{folder} is a file, not a folder. Choose a folder for the project.")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ProjectError(f"Cannot create the project folder {folder}: {exc.strerror}.") from exc
-        return cls._connect(folder)
+    def create(cls, folder: str | Path, *, first_import: bool = False) -> Project:
+        """A new, empty project in ``folder``. ``first_import``: the project is made by an import
+        and marked so until an import succeeds (:func:`lifecycle.remove_if_abandoned`)."""
+        folder = _project_folder(folder)
+        project = cls._create_or_open(folder, first_import=first_import, must_create=True)
+        return project
 
     @classmethod
     def open(cls, folder: str | Path) -> Project:
-        folder = Path(folder).expanduser().resolve()
+        folder = _project_folder(folder)
         if folder.is_file() and folder.name == DB_NAME:
             folder = folder.parent
+        lifecycle.remove_if_abandoned(folder)  # an empty project a killed first import left
         if not (folder / DB_NAME).exists():
             raise ProjectError(
                 f"{folder} is not a Lesion Studio project (no {DB_NAME} inside). "
@@ -86,29 +96,89 @@ class Project:
         return cls._connect(folder)
 
     @classmethod
-    def open_or_create(cls, folder: str | Path) -> Project:
-        folder = Path(folder).expanduser().resolve()
-        return cls.open(folder) if (folder / DB_NAME).exists() else cls.create(folder)
+    def open_or_create(cls, folder: str | Path, *, first_import: bool = False) -> Project:
+        """The project in ``folder``, created when there is none (``.created`` says which)."""
+        folder = _project_folder(folder)
+        lifecycle.remove_if_abandoned(folder)
+        if (folder / DB_NAME).exists():
+            return cls._connect(folder)
+        return cls._create_or_open(folder, first_import=first_import, must_create=False)
 
     @classmethod
-    def _connect(cls, folder: Path) -> Project:
+    def _create_or_open(cls, folder: Path, *, first_import: bool, must_create: bool) -> Project:
+        if folder.exists() and not folder.is_dir():
+            raise ProjectError(f"{folder} is a file, not a folder. Choose a folder for the project.")
+        if must_create and (folder / DB_NAME).exists():
+            raise ProjectError(f"{folder} already holds a project. Open it instead of creating it.")
         try:
-            conn = sqlite3.connect(
-                folder / DB_NAME, isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            project = cls(folder, conn)
-            project._migrate()
-            project._mark_interrupted_runs()
-        except sqlite3.DatabaseError as exc:
-            raise ProjectError(
-                f"The project database in {folder} cannot be read ({exc}). "
-                "Restore it from a backup, or create a new project and import the images again."
-            ) from exc
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProjectError(f"Cannot create the project folder {folder}: {exc.strerror}.") from exc
+        presence = lifecycle.ProjectLock.shared(folder)  # held while the database appears
+        try:
+            created = lifecycle.create_database(folder, lambda conn: cls._initialise(conn, folder),
+                                                first_import=first_import)
+        except BaseException as exc:
+            if presence is not None:
+                presence.release()
+            if isinstance(exc, sqlite3.Error | OSError) and is_disk_full(exc):
+                raise DiskFullError("a new project", folder) from exc
+            raise
+        if not created and must_create:
+            if presence is not None:
+                presence.release()
+            raise ProjectError(f"{folder} already holds a project. Open it instead of creating it.")
+        project = cls._connect(folder, presence=presence)
+        project.created = created
         return project
+
+    @classmethod
+    def _initialise(cls, conn: sqlite3.Connection, folder: Path) -> None:
+        """The whole schema and the group-key salt, in the new database before it has its name."""
+        import secrets
+
+        project = cls(folder, conn)
+        project._migrate()
+        with project._tx() as cur:
+            cur.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (GROUP_SALT_KEY, secrets.token_hex(16)))
+
+    @classmethod
+    def _connect(cls, folder: Path, presence: lifecycle.ProjectLock | None = None) -> Project:
+        db = folder / DB_NAME
+        conn = None
+        try:
+            opening.check_file(folder, db)  # 0 bytes or not SQLite: damaged, read without SQLite
+            read_only = not opening.is_writable(folder, db)
+            if presence is None:
+                presence = lifecycle.ProjectLock.shared(folder, create=not read_only)
+            conn = opening.connect(folder, db, read_only=read_only)  # checked before anything writes
+            project = cls(folder, conn, read_only=read_only, presence=presence)
+            if read_only:
+                project._check_schema_read_only()
+            else:
+                project._migrate()
+                project._mark_interrupted_runs()
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if presence is not None:
+                presence.release()
+            if isinstance(exc, sqlite3.DatabaseError):
+                translated = opening.translate_error(exc, folder, "opening the project")
+                if translated is exc:
+                    translated = ProjectError(f"The project database in {folder} cannot be read ({exc}).")
+                raise translated from exc
+            raise
+        return project
+
+    def _check_schema_read_only(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            self._migrate()  # raises the "newer Lesion Studio" message
+        if version < SCHEMA_VERSION:
+            raise ProjectError(f"The project in {self.folder} was made by an older Lesion Studio and needs an "
+                               "upgrade, which a read-only project cannot get. Open it once where it can be "
+                               "written, or copy it to a writable folder.")
 
     def _migrate(self) -> None:
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
@@ -117,6 +187,8 @@ class Project:
                 f"The project in {self.folder} was written by a newer Lesion Studio "
                 f"(schema {version}, this version knows {SCHEMA_VERSION}). Update Lesion Studio."
             )
+        if 0 < version < SCHEMA_VERSION:
+            self.backup(f"before-schema-{SCHEMA_VERSION}")
         for number in range(version, SCHEMA_VERSION):
             with self._tx() as cur:
                 for statement in MIGRATIONS[number].split(";"):
@@ -125,13 +197,24 @@ class Project:
                 cur.execute(f"PRAGMA user_version = {number + 1}")
             log.info("migrated %s to schema %d", self.folder, number + 1)
 
+    def backup(self, reason: str) -> Path:
+        """A rotating backup of the database (before a schema change or a large import)."""
+        from lesion_studio.store.backup import make_backup
+
+        with self._lock:
+            return make_backup(self._conn, self.folder, reason)
+
     def close(self) -> None:
         for run_id in list(self._run_locks):
             self._release_run_lock(run_id)
         with self._lock:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("PRAGMA optimize")
+            if not self.read_only:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA optimize")
             self._conn.close()
+        if self._presence is not None:
+            self._presence.release()
+            self._presence = None
 
     def __enter__(self) -> Project:
         return self
@@ -145,8 +228,19 @@ class Project:
 
     # ------------------------------------------------------------------ folders
     def subfolder(self, name: str) -> Path:
-        """A folder inside the project (``images``, ``cache``, ``models``, ``runs``, ``synthetic``...)."""
+        """A folder inside the project (``images``, ``cache``, ``models``, ``runs``, ``synthetic``...).
+
+        A read-only project's ``cache`` lives in the user's cache folder instead, so the caches that
+        viewing and scoring fill still work (they are keyed by content, never by place)."""
         path = self.folder / name
+        if self.read_only:
+            if name != "cache":
+                return path
+            import hashlib
+
+            from lesion_studio.paths import user_cache_dir
+
+            path = user_cache_dir() / "read-only-projects" / hashlib.sha256(str(self.folder).encode()).hexdigest()[:16]
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -166,22 +260,40 @@ class Project:
     def _tx(self) -> Iterator[sqlite3.Cursor]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so two writers
         (the GUI and a worker) queue instead of failing half-way with SQLITE_BUSY."""
+        if self.read_only:
+            raise ReadOnlyProjectError(self.folder)
         with self._lock:
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
             try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            else:
-                cur.execute("COMMIT")
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                except BaseException:
+                    if self._conn.in_transaction:
+                        cur.execute("ROLLBACK")
+                    raise
+                else:
+                    cur.execute("COMMIT")
+            except sqlite3.Error as exc:  # a full disk, a read-only file, damage: in the user's terms
+                if self._conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        cur.execute("ROLLBACK")
+                translated = opening.translate_error(exc, self.folder)
+                if translated is exc:
+                    raise
+                raise translated from exc
             finally:
                 cur.close()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                translated = opening.translate_error(exc, self.folder, "reading the project")
+                if translated is exc:
+                    raise
+                raise translated from exc
 
     def _select(self, table: str, filters: dict[str, Any], order: str = "id") -> list[sqlite3.Row]:
         """Rows of ``table`` whose columns equal the non-None ``filters`` (column -> value)."""
@@ -240,15 +352,19 @@ class Project:
     def add_images(self, rows: Iterable[dict[str, Any]]) -> list[int]:
         """Add many images in one transaction (an import batch is one unit of work).
 
-        A row may carry ``lesion_boxes`` and ``normal_patches``: lists of (Box, author) pairs
-        inserted with their image, so an image never appears without its annotations.
+        A row may carry ``lesion_boxes`` and ``normal_patches``: lists of (Box, author) pairs or
+        :class:`NewRegion` items inserted with their image, so an image never appears without its
+        annotations; and ``reader_labels`` and ``measurements`` (see :mod:`store.import_rows`).
         """
+        from lesion_studio.store.import_rows import insert_image_annotations
+
         now = utc_now()
         ids = []
         with self._tx() as cur:
             for row in rows:
                 row = dict(row)
                 regions = {t: row.pop(t, ()) for t in ("lesion_boxes", "normal_patches")}
+                reader_rows = {t: row.pop(t, ()) for t in ("reader_labels", "measurements")}
                 abs_path = Path(row.pop("path"))
                 row.setdefault("name", abs_path.name)
                 fields = self._check_image_fields(row)
@@ -263,13 +379,19 @@ class Project:
                 image_id = int(cur.lastrowid)
                 ids.append(image_id)
                 for table, boxes in regions.items():
-                    for box, author in boxes:
-                        box = box.normalized()
+                    for item in boxes:
+                        region = item if isinstance(item, NewRegion) else NewRegion(*item)
+                        box = region.box.normalized()
+                        typed = table == "lesion_boxes"
                         cur.execute(
-                            f"INSERT INTO {table} (image_id, x0, y0, x1, y1, author, created_at, modified_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (image_id, *box.as_tuple(), author, now, now),
+                            f"INSERT INTO {table} (image_id, x0, y0, x1, y1, author, created_at, modified_at"
+                            f"{', lesion_type' if typed else ''}) VALUES (?, ?, ?, ?, ?, ?, ?, ?"
+                            f"{', ?' if typed else ''})",
+                            (image_id, *box.as_tuple(), region.author, region.created_at or now,
+                             region.modified_at or region.created_at or now,
+                             *((region.lesion_type,) if typed else ())),
                         )
+                insert_image_annotations(cur, image_id, now, **reader_rows)
         return ids
 
     def image(self, image_id: int) -> ImageRecord:
@@ -396,16 +518,20 @@ class Project:
 
     # ------------------------------------------------------------------ boxes and patches
     # Lesion boxes and normal patches share one implementation; the table name is the only difference.
-    def _add_region(self, table: str, image_id: int, box: Box, author: str, region_id: int | None) -> int:
+    def _add_region(self, table: str, image_id: int, box: Box, author: str, region_id: int | None,
+                    extra: dict[str, Any] | None = None) -> int:
         box = box.normalized()
         if not (box.x1 > box.x0 and box.y1 > box.y0):
             raise ProjectError("A box needs a positive width and height.")
         now = utc_now()
+        extra = extra or {}
+        cols = "".join(f", {k}" for k in extra)
+        marks = "".join(", ?" for _ in extra)
         with self._tx() as cur:
             cur.execute(
-                f"INSERT INTO {table} (id, image_id, x0, y0, x1, y1, author, created_at, modified_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (region_id, image_id, *box.as_tuple(), author, now, now),
+                f"INSERT INTO {table} (id, image_id, x0, y0, x1, y1, author, created_at, modified_at{cols}) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?{marks})",
+                (region_id, image_id, *box.as_tuple(), author, now, now, *extra.values()),
             )
             return int(cur.lastrowid)
 
@@ -423,10 +549,11 @@ class Project:
         with self._tx() as cur:
             cur.execute(f"DELETE FROM {table} WHERE id = ?", (region_id,))
 
-    def _regions(self, table: str, image_id: int | None) -> list[sqlite3.Row]:
-        if image_id is None:
-            return self._query(f"SELECT * FROM {table} ORDER BY image_id, id")
-        return self._query(f"SELECT * FROM {table} WHERE image_id = ? ORDER BY id", (image_id,))
+    def _regions(self, table: str, image_id: int | None, author: str | None = None) -> list[sqlite3.Row]:
+        where = [c for c, v in (("image_id = ?", image_id), ("author = ?", author)) if v is not None]
+        params = [v for v in (image_id, author) if v is not None]
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        return self._query(f"SELECT * FROM {table}{clause} ORDER BY image_id, id", params)
 
     @staticmethod
     def _region_fields(row: sqlite3.Row) -> dict[str, Any]:
@@ -435,24 +562,36 @@ class Project:
             author=row["author"], created_at=row["created_at"], modified_at=row["modified_at"],
         )
 
-    def add_box(self, image_id: int, box: Box, *, author: str = "", box_id: int | None = None) -> int:
-        """Add a lesion box. ``box_id`` restores a deleted box under its old id (undo)."""
-        return self._add_region("lesion_boxes", image_id, box, author, box_id)
+    def add_box(self, image_id: int, box: Box, *, author: str = "", box_id: int | None = None,
+                lesion_type: str = "") -> int:
+        """Add a lesion box drawn by reader ``author``. ``box_id`` restores a deleted box under
+        its old id (undo)."""
+        return self._add_region("lesion_boxes", image_id, box, author, box_id, {"lesion_type": lesion_type})
 
     def update_box(self, box_id: int, box: Box) -> None:
         self._update_region("lesion_boxes", box_id, box)
 
+    def set_box_type(self, box_id: int, lesion_type: str) -> None:
+        """Set a box's lesion type (one transaction); its reader stays who drew it."""
+        with self._tx() as cur:
+            cur.execute("UPDATE lesion_boxes SET lesion_type = ?, modified_at = ? WHERE id = ?",
+                        (lesion_type, utc_now(), box_id))
+            if cur.rowcount == 0:
+                raise ProjectError(f"There is no lesion box {box_id}.")
+
     def delete_box(self, box_id: int) -> None:
         self._delete_region("lesion_boxes", box_id)
 
-    def boxes(self, image_id: int | None = None) -> list[LesionBox]:
-        return [LesionBox(**self._region_fields(r)) for r in self._regions("lesion_boxes", image_id)]
+    def boxes(self, image_id: int | None = None, *, reader: str | None = None) -> list[LesionBox]:
+        """Lesion boxes, of one image and/or one reader (None: all)."""
+        return [LesionBox(**self._region_fields(r), lesion_type=r["lesion_type"])
+                for r in self._regions("lesion_boxes", image_id, reader)]
 
     def box(self, box_id: int) -> LesionBox:
         rows = self._query("SELECT * FROM lesion_boxes WHERE id = ?", (box_id,))
         if not rows:
             raise ProjectError(f"There is no lesion box {box_id}.")
-        return LesionBox(**self._region_fields(rows[0]))
+        return LesionBox(**self._region_fields(rows[0]), lesion_type=rows[0]["lesion_type"])
 
     def add_normal_patch(
         self, image_id: int, box: Box, *, author: str = "", patch_id: int | None = None
@@ -622,7 +761,7 @@ class Project:
                 now = utc_now()
                 cur.executemany("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
                                 [(now, i) for i in dead])
-        except sqlite3.OperationalError as exc:  # a read-only copy of a project still opens
+        except (sqlite3.OperationalError, ReadOnlyProjectError) as exc:  # a read-only file still opens
             log.warning("could not mark interrupted runs in %s (%s)", self.folder, exc)
             return
         for run_id in dead:
@@ -693,12 +832,29 @@ class Project:
 
     # ------------------------------------------------------------------ settings
     def get_setting(self, key: str, default: str | None = None) -> str | None:
+        if key in self._session_settings:
+            return self._session_settings[key]
         rows = self._query("SELECT value FROM settings WHERE key = ?", (key,))
         return rows[0][0] if rows else default
 
     def set_setting(self, key: str, value: str) -> None:
+        """Store a setting (the viewer's last image, the chosen model...). A read-only project keeps
+        it for this session only: settings are preferences, and viewing must not fail for them."""
+        if self.read_only:
+            self._session_settings[key] = value
+            return
         with self._tx() as cur:
             cur.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+
+    def setting_or_init(self, key: str, make: Callable[[], str]) -> str:
+        """The setting ``key``; when absent, ``make()`` is stored first, in one transaction, so two
+        processes asking at once both get the one value that was stored."""
+        value = self.get_setting(key)
+        if value is not None:
+            return value
+        with self._tx() as cur:
+            cur.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", (key, make()))
+            return str(cur.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()[0])
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ LABELS = ("lesion", "normal", "unreviewed")
 SPLITS = ("train", "val", "test", "unassigned")
 EXCLUSION_REASONS = ("pediatric", "hardware", "confounder", "other")
 BODY_PART_UNKNOWN = ""
+#: The lesion types a new project offers (a project keeps its own list: store/lesion_types.py).
+DEFAULT_LESION_TYPES = ("fracture", "lytic", "sclerotic", "mixed", "other")
 
 
 def resolve_stored_path(folder: Path, stored: str | Path) -> Path:
@@ -104,9 +107,74 @@ class LesionBox:
     id: int
     image_id: int
     box: Box
+    author: str  # the reader who drew it (or "import", "phantom", ...)
+    created_at: str
+    modified_at: str
+    lesion_type: str = ""  # one of the project's lesion types; "" for a box nobody typed
+
+    @property
+    def reader(self) -> str:
+        return self.author
+
+
+@dataclass(frozen=True)
+class NewRegion:
+    """A box or patch to insert with its image (import): its reader, type and times when known."""
+
+    box: Box
+    author: str = ""
+    lesion_type: str = ""
+    created_at: str | None = None
+    modified_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A ruler line from (x0, y0) to (x1, y1) in image pixel coordinates, with the pixel spacing
+    (mm per pixel: row, column) it was measured with and where that spacing came from
+    (``PixelSpacing``, ``ImagerPixelSpacing``, or "" when none is known: the length is in pixels)."""
+
+    id: int
+    image_id: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    spacing: tuple[float, float] | None
+    spacing_source: str
     author: str
     created_at: str
     modified_at: str
+
+    @property
+    def length_px(self) -> float:
+        import math
+
+        return math.hypot(self.x1 - self.x0, self.y1 - self.y0)
+
+    @property
+    def length_mm(self) -> float | None:
+        """The length in millimetres, or None when no pixel spacing is known."""
+        import math
+
+        if self.spacing is None:
+            return None
+        row, col = self.spacing
+        return math.hypot((self.x1 - self.x0) * col, (self.y1 - self.y0) * row)
+
+    @property
+    def reader(self) -> str:
+        return self.author
+
+
+@dataclass(frozen=True)
+class ReaderLabel:
+    """One reader's image label (every reader keeps their own; ``images.label`` is the project's)."""
+
+    image_id: int
+    reader: str
+    label: str
+    labelled_at: str
 
 
 @dataclass(frozen=True)
@@ -150,6 +218,21 @@ class RunRecord:
     finished_at: str | None
 
 
+def alpha_core_box(window: tuple[float, float, float, float], n: float) -> tuple[float, float, float, float]:
+    """The bounding box (x0, y0, x1, y1) of a blend window's lesion core, where the paper's
+    α = cos(|i|^n·π/2)·cos(|j|^n·π/2) is at least ½: the part of the window the blend hands mostly
+    to the translation, so where a synthetic lesion is (``synthesis/blend.py`` blends with that α).
+
+    Along each axis α ≥ ½ where cos(|t|^n·π/2) ≥ ½, i.e. |t| ≤ (2/3)^(1/n) of the half-side.
+    """
+    if not n > 0 or n == float("inf"):
+        raise ValueError(f"The blending exponent n must be a positive number, not {n}.")
+    x0, y0, x1, y1 = window
+    reach = (2.0 / 3.0) ** (1.0 / n)
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2 * reach, (y1 - y0) / 2 * reach
+    return cx - hw, cy - hh, cx + hw, cy + hh
+
+
 @dataclass(frozen=True)
 class SyntheticSample:
     id: int
@@ -165,10 +248,37 @@ class SyntheticSample:
     provenance: dict[str, Any]
     created_at: str
 
+    def lesion_box(self) -> tuple[float, float, float, float]:
+        """Where the sample's lesion is: the box recorded with it (``provenance["lesion_box"]``, e.g.
+        a copy-paste sample's pasted real box), else its window's blend core (:func:`alpha_core_box`)."""
+        recorded = self.provenance.get("lesion_box")
+        if isinstance(recorded, list | tuple) and len(recorded) == 4:
+            return tuple(float(v) for v in recorded)  # type: ignore[return-value]
+        return alpha_core_box(self.box.as_tuple(), float(self.n or 1.0))
+
 
 def loads(text: str | None) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
 
 def dumps(value: dict[str, Any] | None) -> str:
-    return json.dumps(value or {}, sort_keys=True)
+    """Strict JSON for a TEXT column: NaN and infinity become null, because SQLite's JSON functions
+    (and every other strict reader) reject the ``NaN`` that Python's json writes by default."""
+    return json.dumps(_finite(value or {}), sort_keys=True, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def utc_now() -> str:
+    """Now, as the ISO 8601 UTC text every record's time is stored in."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

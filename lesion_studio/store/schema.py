@@ -115,6 +115,38 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: several readers, lesion types per box, ruler measurements (issue 29).
+    #    A box's reader is its ``author``. Boxes of an older project take their image's lesion type
+    #    (FracAtlas's labels.csv named one per image), so an upgraded project keeps what it knew.
+    """
+    ALTER TABLE lesion_boxes ADD COLUMN lesion_type TEXT NOT NULL DEFAULT '';
+    UPDATE lesion_boxes SET lesion_type =
+        COALESCE((SELECT i.lesion_type FROM images i WHERE i.id = lesion_boxes.image_id), '');
+    CREATE INDEX lesion_boxes_author ON lesion_boxes(author);
+
+    CREATE TABLE reader_labels (
+        image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        reader      TEXT NOT NULL,
+        label       TEXT NOT NULL CHECK (label IN ('lesion', 'normal', 'unreviewed')),
+        labelled_at TEXT NOT NULL,
+        PRIMARY KEY (image_id, reader)
+    );
+
+    CREATE TABLE measurements (
+        id             INTEGER PRIMARY KEY,
+        image_id       INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+        spacing_row    REAL,
+        spacing_col    REAL,
+        spacing_source TEXT NOT NULL DEFAULT '',
+        author         TEXT NOT NULL DEFAULT '',
+        created_at     TEXT NOT NULL,
+        modified_at    TEXT NOT NULL,
+        CHECK (x0 != x1 OR y0 != y1),
+        CHECK ((spacing_row IS NULL) = (spacing_col IS NULL))
+    );
+    CREATE INDEX measurements_image ON measurements(image_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

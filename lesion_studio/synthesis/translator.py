@@ -6,12 +6,15 @@ onnxruntime only: a reading workstation needs no torch) and the torch backend ot
 asked). Sessions come from :mod:`lesion_studio.onnx_runtime`, which offers CUDA only when a GPU
 is really there. Each direction has its own ONNX file and session (see
 :mod:`lesion_studio.models.unit_onnx`), opened on first use; models exported before the
-split carry both directions in ``model.onnx``, which then serves both.
+split carry both directions in ``model.onnx``, which then serves both. A project's model whose
+ONNX is missing or stale (a paused run is registered without it) is exported on first use, one
+direction at a time, where torch is installed (:mod:`lesion_studio.synthesis.deferred_onnx`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -19,16 +22,19 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.files import file_sha256
+from lesion_studio.files import file_sha256, open_regular
 from lesion_studio.models import layout
 from lesion_studio.models.specs import UnitArch
 from lesion_studio.onnx_runtime import make_session, physical_cores
+from lesion_studio.synthesis import deferred_onnx
 
 if TYPE_CHECKING:
     from lesion_studio.store.project import Project
     from lesion_studio.store.records import ModelRecord
 
 log = logging.getLogger(__name__)
+#: Brings one direction's file up to date before it is opened: (direction, metadata) → metadata.
+Refresh = Callable[[str, dict[str, Any]], dict[str, Any]]
 #: h2l / l2h translate; h2l_residual is G_l(E_h(x)) − G_h(E_h(x)), what residual synthesis adds.
 DIRECTIONS = ("h2l", "l2h", "h2l_residual")
 
@@ -103,11 +109,13 @@ class OnnxTranslator(_TranslatorBase):
 
     backend = "onnx"
 
-    def __init__(self, onnx_path: str | Path, info: _Info, *, prefer_cuda: bool = True) -> None:
+    def __init__(self, onnx_path: str | Path, info: _Info, *, prefer_cuda: bool = True,
+                 refresh: Refresh | None = None) -> None:
         self._set_info(info)
         self._paths = {"h2l": Path(onnx_path), "l2h": Path(onnx_path).with_name(layout.ONNX_L2H),
                        "h2l_residual": Path(onnx_path).with_name(layout.ONNX_RESIDUAL)}
         self._prefer_cuda = prefer_cuda
+        self._refresh = refresh  # exports a missing or stale direction on first use (deferred_onnx)
         self._sessions: dict[str, Any] = {}
         self.session = self._session("h2l")  # open the default direction now: a broken file fails here
         self.providers = list(self.session.get_providers())
@@ -115,6 +123,8 @@ class OnnxTranslator(_TranslatorBase):
     def _session(self, direction: str) -> Any:
         if direction not in self._sessions:
             path = self._paths[direction]
+            if self._refresh is not None:
+                self._info.metadata = self._refresh(direction, self._info.metadata)
             if direction != "h2l" and not path.exists() and direction in self._output_names(self.session):
                 self._sessions[direction] = self.session  # a two-direction model.onnx from before the split
             elif direction == "h2l_residual" and not path.exists():
@@ -122,14 +132,16 @@ class OnnxTranslator(_TranslatorBase):
                     f"Model {self.model_name!r} was exported before residual translation ({path.name} is "
                     "missing): use translation 'direct', the torch backend, or retrain it.")
             else:
-                key = "onnx_sha256" if direction == "h2l" else f"onnx_{direction}_sha256"
-                _check_sha(path, self._info.metadata.get(key))
+                _check_sha(path, self._info.metadata.get(deferred_onnx.HASH_KEYS[direction]))
                 self._sessions[direction] = make_session(path, prefer_cuda=self._prefer_cuda)
         return self._sessions[direction]
 
     @property
     def directions(self) -> tuple[str, ...]:
-        """What this export can run: h2l always; l2h and the residual where their graphs exist."""
+        """What this export can run: h2l always; l2h and the residual where their graphs exist (or
+        can be exported on first use)."""
+        if self._refresh is not None:
+            return DIRECTIONS
         legacy = self._output_names(self.session)  # a two-direction model.onnx from before the split
         return tuple(d for d in DIRECTIONS if d == "h2l" or self._paths[d].exists() or d in legacy)
 
@@ -220,10 +232,20 @@ def load_translator(record: ModelRecord, folder: Path, *, backend: str = "auto",
     except (TypeError, ValueError) as exc:
         raise LesionStudioError(f"Model {record.name!r} names an architecture Lesion Studio cannot read "
                                 f"({exc}); retrain it.") from exc
-    info = _Info(resolution=int(meta["resolution"]), model_id=record.id, model_name=record.name,
-                 sha256=record.sha256, arch=arch, metadata=meta)
     if backend not in ("auto", "onnx", "torch"):
         raise LesionStudioError(f"Unknown translator backend {backend!r}; use auto, onnx or torch.")
+    refresh = _refresher(folder, record, weights) \
+        if backend != "torch" and deferred_onnx.exportable(record, meta, weights) else None
+    if refresh is not None:
+        try:
+            meta = refresh("h2l", meta)  # a paused run's model.onnx is exported now, once
+        except LesionStudioError as exc:
+            if backend == "onnx":
+                raise
+            log.warning("ONNX export of %s failed, using the torch backend: %s", record.name, exc)
+            refresh, backend = None, "torch"
+    info = _Info(resolution=int(meta["resolution"]), model_id=record.id, model_name=record.name,
+                 sha256=record.sha256, arch=arch, metadata=meta)
     if backend == "onnx" or (backend == "auto" and onnx_path.exists()):
         if not onnx_path.exists():
             raise LesionStudioError(f"Model {record.name!r} has no ONNX export ({onnx_path} is missing); "
@@ -238,7 +260,7 @@ def load_translator(record: ModelRecord, folder: Path, *, backend: str = "auto",
                 raise LesionStudioError(message + ".")
             log.warning("%s; using the torch backend.", message)
         else:
-            return OnnxTranslator(onnx_path, info)  # checks each direction's file against its hash
+            return OnnxTranslator(onnx_path, info, refresh=refresh)  # checks each direction's file against its hash
     if not weights.exists():
         raise LesionStudioError(f"The weights of model {record.name!r} are missing ({weights}).")
     if record.sha256 and file_sha256(weights) != record.sha256:
@@ -248,6 +270,15 @@ def load_translator(record: ModelRecord, folder: Path, *, backend: str = "auto",
         return TorchTranslator(weights, info, device=device)
     except ImportError as exc:
         raise LesionStudioError(f"Model {record.name!r} has no usable ONNX export and torch is not installed.") from exc
+
+
+def _refresher(folder: Path, record: ModelRecord, weights: Path) -> Refresh:
+    """Export a direction of ``record`` when its file is missing or stale; else leave it."""
+    def refresh(direction: str, meta: dict[str, Any]) -> dict[str, Any]:
+        if not deferred_onnx.is_stale(meta, weights, record.sha256, direction):
+            return meta
+        return deferred_onnx.export_direction(folder, record, weights, meta, direction)
+    return refresh
 
 
 def _check_sha(path: Path, expected: str | None) -> None:
@@ -273,8 +304,8 @@ def _unit_metadata(weights: Path, registered: dict[str, Any]) -> dict[str, Any]:
     if "arch" not in meta or "resolution" not in meta:
         side = layout.sidecar_path(weights)
         try:
-            loaded = json.loads(side.read_text())
-        except (OSError, ValueError, RecursionError) as exc:
+            loaded = json.loads(open_regular(side, "model sidecar").read())
+        except (OSError, ValueError, RecursionError, LesionStudioError) as exc:
             raise LesionStudioError(f"The model metadata {side} is missing or unreadable ({exc}).") from exc
         if not isinstance(loaded, dict):
             raise LesionStudioError(f"The model metadata {side} is not a JSON object.")

@@ -23,16 +23,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lesion_studio.classifier.config import ClassifierConfig
-from lesion_studio.classifier.data import LabelledSet, build_augmentation, epoch_order
+from lesion_studio.classifier.data import LabelledSet, epoch_order
 from lesion_studio.config import to_dict
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
-from lesion_studio.files import file_sha256
+from lesion_studio.files import file_sha256, remove_stale_temp_files
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.models import layout
-from lesion_studio.models.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint, select_device
+from lesion_studio.models.checkpoint import (
+    check_state_shapes,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    select_device,
+)
 from lesion_studio.models.layout import DRN_FORMAT, LAST, WEIGHTS
-from lesion_studio.training.common import Distributed, autocast, step_generator, step_seed, unwrap
+from lesion_studio.training.common import Distributed, autocast, step_generator, unwrap
 
 if TYPE_CHECKING:
     from lesion_studio.store.project import Project
@@ -56,9 +62,13 @@ class TrainResult:
 
 
 def data_fingerprint(data: LabelledSet) -> str:
+    """What the training data is, for resume: every example and label (and, when the set carries
+    lesion masks, every box: a moved box changes what the map head learns)."""
     h = hashlib.sha256()
     for e, y in zip(data.examples, data.labels, strict=True):
         h.update(f"{e.key}:{int(y)};".encode())
+        if data.masks is not None and e.boxes:
+            h.update(repr([tuple(round(v, 3) for v in b) for b in e.boxes]).encode())
     return h.hexdigest()[:16]
 
 
@@ -77,6 +87,45 @@ def predict(model: torch.nn.Module, arrays: np.ndarray, *, device: torch.device,
                     p = 0.5 * (p + torch.sigmoid(model(torch.flip(x, dims=(3,))).float()[:, 0]))
             out.append(p.cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def predict_localisation(model: torch.nn.Module, arrays: np.ndarray, *, device: torch.device,
+                         batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """(scores (N,), localisation maps (N, h, w) as probabilities) for prepared arrays: the lesion
+    map of a network with the map head, else the sigmoid of the class-activation map."""
+    model.eval()
+    scores, maps = [], []
+    with torch.no_grad():
+        for i in range(0, len(arrays), batch_size):
+            x = torch.from_numpy(np.asarray(arrays[i:i + batch_size], dtype=np.float32)).unsqueeze(1).to(device)
+            score, loc = model.score_and_localisation(x)
+            scores.append(torch.sigmoid(score.float()).cpu().numpy())
+            maps.append(torch.sigmoid(loc.float()).cpu().numpy())
+    if not scores:
+        return np.zeros(0, np.float32), np.zeros((0, 1, 1), np.float32)
+    return np.concatenate(scores), np.concatenate(maps)
+
+
+def lesion_map_loss(map_logits: torch.Tensor, masks: torch.Tensor, mapped: torch.Tensor) -> torch.Tensor:
+    """The lesion-map head's loss: per-cell binary cross-entropy against the share of each map
+    cell the lesion boxes cover (the input-frame masks averaged down to the map's size), over the
+    examples whose map is known (``mapped``: normal images, and lesions with boxes).
+
+    Lesions cover a few cells of a radiograph's map, so lesion cells and background cells are
+    averaged separately and the two means added: otherwise the easy answer "no lesion anywhere"
+    would already score 99 % of the loss.
+    """
+    keep = mapped.to(torch.bool)
+    if not bool(keep.any()):
+        return map_logits.sum() * 0.0
+    logits = map_logits[keep].float()
+    target = torch.nn.functional.adaptive_avg_pool2d(masks[keep].float(), logits.shape[-2:])[:, 0]
+    per_cell = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    pos, neg = target, 1.0 - target
+    loss = (per_cell * neg).sum() / neg.sum().clamp(min=1e-6)
+    if float(pos.sum()) > 0:
+        loss = loss + (per_cell * pos).sum() / pos.sum()
+    return loss
 
 
 def scheduled_lr(config: ClassifierConfig, step: int, steps_per_epoch: int) -> float:
@@ -111,10 +160,15 @@ class ClassifierTrainer:
     def __init__(
         self, config: ClassifierConfig, train: LabelledSet, val: LabelledSet | None, out_dir: str | Path, *,
         progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
-        metadata: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None, pretrain_epochs: int | None = None,
     ) -> None:
         if len(train) == 0:
             raise LesionStudioError("The classifier has no training images.")
+        if pretrain_epochs is not None and not 0 <= pretrain_epochs <= config.epochs:
+            raise LesionStudioError(f"pretrain_epochs must lie in 0..{config.epochs}, not {pretrain_epochs}.")
+        #: With synthetic images in ``train``: the epochs that use them; later epochs fine-tune on
+        #: the real images only (None: every epoch uses everything).
+        self.pretrain_epochs = pretrain_epochs
         self.config = config
         self.train = train
         self.val = val
@@ -134,14 +188,23 @@ class ClassifierTrainer:
         return self.out_dir / WEIGHTS
 
     def _identity(self) -> dict[str, str]:
-        return {"config_hash": self.config.training_hash(), "train_data": data_fingerprint(self.train),
-                "val_data": data_fingerprint(self.val) if self.val is not None else ""}
+        identity = {"config_hash": self.config.training_hash(), "train_data": data_fingerprint(self.train),
+                    "val_data": data_fingerprint(self.val) if self.val is not None else ""}
+        if self.pretrain_epochs is not None:
+            identity["pretrain_epochs"] = str(self.pretrain_epochs)
+        return identity
 
-    def _build(self) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    def _network(self) -> torch.nn.Module:
+        """The configured network (with its lesion-map head when the config asks for one): the one
+        place that says which network this trainer trains, for building and for checking a
+        checkpoint before resuming from it."""
         from lesion_studio.models.drn import build_drn
 
+        return build_drn(self.config.arch, lesion_map=self.config.head == "image+map")
+
+    def _build(self) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         torch.manual_seed(self.config.seed)  # identical initial weights on every rank and every run
-        model = build_drn(self.config.arch).to(self.device)
+        model = self._network().to(self.device)
         if self.config.optimizer == "adam":
             opt = torch.optim.AdamW(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
         else:
@@ -150,18 +213,35 @@ class ClassifierTrainer:
         return model, opt
 
     def _try_resume(self, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any] | None:
+        """The metadata of the checkpoint training continues from (its weights loaded), or None.
+
+        Only a checkpoint whose tensors check out (hash, finite values) and hold every key of this
+        network and an optimizer state is used, else the previous one; when neither is usable the
+        run starts again from its seeded beginning, which ends in the same weights."""
         if not has_checkpoint(self.last_path):
             return None
+
+        def check(states: dict[str, Any], meta: dict[str, Any]) -> None:
+            if not isinstance(states.get("optimizer"), dict) or not isinstance(meta.get("epoch"), int):
+                raise LesionStudioError(f"{self.last_path.name} lacks the optimizer state or epoch resume needs.")
+            check_state_shapes(self._network, states.get("model") or {},
+                               f"{self.last_path.name} (classifier)")
+
         try:
-            states, meta = load_checkpoint(self.last_path)
+            states, meta = load_checkpoint(self.last_path, check=check)
         except LesionStudioError as exc:
-            log.warning("not resuming: %s", exc)
+            log.warning("not resuming, training from the start: %s", exc)
             return None
         if meta.get("identity") != self._identity():
             log.info("not resuming from %s: settings or data changed", self.last_path)
             return None
         model.load_state_dict(states["model"])
-        opt.load_state_dict(states["optimizer"])
+        try:
+            opt.load_state_dict(states["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as exc:
+            log.warning("not resuming, training from the start: the optimizer state does not fit (%s)", exc)
+            model.load_state_dict(self._build()[0].state_dict())  # the seeded initial weights again
+            return None
         log.info("resuming classifier training after epoch %d", meta["epoch"])
         return meta
 
@@ -172,69 +252,138 @@ class ClassifierTrainer:
                 "train_summary": self.train.summary(),
                 "val_summary": self.val.summary() if self.val is not None else None, **self.metadata}
 
+    def _batch(self, idx: np.ndarray, step: int, mapped: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """One training batch: images (augmented, cropped), labels, masks and the mapped flags, on
+        the device. The random warp and crop come from the step's own generator (resume-exact)."""
+        from lesion_studio.classifier.augment import (
+            crop_batch,
+            crop_labels,
+            crop_origins,
+            random_affine,
+            warp,
+        )
+        from lesion_studio.classifier.preprocess import BACKGROUND
+
+        cfg = self.config
+        x = torch.from_numpy(self.train.arrays[idx].astype(np.float32)).unsqueeze(1)
+        y = torch.from_numpy(self.train.labels[idx].astype(np.float32))
+        m = torch.from_numpy(self.train.masks[idx].astype(np.float32)).unsqueeze(1) \
+            if self.train.masks is not None else None
+        has = torch.from_numpy(mapped[idx])
+        gen = step_generator(cfg.seed, step, stream=2)
+        if cfg.augment:
+            theta = random_affine(len(idx), self.affine, gen)
+            x = warp(x, theta, fill=BACKGROUND)
+            if m is not None:
+                m = warp(m, theta)
+        crop = cfg.train_crop
+        if crop and crop < cfg.input_size:
+            origins = crop_origins(m, has, cfg.input_size, crop, cfg.crop_lesion_prob, gen)
+            x = crop_batch(x, origins, crop)
+            if m is not None:
+                m = crop_batch(m, origins, crop)
+                y = crop_labels(m, has, y)
+        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+        return x, y.to(self.device), (m.to(self.device) if m is not None else None), has.to(self.device)
+
+    @property
+    def affine(self):  # noqa: ANN201 - AffineRange, imported lazily with torch
+        from lesion_studio.classifier.augment import AffineRange
+
+        cfg = self.config
+        return AffineRange(cfg.rotation_deg, cfg.translate, cfg.scale_min, cfg.scale_max, cfg.hflip)
+
+    def _epoch_indices(self, epoch: int) -> np.ndarray:
+        """The examples one epoch draws from: all of them, except that added synthetic images
+        leave after ``pretrain_epochs`` (pretrain on real + synthetic, then fine-tune on real)."""
+        everything = np.arange(len(self.train))
+        if self.pretrain_epochs is None or epoch < self.pretrain_epochs:
+            return everything
+        return everything[~np.array([e.synthetic for e in self.train.examples], dtype=bool)]
+
     def fit(self, *, resume: bool = True) -> TrainResult:
         cfg = self.config
+        if self.dist.is_main:
+            remove_stale_temp_files(self.out_dir)
         model, opt = self._build()
         meta = self._try_resume(model, opt) if resume else None
         start = int(meta["epoch"]) if meta else 0
         history: list[dict[str, Any]] = list(meta["history"]) if meta else []
         best: dict[str, Any] = dict(meta["best"]) if meta else {"epoch": 0, "val_auc": None, "sha256": ""}
+        model = model.to(memory_format=torch.channels_last)  # oneDNN's fast layout for convolutions
         ddp_model = self.dist.wrap(model, self.device)
+        with_map = cfg.head == "image+map"
+        if with_map and self.train.masks is None:
+            raise LesionStudioError("The lesion-map head needs the training set's lesion masks.")
 
         labels = self.train.labels
+        mapped = self.train.mapped
         pos = float(labels.sum())
         pos_weight = None
         if cfg.balance == "loss" and pos > 0:
             pos_weight = torch.tensor([(len(labels) - pos) / pos], device=self.device)
         loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-        augment = build_augmentation(cfg.rotation_deg, cfg.translate, (cfg.scale_min, cfg.scale_max),
-                                     cfg.hflip) if cfg.augment else None
         use_scaler = self.device.type == "cuda" and cfg.amp and not torch.cuda.is_bf16_supported()
         scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
+        # One epoch is as many draws as there are distinct real training images, whatever was
+        # added (repeats, synthetic images): every arm of an experiment trains for the same number
+        # of steps, so a difference between arms is the data's, not a longer schedule's.
         # Every rank gets a shard of the same length (the epoch order is padded by repeating its
         # start, as DistributedSampler does): a rank with one batch fewer would leave the others
         # waiting in all-reduce forever.
-        shard = math.ceil(len(labels) / self.dist.world_size)
+        epoch_draws = self.train.real_count
+        shard = math.ceil(epoch_draws / self.dist.world_size)
         steps_per_epoch = math.ceil(shard / cfg.batch_size)
         total_steps = steps_per_epoch * cfg.epochs
         clock = EtaClock(total_steps, start_done=start * steps_per_epoch)
         for epoch in range(start, cfg.epochs):
-            order = epoch_order(labels, cfg.balance, step_generator(cfg.seed, epoch, stream=1))
+            pool = self._epoch_indices(epoch)
+            order = pool[epoch_order(labels[pool], cfg.balance, step_generator(cfg.seed, epoch, stream=1),
+                                     draws=epoch_draws)]
             if self.dist.world_size > 1:
                 order = np.resize(order, shard * self.dist.world_size)[self.dist.rank::self.dist.world_size]
             ddp_model.train()
-            running, seen = 0.0, 0
+            running, running_map, seen = 0.0, 0.0, 0
             for b in range(steps_per_epoch):
                 self.cancel.raise_if_cancelled("Classifier training")
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 if len(idx) == 0:
                     continue
-                x = torch.from_numpy(self.train.arrays[idx].astype(np.float32)).unsqueeze(1)
-                if augment is not None:
-                    torch.manual_seed(step_seed(cfg.seed, epoch * steps_per_epoch + b, stream=2))
-                    x = torch.stack([augment(xi) for xi in x])
-                y = torch.from_numpy(labels[idx].astype(np.float32)).to(self.device)
-                x = x.to(self.device)
-                lr = scheduled_lr(cfg, epoch * steps_per_epoch + b, steps_per_epoch)
+                step = epoch * steps_per_epoch + b
+                x, y, m, has = self._batch(idx, step, mapped)
+                lr = scheduled_lr(cfg, step, steps_per_epoch)
                 for group in opt.param_groups:
                     group["lr"] = lr
                 with autocast(self.device, cfg.amp):
-                    logits = ddp_model(x)[:, 0]
-                loss = loss_fn(logits.float(), y)
+                    if with_map:
+                        image_logits, map_logits = ddp_model(x, heads=True)
+                    else:
+                        image_logits, map_logits = ddp_model(x), None
+                loss = loss_fn(image_logits[:, 0].float(), y)
+                map_loss = None
+                if map_logits is not None and m is not None:
+                    map_loss = lesion_map_loss(map_logits, m, has)
+                    loss = loss + cfg.map_weight * map_loss
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
                 running += float(loss.detach()) * len(idx)
+                running_map += float(map_loss.detach()) * len(idx) if map_loss is not None else 0.0
                 seen += len(idx)
-                done = epoch * steps_per_epoch + b + 1
+                done = step + 1
                 if self.dist.is_main:
+                    data = {"loss": running / seen}
+                    if with_map:
+                        data["map_loss"] = running_map / seen
                     self.progress(ProgressEvent("training classifier", done, total_steps,
                                                 f"epoch {epoch + 1}/{cfg.epochs} loss {running / seen:.3f}",
-                                                eta_s=clock.eta(done), data={"loss": running / seen}))
+                                                eta_s=clock.eta(done), data=data))
             self.dist.sync_buffers(ddp_model)
             record: dict[str, Any] = {"epoch": epoch + 1, "loss": self.dist.mean(running / max(seen, 1))}
+            if with_map:
+                record["map_loss"] = self.dist.mean(running_map / max(seen, 1))
             if self.val is not None and len(self.val):
                 scores = predict(unwrap(ddp_model), self.val.arrays, device=self.device,
                                  batch_size=cfg.eval_batch_size, amp=cfg.amp, tta=cfg.tta)
@@ -246,9 +395,9 @@ class ClassifierTrainer:
                     and (best["val_auc"] is None or record["val_auc"] > best["val_auc"]))
                 if improved:
                     best = {"epoch": epoch + 1, "val_auc": record.get("val_auc")}
-                    best["sha256"] = save_checkpoint(self.model_path, {"model": unwrap(ddp_model).state_dict()},
+                    best["sha256"] = save_checkpoint(self.model_path, {"model": _plain_state(unwrap(ddp_model))},
                                                      self._checkpoint_meta(epoch + 1, history, best))
-                save_checkpoint(self.last_path, {"model": unwrap(ddp_model).state_dict(),
+                save_checkpoint(self.last_path, {"model": _plain_state(unwrap(ddp_model)),
                                                  "optimizer": opt.state_dict()},
                                 self._checkpoint_meta(epoch + 1, history, best), keep_previous=True)
                 val_txt = f" val AUC {record['val_auc']:.3f}" if record.get("val_auc") is not None else ""
@@ -262,23 +411,33 @@ class ClassifierTrainer:
                            epochs_done=len(history), history=history, resumed_from=start)
 
 
+def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict in the contiguous (NCHW) layout checkpoints are stored and loaded in."""
+    return {k: v.contiguous() for k, v in model.state_dict().items()}
+
+
 def train_classifier(
     project: Project, config: ClassifierConfig, *, name: str, out_dir: str | Path | None = None,
     body_parts: list[str] | None = None, include_excluded: bool = False, synthetic: Any = (),
     register: bool = True, resume: bool = True, progress: ProgressCallback = no_progress,
-    cancel: CancelToken | None = None, cache_dir: Path | None = None,
+    cancel: CancelToken | None = None, cache_dir: Path | None = None, repeats: Any = (),
+    pretrain_epochs: int | None = None,
 ) -> tuple[TrainResult, int | None]:
-    """Train on a project's training split (+ synthetic samples) and register the model (kind "drn").
+    """Train on a project's training split (+ synthetic samples, + ``repeats``: training image ids
+    seen twice) and register the model (kind "drn"). ``pretrain_epochs``: the synthetic samples
+    take part in the first epochs only, the rest fine-tune on the real images.
 
     Returns (result, model id or None when not registered / not rank 0).
     """
     from lesion_studio.classifier.data import evaluation_set, training_set
     from lesion_studio.classifier.preprocess import PreparedCache
 
+    out = Path(out_dir) if out_dir else layout.classifier_dir(project.folder, name)  # checks the name first
     prep = config.preprocessing
     cache = PreparedCache(prep, cache_dir if cache_dir is not None else project.subfolder("cache") / "classifier")
+    masks = config.head == "image+map"
     train = training_set(project, cache, body_parts, include_excluded=include_excluded, synthetic=synthetic,
-                         progress=progress)
+                         progress=progress, masks=masks, repeats=list(repeats))
     try:
         val = evaluation_set(project, "val", cache, body_parts, include_excluded=include_excluded,
                              progress=progress)
@@ -286,11 +445,15 @@ def train_classifier(
         log.warning("no validation images%s: the last epoch is kept",
                     f" for {', '.join(body_parts)}" if body_parts else "")
         val = None
-    out = Path(out_dir) if out_dir else layout.classifier_dir(project.folder, name)
     trainer = ClassifierTrainer(config, train, val, out, progress=progress, cancel=cancel,
-                                metadata={"name": name, "body_parts": list(body_parts or [])})
+                                metadata={"name": name, "body_parts": list(body_parts or [])},
+                                pretrain_epochs=pretrain_epochs)
     result = trainer.fit(resume=resume)
     model_id = None
+    losses = [h.get("loss") for h in result.history[-1:]]
+    if any(not isinstance(v, int | float) or not math.isfinite(v) for v in losses):
+        raise LesionStudioError(f"Training {name} diverged: the last epoch's loss is {losses[0]}, so the model is "
+                                "not registered. Train again with a lower learning rate.")
     if register and trainer.dist.is_main:
         model_id = project.register_model(
             name, "drn", result.path, sha256=result.sha256, body_parts=body_parts or (),

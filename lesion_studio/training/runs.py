@@ -67,6 +67,22 @@ class TrainingRequest:
         if "/" in self.name or "\\" in self.name:
             raise LesionStudioError("A model name cannot contain / or \\.")
 
+    def unit_config(self) -> Any:
+        """The GAN's config for this request (a ``UnitTrainConfig``; torch-free)."""
+        from lesion_studio.training.unit_config import preset_config
+
+        return preset_config(self.preset, iterations=self.length, body_parts=list(self.body_parts),
+                             splits=list(self.splits), device=self.device, **self.overrides)
+
+    def classifier_config(self) -> Any:
+        """The classifier's config for this request (a ``ClassifierConfig``): a resumed run's own."""
+        from lesion_studio.classifier.config import ClassifierConfig, preset
+
+        if self.resume and self.saved_config is not None:  # exactly the paused run's settings
+            return ClassifierConfig.from_dict({**self.saved_config, **self.overrides})
+        extra = {"input_size": self.input_size} if self.input_size else {}
+        return preset(self.preset, epochs=self.length, device=self.device, **extra, **self.overrides)
+
 
 def run_training(request: TrainingRequest, folder: Path, *, progress: ProgressCallback = no_progress,
                  cancel: CancelToken | None = None, spare_cores: int = 0) -> Any:
@@ -79,10 +95,7 @@ def run_training(request: TrainingRequest, folder: Path, *, progress: ProgressCa
     from lesion_studio.store.project import Project
 
     request.check()
-    if spare_cores:
-        import torch
-
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) - spare_cores))
+    leave_cores(spare_cores)
     project = Project.open(folder)
     try:
         if request.kind == "unit":
@@ -92,26 +105,27 @@ def run_training(request: TrainingRequest, folder: Path, *, progress: ProgressCa
         project.close()
 
 
+def leave_cores(spare_cores: int) -> None:
+    """Let torch use all CPU cores but ``spare_cores`` (0: leave its default)."""
+    if spare_cores:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - spare_cores))
+
+
 def _run_unit(project: Project, request: TrainingRequest, progress: ProgressCallback,
               cancel: CancelToken | None) -> Any:
-    from lesion_studio.training.unit_config import preset_config
     from lesion_studio.training.unit_trainer import train_unit
 
-    cfg = preset_config(request.preset, iterations=request.length, body_parts=list(request.body_parts),
-                        splits=list(request.splits), device=request.device, **request.overrides)
-    return train_unit(project, cfg, name=request.name, resume=request.resume, progress=progress, cancel=cancel)
+    return train_unit(project, request.unit_config(), name=request.name, resume=request.resume, progress=progress,
+                      cancel=cancel)
 
 
 def _run_classifier(project: Project, request: TrainingRequest, progress: ProgressCallback,
                     cancel: CancelToken | None) -> Any:
-    from lesion_studio.classifier.config import ClassifierConfig, preset
     from lesion_studio.training.classifier_trainer import train_classifier
 
-    if request.resume and request.saved_config is not None:  # exactly the paused run's settings
-        cfg = ClassifierConfig.from_dict({**request.saved_config, **request.overrides})
-    else:
-        extra = {"input_size": request.input_size} if request.input_size else {}
-        cfg = preset(request.preset, epochs=request.length, device=request.device, **extra, **request.overrides)
+    cfg = request.classifier_config()
     parts = list(request.body_parts) or None
     synthetic: list = []
     if request.with_accepted_synthetic:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 from lesion_studio.config import to_dict, write_config_file
 from lesion_studio.errors import JobCancelled, LesionStudioError
 from lesion_studio.extras import require
-from lesion_studio.files import atomic_write
+from lesion_studio.files import atomic_write, remove_stale_temp_files
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.models import layout
 from lesion_studio.models.layout import (
@@ -179,7 +180,8 @@ class UnitTrainer:
             return common.autocast(device, amp)
         start = 0
         if self.resume:
-            states, meta = checkpoint.load_checkpoint(self.model_dir / CHECKPOINT)
+            states, meta = checkpoint.load_checkpoint(self.model_dir / CHECKPOINT,
+                                                      check=lambda st, md: _check_resumable(st, md, arch, cfg))
             gen.load_state_dict(states["gen"])
             dis.load_state_dict(states["dis"])
             _load_adam(opt_g, states["opt_g"])
@@ -200,6 +202,8 @@ class UnitTrainer:
                                         output_dir=self.model_dir) if dist.is_main else None
         if dist.is_main:
             self.model_dir.mkdir(parents=True, exist_ok=True)
+            for stale in remove_stale_temp_files(self.model_dir):
+                log.info("removed %s, left by a run that was killed while saving", stale.name)
             write_config_file(self.model_dir / CONFIG, to_dict(cfg))
         sample_l, sample_h = patches.sample(4, "lesion"), patches.sample(4, "normal")
         clock = EtaClock(cfg.iterations, start)
@@ -292,14 +296,19 @@ class UnitTrainer:
             result.model_id = registered[0].id  # resumed a finished run: nothing new to save
             result.onnx_path = (self.model_dir / ONNX) if (self.model_dir / ONNX).exists() else None
         elif dist.is_main:
-            self._save_checkpoint(gen, dis, opt_g, opt_d, sched_g, sched_d, scaler, it, patches)
-            self._finish(gen, result, device)
-            if self.quality_history and result.model_id is not None:
-                from lesion_studio.evaluate.generator_quality import store_report
+            try:
+                self._save_checkpoint(gen, dis, opt_g, opt_d, sched_g, sched_d, scaler, it, patches)
+                self._finish(gen, result, device)
+                if self.quality_history and result.model_id is not None:
+                    from lesion_studio.evaluate.generator_quality import store_report
 
-                last = self.quality_history[-1] if self.quality_history[-1]["iteration"] == it else None
-                store_report(self.project, self.project.model(result.model_id), last,
-                             history=self.quality_history)
+                    last = self.quality_history[-1] if self.quality_history[-1]["iteration"] == it else None
+                    store_report(self.project, self.project.model(result.model_id), last,
+                                 history=self.quality_history)
+            except BaseException:
+                if run_id is not None:
+                    self.project.update_run(run_id, status="failed", finished=True)
+                raise
             if run_id is not None:
                 self.project.update_run(run_id, status="cancelled" if cancelled else "finished",
                                         metrics={"iteration": it, "losses": result.losses,
@@ -318,12 +327,13 @@ class UnitTrainer:
         data: dict[str, Any] = {"iteration": it, "losses": values}
         if it % cfg.sample_every == 0 or it == cfg.iterations:
             data["samples"] = self._samples(gen, sample_l, sample_h, device, it)
-        if it % cfg.checkpoint_every == 0 and it < cfg.iterations:
-            self._save_checkpoint(gen, *states, it, patches)
         if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
+            # Before the checkpoint: a run resumed from it then has every report up to its iteration.
             quality = self._assess(gen, device, it)
             if quality is not None:
                 data["quality"] = quality
+        if it % cfg.checkpoint_every == 0 and it < cfg.iterations:
+            self._save_checkpoint(gen, *states, it, patches)
         msg = f"recon {values['recon']:.3f} cycle {values['cycle']:.3f} gan {values['gan']:.3f} " \
               f"dis {values['dis']:.3f}"
         self.progress(ProgressEvent("train-gan", it, cfg.iterations, msg, eta_s=clock.eta(it), data=data))
@@ -347,10 +357,12 @@ class UnitTrainer:
         states = {"gen": gen.state_dict(), "dis": dis.state_dict(), "opt_g": opt_g.state_dict(),
                   "opt_d": opt_d.state_dict(), "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
                   "scaler": scaler.state_dict() if scaler.is_enabled() else {}}
-        checkpoint.save_checkpoint(self.model_dir / CHECKPOINT, states,
-                               {"iteration": it, "config": to_dict(self.config), "name": self.name,
-                                "data": patches.summary()}, keep_previous=True)
+        # The history first: a checkpoint never covers iterations its history lacks (resume cuts
+        # the history back to the checkpoint's iteration).
         atomic_write(self.model_dir / HISTORY, json.dumps(self.history).encode())
+        checkpoint.save_checkpoint(self.model_dir / CHECKPOINT, states,
+                                   {"iteration": it, "config": to_dict(self.config), "name": self.name,
+                                    "data": patches.summary()}, keep_previous=True)
 
     def _read_history(self) -> list[dict[str, float]]:
         return self._read_json(HISTORY)
@@ -390,6 +402,12 @@ class UnitTrainer:
 
     def _finish(self, gen: Any, result: TrainResult, device: Any) -> None:
         cfg = self.config
+        bad = sorted(k for k, v in result.losses.items() if not math.isfinite(v))
+        if bad:
+            raise LesionStudioError(
+                f"Training {self.name} diverged: at iteration {result.iteration} the losses {', '.join(bad)} are not "
+                "finite, so the model is not registered. Resume from an earlier checkpoint with a lower learning "
+                "rate, or train again.")
         gen = common.unwrap(gen).to(memory_format=torch.contiguous_format)  # plain layout for files and export
         meta = {"config": to_dict(cfg), "iteration": result.iteration, "resolution": cfg.resolution,
                 "data": result.data_summary, "body_parts": list(cfg.body_parts), "name": self.name,
@@ -397,7 +415,11 @@ class UnitTrainer:
                 "complete": not result.cancelled}
         sha = save_unit_model(self.model_dir / WEIGHTS, gen, meta)
         onnx_sha: dict[str, str] = {}
-        if cfg.export_onnx:
+        if cfg.export_onnx and result.cancelled:
+            # A pause returns at once: the three exports took 40-59 s on two busy cores. The
+            # translator exports each direction when it is first used (synthesis/deferred_onnx.py).
+            log.info("%s paused: its ONNX files will be exported on first use", self.name)
+        elif cfg.export_onnx:
             from lesion_studio.models.unit_onnx import export_unit_onnx
 
             try:
@@ -407,7 +429,8 @@ class UnitTrainer:
                 log.warning("ONNX export failed, the torch backend will be used: %s", exc)
         registry_meta = {**meta, "weights_sha256": sha, "onnx_sha256": onnx_sha.get("h2l"),
                          "onnx_l2h_sha256": onnx_sha.get("l2h"),
-                         "onnx_h2l_residual_sha256": onnx_sha.get("h2l_residual"), "arch": cfg.arch().to_dict(),
+                         "onnx_h2l_residual_sha256": onnx_sha.get("h2l_residual"),
+                         "onnx_weights_sha256": sha if onnx_sha else None, "arch": cfg.arch().to_dict(),
                          "files": {"weights": WEIGHTS, "checkpoint": CHECKPOINT, "config": CONFIG,
                                    "onnx": ONNX if onnx_sha else None, "onnx_l2h": ONNX_L2H if onnx_sha else None,
                                    "onnx_h2l_residual": ONNX_RESIDUAL if onnx_sha else None},
@@ -432,6 +455,17 @@ class _LiveTranslator:
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32)).to(self.device)
             return self.gen.translate(x, direction).float().cpu().numpy()
+
+
+def _check_resumable(states: dict[str, Any], meta: dict[str, Any], arch: Any, cfg: UnitTrainConfig) -> None:
+    """Refuse a checkpoint that lacks a part resume needs, or whose networks do not fit the config
+    (raises LesionStudioError, so `checkpoint.load_checkpoint` tries the previous one)."""
+    missing = [k for k in ("gen", "dis", "opt_g", "opt_d", "sched_g", "sched_d") if not isinstance(states.get(k), dict)]
+    if missing or not isinstance(meta.get("iteration"), int):
+        raise LesionStudioError(f"The checkpoint lacks {', '.join(missing) or 'its iteration'}, which resume needs.")
+    checkpoint.check_state_shapes(lambda: unit_generators(arch), states["gen"], "the checkpoint's generators")
+    checkpoint.check_state_shapes(lambda: unit_discriminators(arch, cfg.dis_norm), states["dis"],
+                                  "the checkpoint's discriminators")
 
 
 def _adam(params: Any, cfg: UnitTrainConfig) -> Any:

@@ -1,11 +1,40 @@
-"""GUI test fixtures: an isolated QSettings, the main window on a demo project, thread hygiene."""
+"""GUI test fixtures: patient qtbot waits, an isolated QSettings, the main window on a demo project, thread hygiene."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 
 import pytest
+from pytestqt.qtbot import QtBot
+
+#: Every qtbot wait is a hang guard, not a speed check. Whatever timeout a test names (pytest-qt's
+#: default is 5 s), it waits at least this long for its signal or condition, and goes on the
+#: moment that comes: on a loaded machine the background work is slower, never wrong.
+PATIENCE_MS = 300_000
+
+
+def _patient(wait):  # noqa: ANN001, ANN202
+    @functools.wraps(wait)
+    def patient(self, *args, timeout: int | None = 5000, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if timeout is not None and timeout > 0:
+            timeout = max(timeout, PATIENCE_MS)
+        return wait(self, *args, timeout=timeout, **kwargs)
+
+    return patient
+
+
+for _name in ("waitSignal", "waitSignals", "waitUntil", "waitCallback", "waitExposed", "waitActive"):
+    setattr(QtBot, _name, _patient(getattr(QtBot, _name)))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A GUI test on the session's trained UNIT model (``tiny_unit_master``) is slow: it waits for
+    that training once, and translates with the model. ``make test-fast`` leaves those out."""
+    for item in items:
+        if "tiny_unit_master" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True, scope="session")

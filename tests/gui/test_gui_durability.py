@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -33,9 +32,8 @@ def test_sigkill_after_scripted_edits_loses_no_saved_edit(demo_project, tmp_path
         [sys.executable, str(ROOT / "tests" / "gui" / "scripted_session.py"), str(folder), str(tmp_path / "qs")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path), cwd=ROOT)
     try:
-        deadline = time.monotonic() + 90
         line = ""
-        while time.monotonic() < deadline:
+        while True:  # however long the edits take: the suite's hang guard stops a stuck session
             line = proc.stdout.readline()
             if line.startswith("EDITS DONE") or (not line and proc.poll() is not None):
                 break
@@ -77,7 +75,7 @@ def test_start_up_does_not_import_torch(demo_project, tmp_path) -> None:  # noqa
         "w.close()\n"
     )
     out = subprocess.run([sys.executable, "-c", code, str(demo_project.folder)], capture_output=True, text=True,
-                         env=_env(tmp_path), cwd=ROOT, timeout=120)
+                         env=_env(tmp_path), cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["images"] == 96  # the project really opened

@@ -208,12 +208,12 @@ def test_qsettings_live_under_lesion_studio_home(tmp_path, monkeypatch) -> None:
     assert int(prefs.app_settings().value("probe/key")) == 7
 
 
-def test_decoder_jargon_stays_in_the_log(dicom_dir: Path) -> None:
+def test_decoder_jargon_stays_in_the_log(damaged_dicom_dir: Path) -> None:
     from lesion_studio.errors import RadiographError
     from lesion_studio.io import open_radiograph
 
     with pytest.raises(RadiographError) as info:
-        open_radiograph(dicom_dir / "RG2_JPLY.dcm")
+        open_radiograph(damaged_dicom_dir / "RG2_JPLY.dcm")
     text = str(info.value)
     assert "libjpeg" not in text and "error code" not in text and "pillow" not in text.lower()
     assert "JPEG Extended" in text and "Re-export" in text

@@ -78,7 +78,7 @@ def test_results_table_roc_and_open_folder(qtbot, demo_project, tmp_path, monkey
         assert panel.folder == out.resolve()
 
         table = panel.table.model()
-        assert table.rowCount() == 5 and table.columnCount() == 10
+        assert table.rowCount() == 5 and table.columnCount() == 12
         cells = [[table.cell(r, c) for c in range(10)] for r in range(table.rowCount())]
         assert cells[0][:7] == ["femur", "Baseline", "baseline", "–", "0", "0.800 (0.720–0.870)",
                                 "0.800 ± 0.020 (n=3)"]
@@ -131,3 +131,17 @@ def test_unreadable_results_are_a_message(qtbot, window, tmp_path, broken) -> No
     panel.show_folder(folder)
     assert panel.results is None and panel.table.model().rowCount() == 0
     assert "Cannot read the results" in window.banner.text.text()
+
+
+def test_arm_rows_show_their_delta_against_each_control() -> None:
+    from lesion_studio.gui.panels.results import COLUMNS, AucTableModel
+
+    model = AucTableModel()
+    d = {"delta": 0.021, "ci_low": -0.01, "ci_high": 0.05}
+    model.set_rows([{"target": "hand", "type": "unit x0.5", "status": "accepted",
+                     "delta_vs_controls": {"oversample": d, "copy_paste": {**d, "delta": -0.004}}},
+                    {"target": "hand", "type": "Baseline", "status": "baseline"}])
+    vs_over, vs_paste = COLUMNS.index("ΔAUC vs oversample"), COLUMNS.index("ΔAUC vs copy_paste")
+    assert model.cell(0, vs_over) == "+0.021 (-0.010–+0.050)"
+    assert model.cell(0, vs_paste).startswith("-0.004")
+    assert model.cell(1, vs_over) == "–"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +24,12 @@ pytest.importorskip("torch")  # the session fixture trains the model
 
 
 class CountingTranslator:
-    """A real translator that counts calls (and can be slowed down to provoke stale results)."""
+    """A real translator that counts calls (and can be held at a gate to provoke stale results)."""
 
-    def __init__(self, inner, counter: dict, delay_s: float = 0.0) -> None:  # noqa: ANN001
+    def __init__(self, inner, counter: dict, gate: threading.Event | None = None) -> None:  # noqa: ANN001
         self._inner = inner
         self._counter = counter
-        self._delay_s = delay_s
+        self._gate = gate
 
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self._inner, name)
@@ -38,16 +37,17 @@ class CountingTranslator:
     def translate(self, patches, **kwargs):  # noqa: ANN001, ANN003, ANN201
         with self._counter["lock"]:
             self._counter["calls"] += 1
-        time.sleep(self._delay_s)
+        if self._gate is not None:
+            assert self._gate.wait(600), "the test never opened the gate"
         return self._inner.translate(patches, **kwargs)
 
 
-def count_translations(panel, delay_s: float = 0.0) -> dict:  # noqa: ANN001
+def count_translations(panel, gate: threading.Event | None = None) -> dict:  # noqa: ANN001
     counter = {"calls": 0, "lock": threading.Lock()}
     real = panel.preview.cache.loader
 
     def loader(model, folder, backend="auto"):  # noqa: ANN001, ANN202
-        return CountingTranslator(real(model, folder, backend=backend), counter, delay_s)
+        return CountingTranslator(real(model, folder, backend=backend), counter, gate)
 
     panel.preview.cache.clear()
     panel.preview.cache.loader = loader
@@ -124,7 +124,7 @@ def test_patch_to_four_views_and_live_n_without_translating(qtbot, synth) -> Non
     before = panel.views["blended"].patch.image.copy()
     start = panel.preview.n  # the product's DEFAULT_N
     panel.n_control.slider.setFocus()
-    with qtbot.waitSignal(panel.reblended, timeout=2000):
+    with qtbot.waitSignal(panel.reblended, timeout=20_000):
         qtbot.keyClick(panel.n_control.slider, Qt.Key.Key_Right)
     for _ in range(5):
         qtbot.keyClick(panel.n_control.slider, Qt.Key.Key_Right)
@@ -161,7 +161,9 @@ def test_drawn_window_moves_retranslate_and_stale_results_are_dropped(qtbot, syn
     window, panel = synth
     rec, _patch = normal_image_with_patch(window)
     show(qtbot, window, rec.id)
-    counter = count_translations(panel, delay_s=0.3)
+    gate = threading.Event()
+    gate.set()
+    counter = count_translations(panel, gate)
     patches_before = window.session.project.normal_patches(rec.id)
 
     # Draw a window with the synthesis tool (W) and real mouse gestures.
@@ -183,16 +185,19 @@ def test_drawn_window_moves_retranslate_and_stale_results_are_dropped(qtbot, syn
     assert counter["calls"] == 2
 
     # Quick moves: only the last one is shown. The one running when the others came is dropped on
-    # arrival; the one overtaken while queued never runs.
+    # arrival; the one overtaken while queued never runs. The first is held at the gate until the
+    # others are asked for, however slow the machine.
     first, middle, last = Box(40, 40, 104, 104), Box(60, 60, 124, 124), Box(150, 200, 214, 264)
     shown = []
     panel.translated.connect(lambda: shown.append(panel.preview.result.window))
+    gate.clear()
     panel.set_window(first)
     qtbot.waitUntil(lambda: counter["calls"] == 3, timeout=20_000)  # the first is running now
     panel.set_window(middle)
     panel.set_window(last)
+    gate.set()
     qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
-    qtbot.wait(500)  # anything else in flight would have arrived
+    qtbot.waitUntil(lambda: panel.pool._pool.activeThreadCount() == 0)  # nothing else in flight
     assert shown == [last]
     assert panel.preview.stale_dropped == 1 and counter["calls"] == 4
     assert panel.views["translated"].patch.window == last

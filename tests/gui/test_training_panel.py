@@ -189,6 +189,36 @@ def test_the_form_estimates_time_and_disk_and_defaults_to_minutes_on_a_cpu(qtbot
 
     prefs.set_value("training/rate/unit/fast/cuda", 0.5)  # a rate measured on this machine wins
     panel.update_estimate()
-    assert panel.estimate()[0] == pytest.approx(0.5 * UNIT_PRESETS["fast"])
+    prep = panel.preparation()  # preparing the patches is part of the run's time
+    assert prep.images > 0 and not prep.cached and prep.seconds > 0
+    assert panel.estimate()[0] == pytest.approx(0.5 * UNIT_PRESETS["fast"] + prep.seconds)
     assert "measured here" in panel.estimate_label.text()
+    assert f"preparing patches of {prep.images:,} images" in panel.estimate_label.text()
+    prefs.app_settings().remove("training")
+
+
+def test_the_classifier_form_shows_an_estimate_before_any_run(qtbot, window) -> None:  # noqa: ANN001
+    """No classifier has run here and no rate is stored: a few steps are timed in a background job
+    and the form shows an estimate from them, which then follows the form (issue 24)."""
+    from lesion_studio.gui import settings as prefs
+
+    prefs.app_settings().remove("training")
+    project = window.session.project
+    assert not project.models(kind="drn") and not project.runs("drn")
+    panel = _panel(window)
+    panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
+    panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("drn"))
+    panel.preset_combo.setCurrentText("tiny")
+    panel.input_spin.setValue(32)
+    panel.overrides = {"batch_size": 4}
+    panel.update_estimate()
+    qtbot.waitUntil(lambda: panel.estimate_label.text().startswith("About "), timeout=180_000)
+    text = panel.estimate_label.text()
+    assert "on the CPU" in text and "from 3 timed steps" in text
+    probe = window.job_queue.jobs()[-1]
+    assert probe.state == JobState.DONE and probe.result > 0 and "Time classifier steps" in probe.title
+    seconds, _disk, source = panel.estimate()
+    panel.length_spin.setValue(2 * panel.length_spin.value())  # twice the epochs, twice the time
+    assert panel.estimate()[0] == pytest.approx(2 * seconds) and source == "from 3 timed steps"
+    assert not project.runs("drn")  # estimated without training anything
     prefs.app_settings().remove("training")

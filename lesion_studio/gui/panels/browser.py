@@ -1,5 +1,9 @@
 """The dataset browser: a model/view table of the project's images with filters and search.
 
+Besides label, body part, split and status, it filters by lesion type (images with a box of that
+type) and chooses whose boxes the app shows: every reader's, this user's ("mine") or one other
+reader's (read-only). The box counts follow that choice.
+
 The model holds plain records (one query for the images, one for the box counts), so sorting and
 filtering 2,000 rows is a few milliseconds of Python and scrolling never touches the disk:
 thumbnails come from :class:`ThumbnailCache`, rendered off the GUI thread.
@@ -66,6 +70,9 @@ class ImageTableModel(QAbstractTableModel):
         self.records: list[ImageRecord] = []
         self.box_counts: Counter[int] = Counter()
         self.missing: set[int] = set()  # images whose file is not there (one stat each, at reload)
+        self.box_types: dict[int, set[str]] = {}
+        #: Whose boxes count (None: every reader's).
+        self.reader: str | None = None
         self._row_of: dict[int, int] = {}
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
@@ -74,7 +81,11 @@ class ImageTableModel(QAbstractTableModel):
     def reload(self) -> None:
         self.beginResetModel()
         self.records = self.project.images()
-        self.box_counts = Counter(b.image_id for b in self.project.boxes())
+        boxes = self.project.boxes(reader=self.reader)
+        self.box_counts = Counter(b.image_id for b in boxes)
+        self.box_types = {}
+        for b in boxes:
+            self.box_types.setdefault(b.image_id, set()).add(b.lesion_type)
         self.missing = {r.id for r in self.records if not r.abs_path.exists()}
         self._row_of = {r.id: i for i, r in enumerate(self.records)}
         self.endResetModel()
@@ -85,7 +96,9 @@ class ImageTableModel(QAbstractTableModel):
         if row is None:
             return
         self.records[row] = self.project.image(image_id)
-        self.box_counts[image_id] = len(self.project.boxes(image_id))
+        boxes = self.project.boxes(image_id, reader=self.reader)
+        self.box_counts[image_id] = len(boxes)
+        self.box_types[image_id] = {b.lesion_type for b in boxes}
         if self.records[row].abs_path.exists():
             self.missing.discard(image_id)
         else:
@@ -167,6 +180,7 @@ class ImageFilterProxy(QSortFilterProxyModel):
         super().__init__()
         self.filters: dict[int, str] = {}
         self.search = ""
+        self.lesion_type: str | None = None  # only images with a box of this type
         self.setSortRole(SORT_ROLE)
 
     def set_filter(self, column: int, value: str | None) -> None:
@@ -178,6 +192,10 @@ class ImageFilterProxy(QSortFilterProxyModel):
 
     def set_search(self, text: str) -> None:
         self.search = text.strip().lower()
+        self._refilter()
+
+    def set_lesion_type(self, lesion_type: str | None) -> None:
+        self.lesion_type = lesion_type or None
         self._refilter()
 
     def _refilter(self) -> None:
@@ -193,6 +211,8 @@ class ImageFilterProxy(QSortFilterProxyModel):
         rec = model.records[source_row]
         if self.search and self.search not in rec.name.lower():
             return False
+        if self.lesion_type is not None and self.lesion_type not in model.box_types.get(rec.id, ()):
+            return False
         return all(str(model.value(rec, col)) == want for col, want in self.filters.items())
 
 
@@ -200,10 +220,12 @@ class BrowserPanel(QWidget):
     """Search box, four filter menus and the image table. Emits ``image_selected(id)``."""
 
     image_selected = Signal(int)
+    reader_view_chosen = Signal(object)  # None (every reader) or a reader's name
 
     def __init__(self, project: Project, thumbnails: ThumbnailCache | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, me: str = "") -> None:
         super().__init__(parent)
+        self.me = me
         self.model = ImageTableModel(project, thumbnails)
         self.proxy = ImageFilterProxy()
         self.proxy.setSourceModel(self.model)
@@ -227,6 +249,19 @@ class BrowserPanel(QWidget):
             self.combos[col] = combo
             filters.addWidget(combo)
         self._fill_body_parts()
+        reads = QHBoxLayout()
+        reads.setSpacing(4)
+        self.reader_combo = QComboBox()
+        self.reader_combo.setToolTip("Whose boxes and rulers to show: every reader's, yours, or another reader's "
+                                     "(read-only)")
+        self.reader_combo.currentIndexChanged.connect(lambda _i: self._reader_chosen())
+        self.type_combo = QComboBox()
+        self.type_combo.setToolTip("Show only images with a box of this lesion type")
+        self.type_combo.currentIndexChanged.connect(
+            lambda _i: (self.proxy.set_lesion_type(self.type_combo.currentData()), self._keep_current_in_view()))
+        reads.addWidget(self.reader_combo, 1)
+        reads.addWidget(self.type_combo, 1)
+        self.fill_readers()
 
         self.table = QTableView()
         self.table.setModel(self.proxy)
@@ -261,6 +296,7 @@ class BrowserPanel(QWidget):
         layout.setSpacing(4)
         layout.addWidget(self.search)
         layout.addLayout(filters)
+        layout.addLayout(reads)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.count_label)
         self._update_count()
@@ -275,6 +311,49 @@ class BrowserPanel(QWidget):
         index = combo.findData(current) if current is not None else 0
         combo.setCurrentIndex(max(index, 0))
         combo.blockSignals(False)
+
+    def fill_readers(self) -> None:
+        """The reader and type menus, from the project's readers and lesion types (kept selection)."""
+        from lesion_studio.store.lesion_types import lesion_types
+        from lesion_studio.store.readers import readers
+
+        project = self.model.project
+        current = self.reader_combo.currentData() if self.reader_combo.count() else None
+        self.reader_combo.blockSignals(True)
+        self.reader_combo.clear()
+        self.reader_combo.addItem("Boxes: all readers", None)
+        if self.me:
+            self.reader_combo.addItem(f"Boxes: mine ({self.me})", self.me)
+        for name in readers(project):
+            if name != self.me:
+                self.reader_combo.addItem(f"Boxes: {name}", name)
+        self.reader_combo.setCurrentIndex(max(self.reader_combo.findData(current), 0) if current else 0)
+        self.reader_combo.blockSignals(False)
+        chosen_type = self.type_combo.currentData() if self.type_combo.count() else None
+        self.type_combo.blockSignals(True)
+        self.type_combo.clear()
+        for text, value in filter_items("type", lesion_types(project)):
+            self.type_combo.addItem(text, value)
+        self.type_combo.setCurrentIndex(max(self.type_combo.findData(chosen_type), 0) if chosen_type else 0)
+        self.type_combo.blockSignals(False)
+
+    def set_reader_view(self, reader: str | None) -> None:
+        """Choose whose boxes show (as the user would with the menu); None for every reader."""
+        index = self.reader_combo.findData(reader) if reader is not None else 0
+        if index < 0:
+            self.reader_combo.addItem(f"Boxes: {reader}", reader)
+            index = self.reader_combo.count() - 1
+        self.reader_combo.setCurrentIndex(index)
+
+    def set_lesion_type_filter(self, lesion_type: str | None) -> None:
+        self.type_combo.setCurrentIndex(max(self.type_combo.findData(lesion_type), 0) if lesion_type else 0)
+        self._update_count()
+
+    def _reader_chosen(self) -> None:
+        reader = self.reader_combo.currentData()
+        self.model.reader = reader
+        self.reload()
+        self.reader_view_chosen.emit(reader)
 
     def _filter_chosen(self, column: int, combo: QComboBox) -> None:
         self.proxy.set_filter(column, combo.currentData())
@@ -300,6 +379,7 @@ class BrowserPanel(QWidget):
         current = self.current_image_id()
         self.model.reload()
         self._fill_body_parts()
+        self.fill_readers()
         if current is not None:
             self.select_image(current, emit=False)
         self._update_count()
@@ -320,6 +400,7 @@ class BrowserPanel(QWidget):
             self.search.clear()
             for combo in self.combos.values():
                 combo.setCurrentIndex(0)
+            self.type_combo.setCurrentIndex(0)
             idx = self.proxy.mapFromSource(self.model.index(row, COL_NAME))
         self.table.blockSignals(not emit)
         sm = self.table.selectionModel()

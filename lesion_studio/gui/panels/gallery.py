@@ -51,6 +51,7 @@ from lesion_studio.gui.workers import TaskPool
 from lesion_studio.jobs import ProgressEvent
 from lesion_studio.samples.thumbnails import sample_thumbnail
 from lesion_studio.store.records import SyntheticSample
+from lesion_studio.synthesis.blend import DEFAULT_N
 
 if TYPE_CHECKING:
     from lesion_studio.gui.host import PanelHost
@@ -146,7 +147,9 @@ class GalleryPanel(QWidget):
         self.count_spin.setRange(1, 5000)
         self.count_spin.setValue(24)
         self.n_low, self.n_high = QDoubleSpinBox(), QDoubleSpinBox()
-        for spin, value in ((self.n_low, 1.0), (self.n_high, 4.0)):
+        # n = 1 both ways by default: the product's n, which measured most realistic (docs/synthesis.md);
+        # widen the range for more varied candidates.
+        for spin, value in ((self.n_low, DEFAULT_N), (self.n_high, DEFAULT_N)):
             spin.setRange(0.25, 16.0)
             spin.setSingleStep(0.25)
             spin.setDecimals(2)

@@ -108,21 +108,24 @@ class SampleInViewer:
                 self.host.show_message(str(exc), "error")
 
     def show_cam(self, pixels: np.ndarray, classifier: str) -> None:
-        """Overlay the classifier's class-activation map on the synthetic image in the viewer."""
+        """Overlay the classifier's localisation map (its lesion map, or the class-activation map of
+        an image-only classifier) on the synthetic image in the viewer. The map is read back through
+        the preprocessing's frame (a ``crop_to_body`` classifier saw a crop, not the whole image)."""
         import pyqtgraph as pg
 
-        from lesion_studio.classifier.cam import cam_to_image
-        from lesion_studio.classifier.preprocess import prepare
+        from lesion_studio.classifier.cam import map_to_image
+        from lesion_studio.classifier.preprocess import prepare_with_frame
         from lesion_studio.classifier.scoring import registered_scorer
 
         self.clear_cam()
         try:
-            scorer, _record = registered_scorer(self.project, classifier, need_cam=True)
-            _probs, cams = scorer.cams(prepare(pixels, scorer.prep)[None])
+            scorer, _record = registered_scorer(self.project, classifier, need_map=True)
+            prepared, frame = prepare_with_frame(pixels, scorer.prep)
+            _probs, maps = scorer.maps(prepared[None])
         except LesionStudioError as exc:
             self.host.show_message(str(exc), "error")
             return
-        heat = cam_to_image(cams[0], pixels.shape, scorer.prep.size)
+        heat = map_to_image(maps[0], frame)
         item = pg.ImageItem(heat, axisOrder="row-major", opacity=0.45)
         item.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
         item.setLevels((0.0, 1.0))

@@ -1,5 +1,6 @@
 """The inspector: the current image's label, body part, view, split, exclusion flags, notes,
-its lesion boxes and normal patches, and its key DICOM tags.
+each reader's label, its lesion boxes (type, reader, size in mm), normal patches and ruler lines,
+the selected box's lesion type, and its key DICOM tags.
 
 It edits nothing itself: every change is emitted as ``edit_requested(fields, text)`` and goes
 through an undo command like any other edit. Refreshing from the store blocks the widgets'
@@ -30,21 +31,43 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lesion_studio.gui.commands import LESION, PATCH
-from lesion_studio.store.records import EXCLUSION_REASONS, LABELS, SPLITS, ImageRecord, LesionBox, NormalPatch
+from lesion_studio.gui.commands import LESION, MEASURE, PATCH
+from lesion_studio.io.spacing import caveat, length_text, size_text
+from lesion_studio.store.records import (
+    EXCLUSION_REASONS,
+    LABELS,
+    SPLITS,
+    ImageRecord,
+    LesionBox,
+    Measurement,
+    NormalPatch,
+    ReaderLabel,
+)
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1
+NO_TYPE = "(no type)"
 
 
-def region_text(kind: str, region: LesionBox | NormalPatch) -> str:
+def region_text(kind: str, region: LesionBox | NormalPatch, spacing: tuple[float, float] | None = None,
+                source: str = "") -> str:
+    """One line of the region list: what, id, type, reader, corners and size (mm or px)."""
     b = region.box
-    what = "Lesion box" if kind == LESION else "Normal patch"
-    return f"{what} #{region.id}   {b.x0:.0f},{b.y0:.0f} → {b.x1:.0f},{b.y1:.0f}   ({b.width:.0f}×{b.height:.0f})"
+    size = size_text(b.width, b.height, spacing, source)
+    if kind == LESION:
+        typed = getattr(region, "lesion_type", "") or "no type"
+        return f"Lesion box #{region.id} · {typed} · {region.author or '?'}   {size}   " \
+               f"({b.x0:.0f},{b.y0:.0f} → {b.x1:.0f},{b.y1:.0f})"
+    return f"Normal patch #{region.id}   {size}   ({b.x0:.0f},{b.y0:.0f} → {b.x1:.0f},{b.y1:.0f})"
+
+
+def measurement_text(m: Measurement) -> str:
+    return f"Ruler #{m.id} · {m.author or '?'}   {length_text(m.length_px, m.length_mm, m.spacing_source)}"
 
 
 class InspectorPanel(QWidget):
     edit_requested = Signal(dict, str)
     region_selected = Signal(object)  # (kind, id) or None
+    box_type_requested = Signal(int, str)  # box id, lesion type ("" for none)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -108,9 +131,22 @@ class InspectorPanel(QWidget):
         self._notes_timer.timeout.connect(self.flush_notes)
         self.notes.textChanged.connect(lambda: None if self._updating else self._notes_timer.start())
 
+        self.readers = QLabel("")
+        self.readers.setObjectName("muted")
+        self.readers.setWordWrap(True)
         self.regions = QListWidget()
         self.regions.setMaximumHeight(140)
         self.regions.currentItemChanged.connect(self._region_clicked)
+        self.box_type = QComboBox()
+        self.box_type.setToolTip("The selected lesion box's type (T cycles it)")
+        self.box_type.setEnabled(False)
+        self.box_type.activated.connect(self._type_chosen)
+        self.spacing_note = QLabel("")
+        self.spacing_note.setObjectName("muted")
+        self.spacing_note.setWordWrap(True)
+        self._spacing: tuple[float, float] | None = None
+        self._spacing_source = ""
+        self._shown: tuple[list, list, list] = ([], [], [])
 
         self.tags = QTableWidget(0, 2)
         self.tags.horizontalHeader().setVisible(False)
@@ -129,8 +165,13 @@ class InspectorPanel(QWidget):
         layout.addWidget(flags_box)
         layout.addWidget(QLabel("Notes"))
         layout.addWidget(self.notes)
-        layout.addWidget(QLabel("Lesion boxes and normal patches"))
+        layout.addWidget(self.readers)
+        layout.addWidget(QLabel("Lesion boxes, normal patches and rulers"))
         layout.addWidget(self.regions)
+        type_row = QFormLayout()
+        type_row.addRow("Lesion type", self.box_type)
+        layout.addLayout(type_row)
+        layout.addWidget(self.spacing_note)
         layout.addWidget(QLabel("DICOM tags"))
         layout.addWidget(self.tags, 1)
         scroll = QScrollArea()
@@ -171,19 +212,68 @@ class InspectorPanel(QWidget):
             self._updating = False
 
     def show_regions(self, boxes: list[LesionBox], patches: list[NormalPatch],
-                     selected: tuple[str, int] | None) -> None:
+                     selected: tuple[str, int] | None, measurements: list[Measurement] | None = None,
+                     types: list[str] | None = None) -> None:
+        self._shown = (list(boxes), list(patches), list(measurements or []))
         self._updating = True
         try:
+            if types is not None:
+                self.box_type.clear()
+                self.box_type.addItems([*types, NO_TYPE])
             self.regions.clear()
             for kind, items in ((LESION, boxes), (PATCH, patches)):
                 for region in items:
-                    item = QListWidgetItem(region_text(kind, region))
+                    item = QListWidgetItem(region_text(kind, region, self._spacing, self._spacing_source))
                     item.setData(KEY_ROLE, (kind, region.id))
                     self.regions.addItem(item)
                     if selected == (kind, region.id):
                         self.regions.setCurrentItem(item)
+            for m in measurements or []:
+                item = QListWidgetItem(measurement_text(m))
+                item.setData(KEY_ROLE, (MEASURE, m.id))
+                self.regions.addItem(item)
+                if selected == (MEASURE, m.id):
+                    self.regions.setCurrentItem(item)
         finally:
             self._updating = False
+        self._show_type(selected)
+
+    def set_spacing(self, spacing: tuple[float, float] | None, source: str) -> None:
+        """The shown image's pixel spacing: sizes in mm, or in pixels with a note when unknown."""
+        self._spacing, self._spacing_source = spacing, source if spacing else ""
+        note = caveat(self._spacing_source)
+        if self._spacing_source:
+            note = "* " + note
+        self.spacing_note.setText(note)
+        boxes, patches, rulers = self._shown
+        current = self.regions.currentItem()
+        self.show_regions(boxes, patches, current.data(KEY_ROLE) if current is not None else None, rulers)
+
+    def show_reader_labels(self, labels: list[ReaderLabel], me: str) -> None:
+        """Each reader's own label of this image ("you" marks this user's)."""
+        if not labels:
+            self.readers.setText("Readers: none has labelled this image yet")
+            return
+        parts = [f"{'you' if r.reader == me else r.reader}: {r.label}" for r in labels]
+        self.readers.setText("Readers: " + " · ".join(parts))
+
+    def _show_type(self, key: tuple[str, int] | None) -> None:
+        box = next((b for b in self._shown[0] if key == (LESION, b.id)), None)
+        self._updating = True
+        try:
+            self.box_type.setEnabled(box is not None)
+            if box is not None:
+                self.box_type.setCurrentText(box.lesion_type or NO_TYPE)
+        finally:
+            self._updating = False
+
+    def _type_chosen(self, _index: int) -> None:
+        current = self.regions.currentItem()
+        key = current.data(KEY_ROLE) if current is not None else None
+        if self._updating or key is None or key[0] != LESION:
+            return
+        text = self.box_type.currentText()
+        self.box_type_requested.emit(key[1], "" if text == NO_TYPE else text)
 
     def select_region(self, key: tuple[str, int] | None) -> None:
         self._updating = True
@@ -196,6 +286,7 @@ class InspectorPanel(QWidget):
             self.regions.setCurrentItem(None)
         finally:
             self._updating = False
+            self._show_type(key)
 
     def show_tags(self, tags: dict[str, str]) -> None:
         self.tags.setRowCount(len(tags))
@@ -223,4 +314,6 @@ class InspectorPanel(QWidget):
 
     def _region_clicked(self, current: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
         if not self._updating:
-            self.region_selected.emit(current.data(KEY_ROLE) if current is not None else None)
+            key = current.data(KEY_ROLE) if current is not None else None
+            self._show_type(key)
+            self.region_selected.emit(key)

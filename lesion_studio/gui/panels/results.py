@@ -43,7 +43,10 @@ log = logging.getLogger(__name__)
 
 TYPE_COLOURS = {"Baseline": (160, 160, 160), "Augmented": (230, 90, 60), "TL": (70, 140, 230)}
 COLUMNS = ("Body part", "Type", "Status", "t", "Augmented samples", "ROC AUC, pooled (95% CI)",
-           "AUC mean ± sd (seeds)", "ΔAUC vs baseline, pooled (95% CI)", "ΔAUC mean ± sd", "Val AUC")
+           "AUC mean ± sd (seeds)", "ΔAUC vs baseline, pooled (95% CI)", "ΔAUC mean ± sd", "Val AUC",
+           "ΔAUC vs oversample", "ΔAUC vs copy_paste")
+#: The controls an augmentation arm is compared with (experiment/arms.py CONTROLS), one column each.
+CONTROL_COLUMNS = {10: "oversample", 11: "copy_paste"}
 #: Statuses of an augmented row whose model is *not* the study's result (the baseline stands).
 NOT_USED = ("rejected on validation", "filter refused", "no samples kept")
 FOLDERS_KEY = "results/folders"
@@ -119,6 +122,8 @@ class AucTableModel(QAbstractTableModel):
             return fmt_delta(e.get("delta_vs_baseline"))
         if column == 8:
             return fmt_spread(e.get("delta_spread"), signed=True)
+        if column in CONTROL_COLUMNS:
+            return fmt_delta((e.get("delta_vs_controls") or {}).get(CONTROL_COLUMNS[column]))
         v = e.get("val_auc")
         return "–" if v is None else f"{v:.3f}"
 

@@ -47,14 +47,15 @@ from lesion_studio.gui.panels import report
 from lesion_studio.gui.panels import training_presenter as tp
 from lesion_studio.gui.panels.loss_plot import CurvePlot
 from lesion_studio.gui.panels.sample_grid import SampleGrid
-from lesion_studio.gui.panels.training_widgets import BodyPartsList, DeviceCombo, JobsBox, PausedRunsCombo
-from lesion_studio.jobs import ProgressEvent
-from lesion_studio.training.runs import (
-    TrainingRequest,
-    folder_bytes,
-    model_folder,
-    run_training,
+from lesion_studio.gui.panels.training_widgets import (
+    BodyPartsList,
+    DeviceCombo,
+    JobsBox,
+    PausedRunsCombo,
+    RateProbe,
 )
+from lesion_studio.jobs import ProgressEvent
+from lesion_studio.training.runs import TrainingRequest, folder_bytes, model_folder, run_training
 
 if TYPE_CHECKING:
     from lesion_studio.gui.host import PanelHost
@@ -79,6 +80,11 @@ class TrainingPanel(QWidget):
         self._requests: dict[int, TrainingRequest] = {}  # job id → settings, for this panel's jobs
         self._name_edited = False
         self.overrides: dict[str, Any] = {}  # extra config fields for every run (tests, experts)
+        self.estimates = tp.FormEstimates(session.project, prefs.app_settings().value, prefs.set_value)
+        for signal in (session.image_changed, session.regions_changed, session.images_reloaded):
+            signal.connect(self.estimates.forget)
+        self.probe = RateProbe(self.queue, self.estimates.rates, self._probe_wanted, self)
+        self.probe.measured.connect(self.update_estimate)
         layout = QVBoxLayout(self)
         layout.addLayout(self._build_form())
         layout.addLayout(self._build_buttons())
@@ -237,18 +243,30 @@ class TrainingPanel(QWidget):
 
     def estimate(self) -> tuple[float, int, str] | None:
         """(seconds, bytes, source) for the form's run, or None when nothing is known yet."""
-        kind, preset, lane = self.kind, self.preset_combo.currentText(), self.lane()
-        s = prefs.app_settings()
-        return tp.estimate(kind, preset, lane, self.length_spin.value(),
-                           s.value(f"training/rate/{kind}/{preset}/{lane}"), s.value(f"training/disk/{kind}/{preset}"))
+        est = self.estimates.estimate(self.request_from_form(), self.lane())
+        if est is None and self.kind == "drn":
+            self.probe.later()  # no classifier rate yet: time a few steps once the form settles
+        return est
+
+    def preparation(self) -> Any:
+        """The GAN form's patch preparation (:class:`~lesion_studio.patches.set_cache.PreparationEstimate`)."""
+        return self.estimates.preparation(self.request_from_form())
+
+    def _probe_wanted(self) -> tuple[Any, str] | None:
+        """The classifier config and device to time steps of now, or None."""
+        config = tp.probe_config(self.request_from_form(), self.lane()) if self.isVisible() else None
+        return None if config is None or not training_available() else (config, self.lane())
 
     def update_estimate(self) -> None:
-        self.estimate_label.setText(tp.estimate_text(self.kind, self.lane(), self.estimate()))
+        self.estimate_label.setText(tp.estimate_text(self.kind, self.lane(), self.estimate(), self.preparation(),
+                                                     probing=self.probe.running))
 
     def _store_measurements(self, request: TrainingRequest) -> None:
-        rate = self._rate.seconds_per_step()
+        rate, lane = self._rate.seconds_per_step(), self.queue.lane(request.device)
         if rate is not None:
-            prefs.set_value(f"training/rate/{request.kind}/{request.preset}/{self.queue.lane(request.device)}", rate)
+            prefs.set_value(f"training/rate/{request.kind}/{request.preset}/{lane}", rate)
+        if self._rate.rate is not None and request.kind == "drn":
+            self.estimates.store_classifier_run(request, lane, *self._rate.rate)
         size = folder_bytes(model_folder(self.folder, request.kind, request.name))
         if size:
             prefs.set_value(f"training/disk/{request.kind}/{request.preset}", size)

@@ -6,21 +6,32 @@ The work itself is the core's (:mod:`lesion_studio.training.runs`).
 
 Before Start the panel shows the run's estimated time and disk use: from the rate and size measured
 on this machine for the same kind, preset and device (stored after every run), else from reference
-measurements (:data:`REFERENCE`). The default run is chosen by device: on a CPU it finishes in
-minutes.
+measurements (:data:`REFERENCE`). A GAN's estimate includes preparing its patches (a second start
+on unchanged data loads them cached: :mod:`lesion_studio.patches.set_cache`). A classifier's comes
+from its images/s for that network, input size and device, measured by an earlier run or, before
+the first, by a few timed steps in a background job (:mod:`lesion_studio.training.estimates`).
+What these read from the database is read once per form setting (:class:`FormEstimates`). The
+default run is chosen by device: on a CPU it finishes in minutes.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lesion_studio.classifier.config import PRESETS as CLASSIFIER_PRESETS
 from lesion_studio.jobs import ProgressEvent
-from lesion_studio.training import unit_config
+from lesion_studio.training import estimates, unit_config
 from lesion_studio.training.runs import TrainingRequest, quality_history, run_history
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
+
+log = logging.getLogger(__name__)
 
 # The trainers' presets as the form shows them, read from the torch-free config modules:
 # name → run length (GAN iterations), name → (epochs, input size) for the classifier.
@@ -123,14 +134,107 @@ def estimate(kind: str, preset: str, lane: str, length: int, stored_rate: Any = 
     return rate * length, disk, source
 
 
-def estimate_text(kind: str, lane: str, est: tuple[float, int, str] | None) -> str:
+def estimate_text(kind: str, lane: str, est: tuple[float, int, str] | None, prep: Any = None,
+                  probing: bool = False) -> str:
+    """The form's estimate line; ``prep`` is a GAN's patch preparation, ``probing`` says a
+    classifier's steps are being timed."""
     where = "GPU" if lane == "cuda" else "CPU"
     if est is None:
+        if kind == "drn" and probing:
+            return f"Timing a few training steps on the {where}…"
         return f"Measured after the first {'epoch' if kind == 'drn' else 'steps'} on the {where} (no stored rate yet)."
     seconds, disk, source = est
     text = f"About {format_duration(seconds)} on the {where}"
+    if prep is not None:
+        text += (f" (patches of {prep.images:,} images cached)" if prep.cached else
+                 f" (with about {format_duration(prep.seconds)} preparing patches of {prep.images:,} images)")
     text += f", {format_bytes(disk)} on disk" if disk else ""
     return f"{text} ({source})."
+
+
+class FormEstimates:
+    """The estimates that read the project: a GAN's patch preparation and a classifier's workload,
+    each read once per form setting until :meth:`forget` (the project's images or regions
+    changed: reading them takes ~0.1 s on FracAtlas, too slow for every click of the length box),
+    and the classifier rates kept in the app's settings (``get`` / ``put``)."""
+
+    def __init__(self, project: Project, get: Callable[[str], Any], put: Callable[[str, Any], None]) -> None:
+        self.project = project
+        self.rates = estimates.ClassifierRates(get, put)
+        self._get = get
+        self._memos: dict[tuple, Any] = {}
+
+    def forget(self, *_changed: Any) -> None:
+        self._memos.clear()  # re-read at the next estimate, not on each edit
+
+    def _memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        if key not in self._memos:
+            try:
+                self._memos[key] = compute()
+            except Exception:  # noqa: BLE001 - an estimate never breaks the form
+                log.debug("no estimate for %s", key, exc_info=True)
+                self._memos[key] = None
+        return self._memos[key]
+
+    def preparation(self, request: TrainingRequest) -> Any:
+        """A GAN run's patch preparation (:class:`~lesion_studio.patches.set_cache.PreparationEstimate`);
+        None for a classifier or when it cannot be told."""
+        from lesion_studio.patches.set_cache import preparation_estimate
+
+        if request.kind != "unit":
+            return None
+
+        def compute() -> Any:
+            cfg = request.unit_config()
+            return preparation_estimate(self.project, body_parts=cfg.body_parts or None, splits=cfg.splits or None,
+                                        params=cfg.patch_params())
+        return self._memo(("unit", request.preset, request.body_parts, request.splits,
+                           repr(sorted(request.overrides.items()))), compute)
+
+    def estimate(self, request: TrainingRequest, lane: str) -> tuple[float, int, str] | None:
+        """(seconds, bytes, source) for ``request`` on ``lane``, or None when nothing is known yet."""
+        if request.kind == "drn":
+            return self._classifier_estimate(request, lane)
+        kind, preset = request.kind, request.preset
+        est = estimate(kind, preset, lane, request.length, self._get(f"training/rate/{kind}/{preset}/{lane}"),
+                       self._get(f"training/disk/{kind}/{preset}"))
+        prep = self.preparation(request)
+        return est if est is None or prep is None else (est[0] + prep.seconds, est[1], est[2])
+
+    def _classifier_estimate(self, request: TrainingRequest, lane: str) -> tuple[float, int, str] | None:
+        """From the images/s stored for this network, input size and device; None before any."""
+        try:
+            cfg = request.classifier_config()
+        except Exception:  # noqa: BLE001 - a half-edited form
+            return None
+        parts, synthetic = list(request.body_parts) or None, request.with_accepted_synthetic
+        workload = self._memo(("drn", request.body_parts, synthetic, cfg.tta), lambda: estimates.classifier_workload(
+            self.project, cfg, parts, with_accepted_synthetic=synthetic))
+        est = self.rates.estimate(replace(workload, epochs=cfg.epochs), cfg, lane) if workload else None
+        if est is None:
+            return None
+        disk = self._get(f"training/disk/drn/{request.preset}")
+        return est[0], int(disk) if str(disk or "").isdigit() else 0, est[1]
+
+    def store_classifier_run(self, request: TrainingRequest, lane: str, seconds: float, epochs: int) -> None:
+        """A finished classifier run's images/s, for the next estimate of the same network, size and device."""
+        try:
+            cfg = request.classifier_config()
+            workload = estimates.classifier_workload(self.project, cfg, list(request.body_parts) or None,
+                                                     with_accepted_synthetic=request.with_accepted_synthetic)
+            self.rates.store_run(workload, cfg, lane, seconds / epochs)
+        except Exception:  # noqa: BLE001 - a measurement never breaks the panel
+            log.debug("classifier rate not stored", exc_info=True)
+
+
+def probe_config(request: TrainingRequest, lane: str) -> Any | None:
+    """The classifier config whose steps to time on ``lane``, or None (a GAN, or a half-edited form)."""
+    if request.kind != "drn":
+        return None
+    try:
+        return replace(request.classifier_config(), device=lane)
+    except Exception:  # noqa: BLE001 - a half-edited form
+        return None
 
 
 class RateMeter:

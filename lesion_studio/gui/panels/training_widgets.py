@@ -1,10 +1,13 @@
-"""Small widgets of the Training panel: body parts, device menu, paused runs and the shared Jobs list."""
+"""Small widgets of the Training panel: body parts, device menu, paused runs, the shared Jobs list
+and the classifier rate probe."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QObject, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
@@ -18,9 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lesion_studio.gui.job_queue import JobQueue
+from lesion_studio.gui.job_queue import Job, JobQueue, JobState
 from lesion_studio.gui.panels.training_presenter import DEVICES
-from lesion_studio.training.runs import TrainingRun, resumable_runs
+from lesion_studio.training.estimates import ClassifierRates, measure_classifier_rate
+from lesion_studio.training.runs import TrainingRun, leave_cores, resumable_runs
 
 GPU_ROW = 2
 
@@ -129,3 +133,52 @@ class BodyPartsList(QListWidget):
         for i in range(self.count()):
             item = self.item(i)
             item.setCheckState(Qt.CheckState.Checked if item.text() in parts else Qt.CheckState.Unchecked)
+
+
+class RateProbe(QObject):
+    """Times a few classifier training steps in a background job on the device's queue, when no
+    rate is stored for the form's network, input size and device. :meth:`later` asks once the form
+    has settled; a busy device is not timed (its other job would be timed too): the form asks
+    again at its next estimate."""
+
+    measured = Signal()  # a probe started or ended: the estimate line can say so
+
+    def __init__(self, queue: JobQueue, rates: ClassifierRates, wanted: Callable[[], tuple[Any, str] | None],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.queue, self.rates, self.wanted = queue, rates, wanted
+        self.running = False
+        self._probe: tuple[Job, Any, str] | None = None
+        self.timer = QTimer(self, singleShot=True, interval=1500)  # settle the form before timing
+        self.timer.timeout.connect(self._start)
+
+    def later(self) -> None:
+        self.timer.start()
+
+    def _start(self) -> None:
+        wanted = self.wanted()  # (classifier config, lane), or None when the form wants no probe now
+        if wanted is None or self.running:
+            return
+        config, lane = wanted
+        if self.queue.running(lane) or self.queue.queued(lane) or self.rates.rate(config, lane) is not None:
+            return
+
+        def job_fn(progress, cancel):  # noqa: ANN001, ANN202
+            leave_cores(1)  # the GUI thread keeps a core
+            return measure_classifier_rate(config, progress=progress, cancel=cancel)
+
+        self.running = True
+        job = self.queue.submit(job_fn, f"Time classifier steps ({config.arch}, {config.input_size} px)", lane,
+                                kind="estimate")
+        self._probe = (job, config, lane)
+        job.finished.connect(self._finished)  # a bound slot: dropped with the panel
+        self.measured.emit()
+
+    def _finished(self, _state: str) -> None:
+        if self._probe is None:
+            return
+        job, config, lane = self._probe
+        self.running, self._probe = False, None
+        if job.state == JobState.DONE:
+            self.rates.store_probe(config, lane, float(job.result))
+        self.measured.emit()

@@ -21,7 +21,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QMouseEvent, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QWidget
 
-from lesion_studio.gui.viewer.overlays import RegionItem
+from lesion_studio.gui.viewer.overlays import MeasurementItem, RegionItem
 from lesion_studio.gui.viewer.window_level import dragged_levels
 from lesion_studio.io.radiograph import Radiograph
 from lesion_studio.store.records import Box
@@ -71,6 +71,7 @@ class ImageCanvas(pg.GraphicsView):
         self.radiograph: Radiograph | None = None
         self.inverted = False
         self.regions: list[RegionItem] = []
+        self.measurements: list[MeasurementItem] = []
         self.tool = None  # a lesion_studio.gui.tools.base.CanvasTool
         self._gesture: str | None = None
         self._last_pos = QPointF()
@@ -98,7 +99,7 @@ class ImageCanvas(pg.GraphicsView):
         """Hide (or show) boxes, patches and tool windows; the image and the synthetic lesion stay.
         Opacity, not visibility: a tool's own show/hide state is left alone."""
         self.overlays_hidden = hidden
-        for item in [*self.regions, *self._extra_overlays]:
+        for item in [*self.regions, *self.measurements, *self._extra_overlays]:
             item.setOpacity(0.0 if hidden else 1.0)
 
     def set_badge(self, text: str | None) -> None:
@@ -126,6 +127,7 @@ class ImageCanvas(pg.GraphicsView):
         if rg is None:
             self.image_item.clear()
             self.set_regions([])
+            self.set_measurements([])
             return
         levels = levels or rg.window_levels()
         self.image_item.pending_paint = True
@@ -163,6 +165,17 @@ class ImageCanvas(pg.GraphicsView):
         for item in self.regions:
             item.setOpacity(0.0 if self.overlays_hidden else 1.0)
             self.vb.addItem(item)
+
+    def set_measurements(self, items: list[MeasurementItem]) -> None:
+        for item in self.measurements:
+            self.vb.removeItem(item)
+        self.measurements = list(items)
+        for item in self.measurements:
+            item.setOpacity(0.0 if self.overlays_hidden else 1.0)
+            self.vb.addItem(item)
+
+    def measurement(self, measurement_id: int) -> MeasurementItem | None:
+        return next((m for m in self.measurements if m.measurement_id == measurement_id), None)
 
     def region(self, kind: str, region_id: int) -> RegionItem | None:
         return next((r for r in self.regions if r.key == (kind, region_id)), None)

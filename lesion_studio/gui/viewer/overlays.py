@@ -1,20 +1,30 @@
-"""Lesion boxes and normal patches drawn over the image.
+"""Lesion boxes, normal patches and ruler lines drawn over the image.
 
 Lesion boxes are solid orange; normal patches are dashed cyan, so the two can never be confused
-even in a grey-scale print. Handles ignore the zoom (``ItemIgnoresTransformations``) and stay
-7 screen pixels wide at any magnification.
+even in a grey-scale print. Another reader's boxes are violet and dash-dotted, consensus boxes
+green, so whose box is whose shows at a glance. Handles ignore the zoom
+(``ItemIgnoresTransformations``) and stay 7 screen pixels wide at any magnification; so do the
+ruler's end ticks and its length label.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsLineItem,
+    QGraphicsRectItem,
+    QGraphicsSimpleTextItem,
+)
 
 from lesion_studio.gui.commands import LESION
 from lesion_studio.store.records import Box
 
 COLORS = {LESION: QColor("#ff9424"), "patch": QColor("#33d6ff")}
+READER_COLORS = {"other": QColor("#c58cff"), "consensus": QColor("#5ee07a")}
+RULER = QColor("#f2f2f2")
 SELECTED = QColor("#ffe14d")
 HANDLE = 7
 
@@ -23,25 +33,32 @@ def box_rect(box: Box) -> QRectF:
     return QRectF(box.x0, box.y0, box.width, box.height)
 
 
-def region_pen(kind: str, selected: bool = False) -> QPen:
-    pen = QPen(SELECTED if selected else COLORS[kind])
+def region_pen(kind: str, selected: bool = False, owner: str = "mine") -> QPen:
+    pen = QPen(SELECTED if selected else READER_COLORS.get(owner, COLORS[kind]))
     pen.setCosmetic(True)
     pen.setWidthF(2.5 if selected else 1.8)
     if kind != LESION:
         pen.setStyle(Qt.PenStyle.DashLine)
+    elif owner == "other":
+        pen.setStyle(Qt.PenStyle.DashDotLine)
     return pen
 
 
 class RegionItem(QGraphicsRectItem):
-    """One lesion box or normal patch in image coordinates (the view box's coordinates)."""
+    """One lesion box or normal patch in image coordinates (the view box's coordinates).
 
-    def __init__(self, kind: str, region_id: int, box: Box) -> None:
+    ``owner`` is "mine", "other" (another reader's) or "consensus"; ``editable`` says whether the
+    tools may move it (another reader's boxes are read-only where the view shows that reader)."""
+
+    def __init__(self, kind: str, region_id: int, box: Box, *, owner: str = "mine", editable: bool = True,
+                 reader: str = "", lesion_type: str = "") -> None:
         super().__init__(box_rect(box))
         self.kind = kind
         self.region_id = region_id
         self.box = box
         self.selected = False
-        fill = QColor(COLORS[kind])
+        self.owner, self.editable, self.reader, self.lesion_type = owner, editable, reader, lesion_type
+        fill = QColor(READER_COLORS.get(owner, COLORS[kind]))
         fill.setAlpha(28 if kind == LESION else 18)
         self.setBrush(QBrush(fill))
         self.setZValue(10 if kind == LESION else 9)
@@ -69,9 +86,9 @@ class RegionItem(QGraphicsRectItem):
 
     def set_selected(self, selected: bool) -> None:
         self.selected = selected
-        self.setPen(region_pen(self.kind, selected))
+        self.setPen(region_pen(self.kind, selected, self.owner))
         for h in self._handles:
-            h.setVisible(selected)
+            h.setVisible(selected and self.editable)
 
 
 class RubberBand(QGraphicsRectItem):
@@ -84,3 +101,51 @@ class RubberBand(QGraphicsRectItem):
         self.setPen(pen)
         self.setZValue(20)
         self.setVisible(False)
+
+
+class MeasurementItem(QGraphicsLineItem):
+    """A ruler line in image coordinates, with end ticks and its length ("12.3 mm", "12.3 mm*" at
+    the detector, "45.0 px" without spacing) beside its end, at a fixed screen size."""
+
+    def __init__(self, measurement_id: int, line: tuple[float, float, float, float], text: str,
+                 *, editable: bool = True, reader: str = "") -> None:
+        super().__init__(*line)
+        self.measurement_id = measurement_id
+        self.line_coords = line
+        self.editable, self.reader = editable, reader
+        self.selected = False
+        self.setZValue(12)
+        self._ticks = []
+        for x, y in (line[:2], line[2:]):
+            tick = QGraphicsEllipseItem(-3, -3, 6, 6, self)
+            tick.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+            tick.setPos(x, y)
+            tick.setPen(QPen(Qt.PenStyle.NoPen))
+            self._ticks.append(tick)
+        self.label = QGraphicsSimpleTextItem(text, self)
+        self.label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.label.setPos(line[2], line[3])
+        self.set_selected(False)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return "measure", self.measurement_id
+
+    def set_selected(self, selected: bool) -> None:
+        self.selected = selected
+        color = SELECTED if selected else RULER
+        pen = QPen(color)
+        pen.setCosmetic(True)
+        pen.setWidthF(2.2 if selected else 1.5)
+        self.setPen(pen)
+        for tick in self._ticks:
+            tick.setBrush(QBrush(color))
+        self.label.setBrush(QBrush(color))
+
+    def distance_to(self, x: float, y: float) -> float:
+        """Distance (image px) from a point to the segment."""
+        x0, y0, x1, y1 = self.line_coords
+        dx, dy = x1 - x0, y1 - y0
+        t = ((x - x0) * dx + (y - y0) * dy) / (dx * dx + dy * dy) if dx or dy else 0.0
+        t = min(max(t, 0.0), 1.0)
+        return ((x0 + t * dx - x) ** 2 + (y0 + t * dy - y) ** 2) ** 0.5
