@@ -118,9 +118,39 @@ def test_paused_runs_are_read_from_checkpoints_and_resume_as_set_up(tmp_path: Pa
 def test_training_requests_refuse_names_that_are_no_folder() -> None:
     from lesion_studio.errors import LesionStudioError
 
-    for name, message in (("", "Give the model a name"), ("a/b", "cannot contain")):
+    for name, message in (("", "is empty"), ("a/b", "cannot be used"), ("..", "cannot be used")):
         with pytest.raises(LesionStudioError, match=message):
             TrainingRequest("unit", name, "tiny", 10).check()
+
+
+def test_form_estimates_add_patch_preparation_and_use_stored_classifier_rates(demo_project) -> None:  # noqa: ANN001
+    """A GAN's time includes preparing its patches; a classifier's comes from a stored images/s
+    (none yet: no estimate, and the form says it is timing steps). What they read from the
+    database is read once per setting until the project's data changes."""
+    from lesion_studio.gui.panels import training_presenter as tp
+
+    settings: dict[str, object] = {}
+    estimates = tp.FormEstimates(demo_project, settings.get, settings.__setitem__)
+    gan = TrainingRequest("unit", "g", "fast", 10, body_parts=("femur",))
+    prep = estimates.preparation(gan)
+    assert prep is not None and prep.images > 0 and not prep.cached and prep.seconds > 0
+    rate, disk = tp.REFERENCE[("unit", "fast", "cpu")]
+    assert estimates.estimate(gan, "cpu") == (pytest.approx(rate * 10 + prep.seconds), disk, "reference measurement")
+    assert "preparing patches of" in tp.estimate_text("unit", "cpu", estimates.estimate(gan, "cpu"), prep)
+    assert estimates.preparation(gan) is prep  # read once per setting...
+    estimates.forget()  # ... until the images or regions change
+    assert estimates.preparation(gan) is not prep and estimates.preparation(TrainingRequest("drn", "c", "cpu", 3)) is None
+
+    drn = TrainingRequest("drn", "c", "cpu", 3, input_size=64)
+    assert estimates.estimate(drn, "cpu") is None
+    assert tp.estimate_text("drn", "cpu", None, probing=True) == "Timing a few training steps on the CPU…"
+    config = tp.probe_config(drn, "cpu")
+    assert config is not None and config.input_size == 64 and tp.probe_config(gan, "cpu") is None
+    estimates.rates.store_probe(config, "cpu", 50.0)
+    seconds, _disk, source = estimates.estimate(drn, "cpu")
+    assert seconds > 0 and source == "from 3 timed steps"
+    longer = estimates.estimate(TrainingRequest("drn", "c", "cpu", 6, input_size=64), "cpu")
+    assert longer[0] == pytest.approx(2 * seconds)  # the epochs scale the time
 
 
 # ---------------------------------------------------------------------------- the preview session

@@ -62,10 +62,7 @@ class TrainingRequest:
         """Refuse a request that cannot name a model folder (one message, no traceback)."""
         if self.kind not in KINDS:
             raise LesionStudioError(f"Unknown training kind {self.kind!r}; use one of {', '.join(KINDS)}.")
-        if not self.name:
-            raise LesionStudioError("Give the model a name.")
-        if "/" in self.name or "\\" in self.name:
-            raise LesionStudioError("A model name cannot contain / or \\.")
+        layout.check_name(self.name)  # the one rule for a name that becomes a folder
 
     def unit_config(self) -> Any:
         """The GAN's config for this request (a ``UnitTrainConfig``; torch-free)."""
