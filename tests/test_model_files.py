@@ -23,7 +23,8 @@ def _unit_file(tmp_path: Path, arch: dict, state_arch: dict | None = None) -> Pa
     torch = pytest.importorskip("torch")
     from lesion_studio.models.checkpoint import save_checkpoint
     from lesion_studio.models.layout import UNIT_FORMAT as FORMAT
-    from lesion_studio.models.unit import UnitArch, UnitGenerators
+    from lesion_studio.models.specs import UnitArch
+    from lesion_studio.models.unit import UnitGenerators
 
     torch.manual_seed(0)
     gen = UnitGenerators(UnitArch(**(state_arch or TINY_ARCH)))

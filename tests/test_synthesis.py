@@ -86,7 +86,8 @@ def _untrained_like(tr, folder: Path):  # noqa: ANN001, ANN202
     (the trainer seeds with config.seed before building the generators)."""
     import torch
 
-    from lesion_studio.models.unit import UnitArch, unit_generators
+    from lesion_studio.models.specs import UnitArch
+    from lesion_studio.models.unit import unit_generators
     from lesion_studio.synthesis.translator import TorchTranslator
     from lesion_studio.training.unit_files import save_unit_model
 
