@@ -21,7 +21,8 @@ from pathlib import Path
 def train_throughput(model, size: int, batch: int, steps: int, device: str) -> float:  # noqa: ANN001
     import torch
 
-    from lesion_studio.training.common import autocast, select_device
+    from lesion_studio.models.checkpoint import select_device
+    from lesion_studio.training.common import autocast
 
     dev = select_device(device)
     model = model.to(dev).train()

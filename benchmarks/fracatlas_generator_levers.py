@@ -32,10 +32,10 @@ log = logging.getLogger(__name__)
 
 def _residual_translator(project: Any, record: Any) -> Any:
     from lesion_studio.models import layout
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     has_graph = layout.onnx_path(project.resolve_path(record.path)).with_name(layout.ONNX_RESIDUAL).exists()
-    return load_translator(project, record.id, backend="auto" if has_graph else "torch", device="cpu")
+    return open_translator(project, record.id, backend="auto" if has_graph else "torch", device="cpu")
 
 
 class _Identity:
@@ -78,7 +78,7 @@ def main() -> None:
 
     from lesion_studio.evaluate.generator_quality import QualityContext, QualitySettings, _model_settings
     from lesion_studio.store import Project
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     if len(sys.argv) > 1 and sys.argv[1] == "--table":  # the markdown table of earlier runs' JSON
         print(lever_table([row for path in sys.argv[2:] for row in json.loads(Path(path).read_text())]))
@@ -109,7 +109,7 @@ def main() -> None:
                                          settings=QualitySettings(blend_mode=blend, seed=seed, n=args.n))
                 log.info("context %s/%s/%s in %.0f s", seed, rule, blend, time.perf_counter() - t0)
                 candidates = [("no translation", _Identity(), "direct")]
-                candidates += [(r.name, load_translator(project, r.id), "direct") for r in records]
+                candidates += [(r.name, open_translator(project, r.id), "direct") for r in records]
                 if args.residual:  # the product's residual translation; torch where an old export lacks its graph
                     candidates += [(f"{r.name} +residual", _residual_translator(project, r), "residual")
                                    for r in records]

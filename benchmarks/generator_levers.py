@@ -23,7 +23,8 @@ VARIANTS = {"untrained": (False, ""), "UNIT as in the paper": (True, ""),
 def main() -> None:
     from lesion_studio.demo import build_demo_project
     from lesion_studio.evaluate.generator_quality import QualitySettings, assess_generator
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)

@@ -75,7 +75,8 @@ def _unit(project, preset: str, iterations: int) -> dict:  # noqa: ANN001
     import torch
 
     from lesion_studio.training import common
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     torch.cuda.reset_peak_memory_stats()
     cfg = preset_config(preset, iterations=iterations, device="auto", sample_every=max(1, iterations // 2),
@@ -104,13 +105,14 @@ def _onnx_cuda_parity(project) -> dict:  # noqa: ANN001
     import torch
 
     from lesion_studio.classifier.scoring import scorer_for_weights
+    from lesion_studio.models.drn import load_classifier
     from lesion_studio.patches.dataset import PatchParams, build_patch_set
-    from lesion_studio.synthesis.translator import load_translator
-    from lesion_studio.training.classifier_trainer import load_classifier, predict
+    from lesion_studio.synthesis.translator import open_translator
+    from lesion_studio.training.classifier_trainer import predict
 
     out: dict = {}
-    onnx_tr = load_translator(project, "gpu-fast", backend="onnx")
-    torch_tr = load_translator(project, "gpu-fast", backend="torch", device="cuda")
+    onnx_tr = open_translator(project, "gpu-fast", backend="onnx")
+    torch_tr = open_translator(project, "gpu-fast", backend="torch", device="cuda")
     patches = build_patch_set(project, params=PatchParams(resolution=128, variants=1), cache="memory")
     x = patches.sample(8, "normal")
     diffs = [float(np.abs(onnx_tr.translate(x, direction=d, stochastic=True, seed=3)
@@ -133,7 +135,8 @@ def _unit_speed(project, preset: str, iterations: int, *, batch: int = 1, compil
           name: str | None = None) -> dict:
     import torch
 
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     torch.cuda.reset_peak_memory_stats()
     cfg = preset_config(preset, iterations=iterations, device="auto", batch_size=batch, compile_mode=compile_mode,
@@ -239,7 +242,8 @@ def _ort_cuda(work: Path) -> dict:
 
 
 def _classifier(project) -> dict:  # noqa: ANN001
-    from lesion_studio.training.classifier_trainer import preset, train_classifier
+    from lesion_studio.classifier.config import preset
+    from lesion_studio.training.classifier_trainer import train_classifier
 
     cfg = preset("gpu", epochs=3)
     t0 = time.perf_counter()

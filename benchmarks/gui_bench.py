@@ -45,7 +45,8 @@ def rss_mb() -> float:
 def start_to_window(project: Path | None) -> dict:
     code = (
         "import time, sys, json; t0 = time.perf_counter()\n"
-        "from lesion_studio.gui.app import MainWindow, create_app\n"
+        "from lesion_studio.gui.app import MainWindow\n"
+        "from lesion_studio.gui.application import create_app\n"
         "app = create_app(); w = MainWindow(); w.show(); app.processEvents()\n"
         "t1 = time.perf_counter()\n"
         "if len(sys.argv) > 1: w.open_project(sys.argv[1]); app.processEvents()\n"
@@ -71,7 +72,8 @@ def start_to_window(project: Path | None) -> dict:
 
 class Harness:
     def __init__(self) -> None:
-        from lesion_studio.gui.app import MainWindow, create_app
+        from lesion_studio.gui.app import MainWindow
+        from lesion_studio.gui.application import create_app
         from lesion_studio.gui.settings import use_settings_folder
 
         self._settings = tempfile.TemporaryDirectory()
@@ -82,7 +84,7 @@ class Harness:
         self.window.show()
 
     def wait(self, predicate, timeout_s: float = 60.0) -> None:  # noqa: ANN001
-        from lesion_studio.gui.app import process_events_until
+        from lesion_studio.gui.application import process_events_until
 
         process_events_until(predicate, timeout_s, what="GUI benchmark")
 

@@ -38,18 +38,20 @@ log = logging.getLogger("preview_bench")
 
 def prepare_project(folder: Path | None, iterations: int) -> Path:
     """The demo project with a registered ``fast`` UNIT model (trained here once, then reused)."""
+    from lesion_studio.store.database_file import DB_NAME
     from lesion_studio.store.project import Project
 
     if folder is None:
         folder = OUT / "preview-demo"
-        if not (folder / "project.sqlite").exists():
+        if not (folder / DB_NAME).exists():
             from lesion_studio.demo import build_demo_project
 
             build_demo_project(folder).close()
     project = Project.open(folder)
     try:
         if not any(m.name == MODEL for m in project.models(kind="unit")):
-            from lesion_studio.training.unit_trainer import preset_config, train_unit
+            from lesion_studio.training.unit_config import preset_config
+            from lesion_studio.training.unit_trainer import train_unit
 
             log.info("training %s for %d iterations (latency only: quality is irrelevant)", MODEL, iterations)
             cfg = preset_config("fast", iterations=iterations, device="cpu", sample_every=10_000,
@@ -67,7 +69,7 @@ def prepare_project(folder: Path | None, iterations: int) -> Path:
 
 def _wait(predicate) -> None:  # noqa: ANN001
     """A tight event-loop wait (0.5 ms): the latencies measured here are a few milliseconds."""
-    from lesion_studio.gui.app import process_events_until
+    from lesion_studio.gui.application import process_events_until
 
     process_events_until(predicate, 60.0, what="preview benchmark", pause_s=0.0005)
 
@@ -79,7 +81,8 @@ def _stats(ms: list[float]) -> dict[str, float]:
 
 
 def measure(folder: Path, repeat: int) -> dict:
-    from lesion_studio.gui.app import MainWindow, create_app
+    from lesion_studio.gui.app import MainWindow
+    from lesion_studio.gui.application import create_app
     from lesion_studio.gui.settings import use_settings_folder
     from lesion_studio.store.records import Box
 
@@ -97,10 +100,10 @@ def measure(folder: Path, repeat: int) -> dict:
         project = window.session.project
 
         calls = {"n": 0}
-        real_loader = panel.translators.loader
+        real_loader = panel.preview.cache.loader
 
-        def counting_loader(p, model, backend="auto"):  # noqa: ANN001, ANN202
-            tr = real_loader(p, model, backend=backend)
+        def counting_loader(model, folder, backend="auto"):  # noqa: ANN001, ANN202
+            tr = real_loader(model, folder, backend=backend)
             inner = tr.translate
 
             def translate(*a, **k):  # noqa: ANN002, ANN003, ANN202
@@ -108,7 +111,7 @@ def measure(folder: Path, repeat: int) -> dict:
                 return inner(*a, **k)
             tr.translate = translate
             return tr
-        panel.translators.loader = counting_loader
+        panel.preview.cache.loader = counting_loader
 
         def show(rec) -> None:  # noqa: ANN001
             window.browser.select_image(rec.id)
@@ -134,13 +137,13 @@ def measure(folder: Path, repeat: int) -> dict:
                 values = [100 + (i * 37) % 800 for i in range(repeat)]
                 for v in values:
                     t0 = time.perf_counter()
-                    panel.n_slider.setValue(v)  # valueChanged → re-blend → layers updated
+                    panel.n_control.slider.setValue(v)  # valueChanged → re-blend → layers updated
                     app.processEvents()  # the repaint of the views (and the viewer)
                     ms.append((time.perf_counter() - t0) * 1000)
                 assert calls["n"] == before, "the slider must not call the translator"
                 result["ab_on" if ab else "ab_off"] = _stats(ms)
             window.actions_by_key["synthesis_ab"].setChecked(False)
-            result["reblend_only_ms"] = round(panel.last_reblend_s * 1000, 3)
+            result["reblend_only_ms"] = round(panel.preview.last_reblend_s * 1000, 3)
             result["image"] = f"{window.record.name} {window.record.width}x{window.record.height}"
             out[f"slider_{tag}"] = result
             return result
@@ -149,13 +152,13 @@ def measure(folder: Path, repeat: int) -> dict:
         show(demo)
         base = Box(32.0, 64.0, 288.0, 320.0)  # 256² inside the 320×384 demo image
         cold = translate(base)
-        assert panel.result.window.width == 256
+        assert panel.preview.result.window.width == 256
         moves = []
         for i in range(max(10, repeat // 3)):
             dx, dy = (i * 13) % 64, (i * 29) % 64
             moves.append(translate(Box(base.x0 - 32 + dx, base.y0 - 32 + dy, base.x1 - 32 + dx, base.y1 - 32 + dy)))
         out["move_to_translated_cpu"] = {"cold_ms": round(cold, 1), **_stats(moves), "window": "256x256",
-                                         "model": MODEL, "device": panel.translation.device}
+                                         "model": MODEL, "device": panel.preview.translation.device}
         slider_run("demo_256")
 
         large = next((r for r in project.images() if r.name == "RG3_J2KR.dcm"), None)

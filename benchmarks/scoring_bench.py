@@ -49,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from lesion_studio.classifier.preprocess import Preprocessing
     from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx
+    from lesion_studio.models.checkpoint import save_checkpoint
     from lesion_studio.models.drn import build_drn
     from lesion_studio.models.layout import DRN_FORMAT
     from lesion_studio.onnx_runtime import physical_cores
     from lesion_studio.training.classifier_trainer import predict
-    from lesion_studio.training.common import save_checkpoint
 
     threads = physical_cores()
     torch.set_num_threads(threads)

@@ -71,8 +71,9 @@ def main() -> int:
     from lesion_studio.dataset.importer import import_source
     from lesion_studio.store import Project
     from lesion_studio.synthesis.pipeline import sample_normal_windows, synthesize_lesion
-    from lesion_studio.synthesis.translator import load_translator
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.synthesis.translator import open_translator
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     result: dict = {"body_part": BODY_PART, "iterations": ITERS, "preset": "fast"}
     work = Path(tempfile.mkdtemp(prefix="synth-bench-"))
@@ -107,7 +108,7 @@ def main() -> int:
         x = np.random.default_rng(0).uniform(-1, 1, (1, 1, 128, 128)).astype(np.float32)
         latency = {}
         for backend in ("torch", "onnx"):
-            tr = load_translator(project, "bench", backend=backend)
+            tr = open_translator(project, "bench", backend=backend)
             latency[backend] = {k: v * 1000 for k, v in timed(lambda tr=tr: tr.translate(x), repeat=20,
                                                                warmup=3).items() if k.endswith("_s")}
             latency[backend]["providers"] = getattr(tr, "providers", ["torch-cpu"])
@@ -115,7 +116,7 @@ def main() -> int:
                                       for b, v in latency.items()}
         result["translate_128_ms"]["target_onnx_cpu"] = 60.0
 
-        onnx_tr = load_translator(project, "bench", backend="onnx")
+        onnx_tr = open_translator(project, "bench", backend="onnx")
         rec = project.images(label="normal", include_excluded=False)[0]
         rg = project.open_radiograph(rec.id)
         side = min(256, rg.width, rg.height)

@@ -42,7 +42,8 @@ BASELINE = "41e66ca"
 WORKER = r"""
 import json, sys, time
 from lesion_studio.store import Project
-from lesion_studio.training.unit_trainer import preset_config, train_unit
+from lesion_studio.training.unit_trainer import train_unit
+from lesion_studio.training.unit_config import preset_config
 folder, name, iterations, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 overrides = json.loads(sys.argv[5])
 resolution = int(sys.argv[6])

@@ -21,18 +21,25 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lesion_studio.errors import DiskFullError, LesionStudioError, ProjectError, is_disk_full
+from lesion_studio.models import layout
 from lesion_studio.paths import builtin_models_dir
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 
 PREFIX = "builtin-"
 DESCRIPTOR = "builtin.json"
 CARD = "MODEL_CARD.md"
-#: The files a built-in model folder may hold; only these are copied into a project.
-FILES = ("model.safetensors", "model.json", "model.onnx", "config.yaml", CARD, DESCRIPTOR)
+#: The files a built-in model folder may hold (models/layout.py names them); only these are copied into a
+#: project. The ONNX graphs of both directions and the residual one come along, so a project's copy
+#: translates the residual way as the built-in does.
+FILES = (layout.WEIGHTS, layout.sidecar_path(layout.WEIGHTS).name, layout.ONNX, layout.ONNX_L2H, layout.ONNX_RESIDUAL,
+         layout.CONFIG, CARD, DESCRIPTOR)
 MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -90,22 +97,23 @@ def is_builtin_record(record: Any) -> bool:
     return bool(getattr(record, "metadata", {}).get("builtin"))
 
 
-def register_builtin(project: Any, model: BuiltinModel) -> Any:
+def register_builtin(project: Project, model: BuiltinModel) -> Any:
     """Copy ``model`` into ``<project>/models/builtin-<name>/`` and register it (once); the record."""
     try:
         return project.model(model.registered_name)
     except ProjectError:
         pass
     metadata = {**model.metadata, "builtin": model.name, "card": CARD}
-    if getattr(project, "read_only", False):
+    if project.read_only:
         # Nothing can be copied into a read-only project: use the package's own files, unregistered.
         from lesion_studio.store.records import ModelRecord
 
         return ModelRecord(id=0, name=model.registered_name, kind=model.kind,
-                           path=str(model.folder / "model.safetensors"), sha256=model.sha256,
+                           path=str(model.folder / layout.WEIGHTS), sha256=model.sha256,
                            body_parts=tuple(model.body_parts), config=dict(model.config), metadata=metadata,
                            created_at="")
-    target = project.folder / "models" / model.registered_name
+    target = layout.unit_dir(project.folder, model.registered_name) if model.kind == "unit" else \
+        layout.classifier_dir(project.folder, model.registered_name)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         # Copy into a sibling temporary folder and rename: a crash never leaves half a model.
@@ -121,13 +129,13 @@ def register_builtin(project: Any, model: BuiltinModel) -> Any:
                 needed = sum((model.folder / name).stat().st_size for name in present)
                 raise DiskFullError(f"a copy of the built-in model {model.name}", target.parent, needed) from exc
             raise
-    project.register_model(model.registered_name, model.kind, target / "model.safetensors", sha256=model.sha256,
+    project.register_model(model.registered_name, model.kind, target / layout.WEIGHTS, sha256=model.sha256,
                            body_parts=model.body_parts, config=model.config, metadata=metadata)
     log.info("registered built-in model %s in %s", model.name, project.folder)
     return project.model(model.registered_name)
 
 
-def resolve_model(project: Any, ref: int | str) -> Any:
+def resolve_model(project: Project, ref: int | str) -> Any:
     """A project's model by id or name, else a built-in one by name (registered on first use)."""
     try:
         return project.model(ref)
@@ -141,7 +149,55 @@ def resolve_model(project: Any, ref: int | str) -> Any:
         raise
 
 
-def find_model_or_builtin(project: Any, name: str) -> Any | None:
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model a project can use: one of its own (or a built-in already copied in), or a built-in it
+    has not registered yet (registered on first use, by name)."""
+
+    ref: int | str  # the registry id, or "builtin:<name>" for a built-in not registered yet
+    name: str  # the registry name (a built-in's ``builtin-<name>``), what every command accepts
+    kind: str
+    body_parts: tuple[str, ...]
+    resolution: int | None
+    builtin: bool
+    registered: bool
+    complete: bool = True  # False: a paused GAN, registered short of its run
+    summary: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)  # the registry's (quality...)
+
+    @property
+    def source(self) -> str:
+        if not self.builtin:
+            return "project"
+        return "built-in (in project)" if self.registered else "built-in"
+
+    def label(self) -> str:
+        """``name  (64 px, incomplete, built-in)``, as the model menus show it."""
+        notes = [f"{self.resolution} px"] if self.resolution else []
+        notes += [] if self.complete else ["incomplete"]
+        notes += ["built-in"] if self.builtin else []
+        return f"{self.name}  ({', '.join(notes)})" if notes else self.name
+
+
+def model_choices(project: Project | None, kind: str | None = None) -> list[ModelChoice]:
+    """The models a project can use: its own (in registry order), then the built-ins it has not
+    registered yet, those trained on the project's body parts first. Without a project: the built-ins."""
+    choices, seen = [], set()
+    for m in project.models(kind) if project is not None else []:
+        seen.add(m.name)
+        choices.append(ModelChoice(m.id, m.name, m.kind, tuple(m.body_parts),
+                                   m.metadata.get("resolution") or m.config.get("resolution"),
+                                   builtin=is_builtin_record(m), registered=True,
+                                   complete=bool(m.metadata.get("complete", True)), metadata=m.metadata))
+    parts = project.body_parts() if project is not None else set()
+    extra = sorted((b for b in builtin_models(kind) if b.registered_name not in seen),
+                   key=lambda b: (not set(b.body_parts) & parts, b.name))
+    choices += [ModelChoice(f"builtin:{b.name}", b.registered_name, b.kind, b.body_parts, b.metadata.get("resolution"),
+                            builtin=True, registered=False, summary=b.summary, metadata=b.metadata) for b in extra]
+    return choices
+
+
+def find_model_or_builtin(project: Project, name: str) -> Any | None:
     """The project's model ``name``, else the built-in one of that name (registered now), else None."""
     record = project.find_model(name)
     if record is None:
@@ -156,13 +212,14 @@ def check_builtin(model: BuiltinModel) -> None:
     import hashlib
 
     problems = []
-    for name in ("model.safetensors", "model.json", CARD):
+    for name in (layout.WEIGHTS, layout.sidecar_path(layout.WEIGHTS).name, CARD):
         if not (model.folder / name).is_file():
             problems.append(f"{name} is missing")
     if model.size_bytes() > MAX_BYTES:
         problems.append(f"{model.size_bytes() / 2**20:.1f} MB is over the 20 MB limit")
-    for name, expected in (("model.safetensors", model.sha256), ("model.onnx", model.metadata.get("onnx_sha256")),
-                           ("model-h2l-residual.onnx", model.metadata.get("onnx_h2l_residual_sha256"))):
+    for name, expected in ((layout.WEIGHTS, model.sha256), (layout.ONNX, model.metadata.get("onnx_sha256")),
+                           (layout.ONNX_L2H, model.metadata.get("onnx_l2h_sha256")),
+                           (layout.ONNX_RESIDUAL, model.metadata.get("onnx_h2l_residual_sha256"))):
         path = model.folder / name
         if expected and path.is_file():
             with open(path, "rb") as fh:

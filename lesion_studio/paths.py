@@ -30,10 +30,6 @@ def experiments_dir() -> Path:
     return resources_dir() / "experiments"
 
 
-def icons_dir() -> Path:
-    return resources_dir() / "icons"
-
-
 def builtin_models_dir() -> Path:
     return resources_dir() / "models"
 

@@ -77,6 +77,23 @@ def build_review_items(project: Project, count_per_kind: int, seed: int = 0,
     return [chosen[i] for i in rng.permutation(len(chosen))]
 
 
+#: Every review item is shown at this size, whatever its window's size in pixels.
+DISPLAY = 256
+
+
+def review_patch(project: Project, item: ReviewItem, size: int = DISPLAY) -> np.ndarray:
+    """The item's window as a size×size uint8 image, processed identically for real and synthetic
+    (:func:`lesion_studio.samples.thumbnails.window_tile`), so only the pixels can give it away."""
+    from lesion_studio.samples.storage import load_sample_pixels
+    from lesion_studio.samples.thumbnails import window_tile
+
+    if item.sample_id is not None:
+        pixels = load_sample_pixels(project, project.synthetic_sample(item.sample_id))
+    else:
+        pixels = project.open_radiograph(item.image_id).pixels
+    return window_tile(pixels, item.window, size)
+
+
 def score_answers(pairs: Sequence[tuple[str, str]]) -> ReviewScore:
     """``pairs`` of (truth, answer), each "real" or "synthetic"."""
     answered = len(pairs)

@@ -49,6 +49,7 @@ def check_dicom_codecs() -> str:
 def check_builtin_generators() -> str:
     from lesion_studio.builtin_models import builtin_models, check_builtin
     from lesion_studio.demo.phantom import generate_phantom
+    from lesion_studio.models import layout
     from lesion_studio.models.specs import UnitArch
     from lesion_studio.synthesis.translator import OnnxTranslator, _Info
 
@@ -63,7 +64,7 @@ def check_builtin_generators() -> str:
         res = int(meta["resolution"])
         info = _Info(resolution=res, model_id=None, model_name=model.registered_name, sha256=model.sha256,
                      arch=UnitArch(**meta["arch"]), metadata=meta)
-        translator = OnnxTranslator(model.folder / "model.onnx", info, prefer_cuda=False)
+        translator = OnnxTranslator(model.folder / layout.ONNX, info, prefer_cuda=False)
         window = case.pixels[64:64 + res, 80:80 + res].astype(np.float32)
         lo, hi = float(window.min()), float(window.max())
         patch = ((window - lo) / max(hi - lo, 1.0) * 2 - 1)[None, None]
@@ -77,7 +78,8 @@ def check_builtin_generators() -> str:
 def check_main_window() -> str:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from lesion_studio.demo import build_demo_project
-    from lesion_studio.gui.app import MainWindow, create_app
+    from lesion_studio.gui.app import MainWindow
+    from lesion_studio.gui.application import create_app
     from lesion_studio.gui.settings import use_settings_folder
 
     with tempfile.TemporaryDirectory(prefix="lesion-studio-selftest-") as tmp:

@@ -32,7 +32,7 @@ def test_only_samples_from_training_images_are_used(demo_project: Project) -> No
 
 def test_cli_and_panel_job_train_with_accepted_samples(demo_project: Project) -> None:
     from lesion_studio.cli.main import main
-    from lesion_studio.gui.panels.training import TrainingRequest, run_training
+    from lesion_studio.training.runs import TrainingRequest, run_training
 
     _accept_fake_lesion(demo_project, "train")
     folder = demo_project.folder

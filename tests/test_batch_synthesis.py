@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from lesion_studio.errors import LesionStudioError
+from lesion_studio.errors import JobCancelled, LesionStudioError
 from lesion_studio.jobs import CancelToken
 from lesion_studio.samples import load_sample_pixels
 from lesion_studio.samples.batch import draw_n, generate_candidates
@@ -76,8 +76,10 @@ def test_pluggable_scorer_and_cancel_keeps_what_was_made(demo_project) -> None: 
     def scorer(project, ids, progress, cancel):  # noqa: ANN001, ANN202
         return [0.1 * (i % 7) for i in ids]
 
-    res = generate_candidates(project, StubTranslator(), count=10, scorer=scorer, batch_name="cut",
-                              progress=progress, cancel=token)
+    with pytest.raises(JobCancelled) as stopped:  # the one cancel contract: what was made comes with it
+        generate_candidates(project, StubTranslator(), count=10, scorer=scorer, batch_name="cut",
+                            progress=progress, cancel=token)
+    res = stopped.value.partial
     assert res.cancelled and res.count == 3
     assert {s.id: s.score for s in project.synthetic_samples(batch="cut")} == pytest.approx(
         {i: 0.1 * (i % 7) for i in res.sample_ids})
@@ -107,7 +109,7 @@ def test_cli_synthesize(demo_project, monkeypatch, capsys) -> None:  # noqa: ANN
     from lesion_studio.cli.main import main
 
     register_stub_classifier(demo_project, name="clf")
-    monkeypatch.setattr("lesion_studio.samples.batch.load_translator", lambda *a, **k: StubTranslator())
+    monkeypatch.setattr("lesion_studio.samples.batch.open_translator", lambda *a, **k: StubTranslator())
     rc = main(["synthesize", str(demo_project.folder), "--model", "anything", "--classifier", "clf", "--count", "4",
                "--n-range", "1,3", "--sources", "patches", "--body-part", "femur", "--batch", "cli", "--json"])
     assert rc == 0

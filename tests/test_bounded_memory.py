@@ -94,7 +94,7 @@ def test_image_above_pillows_limit_is_a_clear_error(tmp_path: Path, demo_project
         open_radiograph(huge)
     with pytest.raises(RadiographError, match="missing.png"):
         read_size(tmp_path / "missing.png")
-    monkeypatch.setattr(translator_module, "load_translator", lambda *a, **k: StubTranslator())
+    monkeypatch.setattr(translator_module, "open_translator", lambda *a, **k: StubTranslator())
     code = main(["translate", str(demo_project.folder), "--model", "x", "--image", str(huge),
                  "--box", "0,0,10,10", "--out", str(tmp_path / "o.png")])
     err = capsys.readouterr().err

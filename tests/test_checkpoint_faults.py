@@ -26,16 +26,16 @@ from lesion_studio.errors import DiskFullError, LesionStudioError
 ROOT = Path(__file__).resolve().parents[1]
 torch = pytest.importorskip("torch")
 
-from lesion_studio.training import common  # noqa: E402
+from lesion_studio.models import checkpoint  # noqa: E402
 
 
 def _save(path: Path, it: int) -> None:
-    common.save_checkpoint(path, {"model": {"w": torch.full((64, 64), float(it))}}, {"iteration": it},
-                           keep_previous=True)
+    checkpoint.save_checkpoint(path, {"model": {"w": torch.full((64, 64), float(it))}}, {"iteration": it},
+                               keep_previous=True)
 
 
 def _iteration(path: Path) -> int:
-    states, meta = common.load_checkpoint(path)
+    states, meta = checkpoint.load_checkpoint(path)
     assert torch.equal(states["model"]["w"], torch.full((64, 64), float(meta["iteration"])))  # complete
     return int(meta["iteration"])
 
@@ -125,7 +125,7 @@ def test_special_files_are_never_read(tmp_path: Path) -> None:
     with pytest.raises(LesionStudioError, match="character device"):
         files.file_sha256(link)
     with pytest.raises(LesionStudioError, match="not a regular file"):
-        common.load_checkpoint(fifo)  # returns at once instead of waiting for a writer
+        checkpoint.load_checkpoint(fifo)  # returns at once instead of waiting for a writer
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -140,7 +140,7 @@ def test_a_checkpoint_save_failing_at_any_step_keeps_a_complete_checkpoint(tmp_p
     assert _iteration(path) == (3 if step in ("dirsync", "done") else 2)  # "publish": through the previous
     assert _temp_files(tmp_path) == []
     _save(path, 4)
-    assert _iteration(path) == 4 and _iteration(common.previous_path(path)) in (2, 3)
+    assert _iteration(path) == 4 and _iteration(checkpoint.previous_path(path)) in (2, 3)
 
 
 _SAVER = textwrap.dedent("""
@@ -148,12 +148,12 @@ _SAVER = textwrap.dedent("""
     sys.path.insert(0, sys.argv[3])
     import torch
     from faults import FaultPlan
-    from lesion_studio.training import common
+    from lesion_studio.models import checkpoint
     path, step = sys.argv[1], sys.argv[2]
     FaultPlan("checkpoint.safetensors", step, nth=3, exit_code=9).install()
     for it in (1, 2, 3):
-        common.save_checkpoint(path, {"model": {"w": torch.full((64, 64), float(it))}}, {"iteration": it},
-                               keep_previous=True)
+        checkpoint.save_checkpoint(path, {"model": {"w": torch.full((64, 64), float(it))}}, {"iteration": it},
+                                   keep_previous=True)
 """)
 
 
@@ -175,7 +175,7 @@ def test_a_process_killed_at_any_step_of_a_save_leaves_the_last_complete_checkpo
     assert sorted(p.name for p in files.remove_stale_temp_files(tmp_path)) == left
     assert _temp_files(tmp_path) == []
     _save(path, 4)
-    assert _iteration(path) == 4 and _iteration(common.previous_path(path)) == expected
+    assert _iteration(path) == 4 and _iteration(checkpoint.previous_path(path)) == expected
 
 
 def test_a_checkpoint_is_never_written_in_place(tmp_path: Path) -> None:
@@ -188,8 +188,8 @@ def test_a_checkpoint_is_never_written_in_place(tmp_path: Path) -> None:
         _save(path, 2)
         _save(path, 3)
         assert held.read() == before
-    assert _iteration(path) == 3 and _iteration(common.previous_path(path)) == 2
-    assert os.stat(path).st_nlink == 1 and os.stat(common.previous_path(path)).st_nlink == 1  # no hard links
+    assert _iteration(path) == 3 and _iteration(checkpoint.previous_path(path)) == 2
+    assert os.stat(path).st_nlink == 1 and os.stat(checkpoint.previous_path(path)).st_nlink == 1  # no hard links
 
 
 def test_save_errors_of_any_type_are_clean_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,8 +221,8 @@ def test_non_finite_weights_are_never_saved_nor_resumed(tmp_path: Path, caplog: 
     path = tmp_path / "checkpoint.safetensors"
     _save(path, 1)
     with pytest.raises(LesionStudioError, match="not finite.*training diverged"):
-        common.save_checkpoint(path, {"model": {"w": torch.tensor([1.0, float("nan")])}}, {"iteration": 2},
-                               keep_previous=True)
+        checkpoint.save_checkpoint(path, {"model": {"w": torch.tensor([1.0, float("nan")])}}, {"iteration": 2},
+                                   keep_previous=True)
     assert _iteration(path) == 1
     _save(path, 2)
     # A checkpoint whose NaN weights carry a matching hash (written by an older version) is refused
@@ -242,17 +242,17 @@ def test_non_finite_weights_are_never_saved_nor_resumed(tmp_path: Path, caplog: 
 
 def test_a_checkpoint_missing_an_expected_key_falls_back_or_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "checkpoint.safetensors"
-    common.save_checkpoint(path, {"model": {"w": torch.ones(2)}}, {"iteration": 1}, keep_previous=True)
-    common.save_checkpoint(path, {"other": {"w": torch.ones(2)}}, {"iteration": 2}, keep_previous=True)
+    checkpoint.save_checkpoint(path, {"model": {"w": torch.ones(2)}}, {"iteration": 1}, keep_previous=True)
+    checkpoint.save_checkpoint(path, {"other": {"w": torch.ones(2)}}, {"iteration": 2}, keep_previous=True)
 
     def needs_model(states: dict, meta: dict) -> None:
         if "model" not in states:
             raise LesionStudioError("the checkpoint has no model")
 
-    assert common.load_checkpoint(path, check=needs_model)[1]["iteration"] == 1
-    common.save_checkpoint(path, {"other": {"w": torch.ones(2)}}, {"iteration": 3}, keep_previous=True)
+    assert checkpoint.load_checkpoint(path, check=needs_model)[1]["iteration"] == 1
+    checkpoint.save_checkpoint(path, {"other": {"w": torch.ones(2)}}, {"iteration": 3}, keep_previous=True)
     with pytest.raises(LesionStudioError, match="Neither checkpoint can be used"):
-        common.load_checkpoint(path, check=needs_model)
+        checkpoint.load_checkpoint(path, check=needs_model)
 
 
 def test_run_metrics_never_hold_nan(tmp_path: Path) -> None:
@@ -279,7 +279,8 @@ _TRAINER = textwrap.dedent("""
     sys.path.insert(0, sys.argv[4])
     from faults import FaultPlan
     from lesion_studio.store import Project
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
     folder, name, step = sys.argv[1], sys.argv[2], sys.argv[3]
     FaultPlan("checkpoint.safetensors", step, nth=2, exit_code=9).install()  # the save at iteration 4
     fast = {"device": "cpu", "cpu_threads": 1, "export_onnx": False, "sample_every": 1000, "checkpoint_every": 2,
@@ -289,7 +290,7 @@ _TRAINER = textwrap.dedent("""
 
 
 def _weights(path: Path) -> dict:
-    return common.load_checkpoint(path)[0]["gen"]
+    return checkpoint.load_checkpoint(path)[0]["gen"]
 
 
 @pytest.mark.slow
@@ -300,7 +301,8 @@ def test_a_gan_killed_at_any_step_of_a_checkpoint_save_resumes_bitwise(demo_proj
     was a hard link of the live one that a later save rewrote in place. Now every step of the save
     is tried, and each resumed run ends with the uninterrupted run's losses and weights."""
     from lesion_studio.models import layout
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     straight = train_unit(demo_project, preset_config("tiny", iterations=6, **FAST), name="straight")
     reference = _weights(layout.unit_dir(demo_project.folder, "straight") / layout.WEIGHTS)
@@ -324,7 +326,8 @@ def test_a_diverged_gan_is_not_registered(demo_project, monkeypatch: pytest.Monk
     """Before, a run whose weights had gone NaN finished with exit 0 and registered the model."""
     from lesion_studio.models import unit as unit_module
     from lesion_studio.training import unit_trainer
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     real = unit_module.loss_terms
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lesion_studio.errors import LesionStudioError
+from lesion_studio.models.layout import sidecar_path
 from lesion_studio.store import Project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,47 +22,48 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _checkpointing():
     torch = pytest.importorskip("torch")
-    from lesion_studio.training import common
+    from lesion_studio.models import checkpoint
 
-    return torch, common
+    return torch, checkpoint
 
 
 def test_weights_and_metadata_are_one_file(tmp_path: Path) -> None:
     """A kill between the weights and the sidecar used to leave a hash mismatch that broke resume for
     good; now the metadata lives in the safetensors header and the sidecar is only a copy."""
-    torch, common = _checkpointing()
+    torch, checkpoint = _checkpointing()
     path = tmp_path / "checkpoint.safetensors"
-    common.save_checkpoint(path, {"model": {"w": torch.ones(3)}}, {"iteration": 1}, keep_previous=True)
-    old_sidecar = common.sidecar_path(path).read_text()
-    common.save_checkpoint(path, {"model": {"w": torch.full((3,), 2.0)}}, {"iteration": 2}, keep_previous=True)
-    common.sidecar_path(path).write_text(old_sidecar)  # the state a kill before the sidecar write left
-    states, meta = common.load_checkpoint(path)
+    checkpoint.save_checkpoint(path, {"model": {"w": torch.ones(3)}}, {"iteration": 1}, keep_previous=True)
+    old_sidecar = sidecar_path(path).read_text()
+    checkpoint.save_checkpoint(path, {"model": {"w": torch.full((3,), 2.0)}}, {"iteration": 2}, keep_previous=True)
+    sidecar_path(path).write_text(old_sidecar)  # the state a kill before the sidecar write left
+    states, meta = checkpoint.load_checkpoint(path)
     assert meta["iteration"] == 2 and torch.equal(states["model"]["w"], torch.full((3,), 2.0))
-    common.sidecar_path(path).unlink()
-    assert common.load_checkpoint(path)[1]["iteration"] == 2
+    sidecar_path(path).unlink()
+    assert checkpoint.load_checkpoint(path)[1]["iteration"] == 2
 
 
 def test_a_damaged_checkpoint_falls_back_to_the_previous(tmp_path: Path, caplog) -> None:  # noqa: ANN001
-    torch, common = _checkpointing()
+    torch, checkpoint = _checkpointing()
     path = tmp_path / "checkpoint.safetensors"
     for it in (1, 2):
-        common.save_checkpoint(path, {"model": {"w": torch.full((4,), float(it))}}, {"iteration": it},
+        checkpoint.save_checkpoint(path, {"model": {"w": torch.full((4,), float(it))}}, {"iteration": it},
                                keep_previous=True)
-    assert common.previous_path(path).exists()
+    assert checkpoint.previous_path(path).exists()
     path.write_bytes(path.read_bytes()[:40])  # torn by a disk error or an outside copy
     with caplog.at_level(logging.WARNING):
-        states, meta = common.load_checkpoint(path)
+        states, meta = checkpoint.load_checkpoint(path)
     assert meta["iteration"] == 1 and torch.equal(states["model"]["w"], torch.ones(4))
     assert "previous checkpoint" in caplog.text and "iteration 1" in caplog.text
     with pytest.raises(LesionStudioError, match="not a valid safetensors"):
-        common.load_checkpoint(path, fallback=False)
+        checkpoint.load_checkpoint(path, fallback=False)
     path.unlink()
-    assert common.has_checkpoint(path) and common.load_checkpoint(path)[1]["iteration"] == 1
+    assert checkpoint.has_checkpoint(path) and checkpoint.load_checkpoint(path)[1]["iteration"] == 1
 
 
 def test_unit_resume_survives_a_damaged_checkpoint(demo_project) -> None:  # noqa: ANN001
     _checkpointing()
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     fast = {"device": "cpu", "cpu_threads": 1, "export_onnx": False, "sample_every": 1000,
             "checkpoint_every": 1, "body_parts": ["femur"]}
@@ -112,11 +114,11 @@ def test_a_killed_run_is_marked_interrupted_and_a_live_one_is_not(tmp_path: Path
 
 def test_damaged_tensor_bytes_are_detected(tmp_path: Path) -> None:
     """The header cannot hash its own file; a digest of the tensors inside it catches a bit flip."""
-    torch, common = _checkpointing()
+    torch, checkpoint = _checkpointing()
     path = tmp_path / "c.safetensors"
-    common.save_checkpoint(path, {"model": {"w": torch.arange(64, dtype=torch.float32)}}, {"epoch": 3})
+    checkpoint.save_checkpoint(path, {"model": {"w": torch.arange(64, dtype=torch.float32)}}, {"epoch": 3})
     data = bytearray(path.read_bytes())
     data[-5] ^= 0x40  # inside the last tensor's bytes
     path.write_bytes(bytes(data))
     with pytest.raises(LesionStudioError, match="do not match the hash saved with them"):
-        common.load_checkpoint(path)
+        checkpoint.load_checkpoint(path)

@@ -8,17 +8,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
+from lesion_studio.classifier.config import preset  # noqa: E402
 from lesion_studio.classifier.data import evaluation_set, split_records, training_set  # noqa: E402
 from lesion_studio.classifier.preprocess import PreparedCache, Preprocessing, prepare  # noqa: E402
 from lesion_studio.errors import JobCancelled, LesionStudioError  # noqa: E402
 from lesion_studio.jobs import CancelToken  # noqa: E402
+from lesion_studio.models.drn import load_classifier  # noqa: E402
 from lesion_studio.store.records import Box  # noqa: E402
-from lesion_studio.training.classifier_trainer import (  # noqa: E402
-    ClassifierTrainer,
-    load_classifier,
-    predict,
-    preset,
-)
+from lesion_studio.training.classifier_trainer import ClassifierTrainer, predict  # noqa: E402
 
 
 def test_prepare_keeps_aspect_and_pads_with_background() -> None:

@@ -75,7 +75,8 @@ def test_mirror_tta_scores_alike_in_torch_and_onnx(demo_project) -> None:  # noq
     from lesion_studio.classifier.data import evaluation_set
     from lesion_studio.classifier.preprocess import PreparedCache
     from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx
-    from lesion_studio.training.classifier_trainer import load_classifier, predict, train_classifier
+    from lesion_studio.models.drn import load_classifier
+    from lesion_studio.training.classifier_trainer import predict, train_classifier
 
     cfg = preset("tiny", input_size=64, epochs=1, tta="hflip")
     assert cfg.training_hash() != preset("tiny", input_size=64, epochs=1).training_hash()  # val AUC picks the epoch

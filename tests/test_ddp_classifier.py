@@ -22,7 +22,9 @@ import hashlib, json, os, sys
 from dataclasses import replace
 from lesion_studio.store import Project
 from lesion_studio.training import classifier_trainer, common
-from lesion_studio.training.classifier_trainer import load_classifier, preset, train_classifier
+from lesion_studio.training.classifier_trainer import train_classifier
+from lesion_studio.models.drn import load_classifier
+from lesion_studio.classifier.config import preset
 
 created = []  # every model the trainer builds, so each rank can report its final weights
 _build = classifier_trainer.ClassifierTrainer._build

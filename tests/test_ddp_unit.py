@@ -24,7 +24,7 @@ import hashlib, json, os, sys
 import torch
 from lesion_studio.store import Project
 from lesion_studio.training import common, unit_trainer
-from lesion_studio.training.unit_files import load_unit_model
+from lesion_studio.models.unit import load_unit_model
 
 created = []  # every generator the trainer builds, so each rank can report its final weights
 _build = unit_trainer.unit_generators

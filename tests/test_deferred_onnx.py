@@ -24,7 +24,8 @@ FAST = {"device": "cpu", "cpu_threads": 1, "sample_every": 1000, "checkpoint_eve
 
 def _paused_run(project, name: str, at: int, iterations: int = 40, resume: bool = False):  # noqa: ANN001, ANN202
     from lesion_studio.jobs import CancelToken
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     token = CancelToken()
 
@@ -56,7 +57,7 @@ def exports(monkeypatch):  # noqa: ANN001, ANN201
 
 
 def test_pause_exports_nothing_and_the_first_use_exports_and_registers(demo_project, exports) -> None:  # noqa: ANN001
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     result = _paused_run(demo_project, "paused", at=3)
     assert result.cancelled and result.iteration == 3 and result.onnx_path is None
@@ -66,18 +67,18 @@ def test_pause_exports_nothing_and_the_first_use_exports_and_registers(demo_proj
     record = demo_project.model("paused")
     assert record.metadata["onnx_sha256"] is None and record.metadata["complete"] is False
 
-    # the Synthesis panel's first preview: its worker loads with no database of its own, and the
-    # export is registered through a connection opened on that thread
-    from lesion_studio.gui.panels.synthesis import TranslatorCache
+    # the Synthesis panel's first preview: its worker loads from the record and the folder, with no
+    # database of its own, and the export is registered through a connection opened on that thread
+    from lesion_studio.synthesis.preview import TranslatorCache
 
-    tr = TranslatorCache().get(demo_project, record)  # auto: exports model.onnx (h2l) now, only that
+    tr = TranslatorCache().get(record, demo_project.folder)  # auto: exports model.onnx (h2l) now, only that
     assert tr.backend == "onnx" and exports == ["h2l"]
     assert sorted(p.name for p in folder.glob("*.onnx")) == ["model.onnx"]
     registered = demo_project.model("paused").metadata
     assert registered["onnx_sha256"] == file_sha256(folder / "model.onnx")  # hash-checked from now on
     assert registered["onnx_weights_sha256"] == record.sha256
 
-    torch_tr = load_translator(demo_project, "paused", backend="torch", device="cpu")
+    torch_tr = open_translator(demo_project, "paused", backend="torch", device="cpu")
     x = np.random.default_rng(0).uniform(-1, 1, (3, 1, 32, 32)).astype(np.float32)
     assert float(np.abs(tr.translate(x) - torch_tr.translate(x)).max()) <= 1e-4
     assert tr.directions == ("h2l", "l2h", "h2l_residual")
@@ -86,41 +87,42 @@ def test_pause_exports_nothing_and_the_first_use_exports_and_registers(demo_proj
     assert float(np.abs(l2h - torch_tr.translate(x, direction="l2h")).max()) <= 1e-4
     assert demo_project.model("paused").metadata["onnx_l2h_sha256"] == file_sha256(folder / "model-l2h.onnx")
 
-    again = load_translator(demo_project, "paused")  # current files: nothing exported again
+    again = open_translator(demo_project, "paused")  # current files: nothing exported again
     again.translate(x, direction="l2h")
     assert exports == ["h2l", "l2h"] and again.backend == "onnx"
 
 
 def test_a_second_pause_makes_the_export_stale_and_exports_stay_checked(demo_project, exports) -> None:  # noqa: ANN001
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     _paused_run(demo_project, "twice", at=2)
-    load_translator(demo_project, "twice")
+    open_translator(demo_project, "twice")
     first = demo_project.model("twice").metadata["onnx_sha256"]
     result = _paused_run(demo_project, "twice", at=4, resume=True)  # new weights; the old model.onnx stays
     onnx = result.model_dir / "model.onnx"
     assert onnx.exists() and demo_project.model("twice").metadata["onnx_sha256"] is None
     os.utime(onnx)  # even a newer file is stale: its hash is not registered for these weights
-    load_translator(demo_project, "twice")
+    open_translator(demo_project, "twice")
     now = demo_project.model("twice").metadata
     assert exports == ["h2l", "h2l"] and now["onnx_sha256"] == file_sha256(onnx) != first
     assert now["onnx_weights_sha256"] == demo_project.model("twice").sha256
 
     onnx.write_bytes(onnx.read_bytes() + b"\0")  # changed after it was registered
     with pytest.raises(LesionStudioError, match="does not match the model's registered hash"):
-        load_translator(demo_project, "twice")
+        open_translator(demo_project, "twice")
     assert exports == ["h2l", "h2l"]  # a changed file is refused, never silently replaced
 
 
 def test_models_trained_without_onnx_and_builtins_are_never_exported(demo_project, exports) -> None:  # noqa: ANN001
     from lesion_studio.builtin_models import find_builtin, register_builtin
-    from lesion_studio.synthesis.translator import load_translator
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.synthesis.translator import open_translator
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     train_unit(demo_project, preset_config("tiny", iterations=2, **{**FAST, "export_onnx": False}), name="plain")
-    assert load_translator(demo_project, "plain").backend == "torch"
+    assert open_translator(demo_project, "plain").backend == "torch"
     builtin = register_builtin(demo_project, find_builtin("phantom-unit"))
     folder = demo_project.folder / "models" / builtin.name
     os.utime(folder / "model.safetensors")  # weights newer than the copy's ONNX: still never rewritten
-    assert load_translator(demo_project, builtin.name).backend == "onnx"
+    assert open_translator(demo_project, builtin.name).backend == "onnx"
     assert exports == []

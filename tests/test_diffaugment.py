@@ -10,7 +10,8 @@ from lesion_studio.errors import ConfigError
 
 torch = pytest.importorskip("torch")
 
-from lesion_studio.training.diffaugment import diff_augment, parse_policy  # noqa: E402
+from lesion_studio.training.diffaugment import diff_augment  # noqa: E402
+from lesion_studio.training.unit_config import parse_policy  # noqa: E402
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -54,7 +55,8 @@ def test_the_same_seed_gives_the_same_augmentation() -> None:
 
 
 def test_training_with_diffaugment_runs_and_resumes_identically(demo_project) -> None:
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     fast = {"device": "cpu", "cpu_threads": 1, "export_onnx": False, "sample_every": 1000,
             "checkpoint_every": 1000, "body_parts": ["femur"], "diff_augment": "brightness,translation,cutout"}

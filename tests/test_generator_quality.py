@@ -137,7 +137,8 @@ def generators(demo_project_master: Path, tmp_path_factory: pytest.TempPathFacto
     The trained one reports its quality at iteration 150 and at the end (the training hook).
     """
     from lesion_studio.store import Project
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     folder = tmp_path_factory.mktemp("quality") / "demo"
     shutil.copytree(demo_project_master, folder)
@@ -260,11 +261,13 @@ def test_classifier_onnx_returns_the_class_activation_map(demo_project) -> None:
     """The exported graph's ``cam`` is the DRN's last feature map weighted by its 1×1 classifier;
     its mean is the logit of the probability it returns beside it."""
     torch = pytest.importorskip("torch")
+    from lesion_studio.classifier.config import preset
     from lesion_studio.classifier.data import evaluation_set
     from lesion_studio.classifier.preprocess import PreparedCache
     from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx, registered_scorer
+    from lesion_studio.models.drn import load_classifier
     from lesion_studio.store.records import Box
-    from lesion_studio.training.classifier_trainer import load_classifier, preset, train_classifier
+    from lesion_studio.training.classifier_trainer import train_classifier
 
     cfg = preset("tiny", input_size=64, epochs=1)
     result, _ = train_classifier(demo_project, cfg, name="cam-test")

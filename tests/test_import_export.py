@@ -194,9 +194,9 @@ def _dicoms(folder: Path, studies: list[str | None]) -> list[Path]:
 def test_dicom_files_group_by_study_instance_uid(tmp_path: Path) -> None:
     """A study's files share one group (so one split); without a Study UID the Patient ID groups.
     The key stored is the identifier's salted hash (the project keeps no UID)."""
-    from lesion_studio.dataset.importer import GROUP_SALT_KEY
     from lesion_studio.dataset.splits import assign_splits
     from lesion_studio.deid import hashed_group_key
+    from lesion_studio.store.project import GROUP_SALT_KEY
 
     _dicoms(tmp_path / "src", ["1.2.3.1", "1.2.3.1", "1.2.3.1", "1.2.3.2", "1.2.3.3", "1.2.3.4", None])
     with Project.create(tmp_path / "p") as project:

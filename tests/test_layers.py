@@ -1,7 +1,9 @@
-"""The data path runs one way: a package never imports one above it, and core modules form no cycle.
+"""The data path runs one way: a package never imports one above it, and no modules form a cycle.
 
-Read from the source (every import, the lazy ones inside functions included), so a shortcut that
-works at run time but ties a lower room to a higher one fails here, not in a later refactor.
+Read from the source (every import, the lazy ones inside functions and ``TYPE_CHECKING`` blocks
+included), so a shortcut that works at run time but ties a lower room to a higher one fails here,
+not in a later refactor. The GUI is held to the same rule as the core: it used to have one loop
+(``gui/app.py`` re-exported ``gui/application.py``, which imports the window).
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ def test_no_room_imports_a_higher_room() -> None:
     assert upward == []
 
 
-def test_core_modules_form_no_import_cycle() -> None:
-    graph = {m: d for m, d in _imports().items() if not m.startswith("lesion_studio.gui")}
+def test_modules_form_no_import_cycle() -> None:
+    graph = _imports()
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     cycles: list[list[str]] = []
 

@@ -15,7 +15,8 @@ pytest.importorskip("torch")
 def test_unit_training_reads_no_validation_or_test_image(demo_project, monkeypatch: pytest.MonkeyPatch) -> None:
     import pydicom
 
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     project = demo_project
     read: set[Path] = set()

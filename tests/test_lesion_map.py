@@ -71,15 +71,12 @@ def test_a_map_head_classifier_trains_exports_and_localises(demo_project, tmp_pa
     """Train a tiny map-head classifier on the phantom project (boxes known), export it, and check
     ONNX against torch: the same scores and the same lesion maps, for a batch of one and several."""
     from lesion_studio.classifier.cam import map_peak
+    from lesion_studio.classifier.config import preset
     from lesion_studio.classifier.data import evaluation_set
     from lesion_studio.classifier.preprocess import PreparedCache
     from lesion_studio.classifier.scoring import OnnxScorer, export_classifier_onnx
-    from lesion_studio.training.classifier_trainer import (
-        load_classifier,
-        predict_localisation,
-        preset,
-        train_classifier,
-    )
+    from lesion_studio.models.drn import load_classifier
+    from lesion_studio.training.classifier_trainer import predict_localisation, train_classifier
 
     cfg = preset("tiny", input_size=64, epochs=2, head="image+map")
     result, mid = train_classifier(demo_project, cfg, name="map-test")

@@ -83,8 +83,8 @@ def test_the_discriminators_and_generators_play_least_squares() -> None:
 def test_a_run_optimises_the_weighted_sum_with_units_adam(demo_project) -> None:  # noqa: ANN001
     """Two iterations with five different weights: each reported total is exactly Σ weight × term,
     and the checkpointed optimisers carry the config's Adam settings and StepLR decay."""
+    from lesion_studio.models import checkpoint
     from lesion_studio.models.layout import CHECKPOINT
-    from lesion_studio.training import common
     from lesion_studio.training.unit_trainer import train_unit
 
     weights = {"gan_w": 1.5, "recon_w": 7.0, "kl_w": 0.3, "cycle_w": 4.0, "cycle_kl_w": 0.2}
@@ -106,7 +106,7 @@ def test_a_run_optimises_the_weighted_sum_with_units_adam(demo_project) -> None:
     first, again = result.history[0], double.history[0]
     assert again["dis"] == pytest.approx(2 * first["dis"], rel=1e-4)
     assert (again["recon"], again["kl"]) == pytest.approx((first["recon"], first["kl"]), rel=1e-5)
-    states, _meta = common.load_checkpoint(result.model_dir / CHECKPOINT)
+    states, _meta = checkpoint.load_checkpoint(result.model_dir / CHECKPOINT)
     for opt in ("opt_g", "opt_d"):
         group = states[opt]["param_groups"][0]
         assert tuple(group["betas"]) == pytest.approx((0.4, 0.99)) and group["weight_decay"] == pytest.approx(2e-4)

@@ -21,9 +21,10 @@ TINY_ARCH = {"in_channels": 1, "base_channels": 4, "n_downsample": 1, "n_res": 1
 def _unit_file(tmp_path: Path, arch: dict, state_arch: dict | None = None) -> Path:
     """A UNIT weights file whose metadata names ``arch`` and whose tensors come from ``state_arch``."""
     torch = pytest.importorskip("torch")
+    from lesion_studio.models.checkpoint import save_checkpoint
     from lesion_studio.models.layout import UNIT_FORMAT as FORMAT
-    from lesion_studio.models.unit import UnitArch, UnitGenerators
-    from lesion_studio.training.common import save_checkpoint
+    from lesion_studio.models.specs import UnitArch
+    from lesion_studio.models.unit import UnitGenerators
 
     torch.manual_seed(0)
     gen = UnitGenerators(UnitArch(**(state_arch or TINY_ARCH)))
@@ -33,7 +34,7 @@ def _unit_file(tmp_path: Path, arch: dict, state_arch: dict | None = None) -> Pa
 
 
 def test_unit_architecture_is_bounded_and_matched_before_allocating(tmp_path: Path) -> None:
-    from lesion_studio.training.unit_files import load_unit_model
+    from lesion_studio.models.unit import load_unit_model
 
     gen, meta = load_unit_model(_unit_file(tmp_path / "ok", TINY_ARCH))
     assert meta["arch"] == TINY_ARCH
@@ -68,11 +69,11 @@ def _register_unit(project, tmp_path: Path, sidecar: object, *, onnx: bool = Fal
 def test_malformed_translator_sidecars_are_clear_errors(demo_project, tmp_path, capsys, sidecar,  # noqa: ANN001
                                                         message) -> None:
     from lesion_studio.cli.main import main
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     _register_unit(demo_project, tmp_path, sidecar)
     with pytest.raises(LesionStudioError, match=message):
-        load_translator(demo_project, "u")
+        open_translator(demo_project, "u")
     code = main(["translate", str(demo_project.folder), "--model", "u", "--image", "x.dcm", "--box", "0,0,8,8",
                  "--out", str(tmp_path / "o.png")])
     err = capsys.readouterr().err
@@ -80,13 +81,13 @@ def test_malformed_translator_sidecars_are_clear_errors(demo_project, tmp_path, 
 
 
 def test_translator_onnx_without_registered_hash_is_refused(demo_project, tmp_path) -> None:  # noqa: ANN001
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     _register_unit(demo_project, tmp_path, {"arch": TINY_ARCH, "resolution": 32}, onnx=True)
     with pytest.raises(LesionStudioError, match="no registered hash"):
-        load_translator(demo_project, "u", backend="onnx")
+        open_translator(demo_project, "u", backend="onnx")
     with pytest.raises(LesionStudioError, match="no registered hash"):
-        load_translator(demo_project, "u")  # auto, and no weights to fall back to
+        open_translator(demo_project, "u")  # auto, and no weights to fall back to
 
 
 def _write_constant_graph(path: Path, value: float) -> str:

@@ -45,9 +45,11 @@ def _plant(path: Path, marker: Path) -> None:
 @pytest.fixture(scope="module")
 def trained(demo_project_master: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """A demo project with a 2-iteration UNIT and a 1-epoch classifier: real files to replace."""
+    from lesion_studio.classifier.config import preset
     from lesion_studio.store import Project
-    from lesion_studio.training.classifier_trainer import preset, train_classifier
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.classifier_trainer import train_classifier
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     folder = tmp_path_factory.mktemp("pickles") / "demo"
     shutil.copytree(demo_project_master, folder)
@@ -73,11 +75,12 @@ def test_the_planted_file_is_live(tmp_path: Path) -> None:
 
 def test_every_weight_loader_refuses_a_pickle(trained, tmp_path: Path) -> None:  # noqa: ANN001
     from lesion_studio.classifier.scoring import scorer_for_weights
-    from lesion_studio.synthesis.translator import load_translator
-    from lesion_studio.training.classifier_trainer import load_classifier
-    from lesion_studio.training.common import load_checkpoint
-    from lesion_studio.training.unit_files import load_unit_model
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.models.checkpoint import load_checkpoint
+    from lesion_studio.models.drn import load_classifier
+    from lesion_studio.models.unit import load_unit_model
+    from lesion_studio.synthesis.translator import open_translator
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     project, drn_path = trained
     marker = tmp_path / "ran"
@@ -90,7 +93,7 @@ def test_every_weight_loader_refuses_a_pickle(trained, tmp_path: Path) -> None: 
     loaders = {
         "load_checkpoint": lambda: load_checkpoint(gan / "model.safetensors"),
         "load_unit_model": lambda: load_unit_model(gan / "model.safetensors"),
-        "torch translator": lambda: load_translator(project, "gan", backend="torch", device="cpu"),
+        "torch translator": lambda: open_translator(project, "gan", backend="torch", device="cpu"),
         "load_classifier": lambda: load_classifier(drn_path),
         "ONNX scorer export": lambda: scorer_for_weights(drn_path, prefer_cuda=False),
     }
@@ -109,7 +112,8 @@ def test_every_weight_loader_refuses_a_pickle(trained, tmp_path: Path) -> None: 
 
 def test_classifier_resume_ignores_a_pickled_checkpoint(trained, tmp_path: Path,
                                                         caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
-    from lesion_studio.training.classifier_trainer import preset, train_classifier
+    from lesion_studio.classifier.config import preset
+    from lesion_studio.training.classifier_trainer import train_classifier
 
     project, _ = trained
     marker = tmp_path / "ran"

@@ -199,9 +199,9 @@ def _classifier_checkpoint(folder: Path, tta: str, head: str = "image") -> Path:
     """An untrained tiny DRN saved as the trainer saves one, its logits scaled to a readable range
     (a random network's raw logits saturate the sigmoid, where every probability is 0 or 1)."""
     from lesion_studio.classifier.preprocess import Preprocessing
+    from lesion_studio.models.checkpoint import save_checkpoint
     from lesion_studio.models.drn import build_drn
     from lesion_studio.models.layout import DRN_FORMAT
-    from lesion_studio.training.common import save_checkpoint
 
     torch.manual_seed(1)
     model = build_drn("drn_d_tiny", lesion_map=head == "image+map").eval()

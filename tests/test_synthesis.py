@@ -22,7 +22,8 @@ ITERATIONS = 80
 @pytest.fixture(scope="module")
 def trained(demo_project_master: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     from lesion_studio.store import Project
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     folder = tmp_path_factory.mktemp("unit") / "demo"
     shutil.copytree(demo_project_master, folder)
@@ -64,10 +65,10 @@ def test_tiny_unit_learns_and_is_registered(trained) -> None:  # noqa: ANN001
 
 def test_translations_differ_from_inputs_and_noise_is_seeded(trained) -> None:  # noqa: ANN001
     from lesion_studio.patches.dataset import PatchParams, build_patch_set
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     project, _result, _ = trained
-    tr = load_translator(project, "tiny")
+    tr = open_translator(project, "tiny")
     assert tr.backend == "onnx" and tr.resolution == 32
     ps = build_patch_set(project, params=PatchParams(resolution=32, variants=2), cache="memory")
     x = ps.sample(6, "normal")
@@ -85,7 +86,8 @@ def _untrained_like(tr, folder: Path):  # noqa: ANN001, ANN202
     (the trainer seeds with config.seed before building the generators)."""
     import torch
 
-    from lesion_studio.models.unit import UnitArch, unit_generators
+    from lesion_studio.models.specs import UnitArch
+    from lesion_studio.models.unit import unit_generators
     from lesion_studio.synthesis.translator import TorchTranslator
     from lesion_studio.training.unit_files import save_unit_model
 
@@ -103,10 +105,10 @@ def test_training_is_what_makes_translations_keep_the_anatomy(trained, tmp_path:
     of recon + cycle loss buy is a translation that keeps the patch's anatomy: far closer to the
     input, and far better correlated with it, than the same network's untrained output."""
     from lesion_studio.patches.dataset import PatchParams, build_patch_set
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     project = trained[0]
-    tr = load_translator(project, "tiny", backend="torch", device="cpu")
+    tr = open_translator(project, "tiny", backend="torch", device="cpu")
     untrained = _untrained_like(tr, tmp_path)
     ps = build_patch_set(project, params=PatchParams(resolution=32, variants=2), cache="memory")
     measured = {}
@@ -127,13 +129,13 @@ from lesion_studio.classifier.scoring import registered_scorer, score_synthetic
 from lesion_studio.samples.batch import generate_candidates
 from lesion_studio.store import Box, Project
 from lesion_studio.synthesis.pipeline import synthesize_lesion
-from lesion_studio.synthesis.translator import load_translator
+from lesion_studio.synthesis.translator import open_translator
 
 folder, out = sys.argv[1], sys.argv[2]
 result = {}
 with Project.open(folder) as project:
     # preview: the synthesis panel's path (translate a window, then re-blend for the n slider)
-    tr = load_translator(project, "tiny")
+    tr = open_translator(project, "tiny")
     rec = project.images(label="normal", include_excluded=False)[0]
     rg = project.open_radiograph(rec.id)
     res = synthesize_lesion(rg, Box(100, 120, 164, 184), tr, n=2.0)
@@ -181,11 +183,11 @@ def test_inference_runs_where_torch_cannot_be_imported(trained, tmp_path: Path) 
 
 def test_onnx_matches_torch_on_real_patches(trained) -> None:  # noqa: ANN001
     from lesion_studio.patches.dataset import PatchParams, build_patch_set
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     project, _result, _ = trained
-    onnx_tr = load_translator(project, "tiny", backend="onnx")
-    torch_tr = load_translator(project, "tiny", backend="torch", device="cpu")
+    onnx_tr = open_translator(project, "tiny", backend="onnx")
+    torch_tr = open_translator(project, "tiny", backend="torch", device="cpu")
     ps = build_patch_set(project, params=PatchParams(resolution=48, variants=1, seed=3), cache="memory")
     for patches in (ps.sample(5, "normal"), ps.sample(1, "lesion"), ps.sample(3, "lesion")[:, :, :32, :40]):
         for direction in ("h2l", "l2h", "h2l_residual"):
@@ -201,7 +203,7 @@ def test_a_cpu_batch_runs_as_per_core_chunks_with_the_same_result(trained, monke
 
     project = trained[0]
     monkeypatch.setattr(translator_module, "physical_cores", lambda: 2)
-    tr = translator_module.load_translator(project, "tiny", backend="onnx")
+    tr = translator_module.open_translator(project, "tiny", backend="onnx")
     x = np.random.default_rng(0).uniform(-1, 1, (7, 1, 32, 32)).astype(np.float32)
     whole = tr.session.run(["h2l"], {"patches": x, "noise": np.zeros((7, *tr._info.arch.latent_shape(1, 32, 32)[1:]),
                                                                      np.float32)})[0]
@@ -221,7 +223,7 @@ def test_each_direction_has_its_own_graph_and_old_two_output_files_still_load(tr
     from onnx import TensorProto, helper
 
     from lesion_studio.onnx_runtime import make_session
-    from lesion_studio.synthesis.translator import OnnxTranslator, load_translator
+    from lesion_studio.synthesis.translator import OnnxTranslator, open_translator
 
     project, result, _ = trained
     for name, direction in (("model.onnx", "h2l"), ("model-l2h.onnx", "l2h"),
@@ -242,11 +244,11 @@ def test_each_direction_has_its_own_graph_and_old_two_output_files_still_load(tr
     import hashlib
 
     digest = hashlib.sha256((tmp_path / "model.onnx").read_bytes()).hexdigest()  # an old model: one hash
-    info = replace(load_translator(project, "tiny")._info, metadata={"onnx_sha256": digest})
+    info = replace(open_translator(project, "tiny")._info, metadata={"onnx_sha256": digest})
     old = OnnxTranslator(tmp_path / "model.onnx", info, prefer_cuda=False)
     x = np.linspace(-1, 1, 2 * 32 * 32, dtype=np.float32).reshape(2, 1, 32, 32)
     assert np.array_equal(old.translate(x), -x) and np.array_equal(old.translate(x, direction="l2h"), x)
-    assert old.directions == ("h2l", "l2h") and load_translator(project, "tiny").directions == (
+    assert old.directions == ("h2l", "l2h") and open_translator(project, "tiny").directions == (
         "h2l", "l2h", "h2l_residual")
     with pytest.raises(LesionStudioError, match="exported before residual translation"):
         old.translate(x, direction="h2l_residual")  # an old export has no residual graph: say so, plainly
@@ -254,10 +256,10 @@ def test_each_direction_has_its_own_graph_and_old_two_output_files_still_load(tr
 
 def test_synthesis_changes_only_the_window_and_reblend_is_cheap(trained) -> None:  # noqa: ANN001
     from lesion_studio.synthesis.pipeline import sample_normal_windows, synthesize_lesion
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     project, _result, _ = trained
-    tr = load_translator(project, "tiny")
+    tr = open_translator(project, "tiny")
     rec = project.images(label="normal", body_parts=["femur"], include_excluded=False)[0]
     rg = project.open_radiograph(rec.id)
     windows = sample_normal_windows(project, rec, 3, np.random.default_rng(0), radiograph=rg)
@@ -309,7 +311,7 @@ def test_residual_translation_keeps_the_source_texture_and_adds_only_the_residua
     by an identity generator cannot: it goes through the model's resolution and back), and a
     constant residual shifts the window by that much of half the value range."""
     from lesion_studio.synthesis.pipeline import synthesize_lesion, translate_window
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     class Constant:
         resolution, model_id, model_name, sha256 = 32, None, "constant", ""
@@ -337,7 +339,7 @@ def test_residual_translation_keeps_the_source_texture_and_adds_only_the_residua
     res = synthesize_lesion(rg, window, Constant(0.0), n=2.0, translation="residual")
     assert np.array_equal(res.image, rg.pixels) and res.provenance["translation"] == "residual"
     # the real model: the residual path runs through its ONNX residual graph and changes the window
-    real = synthesize_lesion(rg, window, load_translator(project, "tiny"), translation="residual")
+    real = synthesize_lesion(rg, window, open_translator(project, "tiny"), translation="residual")
     assert not np.array_equal(real.image, rg.pixels)
     with pytest.raises(LesionStudioError, match="Unknown translation"):
         translate_window(rg, window, zero, translation="sideways")

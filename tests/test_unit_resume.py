@@ -13,7 +13,8 @@ FAST = {"device": "cpu", "cpu_threads": 1, "export_onnx": False, "sample_every":
 
 
 def test_resume_reproduces_the_next_losses(demo_project) -> None:  # noqa: ANN001
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     full = train_unit(demo_project, preset_config("tiny", iterations=6, **FAST), name="straight")
     half = train_unit(demo_project, preset_config("tiny", iterations=3, **FAST), name="halves")
@@ -31,7 +32,8 @@ def test_resume_reproduces_the_next_losses(demo_project) -> None:  # noqa: ANN00
 
 def test_cancel_saves_a_resumable_checkpoint(demo_project) -> None:  # noqa: ANN001
     from lesion_studio.jobs import CancelToken
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     token = CancelToken()
 
@@ -55,7 +57,8 @@ def test_cancel_saves_a_resumable_checkpoint(demo_project) -> None:  # noqa: ANN
 
 def test_bad_configs_and_inputs_are_clear(demo_project, tmp_path) -> None:  # noqa: ANN001
     from lesion_studio.cli.main import main
-    from lesion_studio.training.unit_trainer import load_config, preset_config, train_unit
+    from lesion_studio.training.unit_config import load_config, preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     with pytest.raises(ConfigError, match="multiple of 4"):
         preset_config("tiny", resolution=30)
@@ -81,7 +84,8 @@ def test_spectral_norm_discriminators_train_and_resume_identically(demo_project)
 
     from lesion_studio.models.specs import UNIT_ARCHS
     from lesion_studio.models.unit import unit_discriminators
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     torch.manual_seed(0)  # the power iteration's start vectors are random
     dis = unit_discriminators(UNIT_ARCHS["tiny"](), "spectral")

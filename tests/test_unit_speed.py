@@ -51,7 +51,8 @@ def test_discriminator_loss_on_fake_and_real_at_once_equals_two_calls() -> None:
 
 
 def test_resumed_adam_keeps_its_kernel_and_the_parameters_layout() -> None:
-    from lesion_studio.training.unit_trainer import _adam, _load_adam, preset_config
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import _adam, _load_adam
 
     cfg = preset_config("tiny")
     net = torch.nn.Conv2d(2, 4, 3).to(memory_format=torch.channels_last)
@@ -69,7 +70,8 @@ def test_resumed_adam_keeps_its_kernel_and_the_parameters_layout() -> None:
 
 
 def test_cpu_bf16_training_runs_and_really_changes_precision(demo_project) -> None:  # noqa: ANN001
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     opts = {"iterations": 2, "device": "cpu", "cpu_threads": 1, "export_onnx": False, "sample_every": 1000,
             "checkpoint_every": 1000, "body_parts": ["femur"]}

@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lesion_studio.builtin_models import CARD, DESCRIPTOR, check_builtin, find_builtin
+    from lesion_studio.builtin_models import CARD, DESCRIPTOR, FILES, check_builtin, find_builtin
+    from lesion_studio.models import layout
     from lesion_studio.paths import builtin_models_dir
     from lesion_studio.store.project import Project
 
@@ -51,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    for name in ("model.safetensors", "model.json", "model.onnx", "model-h2l-residual.onnx", "config.yaml"):
-        if (src / name).is_file():
+    for name in FILES:  # the model's own files; the card and descriptor are written below
+        if name not in (CARD, DESCRIPTOR) and (src / name).is_file():
             shutil.copy2(src / name, dest / name)
     meta = dict(record.metadata)
-    if record.kind == "unit" and not (dest / "model-h2l-residual.onnx").is_file():
+    if record.kind == "unit" and not (dest / layout.ONNX_RESIDUAL).is_file():
         meta["onnx_h2l_residual_sha256"] = _export_residual(dest, meta)  # trained before the residual graph
     if args.sample:
         shutil.copy2(args.sample, dest / "samples.png")
@@ -72,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export_residual(dest: Path, meta: dict) -> str:
     """Export the residual graph (``translation: residual``) of a model trained before it existed."""
+    from lesion_studio.models import layout
     from lesion_studio.models.unit import load_unit_model
     from lesion_studio.models.unit_onnx import export_unit_onnx
 
-    generators, _ = load_unit_model(dest / "model.safetensors")
+    generators, _ = load_unit_model(dest / layout.WEIGHTS)
     return export_unit_onnx(generators, dest, resolution=int(meta["resolution"]),
                             directions=("h2l_residual",))["h2l_residual"]
 

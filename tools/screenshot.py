@@ -28,7 +28,8 @@ log = logging.getLogger("screenshot")
 
 def render(project_folder: Path, out: Path, size: tuple[int, int] = (1440, 900), image_name: str | None = None,
            select_region: bool = True) -> Path:
-    from lesion_studio.gui.app import MainWindow, create_app, process_events_until
+    from lesion_studio.gui.app import MainWindow
+    from lesion_studio.gui.application import create_app, process_events_until
     from lesion_studio.gui.settings import use_settings_folder
 
     with tempfile.TemporaryDirectory() as settings_dir:
@@ -100,7 +101,8 @@ def _screenshot_model(folder: Path, iterations: int) -> str:
         models = project.models(kind="unit")
         if models:
             return models[-1].name
-        from lesion_studio.training.unit_trainer import preset_config, train_unit
+        from lesion_studio.training.unit_config import preset_config
+        from lesion_studio.training.unit_trainer import train_unit
 
         log.info("training a tiny UNIT model for %d iterations (a few minutes on a busy CPU)", iterations)
         train_unit(project, preset_config("tiny", iterations=iterations, device="cpu", checkpoint_every=10_000),
@@ -115,7 +117,8 @@ def render_synthesis(project_folder: Path, out: Path, model: str, image_name: st
     """The synthesis panel showing the four views for a normal patch (or a central window), A/B on."""
     from PySide6.QtCore import Qt
 
-    from lesion_studio.gui.app import MainWindow, create_app, process_events_until
+    from lesion_studio.gui.app import MainWindow
+    from lesion_studio.gui.application import create_app, process_events_until
     from lesion_studio.gui.settings import use_settings_folder
     from lesion_studio.store.records import Box
 
@@ -148,7 +151,7 @@ def render_synthesis(project_folder: Path, out: Path, model: str, image_name: st
             cx, cy = target.width / 2, target.height / 2
             panel.set_window(Box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
         process_events_until(lambda: bool(done), 120.0, what="the translation", pause_s=0.01)
-        panel.n_spin.setValue(n)
+        panel.n_control.spin.setValue(n)
         window.actions_by_key["synthesis_ab"].setChecked(True)
         _settle_and_save(app, window, 2.0, out)
     return out

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from lesion_studio.files import atomic_write_json, file_sha256, open_regular
 from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.models import layout
 from lesion_studio.onnx_runtime import make_session
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +205,7 @@ def _has_map(sidecar: Path) -> bool:
     return "lesion_map" in outputs or LEGACY_MAP_OUTPUT in outputs
 
 
-def registered_scorer(project: Any, ref: int | str, *, need_map: bool = False,
+def registered_scorer(project: Project, ref: int | str, *, need_map: bool = False,
                       register_onnx: bool = False) -> tuple[OnnxScorer, Any]:
     """(scorer, model record) for a classifier in the project's registry, by name or id.
 
@@ -254,7 +257,7 @@ def registered_scorer(project: Any, ref: int | str, *, need_map: bool = False,
     return OnnxScorer(onnx, expected_sha256=expected), record
 
 
-def score_synthetic(project: Any, samples: Sequence[Any], scorer: OnnxScorer, *,
+def score_synthetic(project: Project, samples: Sequence[Any], scorer: OnnxScorer, *,
                     progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> list[float]:
     """Lesion probabilities of synthetic samples; each score is also stored on its sample."""
     from lesion_studio.classifier.data import synthetic_examples

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.synthesis.blend import DEFAULT_N
+from lesion_studio.synthesis.pipeline import DEFAULT_TRANSLATION, TRANSLATIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default=None, help="only normal images of this split (e.g. train)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deterministic", action="store_true", help="use the latent mean instead of sampling it")
-    p.add_argument("--translation", choices=("direct", "residual"), default="direct",
+    p.add_argument("--translation", choices=TRANSLATIONS, default=DEFAULT_TRANSLATION,
                    help="direct (default, the paper) or residual (the source plus the translation's residual)")
     p.add_argument("--batch", help="batch name (default: time stamp and model)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
@@ -66,7 +67,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         project.close()
     scores = sorted(result.scores.values(), reverse=True)
     summary = {"batch": result.batch, "candidates": result.count, "sample_ids": result.sample_ids,
-               "model": result.model, "classifier": result.classifier, "cancelled": result.cancelled,
+               "model": result.model, "classifier": result.classifier,
                "seconds": round(result.seconds, 2),
                "scores": {str(k): v for k, v in result.scores.items()}}
     if args.json:

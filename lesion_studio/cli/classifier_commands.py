@@ -61,10 +61,11 @@ def _parts(text: str) -> list[str] | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from lesion_studio.classifier.config import preset
     from lesion_studio.cli.progress import TerminalProgress
     from lesion_studio.config import read_config_file
     from lesion_studio.store.project import Project
-    from lesion_studio.training.classifier_trainer import preset, train_classifier
+    from lesion_studio.training.classifier_trainer import train_classifier
 
     overrides = read_config_file(args.config) if args.config else {}
     if args.device:

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "lesion_studio.cli.batch_commands",
     "lesion_studio.cli.sample_commands",
     "lesion_studio.cli.model_commands",
+    "lesion_studio.cli.run_commands",
     "lesion_studio.cli.reader_commands",
 ]
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lesion_studio.errors import LesionStudioError
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,22 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_models)
 
 
-def model_rows(project: Any | None, kind: str | None = None) -> list[dict[str, Any]]:
+def model_rows(project: Project | None, kind: str | None = None) -> list[dict[str, Any]]:
     """One row per model: the project's own, then the built-ins it has not registered yet."""
-    from lesion_studio.builtin_models import builtin_models, is_builtin_record
+    from lesion_studio.builtin_models import model_choices
 
-    rows, seen = [], set()
-    for m in project.models(kind) if project is not None else []:
-        builtin = is_builtin_record(m)
-        seen.add(m.name)
-        rows.append({"name": m.name, "kind": m.kind, "body_parts": list(m.body_parts),
-                     "resolution": m.metadata.get("resolution"), "builtin": builtin,
-                     "source": "built-in (in project)" if builtin else "project"})
-    for b in builtin_models(kind):
-        if b.registered_name not in seen:
-            rows.append({"name": b.registered_name, "kind": b.kind, "body_parts": list(b.body_parts),
-                         "resolution": b.metadata.get("resolution"), "builtin": True, "source": "built-in",
-                         "summary": b.summary})
+    rows = []
+    for c in model_choices(project, kind):
+        row = {"name": c.name, "kind": c.kind, "body_parts": list(c.body_parts), "resolution": c.resolution,
+               "builtin": c.builtin, "source": c.source}
+        rows.append({**row, "summary": c.summary} if not c.registered else row)
     return rows
 
 

@@ -117,8 +117,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
-    print(f"Imported {report.added} image(s), {report.boxes} lesion box(es), "
-          f"{report.normal_patches} normal patch(es); {report.already_present} already in the project.")
+    print(report.summary())
     if report.measurements or report.reader_labels:
         print(f"With {report.measurements} measurement(s) and {report.reader_labels} reader label(s).")
     if report.new_lesion_types:
@@ -229,7 +228,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def launch_gui(project: Path | None, *, exit_when_shown: bool = False) -> int:
     try:
-        from lesion_studio.gui.app import run_app
+        from lesion_studio.gui.application import run_app
     except ImportError as exc:
         if "lesion_studio.gui" not in str(exc):
             raise

@@ -9,6 +9,7 @@ from pathlib import Path
 from lesion_studio.errors import DiskFullError, LesionStudioError
 from lesion_studio.store.project import Project
 from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND, DEFAULT_N
+from lesion_studio.synthesis.pipeline import DEFAULT_TRANSLATION, TRANSLATIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"how translations are blended in (default {DEFAULT_BLEND}, as the product synthesizes)")
     p.add_argument("--n", type=float, default=DEFAULT_N,
                    help=f"the blending exponent (default {DEFAULT_N:g}, as the product synthesizes)")
-    p.add_argument("--translation", choices=("direct", "residual"), default="direct",
+    p.add_argument("--translation", choices=TRANSLATIONS, default=DEFAULT_TRANSLATION,
                    help="direct (default, the paper): the window becomes the translation; residual: the source "
                         "plus the translation's residual over the normal reconstruction")
     p.add_argument("--seed", type=int, default=0)
@@ -67,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"default {DEFAULT_BLEND}. matched: drop the translation's brightness offset outside the "
                         "lesion core first; moments: give it the source's mean and spread there first; paper: the "
                         "paper's alpha blend as published")
-    p.add_argument("--translation", choices=("direct", "residual"), default="direct",
+    p.add_argument("--translation", choices=TRANSLATIONS, default=DEFAULT_TRANSLATION,
                    help="direct (default, the paper): the window becomes the resized translation; residual: the "
                         "source keeps its own texture and gets G_l(E_h(x)) - G_h(E_h(x)) added")
     p.add_argument("--seed", type=int, default=0)
@@ -82,7 +83,8 @@ def _parts(values: list[str]) -> list[str]:
 
 def cmd_train_gan(args: argparse.Namespace) -> int:
     from lesion_studio.cli.progress import TerminalProgress
-    from lesion_studio.training.unit_trainer import load_config, preset_config, train_unit
+    from lesion_studio.training.unit_config import load_config, preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     overrides = {k: v for k, v in {"iterations": args.iterations, "batch_size": args.batch_size,
                                    "seed": args.seed, "device": args.device,
@@ -117,7 +119,7 @@ def cmd_train_gan(args: argparse.Namespace) -> int:
         bar.close()
         project.close()
     summary = {"model": result.name, "model_id": result.model_id, "iteration": result.iteration,
-               "iterations": result.iterations, "cancelled": result.cancelled,
+               "iterations": result.iterations,
                "seconds": round(result.seconds, 1), "iterations_per_s": round(result.iterations_per_s, 3),
                "first_losses": result.first_losses, "final_losses": result.losses,
                "lesion_patches": result.data_summary["lesion"]["patches"],
@@ -196,11 +198,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from lesion_studio.io import open_radiograph
     from lesion_studio.store.records import Box
     from lesion_studio.synthesis.pipeline import normal_patch_sources, synthesize_lesion, synthesize_many
-    from lesion_studio.synthesis.translator import load_translator
+    from lesion_studio.synthesis.translator import open_translator
 
     project = Project.open(args.project)
     try:
-        translator = load_translator(project, args.model, backend=args.backend)
+        translator = open_translator(project, args.model, backend=args.backend)
         if not args.all_normal_patches:
             if not (args.image and args.box and args.out):
                 raise LesionStudioError("translate needs --image, --box and --out (or --all-normal-patches "

@@ -24,12 +24,15 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.store.records import Box
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 IOU_THRESHOLD = 0.5
 DEFAULT_RESAMPLES = 2000
@@ -212,7 +215,7 @@ def pair_agreement(labels_a: dict[int, str], labels_b: dict[int, str], boxes_a: 
                          int(totals[0]), box_f1, mean_iou)
 
 
-def agreement_report(project, readers: Iterable[str] | None = None, *,  # noqa: ANN001 - Project
+def agreement_report(project: Project, readers: Iterable[str] | None = None, *,
                      resamples: int = DEFAULT_RESAMPLES, confidence: float = 0.95, seed: int = 0,
                      iou_threshold: float = IOU_THRESHOLD) -> AgreementReport:
     """Every pair of ``readers`` (default: every reader of the project) on ``project``."""
@@ -265,7 +268,7 @@ class Disagreement:
         return "matched"
 
 
-def disagreements(project, image_id: int, reader_a: str, reader_b: str, *,  # noqa: ANN001 - Project
+def disagreements(project: Project, image_id: int, reader_a: str, reader_b: str, *,
                   iou_threshold: float = IOU_THRESHOLD, include_identical: bool = False) -> list[Disagreement]:
     """What two readers disagree on in one image: matched pairs (IoU >= threshold) whose boxes or
     types differ, and unmatched boxes of either."""

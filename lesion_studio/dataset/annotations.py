@@ -175,13 +175,6 @@ def _csv_rows(path: Path, required: tuple[str, ...], into: Annotations) -> list[
     return rows
 
 
-def normalise_label(value: str, source: str = "") -> str:
-    label = _LABEL_ALIASES.get(value.strip().lower(), value.strip().lower())
-    if label not in LABELS:
-        raise LesionStudioError(f"{source}: unknown label {value!r} (use lesion, normal or unreviewed).")
-    return label
-
-
 def _image_fields(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split one labels row into store fields and extra metadata; raises RowError for bad values."""
     fields: dict[str, Any] = {}
@@ -499,14 +492,36 @@ def read_coco_json(path: Path, into: Annotations, known_types: tuple[str, ...] |
     if not isinstance(annotations, list) or not isinstance(categories_list, list):
         raise LesionStudioError(f"{path.name}: not a COCO JSON file ('annotations' and 'categories' must be lists).")
     name = path.name
+    categories = _coco_categories(into, name, categories_list)
+    key_of = _coco_images(into, name, data["images"])
+    _coco_lesion_types(into, name, data.get("info"))
+    for k, a in enumerate(annotations):
+        where = f"annotation #{k + 1}"
+        try:
+            image_id, category, meta, box = _coco_annotation(a, key_of, categories, known_types)
+        except RowError as exc:
+            into.problem(name, where, str(exc))
+            continue
+        kind = "normal_patch" if category == PATCH_CATEGORY else "lesion"
+        into.add_box(key_of[image_id], kind, box, name, where, meta if kind == "lesion" else
+                     BoxMeta(meta.reader, "", meta.created_at, meta.modified_at))
+    _coco_measurements(into, name, data.get("measurements", []), key_of)
+
+
+def _coco_categories(into: Annotations, name: str, categories_list: list[Any]) -> dict[Any, str]:
     categories: dict[Any, str] = {}
     for k, cat in enumerate(categories_list):
         if isinstance(cat, dict) and isinstance(cat.get("id"), int | str) and not isinstance(cat.get("id"), bool):
             categories[cat["id"]] = str(cat.get("name", ""))
         else:
             into.problem(name, f"category #{k + 1}", "not an object with an id")
+    return categories
+
+
+def _coco_images(into: Annotations, name: str, images: list[Any]) -> dict[Any, str]:
+    """Each image's row (its ``extra`` fields and readers' labels); COCO image id → file name."""
     key_of: dict[Any, str] = {}
-    for k, img in enumerate(data["images"]):
+    for k, img in enumerate(images):
         where = f"image #{k + 1}"
         if not isinstance(img, dict):
             into.problem(name, where, "not an object")
@@ -525,55 +540,55 @@ def read_coco_json(path: Path, into: Annotations, known_types: tuple[str, ...] |
         key_of[image_id] = key
         extra = _coco_reader_labels(into, key, extra, name, f"{where} ({key})")
         _add_image_row(into, key, extra, name, f"{where} ({key})")
-    info = data.get("info")
-    if isinstance(info, dict) and isinstance(info.get("lesion_types"), list):
-        for k, t in enumerate(info["lesion_types"]):
-            try:
-                listed = lesion_type_name(t)
-            except RowError as exc:
-                into.problem(name, f"info.lesion_types #{k + 1}", str(exc))
-                continue
-            if listed and listed not in into.lesion_types:
-                into.lesion_types.append(listed)
-    for k, a in enumerate(annotations):
-        where = f"annotation #{k + 1}"
+    return key_of
+
+
+def _coco_lesion_types(into: Annotations, name: str, info: Any) -> None:
+    """The lesion types an export lists in ``info.lesion_types`` (in use or not)."""
+    if not isinstance(info, dict) or not isinstance(info.get("lesion_types"), list):
+        return
+    for k, t in enumerate(info["lesion_types"]):
         try:
-            if not isinstance(a, dict):
-                raise RowError("not an object")
-            image_id = _key(a.get("image_id"), "image_id")
-            if image_id not in key_of:
-                raise RowError(f"refers to unknown image id {_short(image_id)}")
-            category_id = _key(a.get("category_id"), "category_id")
-            category = categories.get(category_id)
-            typed = category is not None and category.strip().lower() in known_types
-            if category is None or (category not in LESION_CATEGORIES and category != PATCH_CATEGORY
-                                    and not typed):
-                raise RowError(f"unknown category {_short(category_id)}"
-                               f"{f' ({category})' if category else ''}; use lesion, normal_patch or a "
-                               "lesion type")
-            meta = box_meta(a, lesion_type=lesion_type_name(category) if typed else "")
-            # Our own exports carry the exact corners too, so a round trip loses no float bits.
-            xyxy = a.get("xyxy")
-            if isinstance(xyxy, list) and len(xyxy) == 4:
-                box = checked_box(*xyxy)
-            else:
-                bbox = a.get("bbox")
-                if not isinstance(bbox, list) or len(bbox) != 4:
-                    raise RowError("bbox must be a list of four numbers [x, y, width, height]")
-                x, y, w, h = (finite_number(v, f"bbox[{i}]") for i, v in enumerate(bbox))
-                if w < 0 or h < 0:
-                    raise RowError(f"negative bbox size {w:g}x{h:g} (COCO boxes are [x, y, width, height])")
-                box = checked_box(x, y, x + w, y + h)
+            listed = lesion_type_name(t)
         except RowError as exc:
-            into.problem(name, where, str(exc))
+            into.problem(name, f"info.lesion_types #{k + 1}", str(exc))
             continue
-        kind = "normal_patch" if category == PATCH_CATEGORY else "lesion"
-        into.add_box(key_of[image_id], kind, box, name, where, meta if kind == "lesion" else
-                     BoxMeta(meta.reader, "", meta.created_at, meta.modified_at))
-    measurements = data.get("measurements", [])
+        if listed and listed not in into.lesion_types:
+            into.lesion_types.append(listed)
+
+
+def _coco_annotation(a: Any, key_of: dict[Any, str], categories: dict[Any, str],
+                     known_types: tuple[str, ...] | list[str]) -> tuple[Any, str, BoxMeta, Box]:
+    """One COCO annotation as (image id, category, metadata, box); RowError says what is wrong."""
+    if not isinstance(a, dict):
+        raise RowError("not an object")
+    image_id = _key(a.get("image_id"), "image_id")
+    if image_id not in key_of:
+        raise RowError(f"refers to unknown image id {_short(image_id)}")
+    category_id = _key(a.get("category_id"), "category_id")
+    category = categories.get(category_id)
+    typed = category is not None and category.strip().lower() in known_types
+    if category is None or (category not in LESION_CATEGORIES and category != PATCH_CATEGORY and not typed):
+        raise RowError(f"unknown category {_short(category_id)}"
+                       f"{f' ({category})' if category else ''}; use lesion, normal_patch or a lesion type")
+    meta = box_meta(a, lesion_type=lesion_type_name(category) if typed else "")
+    # Our own exports carry the exact corners too, so a round trip loses no float bits.
+    xyxy = a.get("xyxy")
+    if isinstance(xyxy, list) and len(xyxy) == 4:
+        return image_id, category, meta, checked_box(*xyxy)
+    bbox = a.get("bbox")
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        raise RowError("bbox must be a list of four numbers [x, y, width, height]")
+    x, y, w, h = (finite_number(v, f"bbox[{i}]") for i, v in enumerate(bbox))
+    if w < 0 or h < 0:
+        raise RowError(f"negative bbox size {w:g}x{h:g} (COCO boxes are [x, y, width, height])")
+    return image_id, category, meta, checked_box(x, y, x + w, y + h)
+
+
+def _coco_measurements(into: Annotations, name: str, measurements: Any, key_of: dict[Any, str]) -> None:
     if not isinstance(measurements, list):
         into.problem(name, "measurements", "not a list")
-        measurements = []
+        return
     for k, m in enumerate(measurements):
         where = f"measurement #{k + 1}"
         try:

@@ -27,11 +27,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lesion_studio.dataset.annotations import Annotations, BoxMeta, RowError, checked_box, image_root
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +159,7 @@ def build_sr(source, reader: str, boxes: Iterable[Any], rulers: Iterable[Any] = 
     return sr
 
 
-def export_sr(project, out: Path) -> dict[str, Any]:  # noqa: ANN001 - Project
+def export_sr(project: Project, out: Path) -> dict[str, Any]:
     """One SR file per DICOM image and reader with boxes or rulers, under ``out`` as
     ``<image path without suffix>/<reader>.sr.dcm``. Non-DICOM images (an SR must reference a
     DICOM instance) and missing files are counted in the result's ``notes``."""

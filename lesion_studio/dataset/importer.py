@@ -30,7 +30,7 @@ from lesion_studio.dataset.annotations import (
 from lesion_studio.dataset.dicom_sr import SPACING_FROM_IMAGE
 from lesion_studio.dataset.yolo_labels import keys_for, read_yolo_folder, to_pixels
 from lesion_studio.deid import hashed_group_key
-from lesion_studio.errors import DiskFullError, LesionStudioError
+from lesion_studio.errors import DiskFullError, JobCancelled, LesionStudioError
 from lesion_studio.files import file_sha256
 from lesion_studio.io.reader import open_radiograph
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
@@ -70,9 +70,20 @@ class ImportReport:
     #: Annotation rows skipped (or clipped), each {file, where, reason, action}.
     problems: list[dict[str, str]] = field(default_factory=list)
     cancelled: bool = False
+    source: str = ""
+    files_found: int = 0  # image-like files under the source, before reading any
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary(self) -> str:
+        """The one line both faces print: what was imported, or why nothing could be."""
+        if not self.files_found:
+            return (f"No images found in {self.source}: it holds no DICOM, PNG, JPEG or TIFF file (hidden files "
+                    "and folders are skipped). Choose the folder the images are in.")
+        text = (f"Imported {self.added} image(s), {self.boxes} lesion box(es), {self.normal_patches} normal "
+                f"patch(es); {self.already_present} already in the project.")
+        return text + (" Cancelled: the images imported so far are kept." if self.cancelled else "")
 
 
 #: Folders the app writes inside a project: an import of the project's own folder passes over them
@@ -201,7 +212,8 @@ def import_source(
     Each annotation row that cannot be used is reported (file, line, reason) and skipped; with
     ``strict`` any such row fails the whole import before anything is written. The images and
     their boxes go into the store in one transaction, so an import never stops half-way. A
-    cancelled import writes the images decoded so far (whole, with their annotations).
+    cancelled import writes the images decoded so far (whole, with their annotations), then raises
+    ``JobCancelled`` with the report as ``partial``, as every long job does.
 
     ``author`` is the reader of boxes and measurements whose file names none. With
     ``label_reader``, the labels file's labels are also recorded as that reader's own labels.
@@ -231,8 +243,9 @@ def import_source(
         if source.is_relative_to((project.folder / name).resolve()):
             raise LesionStudioError(f"{source} is inside the project's own {name}/ folder, which holds what "
                                     "Lesion Studio made; import the original images instead.")
-    report = ImportReport()
+    report = ImportReport(source=str(source))
     files = candidate_files(source, skipped=report.skipped, project_folder=project.folder)
+    report.files_found = len(files)
     root = source if source.is_dir() else source.parent
     matched_keys: set[str] = set()
     known_paths = {r.path for r in project.images()}
@@ -301,6 +314,8 @@ def import_source(
         used = [r.lesion_type for row in rows for r in row.get("lesion_boxes", ()) if r.lesion_type]
         report.new_lesion_types = add_lesion_types(project, [*annotations.lesion_types, *used])
     report.added = len(rows)
+    if report.cancelled:  # the one cancel contract: what was done is kept, then JobCancelled
+        raise JobCancelled("The import", partial=report)
     return report
 
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 _SELECTED: ContextVar[frozenset[str] | None] = ContextVar("lesion_types", default=None)
 
@@ -34,7 +37,7 @@ def selected_types() -> frozenset[str] | None:
     return _SELECTED.get()
 
 
-def select_by_lesion_type(project: Any, records: Sequence[Any], types: Iterable[str] | None = None) -> list[Any]:
+def select_by_lesion_type(project: Project, records: Sequence[Any], types: Iterable[str] | None = None) -> list[Any]:
     """``records`` without the lesion images that have no box of ``types`` (default: the active
     selection; no selection keeps everything)."""
     chosen = frozenset(types) if types is not None else _SELECTED.get()

@@ -11,6 +11,7 @@ import numpy as np
 
 from lesion_studio.demo.phantom import PhantomCase, generate_phantom
 from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.store.database_file import DB_NAME
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import Box
 
@@ -101,7 +102,7 @@ def build_demo_project(
     from lesion_studio.dataset.splits import assign_splits
 
     folder = Path(folder).expanduser().resolve()
-    if (folder / "project.sqlite").exists():
+    if (folder / DB_NAME).exists():
         project = Project.open(folder)
         if project.get_setting(MARKER) == DEMO_VERSION:
             return project

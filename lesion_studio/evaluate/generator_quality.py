@@ -37,7 +37,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,6 +45,10 @@ from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
 from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.synthesis.blend import DEFAULT_BLEND, DEFAULT_N, blend
+from lesion_studio.synthesis.pipeline import DEFAULT_TRANSLATION
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,7 @@ class QualitySettings:
     feature_size: int = 32  # patches are downsampled to this side for both classifiers
     n: float = DEFAULT_N  # blending exponent: the product's default
     blend_mode: str = DEFAULT_BLEND  # synthesis.blend.BLEND_MODES; measured as the product synthesizes
-    translation: str = "direct"  # synthesis.pipeline.TRANSLATIONS; the product's DEFAULT_TRANSLATION
+    translation: str = DEFAULT_TRANSLATION  # synthesis.pipeline.TRANSLATIONS
     folds: int = 5
     n_resamples: int = 1000
     kid_subsets: int = 50
@@ -291,9 +295,6 @@ class GeneratorQualityReport:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "headline": self.headline()}
 
-    def summary_lines(self) -> list[str]:
-        return report_lines(self.to_dict())
-
 
 def report_lines(report: dict[str, Any]) -> list[str]:
     """The report in five readable lines (CLI, logs), from its dict form."""
@@ -341,7 +342,7 @@ class QualityContext:
     """What does not depend on the generator, prepared once: the validation windows and the fitted
     patch classifier. :meth:`assess` then measures any translator (every checkpoint of a run)."""
 
-    def __init__(self, project: Any, *, resolution: int, body_parts: Sequence[str] | None = None,
+    def __init__(self, project: Project, *, resolution: int, body_parts: Sequence[str] | None = None,
                  train_params: Any = None, train_splits: Sequence[str] = ("train", "unassigned"),
                  settings: QualitySettings = QualitySettings(),  # noqa: B008 - frozen dataclass
                  patch_cache: str = "disk", progress: ProgressCallback = no_progress) -> None:
@@ -449,7 +450,7 @@ class QualityContext:
 
 
 # ---------------------------------------------------------------------------- localisation
-def localisation(project: Any, translator: Any, classifier: int | str, windows: Sequence[Any], *,
+def localisation(project: Project, translator: Any, classifier: int | str, windows: Sequence[Any], *,
                  n: float = DEFAULT_N, blend_mode: str = DEFAULT_BLEND, translation: str = "direct", threshold: float = 0.5,
                  limit: int = 32, seed: int = 0,
                  progress: ProgressCallback = no_progress) -> dict[str, Any]:
@@ -508,7 +509,7 @@ def _model_settings(record: Any) -> tuple[int, list[str], Any, list[str]]:
     return resolution, parts, params, list(cfg.get("splits") or ["train", "unassigned"])
 
 
-def assess_generator(project: Any, model: int | str, *, body_parts: Sequence[str] | None = None,
+def assess_generator(project: Project, model: int | str, *, body_parts: Sequence[str] | None = None,
                      classifier: int | str | None = None, seed: int = 0, settings: QualitySettings | None = None,
                      backend: str = "auto", store: bool = True,
                      progress: ProgressCallback = no_progress) -> dict[str, Any]:
@@ -527,7 +528,7 @@ def assess_generator(project: Any, model: int | str, *, body_parts: Sequence[str
         raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a UNIT generator.")
     resolution, parts, params, splits = _model_settings(record)
     parts = list(body_parts) if body_parts else parts
-    translator = load_translator(project, record.id, backend=backend)
+    translator = load_translator(record, project.folder, backend=backend)
     context = QualityContext(project, resolution=resolution, body_parts=parts, train_params=params,
                              train_splits=splits, settings=settings, progress=progress)
     loc = None
@@ -545,7 +546,7 @@ def assess_generator(project: Any, model: int | str, *, body_parts: Sequence[str
     return out
 
 
-def store_report(project: Any, record: Any, report: dict[str, Any] | None, *,
+def store_report(project: Project, record: Any, report: dict[str, Any] | None, *,
                  history: list[dict[str, Any]] | None = None) -> None:
     """Put a report and/or the training-time history into the model's sidecar and registry metadata."""
     from lesion_studio.files import atomic_write_json

@@ -17,7 +17,8 @@ from lesion_studio.config import from_dict, read_config_file, to_dict
 from lesion_studio.errors import ConfigError
 from lesion_studio.models.layout import check_name
 from lesion_studio.paths import default_results_dir, is_builtin_resource
-from lesion_studio.synthesis.blend import DEFAULT_BLEND, DEFAULT_N
+from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND, DEFAULT_N
+from lesion_studio.synthesis.pipeline import DEFAULT_TRANSLATION, TRANSLATIONS
 
 
 @dataclass
@@ -66,11 +67,11 @@ class SynthesisSpec:
     #: ``paper`` (the paper's α blend), ``matched`` (the translation's brightness offset outside the
     #: lesion core removed first) or ``moments`` (its mean and spread there matched to the source's
     #: first): ``synthesis/blend.py`` BLEND_MODES, where DEFAULT_BLEND says why it is the default.
-    blend: Literal["paper", "matched", "moments"] = DEFAULT_BLEND  # type: ignore[assignment]
+    blend: Literal[BLEND_MODES] = DEFAULT_BLEND  # type: ignore[valid-type]
     #: ``direct`` (the paper: the window becomes the resized translation) or ``residual`` (the source
     #: plus the translation's residual over the normal decoder's reconstruction;
     #: ``synthesis/pipeline.py`` TRANSLATIONS says why).
-    translation: Literal["direct", "residual"] = "direct"
+    translation: Literal[TRANSLATIONS] = DEFAULT_TRANSLATION  # type: ignore[valid-type]
 
 
 @dataclass

@@ -8,15 +8,16 @@ protocol be tested in seconds and without a GAN; results made with it say so in 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from lesion_studio.store.records import Box, ImageRecord
 from lesion_studio.synthesis.blend import DEFAULT_BLEND
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 
 @dataclass
@@ -32,13 +33,13 @@ class Synthesizer(Protocol):
     identity: dict[str, Any]  # what makes its output (model id, hash, settings): part of cache keys
     model_id: int | None
 
-    def windows(self, project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]: ...
+    def windows(self, project: Project, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]: ...
 
     def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
                    blend_mode: str = DEFAULT_BLEND, translation: str = "direct") -> Candidate: ...
 
 
-def _fallback_windows(project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]:
+def _fallback_windows(project: Project, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]:
     """Normal patches picked in the project first, then squares near the image centre line."""
     picked = [p.box for p in project.normal_patches(record.id)]
     out = [picked[i % len(picked)] for i in range(min(count, len(picked)))]
@@ -61,7 +62,7 @@ class StubPainter:
         self.model_id = None
         self.identity = {"kind": "stub", "version": self.VERSION, "strength": strength}
 
-    def windows(self, project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]:
+    def windows(self, project: Project, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]:
         return _fallback_windows(project, record, count, rng)
 
     def synthesize(self, radiograph: Any, window: Box, *, n: float, seed: int, stochastic: bool,
@@ -85,11 +86,11 @@ class StubPainter:
 class UnitSynthesizer:
     """A registered UNIT model through the synthesis engine (translate, blend, paste back)."""
 
-    def __init__(self, project: Any, model: int | str, *, backend: str = "auto") -> None:
+    def __init__(self, project: Project, model: int | str, *, backend: str = "auto") -> None:
         from lesion_studio.synthesis.pipeline import SourceWindowRule
-        from lesion_studio.synthesis.translator import load_translator
+        from lesion_studio.synthesis.translator import open_translator
 
-        self.translator = load_translator(project, model, backend=backend)
+        self.translator = open_translator(project, model, backend=backend)
         self.model_id = self.translator.model_id
         # Source windows are drawn as the generator's training windows were (SourceWindowRule).
         self.rule = SourceWindowRule(project.model(self.model_id) if self.model_id is not None else None)
@@ -97,7 +98,7 @@ class UnitSynthesizer:
         self.identity = {"kind": "unit", "model_id": self.model_id, "model_name": self.translator.model_name,
                          "sha256": self.translator.sha256, "side_factors": list(self.side_factors)}
 
-    def windows(self, project: Any, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]:
+    def windows(self, project: Project, record: ImageRecord, count: int, rng: np.random.Generator) -> list[Box]:
         """Normal patches picked on the image first (as the paper's users pick them), then sampled
         windows on tissue, sized like the generator's lesion training windows."""
         from lesion_studio.patches.sampling import patch_window
@@ -122,6 +123,3 @@ class UnitSynthesizer:
         prov.setdefault("model_sha256", self.translator.sha256)
         return Candidate(res.image, res.window, res.n, res.seed, prov)
 
-
-def identity_hash(identity: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

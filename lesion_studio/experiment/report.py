@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lesion_studio.config import write_config_file
 from lesion_studio.files import atomic_write_text
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 COLOURS = {"Baseline": (90, 90, 90), "Augmented": (200, 60, 40), "TL": (40, 110, 200)}
 
@@ -65,48 +68,7 @@ def table_markdown(results: dict[str, Any]) -> str:
              "An augmented model replaces the baseline only when it beats it on validation.", ""]
     evals = results["evaluations"]
     for line in dict.fromkeys(e["line"] for e in evals):
-        title = "Headline (excluded images left out)" if line == "headline" else f"Test images {line}"
-        with_controls = any(e.get("delta_vs_controls") for e in evals)
-        control_head = " ΔAUC vs oversample, pooled (95% CI) | ΔAUC vs copy_paste, pooled (95% CI) |" \
-            if with_controls else ""
-        lines += [f"## {title}", "",
-                  "| Body part | Type | Status | t | Augmented samples | ROC AUC, pooled (95% CI) | "
-                  "AUC per seed | AUC mean ± sd over seeds | ΔAUC vs baseline, pooled (95% CI) | ΔAUC mean ± sd |"
-                  + control_head,
-                  "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if with_controls else "")]
-        for e in (e for e in evals if e["line"] == line):
-            kind = e["type"] if e["type"] != "TL" else f"TL (from {e.get('transfer_from')})"
-            d = e.get("delta_vs_baseline")
-            delta = f"{d['delta']:+.3f} ({d['ci_low']:+.3f}–{d['ci_high']:+.3f})" if d else "–"
-            status = e.get("status") or ""
-            if status not in ("baseline", "accepted", "") and e.get("auc"):
-                status += " (test shown for reference; the study's result is the baseline)"
-            per_seed = ", ".join(f"{v:.3f}" for v in e.get("auc_per_seed") or []) or "–"
-            controls = ""
-            if with_controls:
-                vs = e.get("delta_vs_controls") or {}
-                controls = "".join(f" {_fmt_delta(vs.get(c))} |" for c in ("oversample", "copy_paste"))
-            lines.append(f"| {e['target']} | {kind} | {status} | {_fmt_t(e)} | {e.get('augmented_samples') or 0} | "
-                         f"{_fmt_auc(e)} | {per_seed} | {_fmt_spread(e.get('auc_spread'))} | {delta} | "
-                         f"{_fmt_spread(e.get('delta_spread'), signed=True)} |{controls}")
-        pointed = [e for e in evals if e["line"] == line and e.get("pointing")]
-        if pointed:
-            lines += ["", "Pointing game on the boxed test lesions (the seed-mean map's peak inside a radiologist's "
-                      "box; 95% bootstrap CI over the lesions):", "",
-                      "| Body part | Type | Map | Detected lesions (p > 0.5) | All boxed lesions |", "|---|---|---|---|---|"]
-            for e in pointed:
-                pg = e["pointing"]
-                lines.append(f"| {e['target']} | {e['type']} | {pg.get('map')} | {_fmt_rate(pg['detected'])} | "
-                             f"{_fmt_rate(pg['all'])} |")
-        test = next((e["test"] for e in evals if e["line"] == line), {})
-        lines += ["", f"Test images: {test.get('images')} ({test.get('lesion')} lesion, {test.get('normal')} normal).",
-                  ""]
-        parts = [(e, p, a) for e in evals if e["line"] == line for p, a in (e.get("per_body_part") or {}).items()]
-        if parts:
-            lines += ["Per body part (seed-mean scores):", "", "| Target | Type | Body part | ROC AUC (95% CI) |",
-                      "|---|---|---|---|"]
-            lines += [f"| {e['target']} | {e['type']} | {p} | {_fmt_auc({'auc': a})} |" for e, p, a in parts]
-            lines.append("")
+        lines += _evaluation_lines(line, evals)
     quality = {s["key"].split("<-")[1]: s.get("generator_quality") for s in results["studies"]}
     measured = {g: q for g, q in quality.items() if q and "realism" in q}
     if measured:
@@ -115,8 +77,59 @@ def table_markdown(results: dict[str, Any]) -> str:
         lines += ["## Generator quality (validation patches the generator never trained on)", ""]
         for g, q in measured.items():
             lines += [f"**{g}**", ""] + [f"- {text}" for text in report_lines(q)] + [""]
-    lines += ["## Filter and threshold choice (validation only)", ""]
-    for s in results["studies"]:
+    return "\n".join(lines + _selection_lines(results["studies"])) + "\n"
+
+
+def _evaluation_lines(line: str, evals: list[dict[str, Any]]) -> list[str]:
+    """One evaluation line's table (with ΔAUC against the controls where arms ran), its pointing
+    game, its test set and its per-body-part AUCs."""
+    title = "Headline (excluded images left out)" if line == "headline" else f"Test images {line}"
+    with_controls = any(e.get("delta_vs_controls") for e in evals)
+    control_head = " ΔAUC vs oversample, pooled (95% CI) | ΔAUC vs copy_paste, pooled (95% CI) |" \
+        if with_controls else ""
+    lines = [f"## {title}", "",
+             "| Body part | Type | Status | t | Augmented samples | ROC AUC, pooled (95% CI) | "
+             "AUC per seed | AUC mean ± sd over seeds | ΔAUC vs baseline, pooled (95% CI) | ΔAUC mean ± sd |"
+             + control_head,
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if with_controls else "")]
+    for e in (e for e in evals if e["line"] == line):
+        kind = e["type"] if e["type"] != "TL" else f"TL (from {e.get('transfer_from')})"
+        status = e.get("status") or ""
+        if status not in ("baseline", "accepted", "") and e.get("auc"):
+            status += " (test shown for reference; the study's result is the baseline)"
+        per_seed = ", ".join(f"{v:.3f}" for v in e.get("auc_per_seed") or []) or "–"
+        controls = ""
+        if with_controls:
+            vs = e.get("delta_vs_controls") or {}
+            controls = "".join(f" {_fmt_delta(vs.get(c))} |" for c in ("oversample", "copy_paste"))
+        lines.append(f"| {e['target']} | {kind} | {status} | {_fmt_t(e)} | {e.get('augmented_samples') or 0} | "
+                     f"{_fmt_auc(e)} | {per_seed} | {_fmt_spread(e.get('auc_spread'))} | "
+                     f"{_fmt_delta(e.get('delta_vs_baseline'))} | {_fmt_spread(e.get('delta_spread'), signed=True)} |"
+                     f"{controls}")
+    pointed = [e for e in evals if e["line"] == line and e.get("pointing")]
+    if pointed:
+        lines += ["", "Pointing game on the boxed test lesions (the seed-mean map's peak inside a radiologist's "
+                  "box; 95% bootstrap CI over the lesions):", "",
+                  "| Body part | Type | Map | Detected lesions (p > 0.5) | All boxed lesions |", "|---|---|---|---|---|"]
+        for e in pointed:
+            pg = e["pointing"]
+            lines.append(f"| {e['target']} | {e['type']} | {pg.get('map')} | {_fmt_rate(pg['detected'])} | "
+                         f"{_fmt_rate(pg['all'])} |")
+    test = next((e["test"] for e in evals if e["line"] == line), {})
+    lines += ["", f"Test images: {test.get('images')} ({test.get('lesion')} lesion, {test.get('normal')} normal).", ""]
+    parts = [(e, p, a) for e in evals if e["line"] == line for p, a in (e.get("per_body_part") or {}).items()]
+    if parts:
+        lines += ["Per body part (seed-mean scores):", "", "| Target | Type | Body part | ROC AUC (95% CI) |",
+                  "|---|---|---|---|"]
+        lines += [f"| {e['target']} | {e['type']} | {p} | {_fmt_auc({'auc': a})} |" for e, p, a in parts]
+        lines.append("")
+    return lines
+
+
+def _selection_lines(studies: list[dict[str, Any]]) -> list[str]:
+    """How each study chose its filter and threshold, on validation only."""
+    lines = ["## Filter and threshold choice (validation only)", ""]
+    for s in studies:
         f = s.get("filter") or {}
         fv = "–" if f.get("val_auc") is None else f"{f['val_auc']:.3f}"
         lines.append(f"- **{s['key']}**: filter = seed-mean baseline of {s['key'].split('<-')[1]} "
@@ -124,13 +137,13 @@ def table_markdown(results: dict[str, Any]) -> str:
     lines += ["", "| Study | t | Score cut | Kept / candidates | Validation AUC (seed mean) | "
               "Validation ΔAUC vs baseline (pooled 95% CI) | Share of resamples ΔAUC <= 0 |",
               "|---|---|---|---|---|---|---|"]
-    for s in results["studies"]:
+    for s in studies:
         for tr in s["threshold_trials"]:
             v = "–" if tr.get("val_auc") is None else f"{tr['val_auc']:.3f}"
             ident = tr.get("trial", tr["t"])
             mark = " ✔" if ident == s.get("chosen_t") else (" (best, rejected)" if ident == s.get("best_t") else "")
             vd = tr.get("val_delta")
-            dtxt = f"{vd['delta']:+.3f} ({vd['ci_low']:+.3f}–{vd['ci_high']:+.3f})" if vd else tr.get("note", "–")
+            dtxt = _fmt_delta(vd) if vd else tr.get("note", "–")
             p = f"{vd['p_not_better']:.0%}" if vd else "–"
             cut = "–" if tr.get("cut") is None else f"{tr['cut']:.3f}"
             arm = f" {tr['arm']} ×{tr['ratio']:g}" if "arm" in tr else ""
@@ -138,7 +151,7 @@ def table_markdown(results: dict[str, Any]) -> str:
             vtxt = "; ".join(f"vs {c} {_fmt_delta(d)}" for c, d in vs.items())
             lines.append(f"| {s['key']}{arm} | {tr['t']:g}{mark} | {cut} | {tr['kept']} / {s['candidates']} | {v} | "
                          f"{dtxt}{' (' + vtxt + ')' if vtxt else ''} | {p} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _font(size: int):  # noqa: ANN202
@@ -217,7 +230,7 @@ def samples_png(path: Path, title: str, kept: list[dict[str, Any]], rejected: li
     img.save(path)
 
 
-def write_report(out: Path, results: dict[str, Any], project: Any) -> dict[str, str]:
+def write_report(out: Path, results: dict[str, Any], project: Project) -> dict[str, str]:
     out = Path(out)
     files: dict[str, str] = {}
     plain = {k: v for k, v in results.items()}

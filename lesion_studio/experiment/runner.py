@@ -28,7 +28,6 @@ T = G is the paper's "Augmented" row; T ≠ G is transfer learning ("TL").
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -258,7 +257,8 @@ class ExperimentRunner:
                     raise LesionStudioError(f"Model {name!r} is a {record.kind} model, not a UNIT generator.")
                 return GeneratorInfo(kind="unit", model_id=record.id, model_name=name, sha256=record.sha256,
                                      trained=False)
-            from lesion_studio.training.unit_trainer import preset_config, train_unit
+            from lesion_studio.training.unit_config import preset_config
+            from lesion_studio.training.unit_trainer import train_unit
 
             ucfg = preset_config(spec.train_preset, body_parts=parts, seed=self.cfg.seed, **spec.train_overrides)
             result = train_unit(project, ucfg, name=name, resume=True, progress=self.progress,
@@ -408,7 +408,8 @@ class ExperimentRunner:
         return FilterDecision(refused=False, val_auc=val_auc, cuts=cuts, reason="")
 
     def _predict_torch(self, path: str | Path, arrays: np.ndarray) -> np.ndarray:
-        from lesion_studio.training.classifier_trainer import load_classifier, predict
+        from lesion_studio.models.drn import load_classifier
+        from lesion_studio.training.classifier_trainer import predict
 
         model, _ = load_classifier(path, device=self.cls_cfg.device)
         dev = next(model.parameters()).device
@@ -673,7 +674,8 @@ class ExperimentRunner:
         ``detected``: over the lesions the detector finds (seed-mean probability > 0.5); ``all``:
         over every boxed lesion. Percentile bootstrap CIs over the lesion images."""
         from lesion_studio.evaluate.metrics import pointing_game
-        from lesion_studio.training.classifier_trainer import load_classifier, predict_localisation
+        from lesion_studio.models.drn import load_classifier
+        from lesion_studio.training.classifier_trainer import predict_localisation
 
         assert data.masks is not None
         scores, maps = [], []
@@ -872,50 +874,17 @@ class ExperimentRunner:
         """A study with augmentation arms (``experiment/arms.py``): every arm adds the same number of
         lesion images per ratio and threshold, the selection chooses among all of them and the
         baseline on validation, and every arm gets a row compared with the baseline and the controls."""
-        from lesion_studio.evaluate.metrics import above_threshold
-        from lesion_studio.experiment.arms import CONTROLS, FILTERED, choose, equal_count, lesion_count
-
         target, source = study.body_parts, study.transfer_from or study.body_parts
         label = parts_label(target)
-        spec = self.cfg.augmentation
         project = ctx.project
         cp_scored: ScoredCandidates | None = None
         cp_samples: CandidateBatch | None = None
-        if "copy_paste" in spec.arms:
+        if "copy_paste" in self.cfg.augmentation.arms:
             cp_samples = self.copy_paste_candidates(ctx, target, key)
             tick(f"copy-paste {key}")
             cp_scored = self.score(ctx, f"{key}#copy_paste", cp_samples, baselines[parts_label(source)])
             tick(f"score copy-paste {key}")
-        real_lesions = [r.id for r in split_records(project, "train", target, include_excluded=self.cfg.include_excluded)
-                        if r.label == "lesion"]
-
-        def kept(sc: ScoredCandidates | None, cut: float) -> list[int]:
-            if sc is None or decision.refused:
-                return []
-            ids = sorted(sc.scores)
-            keep = above_threshold(np.array([sc.scores[i] for i in ids]), cut)
-            return [i for i, k in zip(ids, keep, strict=True) if k]
-
-        trials: dict[str, list[ArmRun]] = {}
-        counts: list[dict[str, Any]] = []
-        for ratio in spec.ratios:
-            wanted = lesion_count(len(real_lesions), ratio)
-            for t in self.cfg.thresholds:
-                cut = decision.cuts.get(float(t), float("nan")) if not decision.refused else float("nan")
-                pools = {"unit": kept(scored, cut), "unit_pretrain": kept(scored, cut),
-                         "copy_paste": kept(cp_scored, cut)}
-                count = equal_count(wanted, {a: len(pools[a]) for a in spec.arms if a in FILTERED})
-                counts.append({"ratio": ratio, "t": float(t), "wanted": wanted, "added": count,
-                               "kept": {a: len(pools[a]) for a in spec.arms if a in FILTERED}})
-                for arm in spec.arms:
-                    chosen = choose(pools.get(arm, []), count, seed=self.cfg.seed) if arm in FILTERED else []
-                    repeats = choose(real_lesions, count, seed=self.cfg.seed) if arm == "oversample" else []
-                    trial = f"{arm}|{ratio:g}|{float(t):g}"
-                    for seed in self.seeds:
-                        self.cancel.raise_if_cancelled("The experiment")
-                        trials.setdefault(trial, []).append(self.arm_run(
-                            ctx, target, key, arm, float(ratio), float(t), cut, chosen, repeats, seed))
-                        tick(arm_stage_name(arm, key, float(ratio), float(t)) + seed_tag(seed))
+        trials, counts = self._arm_trials(ctx, target, key, (scored, cp_scored), decision, tick, seed_tag)
         selection = self.select(baselines[label], trials)
         best = selection.best_t
         status = REFUSED if decision.refused else (ACCEPTED if selection.accepted else REJECTED)
@@ -925,24 +894,7 @@ class ExperimentRunner:
         for batch in (samples, cp_samples):
             for sid in (batch.sample_ids if batch is not None else ()):
                 project.update_synthetic_sample(sid, status="accepted" if sid in kept_ids else "rejected")
-        # One row per arm and ratio, at the arm's best threshold on validation.
-        by_arm: dict[tuple[str, float], str] = {}
-        for trial, runs in trials.items():
-            arm, ratio = runs[0].arm, runs[0].ratio
-            cur = by_arm.get((arm, ratio))
-            if cur is None or _val_delta(selection, trial) > _val_delta(selection, cur):
-                by_arm[(arm, ratio)] = trial
-        row_ids = {(a, r): f"{label}|{a} x{r:g}|{parts_label(source) if study.transfer_from else None}"
-                   for a, r in by_arm}
-        for (arm, ratio), trial in by_arm.items():
-            runs = trials[trial]
-            controls = [row_ids[(c, ratio)] for c in CONTROLS if c != arm and (c, ratio) in row_ids]
-            row_status = status if trial == best else (REFUSED if decision.refused else REJECTED)
-            base_row = self._row(label, target, f"{arm} x{ratio:g}", runs, status=row_status,
-                                 transfer_from=parts_label(source) if study.transfer_from else None,
-                                 selection_reason=selection.reason)
-            rows.append(ModelRow(**{**base_row.to_dict(), "id": row_ids[(arm, ratio)], "t": runs[0].t,
-                                    "cut": runs[0].cut, "augmented_samples": runs[0].added, "controls": controls}))
+        rows.extend(self._arm_rows(study, trials, selection, status, decision.refused))
         return {"study": study.label(), "key": key, "type": "Arms", "generator": gen.to_dict(),
                 "generator_quality": quality, "filter_model": scored.filter_model,
                 "filter_models": scored.filter_models, "filter": decision.to_dict() | {"kind": self.cfg.filter.kind},
@@ -960,6 +912,76 @@ class ExperimentRunner:
                 "chosen_t": best if status == ACCEPTED else None, "best_t": best, "status": status,
                 "selection_reason": selection.reason,
                 "synthetic_folder": str(self.out / "synthetic" / key.replace("<-", "_from_"))}
+
+    def _arm_trials(self, ctx: RunContext, target: list[str], key: str,
+                    scored: tuple[ScoredCandidates, ScoredCandidates | None], decision: FilterDecision, tick: Any,
+                    seed_tag: Any) -> tuple[dict[str, list[ArmRun]], list[dict[str, Any]]]:
+        """Every arm's runs per ratio and threshold (each seed), and how many lesions each added.
+        ``scored``: the UNIT candidates and the copy-paste ones (None without that arm)."""
+        from lesion_studio.evaluate.metrics import above_threshold
+        from lesion_studio.experiment.arms import FILTERED, choose, equal_count, lesion_count
+
+        spec = self.cfg.augmentation
+        real_lesions = [r.id for r in split_records(ctx.project, "train", target,
+                                                    include_excluded=self.cfg.include_excluded)
+                        if r.label == "lesion"]
+
+        def kept(sc: ScoredCandidates | None, cut: float) -> list[int]:
+            if sc is None or decision.refused:
+                return []
+            ids = sorted(sc.scores)
+            keep = above_threshold(np.array([sc.scores[i] for i in ids]), cut)
+            return [i for i, k in zip(ids, keep, strict=True) if k]
+
+        trials: dict[str, list[ArmRun]] = {}
+        counts: list[dict[str, Any]] = []
+        for ratio in spec.ratios:
+            wanted = lesion_count(len(real_lesions), ratio)
+            for t in self.cfg.thresholds:
+                cut = decision.cuts.get(float(t), float("nan")) if not decision.refused else float("nan")
+                pools = {"unit": kept(scored[0], cut), "unit_pretrain": kept(scored[0], cut),
+                         "copy_paste": kept(scored[1], cut)}
+                count = equal_count(wanted, {a: len(pools[a]) for a in spec.arms if a in FILTERED})
+                counts.append({"ratio": ratio, "t": float(t), "wanted": wanted, "added": count,
+                               "kept": {a: len(pools[a]) for a in spec.arms if a in FILTERED}})
+                for arm in spec.arms:
+                    chosen = choose(pools.get(arm, []), count, seed=self.cfg.seed) if arm in FILTERED else []
+                    repeats = choose(real_lesions, count, seed=self.cfg.seed) if arm == "oversample" else []
+                    trial = f"{arm}|{ratio:g}|{float(t):g}"
+                    for seed in self.seeds:
+                        self.cancel.raise_if_cancelled("The experiment")
+                        trials.setdefault(trial, []).append(self.arm_run(
+                            ctx, target, key, arm, float(ratio), float(t), cut, chosen, repeats, seed))
+                        tick(arm_stage_name(arm, key, float(ratio), float(t)) + seed_tag(seed))
+        return trials, counts
+
+    def _arm_rows(self, study: StudySpec, trials: dict[str, list[ArmRun]], selection: Any, status: str,
+                  refused: bool) -> list[ModelRow]:
+        """One row per arm and ratio, at the arm's best threshold on validation, naming the
+        controls' rows at the same ratio."""
+        from lesion_studio.experiment.arms import CONTROLS
+
+        target, source = study.body_parts, study.transfer_from or study.body_parts
+        label = parts_label(target)
+        by_arm: dict[tuple[str, float], str] = {}
+        for trial, runs in trials.items():
+            arm, ratio = runs[0].arm, runs[0].ratio
+            cur = by_arm.get((arm, ratio))
+            if cur is None or _val_delta(selection, trial) > _val_delta(selection, cur):
+                by_arm[(arm, ratio)] = trial
+        row_ids = {(a, r): f"{label}|{a} x{r:g}|{parts_label(source) if study.transfer_from else None}"
+                   for a, r in by_arm}
+        rows = []
+        for (arm, ratio), trial in by_arm.items():
+            runs = trials[trial]
+            controls = [row_ids[(c, ratio)] for c in CONTROLS if c != arm and (c, ratio) in row_ids]
+            row_status = status if trial == selection.best_t else (REFUSED if refused else REJECTED)
+            base_row = self._row(label, target, f"{arm} x{ratio:g}", runs, status=row_status,
+                                 transfer_from=parts_label(source) if study.transfer_from else None,
+                                 selection_reason=selection.reason)
+            rows.append(ModelRow(**{**base_row.to_dict(), "id": row_ids[(arm, ratio)], "t": runs[0].t,
+                                    "cut": runs[0].cut, "augmented_samples": runs[0].added, "controls": controls}))
+        return rows
 
     def _val_vs_controls(self, baselines: list[BaselineRun], trials: dict[str, list[ArmRun]],
                          trial: str) -> dict[str, Any]:
@@ -1019,6 +1041,3 @@ def run_experiment(config: ExperimentConfig, *, test_set_dir: str | Path | None 
                             written="What it was writing was not written; the stages the experiment finished are "
                                     "kept, and running it again resumes from them.") from exc
 
-
-def results_json(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())

@@ -32,6 +32,7 @@ from lesion_studio.gui.viewer.overlays import MeasurementItem, RegionItem
 from lesion_studio.io.spacing import length_text
 from lesion_studio.store import measurements as store_measurements
 from lesion_studio.store.lesion_types import lesion_types
+from lesion_studio.store.project import Project
 from lesion_studio.store.readers import CONSENSUS
 from lesion_studio.store.records import Box, ImageRecord
 
@@ -65,17 +66,29 @@ class AnnotationController(QObject):
         self._types_of: ProjectSession | None = None
         #: Called when a box is drawn on an image labelled normal; returns True to relabel as lesion.
         self.confirm_relabel: Callable[[ImageRecord], bool] = lambda _rec: True
+        #: Why the selected image has nothing to draw on (its file is missing...), said on any edit.
+        self.unavailable = ""
 
     # ------------------------------------------------------------------ state
     def set_image(self, session: ProjectSession | None, record: ImageRecord | None) -> None:
         if record is None or self.record is None or record.id != self.record.id:
             self.selected = None
         self.session, self.record = session, record
+        self.unavailable = ""
         if session is not None and session is not self._types_of:  # a new project: its first type
             types = lesion_types(session.project)
             self.current_type = types[0] if types else ""
             self._types_of = session
         self.reload_regions()
+
+    def _editable(self) -> bool:
+        """Whether there is an image to edit; an edit on an image that cannot be shown is refused aloud."""
+        if self.session is not None and self.record is not None:
+            return True
+        if self.unavailable:
+            self.message.emit(f"{self.unavailable}. Re-link it (File → Re-link moved images…) or choose "
+                              "another image.", "warning")
+        return False
 
     def size(self) -> tuple[int, int]:
         w, h = self.canvas.image_size()
@@ -149,7 +162,7 @@ class AnnotationController(QObject):
 
     # ------------------------------------------------------------------ edits
     def create_region(self, kind: str, box: Box) -> int | None:
-        if self.session is None or self.record is None:
+        if not self._editable():
             return None
         box = snap(box, *self.size())
         if not self._check(kind, box):
@@ -184,6 +197,8 @@ class AnnotationController(QObject):
 
     def place_patch_at(self, x: float, y: float) -> int | None:
         """A square normal patch of the current size centred on (x, y), kept inside the image."""
+        if not self._editable():
+            return None
         w, h = self.size()
         side = float(min(self.patch_size, w, h))
         x0 = min(max(x - side / 2, 0.0), w - side)
@@ -198,7 +213,7 @@ class AnnotationController(QObject):
         return True
 
     def change_region(self, item: RegionItem, box: Box, verb: str = "Move") -> bool:
-        if self.session is None or self.record is None:
+        if not self._editable():
             return False
         if self._read_only(item):
             return False
@@ -268,7 +283,7 @@ class AnnotationController(QObject):
     # ------------------------------------------------------------------ measurements
     def create_measurement(self, line: tuple[float, float, float, float]) -> int | None:
         """Store a ruler line (clipped to the image) with the shown image's pixel spacing."""
-        if self.session is None or self.record is None or self.canvas.radiograph is None:
+        if not self._editable() or self.canvas.radiograph is None:
             return None
         w, h = self.size()
         x0, y0, x1, y1 = (min(max(v, 0.0), lim) for v, lim in zip(line, (w, h, w, h), strict=True))
@@ -294,7 +309,7 @@ DEFAULT_BODY_PARTS = ("femur", "tibia", "humerus", "fibula", "radius", "ulna", "
 BODY_PART_SETTING = "gui.body_part_keys"
 
 
-def body_part_keys(project) -> list[str]:  # noqa: ANN001 - Project
+def body_part_keys(project: Project) -> list[str]:
     """The body parts bound to keys 1–9 for this project, fixed once chosen.
 
     The project's own body parts come first (sorted), then common long bones. The list is stored

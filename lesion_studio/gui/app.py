@@ -14,23 +14,18 @@ Nothing here imports torch: start-up must stay fast, and viewing needs no traini
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
-    QSpinBox,
     QStackedWidget,
-    QTabBar,
     QVBoxLayout,
     QWidget,
 )
@@ -39,32 +34,34 @@ from lesion_studio.errors import LesionStudioError
 from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.actions import MENUS, ActionSpec, build_action
 from lesion_studio.gui.annotation import AnnotationController, body_part_keys
-from lesion_studio.gui.application import create_app, process_events_until, run_app
 from lesion_studio.gui.banner import Banner
 from lesion_studio.gui.commands import update_image
-from lesion_studio.gui.docks import PANELS, PanelSpec, action_specs, scrollable
+from lesion_studio.gui.docks import PANELS, DockLayout, action_specs, scrollable
 from lesion_studio.gui.file_jobs import FileJobs
 from lesion_studio.gui.host import Connections
-from lesion_studio.gui.input_guard import guard_wheel, return_focus_on_enter
+from lesion_studio.gui.input_guard import guard_wheel
 from lesion_studio.gui.job_queue import JobQueue, confirm_stop
 from lesion_studio.gui.panels.browser import BrowserPanel
 from lesion_studio.gui.panels.inspector import InspectorPanel
 from lesion_studio.gui.panels.thumbnails import ThumbnailCache
+from lesion_studio.gui.reader_actions import ReaderActions
 from lesion_studio.gui.session import ProjectSession
+from lesion_studio.gui.status_fields import StatusFields
 from lesion_studio.gui.tools.base import PanTool
 from lesion_studio.gui.tools.regions import RegionTool
 from lesion_studio.gui.tools.ruler import RulerTool
 from lesion_studio.gui.viewer.canvas import ImageCanvas
 from lesion_studio.gui.viewer.loader import ImageLoader
+from lesion_studio.gui.window_actions import APP_NAME, WindowActions
 from lesion_studio.io.radiograph import Radiograph
+from lesion_studio.store.database_file import DB_NAME
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import ImageRecord
 
 log = logging.getLogger(__name__)
-APP_NAME = "Lesion Studio"
 
 
-class MainWindow(FileJobs, QMainWindow):
+class MainWindow(DockLayout, FileJobs, WindowActions, ReaderActions, QMainWindow):
     """The main window; it is the :class:`~lesion_studio.gui.host.PanelHost` of its panels."""
 
     image_shown = Signal(int, object)  # image id, Radiograph: on the canvas, after the window's own handling
@@ -109,9 +106,14 @@ class MainWindow(FileJobs, QMainWindow):
         self.empty = QLabel("Open a project (File → Open project, Ctrl+O)\nor run  lesion-studio demo")
         self.empty.setObjectName("empty")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # an image that cannot be shown (a missing file...) gets this placeholder, never the last one
+        self.placeholder = QLabel("")
+        self.placeholder.setObjectName("image_placeholder")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
         self.stack = QStackedWidget()
-        self.stack.addWidget(self.empty)
-        self.stack.addWidget(self.canvas)
+        for page in (self.empty, self.canvas, self.placeholder):
+            self.stack.addWidget(page)
         centre = QWidget()
         layout = QVBoxLayout(centre)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -122,10 +124,7 @@ class MainWindow(FileJobs, QMainWindow):
 
         self._build_docks()
         self._build_actions()
-        self._build_status_bar()
-        self.canvas.cursor_moved.connect(self._cursor_moved)
-        self.canvas.view_changed.connect(self._zoom_changed)
-        self.canvas.levels_changed.connect(self._levels_changed)
+        self.status_fields = StatusFields(self.statusBar(), self.canvas)
         self.canvas.painted.connect(self._painted)
         self.use_tool("box")
         self.resize(1440, 900)
@@ -138,56 +137,6 @@ class MainWindow(FileJobs, QMainWindow):
             self.open_project(project)
 
     # ------------------------------------------------------------------ building
-    def _build_docks(self) -> None:
-        # the bottom docks (synthesis views, gallery, results) span the whole width: between the
-        # side docks the four synthesis views were 60 px wide at 1440×900
-        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
-        for spec in PANELS:
-            dock = QDockWidget(spec.title, self)
-            dock.setObjectName(f"dock_{spec.key}")
-            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                             | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-            dock.setWidget(QLabel(""))
-            dock.setMinimumSize(*spec.min_size)
-            self.addDockWidget(spec.area, dock)
-            if spec.tab_with in self.docks:
-                self.tabifyDockWidget(self.docks[spec.tab_with], dock)
-            self.docks[spec.key] = dock
-        for spec in PANELS:
-            if spec.tab_with in self.docks:
-                self.docks[spec.tab_with].raise_()  # the first dock of a tab group stays in front
-        self._default_dock_sizes()
-
-    def _default_dock_sizes(self) -> None:
-        self.resizeDocks([self.docks["browser"], self.docks["inspector"]], [420, 360], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["synthesis"]], [270], Qt.Orientation.Vertical)
-
-    def reset_layout(self) -> None:
-        """View → Reset layout: every dock back where it started, at its default size."""
-        self.restoreState(self._default_state)
-        for key, dock in self.docks.items():
-            dock.setFloating(False)
-            dock.setVisible(True)
-            if key in ("synthesis", "inspector"):
-                dock.raise_()  # the first tab of each group in front
-        self._default_dock_sizes()
-        self._hide_stale_tab_bars()
-        self.save_layout()
-        self.show_status("Layout reset", 3000)
-
-    def _hide_stale_tab_bars(self) -> None:
-        """Work around a Qt layout bug: when a second group of tabbed docks is built, the tab bar of
-        its intermediate state (e.g. "Synthesis | Gallery") stays visible, floating over another
-        dock. A bar whose tabs are the start of a longer bar's tabs is such a leftover."""
-        bars = [b for b in self.findChildren(QTabBar) if b.parent() is self]
-        tabs = {id(b): [b.tabText(i) for i in range(b.count())] for b in bars}
-        for bar in bars:
-            mine = tabs[id(bar)]
-            if any(o is not bar and len(tabs[id(o)]) > len(mine) and tabs[id(o)][:len(mine)] == mine for o in bars):
-                bar.hide()
-
     def _build_actions(self) -> None:
         menus = {name: self.menuBar().addMenu(f"&{name}") for name in MENUS}
         self.toolbar = self.addToolBar("Main")
@@ -224,16 +173,7 @@ class MainWindow(FileJobs, QMainWindow):
                 self.toolbar.addAction(self.actions_by_key[spec.key])
         self.toolbar.addSeparator()
         self.toolbar.addWidget(QLabel(" Patch "))
-        self.patch_spin = QSpinBox()
-        self.patch_spin.setRange(16, 512)
-        self.patch_spin.setSingleStep(8)
-        self.patch_spin.setSuffix(" px")
-        self.patch_spin.setValue(self.controller.patch_size)
-        self.patch_spin.setToolTip("Normal patch size ([ and ] change it)")
-        self.patch_spin.valueChanged.connect(self.controller.set_patch_size)
-        guard_wheel(self.patch_spin)
-        return_focus_on_enter(self.patch_spin, lambda: self.canvas)
-        self.toolbar.addWidget(self.patch_spin)
+        self.toolbar.addWidget(self._build_patch_spin())
         view_menu = menus["View"]
         view_menu.addSeparator()
         for dock in self.docks.values():
@@ -257,27 +197,7 @@ class MainWindow(FileJobs, QMainWindow):
                 self.show_message(str(exc), "error")
         return run
 
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.status_fields = {k: QLabel("") for k in ("reader", "value", "position", "mm", "zoom", "window")}
-        for key, label in self.status_fields.items():
-            label.setObjectName(f"status_{key}")
-            bar.addPermanentWidget(label)
-
     # ------------------------------------------------------------------ layout and title
-    def _restore_layout(self) -> None:
-        s = prefs.app_settings()
-        geometry = s.value("window/geometry")
-        state = s.value("window/state")
-        if isinstance(geometry, QByteArray | bytes):
-            self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray | bytes):
-            self.restoreState(state)
-
-    def save_layout(self) -> None:
-        prefs.set_value("window/geometry", self.saveGeometry())
-        prefs.set_value("window/state", self.saveState())
-
     def _update_title(self) -> None:
         """Project and image only: edits are already saved, so there is never a '*' here."""
         parts = [APP_NAME]
@@ -318,11 +238,11 @@ class MainWindow(FileJobs, QMainWindow):
                               "Open another project, or start a new one.", "error",
                               action=("New project…", self.new_project))
             return False
-        if path.is_dir() and not (path / "project.sqlite").exists():
+        if path.is_dir() and not (path / DB_NAME).exists():
             self.show_message(f"{path} is a folder but not a Lesion Studio project yet.", "warning",
                               action=("Make it a project", lambda: self._create_and_open(path)))
             return False
-        if path.is_file() and path.name != "project.sqlite":
+        if path.is_file() and path.name != DB_NAME:
             # a radiograph opened from the file manager (the .deb associates .dcm files) or the
             # command line: offer a project around it, in the words of the GUI, not the CLI's
             self.show_message(f"{path.name} is an image, not a project. Lesion Studio keeps images and their "
@@ -399,7 +319,7 @@ class MainWindow(FileJobs, QMainWindow):
         if self.thumbnails is not None:
             self.thumbnails.shutdown()
         self.canvas.set_radiograph(None)
-        self._clear_image_status()
+        self.status_fields.clear()
         self.controller.set_image(None, None)
         self.record = None
         self.session.close()
@@ -408,12 +328,6 @@ class MainWindow(FileJobs, QMainWindow):
         self.stack.setCurrentWidget(self.empty)
         self._update_title()
         self._update_enabled()
-
-    def _replace_dock_widget(self, key: str, widget: QWidget) -> None:
-        old = self.docks[key].widget()
-        self.docks[key].setWidget(widget)
-        if old is not None:
-            old.deleteLater()
 
     # ------------------------------------------------------------------ PanelHost (see gui/host.py)
     @property
@@ -430,16 +344,6 @@ class MainWindow(FileJobs, QMainWindow):
         """A passing note of success; it also retires an error banner that no longer applies."""
         self.statusBar().showMessage(text, timeout_ms)
         self.banner.clear_error()
-
-    def show_dock(self, key: str, toggle: bool = False) -> None:
-        dock = self.docks.get(key)
-        if dock is None:
-            return
-        if toggle and dock.isVisible():
-            dock.hide()
-            return
-        dock.show()
-        dock.raise_()
 
     def select_image(self, image_id: int) -> None:
         if self.session is not None:
@@ -463,16 +367,6 @@ class MainWindow(FileJobs, QMainWindow):
         if self.canvas.tool is tool:
             self.use_tool("box")
         del self.tools[name]
-
-    def _check_missing(self) -> None:
-        assert self.session is not None
-        missing = self.session.project.missing_images()
-        if missing:
-            n = len(missing)
-            self.show_message(
-                f"{n} image file{'s are' if n > 1 else ' is'} missing (moved or on an unplugged drive), "
-                f"e.g. {missing[0].abs_path}. Re-link finds them by content.", "warning",
-                action=("Re-link…", self.relink_images))
 
     def _bind_body_part_keys(self) -> None:
         assert self.session is not None
@@ -502,6 +396,10 @@ class MainWindow(FileJobs, QMainWindow):
         self._show_regions_in_inspector()
         self._update_title()
         self._show_started = time.perf_counter()
+        if not rec.abs_path.exists():  # known at once: never leave the previous image to draw on
+            self._image_failed(rec.id, "the image file is missing (moved, renamed or on a drive that is "
+                                       "not plugged in)")
+            return
         self.loader.request(rec.id, rec.abs_path)
 
     def _image_loaded(self, image_id: int, rg: Radiograph) -> None:
@@ -511,6 +409,7 @@ class MainWindow(FileJobs, QMainWindow):
             self.banner.hide()
         from lesion_studio.io.display import preset_levels
 
+        self.stack.setCurrentWidget(self.canvas)
         self.canvas.set_radiograph(rg, preset_levels(rg, self._preset))
         self.controller.set_image(self.session, self.record)
         self.inspector.set_spacing(rg.pixel_spacing_mm, rg.spacing_source)
@@ -527,8 +426,12 @@ class MainWindow(FileJobs, QMainWindow):
             return
         self.canvas.set_radiograph(None)
         self.inspector.set_spacing(None, "")
-        self._clear_image_status()
+        self.status_fields.clear()
         self.controller.set_image(self.session, None)
+        self.controller.unavailable = f"{self.record.name} cannot be shown, so nothing can be drawn on it"
+        self.placeholder.setText(f"{self.record.name}\n\nCannot show this image: {message}.\n\n"
+                                 f"{self.record.abs_path}")
+        self.stack.setCurrentWidget(self.placeholder)
         self.inspector.show_tags({})
         self._update_enabled()
         self.image_failed.emit(image_id, message)
@@ -537,9 +440,6 @@ class MainWindow(FileJobs, QMainWindow):
 
     def _painted(self) -> None:
         self.last_paint_s = time.perf_counter() - self._show_started
-
-    def current_radiograph(self) -> Radiograph | None:
-        return self.canvas.radiograph
 
     # ------------------------------------------------------------------ edits arriving from the store
     def _image_edited(self, image_id: int) -> None:
@@ -556,39 +456,9 @@ class MainWindow(FileJobs, QMainWindow):
             self._show_regions_in_inspector()
         self._show_reader_status()
 
-    def _reader_view_changed(self) -> None:
-        """Mine / another reader / all: the viewer and the inspector show that reader's boxes."""
-        self.controller.select(None)
-        self.controller.reload_regions()
-        self._show_regions_in_inspector()
-        self._show_reader_status()
-
     def _focus_image(self, image_id: int) -> None:
         if self.record is None or self.record.id != image_id:
             self.browser.select_image(image_id)
-
-    def _show_regions_in_inspector(self) -> None:
-        if self.session is None or self.record is None:
-            return
-        from lesion_studio.store.lesion_types import lesion_types
-        from lesion_studio.store.measurements import measurements
-        from lesion_studio.store.readers import reader_labels
-
-        p = self.session.project
-        view = self.session.reader_view
-        self.inspector.show_regions(p.boxes(self.record.id, reader=view), p.normal_patches(self.record.id),
-                                    self.controller.selected, measurements(p, self.record.id, reader=view),
-                                    lesion_types(p))
-        self.inspector.show_reader_labels(reader_labels(p, self.record.id), self.session.author)
-
-    def _show_reader_status(self) -> None:
-        if self.session is None:
-            self.status_fields["reader"].setText("")
-            return
-        view = self.session.reader_view
-        shown = "all readers" if view is None else ("mine" if view == self.session.author else view)
-        typed = self.controller.current_type or "no type"
-        self.status_fields["reader"].setText(f"reader {self.session.author} · showing {shown} · new box: {typed}")
 
     def _selection_changed(self, key: object) -> None:
         self.inspector.select_region(key)  # type: ignore[arg-type]
@@ -596,186 +466,6 @@ class MainWindow(FileJobs, QMainWindow):
     def _inspector_edit(self, fields: dict, text: str) -> None:
         if self.session is not None and self.record is not None:
             update_image(self.session, self.record.id, text, **fields)
-
-    def _confirm_relabel(self, rec: ImageRecord) -> bool:
-        if not self.actions_by_key["ask_relabel"].isChecked():
-            return True
-        answer = QMessageBox.question(
-            self, "Relabel as lesion?",
-            f"{rec.name} is labelled normal. Relabel it as lesion now that it has a lesion box?")
-        return answer == QMessageBox.StandardButton.Yes
-
-    # ------------------------------------------------------------------ status bar
-    def _cursor_moved(self, x: float, y: float) -> None:
-        f = self.status_fields
-        rg = self.canvas.radiograph
-        if rg is None or math.isnan(x):
-            f["value"].setText("")
-            f["position"].setText("")
-            f["mm"].setText("")
-            return
-        col, row = int(x), int(y)
-        value = rg.pixels[row, col]
-        f["value"].setText(f"value {value:g}" if rg.pixels.dtype.kind == "f" else f"value {int(value)}")
-        f["position"].setText(f"x {col}  y {row}")
-        if rg.pixel_spacing_mm:
-            sr, sc = rg.pixel_spacing_mm
-            f["mm"].setText(f"{x * sc:.1f}, {y * sr:.1f} mm")
-        else:
-            f["mm"].setText("")
-
-    def _clear_image_status(self) -> None:
-        """No image: no zoom, window or pixel readout (it used to say "zoom 33200%")."""
-        for field in self.status_fields.values():
-            field.setText("")
-
-    def _zoom_changed(self, zoom: float) -> None:
-        shown = self.canvas.radiograph is not None
-        self.status_fields["zoom"].setText(f"zoom {zoom * 100:.0f}%" if shown else "")
-
-    def _levels_changed(self, lo: float, hi: float) -> None:
-        self.status_fields["window"].setText(f"W {hi - lo:.0f} L {(lo + hi) / 2:.0f}")
-
-    # ------------------------------------------------------------------ action handlers
-    def new_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the new project")
-        if folder:
-            self._create_and_open(Path(folder))
-
-    def _create_and_open(self, folder: Path) -> bool:
-        try:
-            Project.create(folder).close()
-        except LesionStudioError as exc:
-            self.show_message(str(exc), "error")
-            return False
-        return self.open_project(folder)
-
-    def open_project_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a project folder")
-        if folder:
-            self.open_project(folder)
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for path in prefs.recent_projects():
-            action = self.recent_menu.addAction(str(path))
-            action.triggered.connect(lambda _c=False, p=path: self.open_project(p))
-        if not self.recent_menu.actions():
-            self.recent_menu.addAction("(none yet)").setEnabled(False)
-
-    def undo(self) -> None:
-        if self.session is not None:
-            self.session.undo_stack.undo()
-
-    def redo(self) -> None:
-        if self.session is not None:
-            self.session.undo_stack.redo()
-
-    def delete_selected_region(self) -> None:
-        self.controller.delete_selected()
-
-    def deselect(self) -> None:
-        for tool in self.tools.values():
-            tool.cancel()
-        self.controller.select(None)
-
-    def focus_search(self) -> None:
-        self.browser.search.setFocus()
-        self.browser.search.selectAll()
-
-    def fit_view(self) -> None:
-        self.canvas.fit()
-
-    def actual_size(self) -> None:
-        self.canvas.set_zoom(1.0)
-
-    def zoom_in(self) -> None:
-        self.canvas.zoom_by(1.25)
-
-    def zoom_out(self) -> None:
-        self.canvas.zoom_by(0.8)
-
-    def apply_preset(self, preset: str) -> None:
-        from lesion_studio.io.display import preset_levels
-
-        rg = self.canvas.radiograph
-        if rg is None:
-            return
-        self._preset = preset
-        self.canvas.set_levels(*preset_levels(rg, preset))
-
-    def toggle_invert(self, checked: bool) -> None:
-        self.canvas.set_inverted(checked)
-
-    def toggle_overlays(self, hidden: bool) -> None:
-        self.canvas.set_overlays_hidden(hidden)
-        self.statusBar().showMessage("Boxes and patches hidden (H shows them)" if hidden else
-                                     "Boxes and patches shown", 2000)
-
-    def next_image(self) -> None:
-        if self.session is not None:
-            self.browser.step(1)
-
-    def previous_image(self) -> None:
-        if self.session is not None:
-            self.browser.step(-1)
-
-    def toggle_label(self) -> None:
-        """L: lesion ↔ normal. A lesion image with boxes asks first: a normal image has no boxes,
-        so relabelling deletes them in the same undo step (drawing a box on a normal image asks too)."""
-        if self.session is None or self.record is None:
-            return
-        rec = self.record
-        new = "normal" if rec.label == "lesion" else "lesion"
-        boxes = self.session.project.boxes(rec.id) if new == "normal" else []
-        if not boxes:
-            update_image(self.session, rec.id, f"Label {new}", label=new)
-            self.statusBar().showMessage(f"{rec.name}: {new}", 3000)
-            return
-        n = len(boxes)
-        answer = QMessageBox.question(
-            self, "Relabel as normal?",
-            f"{rec.name} has {n} lesion box{'es' if n > 1 else ''}. A normal image has none: relabel it normal "
-            f"and delete {'them' if n > 1 else 'it'}? (Undo brings {'them' if n > 1 else 'it'} back.)",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-        if answer != QMessageBox.StandardButton.Yes:
-            self.statusBar().showMessage(f"{rec.name}: still lesion", 3000)
-            return
-        from lesion_studio.gui.commands import LESION, DeleteRegionCommand
-
-        stack = self.session.undo_stack
-        stack.beginMacro("Label normal (delete its boxes)")
-        try:
-            self.controller.select(None)
-            for box in boxes:
-                stack.push(DeleteRegionCommand(self.session, LESION, rec.id, box.id, box.box))
-            update_image(self.session, rec.id, "Label normal", label="normal")
-        finally:
-            stack.endMacro()
-        self.statusBar().showMessage(f"{rec.name}: normal ({n} box{'es' if n > 1 else ''} deleted)", 3000)
-
-    def toggle_excluded(self) -> None:
-        if self.session is None or self.record is None:
-            return
-        if self.record.exclusions:
-            update_image(self.session, self.record.id, "Include image", exclusions=[], exclusion_note="")
-            self.statusBar().showMessage(f"{self.record.name}: included again", 3000)
-            return
-        from lesion_studio.gui.dialogs import ExclusionDialog
-
-        dialog = ExclusionDialog(self.record.name, self.record.exclusion_note, self)
-        if dialog.exec() != ExclusionDialog.DialogCode.Accepted:
-            return
-        update_image(self.session, self.record.id, "Exclude image", exclusions=[dialog.reason()],
-                     exclusion_note=dialog.note.text())
-        self.statusBar().showMessage(f"{self.record.name}: excluded ({dialog.reason()})", 3000)
-
-    def set_body_part_key(self, index: int) -> None:
-        if self.session is None or self.record is None or index > len(self.body_parts):
-            return
-        part = self.body_parts[index - 1]
-        update_image(self.session, self.record.id, f"Body part {part}", body_part=part)
-        self.statusBar().showMessage(f"{self.record.name}: {part}", 3000)
 
     def use_tool(self, name: str) -> None:
         if name not in self.tools:  # a panel's tool (e.g. "synthesis") before its panel exists
@@ -788,109 +478,6 @@ class MainWindow(FileJobs, QMainWindow):
         if key in self.actions_by_key:
             self.actions_by_key[key].setChecked(True)
 
-    def cycle_type(self, step: int) -> None:
-        """T / Shift+T: the selected box's lesion type (and the type of boxes drawn next)."""
-        if self.session is None:
-            return
-        name = self.controller.cycle_type(step)
-        selected = self.controller.selected
-        what = f"box #{selected[1]}" if selected and selected[0] == "lesion" else "new boxes"
-        self.statusBar().showMessage(f"Lesion type for {what}: {name or 'none'}", 3000)
-        self._show_reader_status()
-
-    def edit_reader_name(self) -> None:
-        """Tools → Reader name…: who this user is (kept in the settings, asked once)."""
-        from PySide6.QtWidgets import QInputDialog
-
-        from lesion_studio.errors import ProjectError
-
-        current = prefs.reader_name()
-        name, ok = QInputDialog.getText(self, "Reader name", "Your name as a reader (it is recorded with every box, "
-                                        "label and ruler you make):", text=current)
-        if not ok:
-            return
-        try:
-            name = prefs.set_reader_name(name)
-        except ProjectError as exc:
-            self.show_message(str(exc), "error")
-            return
-        if self.session is not None:
-            self.session.author = name
-            self.browser.me = name
-            self.browser.fill_readers()
-            self._reader_view_changed()
-        self.show_status(f"Reader: {name}")
-
-    def show_agreement(self) -> Any:
-        """Tools → Reader agreement…: κ, box F1 and mean IoU per reader pair, computed in the background."""
-        if self.session is None:
-            return None
-        from lesion_studio.dataset.agreement import agreement_report
-        from lesion_studio.gui.panels.agreement import AgreementDialog
-
-        project = self.session.project
-
-        def job(progress, cancel):  # noqa: ANN001, ANN202
-            return agreement_report(project)
-
-        def done(report) -> None:  # noqa: ANN001
-            self.agreement_dialog = AgreementDialog(report, self)
-            self.agreement_dialog.show()
-
-        return self.run_job(job, "Reader agreement", done)
-
-    def adjudicate_boxes(self) -> None:
-        """Image → Adjudicate boxes…: two readers' boxes on this image, picked or merged into consensus."""
-        if self.session is None or self.record is None:
-            return
-        from lesion_studio.gui.panels.agreement import AdjudicationDialog
-
-        dialog = AdjudicationDialog(self.session, self.record.id, self)
-        if not dialog.has_readers():
-            self.show_message("Adjudication needs boxes from two readers on this image.", "info")
-            return
-        self.adjudication_dialog = dialog
-        dialog.show()
-
-    def create_project_for_file(self, file: Path, folder: Path | None = None) -> bool:
-        """Make a project next to a radiograph (or in ``folder``), import the file, open it."""
-        file = Path(file)
-        if folder is None:
-            default = file.parent / f"{file.stem} project"
-            chosen = QFileDialog.getExistingDirectory(self, f"Folder for the project of {file.name}",
-                                                      str(file.parent))
-            if not chosen:
-                return False
-            folder = Path(chosen) if Path(chosen) != file.parent else default
-        try:
-            Project.create(folder).close()
-        except LesionStudioError as exc:
-            self.show_message(str(exc), "error")
-            return False
-        if not self.open_project(folder):
-            return False
-        self.import_images(file)
-        return True
-
-    def change_patch_size(self, delta: int) -> None:
-        self.patch_spin.setValue(self.controller.set_patch_size(self.controller.patch_size + delta))
-        self.statusBar().showMessage(f"Normal patch size {self.controller.patch_size} px", 2000)
-
-    def toggle_ask_relabel(self, checked: bool) -> None:
-        prefs.set_value("annotate/ask_relabel", checked)
-
-    def show_shortcuts(self) -> None:
-        from lesion_studio.gui.dialogs import ShortcutsDialog
-
-        ShortcutsDialog(self).exec()
-
-    def show_about(self) -> None:
-        from lesion_studio import __version__
-
-        QMessageBox.about(self, f"About {APP_NAME}",
-                          f"<b>{APP_NAME}</b> {__version__}<br>Curate bone-lesion boxes, synthesize lesions "
-                          "and train classifiers.<br>Every edit is saved the moment you make it.")
-
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.job_queue.busy() and not confirm_stop(self, self.job_queue):
@@ -902,6 +489,3 @@ class MainWindow(FileJobs, QMainWindow):
         self.loader.shutdown()
         super().closeEvent(event)
 
-
-__all__ = ["APP_NAME", "PANELS", "MainWindow", "PanelSpec", "action_specs", "create_app", "process_events_until",
-           "run_app"]

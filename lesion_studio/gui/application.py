@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.gui import settings as prefs
+from lesion_studio.store.database_file import DB_NAME
 
 if TYPE_CHECKING:
     from lesion_studio.gui.app import MainWindow
@@ -79,7 +80,7 @@ def run_app(project: Path | None = None, *, exit_when_shown: bool = False) -> in
     configure_logging()
     app = create_app()
     if project is None:
-        recent = [p for p in prefs.recent_projects() if (p / "project.sqlite").exists()]
+        recent = [p for p in prefs.recent_projects() if (p / DB_NAME).exists()]
         project = recent[0] if recent else None
     from lesion_studio.gui.app import MainWindow
 

@@ -1,4 +1,4 @@
-"""Small dialogs: exclusion reason, import, export, keyboard shortcuts. All keyboard-driven."""
+"""Small dialogs: exclusion reason, import, export (annotations, synthetic samples), keyboard shortcuts."""
 
 from __future__ import annotations
 
@@ -138,6 +138,37 @@ class ExportDialog(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Export to", self.out.text())
         if folder:
             self.out.setText(folder)
+
+
+class ExportSamplesDialog(QDialog):
+    """Folder, format and which samples: the choices of ``lesion-studio export-samples``."""
+
+    def __init__(self, default_folder: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export kept synthetic samples")
+        self.folder = QLineEdit(str(default_folder))
+        self.fmt = QComboBox()
+        self.fmt.addItem("PNG (lossless, native bit depth) + JSON sidecar", "png")
+        self.fmt.addItem("DICOM (DERIVED, new UIDs, de-identified) + JSON sidecar", "dicom")
+        self.status = QComboBox()
+        self.status.addItem("Accepted (kept here or accepted in the gallery)", "accepted")
+        self.status.addItem("All synthetic samples", "all")
+        form = QFormLayout(self)
+        form.addRow("Folder", _path_row(self.folder, self._browse))
+        form.addRow("Format", self.fmt)
+        form.addRow("Samples", self.status)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Export synthetic samples to", self.folder.text())
+        if chosen:
+            self.folder.setText(chosen)
+
+    def values(self) -> tuple[Path, str, str]:
+        return Path(self.folder.text()), str(self.fmt.currentData()), str(self.status.currentData())
 
 
 class ShortcutsDialog(QDialog):

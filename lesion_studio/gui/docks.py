@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QScrollArea, QWidget
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QScrollArea, QTabBar, QWidget
 
+from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.actions import ACTIONS, ActionSpec
+from lesion_studio.gui.host import PanelHost
 from lesion_studio.gui.panels import experiments, gallery, synthesis, training
 from lesion_studio.gui.panels.browser import BrowserPanel
 from lesion_studio.gui.panels.inspector import InspectorPanel
@@ -30,7 +31,7 @@ class PanelSpec:
     key: str
     title: str
     area: Qt.DockWidgetArea
-    factory: Callable[[Any, ProjectSession], QWidget]
+    factory: Callable[[PanelHost, ProjectSession], QWidget]
     tab_with: str = ""  # key of an earlier dock to share a tabbed area with (first layout only)
     # Tall panels sit in a scroll area, so their height never sets the window's minimum size (the
     # canvas must keep the room it needs on a laptop screen).
@@ -47,11 +48,11 @@ def scrollable(widget: QWidget) -> QScrollArea:
     return area
 
 
-def _browser(window: Any, session: ProjectSession) -> QWidget:
-    return BrowserPanel(session.project, window.thumbnails, me=session.author)
+def _browser(host: PanelHost, session: ProjectSession) -> QWidget:
+    return BrowserPanel(session.project, host.thumbnails, me=session.author)
 
 
-def _inspector(window: Any, session: ProjectSession) -> QWidget:
+def _inspector(host: PanelHost, session: ProjectSession) -> QWidget:
     return InspectorPanel()
 
 
@@ -67,7 +68,7 @@ PANELS: list[PanelSpec] = [
     PanelSpec("experiments", "Experiments", Qt.DockWidgetArea.RightDockWidgetArea, experiments.ExperimentsPanel,
               tab_with="inspector", actions=experiments.ACTIONS, min_size=(300, 200)),
     PanelSpec("gallery", "Gallery", Qt.DockWidgetArea.BottomDockWidgetArea, gallery.GalleryPanel,
-              tab_with="synthesis", actions=gallery.ACTIONS, min_size=(400, 200)),
+              tab_with="synthesis", actions=gallery.ACTIONS, scroll=False, min_size=(600, 200)),
     PanelSpec("results", "Results", Qt.DockWidgetArea.BottomDockWidgetArea, ResultsPanel, tab_with="synthesis",
               min_size=(400, 200)),
 ]
@@ -81,3 +82,87 @@ def action_specs() -> list[ActionSpec]:
     if twice:
         raise ValueError(f"actions declared twice: {sorted(twice)}")
     return specs
+
+
+class DockLayout:
+    """The main window's docks: built from :data:`PANELS`, laid out, saved and restored (a mixin of
+    :class:`~lesion_studio.gui.app.MainWindow`, a QMainWindow with ``docks``)."""
+
+    def _build_docks(self) -> None:
+        # the bottom docks (synthesis views, gallery, results) span the whole width: between the
+        # side docks the four synthesis views were 60 px wide at 1440×900
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
+        for spec in PANELS:
+            dock = QDockWidget(spec.title, self)
+            dock.setObjectName(f"dock_{spec.key}")
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+            dock.setWidget(QLabel(""))
+            dock.setMinimumSize(*spec.min_size)
+            self.addDockWidget(spec.area, dock)
+            if spec.tab_with in self.docks:
+                self.tabifyDockWidget(self.docks[spec.tab_with], dock)
+            self.docks[spec.key] = dock
+        for spec in PANELS:
+            if spec.tab_with in self.docks:
+                self.docks[spec.tab_with].raise_()  # the first dock of a tab group stays in front
+        self._default_dock_sizes()
+
+    def _default_dock_sizes(self) -> None:
+        self.resizeDocks([self.docks["browser"], self.docks["inspector"]], [420, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["synthesis"]], [270], Qt.Orientation.Vertical)
+
+    def reset_layout(self) -> None:
+        """View → Reset layout: every dock back where it started, at its default size."""
+        self.restoreState(self._default_state)
+        for key, dock in self.docks.items():
+            dock.setFloating(False)
+            dock.setVisible(True)
+            if key in ("synthesis", "inspector"):
+                dock.raise_()  # the first tab of each group in front
+        self._default_dock_sizes()
+        self._hide_stale_tab_bars()
+        self.save_layout()
+        self.show_status("Layout reset", 3000)
+
+    def _hide_stale_tab_bars(self) -> None:
+        """Work around a Qt layout bug: when a second group of tabbed docks is built, the tab bar of
+        its intermediate state (e.g. "Synthesis | Gallery") stays visible, floating over another
+        dock. A bar whose tabs are the start of a longer bar's tabs is such a leftover."""
+        bars = [b for b in self.findChildren(QTabBar) if b.parent() is self]
+        tabs = {id(b): [b.tabText(i) for i in range(b.count())] for b in bars}
+        for bar in bars:
+            mine = tabs[id(bar)]
+            if any(o is not bar and len(tabs[id(o)]) > len(mine) and tabs[id(o)][:len(mine)] == mine for o in bars):
+                bar.hide()
+
+    def _restore_layout(self) -> None:
+        s = prefs.app_settings()
+        geometry = s.value("window/geometry")
+        state = s.value("window/state")
+        if isinstance(geometry, QByteArray | bytes):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray | bytes):
+            self.restoreState(state)
+
+    def save_layout(self) -> None:
+        prefs.set_value("window/geometry", self.saveGeometry())
+        prefs.set_value("window/state", self.saveState())
+
+    def _replace_dock_widget(self, key: str, widget: QWidget) -> None:
+        old = self.docks[key].widget()
+        self.docks[key].setWidget(widget)
+        if old is not None:
+            old.deleteLater()
+
+    def show_dock(self, key: str, toggle: bool = False) -> None:
+        dock = self.docks.get(key)
+        if dock is None:
+            return
+        if toggle and dock.isVisible():
+            dock.hide()
+            return
+        dock.show()
+        dock.raise_()

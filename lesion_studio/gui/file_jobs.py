@@ -2,7 +2,8 @@
 
 A mixin of :class:`~lesion_studio.gui.app.MainWindow` (it uses the window's session, browser,
 loader, banner and job queue); kept in its own module so the window's assembly stays readable.
-Each action runs a core function (``import_source``, ``export_project``, ``Project.relink``) as
+Each action runs a core function (``import_source``, ``export_project``, ``export_samples``,
+``Project.relink``) as
 a job; :meth:`FileJobs.run_job` is also what panels get as ``PanelHost.run_job``.
 """
 
@@ -95,8 +96,7 @@ class FileJobs:
         def done(report) -> None:  # noqa: ANN001
             self.browser.reload()
             self._bind_body_part_keys()
-            text = (f"Imported {report.added} image(s), {report.boxes} box(es), "
-                    f"{report.normal_patches} normal patch(es); {report.already_present} already present.")
+            text = report.summary()
             details = None
             if report.skipped:
                 names = [s.name for s in report.skipped]
@@ -108,9 +108,8 @@ class FileJobs:
                 first = report.problems[0]
                 text += (f" {len(report.problems)} annotation row(s) skipped or clipped, e.g. {first['file']} "
                          f"{first['where']}: {first['reason']}")
-            if report.cancelled:
-                text += " (cancelled: the images imported so far are kept)"
-            self.show_message(text, "warning" if report.skipped or report.problems else "info", action=details)
+            level = "warning" if report.skipped or report.problems or not report.files_found else "info"
+            self.show_message(text, level, action=details)
             if self.record is None and self.browser.visible_image_ids():
                 self.browser.select_image(self.browser.visible_image_ids()[0])
 
@@ -155,6 +154,45 @@ class FileJobs:
             " ".join([f"Exported {r['images']} image(s) and {r['boxes']} box(es) as {fmt} to {out}.",
                       *r.get("notes", [])]), "warning" if r.get("notes") else "info"))
 
+    def export_kept_samples(self: Any, out: Path | None = None, fmt: str | None = None,
+                            status: str = "accepted") -> Job | None:
+        """Export accepted synthetic samples (PNG/DICOM + sidecars); asks for folder and format unless given."""
+        if self.session is None:
+            return None
+        project = self.session.project
+        if out is None or fmt is None:
+            from lesion_studio.gui.dialogs import ExportSamplesDialog
+
+            dialog = ExportSamplesDialog(project.folder / "exports" / "synthetic", self)
+            if dialog.exec() != ExportSamplesDialog.DialogCode.Accepted:
+                return None
+            out, fmt, status = dialog.values()
+        from lesion_studio.samples.folder_export import export_samples
+
+        target, kind = Path(out), str(fmt)
+
+        def job(progress, cancel):  # noqa: ANN001, ANN202
+            return export_samples(project, target, kind, status=status, progress=progress, cancel=cancel)
+
+        def done(report) -> None:  # noqa: ANN001
+            text = f"Exported {report.count} synthetic sample(s) as {kind.upper()} to {report.out_dir}."
+            if report.failed:
+                text += f" {len(report.failed)} could not be read (sample {report.failed[0][0]}: {report.failed[0][1]})"
+            self.show_message(text, "warning" if report.failed else "info")
+
+        return self.run_job(job, "Export synthetic samples", done)
+
+    def _check_missing(self: Any) -> None:
+        """On opening a project: say how many image files are missing, and offer Re-link."""
+        assert self.session is not None
+        missing = self.session.project.missing_images()
+        if missing:
+            n = len(missing)
+            self.show_message(
+                f"{n} image file{'s are' if n > 1 else ' is'} missing (moved or on an unplugged drive), "
+                f"e.g. {missing[0].abs_path}. Re-link finds them by content.", "warning",
+                action=("Re-link…", self.relink_images))
+
     def relink_images(self: Any, folder: Path | None = None) -> Job | None:
         if self.session is None:
             return None
@@ -166,10 +204,7 @@ class FileJobs:
         project = self.session.project
 
         def job(progress, cancel):  # noqa: ANN001, ANN202
-            def report(i: int, n: int) -> None:
-                cancel.raise_if_cancelled("Re-linking")
-                progress(ProgressEvent("relink", i, n, "comparing file contents"))
-            return project.relink(folder, progress=report)
+            return project.relink(folder, progress=progress, cancel=cancel)
 
         def done(found: dict) -> None:
             self.loader.forget()

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QAction
 
     from lesion_studio.gui.job_queue import Job, JobQueue
+    from lesion_studio.gui.panels.thumbnails import ThumbnailCache
     from lesion_studio.gui.session import ProjectSession
     from lesion_studio.gui.viewer.canvas import ImageCanvas
-    from lesion_studio.io.radiograph import Radiograph
     from lesion_studio.store.records import ImageRecord
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ class PanelHost(Protocol):
     """The main window as a panel sees it."""
 
     job_queue: JobQueue
+    #: the open project's browser thumbnails (rendered off the GUI thread, cached on disk)
+    thumbnails: ThumbnailCache | None
     #: (image id, Radiograph): the viewer shows a newly loaded image (after the window's own handling)
     image_shown: SignalInstance
     #: (image id, message): an image could not be shown
@@ -54,8 +56,6 @@ class PanelHost(Protocol):
     def viewer(self) -> ImageCanvas:
         """The image canvas: panels draw overlays on it and read its levels and inversion."""
         ...
-
-    def current_radiograph(self) -> Radiograph | None: ...
 
     def show_message(self, text: str, level: str = "info",
                      action: tuple[str, Callable[[], None]] | None = None) -> None: ...

@@ -77,7 +77,6 @@ class Job(QObject):
         self.error: str | None = None
         self.worker: JobWorker | None = None
         self._verdict: tuple[JobState, Any, str | None] | None = None
-        self.submitted_at = time.time()
         self.started_at: float | None = None  # None: never ran (still queued, or dropped from the queue)
 
     # slots for the worker's signals (queued onto the GUI thread, where this object lives)

@@ -136,9 +136,6 @@ class TaskPool(QObject):
     def pending_count(self) -> int:
         return len(self._pending)
 
-    def is_pending(self, key: object) -> bool:
-        return key in self._pending
-
     def drop_queued(self) -> None:
         """Forget work not yet started (scrolled past); running tasks still deliver."""
         self._pool.clear()

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from lesion_studio.patches.sampling import (
     window_air_fractions,
 )
 from lesion_studio.store.records import Box, ImageRecord
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +160,7 @@ def _seed(*parts: Any) -> int:
 
 # ---------------------------------------------------------------------------- building
 def build_patch_set(
-    project: Any,
+    project: Project,
     *,
     body_parts: list[str] | None = None,
     splits: list[str] | None = None,
@@ -311,11 +314,11 @@ def _cut(pixels: np.ndarray, value_range: tuple[float, float], windows: list[Box
     return out
 
 
-def _open(project: Any, rec: ImageRecord):  # noqa: ANN202
+def _open(project: Project, rec: ImageRecord):  # noqa: ANN202
     return project.open_radiograph(rec.id)
 
 
-def _lesion_patches(project: Any, rec: ImageRecord, boxes: list[Box],
+def _lesion_patches(project: Project, rec: ImageRecord, boxes: list[Box],
                     params: PatchParams) -> tuple[np.ndarray, list[Box], np.ndarray]:
     rg = _open(project, rec)
     rng = np.random.default_rng(_seed(params.seed, rec.sha256, LESION))
@@ -325,7 +328,7 @@ def _lesion_patches(project: Any, rec: ImageRecord, boxes: list[Box],
             window_air_fractions(rg.pixels, windows))
 
 
-def _normal_patches(project: Any, rec: ImageRecord, picked: list[Box], fractions: np.ndarray,
+def _normal_patches(project: Project, rec: ImageRecord, picked: list[Box], fractions: np.ndarray,
                     air_targets: np.ndarray | None, params: PatchParams) -> tuple[np.ndarray, list[Box], np.ndarray]:
     rg = _open(project, rec)
     if picked:

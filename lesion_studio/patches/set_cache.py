@@ -29,13 +29,16 @@ import tempfile
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lesion_studio.errors import DiskFullError, is_disk_full
 from lesion_studio.files import atomic_write_json
 from lesion_studio.store.records import Box, ImageRecord
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +72,14 @@ class PatchSources:
         return len(self.lesion) + len(self.normal)
 
 
-def training_images(project: Any, label: str, body_parts: list[str] | None,
+def training_images(project: Project, label: str, body_parts: list[str] | None,
                     splits: list[str] | None) -> list[ImageRecord]:
     """Images of ``label`` that may train the GAN: not excluded, in the body parts and splits."""
     records = project.images(label=label, body_parts=body_parts or None, include_excluded=False)
     return [r for r in records if r.split in splits] if splits else records
 
 
-def patch_sources(project: Any, body_parts: list[str] | None, splits: list[str] | None,
+def patch_sources(project: Project, body_parts: list[str] | None, splits: list[str] | None,
                   normal_source: str) -> PatchSources:
     """The GAN's source images and their regions, in four queries (not one per image).
 
@@ -107,7 +110,7 @@ def patch_set_key(sources: PatchSources, params: Any, body_parts: list[str] | No
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()[:32]
 
 
-def set_folder(project: Any) -> Path:
+def set_folder(project: Project) -> Path:
     return Path(project.folder) / "cache" / FOLDER
 
 
@@ -226,7 +229,7 @@ class PreparationEstimate:
     measured: bool  # the decoding rate was measured in this project (else a reference figure)
 
 
-def preparation_estimate(project: Any, *, body_parts: list[str] | None, splits: list[str] | None,
+def preparation_estimate(project: Project, *, body_parts: list[str] | None, splits: list[str] | None,
                          params: Any) -> PreparationEstimate:
     """How long the next start with these settings will spend preparing patches (reads the
     database, prepares nothing)."""

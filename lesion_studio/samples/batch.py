@@ -46,7 +46,7 @@ from lesion_studio.synthesis.pipeline import (
     sample_normal_windows,
     synthesize_many,
 )
-from lesion_studio.synthesis.translator import Translator, load_translator
+from lesion_studio.synthesis.translator import Translator, open_translator
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,40 @@ def score_samples(project: Project, sample_ids: Sequence[int], classifier: int |
 
 
 # ---------------------------------------------------------------------------- the job
+def _new_batch(project: Project, batch_name: str | None, model_name: str) -> str:
+    """The batch's name: the one asked for (refused if taken), else one that never collides, even
+    for two batches started in the same second."""
+    if batch_name:
+        batch = safe_batch_name(batch_name)
+        if project.synthetic_samples(batch=batch):
+            raise LesionStudioError(f"The batch {batch!r} already exists; choose another name.")
+        return batch
+    stem = batch = default_batch_name(model_name)
+    suffix = 1
+    while project.synthetic_samples(batch=batch):
+        suffix += 1
+        batch = f"{stem}-{suffix}"
+    return batch
+
+
+def _score(project: Project, result: BatchResult, classifier: int | str | None, scorer: Scorer | None,
+           progress: ProgressCallback, cancel: CancelToken | None) -> None:
+    """Score a batch's candidates with a registered classifier or a scorer, and store the scores."""
+    def scoring_progress(event: ProgressEvent) -> None:
+        progress(ProgressEvent("score", event.done, event.total, "scoring candidates"))
+
+    if scorer is not None:
+        scores = list(scorer(project, list(result.sample_ids), progress=scoring_progress, cancel=cancel))
+        for sid, s in zip(result.sample_ids, scores, strict=True):
+            project.update_synthetic_sample(sid, score=float(s))
+        result.classifier = getattr(scorer, "name", "custom scorer")
+    else:
+        assert classifier is not None
+        scores = score_samples(project, result.sample_ids, classifier, progress=scoring_progress, cancel=cancel)
+        result.classifier = project.model(classifier).name
+    result.scores = {sid: float(s) for sid, s in zip(result.sample_ids, scores, strict=True)}
+
+
 def generate_candidates(
     project: Project,
     model: int | str | Any,
@@ -207,23 +241,15 @@ def generate_candidates(
 
     ``model`` is a registered UNIT model (name or id) or a ready translator. With ``classifier``
     (a registered DRN) or a ``scorer`` callable, the candidates are scored afterwards and the
-    scores stored. Cancelling keeps the candidates made so far (``cancelled=True``); they are
-    scored too, so a cut-short batch is still a usable one.
+    scores stored. Cancelling keeps the candidates made so far; they are scored too, so a cut-short
+    batch is still a usable one, and then raises ``JobCancelled`` with the result (``cancelled``
+    set) as ``partial``: the one cancel contract of long jobs.
     """
     t0 = time.perf_counter()
     if count < 1:
         raise LesionStudioError("Ask for at least one candidate.")
-    translator = model if isinstance(model, Translator) else load_translator(project, model, backend=backend)
-    if batch_name:
-        batch = safe_batch_name(batch_name)
-        if project.synthetic_samples(batch=batch):
-            raise LesionStudioError(f"The batch {batch!r} already exists; choose another name.")
-    else:  # an automatic name never collides, even for two batches started in the same second
-        stem = batch = default_batch_name(translator.model_name)
-        suffix = 1
-        while project.synthetic_samples(batch=batch):
-            suffix += 1
-            batch = f"{stem}-{suffix}"
+    translator = model if isinstance(model, Translator) else open_translator(project, model, backend=backend)
+    batch = _new_batch(project, batch_name, translator.model_name)
     rng = np.random.default_rng(seed)
     ns = draw_n(np.random.default_rng([seed, 1]), n_range, count)
     result = BatchResult(batch=batch, model=translator.model_name)
@@ -252,26 +278,15 @@ def generate_candidates(
         result.cancelled = True
     if not result.sample_ids:
         if result.cancelled:
-            result.seconds = time.perf_counter() - t0
-            return result
+            raise JobCancelled("Batch synthesis")
         raise LesionStudioError("No candidate could be made (no tissue found for sampled windows?).")
     if classifier is not None or scorer is not None:
-        def scoring_progress(event: ProgressEvent) -> None:
-            progress(ProgressEvent("score", event.done, event.total, "scoring candidates"))
-
-        score_cancel = None if result.cancelled else cancel
-        if scorer is not None:
-            scores = list(scorer(project, list(result.sample_ids), progress=scoring_progress, cancel=score_cancel))
-            for sid, s in zip(result.sample_ids, scores, strict=True):
-                project.update_synthetic_sample(sid, score=float(s))
-            result.classifier = getattr(scorer, "name", "custom scorer")
-        else:
-            assert classifier is not None
-            scores = score_samples(project, result.sample_ids, classifier, progress=scoring_progress,
-                                   cancel=score_cancel)
-            result.classifier = project.model(classifier).name
-        result.scores = {sid: float(s) for sid, s in zip(result.sample_ids, scores, strict=True)}
+        # a cancelled batch is still scored in full: a cut-short batch stays a usable one
+        _score(project, result, classifier, scorer, progress, None if result.cancelled else cancel)
     result.seconds = time.perf_counter() - t0
-    log.info("batch %s: %d candidates in %.1f s", batch, result.count, result.seconds)
+    log.info("batch %s: %d candidates in %.1f s%s", batch, result.count, result.seconds,
+             " (cancelled)" if result.cancelled else "")
+    if result.cancelled:
+        raise JobCancelled("Batch synthesis", partial=result)
     return result
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,13 @@ from lesion_studio.files import atomic_write
 from lesion_studio.io.images import encode_png
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import Box, SyntheticSample, utc_now
+
+if TYPE_CHECKING:
+    from lesion_studio.synthesis.pipeline import SynthesisResult
+
+
+#: The batch of samples kept one at a time (the Synthesis panel's Keep), and its folder.
+KEPT_BATCH = "kept"
 
 
 def save_synthetic_sample(
@@ -65,7 +72,7 @@ def batch_folder_name(batch: str) -> str:
     """The folder a batch's images go to under ``synthetic/``: its name with anything but letters,
     digits, '.', '_', '+' and '-' replaced, never empty and never a way out of ``synthetic/``."""
     safe = re.sub(r"[^A-Za-z0-9_.+-]+", "_", batch.strip()).strip("._")[:80]
-    return safe or "kept"
+    return safe or KEPT_BATCH
 
 
 def load_sample_pixels(project: Project, sample: SyntheticSample) -> np.ndarray:
@@ -81,3 +88,14 @@ def load_sample_pixels(project: Project, sample: SyntheticSample) -> np.ndarray:
             "Regenerate the sample."
         ) from exc
     return arr.astype(np.uint16) if arr.dtype != np.uint8 else arr
+
+
+def keep_result(project: Project, result: SynthesisResult, image_id: int, model_id: int | None,
+                kept_from: str = "synthesis panel") -> int:
+    """Save a synthesized image as an ``accepted`` sample of batch :data:`KEPT_BATCH`, with its full
+    provenance (source image and hash, window, model, n, seed, stochastic, where it was kept)."""
+    provenance = {**result.provenance, "kept_from": kept_from, "image_id": image_id,
+                  "source": {**result.provenance.get("source", {}), "image_id": image_id}}
+    return save_synthetic_sample(project, result.image, source_image_id=image_id, window=result.window, n=result.n,
+                                 seed=result.seed, model_id=model_id, provenance=provenance, status="accepted",
+                                 batch=KEPT_BATCH)

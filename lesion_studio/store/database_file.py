@@ -8,6 +8,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+#: A project's live database, inside the project folder.
+DB_NAME = "project.sqlite"
+
 
 def connect_file(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """A connection to a database file that is not a project's live database: one being built

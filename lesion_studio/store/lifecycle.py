@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import IO
 
 from lesion_studio.files import _fsync_directory, temp_path
-from lesion_studio.store.database_file import connect_file
+from lesion_studio.store.database_file import DB_NAME, connect_file
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "project.sqlite"
 LOCK_NAME = ".lesion-studio.lock"
 CREATING_NAME = ".lesion-studio.creating"
 #: Tables whose rows mean "someone committed something here".

@@ -28,7 +28,7 @@ from typing import Any
 
 from lesion_studio.errors import DamagedProjectError, DiskFullError, ReadOnlyProjectError, is_disk_full
 from lesion_studio.store.backup import last_good_backup
-from lesion_studio.store.database_file import connect_file  # noqa: F401 - used here and by lifecycle
+from lesion_studio.store.database_file import DB_NAME, connect_file  # noqa: F401 - used here and by lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def is_writable(folder: Path, db: Path) -> bool:
 
 def damaged_error(folder: Path, detail: str) -> DamagedProjectError:
     """The message for a damaged database, offering the newest backup that is sound."""
-    db = folder / "project.sqlite"
+    db = folder / DB_NAME
     backup = last_good_backup(folder)
     if backup is not None:
         advice = (f"The last good backup is {backup} (its name holds the UTC time it was made): close Lesion "

@@ -12,14 +12,16 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import lesion_studio.store.lifecycle as lifecycle
 import lesion_studio.store.opening as opening
-from lesion_studio.errors import DiskFullError, ProjectError, ReadOnlyProjectError, is_disk_full
+from lesion_studio.errors import DiskFullError, JobCancelled, ProjectError, ReadOnlyProjectError, is_disk_full
 from lesion_studio.files import file_sha256
+from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
+from lesion_studio.store.database_file import DB_NAME
+from lesion_studio.store.events import announce_models_changed
 from lesion_studio.store.records import (
     EXCLUSION_REASONS,
     LABELS,
@@ -34,13 +36,13 @@ from lesion_studio.store.records import (
     SyntheticSample,
     dumps,
     loads,
+    resolve_stored_path,
     utc_now,
 )
 from lesion_studio.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
-DB_NAME = lifecycle.DB_NAME
 #: The settings key of the project's secret group-key salt (made with the project; see deid.py).
 GROUP_SALT_KEY = "group_key_salt"
 _IMAGE_FIELDS = {
@@ -226,10 +228,6 @@ class Project:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     # ------------------------------------------------------------------ folders
-    @property
-    def db_path(self) -> Path:
-        return self.folder / DB_NAME
-
     def subfolder(self, name: str) -> Path:
         """A folder inside the project (``images``, ``cache``, ``models``, ``runs``, ``synthetic``...).
 
@@ -256,8 +254,7 @@ class Project:
             return str(path)
 
     def resolve_path(self, stored: str) -> Path:
-        path = Path(stored)
-        return path if path.is_absolute() else self.folder / path
+        return resolve_stored_path(self.folder, stored)
 
     # ------------------------------------------------------------------ transactions
     @contextlib.contextmanager
@@ -487,14 +484,14 @@ class Project:
     def missing_images(self) -> list[ImageRecord]:
         return [r for r in self.images() if not r.abs_path.exists()]
 
-    def relink(
-        self, folder: str | Path, progress: Callable[[int, int], None] | None = None
-    ) -> dict[int, Path]:
+    def relink(self, folder: str | Path, *, progress: ProgressCallback = no_progress,
+               cancel: CancelToken | None = None) -> dict[int, Path]:
         """Find moved images by content hash under ``folder`` and point the project at them.
 
         Every file under ``folder`` is a candidate, but files named like a missing image are
         hashed first and the search stops once every missing image is found, so the common case (a
-        moved folder) hashes little. Returns {image_id: new path}.
+        moved folder) hashes little. Returns {image_id: new path}. Cancelled, it records what it
+        found so far and raises ``JobCancelled`` with that as ``partial`` (the one cancel contract).
         """
         missing = self.missing_images()
         if not missing:
@@ -507,11 +504,14 @@ class Project:
         # Same-name files first: the common case of a moved folder resolves without hashing much.
         candidates.sort(key=lambda p: p.name not in names)
         found: dict[int, Path] = {}
+        cancelled = False
         for i, path in enumerate(candidates):
-            if progress:
-                progress(i, len(candidates))
             if len(found) == len(missing):
                 break
+            if cancel is not None and cancel.cancelled:
+                cancelled = True
+                break
+            progress(ProgressEvent("relink", i, len(candidates), "comparing file contents"))
             digest = file_sha256(path)
             for rec in by_hash.get(digest, []):
                 if rec.id not in found:
@@ -523,6 +523,8 @@ class Project:
                     "UPDATE images SET path = ?, modified_at = ? WHERE id = ?",
                     (self.store_path(path), utc_now(), image_id),
                 )
+        if cancelled:
+            raise JobCancelled("Re-linking", partial=found)
         return found
 
     # ------------------------------------------------------------------ boxes and patches
@@ -647,7 +649,9 @@ class Project:
                 )
             except sqlite3.IntegrityError as exc:
                 raise ProjectError(f"A model named {name!r} already exists. Choose another name.") from exc
-            return int(cur.lastrowid)
+            model_id = int(cur.lastrowid)
+        announce_models_changed(self.folder)
+        return model_id
 
     def models(self, kind: str | None = None) -> list[ModelRecord]:
         return [self._model_row(r) for r in self._select("models", {"kind": kind})]
@@ -674,11 +678,8 @@ class Project:
                 raise ProjectError(f"There is no model with id {model_id}.")
             cur.execute("UPDATE models SET metadata = ? WHERE id = ?",
                         (dumps({**loads(row[0]), **values}), model_id))
+        announce_models_changed(self.folder)
         return self.model(model_id)
-
-    def delete_model(self, model_id: int) -> None:
-        with self._tx() as cur:
-            cur.execute("DELETE FROM models WHERE id = ?", (model_id,))
 
     def _run_row(self, row: sqlite3.Row) -> RunRecord:
         return RunRecord(
@@ -893,8 +894,4 @@ class Project:
         out["synthetic_samples"] = int(self._query("SELECT COUNT(*) FROM synthetic_samples")[0][0])
         return out
 
-
-def record_with(record: ImageRecord, **changes: Any) -> ImageRecord:
-    """A copy of an image record with some fields changed (for undo snapshots)."""
-    return replace(record, **changes)
 

@@ -16,6 +16,12 @@ BODY_PART_UNKNOWN = ""
 DEFAULT_LESION_TYPES = ("fracture", "lytic", "sclerotic", "mixed", "other")
 
 
+def resolve_stored_path(folder: Path, stored: str | Path) -> Path:
+    """A path as the database stores it (relative to the project folder when inside it) made usable."""
+    path = Path(stored)
+    return path if path.is_absolute() else Path(folder) / path
+
+
 @dataclass(frozen=True)
 class Box:
     """An axis-aligned box in image pixel coordinates, x0 < x1, y0 < y1 (pixel edges, not centres)."""
@@ -192,6 +198,10 @@ class ModelRecord:
     config: dict[str, Any]
     metadata: dict[str, Any]
     created_at: str
+
+    def weights(self, folder: Path) -> Path:
+        """The model's weights file, for the project in ``folder``."""
+        return resolve_stored_path(folder, self.path)
 
 
 @dataclass(frozen=True)

@@ -63,10 +63,14 @@ def is_stale(meta: dict[str, Any], weights: Path, record_sha: str, direction: st
         return True
 
 
-def export_direction(project: Any, record: Any, weights: Path, meta: dict[str, Any], direction: str) -> dict[str, Any]:
-    """Export ``direction`` from the weights, register its hash, and return the updated metadata.
+def export_direction(folder: Path, record: Any, weights: Path, meta: dict[str, Any],
+                     direction: str) -> dict[str, Any]:
+    """Export ``direction`` from the weights, register its hash in the project in ``folder``, and
+    return the updated metadata.
 
     The weights are checked against the registered hash first (the export inherits their trust).
+    The hash is registered through a connection of this thread's own (a translator is loaded from
+    a record on whichever thread needs it), so the store announces the change like any other.
     Raises :class:`LesionStudioError` when they do not match or the export fails.
     """
     with _LOCK:
@@ -84,9 +88,11 @@ def export_direction(project: Any, record: Any, weights: Path, meta: dict[str, A
                                   directions=(direction,))[direction]
         files = {**(meta.get("files") or {}), "onnx" if direction == "h2l" else f"onnx_{direction}": FILES[direction]}
         values = {HASH_KEYS[direction]: digest, SOURCE_KEY: record.sha256, "files": files}
-        register = getattr(project, "update_model_metadata", None)
-        if register is not None and record.id is not None:
-            register(record.id, **values)
+        if record.id:
+            from lesion_studio.store.project import Project
+
+            with Project.open(folder) as project:
+                project.update_model_metadata(record.id, **values)
         else:  # still trusted in this process: exported here from checked weights
             log.warning("could not register the ONNX export of %s; it will be exported again next time", record.name)
         return {**meta, **values}

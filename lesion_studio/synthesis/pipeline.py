@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from lesion_studio.patches.sampling import DEFAULT_SIDE_FACTORS, normal_windows,
 from lesion_studio.store.records import Box, ImageRecord
 from lesion_studio.synthesis.blend import DEFAULT_BLEND, DEFAULT_N, blend, paste_back
 from lesion_studio.synthesis.translator import Translator, supports
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +196,7 @@ def synthesize_lesion(radiograph: Radiograph, window: Box, translator: Translato
 
 
 # ---------------------------------------------------------------------------- source windows
-def lesion_side_fractions(project: Any, body_parts: Sequence[str] | None,
+def lesion_side_fractions(project: Project, body_parts: Sequence[str] | None,
                           side_factors: tuple[float, float] = DEFAULT_SIDE_FACTORS) -> np.ndarray:
     """Relative window sides (÷ image's shorter side) the lesion windows of these body parts have.
 
@@ -209,7 +212,7 @@ def lesion_side_fractions(project: Any, body_parts: Sequence[str] | None,
     return np.clip(np.array(fractions, dtype=np.float64), 0.01, 1.0)
 
 
-def sample_normal_windows(project: Any, image: ImageRecord, count: int, rng: np.random.Generator, *,
+def sample_normal_windows(project: Project, image: ImageRecord, count: int, rng: np.random.Generator, *,
                           radiograph: Radiograph | None = None, side_fractions: Sequence[float] | None = None,
                           min_tissue: float = 0.7, air_targets: Sequence[float] | None = None) -> list[Box]:
     """``count`` windows on tissue in ``image`` (may be fewer), sized like the project's lesion windows.
@@ -254,7 +257,7 @@ class SourceWindowRule:
         self.parts = set((data.get("lesion") or {}).get("body_parts") or {})
         self._sizes: dict[str, np.ndarray] = {}  # per body part: one registry query each
 
-    def targets(self, project: Any, image: ImageRecord,
+    def targets(self, project: Project, image: ImageRecord,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         """(side fractions, air shares or None) to draw ``image``'s source windows from."""
         if self.stats is not None and image.body_part in self.parts:
@@ -269,7 +272,7 @@ class SourceWindowRule:
         return fractions, rng.choice(np.asarray(self.stats["air_fractions"], float), size=fractions.size)
 
 
-def normal_patch_sources(project: Any, body_parts: Sequence[str] | None = None,
+def normal_patch_sources(project: Project, body_parts: Sequence[str] | None = None,
                          split: str | None = None) -> list[tuple[ImageRecord, Box]]:
     """(image, square window) for every picked normal patch on a non-excluded normal image."""
     out = []
@@ -280,7 +283,13 @@ def normal_patch_sources(project: Any, body_parts: Sequence[str] | None = None,
     return out
 
 
-def synthesize_many(project: Any, translator: Translator, sources: Sequence[tuple[ImageRecord, Box]], *,
+class RadiographSource(Protocol):
+    """Where :func:`synthesize_many` reads source images: a project, or a cache in front of one."""
+
+    def open_radiograph(self, image_id: int) -> Radiograph: ...
+
+
+def synthesize_many(project: RadiographSource, translator: Translator, sources: Sequence[tuple[ImageRecord, Box]], *,
                     n: float = DEFAULT_N, seed: int = 0, stochastic: bool = False, blend_mode: str = DEFAULT_BLEND,
                     translation: str = DEFAULT_TRANSLATION, progress: ProgressCallback = no_progress,
                     cancel: CancelToken | None = None) -> Iterator[tuple[ImageRecord, SynthesisResult]]:

@@ -1,6 +1,7 @@
 """The translator runtime: patches in [-1, 1] → translated patches, via onnxruntime or torch.
 
-``load_translator(project, model)`` picks the ONNX backend when ``model.onnx`` exists (numpy +
+``load_translator(record, folder)`` (or ``open_translator(project, ref)``, which finds the record,
+built-in models included) picks the ONNX backend when ``model.onnx`` exists (numpy +
 onnxruntime only: a reading workstation needs no torch) and the torch backend otherwise (or when
 asked). Sessions come from :mod:`lesion_studio.onnx_runtime`, which offers CUDA only when a GPU
 is really there. Each direction has its own ONNX file and session (see
@@ -16,7 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,6 +27,10 @@ from lesion_studio.models import layout
 from lesion_studio.models.specs import UnitArch
 from lesion_studio.onnx_runtime import make_session, physical_cores
 from lesion_studio.synthesis import deferred_onnx
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
+    from lesion_studio.store.records import ModelRecord
 
 log = logging.getLogger(__name__)
 #: Brings one direction's file up to date before it is opened: (direction, metadata) → metadata.
@@ -200,18 +205,26 @@ class TorchTranslator(_TranslatorBase):
 
 
 # ---------------------------------------------------------------------------- loading
-def load_translator(project: Any, model: int | str, *, backend: str = "auto", device: str = "auto") -> Translator:
-    """The translator of a registered UNIT model. ``backend``: auto (ONNX when exported), onnx, torch.
+def open_translator(project: Project, model: int | str, *, backend: str = "auto",
+                    device: str = "auto") -> Translator:
+    """The translator of a project's UNIT model by id or name, or of a built-in one (registered in
+    the project on first use); see :func:`load_translator`."""
+    from lesion_studio.builtin_models import resolve_model
 
+    return load_translator(resolve_model(project, model), project.folder, backend=backend, device=device)
+
+
+def load_translator(record: ModelRecord, folder: Path, *, backend: str = "auto", device: str = "auto") -> Translator:
+    """The translator of the registered UNIT model ``record`` of the project in ``folder``.
+
+    Needs only the record and the model's files, no database connection, so a worker thread can
+    load it from a record read elsewhere. ``backend``: auto (ONNX when exported), onnx, torch.
     ``device`` applies to the torch backend (auto: CUDA when available; note CUDA convolutions use
     TF32 by default, so they differ from the CPU/ONNX result by ~1e-3).
     """
-    from lesion_studio.builtin_models import resolve_model
-
-    record = resolve_model(project, model)  # a project's own model, or a built-in one
     if record.kind != "unit":
         raise LesionStudioError(f"Model {record.name!r} is a {record.kind} model, not a UNIT translator.")
-    weights = project.resolve_path(record.path)
+    weights = record.weights(folder)
     onnx_path = layout.onnx_path(weights)
     meta = _unit_metadata(weights, record.metadata)
     try:
@@ -221,7 +234,7 @@ def load_translator(project: Any, model: int | str, *, backend: str = "auto", de
                                 f"({exc}); retrain it.") from exc
     if backend not in ("auto", "onnx", "torch"):
         raise LesionStudioError(f"Unknown translator backend {backend!r}; use auto, onnx or torch.")
-    refresh = _refresher(project, record, weights) \
+    refresh = _refresher(folder, record, weights) \
         if backend != "torch" and deferred_onnx.exportable(record, meta, weights) else None
     if refresh is not None:
         try:
@@ -259,12 +272,12 @@ def load_translator(project: Any, model: int | str, *, backend: str = "auto", de
         raise LesionStudioError(f"Model {record.name!r} has no usable ONNX export and torch is not installed.") from exc
 
 
-def _refresher(project: Any, record: Any, weights: Path) -> Refresh:
+def _refresher(folder: Path, record: ModelRecord, weights: Path) -> Refresh:
     """Export a direction of ``record`` when its file is missing or stale; else leave it."""
     def refresh(direction: str, meta: dict[str, Any]) -> dict[str, Any]:
         if not deferred_onnx.is_stale(meta, weights, record.sha256, direction):
             return meta
-        return deferred_onnx.export_direction(project, record, weights, meta, direction)
+        return deferred_onnx.export_direction(folder, record, weights, meta, direction)
     return refresh
 
 

@@ -18,11 +18,11 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lesion_studio.classifier.config import PRESETS, ClassifierConfig, preset
+from lesion_studio.classifier.config import ClassifierConfig
 from lesion_studio.classifier.data import LabelledSet, epoch_order
 from lesion_studio.config import to_dict
 from lesion_studio.errors import LesionStudioError
@@ -30,27 +30,24 @@ from lesion_studio.extras import require
 from lesion_studio.files import file_sha256, remove_stale_temp_files
 from lesion_studio.jobs import CancelToken, EtaClock, ProgressCallback, ProgressEvent, no_progress
 from lesion_studio.models import layout
-from lesion_studio.models.layout import DRN_FORMAT, LAST, WEIGHTS
-from lesion_studio.training.common import (
-    Distributed,
-    autocast,
+from lesion_studio.models.checkpoint import (
     check_state_shapes,
     has_checkpoint,
     load_checkpoint,
     save_checkpoint,
     select_device,
-    step_generator,
-    unwrap,
 )
+from lesion_studio.models.layout import DRN_FORMAT, LAST, WEIGHTS
+from lesion_studio.training.common import Distributed, autocast, step_generator, unwrap
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 torch = require("torch", "Classifier training")
 
-from lesion_studio.models.drn import load_classifier  # noqa: E402 (re-exported for callers)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PRESETS", "ClassifierConfig", "ClassifierTrainer", "load_classifier", "predict", "preset",
-           "train_classifier"]
 
 
 @dataclass
@@ -420,7 +417,7 @@ def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def train_classifier(
-    project: Any, config: ClassifierConfig, *, name: str, out_dir: str | Path | None = None,
+    project: Project, config: ClassifierConfig, *, name: str, out_dir: str | Path | None = None,
     body_parts: list[str] | None = None, include_excluded: bool = False, synthetic: Any = (),
     register: bool = True, resume: bool = True, progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None, cache_dir: Path | None = None, repeats: Any = (),

@@ -9,7 +9,7 @@ Conventions every trainer follows (the GAN and the classifier alike):
   sidecar (config, step, non-tensor optimizer state, data summary, hashes). Both are written
   atomically (temp file + rename). Loading never unpickles: safetensors and JSON only. The format
   and device choice are defined in :mod:`lesion_studio.models.checkpoint` (inference loads weights
-  without the trainers) and re-exported here.
+  without the trainers); trainers import them from there.
 - The same code runs under ``torchrun --nproc_per_node=N``: :class:`Distributed` reads the torchrun
   environment, picks NCCL on GPU and Gloo on CPU, and only rank 0 writes files or reports progress.
 """
@@ -21,7 +21,6 @@ import logging
 import os
 import random
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -29,17 +28,6 @@ from lesion_studio.extras import require
 
 torch = require("torch", "Training")
 
-from lesion_studio.models.checkpoint import (  # noqa: E402, F401
-    check_state_shapes,
-    decode_state,
-    encode_state,
-    has_checkpoint,
-    load_checkpoint,
-    previous_path,
-    save_checkpoint,
-    select_device,
-)
-from lesion_studio.models.layout import sidecar_path  # noqa: E402, F401
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +49,6 @@ def step_generator(seed: int, step: int, stream: int = 0, device: str | torch.de
     gen = torch.Generator(device=device)
     gen.manual_seed(step_seed(seed, step, stream))
     return gen
-
-
-def step_rng(seed: int, step: int, stream: int = 0) -> np.random.Generator:
-    return np.random.default_rng(step_seed(seed, step, stream))
 
 
 # ---------------------------------------------------------------------------- distributed
@@ -153,25 +137,7 @@ def unwrap(module: torch.nn.Module) -> torch.nn.Module:
     return module.module if hasattr(module, "module") and isinstance(module.module, torch.nn.Module) else module
 
 
-# ---------------------------------------------------------------------------- RNG state and precision
-def rng_state() -> dict[str, Any]:
-    """Global RNG states as checkpointable data (belt and braces next to per-step generators)."""
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-                             "python_version": random.getstate()[0], "python_gauss": random.getstate()[2]}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    if "torch" in state:
-        torch.set_rng_state(state["torch"].to(torch.uint8))
-    if "python" in state:
-        random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([t.to(torch.uint8) for t in state["cuda"]])
-
-
+# ---------------------------------------------------------------------------- precision
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX tiles).
 

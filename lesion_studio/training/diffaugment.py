@@ -26,8 +26,6 @@ from lesion_studio.extras import require
 
 torch = require("torch", "GAN training")
 
-# The policy names and their parsing are config facts (no torch), kept with the UNIT config.
-from lesion_studio.training.unit_config import parse_policy  # noqa: E402, F401 (re-exported)
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator, like: torch.Tensor) -> torch.Tensor:

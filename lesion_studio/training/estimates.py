@@ -25,10 +25,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lesion_studio.errors import JobCancelled, LesionStudioError
 from lesion_studio.jobs import CancelToken, ProgressEvent
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ def rate_key(arch: str, input_size: int, lane: str) -> str:
     return f"{arch}/{int(input_size)}/{lane}"
 
 
-def classifier_workload(project: Any, config: Any, body_parts: list[str] | None = None, *,
+def classifier_workload(project: Project, config: Any, body_parts: list[str] | None = None, *,
                         with_accepted_synthetic: bool = False) -> ClassifierWorkload:
     """The training and validation images a run of ``config`` would use (database only, no decoding)."""
     from lesion_studio.classifier.data import accepted_training_samples, split_records

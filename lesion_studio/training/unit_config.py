@@ -6,33 +6,43 @@ it, so choosing a preset or checking a config file never loads torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, make_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from lesion_studio.config import from_dict, read_config_file
 from lesion_studio.errors import ConfigError
-from lesion_studio.models.specs import DIS_NORMS, UNIT_ARCHS, UnitArch
+from lesion_studio.models.specs import DIS_NORMS, UNIT_ARCHS, UnitArch, unit_fast
 
 #: What ``diff_augment`` may name; :mod:`lesion_studio.training.diffaugment` implements each.
 DIFF_AUGMENT_POLICIES = ("brightness", "contrast", "translation", "cutout")
+#: What a resumed run takes from the request that resumes it rather than from its saved config: the
+#: run's length and how it runs and reports. Everything else (the networks, data, losses) is the
+#: saved run's own.
+RUN_FIELDS = ("iterations", "device", "cpu_threads", "sample_every", "checkpoint_every", "assess", "compile_mode",
+              "cpu_bf16")
 #: What ``compile_mode`` may name: "none" or a torch.compile mode.
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
+#: The architecture fields of a UNIT config: those of :class:`UnitArch`, but the input channels
+#: (radiographs are grey, always 1).
+ARCH_FIELDS = tuple(f.name for f in fields(UnitArch) if f.name != "in_channels")
+
+
+def _arch_settings(default: UnitArch) -> type:
+    """A dataclass holding :data:`ARCH_FIELDS` as flat settings, defaulting to ``default``'s values:
+    the config files stay flat (``base_channels: 16``) while the fields are UnitArch's own."""
+    return make_dataclass("UnitArchSettings", [(name, int, field(default=getattr(default, name)))
+                                               for name in ARCH_FIELDS])
+
+
 @dataclass
-class UnitTrainConfig:
-    """Every setting of a UNIT run. Saved as ``config.yaml`` next to every checkpoint."""
+class UnitTrainConfig(_arch_settings(unit_fast())):  # type: ignore[misc]
+    """Every setting of a UNIT run. Saved as ``config.yaml`` next to every checkpoint. The
+    architecture settings come first, from :class:`UnitArch` (the ``fast`` network by default)."""
 
     preset: str = "fast"
-    # architecture (see models.specs.UnitArch)
-    base_channels: int = 16
-    n_downsample: int = 2
-    n_res: int = 4
-    n_shared: int = 1
-    dis_channels: int = 32
-    dis_layers: int = 4
-    dis_scales: int = 3
     # data
     resolution: int = 128
     body_parts: list[str] = field(default_factory=list)  # empty: every body part
@@ -111,9 +121,7 @@ class UnitTrainConfig:
             raise ConfigError(f"UNIT config: compile_mode must be one of {', '.join(COMPILE_MODES)}.")
 
     def arch(self) -> UnitArch:
-        return UnitArch(in_channels=1, base_channels=self.base_channels, n_downsample=self.n_downsample,
-                        n_res=self.n_res, n_shared=self.n_shared, dis_channels=self.dis_channels,
-                        dis_layers=self.dis_layers, dis_scales=self.dis_scales)
+        return UnitArch(in_channels=1, **{name: getattr(self, name) for name in ARCH_FIELDS})
 
     def patch_params(self) -> Any:
         from lesion_studio.patches.dataset import PatchParams
@@ -134,9 +142,7 @@ def parse_policy(text: str) -> tuple[str, ...]:
 
 
 def _arch_fields(arch: UnitArch) -> dict[str, Any]:
-    d = arch.to_dict()
-    d.pop("in_channels")
-    return d
+    return {name: getattr(arch, name) for name in ARCH_FIELDS}
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -1,7 +1,7 @@
 """Saving a trained UNIT model's generator weights (where its files go: :mod:`lesion_studio.models.layout`).
 
 Loading is :func:`lesion_studio.models.unit.load_unit_model`, next to the networks, so the torch
-translator backend loads weights without importing the trainers; it is re-exported here.
+translator backend loads weights without importing the trainers.
 Loading never unpickles: safetensors + JSON only.
 """
 
@@ -11,17 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from lesion_studio.extras import require
-from lesion_studio.models.layout import CHECKPOINT as CHECKPOINT  # re-exported for callers
 from lesion_studio.models.layout import UNIT_FORMAT
 
 torch = require("torch", "Saving a UNIT model")
 
-from lesion_studio.models.unit import load_unit_model as load_unit_model  # noqa: E402 (re-exported)
 
 
 def save_unit_model(path: Path, generators: Any, metadata: dict[str, Any]) -> str:
     """Write the generator weights + sidecar atomically; returns the weights' sha256."""
-    from lesion_studio.training.common import save_checkpoint, unwrap
+    from lesion_studio.models.checkpoint import save_checkpoint
+    from lesion_studio.training.common import unwrap
 
     gen = unwrap(generators)
     state = {k: v.detach().float().cpu().contiguous() for k, v in gen.state_dict().items()}

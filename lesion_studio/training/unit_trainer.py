@@ -20,7 +20,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,11 +41,11 @@ from lesion_studio.models.layout import (
     SAMPLES,
     WEIGHTS,
 )
-from lesion_studio.training.unit_config import UnitTrainConfig, default_model_name, load_config
-from lesion_studio.training.unit_config import preset_config as preset_config  # re-exported for callers
+from lesion_studio.training.unit_config import RUN_FIELDS, UnitTrainConfig, default_model_name, load_config
 
 torch = require("torch", "Training the GAN")
 
+from lesion_studio.models import checkpoint  # noqa: E402
 from lesion_studio.models.unit import (  # noqa: E402
     loss_terms,
     unit_discriminators,
@@ -53,6 +53,9 @@ from lesion_studio.models.unit import (  # noqa: E402
 )
 from lesion_studio.training import common  # noqa: E402
 from lesion_studio.training.unit_files import save_unit_model  # noqa: E402
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,8 @@ LOSS_READ_EVERY_GPU = 25  # iterations between loss reads (host syncs) on a GPU;
 
 def _augmenter(cfg: UnitTrainConfig, it: int, rank: int) -> Any:
     """The discriminator-input transform of iteration ``it`` (identity without a DiffAugment policy)."""
-    from lesion_studio.training.diffaugment import diff_augment, parse_policy
+    from lesion_studio.training.diffaugment import diff_augment
+    from lesion_studio.training.unit_config import parse_policy
 
     policy = parse_policy(cfg.diff_augment)
     if not policy:
@@ -95,7 +99,7 @@ class TrainResult:
 class UnitTrainer:
     """One UNIT training run. Build it, then call :meth:`run`."""
 
-    def __init__(self, project: Any, config: UnitTrainConfig, *, name: str | None = None, resume: bool = False,
+    def __init__(self, project: Project, config: UnitTrainConfig, *, name: str | None = None, resume: bool = False,
                  progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
                  patch_cache: str = "disk") -> None:
         self.project = project
@@ -112,24 +116,22 @@ class UnitTrainer:
         self.precision = "fp32"  # what the run computes in, set when it starts (cpu_bf16 "auto" resolves then)
 
     def _resolve_config(self, config: UnitTrainConfig) -> UnitTrainConfig:
-        """On resume the saved config wins, except the run length, device, compilation and reporting intervals."""
+        """On resume the saved config wins, except the fields of ``unit_config.RUN_FIELDS`` (length, device...)."""
         ckpt = self.model_dir / CHECKPOINT
         if not self.resume:
             existing = [m for m in self.project.models(kind="unit") if m.name == self.name]
-            if existing or common.has_checkpoint(ckpt):
+            if existing or checkpoint.has_checkpoint(ckpt):
                 raise LesionStudioError(f"A model named {self.name!r} already exists in this project. "
                                         "Resume it (--resume) or choose another --name.")
             return config
-        if not common.has_checkpoint(ckpt):
+        if not checkpoint.has_checkpoint(ckpt):
             if any(m.name == self.name for m in self.project.models()):
                 raise LesionStudioError(f"Model {self.name!r} has no checkpoint to resume ({ckpt} is missing).")
             log.info("no checkpoint for %s yet: starting a new run", self.name)
             self.resume = False
             return config
         saved = load_config(self.model_dir / CONFIG)
-        return replace(saved, iterations=config.iterations, device=config.device, cpu_threads=config.cpu_threads,
-                       sample_every=config.sample_every, checkpoint_every=config.checkpoint_every,
-                       assess=config.assess, compile_mode=config.compile_mode, cpu_bf16=config.cpu_bf16)
+        return replace(saved, **{f: getattr(config, f) for f in RUN_FIELDS})
 
     # ------------------------------------------------------------------ run
     def run(self) -> TrainResult:
@@ -138,7 +140,7 @@ class UnitTrainer:
         cfg = self.config
         dist = common.Distributed.from_env(cfg.device)
         try:
-            device = common.select_device(cfg.device, dist.local_rank if dist.initialised else None)
+            device = checkpoint.select_device(cfg.device, dist.local_rank if dist.initialised else None)
             if device.type == "cpu" and cfg.cpu_threads > 0:
                 torch.set_num_threads(cfg.cpu_threads)
             common.seed_everything(cfg.seed)
@@ -178,8 +180,8 @@ class UnitTrainer:
             return common.autocast(device, amp)
         start = 0
         if self.resume:
-            states, meta = common.load_checkpoint(self.model_dir / CHECKPOINT,
-                                                  check=lambda st, md: _check_resumable(st, md, arch, cfg))
+            states, meta = checkpoint.load_checkpoint(self.model_dir / CHECKPOINT,
+                                                      check=lambda st, md: _check_resumable(st, md, arch, cfg))
             gen.load_state_dict(states["gen"])
             dis.load_state_dict(states["dis"])
             _load_adam(opt_g, states["opt_g"])
@@ -358,9 +360,9 @@ class UnitTrainer:
         # The history first: a checkpoint never covers iterations its history lacks (resume cuts
         # the history back to the checkpoint's iteration).
         atomic_write(self.model_dir / HISTORY, json.dumps(self.history).encode())
-        common.save_checkpoint(self.model_dir / CHECKPOINT, states,
-                               {"iteration": it, "config": to_dict(self.config), "name": self.name,
-                                "data": patches.summary()}, keep_previous=True)
+        checkpoint.save_checkpoint(self.model_dir / CHECKPOINT, states,
+                                   {"iteration": it, "config": to_dict(self.config), "name": self.name,
+                                    "data": patches.summary()}, keep_previous=True)
 
     def _read_history(self) -> list[dict[str, float]]:
         return self._read_json(HISTORY)
@@ -457,13 +459,13 @@ class _LiveTranslator:
 
 def _check_resumable(states: dict[str, Any], meta: dict[str, Any], arch: Any, cfg: UnitTrainConfig) -> None:
     """Refuse a checkpoint that lacks a part resume needs, or whose networks do not fit the config
-    (raises LesionStudioError, so :func:`common.load_checkpoint` tries the previous one)."""
+    (raises LesionStudioError, so `checkpoint.load_checkpoint` tries the previous one)."""
     missing = [k for k in ("gen", "dis", "opt_g", "opt_d", "sched_g", "sched_d") if not isinstance(states.get(k), dict)]
     if missing or not isinstance(meta.get("iteration"), int):
         raise LesionStudioError(f"The checkpoint lacks {', '.join(missing) or 'its iteration'}, which resume needs.")
-    common.check_state_shapes(lambda: unit_generators(arch), states["gen"], "the checkpoint's generators")
-    common.check_state_shapes(lambda: unit_discriminators(arch, cfg.dis_norm), states["dis"],
-                              "the checkpoint's discriminators")
+    checkpoint.check_state_shapes(lambda: unit_generators(arch), states["gen"], "the checkpoint's generators")
+    checkpoint.check_state_shapes(lambda: unit_discriminators(arch, cfg.dis_norm), states["dis"],
+                                  "the checkpoint's discriminators")
 
 
 def _adam(params: Any, cfg: UnitTrainConfig) -> Any:
@@ -491,7 +493,7 @@ def _load_adam(opt: Any, state: dict[str, Any]) -> None:
                     opt.state[p][key] = torch.empty_like(p).copy_(value)
 
 
-def train_unit(project: Any, config: UnitTrainConfig, *, name: str | None = None, resume: bool = False,
+def train_unit(project: Project, config: UnitTrainConfig, *, name: str | None = None, resume: bool = False,
                progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
                patch_cache: str = "disk") -> TrainResult:
     """Train (or resume) a UNIT model on ``project`` and register it; see the module docstring.

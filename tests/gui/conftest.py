@@ -105,7 +105,8 @@ def tiny_unit_master(demo_project_master: Path, tmp_path_factory: pytest.TempPat
 
     pytest.importorskip("torch")
     from lesion_studio.store import Project
-    from lesion_studio.training.unit_trainer import preset_config, train_unit
+    from lesion_studio.training.unit_config import preset_config
+    from lesion_studio.training.unit_trainer import train_unit
 
     folder = tmp_path_factory.mktemp("tiny-unit") / "demo"
     shutil.copytree(demo_project_master, folder)

@@ -23,7 +23,7 @@ from helpers import when_dialog_opens  # noqa: E402
 
 
 def wait_until(predicate, timeout_s: float = 20.0) -> None:  # noqa: ANN001
-    from lesion_studio.gui.app import process_events_until
+    from lesion_studio.gui.application import process_events_until
 
     process_events_until(predicate, timeout_s, what="scripted session", pause_s=0.01)
 
@@ -39,7 +39,8 @@ def drag(canvas, a, b) -> None:  # noqa: ANN001
 
 def main() -> None:
     project, settings_dir = Path(sys.argv[1]), sys.argv[2]
-    from lesion_studio.gui.app import MainWindow, create_app
+    from lesion_studio.gui.app import MainWindow
+    from lesion_studio.gui.application import create_app
     from lesion_studio.gui.settings import use_settings_folder
 
     use_settings_folder(settings_dir)

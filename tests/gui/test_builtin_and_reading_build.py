@@ -18,10 +18,10 @@ def _normal_patch(project):  # noqa: ANN001, ANN202
 
 
 def _pick(qtbot, panel, patch_id: int) -> None:  # noqa: ANN001
-    qtbot.waitUntil(lambda: panel.patch_model.rowCount() > 0)
-    row = next(r for r in range(panel.patch_model.rowCount())
-               if panel.patch_model.index(r, 0).data(Qt.ItemDataRole.UserRole) == patch_id)
-    rect = panel.patch_list.visualRect(panel.patch_model.index(row, 0))
+    qtbot.waitUntil(lambda: panel.patch_list.items.rowCount() > 0)
+    row = next(r for r in range(panel.patch_list.items.rowCount())
+               if panel.patch_list.items.index(r, 0).data(Qt.ItemDataRole.UserRole) == patch_id)
+    rect = panel.patch_list.visualRect(panel.patch_list.items.index(row, 0))
     qtbot.mouseClick(panel.patch_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
@@ -53,7 +53,7 @@ def test_demo_translates_with_the_builtin_generator_at_once(qtbot, demo_project_
         show(qtbot, window, patch.image_id)
         with qtbot.waitSignal(panel.translated, timeout=30_000):
             _pick(qtbot, panel, patch.id)  # one click: a translated lesion
-        assert panel.views["translated"].is_filled() and panel.result is not None
+        assert panel.views["translated"].is_filled() and panel.preview.result is not None
     finally:
         _close(window)
 

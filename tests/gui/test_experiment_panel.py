@@ -18,14 +18,9 @@ import pytest
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 
+from lesion_studio.experiment.on_project import plan_stages
 from lesion_studio.gui.job_queue import JobState
-from lesion_studio.gui.panels.experiments import (
-    CANCELLED,
-    DONE,
-    PENDING,
-    RUNNING,
-    plan_stages,
-)
+from lesion_studio.gui.panels.experiments import CANCELLED, DONE, PENDING, RUNNING
 from lesion_studio.jobs import ProgressEvent
 from lesion_studio.paths import resources_dir
 
@@ -162,7 +157,7 @@ def test_a_config_for_other_body_parts_is_refused(qtbot, window, tmp_path) -> No
 def test_config_for_project_replaces_the_data_source_and_output(tmp_path) -> None:  # noqa: ANN001
     pytest.importorskip("torch")  # validating the classifier settings reads the trainer's presets
     from lesion_studio.experiment.config import load_experiment_config
-    from lesion_studio.gui.panels.experiments import config_for_project
+    from lesion_studio.experiment.on_project import config_for_project
 
     quick = resources_dir() / "experiments" / "fracatlas-quick.yaml"
     assert load_experiment_config(quick).import_spec is not None

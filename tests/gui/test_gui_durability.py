@@ -67,7 +67,8 @@ def test_start_up_does_not_import_torch(demo_project, tmp_path) -> None:  # noqa
     """Opening the window and a project imports no torch (how long it takes: gui_bench.py)."""
     code = (
         "import sys, json\n"
-        "from lesion_studio.gui.app import MainWindow, create_app\n"
+        "from lesion_studio.gui.app import MainWindow\n"
+        "from lesion_studio.gui.application import create_app\n"
         "app = create_app(); w = MainWindow(); w.show(); app.processEvents()\n"
         "w.open_project(sys.argv[1]); app.processEvents()\n"
         "print(json.dumps({'images': w.session.project.summary()['images'], 'torch': 'torch' in sys.modules}))\n"

@@ -29,7 +29,7 @@ def laptop_window(qtbot, folder: Path):  # noqa: ANN001, ANN201
 def assert_synthesis_views_usable(window) -> None:  # noqa: ANN001
     panel = window.panels["synthesis"]
     assert window.docks["synthesis"].isVisible()
-    for key, view in panel.views.items():
+    for key, view in panel.views.views.items():
         assert view.isVisible(), key
         assert view.width() >= 200 and view.height() >= 150, (key, view.size())
     assert window.canvas.width() >= 400 and window.canvas.height() >= 350, window.canvas.size()
@@ -44,7 +44,7 @@ def test_default_layout_at_1440x900_shows_every_synthesis_view(qtbot, demo_proje
         qtbot.waitUntil(lambda: window.panels["training"].isVisible())
         button = window.panels["training"].resume_button
         assert button.width() >= button.minimumSizeHint().width()  # not clipped
-        from lesion_studio.gui.app import PANELS
+        from lesion_studio.gui.docks import PANELS
 
         for spec in PANELS:  # no dock can be squashed below a usable size
             dock = window.docks[spec.key]

@@ -189,8 +189,9 @@ def test_gallery_prefers_a_complete_model(qtbot, demo_project, tmp_path) -> None
     window = open_window(qtbot, demo_project.folder)
     try:
         combo = window.panels["gallery"].model_combo
-        assert combo.currentData() == "finished"
-        assert [combo.itemText(i) for i in range(combo.count())] == ["paused (incomplete)", "finished"]
+        assert combo.current_choice().name == "finished"
+        labels = [combo.itemText(i) for i in range(combo.count())]
+        assert labels[:2] == ["finished", "paused  (incomplete)"] and all("built-in" in t for t in labels[2:])
     finally:
         window.close()
         dispose(window)

@@ -32,6 +32,22 @@ def test_panels_use_the_host_protocol_and_never_import_the_window() -> None:
     assert PANEL_FILES and not offences, offences
 
 
+def test_every_panel_keeps_its_host_under_one_name_typed_as_the_protocol() -> None:
+    """``host: PanelHost`` in, ``self.host`` kept: not window, window_ or main, nor ``Any``."""
+    offences = []
+    for path in PANEL_FILES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                for arg in node.args.args:
+                    annotation = ast.unparse(arg.annotation) if arg.annotation else ""
+                    if arg.arg in HOST_NAMES - {"host"} or (arg.arg == "host") != (annotation == "PanelHost"):
+                        offences.append(f"{path.name}:{node.lineno}: {arg.arg}: {annotation or '(none)'}")
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self" \
+                    and node.attr in {"window_", "main"}:  # (a "window" attribute is a synthesis window box)
+                offences.append(f"{path.name}:{node.lineno}: self.{node.attr}")
+    assert not offences, offences
+
+
 def test_the_window_is_a_panel_host_and_builds_every_panel_action(qtbot, window) -> None:  # noqa: ANN001
     from lesion_studio.gui import actions
     from lesion_studio.gui.docks import PANELS

@@ -49,7 +49,7 @@ def exercise_every_panel(qtbot, window) -> None:  # noqa: ANN001
     with Project.open(window.session.folder) as project:
         patched = next(r.id for r in project.images() if project.normal_patches(r.id))
     show(qtbot, window, patched)
-    assert synth.patch_model.rowCount() >= 1
+    assert synth.patch_list.items.rowCount() >= 1
     # training: the form and the preset logic
     training = panels["training"]
     training.kind_combo.setCurrentIndex(1)

@@ -19,7 +19,8 @@ REPORT = {"iteration": 40, "headline": {"realism_auc": 0.8, "lesion_rate_ratio":
 
 def test_training_panel_draws_quality_per_checkpoint_and_continues_it_on_resume(qtbot, window,  # noqa: ANN001
                                                                                 tmp_path: Path) -> None:
-    from lesion_studio.gui.panels.training import TrainingRequest, previous_quality
+    from lesion_studio.gui.panels.training_presenter import previous_quality
+    from lesion_studio.training.runs import TrainingRequest
 
     panel = window.panels["training"]
     assert panel.tabs.indexOf(panel.quality_plot) >= 0
@@ -57,7 +58,7 @@ def test_gallery_shows_the_generators_report_and_the_cam_overlay(qtbot, gallery_
     w = gallery_window
     panel = w.panels["gallery"]
     w.docks["gallery"].show()
-    panel.model_combo.setCurrentIndex(panel.model_combo.findData("tiny-unit"))
+    panel.model_combo.setCurrentIndex(panel.model_combo.find_name("tiny-unit"))
     # the session's tiny-unit was trained with the quality report on: its last report is the header
     quality = w.session.project.model("tiny-unit").metadata["quality"]
     assert f"realism AUC {quality['headline']['realism_auc']:.2f}" in panel.quality_label.text()
@@ -72,10 +73,10 @@ def test_gallery_shows_the_generators_report_and_the_cam_overlay(qtbot, gallery_
     panel.show_current()
     qtbot.waitUntil(lambda: w.canvas.radiograph is not None and "Synthetic" in w.canvas.radiograph.tags,
                     timeout=10_000)
-    assert panel._cam_item is None
+    assert panel.in_viewer.cam_item is None
     panel.cam_check.setChecked(True)  # on: the map over the shown sample
-    assert panel._cam_item is not None, w.banner.text.text()
-    heat = panel._cam_item.image
+    assert panel.in_viewer.cam_item is not None, w.banner.text.text()
+    heat = panel.in_viewer.cam_item.image
     assert heat.shape == w.canvas.radiograph.pixels.shape and 0.0 <= heat.min() < heat.max() <= 1.0
     panel.cam_check.setChecked(False)  # off: gone
-    assert panel._cam_item is None
+    assert panel.in_viewer.cam_item is None

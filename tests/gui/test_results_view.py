@@ -114,6 +114,10 @@ def test_results_table_roc_and_open_folder(qtbot, demo_project, tmp_path, monkey
         assert not panel.add_folder(tmp_path)  # no results.json: a warning, nothing added
         assert "no results.json" in w.banner.text.text()
     finally:
+        from lesion_studio.gui import settings as prefs
+        from lesion_studio.gui.panels.results import FOLDERS_KEY
+
+        prefs.app_settings().remove(FOLDERS_KEY)  # remembered per session: later tests must not see it
         w.close()
         dispose(w)
 

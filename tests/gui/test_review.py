@@ -83,8 +83,7 @@ def test_review_needs_a_rater_and_items(qtbot, demo_project) -> None:  # noqa: A
 
 @pytest.mark.parametrize("kind", ["real", "synthetic"])
 def test_patches_of_both_kinds_are_rendered_alike(demo_project, kind) -> None:  # noqa: ANN001
-    from lesion_studio.gui.panels.review import review_patch
-    from lesion_studio.review import build_review_items
+    from lesion_studio.review import build_review_items, review_patch
 
     generate_candidates(demo_project, StubTranslator(), count=2, batch_name="r", seed=1)
     item = next(i for i in build_review_items(demo_project, 2, seed=0) if i.kind == kind)

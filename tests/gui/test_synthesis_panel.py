@@ -44,13 +44,13 @@ class CountingTranslator:
 
 def count_translations(panel, gate: threading.Event | None = None) -> dict:  # noqa: ANN001
     counter = {"calls": 0, "lock": threading.Lock()}
-    real = panel.translators.loader
+    real = panel.preview.cache.loader
 
-    def loader(project, model, backend="auto"):  # noqa: ANN001, ANN202
-        return CountingTranslator(real(project, model, backend=backend), counter, gate)
+    def loader(model, folder, backend="auto"):  # noqa: ANN001, ANN202
+        return CountingTranslator(real(model, folder, backend=backend), counter, gate)
 
-    panel.translators.clear()
-    panel.translators.loader = loader
+    panel.preview.cache.clear()
+    panel.preview.cache.loader = loader
     return counter
 
 
@@ -78,10 +78,10 @@ def normal_image_with_patch(window):  # noqa: ANN001, ANN201
 
 def pick_patch_in_list(qtbot, panel, patch_id: int) -> None:  # noqa: ANN001
     """Click the patch's row in the panel's list, as a researcher would."""
-    qtbot.waitUntil(lambda: panel.patch_model.rowCount() > 0)
-    row = next(r for r in range(panel.patch_model.rowCount())
-               if panel.patch_model.index(r, 0).data(Qt.ItemDataRole.UserRole) == patch_id)
-    rect = panel.patch_list.visualRect(panel.patch_model.index(row, 0))
+    qtbot.waitUntil(lambda: panel.patch_list.items.rowCount() > 0)
+    row = next(r for r in range(panel.patch_list.items.rowCount())
+               if panel.patch_list.items.index(r, 0).data(Qt.ItemDataRole.UserRole) == patch_id)
+    rect = panel.patch_list.visualRect(panel.patch_list.items.index(row, 0))
     qtbot.mouseClick(panel.patch_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
@@ -105,7 +105,7 @@ def test_patch_to_four_views_and_live_n_without_translating(qtbot, synth) -> Non
         pick_patch_in_list(qtbot, panel, patch.id)
     assert window.controller.selected == ("patch", patch.id)  # the viewer selects it too
     assert counter["calls"] == 1
-    win = panel.result.window
+    win = panel.preview.result.window
     side = (int(win.height), int(win.width))
     for key in ("original", "translated", "blended", "full"):
         view = panel.views[key]
@@ -122,36 +122,36 @@ def test_patch_to_four_views_and_live_n_without_translating(qtbot, synth) -> Non
 
     # Moving the n slider (arrow keys on the real widget, then a mouse drag) re-blends only.
     before = panel.views["blended"].patch.image.copy()
-    start = panel.n  # the product's DEFAULT_N
-    panel.n_slider.setFocus()
+    start = panel.preview.n  # the product's DEFAULT_N
+    panel.n_control.slider.setFocus()
     with qtbot.waitSignal(panel.reblended, timeout=20_000):
-        qtbot.keyClick(panel.n_slider, Qt.Key.Key_Right)
+        qtbot.keyClick(panel.n_control.slider, Qt.Key.Key_Right)
     for _ in range(5):
-        qtbot.keyClick(panel.n_slider, Qt.Key.Key_Right)
-    assert panel.n > start * 1.3  # six steps of ×1.07
-    stepped = panel.n
-    slider = panel.n_slider
+        qtbot.keyClick(panel.n_control.slider, Qt.Key.Key_Right)
+    assert panel.preview.n > start * 1.3  # six steps of ×1.07
+    stepped = panel.preview.n
+    slider = panel.n_control.slider
     y = slider.height() // 2
     handle_x = round(slider.width() * slider.value() / 1000)
     qtbot.mousePress(slider, Qt.MouseButton.LeftButton, pos=QPoint(handle_x, y))
     for dx in range(10, 60, 10):
         qtbot.mouseMove(slider, QPoint(handle_x + dx, y))
     qtbot.mouseRelease(slider, Qt.MouseButton.LeftButton, pos=QPoint(handle_x + 50, y))
-    assert panel.n > stepped and abs(panel.n_spin.value() - panel.n) < 0.01
+    assert panel.preview.n > stepped and abs(panel.n_control.spin.value() - panel.preview.n) < 0.01
     after = panel.views["blended"].patch.image
     assert not np.array_equal(before, after)
     assert np.array_equal(panel.views["full"].patch.image, after)
-    panel.n_spin.setValue(0.25)
-    assert panel.n_slider.value() == 0 and panel.result.n == pytest.approx(0.25)
+    panel.n_control.spin.setValue(0.25)
+    assert panel.n_control.slider.value() == 0 and panel.preview.result.n == pytest.approx(0.25)
     # Never re-translated: each n change only re-blends (how fast: benchmarks/preview_bench.py).
-    assert counter["calls"] == 1 and panel.last_reblend_s > 0.0
+    assert counter["calls"] == 1 and panel.preview.last_reblend_s > 0.0
 
     # A model registered meanwhile (a training run finishing) appears in the list; the choice stays.
     project = window.session.project
     tiny = project.model("tiny-unit")
-    project.register_model("another-unit", "unit", project.resolve_path(tiny.path), sha256=tiny.sha256,
-                           config=tiny.config, metadata=tiny.metadata)
-    window.session.models_changed.emit()
+    with qtbot.waitSignal(window.session.models_changed, timeout=10_000):  # the store announces it
+        project.register_model("another-unit", "unit", project.resolve_path(tiny.path), sha256=tiny.sha256,
+                               config=tiny.config, metadata=tiny.metadata)
     builtins = len(builtin_models(kind="unit"))  # listed after the project's own, marked built-in
     assert panel.model_combo.count() == 2 + builtins and panel.current_model().name == "tiny-unit"
     assert counter["calls"] == 1
@@ -172,7 +172,7 @@ def test_drawn_window_moves_retranslate_and_stale_results_are_dropped(qtbot, syn
     a, b = window.canvas.to_screen(100, 120), window.canvas.to_screen(160, 170)
     with qtbot.waitSignal(panel.translated, timeout=20_000):
         drag(qtbot, window.canvas, a, b)
-    drawn = panel.result.window
+    drawn = panel.preview.result.window
     assert drawn.width == drawn.height == 60  # squared: the translator's input is square
     assert counter["calls"] == 1
 
@@ -180,7 +180,7 @@ def test_drawn_window_moves_retranslate_and_stale_results_are_dropped(qtbot, syn
     c = window.canvas.to_screen(*drawn.center)
     with qtbot.waitSignal(panel.translated, timeout=20_000):
         drag(qtbot, window.canvas, c, QPoint(int(c.x()) + 40, int(c.y()) + 20))
-    moved = panel.result.window
+    moved = panel.preview.result.window
     assert moved != drawn and moved.width == drawn.width
     assert counter["calls"] == 2
 
@@ -189,7 +189,7 @@ def test_drawn_window_moves_retranslate_and_stale_results_are_dropped(qtbot, syn
     # others are asked for, however slow the machine.
     first, middle, last = Box(40, 40, 104, 104), Box(60, 60, 124, 124), Box(150, 200, 214, 264)
     shown = []
-    panel.translated.connect(lambda: shown.append(panel.result.window))
+    panel.translated.connect(lambda: shown.append(panel.preview.result.window))
     gate.clear()
     panel.set_window(first)
     qtbot.waitUntil(lambda: counter["calls"] == 3, timeout=20_000)  # the first is running now
@@ -199,7 +199,7 @@ def test_drawn_window_moves_retranslate_and_stale_results_are_dropped(qtbot, syn
     qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
     qtbot.waitUntil(lambda: panel.pool._pool.activeThreadCount() == 0)  # nothing else in flight
     assert shown == [last]
-    assert panel.stale_dropped == 1 and counter["calls"] == 4
+    assert panel.preview.stale_dropped == 1 and counter["calls"] == 4
     assert panel.views["translated"].patch.window == last
     assert window.session.project.normal_patches(rec.id) == patches_before  # previews are not annotations
     assert not window.session.undo_stack.canUndo()
@@ -211,8 +211,8 @@ def test_ab_toggle_flips_the_viewer_and_keep_saves_provenance(qtbot, synth) -> N
     show(qtbot, window, rec.id)
     with qtbot.waitSignal(panel.translated, timeout=20_000):
         window.controller.select(("patch", patch.id))  # as a click on the patch in the viewer does
-    panel.n_spin.setValue(8.0)
-    win = panel.result.window
+    panel.n_control.spin.setValue(8.0)
+    win = panel.preview.result.window
     window.canvas.setFocus()
 
     real = canvas_pixels(window, win)
@@ -229,28 +229,28 @@ def test_ab_toggle_flips_the_viewer_and_keep_saves_provenance(qtbot, synth) -> N
     seed = panel.seed_spin.value()
     with qtbot.waitSignal(panel.translated, timeout=20_000):
         window.actions_by_key["synthesis_resample"].trigger()
-    assert panel.stochastic.isChecked() and panel.result.seed == seed + 1
+    assert panel.stochastic.isChecked() and panel.preview.result.seed == seed + 1
 
     # Residual: the same window translated again, the residual way (a new translation, not a re-blend).
-    direct = panel.result.image.copy()
+    direct = panel.preview.result.image.copy()
     with qtbot.waitSignal(panel.translated, timeout=20_000):
         panel.residual.setChecked(True)
-    assert panel.result.provenance["translation"] == "residual" and not np.array_equal(panel.result.image, direct)
+    assert panel.preview.result.provenance["translation"] == "residual" and not np.array_equal(panel.preview.result.image, direct)
 
     # Blend: the default mode, and another one re-blends the same translation (no new translation).
-    assert panel.blend_mode() == "matched" and panel.result.provenance["blend"] == "matched"
-    translation = panel.translation
+    assert panel.blend_mode() == "matched" and panel.preview.result.provenance["blend"] == "matched"
+    translation = panel.preview.translation
     with qtbot.waitSignal(panel.reblended, timeout=5_000):
         panel.blend_combo.setCurrentIndex(panel.blend_combo.findData("moments"))
-    assert panel.translation is translation and panel.result.provenance["blend"] == "moments"
-    assert not np.array_equal(panel.result.blended_patch, translation.result.reblend(8.0, "matched").blended_patch)
+    assert panel.preview.translation is translation and panel.preview.result.provenance["blend"] == "moments"
+    assert not np.array_equal(panel.preview.result.blended_patch, translation.result.reblend(8.0, "matched").blended_patch)
     with qtbot.waitSignal(panel.reblended, timeout=5_000):
-        panel.n_spin.setValue(7.0)
-    assert panel.result.provenance["blend"] == "moments"  # n keeps the chosen mode
-    panel.n_spin.setValue(8.0)
+        panel.n_control.spin.setValue(7.0)
+    assert panel.preview.result.provenance["blend"] == "moments"  # n keeps the chosen mode
+    panel.n_control.spin.setValue(8.0)
 
     # Keep (K): an accepted sample in batch "kept" with the full provenance, readable back.
-    expected = panel.result.image.copy()
+    expected = panel.preview.result.image.copy()
     gallery = window.panels["gallery"]
     assert gallery.summary.text().startswith("0 sample(s)")
     with qtbot.waitSignal(panel.kept, timeout=20_000) as kept:
@@ -285,7 +285,7 @@ def test_export_kept_samples_from_the_gui_action(qtbot, synth, tmp_path: Path) -
 
     for fmt, suffix in (("png", ".png"), ("dicom", ".dcm")):
         out = tmp_path / fmt
-        worker = panel.export_kept_samples(out, fmt)
+        worker = window.export_kept_samples(out, fmt)  # File → Export kept synthetic samples…
         with qtbot.waitSignal(worker.finished, timeout=20_000):
             pass
         path = out / f"synthetic_{sample_id:06d}{suffix}"

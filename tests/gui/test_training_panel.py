@@ -41,7 +41,7 @@ def _panel(window):  # noqa: ANN001, ANN202
 def _setup_unit(qtbot, panel, name: str, iterations: int) -> None:  # noqa: ANN001
     panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("unit"))
     panel.preset_combo.setCurrentText("tiny")
-    panel.set_body_parts(["femur"])
+    panel.parts_list.set_checked(["femur"])
     panel.length_spin.setValue(iterations)
     panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
     panel.name_edit.clear()
@@ -83,7 +83,7 @@ def test_unit_start_pause_resume_finishes_into_the_registry(qtbot, window) -> No
     assert project.model("gui-gan").metadata["complete"] is False
     assert "Paused gui-gan" in panel.status_label.text() and panel.resume_button.isEnabled()
     # listed with its own settings, and resumed as it was whatever the form says now
-    (paused,) = panel.paused_runs()
+    (paused,) = panel.paused_combo.runs()
     assert (paused.kind, paused.name, paused.done, paused.total, paused.preset) == ("unit", "gui-gan", stopped_at,
                                                                                     16, "tiny")
     assert "gui-gan" in panel.paused_combo.currentText() and panel.length_spin.value() == 16
@@ -97,7 +97,7 @@ def test_unit_start_pause_resume_finishes_into_the_registry(qtbot, window) -> No
         pass
     assert resumed.state == JobState.DONE, resumed.error
     assert resumed.result.iteration == 16 and resumed.result.iterations == 16
-    assert panel.paused_runs() == [] and not panel.resume_button.isEnabled()
+    assert panel.paused_combo.runs() == [] and not panel.resume_button.isEnabled()
     record = project.model("gui-gan")
     assert record.kind == "unit" and record.metadata["complete"] is True
     assert project.runs("unit")[-1].status == "finished"
@@ -118,7 +118,7 @@ def test_drn_training_plots_validation_auc_per_epoch(qtbot, window) -> None:  # 
     assert panel.length_label.text() == "Epochs" and not panel.split_combo.isEnabled()
     panel.preset_combo.setCurrentText("tiny")
     assert panel.input_spin.value() == 96 and panel.name_edit.text() == "drn-all-tiny"
-    panel.set_body_parts(["femur"])
+    panel.parts_list.set_checked(["femur"])
     assert panel.name_edit.text() == "drn-femur-tiny"
     panel.length_spin.setValue(2)
     panel.input_spin.setValue(32)
@@ -163,7 +163,7 @@ def test_closing_while_training_asks_and_stops_at_a_checkpoint(qtbot, demo_proje
 
 def test_the_form_estimates_time_and_disk_and_defaults_to_minutes_on_a_cpu(qtbot, window, monkeypatch) -> None:  # noqa: ANN001
     from lesion_studio.gui import settings as prefs
-    from lesion_studio.gui.panels.training import UNIT_PRESETS
+    from lesion_studio.gui.panels.training_presenter import UNIT_PRESETS
 
     prefs.app_settings().remove("training")  # no rate measured here yet: reference figures
     probe = window.job_queue.gpu_probe

@@ -12,6 +12,7 @@ thumbnails come from :class:`ThumbnailCache`, rendered off the GUI thread.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -45,10 +46,18 @@ COLUMNS = ("", "Name", "Label", "Body part", "Split", "Boxes", "Status")
 COL_THUMB, COL_NAME, COL_LABEL, COL_BODY, COL_SPLIT, COL_BOXES, COL_STATUS = range(len(COLUMNS))
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
-STATUSES = ("unreviewed", "annotated", "excluded")
-STATUS_COLORS = {"unreviewed": QColor("#9aa4b1"), "annotated": QColor("#6fd08c"), "excluded": QColor("#e0786f")}
+MISSING = "missing"  # the status of an image whose file is not where the project says
+STATUSES = ("unreviewed", "annotated", "excluded", MISSING)
+STATUS_COLORS = {"unreviewed": QColor("#9aa4b1"), "annotated": QColor("#6fd08c"), "excluded": QColor("#e0786f"),
+                 MISSING: QColor("#ff5c5c")}
 LABEL_COLORS = {"lesion": QColor("#ffaa55"), "normal": QColor("#7cc7ff"), "unreviewed": QColor("#9aa4b1")}
 ANY = "(any)"
+
+
+def filter_items(what: str, values: Iterable[str]) -> list[tuple[str, str | None]]:
+    """A filter menu's items, each saying what it filters, chosen or not ("Label: lesion")."""
+    prefix = what.capitalize()
+    return [(f"{prefix}: any", None)] + [(f"{prefix}: {v}", v) for v in values]
 
 
 class ImageTableModel(QAbstractTableModel):
@@ -60,6 +69,7 @@ class ImageTableModel(QAbstractTableModel):
         self.thumbnails = thumbnails
         self.records: list[ImageRecord] = []
         self.box_counts: Counter[int] = Counter()
+        self.missing: set[int] = set()  # images whose file is not there (one stat each, at reload)
         self.box_types: dict[int, set[str]] = {}
         #: Whose boxes count (None: every reader's).
         self.reader: str | None = None
@@ -76,6 +86,7 @@ class ImageTableModel(QAbstractTableModel):
         self.box_types = {}
         for b in boxes:
             self.box_types.setdefault(b.image_id, set()).add(b.lesion_type)
+        self.missing = {r.id for r in self.records if not r.abs_path.exists()}
         self._row_of = {r.id: i for i, r in enumerate(self.records)}
         self.endResetModel()
 
@@ -88,6 +99,10 @@ class ImageTableModel(QAbstractTableModel):
         boxes = self.project.boxes(image_id, reader=self.reader)
         self.box_counts[image_id] = len(boxes)
         self.box_types[image_id] = {b.lesion_type for b in boxes}
+        if self.records[row].abs_path.exists():
+            self.missing.discard(image_id)
+        else:
+            self.missing.add(image_id)
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     def row_of(self, image_id: int) -> int | None:
@@ -120,7 +135,7 @@ class ImageTableModel(QAbstractTableModel):
         if column == COL_BOXES:
             return self.box_counts.get(rec.id, 0)
         if column == COL_STATUS:
-            return rec.status
+            return MISSING if rec.id in self.missing else rec.status
         return rec.id
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -137,12 +152,16 @@ class ImageTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole and col == COL_THUMB and self.thumbnails is not None:
             return self.thumbnails.get(rec.id, rec.abs_path, rec.sha256)
         if role == Qt.ItemDataRole.ForegroundRole:
+            if col in (COL_STATUS, COL_NAME) and rec.id in self.missing:
+                return STATUS_COLORS[MISSING]
             if col == COL_STATUS:
                 return STATUS_COLORS.get(rec.status)
             if col == COL_LABEL:
                 return LABEL_COLORS.get(rec.label)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{rec.name}\n{rec.abs_path}\n{rec.width}×{rec.height}, {rec.modality or 'image'}"
+            where = f"File missing: {rec.abs_path} (File → Re-link moved images…)" if rec.id in self.missing \
+                else str(rec.abs_path)
+            return f"{rec.name}\n{where}\n{rec.width}×{rec.height}, {rec.modality or 'image'}"
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_BOXES:
             return int(Qt.AlignmentFlag.AlignCenter)
         return None
@@ -223,9 +242,8 @@ class BrowserPanel(QWidget):
             combo = QComboBox()
             combo.setToolTip(f"Show only images with this {tip}")
             combo.setProperty("what", tip)
-            combo.addItem(f"{tip.capitalize()}: any", None)  # the menu says what it filters
-            for value in values:
-                combo.addItem(value, value)
+            for text, value in filter_items(tip, values):
+                combo.addItem(text, value)
             combo.currentIndexChanged.connect(lambda _i, c=col, box=combo: self._filter_chosen(c, box))
             combo.setMinimumContentsLength(6)
             self.combos[col] = combo
@@ -288,9 +306,8 @@ class BrowserPanel(QWidget):
         current = combo.currentData()
         combo.blockSignals(True)
         combo.clear()
-        combo.addItem("Body part: any", None)
-        for part in self.model.body_parts():
-            combo.addItem(part, part)
+        for text, value in filter_items("body part", self.model.body_parts()):
+            combo.addItem(text, value)
         index = combo.findData(current) if current is not None else 0
         combo.setCurrentIndex(max(index, 0))
         combo.blockSignals(False)
@@ -315,9 +332,8 @@ class BrowserPanel(QWidget):
         chosen_type = self.type_combo.currentData() if self.type_combo.count() else None
         self.type_combo.blockSignals(True)
         self.type_combo.clear()
-        self.type_combo.addItem("Type: any", None)
-        for name in lesion_types(project):
-            self.type_combo.addItem(name, name)
+        for text, value in filter_items("type", lesion_types(project)):
+            self.type_combo.addItem(text, value)
         self.type_combo.setCurrentIndex(max(self.type_combo.findData(chosen_type), 0) if chosen_type else 0)
         self.type_combo.blockSignals(False)
 

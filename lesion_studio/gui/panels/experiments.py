@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QStandardItem, QStandardItemModel
@@ -38,11 +38,24 @@ from PySide6.QtWidgets import (
 )
 
 from lesion_studio.errors import LesionStudioError
+from lesion_studio.experiment.on_project import (
+    load_plan,
+    missing_body_parts,
+    output_folder,
+    plan_stages,
+    run_experiment_file,
+)
 from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.actions import ActionSpec
 from lesion_studio.gui.job_queue import Job, JobQueue, JobState
 from lesion_studio.gui.panels import report
 from lesion_studio.jobs import ProgressEvent
+from lesion_studio.paths import experiments_dir
+
+if TYPE_CHECKING:
+    from lesion_studio.gui.host import PanelHost
+    from lesion_studio.gui.session import ProjectSession
+    from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -53,62 +66,9 @@ MARKS = {PENDING: "○", RUNNING: "▶", DONE: "✓", FAILED: "✗", CANCELLED: 
 StateRole = Qt.ItemDataRole.UserRole + 1
 
 
-def load_plan(path: Path) -> tuple[Any, list[str]]:
-    """The validated config and the stage names its run will report: the runner's own plan."""
-    from lesion_studio.experiment.config import load_experiment_config
-    from lesion_studio.experiment.plan import ExperimentPlan
-
-    cfg = load_experiment_config(path)
-    return cfg, ExperimentPlan.from_config(cfg).names
-
-
-def plan_stages(path: Path) -> list[str]:
-    return load_plan(path)[1]
-
-
-def config_for_project(config: Path, project: Path, output: Path) -> Any:
-    """The config's protocol on ``project``, writing to ``output``: the config's own data source
-    (``project:`` or ``import_spec:``) and output folder are replaced; relative paths in it (a
-    test set) still resolve against the config's folder."""
-    from lesion_studio.experiment.config import load_experiment_config
-
-    return load_experiment_config(config, project=str(project), output=str(output))
-
-
-def run_experiment_file(config: Path, project: Path, output: Path, progress: Any, cancel: Any) -> Any:
-    """The job: load (and validate) the config for the open project, then run the protocol;
-    finished stages are cached in ``output``."""
-    from lesion_studio.experiment.runner import run_experiment
-
-    return run_experiment(config_for_project(config, project, output), progress=progress, cancel=cancel)
-
-
-def output_folder(project_folder: Path, name: str) -> Path:
-    """``<project>/experiments/<config name>``: rerunning a config continues its cached stages."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip(".-") or "experiment"
-    return project_folder / "experiments" / safe
-
-
-def missing_body_parts(cfg: Any, project: Any) -> list[str]:
-    """Body parts the config's studies name that the project has no image of."""
-    have = {r.body_part for r in project.images() if r.body_part}
-    wanted: list[str] = []
-    for study in cfg.studies:
-        for part in [*study.body_parts, *(study.transfer_from or [])]:
-            if part not in have and part not in wanted:
-                wanted.append(part)
-    return wanted
-
-
-def bundled_configs() -> Path:
-    from lesion_studio.paths import resources_dir
-
-    return resources_dir() / "experiments"
-
-
-def default_config(project: Any) -> Path | None:
+def default_config(project: Project | None) -> Path | None:
     """demo-tiny for the demo project, else the config used last."""
-    demo = bundled_configs() / "demo-tiny.yaml"
+    demo = experiments_dir() / "demo-tiny.yaml"
     if project is not None and project.get_setting("demo_version") and demo.exists():
         return demo
     last = prefs.app_settings().value("experiments/last_config", "")
@@ -116,11 +76,11 @@ def default_config(project: Any) -> Path | None:
 
 
 class ExperimentsPanel(QWidget):
-    def __init__(self, window: Any, session: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, host: PanelHost, session: ProjectSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window_ = window
+        self.host = host
         self.session = session
-        self.queue: JobQueue = window.job_queue
+        self.queue: JobQueue = host.job_queue
         self.runner: StageRunner = run_experiment_file  # tests put a stub here
         self.job: Job | None = None
         self.output: Path | None = None
@@ -132,7 +92,7 @@ class ExperimentsPanel(QWidget):
         if start is not None:
             self.config_edit.setText(str(start))
             self.preview()
-        window.listen(self.queue.gpu_probe.ready, self._gpu_known)
+        host.listen(self.queue.gpu_probe.ready, self._gpu_known)
 
     def _build(self) -> None:
         self.config_edit = QLineEdit()
@@ -244,7 +204,7 @@ class ExperimentsPanel(QWidget):
                                   "run are reused.")
 
     def browse(self) -> None:
-        start = self.config_edit.text() or str(bundled_configs())
+        start = self.config_edit.text() or str(experiments_dir())
         path, _ = QFileDialog.getOpenFileName(self, "Experiment config", start, "Configs (*.yaml *.yml *.toml)")
         if path:
             self.config_edit.setText(path)
@@ -371,9 +331,6 @@ class ExperimentsPanel(QWidget):
             where = f" Results: {self.output}" if self.output else ""
             self._message(f"Experiment {job.title.removeprefix('Experiment ')} finished.{where}", "info")
             self.status_label.setText(f"Finished.{where}")
-            session = getattr(self.window_, "session", None)
-            if session is not None:
-                session.models_changed.emit()
         else:
             if running is not None:
                 self._set_state(running, FAILED if job.state == JobState.FAILED else CANCELLED)
@@ -387,7 +344,7 @@ class ExperimentsPanel(QWidget):
         self._update_buttons()
 
     def _message(self, text: str, level: str) -> None:
-        report(self.window_, self.status_label, text, level)
+        report(self.host, self.status_label, text, level)
 
     def _update_buttons(self) -> None:
         active = self.job is not None and self.job.active

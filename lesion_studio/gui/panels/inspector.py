@@ -102,7 +102,11 @@ class InspectorPanel(QWidget):
         form.addRow("Body part", self.body_part)
         form.addRow("View", self.view)
         form.addRow("Split", self.split)
+        self._build_layout(form, self._build_flags())
+        self.setEnabled(False)
 
+    def _build_flags(self) -> QGroupBox:
+        """The exclusion reasons and their note."""
         self.flags: dict[str, QCheckBox] = {}
         flags_box = QGroupBox("Excluded because")
         flags_layout = QVBoxLayout(flags_box)
@@ -117,7 +121,10 @@ class InspectorPanel(QWidget):
         self.exclusion_note.editingFinished.connect(
             lambda: self._emit({"exclusion_note": self.exclusion_note.text()}, "Exclusion note"))
         flags_layout.addWidget(self.exclusion_note)
+        return flags_box
 
+    def _build_layout(self, form: QFormLayout, flags_box: QGroupBox) -> None:
+        """Notes, the image's regions and DICOM tags under the form, all in a scroll area."""
         self.notes = QPlainTextEdit(placeholderText="Notes (saved as you type)")
         self.notes.setMaximumHeight(70)
         self._notes_timer = QTimer(self, singleShot=True, interval=700)
@@ -173,7 +180,6 @@ class InspectorPanel(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setEnabled(False)
 
     # ------------------------------------------------------------------ showing
     def show_image(self, rec: ImageRecord | None, body_parts: list[str] | None = None) -> None:

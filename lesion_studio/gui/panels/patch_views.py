@@ -14,33 +14,23 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Qt
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from lesion_studio.gui.viewer.canvas import BACKGROUND, INVERT_LUT
+from lesion_studio.samples.thumbnails import context_box, crop
 from lesion_studio.store.records import Box
 
+if TYPE_CHECKING:
+    from lesion_studio.synthesis.pipeline import SynthesisResult
+
 WINDOW_COLOR = QColor("#c792ff")  # the synthesis window: violet, unlike lesion orange / patch cyan
-CONTEXT_MARGIN = 0.5  # context shown around the window, as a fraction of its side
 THUMB_MAX_SIDE = 480  # the full-image view shows the radiograph downsampled to about this size
-
-
-def context_box(window: Box, width: int, height: int, margin: float = CONTEXT_MARGIN) -> Box:
-    """The window grown by ``margin`` × its side on every side, clipped to the image (whole pixels)."""
-    w = window.normalized()
-    pad_x, pad_y = math.ceil(w.width * margin), math.ceil(w.height * margin)
-    x0, y0, x1, y1 = w.as_ints()
-    return Box(float(max(0, x0 - pad_x)), float(max(0, y0 - pad_y)),
-               float(min(width, x1 + pad_x)), float(min(height, y1 + pad_y)))
-
-
-def crop(pixels: np.ndarray, box: Box) -> np.ndarray:
-    x0, y0, x1, y1 = box.as_ints()
-    return pixels[y0:y1, x0:x1]
 
 
 def window_pen(width: float = 1.6, dashed: bool = True) -> QPen:
@@ -162,6 +152,61 @@ def downsampled(pixels: np.ndarray, max_side: int = THUMB_MAX_SIDE) -> np.ndarra
     """A strided view for the full-image thumbnail (no copy, no filtering: it is a locator)."""
     step = max(1, math.ceil(max(pixels.shape[:2]) / max_side))
     return pixels[::step, ::step]
+
+
+class PreviewViews(QWidget):
+    """The four views of the paper's Figure 2 side by side: original, translated and blended window
+    (each with context), and the full image with the blended lesion in place."""
+
+    TITLES = (("original", "Original"), ("translated", "Translated"), ("blended", "Blended"), ("full", "Full image"))
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.views = {key: ContextView(title) for key, title in self.TITLES}
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
+        for view in self.views.values():
+            row.addWidget(view, 1)
+
+    def __getitem__(self, key: str) -> ContextView:
+        return self.views[key]
+
+    def show_result(self, pixels: np.ndarray, result: SynthesisResult, levels: tuple[float, float],
+                    inverted: bool) -> None:
+        """The real pixels around the result's window in every view, then its translation and blend."""
+        height, width = pixels.shape[:2]
+        window = result.window
+        ctx = context_box(window, width, height)
+        base = crop(pixels, ctx)
+        for key, view in self.views.items():
+            view.set_levels(levels)
+            view.set_inverted(inverted)
+            if key == "full":
+                view.set_base(downsampled(pixels), Box(0.0, 0.0, float(width), float(height)), window)
+            else:
+                view.set_base(base, ctx, window)
+        self.views["original"].set_patch(None, None)
+        self.views["translated"].set_patch(result.translated_patch, window)
+        self.show_blend(result)
+
+    def show_blend(self, result: SynthesisResult) -> None:
+        self.views["blended"].set_patch(result.blended_patch, result.window)
+        self.views["full"].set_patch(result.blended_patch, result.window)
+        self.views["blended"].title.setText(f"Blended (n = {result.n:.2f})")
+
+    def clear(self) -> None:
+        for view in self.views.values():
+            view.set_base(None, None, None)
+        self.views["blended"].title.setText("Blended")
+
+    def set_levels(self, levels: tuple[float, float]) -> None:
+        for view in self.views.values():
+            view.set_levels(levels)
+
+    def set_inverted(self, inverted: bool) -> None:
+        for view in self.views.values():
+            view.set_inverted(inverted)
 
 
 class CanvasOverlay:

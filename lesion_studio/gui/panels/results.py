@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QUrl
@@ -34,6 +34,10 @@ from PySide6.QtWidgets import (
 )
 
 from lesion_studio.gui import settings as prefs
+
+if TYPE_CHECKING:
+    from lesion_studio.gui.host import PanelHost
+    from lesion_studio.gui.session import ProjectSession
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +148,10 @@ class AucTableModel(QAbstractTableModel):
 class ResultsPanel(QWidget):
     """Runs on the left; the chosen run's AUC table and ROC curves (per body part) on the right."""
 
-    def __init__(self, window: Any, session: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, host: PanelHost, session: ProjectSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("results_panel")
-        self.window_ = window
+        self.host = host
         self.project = session.project
         self.results: dict[str, Any] | None = None
         self.folder: Path | None = None
@@ -175,6 +179,31 @@ class ResultsPanel(QWidget):
         self.info.setWordWrap(True)
         self.info.setObjectName("results_info")
 
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self._build_runs_column())
+        splitter.addWidget(self._build_results())
+        splitter.setSizes([180, 520])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+        host.listen(host.job_queue.job_finished, self._job_finished)
+        self.reload_runs()
+
+    def _build_runs_column(self) -> QWidget:
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(QLabel("Experiment runs"))
+        lv.addWidget(self.runs_view, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.refresh_button)
+        row.addWidget(self.add_button)
+        lv.addLayout(row)
+        lv.addWidget(self.open_button)
+        return left
+
+    def _build_results(self) -> QWidget:
+        """The AUC table over the ROC plot, under the test-set and body-part choices."""
         self.table_model = AucTableModel(self)
         self.table = QTableView()
         self.table.setObjectName("results_table")
@@ -196,17 +225,6 @@ class ResultsPanel(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.legend = self.plot.addLegend(offset=(-10, -10))
         self.curves: list[pg.PlotDataItem] = []
-
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.setContentsMargins(0, 0, 0, 0)
-        lv.addWidget(QLabel("Experiment runs"))
-        lv.addWidget(self.runs_view, 1)
-        row = QHBoxLayout()
-        row.addWidget(self.refresh_button)
-        row.addWidget(self.add_button)
-        lv.addLayout(row)
-        lv.addWidget(self.open_button)
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
@@ -222,15 +240,7 @@ class ResultsPanel(QWidget):
         inner.addWidget(self.plot)
         inner.setSizes([160, 320])
         rv.addWidget(inner, 1)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setSizes([180, 520])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter)
-        window.listen(window.job_queue.job_finished, self._job_finished)
-        self.reload_runs()
+        return right
 
     # ------------------------------------------------------------------ runs
     def run_folders(self) -> list[tuple[str, Path]]:
@@ -281,7 +291,7 @@ class ResultsPanel(QWidget):
             folder = Path(chosen)
         folder = Path(folder).resolve()
         if not (folder / "results.json").exists():
-            self.window_.show_message(f"{folder} has no results.json: it is not an experiment results folder.",
+            self.host.show_message(f"{folder} has no results.json: it is not an experiment results folder.",
                                       "warning")
             return False
         folders = [str(folder)] + [f for f in self._added_folders() if f != str(folder)]
@@ -315,7 +325,7 @@ class ResultsPanel(QWidget):
             results = load_results(folder)
             evaluations = results["evaluations"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            self.window_.show_message(f"Cannot read the results in {folder}: {exc}", "error")
+            self.host.show_message(f"Cannot read the results in {folder}: {exc}", "error")
             self._clear()
             return
         self.folder, self.results = Path(folder), results
@@ -387,6 +397,6 @@ class ResultsPanel(QWidget):
 
     def open_folder(self) -> bool:
         if self.folder is None:
-            self.window_.show_message("Choose a run first.", "info")
+            self.host.show_message("Choose a run first.", "info")
             return False
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.folder)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -34,31 +34,21 @@ from PySide6.QtWidgets import (
 
 from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.workers import TaskPool
-from lesion_studio.review import ReviewItem, ReviewScore, build_review_items, rater_score
+from lesion_studio.review import (
+    DISPLAY,
+    ReviewItem,
+    ReviewScore,
+    build_review_items,
+    rater_score,
+    review_patch,
+)
+
+if TYPE_CHECKING:
+    from lesion_studio.store.project import Project
 
 log = logging.getLogger(__name__)
 
-DISPLAY = 256  # every item is shown at this size, whatever its window's size in pixels
 ANSWER_KEYS = {"real": ("1", "R"), "synthetic": ("2", "S")}
-
-
-def review_patch(project: Any, item: ReviewItem, size: int = DISPLAY) -> np.ndarray:
-    """The item's window as a size×size uint8 image; identical processing for real and synthetic."""
-    from lesion_studio.patches.intensity import resize_patch
-    from lesion_studio.samples import load_sample_pixels
-
-    if item.sample_id is not None:
-        pixels = load_sample_pixels(project, project.synthetic_sample(item.sample_id))
-    else:
-        pixels = project.open_radiograph(item.image_id).pixels
-    x0, y0, x1, y1 = item.window.normalized().clipped(pixels.shape[1], pixels.shape[0]).as_ints()
-    crop = pixels[y0:y1, x0:x1].astype(np.float32)
-    if crop.size == 0:
-        crop = pixels.astype(np.float32)
-    crop = resize_patch(crop, size, size)
-    lo, hi = np.percentile(crop, [1, 99])
-    scaled = (crop - lo) / max(float(hi - lo), 1e-6)
-    return np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)
 
 
 def describe_score(score: ReviewScore) -> str:
@@ -83,7 +73,7 @@ class ReviewDialog(QDialog):
     answered = Signal(int, str)  # item index, answer
     session_finished = Signal(object)  # ReviewScore of the session
 
-    def __init__(self, project: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, project: Project, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("review_dialog")
         self.setWindowTitle("Blinded realism review")
@@ -187,6 +177,12 @@ class ReviewDialog(QDialog):
                                      "synthetic samples (generate candidates in the gallery first).")
             return False
         prefs.set_value("review/rater", rater)
+        per_kind, asked = len(items) // 2, self.count_spin.value()
+        if per_kind < asked:  # real and synthetic are equal in number: the scarcer kind sets it
+            self.score_label.setText(f"Only {per_kind} item(s) of each kind are available ({asked} asked): real "
+                                     "and synthetic items are always equal in number, so the scarcer kind sets "
+                                     "the session's size. Generate or accept more candidates in the gallery, or "
+                                     "draw more lesion boxes, for a longer session.")
         self.rater = rater
         self.session_id = f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{self.seed_spin.value()}"
         self.items = items
@@ -194,7 +190,8 @@ class ReviewDialog(QDialog):
         self._images.clear()
         self._failed.clear()
         self.pool.drop_queued()
-        self.score_label.setText("")
+        if per_kind >= asked:
+            self.score_label.setText("")
         self._set_running(True)
         self._show_current()
         self.view.setFocus()

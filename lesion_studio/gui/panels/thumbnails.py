@@ -19,11 +19,15 @@ from lesion_studio.io.display import cached_thumbnail
 THUMB_SIZE = 56
 
 
-def pixmap_from_gray(arr: np.ndarray) -> QPixmap:
+def qimage_from_gray(arr: np.ndarray) -> QImage:
+    """An 8-bit grey array as a QImage that owns its pixels (the array may go away)."""
     arr = np.ascontiguousarray(arr, dtype=np.uint8)
     h, w = arr.shape[:2]
-    image = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8).copy()
-    return QPixmap.fromImage(image)
+    return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8).copy()
+
+
+def pixmap_from_gray(arr: np.ndarray) -> QPixmap:
+    return QPixmap.fromImage(qimage_from_gray(arr))
 
 
 class ThumbnailCache(QObject):

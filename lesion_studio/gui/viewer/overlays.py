@@ -33,11 +33,6 @@ def box_rect(box: Box) -> QRectF:
     return QRectF(box.x0, box.y0, box.width, box.height)
 
 
-def rect_box(rect: QRectF) -> Box:
-    r = rect.normalized()
-    return Box(r.left(), r.top(), r.right(), r.bottom())
-
-
 def region_pen(kind: str, selected: bool = False, owner: str = "mine") -> QPen:
     pen = QPen(SELECTED if selected else READER_COLORS.get(owner, COLORS[kind]))
     pen.setCosmetic(True)
