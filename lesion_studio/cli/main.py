@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "lesion_studio.cli.sample_commands",
     "lesion_studio.cli.model_commands",
     "lesion_studio.cli.reader_commands",
+    "lesion_studio.cli.assist_commands",
 ]
 
 
