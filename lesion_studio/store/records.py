@@ -117,7 +117,7 @@ class LesionBox:
     #: Where the box came from when a reader did not draw it from scratch: ``{"source": "proposal",
     #: "proposal_id", "model_id", "model_name", "accepted_by", ...}`` for an accepted detector
     #: proposal (store/proposals.py); empty for a drawn or imported box.
-    provenance: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def reader(self) -> str:
