@@ -12,6 +12,7 @@ from PIL import Image
 from lesion_studio.cli.main import main
 from lesion_studio.dataset.exporter import export_project
 from lesion_studio.dataset.importer import import_source
+from lesion_studio.errors import LesionStudioError
 from lesion_studio.store import Box, Project
 from lesion_studio.store import lesion_types as types
 
@@ -158,3 +159,21 @@ def test_data_yaml_names_and_a_flat_labels_folder(two_images: tuple[Path, list[s
         reasons = {(p["file"], p["where"]): p["reason"] for p in report.problems}
         assert "not a usable lesion type" in reasons[("data.yaml", "class 2")]
         assert "class 2 ('bad;name') is not a usable lesion type" in reasons[(f"{second}.txt", "line 1")]
+
+
+def test_two_images_that_would_share_a_label_file(two_images: tuple[Path, list[str]], tmp_path: Path) -> None:
+    """a.png and a.jpg both look for labels/a.txt: the export refuses (one image's boxes would be
+    overwritten by the other's), and an import gives that file to neither, and says so."""
+    images, _ = two_images
+    Image.open(images / "a.png").save(images / "a.jpg")
+    folder = _yolo_folder(tmp_path, {"a.txt": "0 0.5 0.5 0.25 0.25\n", "b.txt": "2 0.5 0.5 0.25 0.25\n"})
+    with Project.create(tmp_path / "p") as project:
+        report = import_source(project, images, yolo=folder)
+        assert [(project.image(b.image_id).name, b.lesion_type) for b in project.boxes()] == [("b.png", "fracture")]
+        (problem,) = report.problems
+        assert (problem["file"], problem["where"]) == ("labels/a.txt", "file")
+        assert "matches 2 images (a.jpg, a.png)" in problem["reason"]
+        with pytest.raises(LesionStudioError, match=r"a\.(png|jpg) and a\.(png|jpg) would share the YOLO label "
+                                                    r"file labels/a\.txt"):
+            export_project(project, tmp_path / "out", "yolo")
+        assert not (tmp_path / "out").exists()

@@ -184,7 +184,7 @@ def _write(result, window: tuple[float, float], sbs: Path) -> Path:  # noqa: ANN
 
     full = sbs.with_name(sbs.stem.removesuffix("_sbs") + "_full.png")
     native = full.with_name(full.stem + "_native.png")
-    with OutputFiles(f"the images of {sbs.stem.removesuffix('_sbs')}", sbs.parent, expected=3) as output:
+    with OutputFiles(f"writing the images of {sbs.stem.removesuffix('_sbs')}", sbs.parent, expected=3) as output:
         for path in (sbs, full, native):
             output.add(path)
         save_png(sbs, _side_by_side(result, window))

@@ -306,7 +306,15 @@ def _yolo(out: Path, images, names, boxes, patches, reads: _ReaderData,  # noqa:
     Classes are in classes.txt (:func:`yolo_classes`); images without boxes get an empty file (a
     negative). YOLO has no place for readers or measurements: use COCO or CSV to keep those."""
     if plan_only:
-        return [out / "classes.txt", *((out / "labels" / names[r.id]).with_suffix(".txt") for r in images)]
+        labels: dict[Path, str] = {}
+        for r in images:  # a.png and a.dcm would share labels/a.txt: one image's boxes would be lost
+            path = (out / "labels" / names[r.id]).with_suffix(".txt")
+            if path in labels:
+                raise LesionStudioError(f"{labels[path]} and {names[r.id]} would share the YOLO label file "
+                                        f"{path.relative_to(out)} (it is named after the image without its "
+                                        "suffix). Rename one, or export COCO or CSV.")
+            labels[path] = names[r.id]
+        return [out / "classes.txt", *labels]
     classes = yolo_classes(reads.types)
     by_image: dict[int, list[str]] = {r.id: [] for r in images}
     size = {r.id: (r.width, r.height) for r in images}

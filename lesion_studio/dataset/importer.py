@@ -28,7 +28,7 @@ from lesion_studio.dataset.annotations import (
     read_reader_labels_csv,
 )
 from lesion_studio.dataset.dicom_sr import SPACING_FROM_IMAGE
-from lesion_studio.dataset.yolo_labels import keys_for, read_yolo_folder, to_pixels
+from lesion_studio.dataset.yolo_labels import keys_for, read_yolo_folder, shared_label_files, to_pixels
 from lesion_studio.deid import hashed_group_key
 from lesion_studio.errors import DiskFullError, JobCancelled, LesionStudioError
 from lesion_studio.files import file_sha256
@@ -257,6 +257,9 @@ def import_source(
         else:
             known_paths.add(stored)
             todo.append(path)
+    yolo_matches = {rel: m[0] for rel in (p.relative_to(root).as_posix() for p in files)
+                    if (m := _yolo_annotation(annotations, rel)) is not None} if yolo else {}
+    shared = shared_label_files(annotations, yolo_matches)
 
     salt = group_salt(project)
     clock = EtaClock(len(todo))
@@ -283,7 +286,8 @@ def import_source(
                 yolo_ann = _yolo_annotation(annotations, relative)
                 if yolo_ann is not None:
                     matched_keys.add(yolo_ann[0])
-                    ann = yolo_ann[1] if ann is None else _merged(ann, yolo_ann[1], annotations)
+                    if yolo_ann[0] not in shared:  # a file two images would take is neither's
+                        ann = yolo_ann[1] if ann is None else _merged(ann, yolo_ann[1], annotations)
                 info["group_key"] = hashed_group_key(info["group_key"], salt)
                 spacing = info.pop("_spacing")
                 if ann is not None:
@@ -310,7 +314,8 @@ def import_source(
         try:
             project.add_images(rows)
         except DiskFullError as exc:  # the transaction was rolled back: say how much it needed
-            raise DiskFullError(f"importing {len(rows)} image(s)", project.folder, _estimated_bytes(rows)) from exc
+            raise DiskFullError(f"importing {len(rows)} image(s)", project.folder, _estimated_bytes(rows),
+                                estimated=True) from exc
         used = [r.lesion_type for row in rows for r in row.get("lesion_boxes", ()) if r.lesion_type]
         report.new_lesion_types = add_lesion_types(project, [*annotations.lesion_types, *used])
     report.added = len(rows)

@@ -187,6 +187,7 @@ def _read_label_file(path: Path, shown: str, key: str, classes: list[tuple[str, 
         into.problem(shown, "file", f"cannot be read as text ({getattr(exc, 'strerror', None) or exc})")
         return
     ann = into.get(key)  # an empty file too: the image is matched, it just has no boxes
+    ann.row_sources[shown] = "file"
     seen: dict[tuple[str, Box, str], str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -202,6 +203,23 @@ def _read_label_file(path: Path, shown: str, key: str, classes: list[tuple[str, 
             continue
         seen[(kind, box, lesion_type)] = where
         ann.normalised_boxes.append(NormalisedBox(kind, box, BoxMeta(lesion_type=lesion_type), shown, where))
+
+
+def shared_label_files(into: Annotations, matches: dict[str, str]) -> set[str]:
+    """The label files (keys) that several images would take: ``a.png`` and ``a.dcm`` both look
+    for ``labels/a.txt``. YOLO cannot tell them apart, so neither gets its boxes; each such file is
+    reported. ``matches`` maps an image's relative path to the key it matched."""
+    images: dict[str, list[str]] = {}
+    for relative, key in matches.items():
+        images.setdefault(key, []).append(relative)
+    shared = {key for key, found in images.items() if len(found) > 1}
+    for key in sorted(shared):
+        found = sorted(images[key])
+        shown = next(iter(into.by_key[key].row_sources), key)
+        into.problem(shown, "file", f"matches {len(found)} images ({', '.join(found[:3])}"
+                                    f"{', ...' if len(found) > 3 else ''}); a YOLO label file is named after its "
+                                    "image without the suffix, so it cannot tell them apart")
+    return shared
 
 
 def to_pixels(box: NormalisedBox, width: int, height: int) -> Box:
