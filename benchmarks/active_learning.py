@@ -136,7 +136,8 @@ def train_and_score(pool: Pool, read: list[int], settings: Settings, seed: int, 
     import torch
 
     from lesion_studio.evaluate.metrics import auc
-    from lesion_studio.training.classifier_trainer import ClassifierTrainer, load_classifier, predict
+    from lesion_studio.models.drn import load_classifier
+    from lesion_studio.training.classifier_trainer import ClassifierTrainer, predict
 
     t0 = time.perf_counter()
     cfg = settings.classifier(len(read), seed)

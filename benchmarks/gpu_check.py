@@ -53,12 +53,12 @@ REPO = Path(__file__).resolve().parents[1]
 DDP_WORKER = r"""
 import hashlib, json, os, sys
 from lesion_studio.store import Project
-from lesion_studio.training import unit_trainer
+from lesion_studio.training import unit_config, unit_trainer
 created = []  # the generator each rank trains, to compare the ranks' final weights
 _build = unit_trainer.unit_generators
 unit_trainer.unit_generators = lambda arch: created.append(_build(arch)) or created[-1]
 project = Project.open(sys.argv[1])
-cfg = unit_trainer.preset_config("tiny", iterations=20, device="cuda", export_onnx=False, sample_every=1000,
+cfg = unit_config.preset_config("tiny", iterations=20, device="cuda", export_onnx=False, sample_every=1000,
                                  checkpoint_every=1000)
 result = unit_trainer.train_unit(project, cfg, name="ddp-nccl")
 h = hashlib.sha256()

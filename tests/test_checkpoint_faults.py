@@ -22,6 +22,7 @@ from faults import STEPS, TESTS_DIR, FaultPlan, InjectedFault
 
 from lesion_studio import files
 from lesion_studio.errors import DiskFullError, LesionStudioError
+from lesion_studio.store.database_file import DB_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 torch = pytest.importorskip("torch")
@@ -342,7 +343,7 @@ def test_a_diverged_gan_is_not_registered(demo_project, monkeypatch: pytest.Monk
     assert demo_project.find_model("nan") is None
     run = [r for r in demo_project.runs("unit") if r.name == "nan"][-1]
     assert run.status == "failed"
-    conn = sqlite3.connect(demo_project.db_path)
+    conn = sqlite3.connect(demo_project.folder / DB_NAME)
     assert conn.execute("SELECT MIN(json_valid(metrics)) FROM runs").fetchone()[0] == 1
     conn.close()
 

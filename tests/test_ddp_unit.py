@@ -23,7 +23,7 @@ WORKER = r"""
 import hashlib, json, os, sys
 import torch
 from lesion_studio.store import Project
-from lesion_studio.training import common, unit_trainer
+from lesion_studio.training import common, unit_config, unit_trainer
 from lesion_studio.models.unit import load_unit_model
 
 created = []  # every generator the trainer builds, so each rank can report its final weights
@@ -38,7 +38,7 @@ def digest(module):
     return h.hexdigest()
 
 def train(name):
-    cfg = unit_trainer.preset_config("tiny", iterations=3, cpu_threads=1, device="cpu", export_onnx=False,
+    cfg = unit_config.preset_config("tiny", iterations=3, cpu_threads=1, device="cpu", export_onnx=False,
                                      body_parts=["humerus"], sample_every=1000, checkpoint_every=1000)
     return unit_trainer.train_unit(project, cfg, name=name)
 
