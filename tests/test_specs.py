@@ -16,6 +16,8 @@ TORCH_FREE = (
     "lesion_studio.files", "lesion_studio.models.specs", "lesion_studio.models.layout",
     "lesion_studio.training.unit_config", "lesion_studio.classifier.config",
     "lesion_studio.synthesis.translator", "lesion_studio.classifier.scoring", "lesion_studio.io",
+    "lesion_studio.store.proposals", "lesion_studio.assist.regions", "lesion_studio.assist.detector",
+    "lesion_studio.assist.queue", "lesion_studio.assist.retrain",
 )
 
 

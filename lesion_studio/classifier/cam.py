@@ -26,15 +26,25 @@ def map_square(grid: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
+def map_over_image_region(grid: np.ndarray, frame: InputFrame, *, relative: bool = False) -> np.ndarray:
+    """The map resized to the prepared square, cut to the part where the radiograph's pixels are
+    (not the padding): (resized_height, resized_width) float32, whose pixel (r, c) is input pixel
+    (pad_y + r, pad_x + c). ``relative`` scales it to [0, 1] between its lowest and highest value
+    over that part (all 0 for a flat map)."""
+    y0, y1, x0, x1 = frame.image_region()
+    inner = map_square(grid, frame.size)[y0:y1, x0:x1]
+    if relative:
+        lo, hi = float(inner.min()), float(inner.max())
+        inner = (inner - lo) / (hi - lo) if hi > lo else np.zeros_like(inner)
+    return inner
+
+
 def map_to_image(grid: np.ndarray, frame: InputFrame) -> np.ndarray:
     """The map over the radiograph's own pixels, (H, W) float32 scaled to [0, 1] (for overlays);
     0 outside the region the classifier saw (what ``crop_to_body`` cut away)."""
     from PIL import Image
 
-    y0, y1, x0, x1 = frame.image_region()
-    inner = map_square(grid, frame.size)[y0:y1, x0:x1]
-    lo, hi = float(inner.min()), float(inner.max())
-    inner = (inner - lo) / (hi - lo) if hi > lo else np.zeros_like(inner)
+    inner = map_over_image_region(grid, frame, relative=True)
     seen = Image.fromarray(np.ascontiguousarray(inner), mode="F").resize(
         (frame.crop_width, frame.crop_height), Image.Resampling.BILINEAR)
     out = np.zeros((frame.source_height, frame.source_width), dtype=np.float32)
@@ -45,10 +55,9 @@ def map_to_image(grid: np.ndarray, frame: InputFrame) -> np.ndarray:
 
 def map_peak(grid: np.ndarray, frame: InputFrame) -> tuple[float, float]:
     """(x, y) in image pixels of the map's maximum, searched over the image (not the padding)."""
-    y0, y1, x0, x1 = frame.image_region()
-    inner = map_square(grid, frame.size)[y0:y1, x0:x1]
+    inner = map_over_image_region(grid, frame)
     iy, ix = np.unravel_index(int(np.argmax(inner)), inner.shape)
-    return frame.to_source(x0 + ix + 0.5, y0 + iy + 0.5)
+    return frame.to_source(frame.pad_x + ix + 0.5, frame.pad_y + iy + 0.5)
 
 
 def peak_in_boxes(grid: np.ndarray, frame: InputFrame, boxes: list[tuple[float, float, float, float]]) -> bool:

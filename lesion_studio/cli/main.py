@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "lesion_studio.cli.model_commands",
     "lesion_studio.cli.run_commands",
     "lesion_studio.cli.reader_commands",
+    "lesion_studio.cli.assist_commands",
 ]
 
 

@@ -41,13 +41,8 @@ MIN_RESAMPLES = 200
 
 # ----------------------------------------------------------------------------------- pure maths
 def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (0 when they do not overlap)."""
-    w = min(a.x1, b.x1) - max(a.x0, b.x0)
-    h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / (a.width * a.height + b.width * b.height - inter)
+    """Intersection over union of two boxes (0 when they do not overlap): :meth:`Box.iou`."""
+    return a.iou(b)
 
 
 def match_boxes(a: Sequence[Box], b: Sequence[Box], threshold: float = IOU_THRESHOLD) -> list[tuple[int, int, float]]:

@@ -520,6 +520,14 @@ class Project:
     # Lesion boxes and normal patches share one implementation; the table name is the only difference.
     def _add_region(self, table: str, image_id: int, box: Box, author: str, region_id: int | None,
                     extra: dict[str, Any] | None = None) -> int:
+        with self._tx() as cur:
+            return self._insert_region(cur, table, image_id, box, author, region_id, extra)
+
+    @staticmethod
+    def _insert_region(cur: sqlite3.Cursor, table: str, image_id: int, box: Box, author: str,
+                       region_id: int | None, extra: dict[str, Any] | None = None) -> int:
+        """Insert a box or patch inside the caller's transaction (an accepted proposal writes its
+        box and its decision in one)."""
         box = box.normalized()
         if not (box.x1 > box.x0 and box.y1 > box.y0):
             raise ProjectError("A box needs a positive width and height.")
@@ -527,13 +535,12 @@ class Project:
         extra = extra or {}
         cols = "".join(f", {k}" for k in extra)
         marks = "".join(", ?" for _ in extra)
-        with self._tx() as cur:
-            cur.execute(
-                f"INSERT INTO {table} (id, image_id, x0, y0, x1, y1, author, created_at, modified_at{cols}) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?{marks})",
-                (region_id, image_id, *box.as_tuple(), author, now, now, *extra.values()),
-            )
-            return int(cur.lastrowid)
+        cur.execute(
+            f"INSERT INTO {table} (id, image_id, x0, y0, x1, y1, author, created_at, modified_at{cols}) "
+            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?{marks})",
+            (region_id, image_id, *box.as_tuple(), author, now, now, *extra.values()),
+        )
+        return int(cur.lastrowid)
 
     def _update_region(self, table: str, region_id: int, box: Box) -> None:
         box = box.normalized()
@@ -563,10 +570,12 @@ class Project:
         )
 
     def add_box(self, image_id: int, box: Box, *, author: str = "", box_id: int | None = None,
-                lesion_type: str = "") -> int:
+                lesion_type: str = "", provenance: dict[str, Any] | None = None) -> int:
         """Add a lesion box drawn by reader ``author``. ``box_id`` restores a deleted box under
-        its old id (undo)."""
-        return self._add_region("lesion_boxes", image_id, box, author, box_id, {"lesion_type": lesion_type})
+        its old id (undo), and ``provenance`` its record of where it came from
+        (:attr:`LesionBox.provenance`: pass it back when restoring an accepted proposal's box)."""
+        return self._add_region("lesion_boxes", image_id, box, author, box_id,
+                                {"lesion_type": lesion_type, "provenance": dumps(provenance)})
 
     def update_box(self, box_id: int, box: Box) -> None:
         self._update_region("lesion_boxes", box_id, box)
@@ -584,14 +593,17 @@ class Project:
 
     def boxes(self, image_id: int | None = None, *, reader: str | None = None) -> list[LesionBox]:
         """Lesion boxes, of one image and/or one reader (None: all)."""
-        return [LesionBox(**self._region_fields(r), lesion_type=r["lesion_type"])
-                for r in self._regions("lesion_boxes", image_id, reader)]
+        return [self._box_row(r) for r in self._regions("lesion_boxes", image_id, reader)]
 
     def box(self, box_id: int) -> LesionBox:
         rows = self._query("SELECT * FROM lesion_boxes WHERE id = ?", (box_id,))
         if not rows:
             raise ProjectError(f"There is no lesion box {box_id}.")
-        return LesionBox(**self._region_fields(rows[0]), lesion_type=rows[0]["lesion_type"])
+        return self._box_row(rows[0])
+
+    def _box_row(self, row: sqlite3.Row) -> LesionBox:
+        return LesionBox(**self._region_fields(row), lesion_type=row["lesion_type"],
+                         provenance=loads(row["provenance"]))
 
     def add_normal_patch(
         self, image_id: int, box: Box, *, author: str = "", patch_id: int | None = None
@@ -628,7 +640,8 @@ class Project:
     ) -> int:
         with self._tx() as cur:
             if replace_existing:
-                cur.execute("DELETE FROM models WHERE name = ?", (name,))
+                for (old_id,) in cur.execute("SELECT id FROM models WHERE name = ?", (name,)).fetchall():
+                    self._forget_model(cur, old_id)
             try:
                 cur.execute(
                     "INSERT INTO models (name, kind, path, sha256, body_parts, config, metadata, created_at) "
@@ -669,6 +682,19 @@ class Project:
                         (dumps({**loads(row[0]), **values}), model_id))
         announce_models_changed(self.folder)
         return self.model(model_id)
+
+    def delete_model(self, model_id: int) -> None:
+        with self._tx() as cur:
+            self._forget_model(cur, model_id)
+        announce_models_changed(self.folder)
+
+    @staticmethod
+    def _forget_model(cur: sqlite3.Cursor, model_id: int) -> None:
+        """Delete a model row. Its pending box proposals go with it (nobody decided them, and no
+        model can propose them again); its decided ones stay, as history, under its name, and its
+        image scores go by cascade."""
+        cur.execute("DELETE FROM proposals WHERE model_id = ? AND state = 'pending'", (model_id,))
+        cur.execute("DELETE FROM models WHERE id = ?", (model_id,))
 
     def _run_row(self, row: sqlite3.Row) -> RunRecord:
         return RunRecord(

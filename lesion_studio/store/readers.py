@@ -91,8 +91,18 @@ def put_reader_label(project: Project, image_id: int, reader: str, label: str,
         raise ProjectError(f"Label must be one of {', '.join(LABELS)}, not {label!r}.")
     reader = check_reader(reader)
     with project._tx() as cur:
-        cur.execute("INSERT OR REPLACE INTO reader_labels (image_id, reader, label, labelled_at) "
-                    "VALUES (?, ?, ?, ?)", (image_id, reader, label, labelled_at or utc_now()))
+        write_reader_label(cur, image_id, reader, label, labelled_at or utc_now())
+
+
+def write_reader_label(cur: sqlite3.Cursor, image_id: int, reader: str, label: str | None,
+                       labelled_at: str = "") -> None:
+    """Set (or, with ``label`` None, remove) a reader's label inside the caller's transaction
+    (an accepted box proposal labels its image in the same transaction as its box)."""
+    if label is None:
+        cur.execute("DELETE FROM reader_labels WHERE image_id = ? AND reader = ?", (image_id, reader))
+        return
+    cur.execute("INSERT OR REPLACE INTO reader_labels (image_id, reader, label, labelled_at) "
+                "VALUES (?, ?, ?, ?)", (image_id, reader, label, labelled_at))
 
 
 def restore_reader_label(project: Project, image_id: int, reader: str, previous: ReaderLabel | None) -> None:

@@ -56,6 +56,15 @@ class Box:
     def intersects(self, other: Box) -> bool:
         return self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
 
+    def iou(self, other: Box) -> float:
+        """Intersection over union with ``other`` (0 when they do not overlap)."""
+        w = min(self.x1, other.x1) - max(self.x0, other.x0)
+        h = min(self.y1, other.y1) - max(self.y0, other.y0)
+        if w <= 0 or h <= 0:
+            return 0.0
+        inter = w * h
+        return inter / (self.width * self.height + other.width * other.height - inter)
+
     def as_tuple(self) -> tuple[float, float, float, float]:
         return self.x0, self.y0, self.x1, self.y1
 
@@ -111,10 +120,53 @@ class LesionBox:
     created_at: str
     modified_at: str
     lesion_type: str = ""  # one of the project's lesion types; "" for a box nobody typed
+    #: Where the box came from when a reader did not draw it from scratch: ``{"source": "proposal",
+    #: "proposal_id", "model_id", "model_name", "accepted_by", ...}`` for an accepted detector
+    #: proposal (store/proposals.py); empty for a drawn or imported box.
+    provenance: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def reader(self) -> str:
         return self.author
+
+    @property
+    def proposed(self) -> bool:
+        """Whether a model proposed this box (and its reader accepted it)."""
+        return self.provenance.get("source") == "proposal"
+
+
+#: The states of a detector's box proposal: waiting for a reader, or decided by one.
+PROPOSAL_STATES = ("pending", "accepted", "rejected")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A box a detector proposed on an image (store/proposals.py). Not an annotation: it becomes a
+    lesion box only when a reader accepts it (``box_id`` is then that box)."""
+
+    id: int
+    image_id: int
+    model_id: int | None  # None once the model is deleted (a decided proposal keeps its history)
+    model_name: str
+    box: Box
+    score: float  # the proposal's score: image score x the component's relative map peak
+    image_score: float  # the model's lesion probability for the whole image
+    state: str  # pending / accepted / rejected
+    created_at: str
+    decided_by: str  # the reader who accepted or rejected it ("" while pending)
+    decided_at: str | None
+    box_id: int | None  # the lesion box an accept made
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """A model's lesion probability for one image, with when it was scored."""
+
+    image_id: int
+    model_id: int
+    model_name: str
+    score: float
+    scored_at: str
 
 
 @dataclass(frozen=True)

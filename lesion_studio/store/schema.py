@@ -147,6 +147,42 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX measurements_image ON measurements(image_id);
     """,
+    # 3: assisted reading (issue 28). A detector's box proposals live apart from the annotations:
+    #    a proposal becomes a lesion box only when a reader accepts it, and the box then records
+    #    where it came from (``lesion_boxes.provenance``). ``restore`` holds what an accept changed
+    #    besides the box (the image's and the reader's label), so the accept can be undone exactly.
+    #    ``image_scores`` keeps each model's image score, for the review queue and the browser.
+    """
+    ALTER TABLE lesion_boxes ADD COLUMN provenance TEXT NOT NULL DEFAULT '{}';
+
+    CREATE TABLE proposals (
+        id          INTEGER PRIMARY KEY,
+        image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        model_id    INTEGER REFERENCES models(id) ON DELETE SET NULL,
+        model_name  TEXT NOT NULL,
+        x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+        score       REAL NOT NULL,
+        image_score REAL NOT NULL,
+        state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'accepted', 'rejected')),
+        created_at  TEXT NOT NULL,
+        decided_by  TEXT NOT NULL DEFAULT '',
+        decided_at  TEXT,
+        box_id      INTEGER,
+        restore     TEXT NOT NULL DEFAULT '{}',
+        CHECK (x0 < x1 AND y0 < y1)
+    );
+    CREATE INDEX proposals_image ON proposals(image_id, state);
+    CREATE INDEX proposals_model ON proposals(model_id, state);
+
+    CREATE TABLE image_scores (
+        image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        model_id    INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        score       REAL NOT NULL,
+        scored_at   TEXT NOT NULL,
+        PRIMARY KEY (image_id, model_id)
+    );
+    CREATE INDEX image_scores_model ON image_scores(model_id, score);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
