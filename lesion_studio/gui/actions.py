@@ -97,6 +97,9 @@ ACTIONS: list[ActionSpec] = [
                needs_image=True),
     ActionSpec("cycle_type_back", "Previous lesion type", "Image", "cycle_type", ("Shift+T",), args=(-1,),
                needs_image=True),
+    ActionSpec("accept_proposal", "&Accept box proposal", "Image", "accept_proposal", ("Return", "Enter"),
+               "Accept the selected box proposal as a lesion box (Del rejects it, dragging edits and accepts it)",
+               context="viewer", needs_image=True),
     ActionSpec("adjudicate", "&Adjudicate boxes…", "Image", "adjudicate_boxes", (),
                "Compare two readers' boxes on this image and pick or merge them into consensus boxes",
                needs_image=True),
@@ -126,6 +129,11 @@ ACTIONS: list[ActionSpec] = [
     ActionSpec("agreement", "Reader &agreement…", "Tools", "show_agreement", (),
                "Cohen's κ, box F1 and mean IoU per reader pair, with bootstrap intervals", section="readers",
                needs_project=True),
+    ActionSpec("propose", "&Propose boxes on unreviewed images", "Tools", "propose_boxes", (),
+               "Run the project's detector over the unreviewed images: box proposals to accept or reject, never "
+               "labels", args=("unreviewed",), section="assist", needs_project=True),
+    ActionSpec("propose_image", "Propose boxes on this image", "Tools", "propose_boxes", (), args=("image",),
+               needs_image=True),
     # Help
     ActionSpec("shortcuts", "&Keyboard shortcuts", "Help", "show_shortcuts", ("F1",)),
     ActionSpec("about", "&About Lesion Studio", "Help", "show_about"),

@@ -34,6 +34,7 @@ from lesion_studio.errors import LesionStudioError
 from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.actions import MENUS, ActionSpec, build_action
 from lesion_studio.gui.annotation import AnnotationController, body_part_keys
+from lesion_studio.gui.assist_actions import AssistActions
 from lesion_studio.gui.banner import Banner
 from lesion_studio.gui.commands import update_image
 from lesion_studio.gui.docks import PANELS, DockLayout, action_specs, scrollable
@@ -61,7 +62,7 @@ from lesion_studio.store.records import ImageRecord
 log = logging.getLogger(__name__)
 
 
-class MainWindow(DockLayout, FileJobs, WindowActions, ReaderActions, QMainWindow):
+class MainWindow(DockLayout, FileJobs, WindowActions, ReaderActions, AssistActions, QMainWindow):
     """The main window; it is the :class:`~lesion_studio.gui.host.PanelHost` of its panels."""
 
     image_shown = Signal(int, object)  # image id, Radiograph: on the canvas, after the window's own handling
@@ -174,6 +175,7 @@ class MainWindow(DockLayout, FileJobs, WindowActions, ReaderActions, QMainWindow
         self.toolbar.addSeparator()
         self.toolbar.addWidget(QLabel(" Patch "))
         self.toolbar.addWidget(self._build_patch_spin())
+        self._build_assist_toolbar()
         view_menu = menus["View"]
         view_menu.addSeparator()
         for dock in self.docks.values():

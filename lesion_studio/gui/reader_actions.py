@@ -42,6 +42,7 @@ class ReaderActions:
         self.inspector.show_reader_labels(reader_labels(p, self.record.id), self.session.author)
 
     def _show_reader_status(self) -> None:
+        self._show_assist_status()
         if self.session is None:
             self.status_fields["reader"].setText("")
             return
