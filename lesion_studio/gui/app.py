@@ -46,6 +46,7 @@ from lesion_studio.gui.panels.browser import BrowserPanel
 from lesion_studio.gui.panels.inspector import InspectorPanel
 from lesion_studio.gui.panels.thumbnails import ThumbnailCache
 from lesion_studio.gui.reader_actions import ReaderActions
+from lesion_studio.gui.reading_layout import ReadingLayout
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.status_fields import StatusFields
 from lesion_studio.gui.tools.base import PanTool
@@ -62,7 +63,7 @@ from lesion_studio.store.records import ImageRecord
 log = logging.getLogger(__name__)
 
 
-class MainWindow(DockLayout, FileJobs, WindowActions, ReaderActions, AssistActions, QMainWindow):
+class MainWindow(ReadingLayout, DockLayout, FileJobs, WindowActions, ReaderActions, AssistActions, QMainWindow):
     """The main window; it is the :class:`~lesion_studio.gui.host.PanelHost` of its panels."""
 
     image_shown = Signal(int, object)  # image id, Radiograph: on the canvas, after the window's own handling
@@ -132,6 +133,7 @@ class MainWindow(DockLayout, FileJobs, WindowActions, ReaderActions, AssistActio
         self._default_state = self.saveState()  # View → Reset layout returns here
         self._restore_layout()
         self._hide_stale_tab_bars()
+        self._restore_layout_mode()
         self._update_title()
         self._update_enabled()
         if project is not None:

@@ -13,37 +13,20 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSlider
+from PySide6.QtWidgets import QComboBox, QLabel, QSlider
 
-from lesion_studio.errors import LesionStudioError
+from lesion_studio.assist.queue import chosen_detector, next_unreviewed, review_counter
 from lesion_studio.gui import settings as prefs
-from lesion_studio.store.project import Project
 
 MIN_SCORE_KEY = "assist/min_score"
-#: The project setting naming the detector that proposes boxes (a model's name or id).
-DETECTOR_SETTING = "assist.model"
-
-
-def chosen_detector(project: Project) -> int | None:
-    """The project's chosen detector: the model its setting names, else the model that scored
-    images last (retraining registers and scores), else the newest registered classifier."""
-    from lesion_studio.store import proposals as store_proposals
-
-    named = project.get_setting(DETECTOR_SETTING)
-    if named:
-        try:
-            return project.model(named).id
-        except LesionStudioError:
-            pass  # the named model was deleted: fall back
-    latest = store_proposals.latest_scoring_model(project)
-    if latest is not None:
-        return latest
-    models = project.models(kind="drn")
-    return max(m.id for m in models) if models else None
+ORDER_KEY = "assist/order"
+#: The review queue's orders, as the toolbar's combo names them (each item says what it is).
+ORDER_ITEMS = (("Next: most uncertain", "uncertainty"), ("Next: most likely", "likely"), ("Next: file order", "file"))
 
 
 class AssistActions:
-    """Proposals in the viewer: the threshold slider, Enter, and Tools → Propose boxes."""
+    """Proposals in the viewer (the threshold slider, Enter, Tools → Propose boxes) and the review
+    queue (U, its order combo, Tools → Retrain detector, the status bar's counter)."""
 
     def _build_assist_toolbar(self) -> None:
         """" Proposals ≥ [slider] 0.50" in the main toolbar (Qt folds it into the overflow when narrow)."""
@@ -62,6 +45,17 @@ class AssistActions:
         self.proposal_slider.setValue(round(min(max(score, 0.0), 1.0) * 100))
         self._proposal_threshold_moved(self.proposal_slider.value())
         self.proposal_slider.valueChanged.connect(self._proposal_threshold_moved)
+        self.queue_order = QComboBox()
+        self.queue_order.setObjectName("queue_order")
+        self.queue_order.setToolTip("The order G (go to the next unreviewed image) follows: the detector's most uncertain "
+                                    "image first, its most likely lesion first, or file order")
+        for text, value in ORDER_ITEMS:
+            self.queue_order.addItem(text, value)
+        saved = str(prefs.app_settings().value(ORDER_KEY, "uncertainty"))
+        self.queue_order.setCurrentIndex(max(0, self.queue_order.findData(saved)))
+        self.queue_order.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.queue_order.currentIndexChanged.connect(self._queue_order_chosen)
+        self.toolbar.addWidget(self.queue_order)
         self.image_shown.connect(lambda *_: self._show_assist_status())
         self.image_failed.connect(lambda *_: self._show_assist_status())
 
@@ -71,6 +65,40 @@ class AssistActions:
         self.controller.set_proposal_min_score(score)
         prefs.set_value(MIN_SCORE_KEY, score)
         self._show_assist_status()
+
+    def _queue_order_chosen(self, _index: int) -> None:
+        prefs.set_value(ORDER_KEY, self.queue_order.currentData())
+        self._show_assist_status()
+
+    def next_unreviewed_image(self) -> None:
+        """G: the next unreviewed image in the chosen order (the review queue)."""
+        if self.session is None:
+            return
+        project = self.session.project
+        current = self.record.id if self.record is not None else None
+        nxt = next_unreviewed(project, current, self.queue_order.currentData(), model=chosen_detector(project))
+        if nxt is None:
+            self.show_status("No other unreviewed image: every image has been reviewed.", 5000)
+            return
+        self.browser.select_image(nxt)
+
+    def retrain_detector(self) -> Any:
+        """Tools → Retrain detector: train a new detector on the current labels in the background
+        (the CPU's training lane); when it is done the scores, the queue and the counter follow it."""
+        if self.session is None:
+            return None
+        from lesion_studio.assist import retrain
+
+        project = self.session.project
+
+        def job(progress, cancel):  # noqa: ANN001, ANN202
+            return retrain.retrain_detector(project, progress=progress, cancel=cancel)
+
+        def done(result) -> None:  # noqa: ANN001
+            self._proposals_stored()
+            self.show_status(result.summary(), 10000)
+
+        return self.run_job(job, "Retrain detector", done, modal=False, device="cpu")
 
     def accept_proposal(self) -> None:
         """Enter (in the viewer): the selected box proposal becomes a lesion box."""
@@ -113,6 +141,7 @@ class AssistActions:
         if self.session is None:
             return
         self.controller.reload_regions()
+        self.browser.model.refresh_scores()
         self._show_assist_status()
 
     def _show_assist_status(self) -> None:
@@ -125,6 +154,20 @@ class AssistActions:
             return
         from lesion_studio.store import proposals as store_proposals
 
-        count = store_proposals.pending_count(self.session.project, self.record.id,
-                                              min_score=self.controller.proposal_min_score)
-        field.setText(f"{count} proposal{'s' if count != 1 else ''}")
+        project = self.session.project
+        count = store_proposals.pending_count(project, self.record.id, min_score=self.controller.proposal_min_score)
+        counter = review_counter(project, self.record.id, self.queue_order.currentData(),
+                                 model=chosen_detector(project))
+        parts = [counter.text(), f"{count} proposal{'s' if count != 1 else ''}", self._label_source()]
+        field.setText(" · ".join(p for p in parts if p))
+
+    def _label_source(self) -> str:
+        """Whether the current image's labels came from a reader, a model (an accepted proposal), or both."""
+        assert self.session is not None and self.record is not None
+        boxes = self.session.project.boxes(self.record.id)
+        proposed = sum(b.proposed for b in boxes)
+        if proposed and proposed == len(boxes):
+            return "labels: model (accepted)"
+        if proposed:
+            return "labels: reader + model (accepted)"
+        return "labels: reader" if self.record.label in ("lesion", "normal") else "not labelled"
