@@ -29,7 +29,7 @@ class AssistActions:
     queue (U, its order combo, Tools → Retrain detector, the status bar's counter)."""
 
     def _build_assist_toolbar(self) -> None:
-        """" Proposals ≥ [slider] 0.50" in the main toolbar (Qt folds it into the overflow when narrow)."""
+        """"The Reading toolbar: " Proposals ≥ [slider] 0.50" and the queue's order ("Next: most uncertain")."""
         score = float(prefs.app_settings().value(MIN_SCORE_KEY, self.controller.proposal_min_score))
         self.proposal_slider = QSlider(Qt.Orientation.Horizontal)
         self.proposal_slider.setObjectName("proposal_slider")
@@ -38,10 +38,14 @@ class AssistActions:
         self.proposal_slider.setToolTip("Show the detector's box proposals scoring at least this")
         self.proposal_score_label = QLabel()
         self.proposal_score_label.setMinimumWidth(32)
-        self.toolbar.addSeparator()
-        self.toolbar.addWidget(QLabel(" Proposals ≥ "))
-        self.toolbar.addWidget(self.proposal_slider)
-        self.toolbar.addWidget(self.proposal_score_label)
+        # the reading controls have their own toolbar: they stay in sight when the main one folds
+        self.addToolBarBreak()
+        self.reading_toolbar = self.addToolBar("Reading")
+        self.reading_toolbar.setObjectName("toolbar_reading")
+        self.reading_toolbar.setMovable(False)
+        self.reading_toolbar.addWidget(QLabel(" Proposals ≥ "))
+        self.reading_toolbar.addWidget(self.proposal_slider)
+        self.reading_toolbar.addWidget(self.proposal_score_label)
         self.proposal_slider.setValue(round(min(max(score, 0.0), 1.0) * 100))
         self._proposal_threshold_moved(self.proposal_slider.value())
         self.proposal_slider.valueChanged.connect(self._proposal_threshold_moved)
@@ -55,7 +59,7 @@ class AssistActions:
         self.queue_order.setCurrentIndex(max(0, self.queue_order.findData(saved)))
         self.queue_order.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.queue_order.currentIndexChanged.connect(self._queue_order_chosen)
-        self.toolbar.addWidget(self.queue_order)
+        self.reading_toolbar.addWidget(self.queue_order)
         self.image_shown.connect(lambda *_: self._show_assist_status())
         self.image_failed.connect(lambda *_: self._show_assist_status())
 
