@@ -134,3 +134,35 @@ def test_dragging_a_proposal_edits_and_accepts_it_and_undo_restores(qtbot, windo
     window.undo()
     assert snapshot(demo_project) == before
     assert _shown(window)[strong].box.as_tuple() == (100, 120, 160, 180)
+
+
+def test_propose_runs_the_chosen_detector_as_a_job_and_stores_proposals_only(qtbot, window, demo_project,
+                                                                            monkeypatch) -> None:  # noqa: ANN001
+    """The detector itself is tested in tests/test_assist_detector.py (a real ONNX run); here the
+    core's ``propose_boxes`` is replaced by a fast real stand-in that stores what a detector
+    stores (a score and a proposal per image, through the store), to test the action's wiring:
+    the job queue, the chosen detector, the images it is given, and the viewer's refresh."""
+    from lesion_studio.assist import detector
+
+    image_id = window.record.id
+    demo_project.update_image(image_id, label="unreviewed")
+    model = demo_project.register_model("det", "drn", demo_project.folder / "det.safetensors", sha256="0" * 64)
+    calls = []
+
+    def stand_in(project, model_ref, images, *, progress=None, cancel=None, **_kw):  # noqa: ANN001, ANN202
+        calls.append((model_ref, [r.id for r in images]))
+        run = detector.DetectorRun(model_ref, "det", "lesion map", len(images))
+        for r in images:
+            run.proposals += len(store.store_detections(project, r.id, model_ref, 0.9, [(Box(10, 10, 50, 50), 0.9)]))
+            run.images += 1
+        return run
+
+    monkeypatch.setattr(detector, "propose_boxes", stand_in)
+    boxes_before = snapshot(demo_project)["boxes"]
+    job = window.propose_boxes("unreviewed")
+    qtbot.waitUntil(lambda: job.state.name in ("DONE", "FAILED", "CANCELLED"))
+    assert job.state.name == "DONE", job.error
+    assert calls and calls[0][0] == model
+    assert set(calls[0][1]) == {r.id for r in demo_project.images() if r.label == "unreviewed" and not r.excluded}
+    qtbot.waitUntil(lambda: len(_shown(window)) == 1)
+    assert snapshot(demo_project)["boxes"] == boxes_before  # proposals, never boxes
