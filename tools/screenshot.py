@@ -3,6 +3,8 @@
     python tools/screenshot.py                          # demo project -> resources/screenshots/main-window.png
     python tools/screenshot.py --dicom ../shared/data/dicom/RG3_J2KR.dcm --out /tmp/rg3.png
     python tools/screenshot.py --synthesis              # -> resources/screenshots/synthesis-panel.png
+    python tools/screenshot.py --read                   # the reading layout with box proposals -> reading-layout.png
+    python tools/screenshot.py --size 1280x800 --out resources/screenshots/main-window-1280.png
     python tools/screenshot.py --synthesis --dicom ../shared/data/dicom/RG3_J2KR.dcm --out /tmp/rg3-synth.png
 
 With --dicom the file is imported into a temporary project first (images from ../shared/data
@@ -26,8 +28,21 @@ sys.path.insert(0, str(ROOT))
 log = logging.getLogger("screenshot")
 
 
+def _demo_proposals(project, image_id: int) -> None:  # noqa: ANN001
+    """Two pending proposals of a stand-in detector on the image (a temporary demo project only)."""
+    from lesion_studio.store import proposals as store_proposals
+    from lesion_studio.store.records import Box
+
+    rec = project.image(image_id)
+    model = project.register_model("detector (screenshot)", "drn", project.folder / "none.safetensors",
+                                   sha256="0" * 64)
+    w, h = rec.width, rec.height
+    store_proposals.store_detections(project, image_id, model, 0.86, [
+        (Box(w * 0.55, h * 0.30, w * 0.70, h * 0.42), 0.86), (Box(w * 0.20, h * 0.60, w * 0.32, h * 0.70), 0.61)])
+
+
 def render(project_folder: Path, out: Path, size: tuple[int, int] = (1440, 900), image_name: str | None = None,
-           select_region: bool = True) -> Path:
+           select_region: bool = True, read: bool = False) -> Path:
     from lesion_studio.gui.app import MainWindow
     from lesion_studio.gui.application import create_app, process_events_until
     from lesion_studio.gui.settings import use_settings_folder
@@ -47,6 +62,9 @@ def render(project_folder: Path, out: Path, size: tuple[int, int] = (1440, 900),
             with_patch = {n.image_id for n in project.normal_patches()}
             lesion = [r for r in project.images(label="lesion") if project.boxes(r.id)]
             target = next((r for r in lesion if r.id in with_patch), lesion[0] if lesion else project.images()[0])
+        if read:
+            _demo_proposals(project, target.id)
+            window.set_layout_mode("read")
         window.browser.select_image(target.id)
         process_events_until(lambda: window.canvas.radiograph is not None and window.record.id == target.id,
                              what="showing the image", pause_s=0.01)
@@ -63,12 +81,18 @@ def render(project_folder: Path, out: Path, size: tuple[int, int] = (1440, 900),
     return out
 
 
+def _viewer_share(window) -> str:  # noqa: ANN001
+    c = window.canvas
+    return f"viewer {c.width()}x{c.height()} = {100 * c.width() * c.height() / (window.width() * window.height()):.1f} %"
+
+
 def _settle_and_save(app, window, seconds: float, out: Path) -> None:  # noqa: ANN001
     """Let background work (thumbnails, translation) arrive, then grab the window to ``out``."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         app.processEvents()
         time.sleep(0.02)
+    log.info("window %dx%d, %s", window.width(), window.height(), _viewer_share(window))
     image = window.grab().toImage()
     window.close()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -192,13 +216,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dicom", type=Path, help="render this DICOM (imported into a temporary project)")
     parser.add_argument("--out", type=Path, help="PNG to write (default: resources/screenshots/<view>.png)")
     parser.add_argument("--synthesis", action="store_true", help="the synthesis panel (four views, A/B on)")
+    parser.add_argument("--read", action="store_true", help="the reading layout, with box proposals on the image")
+    parser.add_argument("--size", default="1440x900", help="window size WxH (default 1440x900)")
     parser.add_argument("--iterations", type=int, default=300, help="--synthesis: tiny-model iterations to train "
                         "when the project has no UNIT model")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.synthesis:
         return synthesis_main(args)
-    args.out = args.out or ROOT / "resources" / "screenshots" / "main-window.png"
+    args.out = args.out or ROOT / "resources" / "screenshots" / ("reading-layout.png" if args.read else "main-window.png")
+    size = tuple(int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         if args.dicom:
             from lesion_studio.dataset.importer import import_source
@@ -218,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                 from lesion_studio.demo import build_demo_project
 
                 folder = build_demo_project(Path(tmp) / "demo").folder
-            render(folder, args.out)
+            render(folder, args.out, size=size, read=args.read)
     log.info("wrote %s (%d KB)", args.out, args.out.stat().st_size // 1024)
     return 0
 

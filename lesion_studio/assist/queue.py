@@ -138,6 +138,27 @@ def resolve_model(project: Project, model: int | str | None) -> int | None:
     return project.model(model).id
 
 
+#: The project setting naming the detector that proposes boxes and orders the queue (a model's name or id).
+DETECTOR_SETTING = "assist.model"
+
+
+def chosen_detector(project: Project) -> int | None:
+    """The project's chosen detector (what the app proposes, scores and orders with): the model the
+    project's setting names, else the model that scored images last (retraining registers and
+    scores one), else the newest registered classifier; None when there is none."""
+    named = project.get_setting(DETECTOR_SETTING)
+    if named:
+        try:
+            return project.model(named).id
+        except LesionStudioError:
+            pass  # the named model was deleted: fall back
+    latest = store_proposals.latest_scoring_model(project)
+    if latest is not None:
+        return latest
+    models = project.models(kind="drn")
+    return max(m.id for m in models) if models else None
+
+
 def review_order(project: Project, order: str = "uncertainty", *, model: int | str | None = None,
                  operating_point: float | None = None, reader: str | None = None) -> list[int]:
     """The unreviewed images' ids in reading order (see the module's docstring)."""

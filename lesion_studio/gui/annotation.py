@@ -17,20 +17,24 @@ from lesion_studio.gui.commands import (
     LESION,
     MEASURE,
     PATCH,
+    PROPOSAL,
+    AcceptProposalCommand,
     AddMeasurementCommand,
     AddRegionCommand,
     ChangeRegionCommand,
     DeleteMeasurementCommand,
     DeleteRegionCommand,
+    RejectProposalCommand,
     SetBoxTypeCommand,
     UpdateImageCommand,
     image_fields_snapshot,
 )
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.viewer.canvas import ImageCanvas
-from lesion_studio.gui.viewer.overlays import MeasurementItem, RegionItem
+from lesion_studio.gui.viewer.overlays import MeasurementItem, ProposalItem, RegionItem
 from lesion_studio.io.spacing import length_text
 from lesion_studio.store import measurements as store_measurements
+from lesion_studio.store import proposals as store_proposals
 from lesion_studio.store.lesion_types import lesion_types
 from lesion_studio.store.project import Project
 from lesion_studio.store.readers import CONSENSUS
@@ -42,6 +46,7 @@ MIN_REGION_PX = 4
 MIN_RULER_PX = 1.0  # a ruler shorter than this (image px) is a click, not a measurement
 PATCH_SIZES = (16, 512)
 DEFAULT_PATCH = 64
+DEFAULT_PROPOSAL_SCORE = 0.5  # the threshold slider's start: proposals scoring below it are not shown
 
 
 def snap(box: Box, width: int, height: int) -> Box:
@@ -68,6 +73,8 @@ class AnnotationController(QObject):
         self.confirm_relabel: Callable[[ImageRecord], bool] = lambda _rec: True
         #: Why the selected image has nothing to draw on (its file is missing...), said on any edit.
         self.unavailable = ""
+        #: The threshold slider: pending box proposals scoring below this are not drawn.
+        self.proposal_min_score = DEFAULT_PROPOSAL_SCORE
 
     # ------------------------------------------------------------------ state
     def set_image(self, session: ProjectSession | None, record: ImageRecord | None) -> None:
@@ -117,6 +124,7 @@ class AnnotationController(QObject):
                             editable=self.session.can_edit(b.reader), reader=b.reader, lesion_type=b.lesion_type)
                  for b in boxes]
         items += [RegionItem(PATCH, n.id, n.box, reader=n.author) for n in p.normal_patches(self.record.id)]
+        items += self._proposal_items()
         self.canvas.set_regions(items)
         rulers = [MeasurementItem(m.id, (m.x0, m.y0, m.x1, m.y1),
                                   length_text(m.length_px, m.length_mm, m.spacing_source),
@@ -126,6 +134,19 @@ class AnnotationController(QObject):
         if self.selected is not None and self._item(self.selected) is None:
             self.selected = None
         self._paint_selection()
+
+    def _proposal_items(self) -> list[ProposalItem]:
+        """The image's pending proposals at or above the slider's score (reading only: nothing is stored)."""
+        assert self.session is not None and self.record is not None
+        mine = self.session.reader_view in (None, self.session.author)
+        return [ProposalItem(pr.id, pr.box, pr.score, pr.model_name, editable=mine)
+                for pr in store_proposals.proposals(self.session.project, self.record.id, state="pending",
+                                                    min_score=self.proposal_min_score)]
+
+    def set_proposal_min_score(self, score: float) -> None:
+        """The threshold slider moved: show the proposals scoring at least ``score`` (no store change)."""
+        self.proposal_min_score = float(score)
+        self.reload_regions()
 
     def _item(self, key: tuple[str, int]) -> RegionItem | MeasurementItem | None:
         if key[0] == MEASURE:
@@ -149,7 +170,7 @@ class AnnotationController(QObject):
     def _check(self, kind: str, box: Box, region_id: int | None = None) -> bool:
         if box.width < MIN_REGION_PX or box.height < MIN_REGION_PX:
             self.message.emit(
-                f"That {'box' if kind == LESION else 'patch'} is smaller than {MIN_REGION_PX} pixels; "
+                f"That {'patch' if kind == PATCH else 'box'} is smaller than {MIN_REGION_PX} pixels; "
                 "drag a larger rectangle.", "warning")
             return False
         if kind == PATCH:
@@ -218,6 +239,8 @@ class AnnotationController(QObject):
         if self._read_only(item):
             return False
         box = snap(box, *self.size())
+        if item.kind == PROPOSAL:  # dragging a proposal edits it, and that accepts it
+            return self._check(LESION, box) and self.accept_proposal(item.region_id, box) is not None
         if box == item.box and box == self._stored_box(item):
             return False
         if not self._check(item.kind, box, item.region_id):
@@ -242,13 +265,41 @@ class AnnotationController(QObject):
         item = self._item(self.selected)
         if item is None or self._read_only(item):
             return False
-        if isinstance(item, MeasurementItem):
+        if isinstance(item, ProposalItem):
+            self.session.undo_stack.push(RejectProposalCommand(self.session, self.record.id, item.region_id))
+        elif isinstance(item, MeasurementItem):
             self.session.undo_stack.push(DeleteMeasurementCommand(self.session, self.record.id, item.measurement_id))
         else:
             self.session.undo_stack.push(
                 DeleteRegionCommand(self.session, item.kind, self.record.id, item.region_id, self._stored_box(item)))
         self.select(None)
         return True
+
+    # ------------------------------------------------------------------ box proposals
+    def accept_selected(self) -> int | None:
+        """Enter: accept the selected box proposal as drawn; returns the new lesion box's id."""
+        if self.selected is None or self.selected[0] != PROPOSAL:
+            self.message.emit("Select a box proposal first (click it), then press Enter to accept it.", "info")
+            return None
+        return self.accept_proposal(self.selected[1])
+
+    def accept_proposal(self, proposal_id: int, box: Box | None = None) -> int | None:
+        """A reader accepts a proposal (``box``: their edit of it) as one undoable step; a normal
+        image is relabelled lesion only with the reader's consent, as when drawing a box."""
+        if not self._editable():
+            return None
+        item = self.canvas.region(PROPOSAL, proposal_id)
+        if item is not None and self._read_only(item):
+            return None
+        relabel = self.record.label != "lesion"
+        if relabel and self.record.label == "normal" and not self.confirm_relabel(self.record):
+            relabel = False
+        cmd = AcceptProposalCommand(self.session, self.record.id, proposal_id, box=box,
+                                    lesion_type=self.current_type, relabel=relabel)
+        self.session.undo_stack.push(cmd)
+        if cmd.box_id is not None:
+            self.select((LESION, cmd.box_id))
+        return cmd.box_id
 
     # ------------------------------------------------------------------ lesion types
     def set_box_type(self, box_id: int, lesion_type: str) -> bool:

@@ -34,6 +34,7 @@ from lesion_studio.errors import LesionStudioError
 from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.actions import MENUS, ActionSpec, build_action
 from lesion_studio.gui.annotation import AnnotationController, body_part_keys
+from lesion_studio.gui.assist_actions import AssistActions
 from lesion_studio.gui.banner import Banner
 from lesion_studio.gui.commands import update_image
 from lesion_studio.gui.docks import PANELS, DockLayout, action_specs, scrollable
@@ -45,6 +46,7 @@ from lesion_studio.gui.panels.browser import BrowserPanel
 from lesion_studio.gui.panels.inspector import InspectorPanel
 from lesion_studio.gui.panels.thumbnails import ThumbnailCache
 from lesion_studio.gui.reader_actions import ReaderActions
+from lesion_studio.gui.reading_layout import ReadingLayout
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.gui.status_fields import StatusFields
 from lesion_studio.gui.tools.base import PanTool
@@ -61,7 +63,7 @@ from lesion_studio.store.records import ImageRecord
 log = logging.getLogger(__name__)
 
 
-class MainWindow(DockLayout, FileJobs, WindowActions, ReaderActions, QMainWindow):
+class MainWindow(ReadingLayout, DockLayout, FileJobs, WindowActions, ReaderActions, AssistActions, QMainWindow):
     """The main window; it is the :class:`~lesion_studio.gui.host.PanelHost` of its panels."""
 
     image_shown = Signal(int, object)  # image id, Radiograph: on the canvas, after the window's own handling
@@ -131,6 +133,7 @@ class MainWindow(DockLayout, FileJobs, WindowActions, ReaderActions, QMainWindow
         self._default_state = self.saveState()  # View → Reset layout returns here
         self._restore_layout()
         self._hide_stale_tab_bars()
+        self._restore_layout_mode()
         self._update_title()
         self._update_enabled()
         if project is not None:
@@ -174,6 +177,7 @@ class MainWindow(DockLayout, FileJobs, WindowActions, ReaderActions, QMainWindow
         self.toolbar.addSeparator()
         self.toolbar.addWidget(QLabel(" Patch "))
         self.toolbar.addWidget(self._build_patch_spin())
+        self._build_assist_toolbar()
         view_menu = menus["View"]
         view_menu.addSeparator()
         for dock in self.docks.values():

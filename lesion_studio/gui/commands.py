@@ -13,13 +13,15 @@ from PySide6.QtGui import QUndoCommand
 
 from lesion_studio.gui.session import ProjectSession
 from lesion_studio.store import measurements as store_measurements
+from lesion_studio.store import proposals as store_proposals
 from lesion_studio.store import readers as store_readers
 from lesion_studio.store.records import Box
 
 LESION = "lesion"
 PATCH = "patch"
 MEASURE = "measure"
-KIND_NAMES = {LESION: "lesion box", PATCH: "normal patch", MEASURE: "measurement"}
+PROPOSAL = "proposal"  # a detector's box proposal: not an annotation until a reader accepts it
+KIND_NAMES = {LESION: "lesion box", PATCH: "normal patch", MEASURE: "measurement", PROPOSAL: "box proposal"}
 
 
 def _add(session: ProjectSession, kind: str, image_id: int, box: Box, region_id: int | None,
@@ -171,6 +173,53 @@ class DeleteMeasurementCommand(_SessionCommand):
         store_measurements.add_measurement(self.session.project, self.image_id, (m.x0, m.y0, m.x1, m.y1),
                                            spacing=m.spacing, spacing_source=m.spacing_source, author=m.author,
                                            measurement_id=m.id, times=(m.created_at, m.modified_at))
+        self._announce(regions=True)
+
+
+class AcceptProposalCommand(_SessionCommand):
+    """A reader accepts a box proposal (``box``: their edit of it): it becomes a lesion box with its
+    provenance, and the image may be relabelled lesion (``relabel``). Undo is the store's exact
+    inverse (:func:`~lesion_studio.store.proposals.unaccept_proposal`); redo accepts again and
+    brings the box back under the same id."""
+
+    def __init__(self, session: ProjectSession, image_id: int, proposal_id: int, *, box: Box | None = None,
+                 lesion_type: str = "", relabel: bool = True) -> None:
+        super().__init__(session, image_id, "Edit and accept box proposal" if box is not None
+                         else "Accept box proposal")
+        self.proposal_id, self.box, self.lesion_type, self.relabel = proposal_id, box, lesion_type, relabel
+        self.reader = session.author
+        self.box_id: int | None = None
+
+    def redo(self) -> None:
+        self.box_id = store_proposals.accept_proposal(
+            self.session.project, self.proposal_id, self.reader, box=self.box, lesion_type=self.lesion_type,
+            relabel=self.relabel, box_id=self.box_id)
+        self._announce_both()
+
+    def undo(self) -> None:
+        store_proposals.unaccept_proposal(self.session.project, self.proposal_id)
+        self._announce_both()
+
+    def _announce_both(self) -> None:
+        """The boxes and (through a relabel) the image's label may both have changed."""
+        self._announce(regions=True)
+        self.session.image_changed.emit(self.image_id)
+
+
+class RejectProposalCommand(_SessionCommand):
+    """A reader rejects a box proposal; undo makes it pending again (nothing else changes)."""
+
+    def __init__(self, session: ProjectSession, image_id: int, proposal_id: int) -> None:
+        super().__init__(session, image_id, "Reject box proposal")
+        self.proposal_id = proposal_id
+        self.reader = session.author
+
+    def redo(self) -> None:
+        store_proposals.reject_proposal(self.session.project, self.proposal_id, self.reader)
+        self._announce(regions=True)
+
+    def undo(self) -> None:
+        store_proposals.unreject_proposal(self.session.project, self.proposal_id)
         self._announce(regions=True)
 
 

@@ -115,7 +115,13 @@ class DockLayout:
         self.resizeDocks([self.docks["synthesis"]], [270], Qt.Orientation.Vertical)
 
     def reset_layout(self) -> None:
-        """View → Reset layout: every dock back where it started, at its default size."""
+        """View → Reset layout: the current layout's defaults (Research: every dock back where it
+        started, at its default size; Read: see :mod:`lesion_studio.gui.reading_layout`)."""
+        if getattr(self, "layout_mode", "research") == "read":
+            self.apply_read_defaults()
+            self.save_layout()
+            self.show_status("Reading layout reset", 3000)
+            return
         self.restoreState(self._default_state)
         for key, dock in self.docks.items():
             dock.setFloating(False)
@@ -141,7 +147,7 @@ class DockLayout:
     def _restore_layout(self) -> None:
         s = prefs.app_settings()
         geometry = s.value("window/geometry")
-        state = s.value("window/state")
+        state = s.value("window/state")  # the research layout's (the reading layout's: reading_layout.py)
         if isinstance(geometry, QByteArray | bytes):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray | bytes):
@@ -149,7 +155,7 @@ class DockLayout:
 
     def save_layout(self) -> None:
         prefs.set_value("window/geometry", self.saveGeometry())
-        prefs.set_value("window/state", self.saveState())
+        prefs.set_value(self.state_key() if hasattr(self, "state_key") else "window/state", self.saveState())
 
     def _replace_dock_widget(self, key: str, widget: QWidget) -> None:
         old = self.docks[key].widget()

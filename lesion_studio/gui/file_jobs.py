@@ -26,13 +26,14 @@ class FileJobs:
     """Import, export, re-link and the light-lane job runner (mixed into the main window)."""
 
     def run_job(self: Any, fn: Callable[..., Any], title: str, on_success: Callable[[Any], None],
-                modal: bool = True, dialog: bool = True) -> Job:
-        """Run a short core job on the job queue's light lane, with a cancellable progress dialog.
+                modal: bool = True, dialog: bool = True, device: str = LIGHT) -> Job:
+        """Run a short core job on the job queue's light lane (or ``device``'s heavy lane, for
+        training), with a cancellable progress dialog.
 
         ``on_success(result)`` runs on success, and after a cancel when the job returned what it
         had done (an import keeps the images read so far); failures reach the banner.
         """
-        job = self.job_queue.submit(fn, title, LIGHT, kind="light")
+        job = self.job_queue.submit(fn, title, device, kind="light" if device == LIGHT else "training")
         box: QProgressDialog | None = None
         if dialog:
             box = QProgressDialog(title, "Cancel", 0, 0, self)

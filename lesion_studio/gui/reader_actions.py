@@ -40,8 +40,10 @@ class ReaderActions:
                                     self.controller.selected, measurements(p, self.record.id, reader=view),
                                     lesion_types(p))
         self.inspector.show_reader_labels(reader_labels(p, self.record.id), self.session.author)
+        self._show_assist_status()
 
     def _show_reader_status(self) -> None:
+        self._show_assist_status()
         if self.session is None:
             self.status_fields["reader"].setText("")
             return

@@ -1,4 +1,5 @@
-"""The status bar's permanent readouts: the reader field (who reads, whose boxes are shown, the
+"""The status bar's permanent readouts: the assist field (the review counter, the current image's
+box proposals and where its labels came from; the window fills it), the reader field (who reads, whose boxes are shown, the
 type of new boxes; the window fills it) and, under the cursor, pixel value, position, millimetres,
 zoom and display window. They follow the canvas and go blank when no image is shown."""
 
@@ -14,7 +15,7 @@ from lesion_studio.gui.viewer.canvas import ImageCanvas
 class StatusFields:
     """One label per readout on ``bar``, fed by ``canvas``'s signals; ``fields["zoom"]`` is a label."""
 
-    KEYS = ("reader", "value", "position", "mm", "zoom", "window")
+    KEYS = ("assist", "reader", "value", "position", "mm", "zoom", "window")
 
     def __init__(self, bar: QStatusBar, canvas: ImageCanvas) -> None:
         self.canvas = canvas

@@ -42,8 +42,9 @@ from lesion_studio.gui.panels.thumbnails import THUMB_SIZE, ThumbnailCache
 from lesion_studio.store.project import Project
 from lesion_studio.store.records import LABELS, SPLITS, ImageRecord
 
-COLUMNS = ("", "Name", "Label", "Body part", "Split", "Boxes", "Status")
-COL_THUMB, COL_NAME, COL_LABEL, COL_BODY, COL_SPLIT, COL_BOXES, COL_STATUS = range(len(COLUMNS))
+COLUMNS = ("", "Name", "Label", "Body part", "Split", "Boxes", "Status", "Score")
+COL_THUMB, COL_NAME, COL_LABEL, COL_BODY, COL_SPLIT, COL_BOXES, COL_STATUS, COL_SCORE = range(len(COLUMNS))
+UNSCORED = -1.0  # sorts below every score
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
 MISSING = "missing"  # the status of an image whose file is not where the project says
@@ -61,7 +62,7 @@ def filter_items(what: str, values: Iterable[str]) -> list[tuple[str, str | None
 
 
 class ImageTableModel(QAbstractTableModel):
-    """One row per image: thumbnail, name, label, body part, split, box count, status."""
+    """One row per image: thumbnail, name, label, body part, split, box count, status, detector score."""
 
     def __init__(self, project: Project, thumbnails: ThumbnailCache | None = None) -> None:
         super().__init__()
@@ -73,6 +74,8 @@ class ImageTableModel(QAbstractTableModel):
         self.box_types: dict[int, set[str]] = {}
         #: Whose boxes count (None: every reader's).
         self.reader: str | None = None
+        #: The chosen detector's lesion score per image (the Score column; the review queue's order).
+        self.scores: dict[int, float] = {}
         self._row_of: dict[int, int] = {}
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
@@ -88,7 +91,21 @@ class ImageTableModel(QAbstractTableModel):
             self.box_types.setdefault(b.image_id, set()).add(b.lesion_type)
         self.missing = {r.id for r in self.records if not r.abs_path.exists()}
         self._row_of = {r.id: i for i, r in enumerate(self.records)}
+        self.scores = self._detector_scores()
         self.endResetModel()
+
+    def _detector_scores(self) -> dict[int, float]:
+        from lesion_studio.assist.queue import chosen_detector
+        from lesion_studio.store.proposals import image_scores
+
+        model = chosen_detector(self.project)
+        return {} if model is None else {i: s.score for i, s in image_scores(self.project, model).items()}
+
+    def refresh_scores(self) -> None:
+        """The detector's scores changed (proposing, retraining): re-read them, repaint the column."""
+        self.scores = self._detector_scores()
+        if self.records:
+            self.dataChanged.emit(self.index(0, COL_SCORE), self.index(len(self.records) - 1, COL_SCORE))
 
     def refresh_image(self, image_id: int) -> None:
         """Re-read one image after an edit (label, flags, boxes) and repaint its row."""
@@ -136,6 +153,8 @@ class ImageTableModel(QAbstractTableModel):
             return self.box_counts.get(rec.id, 0)
         if column == COL_STATUS:
             return MISSING if rec.id in self.missing else rec.status
+        if column == COL_SCORE:
+            return self.scores.get(rec.id, UNSCORED)
         return rec.id
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -143,6 +162,8 @@ class ImageTableModel(QAbstractTableModel):
             return None
         rec = self.records[index.row()]
         col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole and col == COL_SCORE:
+            return f"{self.scores[rec.id]:.2f}" if rec.id in self.scores else ""
         if role == Qt.ItemDataRole.DisplayRole and col != COL_THUMB:
             return str(self.value(rec, col))
         if role == SORT_ROLE:
@@ -162,7 +183,7 @@ class ImageTableModel(QAbstractTableModel):
             where = f"File missing: {rec.abs_path} (File → Re-link moved images…)" if rec.id in self.missing \
                 else str(rec.abs_path)
             return f"{rec.name}\n{where}\n{rec.width}×{rec.height}, {rec.modality or 'image'}"
-        if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_BOXES:
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_BOXES, COL_SCORE):
             return int(Qt.AlignmentFlag.AlignCenter)
         return None
 
@@ -281,7 +302,7 @@ class BrowserPanel(QWidget):
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setStretchLastSection(True)
         for col, width in ((COL_THUMB, THUMB_SIZE + 8), (COL_NAME, 128), (COL_LABEL, 66), (COL_BODY, 70),
-                           (COL_SPLIT, 58), (COL_BOXES, 46)):
+                           (COL_SPLIT, 58), (COL_BOXES, 46), (COL_STATUS, 76)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.count_label = QLabel()

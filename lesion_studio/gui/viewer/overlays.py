@@ -2,7 +2,8 @@
 
 Lesion boxes are solid orange; normal patches are dashed cyan, so the two can never be confused
 even in a grey-scale print. Another reader's boxes are violet and dash-dotted, consensus boxes
-green, so whose box is whose shows at a glance. Handles ignore the zoom
+green, so whose box is whose shows at a glance. A detector's box proposal is dashed magenta with its
+score beside it: a proposal, never a label, until a reader accepts it. Handles ignore the zoom
 (``ItemIgnoresTransformations``) and stay 7 screen pixels wide at any magnification; so do the
 ruler's end ticks and its length label.
 """
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
 from lesion_studio.gui.commands import LESION
 from lesion_studio.store.records import Box
 
-COLORS = {LESION: QColor("#ff9424"), "patch": QColor("#33d6ff")}
+COLORS = {LESION: QColor("#ff9424"), "patch": QColor("#33d6ff"), "proposal": QColor("#ff5ad2")}
 READER_COLORS = {"other": QColor("#c58cff"), "consensus": QColor("#5ee07a")}
 RULER = QColor("#f2f2f2")
 SELECTED = QColor("#ffe14d")
@@ -89,6 +90,27 @@ class RegionItem(QGraphicsRectItem):
         self.setPen(region_pen(self.kind, selected, self.owner))
         for h in self._handles:
             h.setVisible(selected and self.editable)
+
+
+class ProposalItem(RegionItem):
+    """A detector's pending box proposal: dashed magenta, its score ("0.82") at its top-left
+    corner at a fixed screen size. Dragging it edits it (and accepts it); Enter accepts, Del rejects."""
+
+    def __init__(self, proposal_id: int, box: Box, score: float, model_name: str, *, editable: bool = True) -> None:
+        self.score, self.model_name = float(score), model_name
+        super().__init__("proposal", proposal_id, box, owner="proposal", editable=editable)
+        self.setZValue(11)
+        self.label = QGraphicsSimpleTextItem(f"{self.score:.2f}", self)
+        self.label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.label.setBrush(QBrush(COLORS["proposal"]))
+        self.label.setPos(box.x0, box.y0)
+        self.setToolTip(f"Proposed by {model_name}, score {self.score:.2f}: Enter accepts, Del rejects, "
+                        "dragging edits and accepts")
+
+    def set_box(self, box: Box) -> None:
+        super().set_box(box)
+        if "label" in self.__dict__:
+            self.label.setPos(box.x0, box.y0)
 
 
 class RubberBand(QGraphicsRectItem):

@@ -1,0 +1,71 @@
+"""The Read and Research layouts: Read gives the viewer at least 75 % of a 1440×900 window, each
+layout keeps its own saved state across switches, Reset layout resets only the current one, and
+at 1280×800 nothing forces the window wider (the toolbar folds into its overflow)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from lesion_studio.gui import settings as prefs
+from lesion_studio.gui.reading_layout import MODE_KEY, READ, RESEARCH, STATE_KEYS
+
+
+@pytest.fixture
+def layouts(window):  # noqa: ANN001, ANN201
+    """The window, and afterwards the saved layout mode back to Research for the tests after this."""
+    yield window
+    prefs.set_value(MODE_KEY, RESEARCH)
+
+
+def _settle(qtbot, window, size: tuple[int, int]) -> None:  # noqa: ANN001
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size)
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+def _viewer_share(window) -> float:  # noqa: ANN001
+    canvas = window.canvas
+    return canvas.width() * canvas.height() / (window.width() * window.height())
+
+
+def test_read_gives_the_viewer_three_quarters_of_the_window(qtbot, layouts) -> None:  # noqa: ANN001
+    window = layouts
+    _settle(qtbot, window, (1440, 900))
+    research = _viewer_share(window)
+    window.actions_by_key["reading_layout"].trigger()
+    assert window.layout_mode == READ and window.actions_by_key["reading_layout"].isChecked()
+    qtbot.waitUntil(lambda: window.docks["browser"].isHidden())
+    _settle(qtbot, window, (1440, 900))
+    assert _viewer_share(window) >= 0.75 > research
+    assert window.docks["inspector"].isVisible()  # a thin inspector stays
+    assert all(window.docks[k].isHidden() for k in ("synthesis", "training", "experiments", "gallery", "results"))
+
+
+def test_each_layout_keeps_its_own_state_and_reset_resets_the_current_one(qtbot, layouts) -> None:  # noqa: ANN001
+    window = layouts
+    _settle(qtbot, window, (1440, 900))
+    window.docks["results"].hide()  # a research arrangement
+    window.set_layout_mode(READ)
+    assert window.docks["browser"].isHidden()
+    window.docks["browser"].show()  # a reading arrangement: the browser open
+    window.set_layout_mode(RESEARCH)
+    assert window.docks["results"].isHidden() and window.docks["synthesis"].isVisible()
+    window.set_layout_mode(READ)
+    assert window.docks["browser"].isVisible() and window.docks["synthesis"].isHidden()
+    research_saved = prefs.app_settings().value(STATE_KEYS[RESEARCH])
+    window.reset_layout()  # resets Read only
+    assert window.docks["browser"].isHidden()
+    assert prefs.app_settings().value(STATE_KEYS[RESEARCH]) == research_saved
+    window.set_layout_mode(RESEARCH)
+    assert window.docks["results"].isHidden()  # Research's own state survived Read's reset
+
+
+def test_at_1280x800_nothing_forces_the_window_wider(qtbot, layouts) -> None:  # noqa: ANN001
+    window = layouts
+    _settle(qtbot, window, (1280, 800))
+    assert window.minimumSizeHint().width() <= 1280
+    combo = window.queue_order  # the reading controls' own toolbar row keeps them in sight, whole
+    assert window.proposal_slider.isVisible() and combo.isVisible()
+    assert combo.width() >= combo.sizeHint().width()
