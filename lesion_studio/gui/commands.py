@@ -25,11 +25,12 @@ KIND_NAMES = {LESION: "lesion box", PATCH: "normal patch", MEASURE: "measurement
 
 
 def _add(session: ProjectSession, kind: str, image_id: int, box: Box, region_id: int | None,
-         author: str | None = None, lesion_type: str = "") -> int:
+         author: str | None = None, lesion_type: str = "", provenance: dict | None = None) -> int:
     p = session.project
     author = session.author if author is None else author
     if kind == LESION:
-        return p.add_box(image_id, box, author=author, box_id=region_id, lesion_type=lesion_type)
+        return p.add_box(image_id, box, author=author, box_id=region_id, lesion_type=lesion_type,
+                         provenance=provenance)
     return p.add_normal_patch(image_id, box, author=author, patch_id=region_id)
 
 
@@ -100,8 +101,8 @@ class ChangeRegionCommand(_SessionCommand):
 
 
 class DeleteRegionCommand(_SessionCommand):
-    """Delete a region; undo puts it back with its old id, reader and type (so exports, provenance
-    and agreement stay stable)."""
+    """Delete a region; undo puts it back with its old id, reader, type and provenance (so exports,
+    an accepted proposal's record of its model, and agreement stay stable)."""
 
     def __init__(self, session: ProjectSession, kind: str, image_id: int, region_id: int, box: Box) -> None:
         super().__init__(session, image_id, f"Delete {KIND_NAMES[kind]}")
@@ -110,13 +111,15 @@ class DeleteRegionCommand(_SessionCommand):
         record = p.box(region_id) if kind == LESION else p.normal_patch(region_id)
         self.author = record.author
         self.lesion_type = getattr(record, "lesion_type", "")
+        self.provenance = getattr(record, "provenance", None) or None
 
     def redo(self) -> None:
         _delete(self.session, self.kind, self.region_id)
         self._announce(regions=True)
 
     def undo(self) -> None:
-        _add(self.session, self.kind, self.image_id, self.box, self.region_id, self.author, self.lesion_type)
+        _add(self.session, self.kind, self.image_id, self.box, self.region_id, self.author, self.lesion_type,
+             self.provenance)
         self._announce(regions=True)
 
 

@@ -166,3 +166,20 @@ def test_propose_runs_the_chosen_detector_as_a_job_and_stores_proposals_only(qtb
     assert set(calls[0][1]) == {r.id for r in demo_project.images() if r.label == "unreviewed" and not r.excluded}
     qtbot.waitUntil(lambda: len(_shown(window)) == 1)
     assert snapshot(demo_project)["boxes"] == boxes_before  # proposals, never boxes
+
+
+def test_deleting_an_accepted_box_and_undoing_keeps_its_provenance(qtbot, window, demo_project, proposed) -> None:  # noqa: ANN001
+    """Delete then undo puts the accepted box back as it was: still the model's proposal, accepted
+    by its reader (undo once restored the box without its provenance)."""
+    image_id, (strong, _) = proposed
+    _select(qtbot, window, strong)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    accepted = demo_project.boxes(image_id)[0]
+    assert accepted.proposed
+    window.controller.select((LESION, accepted.id))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Delete)
+    assert demo_project.boxes(image_id) == []
+    window.undo()
+    restored = demo_project.boxes(image_id)
+    assert [b.id for b in restored] == [accepted.id]
+    assert restored[0].provenance == accepted.provenance and restored[0].proposed
