@@ -29,6 +29,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -256,10 +257,12 @@ class BrowserPanel(QWidget):
         self.search.textChanged.connect(self.proxy.set_search)
         self.search.textChanged.connect(lambda _t: self._keep_current_in_view())
         self.combos: dict[int, QComboBox] = {}
-        filters = QHBoxLayout()
+        # Two menus a row: four in one row cut their own text ("Body part: an") in a dock of the
+        # default width, and the prefix is what says what a menu filters.
+        filters = QGridLayout()
         filters.setSpacing(4)
-        for col, values, tip in ((COL_LABEL, LABELS, "label"), (COL_BODY, (), "body part"),
-                                 (COL_SPLIT, SPLITS, "split"), (COL_STATUS, STATUSES, "status")):
+        for k, (col, values, tip) in enumerate(((COL_LABEL, LABELS, "label"), (COL_BODY, (), "body part"),
+                                 (COL_SPLIT, SPLITS, "split"), (COL_STATUS, STATUSES, "status"))):
             combo = QComboBox()
             combo.setToolTip(f"Show only images with this {tip}")
             combo.setProperty("what", tip)
@@ -268,7 +271,7 @@ class BrowserPanel(QWidget):
             combo.currentIndexChanged.connect(lambda _i, c=col, box=combo: self._filter_chosen(c, box))
             combo.setMinimumContentsLength(6)
             self.combos[col] = combo
-            filters.addWidget(combo)
+            filters.addWidget(combo, k // 2, k % 2)
         self._fill_body_parts()
         reads = QHBoxLayout()
         reads.setSpacing(4)
