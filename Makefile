@@ -20,13 +20,17 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/lesion-studio demo
 
+# One pytest worker per core, at most 4 (each worker holds its own torch and Qt); a test file stays
+# on one worker, so its module fixtures (a trained GAN, a project) are built once.
+PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_WORKERS)
 
 # The quick loop while editing: every test but those marked `slow` (training, exports, whole
 # protocols, torchrun, the wheel in a fresh venv).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q $(PYTEST_WORKERS) -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check lesion_studio tests benchmarks tools

@@ -9,6 +9,10 @@ from pathlib import Path
 # Qt must be headless before anything imports it; pytest-qt reads qt_api from pyproject.toml.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+# Under pytest-xdist the workers share the cores: one torch/OpenMP thread each, or every worker's
+# thread pool spins against the others' (set before anything imports torch).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
