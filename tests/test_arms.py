@@ -95,7 +95,7 @@ def test_an_arms_study_runs_every_arm_with_equal_counts(demo_project_master, tmp
     cfg = _config(tmp_path / "demo", tmp_path / "results", seeds=[0],
                   classifier={"preset": "tiny", "input_size": 64, "epochs": 2, "head": "image+map"},
                   thresholds=[0.0], augmentation={"arms": ["oversample", "copy_paste", "unit", "unit_pretrain"],
-                                                  "ratios": [0.5]})
+                                                  "ratios": [0.5]}, scoring_backend="onnx")
     events = []
     result = run_experiment(cfg, progress=lambda e: events.append(e.message) if e.stage == "experiment" else None)
     assert events == ExperimentPlan.from_config(cfg).names
@@ -118,3 +118,17 @@ def test_an_arms_study_runs_every_arm_with_equal_counts(demo_project_master, tmp
     # Copy-paste samples carry the box the map head learns from, inside their window.
     saved = json.loads((result.output / "results.json").read_text())
     assert saved["studies"][0]["copy_paste_candidates"] > 0
+    # Each candidate's score is stored with the filter's map peak, and the report says how often
+    # that peak sits on the lesion: for all candidates and for what each synthetic arm added.
+    from lesion_studio.store import Project
+
+    with Project.open(tmp_path / "demo") as project:
+        samples = project.synthetic_samples()
+        assert samples and all(s.score is not None and s.map_peak is not None for s in samples)
+        hits = [s.map_on_lesion() for s in samples if s.batch == study["batch"]]
+    on_lesion = saved["studies"][0]["map_on_lesion"]
+    assert on_lesion["unit"]["n"] == len(hits) and on_lesion["unit"]["rate"] == pytest.approx(sum(hits) / len(hits))
+    assert on_lesion["copy_paste"]["n"] == saved["studies"][0]["copy_paste_candidates"]
+    by_arm = {tr["arm"]: tr.get("map_on_lesion") for tr in saved["studies"][0]["threshold_trials"]}
+    assert by_arm["oversample"] is None and by_arm["unit"]["n"] == by_arm["copy_paste"]["n"] == counts["added"]
+    assert "map peaks on the synthetic lesions" in table and "added by unit ×0.5" in table

@@ -135,10 +135,7 @@ class OnnxScorer:
             except Exception as exc:  # onnxruntime raises its own types for a graph that does not fit
                 raise LesionStudioError(f"The classifier {self.path.name} cannot score these images "
                                         f"({type(exc).__name__}: {exc}).") from exc
-            if p.shape != (len(x),) or not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
-                raise LesionStudioError(f"The classifier {self.path.name} returned values that are not "
-                                        "probabilities; it is not a Lesion Studio classifier export.")
-            out.append(p)
+            out.append(self._checked(p, len(x)))
             progress(ProgressEvent("scoring", min(n, i + self.batch_size), n))
         return np.concatenate(out) if out else np.zeros(0)
 
@@ -147,27 +144,43 @@ class OnnxScorer:
         """``lesion_map`` (the box-supervised map head) or ``cam`` (a class-activation map)."""
         return str(self.info.get("map", "cam"))
 
-    def maps(self, arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _checked(self, p: np.ndarray, n: int) -> np.ndarray:
+        """``p`` when it is ``n`` probabilities; a swapped or foreign graph is refused."""
+        if p.shape != (n,) or not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+            raise LesionStudioError(f"The classifier {self.path.name} returned values that are not "
+                                    "probabilities; it is not a Lesion Studio classifier export.")
+        return p
+
+    @property
+    def map_output(self) -> str | None:
+        """The graph's localisation-map output, or None for an export without one."""
+        outputs = self.info.get("outputs", ())
+        return "lesion_map" if "lesion_map" in outputs else LEGACY_MAP_OUTPUT if LEGACY_MAP_OUTPUT in outputs else None
+
+    def maps(self, arrays: np.ndarray, *, progress: ProgressCallback = no_progress,
+             cancel: CancelToken | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Prepared (N, S, S) arrays → (probabilities (N,), localisation maps (N, h, w)).
 
         Maps are in the prepared square frame at output stride 8 (:attr:`map_kind` says which
         map); see :mod:`lesion_studio.classifier.cam` for laying them over the radiograph.
         """
-        outputs = self.info.get("outputs", ())
-        name = "lesion_map" if "lesion_map" in outputs else LEGACY_MAP_OUTPUT if LEGACY_MAP_OUTPUT in outputs else None
+        name = self.map_output
         if name is None:
             raise LesionStudioError(f"{self.path.name} was exported without localisation maps; "
                                     "delete it and its .json (it is exported again on next use) or retrain.")
         probs, maps = [], []
         for i in range(0, len(arrays), self.batch_size):
+            if cancel is not None:
+                cancel.raise_if_cancelled("Scoring")
             x = np.asarray(arrays[i:i + self.batch_size], dtype=np.float32)[:, None]
             try:
                 p, c = self.session.run(["probability", name], {"images": x})
             except Exception as exc:  # onnxruntime raises its own types for a graph that does not fit
                 raise LesionStudioError(f"The classifier {self.path.name} cannot map these images "
                                         f"({type(exc).__name__}: {exc}).") from exc
-            probs.append(np.asarray(p, dtype=np.float64))
+            probs.append(self._checked(np.asarray(p, dtype=np.float64), len(x)))
             maps.append(np.asarray(c, dtype=np.float32))
+            progress(ProgressEvent("scoring", min(len(arrays), i + self.batch_size), len(arrays)))
         if not probs:
             return np.zeros(0), np.zeros((0, 1, 1), np.float32)
         return np.concatenate(probs), np.concatenate(maps)
@@ -179,6 +192,19 @@ class OnnxScorer:
         if cache.prep != self.prep:
             raise LesionStudioError("The image cache was made for other preprocessing settings than this model.")
         return self.score_arrays(cache.stack(items), progress=progress, cancel=cancel)
+
+    def score_files_with_maps(self, items: Sequence[tuple[str, str | Path]], *, cache: PreparedCache,
+                              progress: ProgressCallback = no_progress,
+                              cancel: CancelToken | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`score_files` and, when the graph has one, each image's localisation map in
+        the same pass (None without a map output). ``cache.frame(key, path)`` lays a map over
+        its radiograph (:func:`lesion_studio.classifier.cam.map_peak`)."""
+        if cache.prep != self.prep:
+            raise LesionStudioError("The image cache was made for other preprocessing settings than this model.")
+        arrays = cache.stack(items)
+        if self.map_output is None:
+            return self.score_arrays(arrays, progress=progress, cancel=cancel), None
+        return self.maps(arrays, progress=progress, cancel=cancel)
 
 
 def scorer_for_weights(weights: str | Path, *, prefer_cuda: bool = True) -> OnnxScorer:
@@ -259,12 +285,17 @@ def registered_scorer(project: Project, ref: int | str, *, need_map: bool = Fals
 
 def score_synthetic(project: Project, samples: Sequence[Any], scorer: OnnxScorer, *,
                     progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> list[float]:
-    """Lesion probabilities of synthetic samples; each score is also stored on its sample."""
+    """Lesion probabilities of synthetic samples; each score is stored on its sample, with the
+    peak of the classifier's localisation map when the export has one (where it looked: on the
+    painted lesion or elsewhere, :meth:`SyntheticSample.map_on_lesion`)."""
+    from lesion_studio.classifier.cam import map_peak
     from lesion_studio.classifier.data import synthetic_examples
 
     examples = synthetic_examples(project, samples, {s.source_image_id for s in samples})
     cache = PreparedCache(scorer.prep, project.subfolder("cache") / "classifier")
-    scores = scorer.score_files([(e.key, e.path) for e in examples], cache=cache, progress=progress, cancel=cancel)
-    for sample, score in zip(samples, scores, strict=True):
-        project.update_synthetic_sample(sample.id, score=float(score))
+    items = [(e.key, e.path) for e in examples]
+    scores, maps = scorer.score_files_with_maps(items, cache=cache, progress=progress, cancel=cancel)
+    for i, (sample, score) in enumerate(zip(samples, scores, strict=True)):
+        peak = None if maps is None else map_peak(maps[i], cache.frame(*items[i]))
+        project.update_synthetic_sample(sample.id, score=float(score), map_peak=peak)
     return [float(s) for s in scores]

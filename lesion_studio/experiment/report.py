@@ -151,6 +151,28 @@ def _selection_lines(studies: list[dict[str, Any]]) -> list[str]:
             vtxt = "; ".join(f"vs {c} {_fmt_delta(d)}" for c, d in vs.items())
             lines.append(f"| {s['key']}{arm} | {tr['t']:g}{mark} | {cut} | {tr['kept']} / {s['candidates']} | {v} | "
                          f"{dtxt}{' (' + vtxt + ')' if vtxt else ''} | {p} |")
+    return lines + _map_on_lesion_lines(studies)
+
+
+def _map_on_lesion_lines(studies: list[dict[str, Any]]) -> list[str]:
+    """Where the filter looks on the synthetic lesions: the share of samples whose seed-mean map
+    peaks on the painted lesion (a copy-paste sample's pasted real box), for all candidates and
+    for what each arm added. A filter that passes samples without looking at their lesion is
+    scoring something else about them."""
+    mapped = [s for s in studies if s.get("map_on_lesion")]
+    if not mapped:
+        return []
+    lines = ["", "Where the filter's map peaks on the synthetic lesions (the seed-mean lesion map of the "
+             "baselines that score them; 95% bootstrap CI over the samples):", "",
+             "| Study | Samples | Map peak on the lesion |", "|---|---|---|"]
+    for s in mapped:
+        for kind, rate in (s["map_on_lesion"] or {}).items():
+            if rate:
+                lines.append(f"| {s['key']} | all {kind} candidates | {_fmt_rate(rate)} |")
+        for tr in s["threshold_trials"]:
+            if tr.get("map_on_lesion"):
+                lines.append(f"| {s['key']} | added by {tr['arm']} ×{tr['ratio']:g}, t={tr['t']:g} | "
+                             f"{_fmt_rate(tr['map_on_lesion'])} |")
     return lines
 
 

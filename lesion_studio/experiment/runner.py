@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from lesion_studio.classifier.data import LabelledSet, image_examples, materialise, split_records
-from lesion_studio.classifier.preprocess import PreparedCache
+from lesion_studio.classifier.preprocess import InputFrame, PreparedCache
 from lesion_studio.config import to_dict
 from lesion_studio.errors import DiskFullError, LesionStudioError
 from lesion_studio.experiment.config import ExperimentConfig, StudySpec
@@ -344,10 +345,12 @@ class ExperimentRunner:
         return self.stages.run_as(f"synthesize/{key}", inputs, fn, CandidateBatch)
 
     def score(self, ctx: RunContext, key: str, samples: CandidateBatch, filters: list[BaselineRun]) -> ScoredCandidates:
-        """Each seed's baseline scores every candidate; the filter score is their mean."""
+        """Each seed's baseline scores every candidate; the filter score is their mean. With the
+        ONNX backend each sample also stores the peak of the seeds' mean localisation map, so the
+        report can say whether the filter's evidence sits on the painted lesion."""
         backend = self.cfg.scoring_backend
         inputs = {"samples": samples.to_dict(), "filters": [f.sha256 for f in filters], "backend": backend,
-                  "version": STAGE_VERSION}
+                  "map_peaks": backend == "onnx", "version": STAGE_VERSION}
 
         def fn() -> ScoredCandidates:
             from lesion_studio.classifier.data import synthetic_examples
@@ -358,18 +361,22 @@ class ExperimentRunner:
             examples = synthetic_examples(project, recs, train_ids)
             cache = self._cache(ctx)
             items = [(e.key, e.path) for e in examples]
-            per_seed = []
+            per_seed, seed_maps = [], []
             for f in filters:
                 if backend == "onnx":
                     from lesion_studio.classifier.scoring import scorer_for_weights
 
-                    per_seed.append(scorer_for_weights(f.path).score_files(
-                        items, cache=cache, progress=self.progress, cancel=self.cancel))
+                    probs, maps = scorer_for_weights(f.path).score_files_with_maps(
+                        items, cache=cache, progress=self.progress, cancel=self.cancel)
+                    per_seed.append(probs)
+                    seed_maps.append(maps)
                 else:
                     per_seed.append(self._predict_torch(f.path, cache.stack(items)))
+                    seed_maps.append(None)
             scores = np.mean(per_seed, axis=0) if per_seed else np.zeros(0)
-            for sid, s in zip(samples.sample_ids, scores, strict=True):
-                project.update_synthetic_sample(sid, score=float(s))
+            peaks = _mean_map_peaks(seed_maps, lambda i: cache.frame(*items[i]))
+            for i, (sid, s) in enumerate(zip(samples.sample_ids, scores, strict=True)):
+                project.update_synthetic_sample(sid, score=float(s), map_peak=peaks[i] if peaks else None)
             return ScoredCandidates(
                 scores={int(k): float(v) for k, v in zip(samples.sample_ids, scores, strict=True)},
                 seed_scores=[[round(float(v), 6) for v in s] for s in per_seed],
@@ -902,9 +909,13 @@ class ExperimentRunner:
                 "copy_paste_candidates": len(cp_samples.sample_ids) if cp_samples else 0,
                 "batch": samples.batch, "scores": scored.json_scores, "scoring_backend": scored.backend,
                 "arm_counts": counts,
+                "map_on_lesion": {"unit": self._map_on_lesion(project, samples.sample_ids),
+                                  "copy_paste": self._map_on_lesion(project, cp_samples.sample_ids
+                                                                    if cp_samples else [])},
                 "threshold_trials": [
                     {"t": runs[0].t, "arm": runs[0].arm, "ratio": runs[0].ratio, "cut": runs[0].cut,
-                     "kept": runs[0].added, "val_auc": _mean_or_none([r.val_auc for r in runs]),
+                     "kept": runs[0].added, "map_on_lesion": self._map_on_lesion(project, runs[0].sample_ids),
+                     "val_auc": _mean_or_none([r.val_auc for r in runs]),
                      "val_auc_per_seed": [r.val_auc for r in runs],
                      **{k: v for k, v in selection.compared_at_trial(trial).items() if k not in ("t", "kept")},
                      "val_vs_controls": self._val_vs_controls(baselines[label], trials, trial)}
@@ -912,6 +923,18 @@ class ExperimentRunner:
                 "chosen_t": best if status == ACCEPTED else None, "best_t": best, "status": status,
                 "selection_reason": selection.reason,
                 "synthetic_folder": str(self.out / "synthetic" / key.replace("<-", "_from_"))}
+
+    def _map_on_lesion(self, project: Project, sample_ids: list[int]) -> dict[str, Any] | None:
+        """The pointing game on synthetic lesions: how often the filter's stored map peak falls on
+        the sample's lesion (its blend core, or the pasted real box), with a bootstrap CI. None
+        when no sample has a stored peak (the torch backend, an oversample arm)."""
+        from lesion_studio.evaluate.metrics import pointing_game
+
+        hits = [h for h in (project.synthetic_sample(i).map_on_lesion() for i in sample_ids) if h is not None]
+        if not hits:
+            return None
+        return pointing_game(np.array(hits), n_resamples=self.cfg.bootstrap.resamples,
+                             confidence=self.cfg.bootstrap.confidence, seed=self.cfg.bootstrap.seed)
 
     def _arm_trials(self, ctx: RunContext, target: list[str], key: str,
                     scored: tuple[ScoredCandidates, ScoredCandidates | None], decision: FilterDecision, tick: Any,
@@ -1024,6 +1047,18 @@ def _val_delta(selection: Selection, trial: str) -> float:
     """A trial's pooled validation ΔAUC against the baseline (−inf when it has none)."""
     d = selection.compared_at_trial(trial).get("val_delta")
     return float(d["delta"]) if d else float("-inf")
+
+
+def _mean_map_peaks(seed_maps: list[np.ndarray | None],
+                    frame_of: Callable[[int], InputFrame]) -> list[tuple[float, float]] | None:
+    """The peak (image pixels) of each sample's map averaged over the seeds' filters (sample i's
+    map lies over its radiograph through ``frame_of(i)``); None when a filter gave no maps."""
+    from lesion_studio.classifier.cam import map_peak
+
+    if not seed_maps or any(m is None for m in seed_maps):
+        return None
+    mean = np.mean(np.stack(seed_maps), axis=0)  # type: ignore[arg-type]
+    return [map_peak(mean[i], frame_of(i)) for i in range(len(mean))]
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:

@@ -820,6 +820,8 @@ class Project:
             box=Box(row["x0"], row["y0"], row["x1"], row["y1"]), n=row["n"], seed=row["seed"],
             path=row["path"], score=row["score"], status=row["status"], batch=row["batch"],
             provenance=loads(row["provenance"]), created_at=row["created_at"],
+            map_peak=(None if row["map_peak_x"] is None or row["map_peak_y"] is None
+                      else (float(row["map_peak_x"]), float(row["map_peak_y"]))),
         )
 
     def add_synthetic_sample(
@@ -837,13 +839,25 @@ class Project:
             return int(cur.lastrowid)
 
     def update_synthetic_sample(self, sample_id: int, *, score: float | None = None,
-                                status: str | None = None, path: str | Path | None = None) -> None:
+                                status: str | None = None, path: str | Path | None = None,
+                                map_peak: tuple[float, float] | None = None) -> None:
+        """Set what is given. ``map_peak``: the scoring classifier's map peak (image pixels),
+        stored with its ``score``; a score given without a peak clears an older peak, which
+        belonged to another scoring."""
         if status is not None and status not in ("candidate", "accepted", "rejected"):
             raise ProjectError(f"Unknown sample status {status!r}.")
-        self._update("synthetic_samples", sample_id, {
-            "score": float(score) if score is not None else None, "status": status,
-            "path": self.store_path(path) if path is not None else None,
-        })
+        values: dict[str, Any] = {"status": status, "path": self.store_path(path) if path is not None else None}
+        if score is not None:
+            values.update(score=float(score), map_peak_x=None if map_peak is None else float(map_peak[0]),
+                          map_peak_y=None if map_peak is None else float(map_peak[1]))
+        if map_peak is not None and score is None:
+            raise ProjectError("A map peak is stored with the score it came with.")
+        active = {k: v for k, v in values.items() if v is not None or k.startswith("map_peak")}
+        if not active:
+            return
+        with self._tx() as cur:
+            cur.execute(f"UPDATE synthetic_samples SET {', '.join(f'{k} = ?' for k in active)} WHERE id = ?",
+                        [*active.values(), sample_id])
 
     def synthetic_samples(self, *, status: str | None = None, batch: str | None = None) -> list[SyntheticSample]:
         return [self._sample_row(r) for r in self._select("synthetic_samples", {"status": status, "batch": batch})]

@@ -299,6 +299,16 @@ class SyntheticSample:
     batch: str
     provenance: dict[str, Any]
     created_at: str
+    map_peak: tuple[float, float] | None = None  # (x, y) image pixels: the scoring map's peak
+
+    def map_on_lesion(self) -> bool | None:
+        """Whether the scoring classifier's map peaks on the sample's lesion (:meth:`lesion_box`):
+        the pointing game for a synthetic lesion. None when it was scored without a map."""
+        if self.map_peak is None:
+            return None
+        x, y = self.map_peak
+        x0, y0, x1, y1 = self.lesion_box()
+        return x0 <= x <= x1 and y0 <= y <= y1
 
     def lesion_box(self) -> tuple[float, float, float, float]:
         """Where the sample's lesion is: the box recorded with it (``provenance["lesion_box"]``, e.g.

@@ -183,6 +183,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX image_scores_model ON image_scores(model_id, score);
     """,
+    # 4: where the scoring classifier looked (issue 23). A synthetic sample's score is stored with
+    #    the peak of the same classifier's localisation map (its lesion map, or CAM), in image
+    #    pixels, so the gallery and the experiment can say whether the detector's evidence sits on
+    #    the painted lesion or elsewhere without scoring again. NULL: scored without a map.
+    """
+    ALTER TABLE synthetic_samples ADD COLUMN map_peak_x REAL;
+    ALTER TABLE synthetic_samples ADD COLUMN map_peak_y REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -114,3 +114,24 @@ def test_generate_without_a_model_is_a_message(qtbot, window, monkeypatch) -> No
     panel.generate()
     assert not panel.busy
     assert "no UNIT model" in window.banner.text.text() and window.banner.level == "warning"
+
+
+def test_the_gallery_says_where_the_scoring_map_peaked(qtbot) -> None:  # noqa: ANN001
+    """A sample scored with a map shows whether its evidence sits on the painted lesion (tooltip,
+    and a count in the summary); one scored without a map says nothing about it."""
+    from lesion_studio.gui.panels.gallery_view import GalleryModel
+    from lesion_studio.store import Box
+    from lesion_studio.store.records import SyntheticSample
+
+    def sample(i: int, peak: tuple[float, float] | None) -> SyntheticSample:
+        return SyntheticSample(id=i, source_image_id=1, model_id=None, box=Box(0, 0, 100, 100), n=1.0, seed=i,
+                               path="", score=0.9 - i / 10, status="candidate", batch="b", provenance={},
+                               created_at="t", map_peak=peak)
+
+    model = GalleryModel()
+    model.set_samples([sample(1, (50.0, 50.0)), sample(2, (2.0, 98.0)), sample(3, None)])
+    tips = [model.data(model.index(r), Qt.ItemDataRole.ToolTipRole) for r in range(model.rowCount())]
+    assert any("map peak (50, 50): on the lesion" in t for t in tips)
+    assert any("map peak (2, 98): off the lesion" in t for t in tips)
+    assert sum("map peak" in t for t in tips) == 2
+    assert "the scoring map peaks on the lesion in 1 of 2" in model.summary()

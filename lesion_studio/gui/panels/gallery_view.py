@@ -22,6 +22,16 @@ def sort_by_score(samples: list[SyntheticSample]) -> list[SyntheticSample]:
     return sorted(samples, key=lambda s: (s.score is None, -(s.score or 0.0), s.id))
 
 
+def map_note(sample: SyntheticSample) -> str:
+    """Where the scoring classifier's map peaked, for the tooltip: a high score whose evidence is
+    off the painted lesion is a score for something else in the image."""
+    on = sample.map_on_lesion()
+    if on is None:
+        return ""
+    x, y = sample.map_peak or (0.0, 0.0)
+    return f"\nmap peak ({x:.0f}, {y:.0f}): {'on' if on else 'off'} the lesion"
+
+
 class GalleryModel(QAbstractListModel):
     """Samples sorted by score, with one marker row (``None``) where scores drop to t or below."""
 
@@ -103,6 +113,9 @@ class GalleryModel(QAbstractListModel):
                 f"{counts['candidate']} undecided")
         if scored:
             text += f"; {above} of {len(scored)} scored above t = {self.threshold:.2f}"
+        mapped = [s.map_on_lesion() for s in scored if s.map_peak is not None]
+        if mapped:
+            text += f"; the scoring map peaks on the lesion in {sum(mapped)} of {len(mapped)}"
         return text
 
     # -- Qt
@@ -132,8 +145,8 @@ class GalleryModel(QAbstractListModel):
             score = "–" if sample.score is None else f"{sample.score:.3f}"
             return f"{score}  {sample.status}"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"Sample {sample.id} (batch {sample.batch})\nscore {sample.score}\nn = {sample.n:.2f}, "
-                    f"seed {sample.seed}\nstatus {sample.status}")
+            return (f"Sample {sample.id} (batch {sample.batch})\nscore {sample.score}{map_note(sample)}\n"
+                    f"n = {sample.n:.2f}, seed {sample.seed}\nstatus {sample.status}")
         return None
 
 
