@@ -239,15 +239,39 @@ def import_source(
         read_sr_paths([Path(p).expanduser() for p in sr], annotations)
     if yolo:
         read_yolo_folder(Path(yolo), annotations)
-    for name in PROJECT_OUTPUT_FOLDERS:
-        if source.is_relative_to((project.folder / name).resolve()):
-            raise LesionStudioError(f"{source} is inside the project's own {name}/ folder, which holds what "
-                                    "Lesion Studio made; import the original images instead.")
+    _refuse_project_output(project, source)
     report = ImportReport(source=str(source))
     files = candidate_files(source, skipped=report.skipped, project_folder=project.folder)
     report.files_found = len(files)
     root = source if source.is_dir() else source.parent
-    matched_keys: set[str] = set()
+    todo = _files_to_read(project, files, report)
+    yolo_matches = {rel: m[0] for rel in (p.relative_to(root).as_posix() for p in files)
+                    if (m := _yolo_annotation(annotations, rel)) is not None} if yolo else {}
+    rows_of = _RowMaker(annotations, root, shared_label_files(annotations, yolo_matches),
+                        group_salt(project), author, label_reader)
+    rows = _decoded_rows(todo, rows_of, report, workers=workers, progress=progress, cancel=cancel)
+    report.problems = [asdict(p) for p in annotations.problems]
+    report.unmatched_annotations = sorted(set(annotations.by_key) - rows_of.matched_keys)
+    _refuse_unusable_rows(annotations, strict)
+    _count_annotations(report, rows)
+    if rows:
+        _write_rows(project, rows, annotations, report)
+    report.added = len(rows)
+    if report.cancelled:  # the one cancel contract: what was done is kept, then JobCancelled
+        raise JobCancelled("The import", partial=report)
+    return report
+
+
+def _refuse_project_output(project: Project, source: Path) -> None:
+    """An import from inside the project's own output folders would take in what the app made."""
+    for name in PROJECT_OUTPUT_FOLDERS:
+        if source.is_relative_to((project.folder / name).resolve()):
+            raise LesionStudioError(f"{source} is inside the project's own {name}/ folder, which holds what "
+                                    "Lesion Studio made; import the original images instead.")
+
+
+def _files_to_read(project: Project, files: list[Path], report: ImportReport) -> list[Path]:
+    """The files the project does not hold yet, each once; the others are counted as already present."""
     known_paths = {r.path for r in project.images()}
     todo = []
     for path in files:
@@ -257,11 +281,50 @@ def import_source(
         else:
             known_paths.add(stored)
             todo.append(path)
-    yolo_matches = {rel: m[0] for rel in (p.relative_to(root).as_posix() for p in files)
-                    if (m := _yolo_annotation(annotations, rel)) is not None} if yolo else {}
-    shared = shared_label_files(annotations, yolo_matches)
+    return todo
 
-    salt = group_salt(project)
+
+@dataclass
+class _RowMaker:
+    """Turns one decoded file into its store row: its annotations found (by relative path or name,
+    by SOP UID from an SR, by YOLO label file) and attached, its group key hashed. Remembers which
+    annotation keys found an image, so the rest can be reported as unmatched."""
+
+    annotations: Annotations
+    root: Path
+    #: YOLO label files two images would take: neither gets them.
+    shared: set[str]
+    salt: str
+    author: str
+    label_reader: str | None
+    matched_keys: set[str] = field(default_factory=set)
+
+    def __call__(self, path: Path, info: dict[str, Any]) -> dict[str, Any]:
+        annotations = self.annotations
+        relative = path.relative_to(self.root).as_posix()
+        ann = annotations.lookup(relative)
+        if ann is not None:
+            self.matched_keys.add(relative if relative in annotations.by_key else path.name)
+        sop = _sop_annotation(annotations, info.pop("_sop_uid"))
+        if sop is not None:
+            self.matched_keys.add(sop[0])
+            ann = sop[1] if ann is None else _merged(ann, sop[1], annotations)
+        yolo_ann = _yolo_annotation(annotations, relative)
+        if yolo_ann is not None:
+            self.matched_keys.add(yolo_ann[0])
+            if yolo_ann[0] not in self.shared:  # a file two images would take is neither's
+                ann = yolo_ann[1] if ann is None else _merged(ann, yolo_ann[1], annotations)
+        info["group_key"] = hashed_group_key(info["group_key"], self.salt)
+        spacing = info.pop("_spacing")
+        if ann is not None:
+            _attach(info, ann, annotations, self.author, self.label_reader, spacing)
+        return info
+
+
+def _decoded_rows(todo: list[Path], row_of: _RowMaker, report: ImportReport, *, workers: int,
+                  progress: ProgressCallback, cancel: CancelToken | None) -> list[dict[str, Any]]:
+    """Decode ``todo`` on ``workers`` threads, in order: the rows of the readable files; the others
+    go to ``report.skipped``. A cancel stops before the next file and sets ``report.cancelled``."""
     clock = EtaClock(len(todo))
     rows: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -275,27 +338,13 @@ def import_source(
                 report.skipped.append(SkippedFile(path.name, error))
                 log.info("skipped %s: %s", path, error)
             else:
-                relative = path.relative_to(root).as_posix()
-                ann = annotations.lookup(relative)
-                if ann is not None:
-                    matched_keys.add(relative if relative in annotations.by_key else path.name)
-                sop = _sop_annotation(annotations, info.pop("_sop_uid"))
-                if sop is not None:
-                    matched_keys.add(sop[0])
-                    ann = sop[1] if ann is None else _merged(ann, sop[1], annotations)
-                yolo_ann = _yolo_annotation(annotations, relative)
-                if yolo_ann is not None:
-                    matched_keys.add(yolo_ann[0])
-                    if yolo_ann[0] not in shared:  # a file two images would take is neither's
-                        ann = yolo_ann[1] if ann is None else _merged(ann, yolo_ann[1], annotations)
-                info["group_key"] = hashed_group_key(info["group_key"], salt)
-                spacing = info.pop("_spacing")
-                if ann is not None:
-                    _attach(info, ann, annotations, author, label_reader, spacing)
-                rows.append(info)
+                rows.append(row_of(path, info))
             progress(ProgressEvent("import", done, len(todo), path.name, clock.eta(done)))
-    report.problems = [asdict(p) for p in annotations.problems]
-    report.unmatched_annotations = sorted(set(annotations.by_key) - matched_keys)
+    return rows
+
+
+def _refuse_unusable_rows(annotations: Annotations, strict: bool) -> None:
+    """With ``strict``, any annotation row that was skipped fails the import before it writes."""
     bad = [p for p in annotations.problems if p.action == "skipped"]
     if strict and bad:
         shown = "; ".join(str(p) for p in bad[:5])
@@ -303,25 +352,30 @@ def import_source(
         raise LesionStudioError(
             f"{len(bad)} annotation row(s) cannot be used, so nothing was imported (--strict): {shown}{more}."
         )
+
+
+def _count_annotations(report: ImportReport, rows: list[dict[str, Any]]) -> None:
+    """Count what the rows carry into ``report`` (and drop the private ``_labelled`` flag)."""
     report.labelled = sum(1 for r in rows if r.pop("_labelled", False))
     report.boxes = sum(len(r.get("lesion_boxes", ())) for r in rows)
     report.normal_patches = sum(len(r.get("normal_patches", ())) for r in rows)
     report.measurements = sum(len(r.get("measurements", ())) for r in rows)
     report.reader_labels = sum(len(r.get("reader_labels", ())) for r in rows)
-    if rows:
-        if len(rows) >= LARGE_IMPORT and project.image_count() > 0:
-            project.backup("before-import")
-        try:
-            project.add_images(rows)
-        except DiskFullError as exc:  # the transaction was rolled back: say how much it needed
-            raise DiskFullError(f"importing {len(rows)} image(s)", project.folder, _estimated_bytes(rows),
-                                estimated=True) from exc
-        used = [r.lesion_type for row in rows for r in row.get("lesion_boxes", ()) if r.lesion_type]
-        report.new_lesion_types = add_lesion_types(project, [*annotations.lesion_types, *used])
-    report.added = len(rows)
-    if report.cancelled:  # the one cancel contract: what was done is kept, then JobCancelled
-        raise JobCancelled("The import", partial=report)
-    return report
+
+
+def _write_rows(project: Project, rows: list[dict[str, Any]], annotations: Annotations,
+                report: ImportReport) -> None:
+    """Write the rows in one transaction (a large import into a non-empty project backs it up first),
+    then add the lesion types they brought to the project's list."""
+    if len(rows) >= LARGE_IMPORT and project.image_count() > 0:
+        project.backup("before-import")
+    try:
+        project.add_images(rows)
+    except DiskFullError as exc:  # the transaction was rolled back: say how much it needed
+        raise DiskFullError(f"importing {len(rows)} image(s)", project.folder, _estimated_bytes(rows),
+                            estimated=True) from exc
+    used = [r.lesion_type for row in rows for r in row.get("lesion_boxes", ()) if r.lesion_type]
+    report.new_lesion_types = add_lesion_types(project, [*annotations.lesion_types, *used])
 
 
 def _estimated_bytes(rows: list[dict[str, Any]]) -> int:

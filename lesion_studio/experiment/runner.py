@@ -107,6 +107,43 @@ class RunContext:
         return self.test_project or self.project
 
 
+class _PlanTicker:
+    """Counts the stages as a run passes them, checks that each is the next one its plan names (so
+    the progress bar's total, the plan's length, is right) and reports the step."""
+
+    def __init__(self, plan: ExperimentPlan, progress: ProgressCallback) -> None:
+        self.plan = plan
+        self.progress = progress
+        self.step = 0
+        self._planned = iter(plan.stages)
+
+    def __call__(self, name: str) -> None:
+        self.step += 1
+        expected = next(self._planned).name
+        assert name == expected, f"the runner left its plan: {name!r} where {expected!r} was planned"
+        self.progress(ProgressEvent("experiment", self.step, len(self.plan), name))
+
+
+@dataclass
+class _RunState:
+    """What one run gathers as it passes its stages: the baselines of each body-part group, the
+    generators (and their quality) shared by the studies of a group, the report's rows and the
+    studies' entries."""
+
+    ctx: RunContext
+    tick: _PlanTicker
+    several_seeds: bool
+    rows: list[ModelRow] = field(default_factory=list)
+    baselines: dict[str, list[BaselineRun]] = field(default_factory=dict)
+    generators: dict[str, GeneratorInfo] = field(default_factory=dict)
+    qualities: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    selections: list[dict[str, Any]] = field(default_factory=list)
+
+    def seed_tag(self, seed: int) -> str:
+        """The seed in a stage's name, when the run trains more than one."""
+        return f" seed {seed}" if self.several_seeds else ""
+
+
 class ExperimentRunner:
     def __init__(self, config: ExperimentConfig, *, test_set_dir: str | Path | None = None,
                  progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> None:
@@ -757,115 +794,17 @@ class ExperimentRunner:
         test_project: Project | None = None
         try:
             test_project = self._open_test_project(project)
-            ctx = RunContext(project, test_project)
-            rows: list[ModelRow] = []
-            studies: list[StudySpec] = self.cfg.studies
-            plan = iter(self.plan.stages)
-            step = 0
-
-            def tick(name: str) -> None:
-                nonlocal step
-                step += 1
-                expected = next(plan).name
-                assert name == expected, f"the runner left its plan: {name!r} where {expected!r} was planned"
-                self.progress(ProgressEvent("experiment", step, len(self.plan), name))
-
-            seed_tag = (lambda s: f" seed {s}") if len(self.seeds) > 1 else (lambda s: "")
-            baselines: dict[str, list[BaselineRun]] = {}
-            targets = {parts_label(s.body_parts) for s in studies}
-            for study in studies:
-                for parts in (study.body_parts, study.transfer_from or study.body_parts):
-                    label = parts_label(parts)
-                    if label in baselines:
-                        continue
-                    baselines[label] = []
-                    for seed in self.seeds:
-                        self.cancel.raise_if_cancelled("The experiment")
-                        baselines[label].append(self.baseline(ctx, parts, seed))
-                        tick(f"baseline {label}{seed_tag(seed)}")
-                    if label in targets:
-                        rows.append(self._row(label, parts, "Baseline", baselines[label], status="baseline"))
-            selections = []
-            generators: dict[str, GeneratorInfo] = {}
-            qualities: dict[str, dict[str, Any] | None] = {}
-            for study in studies:
-                target, source = study.body_parts, study.transfer_from or study.body_parts
-                key = f"{parts_label(target)}<-{parts_label(source)}"
-                filters = baselines[parts_label(source)]
-                if parts_label(source) not in generators:  # one generator per body-part group, shared by studies
-                    generators[parts_label(source)] = self.generator(ctx, source)
-                    qualities[parts_label(source)] = self.quality(ctx, source, generators[parts_label(source)],
-                                                                  filters)
-                gen = generators[parts_label(source)]
-                tick(f"generator {parts_label(source)}")
-                samples = self.synthesize(ctx, target, source, gen)
-                tick(f"synthesize {key}")
-                scored = self.score(ctx, key, samples, filters)
-                tick(f"score {key}")
-                decision = self.filter_decision(filters)
-                if self.cfg.augmentation.arms:
-                    selections.append(self._run_arms(
-                        ctx, study, key, samples, scored, decision, baselines, rows, tick, seed_tag,
-                        gen, qualities.get(parts_label(source))))
-                    continue
-                trials: dict[float, list[AugmentedRun]] = {}
-                for t in self.cfg.thresholds:
-                    for seed in self.seeds:
-                        self.cancel.raise_if_cancelled("The experiment")
-                        if not decision.refused:
-                            trials.setdefault(float(t), []).append(
-                                self.augmented(ctx, target, key, float(t), decision.cuts[float(t)], scored, seed))
-                        tick(f"augmented {key} t={float(t):g}{seed_tag(seed)}")
-                selection = (self.select(baselines[parts_label(target)], trials) if trials else
-                             Selection(compared=[], best_t=None, accepted=False, reason=decision.reason))
-                kind = "TL" if study.transfer_from else "Augmented"
-                best = trials.get(selection.best_t) if selection.best_t is not None else None
-                if decision.refused:
-                    status = REFUSED
-                elif best is None:
-                    status = NOTHING_KEPT if all(r[0].skipped for r in trials.values()) else REJECTED
-                else:
-                    status = ACCEPTED if selection.accepted else REJECTED
-                # The marks say what entered the study's final training set: nothing, unless accepted.
-                kept = set(best[0].kept_ids) if best is not None and status == ACCEPTED else set()
-                for sid in samples.sample_ids:
-                    project.update_synthetic_sample(sid, status="accepted" if sid in kept else "rejected")
-                rows.append(self._row(parts_label(target), target, kind, best or [], status=status,
-                                      transfer_from=parts_label(source) if study.transfer_from else None,
-                                      selection_reason=selection.reason))
-                selections.append({"study": study.label(), "key": key, "type": kind, "generator": gen.to_dict(),
-                                   "generator_quality": qualities.get(parts_label(source)),
-                                   "filter_model": scored.filter_model, "filter_models": scored.filter_models,
-                                   "filter": decision.to_dict() | {"kind": self.cfg.filter.kind},
-                                   "candidates": len(samples.sample_ids), "batch": samples.batch,
-                                   "scores": scored.json_scores, "scoring_backend": scored.backend,
-                                   "threshold_trials": [
-                                       {"t": t, "cut": runs[0].cut, "kept": runs[0].kept,
-                                        "val_auc": _mean_or_none([r.val_auc for r in runs]),
-                                        "val_auc_per_seed": [r.val_auc for r in runs],
-                                        **selection.compared_at(t)}
-                                       for t, runs in trials.items()],
-                                   "chosen_t": selection.best_t if status == ACCEPTED else None,
-                                   "best_t": selection.best_t, "status": status,
-                                   "selection_reason": selection.reason,
-                                   "synthetic_folder": str(self.out / "synthetic" / key.replace("<-", "_from_"))})
-            evaluation = self.evaluate(ctx, rows)
-            tick("evaluate")
-            results = {"name": self.cfg.name, "config": self.cfg.to_dict(), "seeds": self.seeds,
-                       "classifier_config": to_dict(self.cls_cfg),
-                       "augmented_classifier_config": to_dict(self.aug_cfg),
-                       "models": {**{f"baseline {k}{seed_tag(v.seed)}":
-                                     {"name": v.model_name, "sha256": v.sha256, "path": v.path}
-                                     for k, vs in baselines.items() for v in vs},
-                                  **{f"generator {s['key'].split('<-')[1]}": s["generator"] for s in selections}},
-                       "studies": selections, "evaluations": evaluation.evaluations,
-                       "test_set": evaluation.test_set, "stages": self.stages.events,
-                       "seconds": round(time.perf_counter() - t0, 1)}
+            state = _RunState(RunContext(project, test_project), _PlanTicker(self.plan, self.progress),
+                              several_seeds=len(self.seeds) > 1)
+            self._train_baselines(state)
+            for study in self.cfg.studies:
+                state.selections.append(self._study(state, study))
+            evaluation = self.evaluate(state.ctx, state.rows)
+            state.tick("evaluate")
+            results = self._results(state, evaluation, t0)
             files = write_report(self.out, results, project)
-            tick("report")
-            project.update_run(run_id, status="finished", metrics={"evaluations": [
-                {k: e.get(k) for k in ("target", "type", "line", "t", "status", "augmented_samples")}
-                | {"auc": (e.get("auc") or {}).get("auc")} for e in evaluation.evaluations]}, finished=True)
+            state.tick("report")
+            project.update_run(run_id, status="finished", metrics=_run_metrics(evaluation), finished=True)
             return ExperimentResult(self.out, results, self.stages.events, files)
         except BaseException:
             project.update_run(run_id, status="failed", finished=True)
@@ -873,6 +812,109 @@ class ExperimentRunner:
         finally:
             if test_project is not None:
                 test_project.close()
+
+    def _train_baselines(self, state: _RunState) -> None:
+        """Each body-part group's baseline, once per seed (a study's target and its transfer source
+        alike, each group once), and the Baseline row of each study target."""
+        studies = self.cfg.studies
+        targets = {parts_label(s.body_parts) for s in studies}
+        for study in studies:
+            for parts in (study.body_parts, study.transfer_from or study.body_parts):
+                label = parts_label(parts)
+                if label in state.baselines:
+                    continue
+                state.baselines[label] = []
+                for seed in self.seeds:
+                    self.cancel.raise_if_cancelled("The experiment")
+                    state.baselines[label].append(self.baseline(state.ctx, parts, seed))
+                    state.tick(f"baseline {label}{state.seed_tag(seed)}")
+                if label in targets:
+                    state.rows.append(self._row(label, parts, "Baseline", state.baselines[label], status="baseline"))
+
+    def _study(self, state: _RunState, study: StudySpec) -> dict[str, Any]:
+        """One study, after the baselines: its generator, candidates and their scores, the augmented
+        classifiers per threshold and seed (or its arms), the selection among them, the candidates'
+        marks and the study's row. Returns the study's entry in the results."""
+        ctx = state.ctx
+        target, source = study.body_parts, study.transfer_from or study.body_parts
+        key = f"{parts_label(target)}<-{parts_label(source)}"
+        filters = state.baselines[parts_label(source)]
+        gen, quality = self._shared_generator(state, source, filters)
+        state.tick(f"generator {parts_label(source)}")
+        samples = self.synthesize(ctx, target, source, gen)
+        state.tick(f"synthesize {key}")
+        scored = self.score(ctx, key, samples, filters)
+        state.tick(f"score {key}")
+        decision = self.filter_decision(filters)
+        if self.cfg.augmentation.arms:
+            return self._run_arms(ctx, study, key, samples, scored, decision, state.baselines, state.rows,
+                                  state.tick, state.seed_tag, gen, quality)
+        trials = self._threshold_trials(state, target, key, scored, decision)
+        selection = (self.select(state.baselines[parts_label(target)], trials) if trials else
+                     Selection(compared=[], best_t=None, accepted=False, reason=decision.reason))
+        kind = "TL" if study.transfer_from else "Augmented"
+        best = trials.get(selection.best_t) if selection.best_t is not None else None
+        status = _study_status(decision, trials, selection, best)
+        # The marks say what entered the study's final training set: nothing, unless accepted.
+        kept = set(best[0].kept_ids) if best is not None and status == ACCEPTED else set()
+        for sid in samples.sample_ids:
+            ctx.project.update_synthetic_sample(sid, status="accepted" if sid in kept else "rejected")
+        state.rows.append(self._row(parts_label(target), target, kind, best or [], status=status,
+                                    transfer_from=parts_label(source) if study.transfer_from else None,
+                                    selection_reason=selection.reason))
+        return {"study": study.label(), "key": key, "type": kind, "generator": gen.to_dict(),
+                "generator_quality": quality,
+                "filter_model": scored.filter_model, "filter_models": scored.filter_models,
+                "filter": decision.to_dict() | {"kind": self.cfg.filter.kind},
+                "candidates": len(samples.sample_ids), "batch": samples.batch,
+                "scores": scored.json_scores, "scoring_backend": scored.backend,
+                "threshold_trials": [
+                    {"t": t, "cut": runs[0].cut, "kept": runs[0].kept,
+                     "val_auc": _mean_or_none([r.val_auc for r in runs]),
+                     "val_auc_per_seed": [r.val_auc for r in runs],
+                     **selection.compared_at(t)}
+                    for t, runs in trials.items()],
+                "chosen_t": selection.best_t if status == ACCEPTED else None,
+                "best_t": selection.best_t, "status": status,
+                "selection_reason": selection.reason,
+                "synthetic_folder": str(self.out / "synthetic" / key.replace("<-", "_from_"))}
+
+    def _shared_generator(self, state: _RunState, source: list[str],
+                          filters: list[BaselineRun]) -> tuple[GeneratorInfo, dict[str, Any] | None]:
+        """The generator of body-part group ``source`` and its quality, made by the first study that
+        needs it and shared by the others."""
+        label = parts_label(source)
+        if label not in state.generators:
+            state.generators[label] = self.generator(state.ctx, source)
+            state.qualities[label] = self.quality(state.ctx, source, state.generators[label], filters)
+        return state.generators[label], state.qualities.get(label)
+
+    def _threshold_trials(self, state: _RunState, target: list[str], key: str, scored: ScoredCandidates,
+                          decision: FilterDecision) -> dict[float, list[AugmentedRun]]:
+        """The augmented classifiers of a study per threshold, one per seed (none when the filter
+        refused; each stage is ticked all the same)."""
+        trials: dict[float, list[AugmentedRun]] = {}
+        for t in self.cfg.thresholds:
+            for seed in self.seeds:
+                self.cancel.raise_if_cancelled("The experiment")
+                if not decision.refused:
+                    trials.setdefault(float(t), []).append(
+                        self.augmented(state.ctx, target, key, float(t), decision.cuts[float(t)], scored, seed))
+                state.tick(f"augmented {key} t={float(t):g}{state.seed_tag(seed)}")
+        return trials
+
+    def _results(self, state: _RunState, evaluation: Evaluation, t0: float) -> dict[str, Any]:
+        """What the report is written from (results.json)."""
+        return {"name": self.cfg.name, "config": self.cfg.to_dict(), "seeds": self.seeds,
+                "classifier_config": to_dict(self.cls_cfg),
+                "augmented_classifier_config": to_dict(self.aug_cfg),
+                "models": {**{f"baseline {k}{state.seed_tag(v.seed)}":
+                              {"name": v.model_name, "sha256": v.sha256, "path": v.path}
+                              for k, vs in state.baselines.items() for v in vs},
+                           **{f"generator {s['key'].split('<-')[1]}": s["generator"] for s in state.selections}},
+                "studies": state.selections, "evaluations": evaluation.evaluations,
+                "test_set": evaluation.test_set, "stages": self.stages.events,
+                "seconds": round(time.perf_counter() - t0, 1)}
 
     def _run_arms(self, ctx: RunContext, study: StudySpec, key: str, samples: CandidateBatch,
                   scored: ScoredCandidates, decision: FilterDecision, baselines: dict[str, list[BaselineRun]],
@@ -1064,6 +1106,22 @@ def _mean_map_peaks(seed_maps: list[np.ndarray | None],
 def _mean_or_none(values: list[float | None]) -> float | None:
     v = [x for x in values if x is not None]
     return float(np.mean(v)) if v else None
+
+
+def _study_status(decision: FilterDecision, trials: dict[float, list[AugmentedRun]], selection: Selection,
+                  best: list[AugmentedRun] | None) -> str:
+    """A threshold study's outcome: the filter refused, nothing kept, rejected or accepted on validation."""
+    if decision.refused:
+        return REFUSED
+    if best is None:
+        return NOTHING_KEPT if all(r[0].skipped for r in trials.values()) else REJECTED
+    return ACCEPTED if selection.accepted else REJECTED
+
+
+def _run_metrics(evaluation: Evaluation) -> dict[str, Any]:
+    """The run's metrics in the project's run list: each evaluation's row and its test AUC."""
+    return {"evaluations": [{k: e.get(k) for k in ("target", "type", "line", "t", "status", "augmented_samples")}
+                            | {"auc": (e.get("auc") or {}).get("auc")} for e in evaluation.evaluations]}
 
 
 def run_experiment(config: ExperimentConfig, *, test_set_dir: str | Path | None = None,

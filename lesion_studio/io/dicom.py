@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
 from lesion_studio.errors import RadiographError
 from lesion_studio.io.radiograph import Radiograph, check_pixel_count
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -145,83 +148,17 @@ def _raise_undecodable(path: Path, tsuid: str, exc: BaseException) -> NoReturn:
 
 
 def _read_dicom(path: Path) -> Radiograph:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut
 
-    try:
-        ds = pydicom.dcmread(path)
-    except InvalidDicomError as exc:  # pydicom's text advises "force=True": not for a reader
-        log.info("%s: pydicom: %s", path, exc)
-        raise RadiographError(
-            path, "not a DICOM file (it has no DICOM header)",
-            "Export the image from the PACS as a DICOM file (Part 10), or import PNG/JPEG instead.",
-        ) from exc
-    except Exception as exc:  # truncated headers raise a zoo of exceptions inside pydicom
-        raise RadiographError(
-            path, f"the DICOM header is damaged ({type(exc).__name__}: {exc})", "Re-export the image from the PACS."
-        ) from exc
-
-    truncated = _truncated_element(ds, path.stat().st_size)
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        if truncated or len(ds) == 0:
-            raise RadiographError(
-                path, f"the file is truncated (it ends inside {truncated or 'its header'}, before the pixel data)",
-                "Copy or download the file again.",
-            )
-        if "Rows" in ds:  # an image header without its pixels: cut off exactly at an element boundary?
-            raise RadiographError(path, "the DICOM image has no pixel data (the file may have been cut short)",
-                                  "Copy or download the file again.")
-        raise RadiographError(
-            path, "the DICOM file has no pixel data (it may be a report or a structured document)",
-            "Choose an image object (CR, DX, ...).",
-        )
-    if truncated:
-        raise RadiographError(path, f"the file is truncated (it ends inside {truncated})",
-                              "Copy or download the file again.")
-    try:
-        rows, columns = int(ds.Rows), int(ds.Columns)
-        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise RadiographError(path, f"the image size is missing or invalid ({exc})",
-                              "Re-export the image from the PACS.") from exc
-    check_pixel_count(path, columns, rows)
-    tsuid = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown"))
-    try:
-        if frames > 1:
-            # Radiographs are single-frame: decode the first frame only, never all of them
-            # (a 400-frame file would otherwise take gigabytes).
-            from pydicom.pixels import pixel_array
-
-            log.info("%s has %d frames; using the first", path.name, frames)
-            raw = pixel_array(ds, index=0)
-        else:
-            raw = ds.pixel_array
-    except Exception as exc:
-        raw = _repaired_lossy_jpeg(ds, path, tsuid)
-        if raw is None:
-            _raise_undecodable(path, tsuid, exc)
-
-    if raw.ndim == 3 and int(getattr(ds, "SamplesPerPixel", 1)) > 1:
-        raw = raw[..., :3].mean(axis=-1)
-    elif raw.ndim == 3:  # frames not declared in NumberOfFrames: still take the first
-        raw = raw[0]
-    if raw.ndim != 2:
-        raise RadiographError(path, f"unexpected pixel array shape {raw.shape}", "Choose a 2-D radiograph.")
-
+    ds = _open_dataset(path)
+    _check_pixel_data(ds, path)
+    raw, tsuid = _first_frame(ds, path)
     pixels = apply_modality_lut(raw, ds)
     if pixels.dtype.kind == "f" and np.array_equal(pixels, np.round(pixels)):
         lo_v, hi_v = float(pixels.min()), float(pixels.max())
         pixels = pixels.astype(np.uint16 if lo_v >= 0 and hi_v < 65536 else np.int32)
 
-    bits = int(getattr(ds, "BitsStored", 8 * raw.dtype.itemsize))
-    signed = int(getattr(ds, "PixelRepresentation", 0)) == 1
-    stored_lo, stored_hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
-    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
-    ends = sorted((stored_lo * slope + intercept, stored_hi * slope + intercept))
-    value_range = (float(ends[0]), float(ends[1]))
-
+    bits, value_range = _value_range(ds, raw)
     center = _first(getattr(ds, "WindowCenter", None))
     width = _first(getattr(ds, "WindowWidth", None))
     if center is None or width is None or width <= 0:
@@ -230,19 +167,8 @@ def _read_dicom(path: Path) -> Radiograph:
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).strip()
     inverted = photometric == "MONOCHROME1"
     if inverted:
-        lo, hi = value_range
-        total = lo + hi
-        info = np.iinfo(pixels.dtype) if pixels.dtype.kind in "iu" else None
-        if info is not None and info.min <= total <= info.max and lo >= info.min:
-            # In place and in the native dtype: no int64 temporaries for a 2,000² image.
-            if not pixels.flags.writeable:
-                pixels = pixels.copy()
-            np.subtract(pixels.dtype.type(total), pixels, out=pixels)
-        elif info is not None:
-            pixels = (np.int64(total) - pixels).astype(pixels.dtype, copy=False)
-        else:
-            pixels = (lo + hi) - pixels
-        center = lo + hi - center
+        pixels = _inverted(pixels, value_range)
+        center = value_range[0] + value_range[1] - center
 
     spacing, spacing_source = _spacing(ds)
     tags = {}
@@ -264,3 +190,108 @@ def _read_dicom(path: Path) -> Radiograph:
         tags=tags,
         source_format="dicom",
     )
+
+
+def _open_dataset(path: Path) -> Dataset:
+    """The file's dataset (pixels not decoded yet); a file that is not DICOM, or whose header is
+    damaged, is a :class:`RadiographError`."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(path)
+    except InvalidDicomError as exc:  # pydicom's text advises "force=True": not for a reader
+        log.info("%s: pydicom: %s", path, exc)
+        raise RadiographError(
+            path, "not a DICOM file (it has no DICOM header)",
+            "Export the image from the PACS as a DICOM file (Part 10), or import PNG/JPEG instead.",
+        ) from exc
+    except Exception as exc:  # truncated headers raise a zoo of exceptions inside pydicom
+        raise RadiographError(
+            path, f"the DICOM header is damaged ({type(exc).__name__}: {exc})", "Re-export the image from the PACS."
+        ) from exc
+
+
+def _check_pixel_data(ds: Dataset, path: Path) -> None:
+    """Refuse a file cut short, or a DICOM object with no pixel data (a report, an SR), saying which."""
+    truncated = _truncated_element(ds, path.stat().st_size)
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        if truncated or len(ds) == 0:
+            raise RadiographError(
+                path, f"the file is truncated (it ends inside {truncated or 'its header'}, before the pixel data)",
+                "Copy or download the file again.",
+            )
+        if "Rows" in ds:  # an image header without its pixels: cut off exactly at an element boundary?
+            raise RadiographError(path, "the DICOM image has no pixel data (the file may have been cut short)",
+                                  "Copy or download the file again.")
+        raise RadiographError(
+            path, "the DICOM file has no pixel data (it may be a report or a structured document)",
+            "Choose an image object (CR, DX, ...).",
+        )
+    if truncated:
+        raise RadiographError(path, f"the file is truncated (it ends inside {truncated})",
+                              "Copy or download the file again.")
+
+
+def _first_frame(ds: Dataset, path: Path) -> tuple[np.ndarray, str]:
+    """The stored values of the first frame as a 2-D array (colour averaged to grey), and the
+    transfer syntax UID; its size is checked before anything is decoded."""
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise RadiographError(path, f"the image size is missing or invalid ({exc})",
+                              "Re-export the image from the PACS.") from exc
+    check_pixel_count(path, columns, rows)
+    tsuid = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown"))
+    try:
+        if frames > 1:
+            # Radiographs are single-frame: decode the first frame only, never all of them
+            # (a 400-frame file would otherwise take gigabytes).
+            from pydicom.pixels import pixel_array
+
+            log.info("%s has %d frames; using the first", path.name, frames)
+            raw = pixel_array(ds, index=0)
+        else:
+            raw = ds.pixel_array
+    except Exception as exc:
+        repaired = _repaired_lossy_jpeg(ds, path, tsuid)
+        if repaired is None:
+            _raise_undecodable(path, tsuid, exc)
+        raw = repaired
+
+    if raw.ndim == 3 and int(getattr(ds, "SamplesPerPixel", 1)) > 1:
+        raw = raw[..., :3].mean(axis=-1)
+    elif raw.ndim == 3:  # frames not declared in NumberOfFrames: still take the first
+        raw = raw[0]
+    if raw.ndim != 2:
+        raise RadiographError(path, f"unexpected pixel array shape {raw.shape}", "Choose a 2-D radiograph.")
+    return raw, tsuid
+
+
+def _value_range(ds: Dataset, raw: np.ndarray) -> tuple[int, tuple[float, float]]:
+    """Bits stored, and the range of values they can hold after the Modality LUT (rescale)."""
+    bits = int(getattr(ds, "BitsStored", 8 * raw.dtype.itemsize))
+    signed = int(getattr(ds, "PixelRepresentation", 0)) == 1
+    stored_lo, stored_hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    ends = sorted((stored_lo * slope + intercept, stored_hi * slope + intercept))
+    return bits, (float(ends[0]), float(ends[1]))
+
+
+def _inverted(pixels: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """MONOCHROME1 turned to MONOCHROME2 within ``value_range``: in the pixels' own dtype when
+    the sum of the range's ends fits it."""
+    lo, hi = value_range
+    total = lo + hi
+    info = np.iinfo(pixels.dtype) if pixels.dtype.kind in "iu" else None
+    if info is not None and info.min <= total <= info.max and lo >= info.min:
+        # In place and in the native dtype: no int64 temporaries for a 2,000² image.
+        if not pixels.flags.writeable:
+            pixels = pixels.copy()
+        np.subtract(pixels.dtype.type(total), pixels, out=pixels)
+        return pixels
+    if info is not None:
+        return (np.int64(total) - pixels).astype(pixels.dtype, copy=False)
+    return (lo + hi) - pixels

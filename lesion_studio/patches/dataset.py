@@ -194,80 +194,111 @@ def build_patch_set(
             progress(ProgressEvent("patches", total, total, "cached", eta_s=0.0))
             return PatchSet(stored.lesion, stored.normal, _infos(stored.lesion_origin), _infos(stored.normal_origin),
                             params, extra_summary=stored.extra_summary)
-    cache_dir = project.subfolder("cache") / "patches" if cache == "disk" else None
-    clock = EtaClock(total)
-    done = 0
-    decoded = [0, 0.0]  # images decoded, seconds spent on them (the rate the estimate uses)
-
-    def tick(name: str) -> None:
-        nonlocal done
-        done += 1
-        if cancel is not None:
-            cancel.raise_if_cancelled("Patch extraction")
-        progress(ProgressEvent("patches", done, total, name, eta_s=clock.eta(done)))
-
-    def timed(make: Any) -> Any:
-        def run() -> Any:
-            t0 = time.perf_counter()
-            out = make()
-            decoded[0] += 1
-            decoded[1] += time.perf_counter() - t0
-            return out
-        return run
-
-    lesion_parts: list[np.ndarray] = []
-    lesion_info: list[PatchInfo] = []
-    sized: list[tuple[Box, int, int]] = []
-    air_shares: list[np.ndarray] = []
-    for rec, boxes in sources.lesion:
-        key_data = {"domain": LESION, "boxes": [b.as_tuple() for b in boxes]}
-        patches, windows, air = _cached(cache, cache_dir, rec, params, key_data,
-                                        timed(lambda rec=rec, boxes=boxes: _lesion_patches(project, rec, boxes,
-                                                                                           params)))
-        lesion_parts.append(patches)
-        air_shares.append(air)
-        for w in windows:
-            lesion_info.append(PatchInfo(rec.id, rec.body_part, w))
-            sized.append((w, rec.width, rec.height))
-        tick(rec.name)
-    fractions = relative_sides(sized)
-    airs = np.concatenate(air_shares) if air_shares else np.zeros(0)
-    targets = airs if params.normal_match == "air" else None
-
-    normal_parts: list[np.ndarray] = []
-    normal_info: list[PatchInfo] = []
-    frac_key = hashlib.sha256(np.round(np.r_[fractions, airs if targets is not None else []], 6).tobytes()
-                              ).hexdigest()[:16]
-    for rec, picked in sources.normal:
-        if not picked and params.normal_source == "picked":
-            tick(rec.name)
-            continue
-        key_data = {"domain": NORMAL, "picked": [b.as_tuple() for b in picked],
-                    "fractions": frac_key if not picked else ""}
-        patches, windows, _air = _cached(
-            cache, cache_dir, rec, params, key_data,
-            timed(lambda rec=rec, picked=picked: _normal_patches(project, rec, picked, fractions, targets, params)))
-        normal_parts.append(patches)
-        normal_info.extend(PatchInfo(rec.id, rec.body_part, w) for w in windows)
-        tick(rec.name)
-
-    empty = np.zeros((0, params.resolution, params.resolution), np.float16)
-    normal = np.concatenate(normal_parts) if normal_parts else empty
+    run = _Extraction(project, params, cache, project.subfolder("cache") / "patches" if cache == "disk" else None,
+                      progress, cancel, total)
+    lesion, lesion_info, fractions, airs = run.lesion_patches(sources.lesion)
+    normal, normal_info = run.normal_patches(sources.normal, fractions, airs)
     if len(normal) == 0:
         raise LesionStudioError(
             f"No usable normal patches for {where}: "
             + ("no normal image has a picked normal patch (use normal_source 'both' or 'auto')."
                if params.normal_source == "picked" else "every sampled window was mostly air or text.")
         )
-    result = PatchSet(np.concatenate(lesion_parts), normal, lesion_info, normal_info, params,
+    result = PatchSet(lesion, normal, lesion_info, normal_info, params,
                       extra_summary={"body_parts_filter": list(body_parts or []), "splits": list(splits or []),
                                      "lesion_windows": lesion_window_stats(fractions, airs)})
     if set_folder is not None:
         set_cache.save_set(set_folder, set_key, set_cache.CachedSet(
             result.lesion, result.normal, set_cache.origin(lesion_info), set_cache.origin(normal_info),
             result.extra_summary))
-        set_cache.record_rate(set_folder, int(decoded[0]), decoded[1])
+        set_cache.record_rate(set_folder, run.decoded, run.decode_seconds)
     return result
+
+
+@dataclass
+class _Extraction:
+    """One build's cut of its source images, each from the per-image cache or decoded: a progress
+    tick per image (where a cancel is honoured), and the images decoded and the seconds they took
+    (the rate the estimate uses)."""
+
+    project: Project
+    params: PatchParams
+    cache: str
+    cache_dir: Path | None
+    progress: ProgressCallback
+    cancel: CancelToken | None
+    total: int
+    done: int = 0
+    decoded: int = 0
+    decode_seconds: float = 0.0
+    clock: EtaClock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clock = EtaClock(self.total)
+
+    def lesion_patches(self, sources: list[tuple[ImageRecord, list[Box]]]
+                       ) -> tuple[np.ndarray, list[PatchInfo], np.ndarray, np.ndarray]:
+        """Every lesion box's windows: the patches, their origins, and the windows' sides relative
+        to their images and air shares (what the normal windows are matched to)."""
+        parts: list[np.ndarray] = []
+        info: list[PatchInfo] = []
+        sized: list[tuple[Box, int, int]] = []
+        air_shares: list[np.ndarray] = []
+        for rec, boxes in sources:
+            key_data = {"domain": LESION, "boxes": [b.as_tuple() for b in boxes]}
+            patches, windows, air = self._one_image(
+                rec, key_data, lambda rec=rec, boxes=boxes: _lesion_patches(self.project, rec, boxes, self.params))
+            parts.append(patches)
+            air_shares.append(air)
+            for w in windows:
+                info.append(PatchInfo(rec.id, rec.body_part, w))
+                sized.append((w, rec.width, rec.height))
+            self._tick(rec.name)
+        airs = np.concatenate(air_shares) if air_shares else np.zeros(0)
+        return np.concatenate(parts), info, relative_sides(sized), airs
+
+    def normal_patches(self, sources: list[tuple[ImageRecord, list[Box]]], fractions: np.ndarray,
+                       airs: np.ndarray) -> tuple[np.ndarray, list[PatchInfo]]:
+        """Each normal image's picked patches, else windows sampled to match the lesion windows'
+        sides (and air shares, with ``normal_match`` "air"); the patches and their origins."""
+        params = self.params
+        targets = airs if params.normal_match == "air" else None
+        parts: list[np.ndarray] = []
+        info: list[PatchInfo] = []
+        frac_key = hashlib.sha256(np.round(np.r_[fractions, airs if targets is not None else []], 6).tobytes()
+                                  ).hexdigest()[:16]
+        for rec, picked in sources:
+            if not picked and params.normal_source == "picked":
+                self._tick(rec.name)
+                continue
+            key_data = {"domain": NORMAL, "picked": [b.as_tuple() for b in picked],
+                        "fractions": frac_key if not picked else ""}
+            patches, windows, _air = self._one_image(
+                rec, key_data,
+                lambda rec=rec, picked=picked: _normal_patches(self.project, rec, picked, fractions, targets, params))
+            parts.append(patches)
+            info.extend(PatchInfo(rec.id, rec.body_part, w) for w in windows)
+            self._tick(rec.name)
+        empty = np.zeros((0, params.resolution, params.resolution), np.float16)
+        return (np.concatenate(parts) if parts else empty), info
+
+    def _one_image(self, rec: ImageRecord, key_data: dict[str, Any],
+                make: Any) -> tuple[np.ndarray, list[Box], np.ndarray]:
+        """One image's patches from the cache, or from ``make()`` timed."""
+        def timed() -> Any:
+            t0 = time.perf_counter()
+            out = make()
+            self.decoded += 1
+            self.decode_seconds += time.perf_counter() - t0
+            return out
+
+        return _cached(self.cache, self.cache_dir, rec, self.params, key_data, timed)
+
+    def _tick(self, name: str) -> None:
+        self.done += 1
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled("Patch extraction")
+        self.progress(ProgressEvent("patches", self.done, self.total, name, eta_s=self.clock.eta(self.done)))
 
 
 def _infos(origin: tuple[np.ndarray, np.ndarray, list[str]]) -> list[PatchInfo]:

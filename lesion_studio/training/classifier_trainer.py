@@ -315,7 +315,24 @@ class ClassifierTrainer:
         with_map = cfg.head == "image+map"
         if with_map and self.train.masks is None:
             raise LesionStudioError("The lesion-map head needs the training set's lesion masks.")
+        run = self._fitting(ddp_model, opt, with_map, start)
+        for epoch in range(start, cfg.epochs):
+            running, running_map, seen = self._train_epoch(run, epoch)
+            history.append(self._epoch_record(run, epoch, running, running_map, seen))
+            if self.dist.is_main:
+                best = self._keep_epoch(run, epoch, history, best)
+            self.dist.barrier()
+        if not self.model_path.exists():
+            raise LesionStudioError(f"Training finished but {self.model_path} was not written.")
+        sha = file_sha256(self.model_path)
+        return TrainResult(path=self.model_path, sha256=sha, val_auc=best.get("val_auc"), epoch=best["epoch"],
+                           epochs_done=len(history), history=history, resumed_from=start)
 
+    def _fitting(self, ddp_model: torch.nn.Module, opt: torch.optim.Optimizer, with_map: bool,
+                 start: int) -> _Fit:
+        """The loss (weighted by the class balance when ``balance`` is "loss"), the gradient scaler
+        and the step schedule of a fit that starts after epoch ``start``."""
+        cfg = self.config
         labels = self.train.labels
         mapped = self.train.mapped
         pos = float(labels.sum())
@@ -337,78 +354,117 @@ class ClassifierTrainer:
         steps_per_epoch = math.ceil(shard / cfg.batch_size)
         total_steps = steps_per_epoch * cfg.epochs
         clock = EtaClock(total_steps, start_done=start * steps_per_epoch)
-        for epoch in range(start, cfg.epochs):
-            pool = self._epoch_indices(epoch)
-            order = pool[epoch_order(labels[pool], cfg.balance, step_generator(cfg.seed, epoch, stream=1),
-                                     draws=epoch_draws)]
-            if self.dist.world_size > 1:
-                order = np.resize(order, shard * self.dist.world_size)[self.dist.rank::self.dist.world_size]
-            ddp_model.train()
-            running, running_map, seen = 0.0, 0.0, 0
-            for b in range(steps_per_epoch):
-                self.cancel.raise_if_cancelled("Classifier training")
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                if len(idx) == 0:
-                    continue
-                step = epoch * steps_per_epoch + b
-                x, y, m, has = self._batch(idx, step, mapped)
-                lr = scheduled_lr(cfg, step, steps_per_epoch)
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                with autocast(self.device, cfg.amp):
-                    if with_map:
-                        image_logits, map_logits = ddp_model(x, heads=True)
-                    else:
-                        image_logits, map_logits = ddp_model(x), None
-                loss = loss_fn(image_logits[:, 0].float(), y)
-                map_loss = None
-                if map_logits is not None and m is not None:
-                    map_loss = lesion_map_loss(map_logits, m, has)
-                    loss = loss + cfg.map_weight * map_loss
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                running += float(loss.detach()) * len(idx)
-                running_map += float(map_loss.detach()) * len(idx) if map_loss is not None else 0.0
-                seen += len(idx)
-                done = step + 1
-                if self.dist.is_main:
-                    data = {"loss": running / seen}
-                    if with_map:
-                        data["map_loss"] = running_map / seen
-                    self.progress(ProgressEvent("training classifier", done, total_steps,
-                                                f"epoch {epoch + 1}/{cfg.epochs} loss {running / seen:.3f}",
-                                                eta_s=clock.eta(done), data=data))
-            self.dist.sync_buffers(ddp_model)
-            record: dict[str, Any] = {"epoch": epoch + 1, "loss": self.dist.mean(running / max(seen, 1))}
-            if with_map:
-                record["map_loss"] = self.dist.mean(running_map / max(seen, 1))
-            if self.val is not None and len(self.val):
-                scores = predict(unwrap(ddp_model), self.val.arrays, device=self.device,
-                                 batch_size=cfg.eval_batch_size, amp=cfg.amp, tta=cfg.tta)
-                record["val_auc"] = _val_auc(self.val.labels, scores)
-            history.append(record)
+        return _Fit(ddp_model, opt, loss_fn, scaler, with_map, mapped, epoch_draws, shard, steps_per_epoch,
+                    total_steps, clock)
+
+    def _train_epoch(self, run: _Fit, epoch: int) -> tuple[float, float, int]:
+        """One epoch's steps on this rank's shard of the epoch's seeded order, a progress event per
+        step (on rank 0): (summed loss, summed map loss, examples seen)."""
+        cfg = self.config
+        labels = self.train.labels
+        pool = self._epoch_indices(epoch)
+        order = pool[epoch_order(labels[pool], cfg.balance, step_generator(cfg.seed, epoch, stream=1),
+                                 draws=run.epoch_draws)]
+        if self.dist.world_size > 1:
+            order = np.resize(order, run.shard * self.dist.world_size)[self.dist.rank::self.dist.world_size]
+        run.model.train()
+        running, running_map, seen = 0.0, 0.0, 0
+        for b in range(run.steps_per_epoch):
+            self.cancel.raise_if_cancelled("Classifier training")
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            if len(idx) == 0:
+                continue
+            step = epoch * run.steps_per_epoch + b
+            loss, map_loss = self._train_step(run, idx, step)
+            running += float(loss.detach()) * len(idx)
+            running_map += float(map_loss.detach()) * len(idx) if map_loss is not None else 0.0
+            seen += len(idx)
+            done = step + 1
             if self.dist.is_main:
-                improved = cfg.select == "last" or best["epoch"] == 0 or (
-                    record.get("val_auc") is not None
-                    and (best["val_auc"] is None or record["val_auc"] > best["val_auc"]))
-                if improved:
-                    best = {"epoch": epoch + 1, "val_auc": record.get("val_auc")}
-                    best["sha256"] = save_checkpoint(self.model_path, {"model": _plain_state(unwrap(ddp_model))},
-                                                     self._checkpoint_meta(epoch + 1, history, best))
-                save_checkpoint(self.last_path, {"model": _plain_state(unwrap(ddp_model)),
-                                                 "optimizer": opt.state_dict()},
-                                self._checkpoint_meta(epoch + 1, history, best), keep_previous=True)
-                val_txt = f" val AUC {record['val_auc']:.3f}" if record.get("val_auc") is not None else ""
-                self.progress(ProgressEvent("classifier epoch", epoch + 1, cfg.epochs,
-                                            f"loss {record['loss']:.3f}{val_txt}", data=dict(record)))
-            self.dist.barrier()
-        if not self.model_path.exists():
-            raise LesionStudioError(f"Training finished but {self.model_path} was not written.")
-        sha = file_sha256(self.model_path)
-        return TrainResult(path=self.model_path, sha256=sha, val_auc=best.get("val_auc"), epoch=best["epoch"],
-                           epochs_done=len(history), history=history, resumed_from=start)
+                data = {"loss": running / seen}
+                if run.with_map:
+                    data["map_loss"] = running_map / seen
+                self.progress(ProgressEvent("training classifier", done, run.total_steps,
+                                            f"epoch {epoch + 1}/{cfg.epochs} loss {running / seen:.3f}",
+                                            eta_s=run.clock.eta(done), data=data))
+        return running, running_map, seen
+
+    def _train_step(self, run: _Fit, idx: np.ndarray, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One optimizer step on the examples ``idx`` at the scheduled rate: (loss, map loss or None)."""
+        cfg = self.config
+        x, y, m, has = self._batch(idx, step, run.mapped)
+        lr = scheduled_lr(cfg, step, run.steps_per_epoch)
+        for group in run.opt.param_groups:
+            group["lr"] = lr
+        with autocast(self.device, cfg.amp):
+            if run.with_map:
+                image_logits, map_logits = run.model(x, heads=True)
+            else:
+                image_logits, map_logits = run.model(x), None
+        loss = run.loss_fn(image_logits[:, 0].float(), y)
+        map_loss = None
+        if map_logits is not None and m is not None:
+            map_loss = lesion_map_loss(map_logits, m, has)
+            loss = loss + cfg.map_weight * map_loss
+        run.opt.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.opt)
+        run.scaler.update()
+        return loss, map_loss
+
+    def _epoch_record(self, run: _Fit, epoch: int, running: float, running_map: float, seen: int) -> dict[str, Any]:
+        """The epoch's history entry: its mean losses over the ranks and its validation AUC."""
+        cfg = self.config
+        self.dist.sync_buffers(run.model)
+        record: dict[str, Any] = {"epoch": epoch + 1, "loss": self.dist.mean(running / max(seen, 1))}
+        if run.with_map:
+            record["map_loss"] = self.dist.mean(running_map / max(seen, 1))
+        if self.val is not None and len(self.val):
+            scores = predict(unwrap(run.model), self.val.arrays, device=self.device,
+                             batch_size=cfg.eval_batch_size, amp=cfg.amp, tta=cfg.tta)
+            record["val_auc"] = _val_auc(self.val.labels, scores)
+        return record
+
+    def _keep_epoch(self, run: _Fit, epoch: int, history: list[dict[str, Any]],
+                    best: dict[str, Any]) -> dict[str, Any]:
+        """Rank 0 after an epoch: the selected weights when the epoch is the best so far (or the
+        last, with ``select`` "last"), the resume checkpoint, and the epoch's progress event.
+        Returns the best epoch so far."""
+        cfg = self.config
+        record = history[-1]
+        improved = cfg.select == "last" or best["epoch"] == 0 or (
+            record.get("val_auc") is not None
+            and (best["val_auc"] is None or record["val_auc"] > best["val_auc"]))
+        if improved:
+            best = {"epoch": epoch + 1, "val_auc": record.get("val_auc")}
+            best["sha256"] = save_checkpoint(self.model_path, {"model": _plain_state(unwrap(run.model))},
+                                             self._checkpoint_meta(epoch + 1, history, best))
+        save_checkpoint(self.last_path, {"model": _plain_state(unwrap(run.model)),
+                                         "optimizer": run.opt.state_dict()},
+                        self._checkpoint_meta(epoch + 1, history, best), keep_previous=True)
+        val_txt = f" val AUC {record['val_auc']:.3f}" if record.get("val_auc") is not None else ""
+        self.progress(ProgressEvent("classifier epoch", epoch + 1, cfg.epochs,
+                                    f"loss {record['loss']:.3f}{val_txt}", data=dict(record)))
+        return best
+
+
+@dataclass
+class _Fit:
+    """What one call of :meth:`ClassifierTrainer.fit` trains with: the network (DDP-wrapped when
+    distributed), its optimizer, loss and gradient scaler, which examples the map loss may learn
+    from, and the step schedule (every rank's shard of an epoch has one length)."""
+
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    loss_fn: torch.nn.Module
+    scaler: Any
+    with_map: bool
+    mapped: np.ndarray
+    epoch_draws: int
+    shard: int
+    steps_per_epoch: int
+    total_steps: int
+    clock: EtaClock
 
 
 def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,125 +160,20 @@ class UnitTrainer:
     def _train(self, patches: Any, device: Any, dist: common.Distributed) -> TrainResult:
         cfg = self.config
         arch = cfg.arch()
-        torch.manual_seed(cfg.seed)
-        # channels-last: oneDNN (CPU) and cuDNN (tensor cores) run these convolutions without
-        # re-ordering every activation; the maths is unchanged.
-        gen = unit_generators(arch).to(device, memory_format=torch.channels_last)
-        dis = unit_discriminators(arch, cfg.dis_norm).to(device, memory_format=torch.channels_last)
-        opt_g, opt_d = _adam(gen.parameters(), cfg), _adam(dis.parameters(), cfg)
-        sched_g = torch.optim.lr_scheduler.StepLR(opt_g, cfg.lr_step, cfg.lr_gamma)
-        sched_d = torch.optim.lr_scheduler.StepLR(opt_d, cfg.lr_step, cfg.lr_gamma)
-        amp = cfg.mixed_precision and device.type == "cuda"
-        fp16 = amp and not torch.cuda.is_bf16_supported()
-        scaler = torch.amp.GradScaler(device.type, enabled=fp16)
-        cpu_bf16 = common.use_cpu_bf16(cfg.cpu_bf16, device)
-        self.precision = "bf16" if cpu_bf16 else ("fp16" if fp16 else "bf16-amp" if amp else "fp32")
-        log.info("%s trains in %s on %s", self.name, self.precision, device)
-
-        def autocast() -> Any:
-            if cpu_bf16:
-                return torch.autocast("cpu", dtype=torch.bfloat16)
-            return common.autocast(device, amp)
-        start = 0
-        if self.resume:
-            states, meta = checkpoint.load_checkpoint(self.model_dir / CHECKPOINT,
-                                                      check=lambda st, md: _check_resumable(st, md, arch, cfg))
-            gen.load_state_dict(states["gen"])
-            dis.load_state_dict(states["dis"])
-            _load_adam(opt_g, states["opt_g"])
-            _load_adam(opt_d, states["opt_d"])
-            sched_g.load_state_dict(states["sched_g"])
-            sched_d.load_state_dict(states["sched_d"])
-            if states.get("scaler"):
-                scaler.load_state_dict(states["scaler"])
-            start = int(meta["iteration"])
-            self.history = self._read_history()[:start]
-            self.quality_history = [q for q in self._read_json(QUALITY_HISTORY) if q.get("iteration", 0) <= start]
-            log.info("resuming %s at iteration %d", self.name, start)
-        gen_ddp, dis_ddp = dist.wrap(gen, device), dist.wrap(dis, device)
-        if cfg.compile_mode != "none":  # the wrappers run compiled; gen/dis stay the plain modules to save
-            gen_ddp = torch.compile(gen_ddp, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
-            dis_ddp = torch.compile(dis_ddp, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
-        run_id = self.project.start_run("unit", name=self.name, config=to_dict(cfg),
-                                        output_dir=self.model_dir) if dist.is_main else None
-        if dist.is_main:
-            self.model_dir.mkdir(parents=True, exist_ok=True)
-            for stale in remove_stale_temp_files(self.model_dir):
-                log.info("removed %s, left by a run that was killed while saving", stale.name)
-            write_config_file(self.model_dir / CONFIG, to_dict(cfg))
+        nets = self._networks(arch, device)
+        start = self._resume_from_checkpoint(nets, arch) if self.resume else 0
+        nets.wrap(dist, cfg.compile_mode)
+        run_id = self._start_run(dist)
         sample_l, sample_h = patches.sample(4, "lesion"), patches.sample(4, "normal")
         clock = EtaClock(cfg.iterations, start)
         t0 = time.perf_counter()
-        it = start
-        cancelled = False
-        weights = {"gan": cfg.gan_w, "recon": cfg.recon_w, "kl": cfg.kl_w, "cycle": cfg.cycle_w,
-                   "cycle_kl": cfg.cycle_kl_w}
-        latent = arch.latent_shape(cfg.batch_size, cfg.resolution, cfg.resolution)
         # Losses stay on the device and are read every `read_every` iterations (and before every
         # sample, checkpoint and the end): each read is a host sync that stalls a GPU. On the CPU a
         # read costs microseconds, so progress stays per iteration there.
-        read_every = 1 if device.type == "cpu" else LOSS_READ_EVERY_GPU
-        pending: list[torch.Tensor] = []
-
-        def read_losses() -> None:
-            if not pending:
-                return
-            rows = torch.stack(pending).float()
-            if dist.initialised:  # one all-reduce per read, not one per loss and iteration
-                torch.distributed.all_reduce(rows)
-                rows /= dist.world_size
-            first = it - len(pending) + 1
-            pending.clear()
-            for i, row in enumerate(rows.cpu().tolist(), start=first):
-                self._report(dict(zip(LOSS_NAMES, row, strict=True)), i, dist, clock, gen, sample_l, sample_h,
-                             device, patches, (dis, opt_g, opt_d, sched_g, sched_d, scaler))
-
+        losses = _LossReader(lambda values, i: self._report(values, i, dist, clock, nets, sample_l, sample_h, patches),
+                             dist, read_every=1 if device.type == "cpu" else LOSS_READ_EVERY_GPU)
         try:
-            while it < cfg.iterations:
-                if self.cancel is not None and self.cancel.cancelled:
-                    cancelled = True
-                    break
-                x_l_np, x_h_np = patches.batch(it, cfg.batch_size, rank=dist.rank, world_size=dist.world_size)
-                x_l = torch.from_numpy(x_l_np).to(device)
-                x_h = torch.from_numpy(x_h_np).to(device)
-                gen_noise = torch.randn((4, *latent), generator=common.step_generator(cfg.seed, it, 1 + dist.rank * 8))
-                dis_noise = torch.randn((2, *latent), generator=common.step_generator(cfg.seed, it, 2 + dist.rank * 8))
-                gen_noise, dis_noise = gen_noise.to(device), dis_noise.to(device)
-
-                # discriminator step: fakes from the current generators, detached
-                with torch.no_grad(), autocast():
-                    fake_l = gen.decode(gen.encode(x_h, "h") + dis_noise[0], "l")
-                    fake_h = gen.decode(gen.encode(x_l, "l") + dis_noise[1], "h")
-                opt_d.zero_grad(set_to_none=True)
-                aug = _augmenter(cfg, it, dist.rank)
-                dis.requires_grad_(True)
-                with autocast():
-                    loss_d = cfg.gan_w * dis_ddp(aug(x_l), aug(fake_l.float()), aug(x_h), aug(fake_h.float()))
-                scaler.scale(loss_d).backward()
-                scaler.step(opt_d)
-
-                # generator step: VAE + cycle + adversarial. D is used without DDP and frozen: the
-                # generators need gradients *through* D, never D's own weight gradients.
-                opt_g.zero_grad(set_to_none=True)
-                dis.requires_grad_(False)
-                with autocast():
-                    out = gen_ddp(x_l, x_h, gen_noise)
-                    terms = loss_terms(gen, out, x_l, x_h)
-                    terms["gan"] = dis.generator_loss(aug(out["x_hl"]), aug(out["x_lh"]))
-                    total = sum(weights[k] * v for k, v in terms.items())
-                scaler.scale(total).backward()
-                scaler.step(opt_g)
-                scaler.update()
-                sched_g.step()
-                sched_d.step()
-                it += 1
-
-                row = {"dis": loss_d, "total": total, **terms}
-                pending.append(torch.stack([row[k].detach().float() for k in LOSS_NAMES]))
-                if (it % read_every == 0 or it % cfg.sample_every == 0 or it % cfg.checkpoint_every == 0
-                        or it == cfg.iterations):
-                    read_losses()
-            read_losses()  # a cancelled run still records every iteration it did
+            it, cancelled = self._iterate(nets, patches, dist, start, losses)
         except BaseException:
             if run_id is not None:
                 self.project.update_run(run_id, status="failed", finished=True)
@@ -296,29 +192,150 @@ class UnitTrainer:
             result.model_id = registered[0].id  # resumed a finished run: nothing new to save
             result.onnx_path = (self.model_dir / ONNX) if (self.model_dir / ONNX).exists() else None
         elif dist.is_main:
-            try:
-                self._save_checkpoint(gen, dis, opt_g, opt_d, sched_g, sched_d, scaler, it, patches)
-                self._finish(gen, result, device)
-                if self.quality_history and result.model_id is not None:
-                    from lesion_studio.evaluate.generator_quality import store_report
-
-                    last = self.quality_history[-1] if self.quality_history[-1]["iteration"] == it else None
-                    store_report(self.project, self.project.model(result.model_id), last,
-                                 history=self.quality_history)
-            except BaseException:
-                if run_id is not None:
-                    self.project.update_run(run_id, status="failed", finished=True)
-                raise
-            if run_id is not None:
-                self.project.update_run(run_id, status="cancelled" if cancelled else "finished",
-                                        metrics={"iteration": it, "losses": result.losses,
-                                                 "iterations_per_s": result.iterations_per_s},
-                                        model_id=result.model_id, finished=True)
+            self._save_and_register(nets, result, patches, run_id)
         dist.barrier()
         return result
 
-    def _report(self, values: dict[str, float], it: int, dist: common.Distributed, clock: EtaClock, gen: Any,
-                sample_l: np.ndarray, sample_h: np.ndarray, device: Any, patches: Any, states: tuple) -> None:
+    def _networks(self, arch: Any, device: Any) -> _Nets:
+        """The seeded generators and discriminators, their optimizers and schedulers, and the
+        precision the run computes in (``self.precision``)."""
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        # channels-last: oneDNN (CPU) and cuDNN (tensor cores) run these convolutions without
+        # re-ordering every activation; the maths is unchanged.
+        gen = unit_generators(arch).to(device, memory_format=torch.channels_last)
+        dis = unit_discriminators(arch, cfg.dis_norm).to(device, memory_format=torch.channels_last)
+        opt_g, opt_d = _adam(gen.parameters(), cfg), _adam(dis.parameters(), cfg)
+        sched_g = torch.optim.lr_scheduler.StepLR(opt_g, cfg.lr_step, cfg.lr_gamma)
+        sched_d = torch.optim.lr_scheduler.StepLR(opt_d, cfg.lr_step, cfg.lr_gamma)
+        amp = cfg.mixed_precision and device.type == "cuda"
+        fp16 = amp and not torch.cuda.is_bf16_supported()
+        scaler = torch.amp.GradScaler(device.type, enabled=fp16)
+        cpu_bf16 = common.use_cpu_bf16(cfg.cpu_bf16, device)
+        self.precision = "bf16" if cpu_bf16 else ("fp16" if fp16 else "bf16-amp" if amp else "fp32")
+        log.info("%s trains in %s on %s", self.name, self.precision, device)
+        return _Nets(gen, dis, opt_g, opt_d, sched_g, sched_d, scaler, device, amp, cpu_bf16)
+
+    def _resume_from_checkpoint(self, nets: _Nets, arch: Any) -> int:
+        """Load the last checkpoint into ``nets`` and cut the histories back to it: its iteration."""
+        states, meta = checkpoint.load_checkpoint(self.model_dir / CHECKPOINT,
+                                                  check=lambda st, md: _check_resumable(st, md, arch, self.config))
+        nets.gen.load_state_dict(states["gen"])
+        nets.dis.load_state_dict(states["dis"])
+        _load_adam(nets.opt_g, states["opt_g"])
+        _load_adam(nets.opt_d, states["opt_d"])
+        nets.sched_g.load_state_dict(states["sched_g"])
+        nets.sched_d.load_state_dict(states["sched_d"])
+        if states.get("scaler"):
+            nets.scaler.load_state_dict(states["scaler"])
+        start = int(meta["iteration"])
+        self.history = self._read_history()[:start]
+        self.quality_history = [q for q in self._read_json(QUALITY_HISTORY) if q.get("iteration", 0) <= start]
+        log.info("resuming %s at iteration %d", self.name, start)
+        return start
+
+    def _start_run(self, dist: common.Distributed) -> int | None:
+        """On rank 0: the project's run record (its id), the model folder swept of temporary files
+        left by a killed run, and the config written. None on the other ranks."""
+        if not dist.is_main:
+            return None
+        run_id = self.project.start_run("unit", name=self.name, config=to_dict(self.config),
+                                        output_dir=self.model_dir)
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        for stale in remove_stale_temp_files(self.model_dir):
+            log.info("removed %s, left by a run that was killed while saving", stale.name)
+        write_config_file(self.model_dir / CONFIG, to_dict(self.config))
+        return run_id
+
+    def _iterate(self, nets: _Nets, patches: Any, dist: common.Distributed, start: int,
+                 losses: _LossReader) -> tuple[int, bool]:
+        """Train from iteration ``start`` to the configured count, or until a cancel (checked before
+        each iteration): (the iteration reached, whether it was cancelled)."""
+        cfg = self.config
+        it = start
+        weights = {"gan": cfg.gan_w, "recon": cfg.recon_w, "kl": cfg.kl_w, "cycle": cfg.cycle_w,
+                   "cycle_kl": cfg.cycle_kl_w}
+        latent = cfg.arch().latent_shape(cfg.batch_size, cfg.resolution, cfg.resolution)
+        cancelled = False
+        while it < cfg.iterations:
+            if self.cancel is not None and self.cancel.cancelled:
+                cancelled = True
+                break
+            losses.add(self._step(nets, patches, it, dist, weights, latent))
+            it += 1
+            if (it % losses.read_every == 0 or it % cfg.sample_every == 0 or it % cfg.checkpoint_every == 0
+                    or it == cfg.iterations):
+                losses.read(it)
+        losses.read(it)  # a cancelled run still records every iteration it did
+        return it, cancelled
+
+    def _step(self, nets: _Nets, patches: Any, it: int, dist: common.Distributed, weights: dict[str, float],
+              latent: tuple[int, ...]) -> torch.Tensor:
+        """Iteration ``it``: a discriminator step, then a generator step, on the iteration's batch and
+        noise (both seeded by the iteration). Returns its losses (``LOSS_NAMES``), still on the device."""
+        cfg = self.config
+        device, gen, dis, opt_g, opt_d, scaler = nets.device, nets.gen, nets.dis, nets.opt_g, nets.opt_d, nets.scaler
+        x_l_np, x_h_np = patches.batch(it, cfg.batch_size, rank=dist.rank, world_size=dist.world_size)
+        x_l = torch.from_numpy(x_l_np).to(device)
+        x_h = torch.from_numpy(x_h_np).to(device)
+        gen_noise = torch.randn((4, *latent), generator=common.step_generator(cfg.seed, it, 1 + dist.rank * 8))
+        dis_noise = torch.randn((2, *latent), generator=common.step_generator(cfg.seed, it, 2 + dist.rank * 8))
+        gen_noise, dis_noise = gen_noise.to(device), dis_noise.to(device)
+
+        # discriminator step: fakes from the current generators, detached
+        with torch.no_grad(), nets.autocast():
+            fake_l = gen.decode(gen.encode(x_h, "h") + dis_noise[0], "l")
+            fake_h = gen.decode(gen.encode(x_l, "l") + dis_noise[1], "h")
+        opt_d.zero_grad(set_to_none=True)
+        aug = _augmenter(cfg, it, dist.rank)
+        dis.requires_grad_(True)
+        with nets.autocast():
+            loss_d = cfg.gan_w * nets.dis_ddp(aug(x_l), aug(fake_l.float()), aug(x_h), aug(fake_h.float()))
+        scaler.scale(loss_d).backward()
+        scaler.step(opt_d)
+
+        # generator step: VAE + cycle + adversarial. D is used without DDP and frozen: the
+        # generators need gradients *through* D, never D's own weight gradients.
+        opt_g.zero_grad(set_to_none=True)
+        dis.requires_grad_(False)
+        with nets.autocast():
+            out = nets.gen_ddp(x_l, x_h, gen_noise)
+            terms = loss_terms(gen, out, x_l, x_h)
+            terms["gan"] = dis.generator_loss(aug(out["x_hl"]), aug(out["x_lh"]))
+            total = sum(weights[k] * v for k, v in terms.items())
+        scaler.scale(total).backward()
+        scaler.step(opt_g)
+        scaler.update()
+        nets.sched_g.step()
+        nets.sched_d.step()
+        row = {"dis": loss_d, "total": total, **terms}
+        return torch.stack([row[k].detach().float() for k in LOSS_NAMES])
+
+    def _save_and_register(self, nets: _Nets, result: TrainResult, patches: Any, run_id: int | None) -> None:
+        """Rank 0 at the end (or pause): the checkpoint, the model file and its registration, the
+        quality report, and the run record's outcome (failed, if any of that fails)."""
+        it = result.iteration
+        try:
+            self._save_checkpoint(nets, it, patches)
+            self._finish(nets.gen, result, nets.device)
+            if self.quality_history and result.model_id is not None:
+                from lesion_studio.evaluate.generator_quality import store_report
+
+                last = self.quality_history[-1] if self.quality_history[-1]["iteration"] == it else None
+                store_report(self.project, self.project.model(result.model_id), last,
+                             history=self.quality_history)
+        except BaseException:
+            if run_id is not None:
+                self.project.update_run(run_id, status="failed", finished=True)
+            raise
+        if run_id is not None:
+            self.project.update_run(run_id, status="cancelled" if result.cancelled else "finished",
+                                    metrics={"iteration": it, "losses": result.losses,
+                                             "iterations_per_s": result.iterations_per_s},
+                                    model_id=result.model_id, finished=True)
+
+    def _report(self, values: dict[str, float], it: int, dist: common.Distributed, clock: EtaClock, nets: _Nets,
+                sample_l: np.ndarray, sample_h: np.ndarray, patches: Any) -> None:
         """History, samples, checkpoint and progress event of iteration ``it`` (losses already read)."""
         cfg = self.config
         self.history.append({k: round(values[k], 6) for k in LOSS_NAMES})
@@ -326,14 +343,14 @@ class UnitTrainer:
             return
         data: dict[str, Any] = {"iteration": it, "losses": values}
         if it % cfg.sample_every == 0 or it == cfg.iterations:
-            data["samples"] = self._samples(gen, sample_l, sample_h, device, it)
+            data["samples"] = self._samples(nets.gen, sample_l, sample_h, nets.device, it)
         if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
             # Before the checkpoint: a run resumed from it then has every report up to its iteration.
-            quality = self._assess(gen, device, it)
+            quality = self._assess(nets.gen, nets.device, it)
             if quality is not None:
                 data["quality"] = quality
         if it % cfg.checkpoint_every == 0 and it < cfg.iterations:
-            self._save_checkpoint(gen, *states, it, patches)
+            self._save_checkpoint(nets, it, patches)
         msg = f"recon {values['recon']:.3f} cycle {values['cycle']:.3f} gan {values['gan']:.3f} " \
               f"dis {values['dis']:.3f}"
         self.progress(ProgressEvent("train-gan", it, cfg.iterations, msg, eta_s=clock.eta(it), data=data))
@@ -352,11 +369,11 @@ class UnitTrainer:
         png = save_png(self.model_dir / SAMPLES / f"iter_{it:07d}.png", grid(rows))
         return {**arrays, "png": str(png)}
 
-    def _save_checkpoint(self, gen: Any, dis: Any, opt_g: Any, opt_d: Any, sched_g: Any, sched_d: Any,
-                         scaler: Any, it: int, patches: Any) -> None:
-        states = {"gen": gen.state_dict(), "dis": dis.state_dict(), "opt_g": opt_g.state_dict(),
-                  "opt_d": opt_d.state_dict(), "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
-                  "scaler": scaler.state_dict() if scaler.is_enabled() else {}}
+    def _save_checkpoint(self, nets: _Nets, it: int, patches: Any) -> None:
+        states = {"gen": nets.gen.state_dict(), "dis": nets.dis.state_dict(), "opt_g": nets.opt_g.state_dict(),
+                  "opt_d": nets.opt_d.state_dict(), "sched_g": nets.sched_g.state_dict(),
+                  "sched_d": nets.sched_d.state_dict(),
+                  "scaler": nets.scaler.state_dict() if nets.scaler.is_enabled() else {}}
         # The history first: a checkpoint never covers iterations its history lacks (resume cuts
         # the history back to the checkpoint's iteration).
         atomic_write(self.model_dir / HISTORY, json.dumps(self.history).encode())
@@ -439,6 +456,67 @@ class UnitTrainer:
         result.model_id = self.project.register_model(
             self.name, "unit", self.model_dir / WEIGHTS, sha256=sha, body_parts=body_parts, config=to_dict(cfg),
             metadata=registry_meta, replace_existing=True)
+
+
+@dataclass
+class _Nets:
+    """A run's networks with their optimizers, schedulers and gradient scaler (what a checkpoint
+    holds), the wrappers the steps call (DDP, compiled; the plain modules are what is saved), and
+    the device and precision the steps compute in."""
+
+    gen: Any
+    dis: Any
+    opt_g: Any
+    opt_d: Any
+    sched_g: Any
+    sched_d: Any
+    scaler: Any
+    device: Any
+    amp: bool
+    cpu_bf16: bool
+    gen_ddp: Any = None
+    dis_ddp: Any = None
+
+    def wrap(self, dist: common.Distributed, compile_mode: str) -> None:
+        """The wrappers the steps call: DDP under torchrun, then compiled unless ``compile_mode`` is "none"."""
+        self.gen_ddp, self.dis_ddp = dist.wrap(self.gen, self.device), dist.wrap(self.dis, self.device)
+        if compile_mode != "none":  # the wrappers run compiled; gen/dis stay the plain modules to save
+            self.gen_ddp = torch.compile(self.gen_ddp, mode=None if compile_mode == "default" else compile_mode)
+            self.dis_ddp = torch.compile(self.dis_ddp, mode=None if compile_mode == "default" else compile_mode)
+
+    def autocast(self) -> Any:
+        """The precision context of a forward pass: bf16 on the CPU when asked, else AMP on a GPU."""
+        if self.cpu_bf16:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return common.autocast(self.device, self.amp)
+
+
+class _LossReader:
+    """Each iteration's losses, kept on the device until they are read: then averaged over the
+    ranks (one all-reduce per read) and handed to ``report`` one iteration at a time."""
+
+    def __init__(self, report: Callable[[dict[str, float], int], None], dist: common.Distributed, *,
+                 read_every: int) -> None:
+        self.report = report
+        self.dist = dist
+        self.read_every = read_every
+        self.pending: list[torch.Tensor] = []
+
+    def add(self, row: torch.Tensor) -> None:
+        self.pending.append(row)
+
+    def read(self, it: int) -> None:
+        """Report the pending iterations, the last of which is ``it``."""
+        if not self.pending:
+            return
+        rows = torch.stack(self.pending).float()
+        if self.dist.initialised:
+            torch.distributed.all_reduce(rows)
+            rows /= self.dist.world_size
+        first = it - len(self.pending) + 1
+        self.pending.clear()
+        for i, row in enumerate(rows.cpu().tolist(), start=first):
+            self.report(dict(zip(LOSS_NAMES, row, strict=True)), i)
 
 
 class _LiveTranslator:
