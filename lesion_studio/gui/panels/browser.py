@@ -239,9 +239,13 @@ class ImageFilterProxy(QSortFilterProxyModel):
 
 
 class BrowserPanel(QWidget):
-    """Search box, four filter menus and the image table. Emits ``image_selected(id)``."""
+    """Search box, four filter menus and the image table. Emits ``image_selected(id)``.
+
+    The table takes extended selections (Ctrl+click, Shift+click) for actions on several images
+    (Tools → Propose boxes); the *current* row alone is the image the viewer shows."""
 
     image_selected = Signal(int)
+    selection_changed = Signal(int)  # how many images are selected
     reader_view_chosen = Signal(object)  # None (every reader) or a reader's name
 
     def __init__(self, project: Project, thumbnails: ThumbnailCache | None = None,
@@ -290,7 +294,7 @@ class BrowserPanel(QWidget):
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
         self.table.setWordWrap(False)
@@ -308,6 +312,8 @@ class BrowserPanel(QWidget):
                            (COL_SPLIT, 58), (COL_BOXES, 46), (COL_STATUS, 76)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_: self.selection_changed.emit(len(self.selected_image_ids())))
         self.count_label = QLabel()
         self.count_label.setObjectName("muted")
         self.proxy.rowsInserted.connect(self._update_count)
@@ -414,6 +420,12 @@ class BrowserPanel(QWidget):
     def current_image_id(self) -> int | None:
         idx = self.table.currentIndex()
         return idx.data(ID_ROLE) if idx.isValid() else None
+
+    def selected_image_ids(self) -> list[int]:
+        """The selected images, in the table's order (the current one among them unless a
+        Ctrl+click just deselected it)."""
+        rows = sorted(i.row() for i in self.table.selectionModel().selectedRows(COL_NAME))
+        return [self.proxy.index(r, COL_NAME).data(ID_ROLE) for r in rows]
 
     def select_image(self, image_id: int, emit: bool = True) -> bool:
         row = self.model.row_of(image_id)
