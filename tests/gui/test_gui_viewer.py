@@ -229,12 +229,14 @@ def test_the_import_dialog_imports_a_yolo_folder(qtbot, tmp_path, demo_project) 
     window = open_window(qtbot, tmp_path / "fresh", wait_image=False)
 
     def fill(dialog) -> None:  # noqa: ANN001
-        dialog.source.setText(result["image_root"])
-        dialog.yolo.setText(str(tmp_path / "yolo"))
-        dialog.accept()
+        try:
+            dialog.source.setText(result["image_root"])
+            dialog.yolo.setText(str(tmp_path / "yolo"))
+        finally:
+            dialog.accept()  # never leave the modal dialog open, whatever failed
 
     try:
-        when_dialog_opens(fill, "yolo")
+        when_dialog_opens(fill, "source")
         job = window.import_images()
         assert job is not None
         qtbot.waitUntil(lambda: not job.active)
