@@ -170,6 +170,7 @@ class SynthesisPanel(QWidget):
         seed_row, options, buttons = QHBoxLayout(), QHBoxLayout(), QHBoxLayout()
         seed_row.addWidget(self.seed_spin, 1)
         seed_row.addWidget(self.resample_button)
+        options.setSpacing(16)
         options.addWidget(self.stochastic)
         options.addWidget(self.residual)
         options.addStretch(1)
