@@ -220,3 +220,8 @@ def test_propose_runs_on_the_images_selected_in_the_browser(qtbot, window, demo_
     click_row(0)  # one image selected again: the action is back to the unreviewed ones
     assert window.browser.selected_image_ids() == [ids[0]]
     assert action.text() == "&Propose boxes on unreviewed images"
+    click_row(2, Qt.KeyboardModifier.ShiftModifier)
+    assert window.browser.selected_image_ids() == ids[:3] and "the 3 selected" in action.text()
+    window.browser.select_image(ids[5], emit=False)  # as G or a reload selects: one image, said so
+    assert window.browser.selected_image_ids() == [ids[5]]
+    assert action.text() == "&Propose boxes on unreviewed images"

@@ -445,6 +445,7 @@ class BrowserPanel(QWidget):
                            | QItemSelectionModel.SelectionFlag.Rows)
         sm.blockSignals(False)
         self.table.blockSignals(False)
+        self.selection_changed.emit(len(self.selected_image_ids()))  # one image now, even unannounced
         self.table.scrollTo(idx)
         return True
 
