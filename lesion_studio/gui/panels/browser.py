@@ -291,29 +291,7 @@ class BrowserPanel(QWidget):
         reads.addWidget(self.type_combo, 1)
         self.fill_readers()
 
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
-        self.table.setWordWrap(False)
-        self.table.setShowGrid(False)
-        self.table.setAlternatingRowColors(True)
-        self.table.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-        vh = self.table.verticalHeader()
-        vh.setVisible(False)
-        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vh.setDefaultSectionSize(THUMB_SIZE + 6)
-        hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hh.setStretchLastSection(True)
-        for col, width in ((COL_THUMB, THUMB_SIZE + 8), (COL_NAME, 128), (COL_LABEL, 66), (COL_BODY, 70),
-                           (COL_SPLIT, 58), (COL_BOXES, 46), (COL_STATUS, 76)):
-            self.table.setColumnWidth(col, width)
-        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
-        self.table.selectionModel().selectionChanged.connect(
-            lambda *_: self.selection_changed.emit(len(self.selected_image_ids())))
+        self.table = self._build_table()
         self.count_label = QLabel()
         self.count_label.setObjectName("muted")
         self.proxy.rowsInserted.connect(self._update_count)
@@ -330,6 +308,33 @@ class BrowserPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.count_label)
         self._update_count()
+
+    def _build_table(self) -> QTableView:
+        """The image table: sortable, rows selected whole (several with Ctrl/Shift), thumbnails."""
+        table = QTableView()
+        table.setModel(self.proxy)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        table.setSortingEnabled(True)
+        table.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
+        table.setWordWrap(False)
+        table.setShowGrid(False)
+        table.setAlternatingRowColors(True)
+        table.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        vh = table.verticalHeader()
+        vh.setVisible(False)
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultSectionSize(THUMB_SIZE + 6)
+        hh = table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setStretchLastSection(True)
+        for col, width in ((COL_THUMB, THUMB_SIZE + 8), (COL_NAME, 128), (COL_LABEL, 66), (COL_BODY, 70),
+                           (COL_SPLIT, 58), (COL_BOXES, 46), (COL_STATUS, 76)):
+            table.setColumnWidth(col, width)
+        table.selectionModel().currentRowChanged.connect(self._current_changed)
+        table.selectionModel().selectionChanged.connect(
+            lambda *_: self.selection_changed.emit(len(self.selected_image_ids())))
+        return table
 
     def _fill_body_parts(self) -> None:
         combo = self.combos[COL_BODY]
