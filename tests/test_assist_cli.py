@@ -79,6 +79,9 @@ def test_propose_list_accept_reject_and_queue(folder: str, capsys) -> None:  # n
 
     assert main(["propose", folder, "--model", "stub-detector", "--unreviewed", "--images", "1", "2"]) == 0
     assert "scored 1 of 1 image(s)" in capsys.readouterr().out
+    # images by file name or id (spot2.png is image 3: given twice, it runs once)
+    assert main(["propose", folder, "--model", "stub-detector", "--images", "spot2.png", "1", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 2
 
 
 @pytest.mark.parametrize(("argv", "says"), [
@@ -89,6 +92,7 @@ def test_propose_list_accept_reject_and_queue(folder: str, capsys) -> None:  # n
     (["propose", "{f}", "--model", "stub-detector", "--min-score", "-1"], "minimum proposal score"),
     (["propose", "{f}", "--model", "stub-detector", "--max-per-image", "0"], "At least one proposal"),
     (["propose", "{f}", "--model", "stub-detector", "--images", "99"], "no image with id 99"),
+    (["propose", "{f}", "--model", "stub-detector", "--images", "nope.png"], "no image named 'nope.png'"),
     (["propose", "{f}", "--model", "stub-detector", "--split", "bogus"], "invalid choice: 'bogus'"),
     (["propose", "{f}", "--model", "stub-detector", "--split", "val", "--images", "1"], "not allowed with"),
     (["propose", "{f}", "--model", "stub-detector", "--unreviewed", "--reader", " "], "reader name cannot be empty"),

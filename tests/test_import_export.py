@@ -126,7 +126,7 @@ def test_yolo_export_normalised_boxes(demo_project: Project, tmp_path: Path) -> 
     assert cls == "0"
     assert float(cx) == pytest.approx((box.box.x0 + box.box.x1) / 2 / rec.width, abs=1e-6)
     assert float(h) == pytest.approx(box.box.height / rec.height, abs=1e-6)
-    assert len(result["files"]) == 1 + 96  # classes + one txt per image (empty = negative)
+    assert len(result["files"]) == 2 + 96  # classes, the readers' sidecar, one txt per image (empty = negative)
 
 
 def test_coco_export_structure(demo_project: Project, tmp_path: Path) -> None:

@@ -72,6 +72,42 @@ def test_types_readers_and_measurements_round_trip(read_demo: Project, tmp_path:
     copy.close()
 
 
+def test_types_readers_and_measurements_round_trip_through_yolo(read_demo: Project, tmp_path: Path) -> None:
+    """YOLO carries the boxes (6 decimals) and their types (classes); its sidecar
+    lesion-studio.json the boxes' readers and times, the readers' own labels and the rulers."""
+    result = export_project(read_demo, tmp_path / "yolo", "yolo")
+    sidecar = tmp_path / "yolo" / "lesion-studio.json"
+    assert str(sidecar) in result["files"]
+    copy = Project.create(tmp_path / "copy")
+    report = import_source(copy, result["image_root"], yolo=tmp_path / "yolo")
+    assert report.problems == [] and (report.measurements, report.reader_labels) == (2, 8)
+    want, got = _reads(read_demo), _reads(copy)
+    assert (got["labels"], got["measurements"], got["types"]) == (want["labels"], want["measurements"], want["types"])
+    assert len(got["boxes"]) == len(want["boxes"]) > 30
+    for w, g in zip(want["boxes"], got["boxes"], strict=True):
+        assert (g[0], *g[2:]) == (w[0], *w[2:])  # image, type, reader, created and modified
+        assert g[1] == pytest.approx(w[1], abs=1e-3)  # within YOLO's 6 decimals
+    copy.close()
+
+    # a line edited since the export keeps its box but not the reader recorded for another box;
+    # without the sidecar the import is plain YOLO, as before it existed
+    label_file = tmp_path / "yolo" / "labels" / json.loads(sidecar.read_text())["label_files"].popitem()[0]
+    lines = label_file.read_text().splitlines()
+    lines[0] = f"{lines[0].split()[0]} 0.5 0.5 0.25 0.25"  # the same class, another box
+    label_file.write_text("\n".join(lines) + "\n")
+    with Project.create(tmp_path / "edited") as edited:
+        report = import_source(edited, result["image_root"], yolo=tmp_path / "yolo")
+        assert [(p["file"], p["action"]) for p in report.problems] == [
+            ("lesion-studio.json", "kept without its reader and times")]
+        assert len(edited.boxes()) == len(want["boxes"]) and report.measurements == 2
+    sidecar.unlink()
+    with Project.create(tmp_path / "plain") as plain:
+        report = import_source(plain, result["image_root"], yolo=tmp_path / "yolo")
+        assert {b.reader for b in plain.boxes()} == {"import"}
+        assert (report.measurements, report.reader_labels, report.problems) == (0, 0, [])
+        assert len(plain.boxes()) == len(want["boxes"])
+
+
 def test_coco_type_as_category_or_attribute(tmp_path: Path, demo_project_master: Path) -> None:
     """Another tool's COCO: a category named after a type (FracAtlas's "fracture"), or CVAT-style
     ``attributes``; an unknown category is still refused."""

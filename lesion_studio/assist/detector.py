@@ -166,15 +166,21 @@ def score_images(project: Project, model: int | str, images: Sequence[ImageRecor
 
 
 def choose_images(project: Project, *, split: str | None = None, unreviewed: bool = False,
-                  image_ids: Sequence[int] | None = None, reader: str | None = None) -> list[ImageRecord]:
-    """The images a run covers: ``image_ids`` (each must exist), else every image of ``split``
-    (None or ``all``: every split); with ``unreviewed``, only the unreviewed ones
+                  image_ids: Sequence[int | str] | None = None, reader: str | None = None) -> list[ImageRecord]:
+    """The images a run covers: ``image_ids`` (ids, or file names such as ``hand_001.png``; each
+    must exist, a name in one image only), else every image of ``split`` (None or ``all``: every
+    split); with ``unreviewed``, only the unreviewed ones
     (:func:`lesion_studio.assist.queue.unreviewed_ids`, for ``reader`` when given)."""
     from lesion_studio.assist.queue import unreviewed_ids
     from lesion_studio.store.records import SPLITS
 
     if image_ids:
-        records = [project.image(int(i)) for i in dict.fromkeys(image_ids)]
+        by_name: dict[str, list[ImageRecord]] = {}
+        if any(isinstance(i, str) for i in image_ids):
+            for r in project.images():
+                by_name.setdefault(r.name, []).append(r)
+        records = [_named_image(by_name, i) if isinstance(i, str) else project.image(int(i))
+                   for i in dict.fromkeys(image_ids)]
     else:
         if split not in (None, "all") and split not in SPLITS:
             raise LesionStudioError(f"The split is one of all, {', '.join(SPLITS)}, not {split!r}.")
@@ -182,4 +188,13 @@ def choose_images(project: Project, *, split: str | None = None, unreviewed: boo
     if unreviewed:
         keep = unreviewed_ids(project, reader=reader)
         records = [r for r in records if r.id in keep]
-    return records
+    return list({r.id: r for r in records}.values())  # an image given by id and by name runs once
+
+
+def _named_image(by_name: dict[str, list[ImageRecord]], name: str) -> ImageRecord:
+    found = by_name.get(name, [])
+    if len(found) != 1:
+        ids = ", ".join(str(r.id) for r in found)
+        raise LesionStudioError(f"There is no image named {name!r} in this project." if not found else
+                                f"{len(found)} images are named {name!r} (ids {ids}); give the id.")
+    return found[0]

@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="classifier name or id (its lesion map, else its CAM)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--split", choices=("all", *SPLITS), default="all", help="images of one split (default all)")
-    which.add_argument("--images", type=int, nargs="+", metavar="ID", help="these image ids only")
+    which.add_argument("--images", type=_image_ref, nargs="+", metavar="ID|NAME",
+                       help="these images only: ids, or file names (e.g. hand_001.png)")
     p.add_argument("--unreviewed", action="store_true", help="only images not yet reviewed (see --reader)")
     p.add_argument("--reader", help="with --unreviewed: images this reader has not read (default: the project's "
                                     "unreviewed label)")
@@ -67,6 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=20, help="list at most this many (default 20; 0: all)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_queue)
+
+
+def _image_ref(text: str) -> int | str:
+    """An image id (a whole number) or an image's file name."""
+    return int(text) if text.isdigit() else text
 
 
 def parse_box(text: str):  # noqa: ANN201 - Box, imported lazily

@@ -18,6 +18,7 @@ import csv
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -410,7 +411,7 @@ def measurement_from(values: dict[str, Any]) -> Any:
                           modified_at=_timestamp(values.get("modified_at"), "modified_at"))
 
 
-def _add_measurement(into: Annotations, key: str, measurement: Any, file: str, where: str) -> None:
+def add_measurement(into: Annotations, key: str, measurement: Any, file: str, where: str) -> None:
     ann = into.get(key)
     if measurement in ann.measurements:
         into.problem(file, where, f"duplicate measurement for {key}")
@@ -431,19 +432,19 @@ def read_measurements_csv(path: Path, into: Annotations) -> None:
         except RowError as exc:
             into.problem(path.name, where, str(exc))
             continue
-        _add_measurement(into, row["image"], measurement, path.name, where)
+        add_measurement(into, row["image"], measurement, path.name, where)
 
 
-def _load_json(path: Path) -> Any:
+def load_json(path: Path, what: str = "a COCO JSON file") -> Any:
     check_file_size(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise LesionStudioError(f"{path.name}: cannot read the file ({exc.strerror}).") from exc
     except RecursionError as exc:
-        raise LesionStudioError(f"{path.name}: not a COCO JSON file (nested too deeply).") from exc
+        raise LesionStudioError(f"{path.name}: not {what} (nested too deeply).") from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise LesionStudioError(f"{path.name}: not a COCO JSON file ({exc}).") from exc
+        raise LesionStudioError(f"{path.name}: not {what} ({exc}).") from exc
 
 
 def _coco_reader_labels(into: Annotations, key: str, extra: dict[str, Any], file: str, where: str) -> dict:
@@ -451,10 +452,16 @@ def _coco_reader_labels(into: Annotations, key: str, extra: dict[str, Any], file
     items = extra.get("reader_labels")
     if items is None:
         return extra
-    rest = {k: v for k, v in extra.items() if k != "reader_labels"}
+    add_reader_labels(into, key, items, file, where)
+    return {k: v for k, v in extra.items() if k != "reader_labels"}
+
+
+def add_reader_labels(into: Annotations, key: str, items: Any, file: str, where: str) -> None:
+    """Readers' own labels of the image ``key``, as the exports write them: a list of {reader,
+    label, labelled_at} (COCO's ``extra.reader_labels``, the YOLO sidecar's ``reader_labels``)."""
     if not isinstance(items, list):
         into.problem(file, where, "'reader_labels' must be a list")
-        return rest
+        return
     seen: set[str] = set()
     for k, item in enumerate(items):
         try:
@@ -472,7 +479,6 @@ def _coco_reader_labels(into: Annotations, key: str, extra: dict[str, Any], file
             continue
         seen.add(reader)
         into.get(key).reader_labels.append(ReaderLabel(0, reader, label, at or ""))
-    return rest
 
 
 def read_coco_json(path: Path, into: Annotations, known_types: tuple[str, ...] | list[str] = DEFAULT_LESION_TYPES,
@@ -484,7 +490,7 @@ def read_coco_json(path: Path, into: Annotations, known_types: tuple[str, ...] |
     export's), its reader ``attributes.reader``. Image-level fields come from each image's
     ``extra`` object, readers' own labels from ``extra.reader_labels``, ruler measurements from
     the top-level ``measurements`` list."""
-    data = _load_json(path)
+    data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise LesionStudioError(f"{path.name}: not a COCO JSON file (no 'images' list).")
     annotations = data.get("annotations", [])
@@ -586,22 +592,34 @@ def _coco_annotation(a: Any, key_of: dict[Any, str], categories: dict[Any, str],
 
 
 def _coco_measurements(into: Annotations, name: str, measurements: Any, key_of: dict[Any, str]) -> None:
-    if not isinstance(measurements, list):
-        into.problem(name, "measurements", "not a list")
+    def image_of(m: dict[str, Any]) -> str:
+        m_image = _key(m.get("image_id"), "image_id")
+        if m_image not in key_of:
+            raise RowError(f"refers to unknown image id {_short(m_image)}")
+        return key_of[m_image]
+
+    add_measurements(into, measurements, image_of, name)
+
+
+def add_measurements(into: Annotations, items: Any, image_of: Callable[[dict[str, Any]], str], file: str,
+                     prefix: str = "") -> None:
+    """Ruler lines as the exports write them (COCO's ``measurements``, the YOLO sidecar's): a list
+    of objects with :func:`measurement_from`'s fields; ``image_of`` says whose image each is
+    (RowError when none). ``prefix`` starts each place a problem is reported at."""
+    if not isinstance(items, list):
+        into.problem(file, f"{prefix}measurements", "not a list")
         return
-    for k, m in enumerate(measurements):
-        where = f"measurement #{k + 1}"
+    for k, m in enumerate(items):
+        where = f"{prefix}measurement #{k + 1}"
         try:
             if not isinstance(m, dict):
                 raise RowError("not an object")
-            m_image = _key(m.get("image_id"), "image_id")
-            if m_image not in key_of:
-                raise RowError(f"refers to unknown image id {_short(m_image)}")
+            key = image_of(m)
             measurement = measurement_from(m)
         except RowError as exc:
-            into.problem(name, where, str(exc))
+            into.problem(file, where, str(exc))
             continue
-        _add_measurement(into, key_of[m_image], measurement, name, where)
+        add_measurement(into, key, measurement, file, where)
 
 
 def image_root(images: list[Any]) -> Path:

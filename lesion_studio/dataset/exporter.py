@@ -3,7 +3,9 @@
 COCO and CSV carry everything the project knows about an image (label, body part, view, split,
 group, exclusion flags and notes), every box's lesion type, reader and times, every reader's own
 image labels and every ruler measurement, so ``import(export(project))`` rebuilds the same
-project. YOLO carries the boxes and their types (as classes). DICOM SR (``sr``) is a TID 1500
+project. YOLO carries the boxes and their types (as classes), and its sidecar
+``lesion-studio.json`` the rest of what the readers added (box readers and times, readers' own
+labels, rulers); image labels and fields stay in COCO and CSV. DICOM SR (``sr``) is a TID 1500
 measurement report per DICOM image and reader (dataset/dicom_sr.py). File names are written
 relative to the images' common root folder, which the export reports: import that folder with
 the exported annotation file. ``--deidentify`` instead writes de-identified copies of the images
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lesion_studio.dataset.annotations import image_root
+from lesion_studio.dataset.yolo_labels import LABELS, SIDECAR_FORMAT, SIDECAR_VERSION, YOLO_SIDECAR
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.files import OutputFiles, atomic_write, atomic_write_from, atomic_write_json
 from lesion_studio.store.project import Project
@@ -205,6 +208,16 @@ class _ReaderData:
                    [m for m in measurements(project) if m.image_id in images], lesion_types(project))
 
 
+def _box_fields(reg) -> dict[str, Any]:  # noqa: ANN001 - store.records.LesionBox or NormalPatch
+    """A box's type, reader and times, as CSV, COCO (its attributes) and the YOLO sidecar carry them."""
+    return {"lesion_type": getattr(reg, "lesion_type", ""), "reader": reg.author,
+            "created_at": reg.created_at, "modified_at": reg.modified_at}
+
+
+def _reader_label_fields(rl) -> dict[str, Any]:  # noqa: ANN001 - store.records.ReaderLabel
+    return {"reader": rl.reader, "label": rl.label, "labelled_at": rl.labelled_at}
+
+
 def _measurement_fields(m) -> dict[str, Any]:  # noqa: ANN001 - store.records.Measurement
     return {"x0": m.x0, "y0": m.y0, "x1": m.x1, "y1": m.y1, "length_px": m.length_px, "length_mm": m.length_mm,
             "spacing": list(m.spacing) if m.spacing else None, "spacing_source": m.spacing_source,
@@ -218,8 +231,7 @@ def _coco(out: Path, images, names, boxes, patches, reads: _ReaderData,  # noqa:
         return [path]
     labels_of: dict[int, list[dict[str, str]]] = {}
     for rl in reads.labels:
-        labels_of.setdefault(rl.image_id, []).append(
-            {"reader": rl.reader, "label": rl.label, "labelled_at": rl.labelled_at})
+        labels_of.setdefault(rl.image_id, []).append(_reader_label_fields(rl))
     coco_images = []
     for r in images:
         extra = {**r.extra, **_image_fields(r)}
@@ -274,12 +286,9 @@ def _csv(out: Path, images, names, boxes, patches, reads: _ReaderData,  # noqa: 
     label_rows = [{"image": names[r.id], **{k: r.extra.get(k, "") for k in extra_cols}, **_image_fields(r)}
                   for r in images]
     box_rows = [{"image": names[reg.image_id], "x0": repr(reg.box.x0), "y0": repr(reg.box.y0),
-                 "x1": repr(reg.box.x1), "y1": repr(reg.box.y1), "kind": kind,
-                 "lesion_type": getattr(reg, "lesion_type", ""), "reader": reg.author,
-                 "created_at": reg.created_at, "modified_at": reg.modified_at}
+                 "x1": repr(reg.box.x1), "y1": repr(reg.box.y1), "kind": kind, **_box_fields(reg)}
                 for kind, regions in (("lesion", boxes), ("normal_patch", patches)) for reg in regions]
-    reader_rows = [{"image": names[rl.image_id], "reader": rl.reader, "label": rl.label,
-                    "labelled_at": rl.labelled_at} for rl in reads.labels]
+    reader_rows = [{"image": names[rl.image_id], **_reader_label_fields(rl)} for rl in reads.labels]
     measurement_rows = []
     for m in reads.measurements:
         row = {k: (repr(v) if isinstance(v, float) else v) for k, v in _measurement_fields(m).items()}
@@ -304,19 +313,23 @@ def _yolo(out: Path, images, names, boxes, patches, reads: _ReaderData,  # noqa:
           plan_only: bool = False) -> list[Path]:
     """One txt per image under labels/ (class cx cy w h, normalised), mirroring the image tree.
     Classes are in classes.txt (:func:`yolo_classes`); images without boxes get an empty file (a
-    negative). YOLO has no place for readers or measurements: use COCO or CSV to keep those."""
+    negative). What YOLO has no place for (each box's reader and times, the readers' own labels,
+    the rulers) goes to the sidecar ``lesion-studio.json`` (dataset/yolo_labels.py describes it),
+    which ``import --yolo`` reads back and YOLO tools ignore."""
+    label_path = {r.id: (out / LABELS / names[r.id]).with_suffix(".txt") for r in images}
     if plan_only:
         labels: dict[Path, str] = {}
         for r in images:  # a.png and a.dcm would share labels/a.txt: one image's boxes would be lost
-            path = (out / "labels" / names[r.id]).with_suffix(".txt")
+            path = label_path[r.id]
             if path in labels:
                 raise LesionStudioError(f"{labels[path]} and {names[r.id]} would share the YOLO label file "
                                         f"{path.relative_to(out)} (it is named after the image without its "
                                         "suffix). Rename one, or export COCO or CSV.")
             labels[path] = names[r.id]
-        return [out / "classes.txt", *labels]
+        return [out / "classes.txt", out / YOLO_SIDECAR, *labels]
     classes = yolo_classes(reads.types)
     by_image: dict[int, list[str]] = {r.id: [] for r in images}
+    sidecar: dict[int, dict[str, list[dict[str, Any]]]] = {}
     size = {r.id: (r.width, r.height) for r in images}
     for kind, regions in (("lesion", boxes), ("normal_patch", patches)):
         for reg in regions:
@@ -324,12 +337,24 @@ def _yolo(out: Path, images, names, boxes, patches, reads: _ReaderData,  # noqa:
             b = reg.box
             cls = classes.index(reg.lesion_type or "lesion") if kind == "lesion" else 1
             cx, cy = (b.x0 + b.x1) / 2 / w, (b.y0 + b.y1) / 2 / h
-            by_image[reg.image_id].append(f"{cls} {cx:.6f} {cy:.6f} {b.width / w:.6f} {b.height / h:.6f}")
+            line = f"{cls} {cx:.6f} {cy:.6f} {b.width / w:.6f} {b.height / h:.6f}"
+            by_image[reg.image_id].append(line)
+            sidecar.setdefault(reg.image_id, {}).setdefault("boxes", []).append(
+                {"line": len(by_image[reg.image_id]), "yolo": line, **_box_fields(reg)})
+    for rl in reads.labels:
+        sidecar.setdefault(rl.image_id, {}).setdefault("reader_labels", []).append(_reader_label_fields(rl))
+    for m in reads.measurements:
+        sidecar.setdefault(m.image_id, {}).setdefault("measurements", []).append(_measurement_fields(m))
     written = []
     for image_id, lines in by_image.items():
-        path = (out / "labels" / names[image_id]).with_suffix(".txt")
+        path = label_path[image_id]
         atomic_write(path, ("\n".join(lines) + ("\n" if lines else "")).encode())
         written.append(path)
     classes_path = out / "classes.txt"
     atomic_write(classes_path, ("\n".join(classes) + "\n").encode())
-    return [classes_path, *written]
+    sidecar_path = out / YOLO_SIDECAR
+    atomic_write_json(sidecar_path, {
+        "format": SIDECAR_FORMAT, "version": SIDECAR_VERSION,
+        "label_files": {label_path[i].relative_to(out / LABELS).as_posix(): entry
+                        for i, entry in sorted(sidecar.items(), key=lambda kv: names[kv[0]])}}, indent=1)
+    return [classes_path, sidecar_path, *written]

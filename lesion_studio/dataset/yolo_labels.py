@@ -16,7 +16,23 @@ box from any other file.
 What YOLO does not carry: image labels (an empty or absent label file says nothing: our export
 writes an empty file for every image without boxes, whatever its label, so it is not a "normal"
 mark; a lesion box still makes an unreviewed image a lesion image, as with any box import),
-readers, times, measurements, splits and notes. Import the CSV or COCO export for those.
+splits and notes. Import the CSV or COCO export for those.
+
+The readers' data rides beside the labels in a sidecar, ``OUT/lesion-studio.json`` (YOLO tools
+ignore it; without it the import is plain YOLO)::
+
+    {"format": "lesion-studio-yolo", "version": 1,
+     "label_files": {"<image>.txt": {
+         "boxes": [{"line": 1, "yolo": "2 0.5 0.5 0.1 0.1", "lesion_type": "lytic",
+                    "reader": "alice", "created_at": "...", "modified_at": "..."}, ...],
+         "reader_labels": [{"reader": "alice", "label": "lesion", "labelled_at": "..."}, ...],
+         "measurements": [{"x0": ..., "y0": ..., "x1": ..., "y1": ..., "spacing": [0.15, 0.15],
+                           "spacing_source": "PixelSpacing", "reader": "alice", ...}, ...]}}}
+
+The label file's path is relative to ``labels/``; each box entry gives a reader and times to the
+line it names, provided the line still reads as recorded (``yolo``): a label file edited since
+the export keeps its boxes, and the lines that changed lose their reader (reported). Readers'
+labels and rulers (in image pixels) are in the COCO export's form and read by the same code.
 
 Every line is checked before anything is written: a line with the wrong number of fields, a
 class that is not a whole number or not in the class list, a coordinate that is not a number in
@@ -34,9 +50,13 @@ from lesion_studio.dataset.annotations import (
     Annotations,
     BoxMeta,
     RowError,
+    add_measurements,
+    add_reader_labels,
+    box_meta,
     check_file_size,
     finite_number,
     lesion_type_name,
+    load_json,
 )
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.store.records import Box
@@ -46,6 +66,11 @@ YOLO_KEY = "yolo:"
 CLASS_FILES = ("classes.txt", "data.yaml", "dataset.yaml")
 LABELS = "labels"
 UNTYPED_CLASSES = {"lesion", "abnormal", "positive"}
+#: The sidecar with the readers' data (see the module's docstring), beside classes.txt.
+YOLO_SIDECAR = "lesion-studio.json"
+SIDECAR_FORMAT, SIDECAR_VERSION = "lesion-studio-yolo", 1
+#: What a box whose sidecar entry cannot be used keeps: its corners and type, not its reader.
+KEPT_WITHOUT_READER = "kept without its reader and times"
 PATCH_CLASS = "normal_patch"
 
 
@@ -167,6 +192,7 @@ def read_yolo_folder(folder: Path, into: Annotations) -> int:
     holder = next((f for f in (folder, folder.parent) if any((f / n).is_file() for n in CLASS_FILES)), folder)
     names, names_file = class_names(holder)
     classes = _meanings(names, names_file, into)
+    sidecar = read_sidecar(holder / YOLO_SIDECAR)
     files = sorted(p for p in labels.rglob("*.txt")
                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(labels).parts)
                    and p != names_file)
@@ -174,12 +200,73 @@ def read_yolo_folder(folder: Path, into: Annotations) -> int:
         relative = path.relative_to(labels)
         shown = (PurePosixPath(labels.name) / relative.as_posix()).as_posix() if labels != folder else \
             relative.as_posix()
-        _read_label_file(path, shown, yolo_key(relative.with_suffix("").as_posix()), classes, into)
+        key = yolo_key(relative.with_suffix("").as_posix())
+        entry = sidecar.pop(relative.as_posix(), {})
+        _read_label_file(path, shown, key, classes, into, entry)
+        _read_sidecar_image(entry, key, shown, into)
+    for missing in sorted(sidecar):
+        into.problem(YOLO_SIDECAR, missing, f"names {LABELS}/{missing}, which is not in the folder")
     return len(files)
 
 
+def read_sidecar(path: Path) -> dict[str, dict]:
+    """The sidecar's entries by label file (relative to ``labels/``); none without the file."""
+    if not path.is_file():
+        return {}
+    data = load_json(path, "a Lesion Studio YOLO sidecar")
+    files = data.get("label_files") if isinstance(data, dict) else None
+    version = data.get("version") if isinstance(data, dict) else None
+    if not isinstance(files, dict) or data.get("format") != SIDECAR_FORMAT or type(version) is not int:
+        raise LesionStudioError(f"{path.name}: not a Lesion Studio YOLO sidecar (format {SIDECAR_FORMAT!r}, a "
+                                "version and 'label_files'). Remove it to import the YOLO labels without it.")
+    if version > SIDECAR_VERSION:
+        raise LesionStudioError(f"{path.name}: version {version} is newer than this Lesion Studio reads "
+                                f"({SIDECAR_VERSION}); update Lesion Studio, or remove the file.")
+    return {str(k): (v if isinstance(v, dict) else {"_bad": v}) for k, v in files.items()}
+
+
+def _sidecar_boxes(entry: dict, shown: str, into: Annotations) -> dict[int, dict]:
+    """The entry's box records by the line they describe."""
+    records: dict[int, dict] = {}
+    boxes = entry.get("boxes", [])
+    if "_bad" in entry or not isinstance(boxes, list):
+        into.problem(YOLO_SIDECAR, shown, "its entry must be an object with a list of 'boxes'", KEPT_WITHOUT_READER)
+        return records
+    for k, record in enumerate(boxes):
+        line = record.get("line") if isinstance(record, dict) else None
+        if not isinstance(line, int) or isinstance(line, bool) or not isinstance(record.get("yolo"), str):
+            into.problem(YOLO_SIDECAR, f"{shown} box #{k + 1}", "needs the 'line' number and its 'yolo' text")
+            continue
+        records[line] = record
+    return records
+
+
+def _sidecar_meta(record: dict | None, line: str, lesion_type: str, shown: str, where: str,
+                  into: Annotations) -> BoxMeta:
+    """A line's reader and times from its sidecar record (the class keeps the type)."""
+    if record is None:
+        return BoxMeta(lesion_type=lesion_type)
+    if record["yolo"].split() != line.split():
+        into.problem(YOLO_SIDECAR, f"{shown} {where}", "recorded another box for this line (the label file was "
+                                                      "edited since the export)", KEPT_WITHOUT_READER)
+        return BoxMeta(lesion_type=lesion_type)
+    try:
+        meta = box_meta({k: v for k, v in record.items() if k != "lesion_type"}, lesion_type=lesion_type)
+    except RowError as exc:
+        into.problem(YOLO_SIDECAR, f"{shown} {where}", str(exc), KEPT_WITHOUT_READER)
+        return BoxMeta(lesion_type=lesion_type)
+    return BoxMeta(meta.reader, lesion_type, meta.created_at, meta.modified_at)
+
+
+def _read_sidecar_image(entry: dict, key: str, shown: str, into: Annotations) -> None:
+    """The readers' own labels and the rulers of one image, as the COCO export writes them."""
+    if "reader_labels" in entry:
+        add_reader_labels(into, key, entry["reader_labels"], YOLO_SIDECAR, shown)
+    add_measurements(into, entry.get("measurements", []), lambda _m: key, YOLO_SIDECAR, f"{shown} ")
+
+
 def _read_label_file(path: Path, shown: str, key: str, classes: list[tuple[str, str] | str],
-                     into: Annotations) -> None:
+                     into: Annotations, entry: dict) -> None:
     check_file_size(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -188,21 +275,28 @@ def _read_label_file(path: Path, shown: str, key: str, classes: list[tuple[str, 
         return
     ann = into.get(key)  # an empty file too: the image is matched, it just has no boxes
     ann.row_sources[shown] = "file"
-    seen: dict[tuple[str, Box, str], str] = {}
+    records = _sidecar_boxes(entry, shown, into) if entry else {}
+    # two readers may draw the same box: with the sidecar, a duplicate is the same box by the same reader
+    seen: dict[tuple[str, Box, str, str], str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         where = f"line {number}"
+        record = records.pop(number, None)
         try:
             kind, box, lesion_type = parse_line(line, classes)
         except RowError as exc:
             into.problem(shown, where, str(exc))
             continue
-        if (kind, box, lesion_type) in seen:
-            into.problem(shown, where, f"duplicate of {seen[(kind, box, lesion_type)]}")
+        meta = _sidecar_meta(record, line, lesion_type, shown, where, into)
+        if (kind, box, lesion_type, meta.reader) in seen:
+            into.problem(shown, where, f"duplicate of {seen[(kind, box, lesion_type, meta.reader)]}")
             continue
-        seen[(kind, box, lesion_type)] = where
-        ann.normalised_boxes.append(NormalisedBox(kind, box, BoxMeta(lesion_type=lesion_type), shown, where))
+        seen[(kind, box, lesion_type, meta.reader)] = where
+        ann.normalised_boxes.append(NormalisedBox(kind, box, meta, shown, where))
+    for number in sorted(records):
+        into.problem(YOLO_SIDECAR, f"{shown} line {number}", "describes a line the label file does not have "
+                                                             "(edited since the export)", "ignored")
 
 
 def shared_label_files(into: Annotations, matches: dict[str, str]) -> set[str]:

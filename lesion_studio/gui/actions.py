@@ -137,8 +137,9 @@ ACTIONS: list[ActionSpec] = [
                "Cohen's κ, box F1 and mean IoU per reader pair, with bootstrap intervals", section="readers",
                needs_project=True),
     ActionSpec("propose", "&Propose boxes on unreviewed images", "Tools", "propose_boxes", (),
-               "Run the project's detector over the unreviewed images: box proposals to accept or reject, never "
-               "labels", args=("unreviewed",), section="assist", needs_project=True),
+               "Run the project's detector over the images selected in the browser (when several are), else the "
+               "unreviewed ones: box proposals to accept or reject, never labels", args=("auto",),
+               section="assist", needs_project=True),
     ActionSpec("propose_image", "Propose boxes on this image", "Tools", "propose_boxes", (), args=("image",),
                needs_image=True),
     ActionSpec("retrain", "&Retrain detector", "Tools", "retrain_detector", (),

@@ -271,6 +271,7 @@ class MainWindow(ReadingLayout, DockLayout, FileJobs, WindowActions, ReaderActio
             self._replace_dock_widget(spec.key, scrollable(widget) if spec.scroll else widget)
             self.panels[spec.key] = widget
         self.browser.image_selected.connect(self.show_image)
+        self.browser.selection_changed.connect(self._browser_selection_changed)
         self.browser.reader_view_chosen.connect(self.session.set_reader_view)
         self.session.reader_view_changed.connect(self._reader_view_changed)
         self.inspector.edit_requested.connect(self._inspector_edit)

@@ -108,9 +108,11 @@ class AssistActions:
         """Enter (in the viewer): the selected box proposal becomes a lesion box."""
         self.controller.accept_selected()
 
-    def propose_boxes(self, scope: str = "unreviewed") -> Any:
-        """Tools → Propose boxes: the project's detector over the unreviewed images (``scope``
-        "unreviewed") or the current image ("image"), as a background job; proposals only, never labels."""
+    def propose_boxes(self, scope: str = "auto") -> Any:
+        """Tools → Propose boxes: the project's detector, as a background job, over the images the
+        browser has selected when there are several, else the unreviewed ones (``scope`` "auto");
+        or over exactly the "selected", the "unreviewed" or the current ("image") ones.
+        Proposals only, never labels."""
         if self.session is None:
             return None
         from lesion_studio.assist.detector import choose_images, propose_boxes
@@ -121,14 +123,20 @@ class AssistActions:
             self.show_message("No detector yet: train a classifier (Training panel) or retrain "
                               "(Tools → Retrain detector) first.", "warning")
             return None
+        selected = self.browser.selected_image_ids()
+        if scope == "auto":
+            scope = "selected" if len(selected) > 1 else "unreviewed"
         if scope == "image":
             if self.record is None:
                 return None
             images = choose_images(project, image_ids=[self.record.id])
+        elif scope == "selected":
+            images = choose_images(project, image_ids=selected) if selected else []
         else:
             images = choose_images(project, unreviewed=True)
         if not images:
-            self.show_message("No unreviewed images to propose boxes on.", "info")
+            hint = " Select several images in the browser to propose boxes on those." if scope == "unreviewed" else ""
+            self.show_message(f"No {scope} images to propose boxes on.{hint}", "info")
             return None
 
         def job(progress, cancel):  # noqa: ANN001, ANN202
@@ -139,6 +147,13 @@ class AssistActions:
             self.show_status(run.summary(), 8000)
 
         return self.run_job(job, "Propose boxes", done, modal=False)
+
+    def _browser_selection_changed(self, count: int) -> None:
+        """Tools → Propose boxes says which images it will run on."""
+        action = self.actions_by_key.get("propose")
+        if action is not None:
+            action.setText(f"&Propose boxes on the {count} selected images" if count > 1
+                           else "&Propose boxes on unreviewed images")
 
     def _proposals_stored(self) -> None:
         """New proposals or scores arrived: redraw the current image's proposals and the counts."""

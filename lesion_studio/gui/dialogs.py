@@ -76,6 +76,9 @@ class ImportDialog(QDialog):
         self.reader_labels = QLineEdit()
         self.measurements = QLineEdit()
         self.sr = QLineEdit()
+        self.yolo = QLineEdit()
+        self.yolo.setToolTip("A YOLO folder: classes.txt (or data.yaml) and labels/<image>.txt, as Export → yolo "
+                             "writes it; its lesion-studio.json, when there, brings the readers and rulers too")
         form = QFormLayout()
         form.addRow("Images (folder)", _path_row(self.source, lambda: self._dir(self.source)))
         form.addRow("Labels CSV", _path_row(self.labels, lambda: self._file(self.labels, "CSV (*.csv)")))
@@ -85,7 +88,8 @@ class ImportDialog(QDialog):
                                                    lambda: self._file(self.reader_labels, "CSV (*.csv)")))
         form.addRow("Measurements CSV", _path_row(self.measurements,
                                                   lambda: self._file(self.measurements, "CSV (*.csv)")))
-        form.addRow("DICOM SR (folder)", _path_row(self.sr, lambda: self._dir(self.sr)))
+        form.addRow("DICOM SR (folder)", _path_row(self.sr, lambda: self._dir(self.sr, "DICOM SR folder")))
+        form.addRow("YOLO labels (folder)", _path_row(self.yolo, lambda: self._dir(self.yolo, "YOLO folder")))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -95,8 +99,8 @@ class ImportDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(560, 0)
 
-    def _dir(self, edit: QLineEdit) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of images", edit.text())
+    def _dir(self, edit: QLineEdit, title: str = "Folder of images") -> None:
+        folder = QFileDialog.getExistingDirectory(self, title, edit.text())
         if folder:
             edit.setText(folder)
 
@@ -112,7 +116,7 @@ class ImportDialog(QDialog):
         sr = opt(self.sr)
         return {"source": opt(self.source), "labels_csv": opt(self.labels), "boxes_csv": opt(self.boxes),
                 "coco_json": opt(self.coco), "reader_labels_csv": opt(self.reader_labels),
-                "measurements_csv": opt(self.measurements), "sr": [sr] if sr else []}
+                "measurements_csv": opt(self.measurements), "sr": [sr] if sr else [], "yolo": opt(self.yolo)}
 
 
 class ExportDialog(QDialog):

@@ -9,6 +9,7 @@ import math
 
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from lesion_studio.gui.elided import ElidedLabel
 from lesion_studio.gui.viewer.canvas import ImageCanvas
 
 
@@ -16,10 +17,13 @@ class StatusFields:
     """One label per readout on ``bar``, fed by ``canvas``'s signals; ``fields["zoom"]`` is a label."""
 
     KEYS = ("assist", "reader", "value", "position", "mm", "zoom", "window")
+    #: the long sentences: they shorten with "…" (whole in their tooltip) where the bar is narrow,
+    #: so the short readouts after them always show whole and nothing widens the window
+    ELIDED = ("assist", "reader")
 
     def __init__(self, bar: QStatusBar, canvas: ImageCanvas) -> None:
         self.canvas = canvas
-        self.labels = {k: QLabel("") for k in self.KEYS}
+        self.labels = {k: ElidedLabel() if k in self.ELIDED else QLabel("") for k in self.KEYS}
         for key, label in self.labels.items():
             label.setObjectName(f"status_{key}")
             bar.addPermanentWidget(label)

@@ -51,3 +51,41 @@ def when_dialog_opens(answer, attribute: str, tries: int = 250) -> None:  # noqa
             QTimer.singleShot(20, lambda: poll(left - 1))
 
     QTimer.singleShot(0, lambda: poll(tries))
+
+
+def clipped_controls(roots, min_width: int = 1) -> list[str]:  # noqa: ANN001
+    """The visible buttons, labels and combo boxes under ``roots`` (docks, the status bar, tool
+    bars) that are drawn cut: narrower or lower than their own minimum size hint (Qt squeezed
+    them below what their text needs), or reaching past an ancestor's left or right edge (cut
+    there). Reaching past an ancestor's bottom is scrolling, not clipping, so it is allowed.
+    Each is described as ``"root: Class 'text' width < needed"``, to say what to fix."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel
+
+    found: list[str] = []
+    for root in roots:
+        if not root.isVisible():
+            continue
+        controls = [w for kind in (QAbstractButton, QLabel, QComboBox) for w in root.findChildren(kind)]
+        for w in controls:
+            if not w.isVisible() or w.width() < min_width:
+                continue
+            text = w.currentText() if isinstance(w, QComboBox) else w.text()
+            if not text:
+                continue  # an empty readout or an icon-only button: nothing to cut
+            need = w.minimumSizeHint()
+            where = f"{root.objectName() or type(root).__name__}: {type(w).__name__} {text!r}"
+            if w.width() < need.width() or w.height() < need.height():
+                found.append(f"{where} {w.width()}x{w.height()} < {need.width()}x{need.height()}")
+                continue
+            ancestor = w.parentWidget()
+            while ancestor is not None:
+                left = w.mapTo(ancestor, QPoint(0, 0)).x()
+                if left < 0 or left + w.width() > ancestor.width():
+                    found.append(f"{where} spans x {left}..{left + w.width()} of {ancestor.objectName() or type(ancestor).__name__} "
+                                 f"0..{ancestor.width()}")
+                    break
+                if ancestor is root:
+                    break
+                ancestor = ancestor.parentWidget()
+    return found

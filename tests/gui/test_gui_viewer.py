@@ -211,6 +211,46 @@ def test_import_and_export_from_the_window(qtbot, tmp_path, demo_project_master)
         dispose(window)
 
 
+def test_the_import_dialog_imports_a_yolo_folder(qtbot, tmp_path, demo_project) -> None:  # noqa: ANN001
+    """File → Import images with the dialog's *YOLO labels* folder: the same import as
+    ``lesion-studio import --yolo`` (boxes, types, and the sidecar's readers and rulers)."""
+    from lesion_studio.dataset.exporter import export_project
+    from lesion_studio.store import Box
+    from lesion_studio.store.measurements import add_measurement, measurements
+    from lesion_studio.store.project import Project
+    from tests.gui.helpers import when_dialog_opens
+
+    rec = next(r for r in demo_project.images(label="lesion") if demo_project.boxes(r.id))
+    demo_project.add_box(rec.id, Box(20, 30, 60, 90), author="Dr Bob", lesion_type="lytic")
+    add_measurement(demo_project, rec.id, (10, 10, 50, 40), spacing=(0.15, 0.15), spacing_source="PixelSpacing",
+                    author="Dr Bob")
+    result = export_project(demo_project, tmp_path / "yolo", "yolo")
+    Project.create(tmp_path / "fresh").close()
+    window = open_window(qtbot, tmp_path / "fresh", wait_image=False)
+
+    def fill(dialog) -> None:  # noqa: ANN001
+        try:
+            dialog.source.setText(result["image_root"])
+            dialog.yolo.setText(str(tmp_path / "yolo"))
+        finally:
+            dialog.accept()  # never leave the modal dialog open, whatever failed
+
+    try:
+        when_dialog_opens(fill, "source")
+        job = window.import_images()
+        assert job is not None
+        qtbot.waitUntil(lambda: not job.active)
+        assert job.state.name == "DONE", job.error
+        assert window.browser.model.rowCount() == 96
+        copy = window.session.project
+        got = {(copy.image(b.image_id).name, b.lesion_type, b.reader) for b in copy.boxes()}
+        assert (rec.name, "lytic", "Dr Bob") in got and len(copy.boxes()) == len(demo_project.boxes())
+        assert [(m.author, m.spacing) for m in measurements(copy)] == [("Dr Bob", (0.15, 0.15))]
+    finally:
+        window.close()
+        dispose(window)
+
+
 def test_inspector_region_list_selects_on_canvas(qtbot, window, demo_project) -> None:  # noqa: ANN001
     rec = next(r for r in demo_project.images(label="lesion") if demo_project.boxes(r.id))
     show(qtbot, window, rec.id)

@@ -183,3 +183,45 @@ def test_deleting_an_accepted_box_and_undoing_keeps_its_provenance(qtbot, window
     restored = demo_project.boxes(image_id)
     assert [b.id for b in restored] == [accepted.id]
     assert restored[0].provenance == accepted.provenance and restored[0].proposed
+
+
+def test_propose_runs_on_the_images_selected_in_the_browser(qtbot, window, demo_project) -> None:  # noqa: ANN001
+    """Click one image and Ctrl+click another in the browser: the viewer shows the one clicked
+    last, and Tools → Propose boxes runs the project's detector (a real ONNX stub, through the
+    core) on those two images only, although neither is unreviewed."""
+    pytest.importorskip("onnx")
+    from tests.stub_models import register_stub_detector
+
+    model = register_stub_detector(demo_project)
+    demo_project.set_setting("assist.model", "stub-detector")
+    table = window.browser.table
+    ids = window.browser.visible_image_ids()
+    first, second = ids[1], ids[3]
+
+    def click_row(row: int, modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+        rect = table.visualRect(table.model().index(row, 1))
+        qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, modifier, rect.center())
+
+    click_row(1)
+    click_row(3, Qt.KeyboardModifier.ControlModifier)
+    assert window.browser.selected_image_ids() == [first, second]
+    qtbot.waitUntil(lambda: window.record is not None and window.record.id == second)  # the current one shows
+    action = window.actions_by_key["propose"]
+    assert action.text() == "&Propose boxes on the 2 selected images"
+    boxes_before = snapshot(demo_project)["boxes"]
+    action.trigger()
+    job = window.job_queue.jobs()[-1]
+    qtbot.waitUntil(lambda: not job.active)
+    assert job.state.name == "DONE", job.error
+    proposed = store.proposals(demo_project)
+    assert proposed and {p.image_id for p in proposed} == {first, second}
+    assert set(store.image_scores(demo_project, model)) == {first, second}
+    assert snapshot(demo_project)["boxes"] == boxes_before  # proposals, never boxes
+    click_row(0)  # one image selected again: the action is back to the unreviewed ones
+    assert window.browser.selected_image_ids() == [ids[0]]
+    assert action.text() == "&Propose boxes on unreviewed images"
+    click_row(2, Qt.KeyboardModifier.ShiftModifier)
+    assert window.browser.selected_image_ids() == ids[:3] and "the 3 selected" in action.text()
+    window.browser.select_image(ids[5], emit=False)  # as G or a reload selects: one image, said so
+    assert window.browser.selected_image_ids() == [ids[5]]
+    assert action.text() == "&Propose boxes on unreviewed images"

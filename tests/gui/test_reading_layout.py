@@ -1,14 +1,17 @@
 """The Read and Research layouts: Read gives the viewer at least 75 % of a 1440×900 window, each
 layout keeps its own saved state across switches, Reset layout resets only the current one, and
-at 1280×800 nothing forces the window wider (the toolbar folds into its overflow)."""
+at 1280×800 nothing forces the window wider (the toolbar folds into its overflow) and no control
+is cut, in either layout."""
 
 from __future__ import annotations
 
 import pytest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPoint
+from PySide6.QtWidgets import QApplication, QToolBar
 
 from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.reading_layout import MODE_KEY, READ, RESEARCH, STATE_KEYS
+from tests.gui.helpers import clipped_controls, viewport_center
 
 
 @pytest.fixture
@@ -69,3 +72,40 @@ def test_at_1280x800_nothing_forces_the_window_wider(qtbot, layouts) -> None:  #
     combo = window.queue_order  # the reading controls' own toolbar row keeps them in sight, whole
     assert window.proposal_slider.isVisible() and combo.isVisible()
     assert combo.width() >= combo.sizeHint().width()
+
+
+@pytest.fixture
+def themed(qapp):  # noqa: ANN001, ANN201
+    """The app's own look (style sheet: the status bar's monospace readouts are wider than the
+    default font's), as ``lesion-studio gui`` has it; the test application's look afterwards."""
+    from lesion_studio.gui.theme import apply_dark_theme
+
+    sheet, palette, style = qapp.styleSheet(), qapp.palette(), qapp.style().name()
+    apply_dark_theme(qapp)
+    yield qapp
+    qapp.setStyleSheet(sheet)
+    qapp.setPalette(palette)
+    qapp.setStyle(style)
+
+
+@pytest.mark.parametrize("mode", [RESEARCH, READ])
+def test_at_1280x800_no_control_is_cut(qtbot, layouts, themed, mode: str) -> None:  # noqa: ANN001
+    """Every dock (each tab of a tabbed dock raised in turn), the tool bars and the status bar with
+    its readouts filled: no button, label or menu is squeezed below its text or cut at an edge.
+    The status bar's two long sentences shorten with "…" and keep the whole text as a tooltip."""
+    window = layouts
+    window.set_layout_mode(mode)
+    _settle(qtbot, window, (1280, 800))
+    x, y = viewport_center(window.canvas)
+    qtbot.mouseMove(window.canvas.viewport(), QPoint(int(x), int(y)))  # fills value, x/y, mm
+    qtbot.waitUntil(lambda: window.status_fields["value"].text() != "")
+    bars = [window.statusBar(), *window.findChildren(QToolBar)]
+    shown = [dock for dock in window.docks.values() if dock.isVisible()]
+    assert shown and window.statusBar().isVisible()
+    for dock in shown:
+        dock.raise_()
+        for _ in range(3):
+            QApplication.processEvents()
+        assert clipped_controls([dock, *bars]) == [], dock.objectName()
+    assist = window.status_fields["assist"]
+    assert "unreviewed" in assist.text() and assist.toolTip() == assist.text()

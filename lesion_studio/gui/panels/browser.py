@@ -239,9 +239,13 @@ class ImageFilterProxy(QSortFilterProxyModel):
 
 
 class BrowserPanel(QWidget):
-    """Search box, four filter menus and the image table. Emits ``image_selected(id)``."""
+    """Search box, four filter menus and the image table. Emits ``image_selected(id)``.
+
+    The table takes extended selections (Ctrl+click, Shift+click) for actions on several images
+    (Tools → Propose boxes); the *current* row alone is the image the viewer shows."""
 
     image_selected = Signal(int)
+    selection_changed = Signal(int)  # how many images are selected
     reader_view_chosen = Signal(object)  # None (every reader) or a reader's name
 
     def __init__(self, project: Project, thumbnails: ThumbnailCache | None = None,
@@ -287,27 +291,7 @@ class BrowserPanel(QWidget):
         reads.addWidget(self.type_combo, 1)
         self.fill_readers()
 
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
-        self.table.setWordWrap(False)
-        self.table.setShowGrid(False)
-        self.table.setAlternatingRowColors(True)
-        self.table.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-        vh = self.table.verticalHeader()
-        vh.setVisible(False)
-        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vh.setDefaultSectionSize(THUMB_SIZE + 6)
-        hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hh.setStretchLastSection(True)
-        for col, width in ((COL_THUMB, THUMB_SIZE + 8), (COL_NAME, 128), (COL_LABEL, 66), (COL_BODY, 70),
-                           (COL_SPLIT, 58), (COL_BOXES, 46), (COL_STATUS, 76)):
-            self.table.setColumnWidth(col, width)
-        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.table = self._build_table()
         self.count_label = QLabel()
         self.count_label.setObjectName("muted")
         self.proxy.rowsInserted.connect(self._update_count)
@@ -324,6 +308,33 @@ class BrowserPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.count_label)
         self._update_count()
+
+    def _build_table(self) -> QTableView:
+        """The image table: sortable, rows selected whole (several with Ctrl/Shift), thumbnails."""
+        table = QTableView()
+        table.setModel(self.proxy)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        table.setSortingEnabled(True)
+        table.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
+        table.setWordWrap(False)
+        table.setShowGrid(False)
+        table.setAlternatingRowColors(True)
+        table.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        vh = table.verticalHeader()
+        vh.setVisible(False)
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultSectionSize(THUMB_SIZE + 6)
+        hh = table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setStretchLastSection(True)
+        for col, width in ((COL_THUMB, THUMB_SIZE + 8), (COL_NAME, 128), (COL_LABEL, 66), (COL_BODY, 70),
+                           (COL_SPLIT, 58), (COL_BOXES, 46), (COL_STATUS, 76)):
+            table.setColumnWidth(col, width)
+        table.selectionModel().currentRowChanged.connect(self._current_changed)
+        table.selectionModel().selectionChanged.connect(
+            lambda *_: self.selection_changed.emit(len(self.selected_image_ids())))
+        return table
 
     def _fill_body_parts(self) -> None:
         combo = self.combos[COL_BODY]
@@ -415,6 +426,12 @@ class BrowserPanel(QWidget):
         idx = self.table.currentIndex()
         return idx.data(ID_ROLE) if idx.isValid() else None
 
+    def selected_image_ids(self) -> list[int]:
+        """The selected images, in the table's order (the current one among them unless a
+        Ctrl+click just deselected it)."""
+        rows = sorted(i.row() for i in self.table.selectionModel().selectedRows(COL_NAME))
+        return [self.proxy.index(r, COL_NAME).data(ID_ROLE) for r in rows]
+
     def select_image(self, image_id: int, emit: bool = True) -> bool:
         row = self.model.row_of(image_id)
         if row is None:
@@ -433,6 +450,7 @@ class BrowserPanel(QWidget):
                            | QItemSelectionModel.SelectionFlag.Rows)
         sm.blockSignals(False)
         self.table.blockSignals(False)
+        self.selection_changed.emit(len(self.selected_image_ids()))  # one image now, even unannounced
         self.table.scrollTo(idx)
         return True
 

@@ -27,6 +27,7 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -114,9 +115,10 @@ class ExperimentsPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.open_button = QPushButton("Open results folder")
         self.open_button.clicked.connect(self.open_results)
-        buttons = QHBoxLayout()
-        for b in (self.run_button, self.cancel_button, self.open_button):
-            buttons.addWidget(b)
+        buttons = QGridLayout()  # Open results folder on a row of its own: in one row the three were
+        for i, b in enumerate((self.run_button, self.cancel_button)):  # wider than a 1280 px window's dock
+            buttons.addWidget(b, 0, i)
+        buttons.addWidget(self.open_button, 1, 0, 1, 2)
 
         self.stages = QStandardItemModel(self)
         self.stage_view = QListView()

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHeaderView,
     QLabel,
@@ -31,7 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lesion_studio.gui.columns import ReflowColumns
 from lesion_studio.gui.commands import LESION, MEASURE, PATCH
+from lesion_studio.gui.elided import ElidedComboBox
 from lesion_studio.io.spacing import caveat, length_text, size_text
 from lesion_studio.store.records import (
     EXCLUSION_REASONS,
@@ -79,6 +80,7 @@ class InspectorPanel(QWidget):
         self.title.setWordWrap(True)
         self.subtitle = QLabel("")
         self.subtitle.setObjectName("muted")
+        self.subtitle.setWordWrap(True)  # the reading layout's inspector is 180 px: wrap, never cut
 
         self.label = QComboBox()
         self.label.addItems(list(LABELS))
@@ -98,6 +100,7 @@ class InspectorPanel(QWidget):
 
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a field under its label when narrow
         form.addRow("Label", self.label)
         form.addRow("Body part", self.body_part)
         form.addRow("View", self.view)
@@ -110,13 +113,11 @@ class InspectorPanel(QWidget):
         self.flags: dict[str, QCheckBox] = {}
         flags_box = QGroupBox("Excluded because")
         flags_layout = QVBoxLayout(flags_box)
-        grid = QGridLayout()
-        for i, reason in enumerate(EXCLUSION_REASONS):
+        for reason in EXCLUSION_REASONS:
             cb = QCheckBox(reason)
             cb.toggled.connect(self._flags_changed)
             self.flags[reason] = cb
-            grid.addWidget(cb, i // 2, i % 2)
-        flags_layout.addLayout(grid)
+        flags_layout.addWidget(ReflowColumns(list(self.flags.values()), 2))  # one column in Read's thin inspector
         self.exclusion_note = QLineEdit(placeholderText="reason / note")
         self.exclusion_note.editingFinished.connect(
             lambda: self._emit({"exclusion_note": self.exclusion_note.text()}, "Exclusion note"))
@@ -137,7 +138,7 @@ class InspectorPanel(QWidget):
         self.regions = QListWidget()
         self.regions.setMaximumHeight(140)
         self.regions.currentItemChanged.connect(self._region_clicked)
-        self.box_type = QComboBox()
+        self.box_type = ElidedComboBox(min_chars=6)  # a project's own type names may be long
         self.box_type.setToolTip("The selected lesion box's type (T cycles it)")
         self.box_type.setEnabled(False)
         self.box_type.activated.connect(self._type_chosen)
@@ -166,9 +167,12 @@ class InspectorPanel(QWidget):
         layout.addWidget(QLabel("Notes"))
         layout.addWidget(self.notes)
         layout.addWidget(self.readers)
-        layout.addWidget(QLabel("Lesion boxes, normal patches and rulers"))
+        regions_title = QLabel("Lesion boxes, normal patches and rulers")
+        regions_title.setWordWrap(True)
+        layout.addWidget(regions_title)
         layout.addWidget(self.regions)
         type_row = QFormLayout()
+        type_row.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         type_row.addRow("Lesion type", self.box_type)
         layout.addLayout(type_row)
         layout.addWidget(self.spacing_note)

@@ -16,16 +16,18 @@ from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from lesion_studio.builtin_models import ModelChoice
+from lesion_studio.gui.elided import ElidedComboBox
 
 CHOICE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-class ModelCombo(QComboBox):
+class ModelCombo(ElidedComboBox):
     """Items are :class:`ModelChoice` s; ``currentData()`` is the choice's ``ref`` (an id, or
-    ``builtin:<name>`` for a built-in not registered yet)."""
+    ``builtin:<name>`` for a built-in not registered yet). A long model name is elided in the
+    panels' narrow columns; the popup lists it whole."""
 
     def __init__(self, refresh: Callable[[], None], empty: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent=parent)
         self._refresh = refresh
         self._empty = empty
 

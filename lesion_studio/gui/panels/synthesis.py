@@ -165,10 +165,15 @@ class SynthesisPanel(QWidget):
         grid = QGridLayout(controls)
         grid.setContentsMargins(6, 4, 6, 4)
         grid.setVerticalSpacing(4)
-        seed_row, buttons = QHBoxLayout(), QHBoxLayout()
-        for widget, stretch in ((self.seed_spin, 1), (self.stochastic, 0), (self.residual, 0),
-                                (self.resample_button, 0)):
-            seed_row.addWidget(widget, stretch)
+        # the check boxes have a row of their own: beside the seed and Resample, in this 330 px
+        # column, they were cut ("Stochas")
+        seed_row, options, buttons = QHBoxLayout(), QHBoxLayout(), QHBoxLayout()
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.resample_button)
+        options.setSpacing(16)
+        options.addWidget(self.stochastic)
+        options.addWidget(self.residual)
+        options.addStretch(1)
         for widget in (self.draw_button, self.ab_button, self.keep_button):
             buttons.addWidget(widget)
         grid.addWidget(QLabel("Model"), 0, 0)
@@ -180,11 +185,12 @@ class SynthesisPanel(QWidget):
         grid.addWidget(self.n_control, 3, 1, 1, 3)
         grid.addWidget(QLabel("Seed"), 4, 0)
         grid.addLayout(seed_row, 4, 1, 1, 3)
-        grid.addWidget(QLabel("Blend"), 5, 0)
-        grid.addWidget(self.blend_combo, 5, 1, 1, 3)
-        grid.addLayout(buttons, 6, 0, 1, 4)
-        grid.addWidget(self.status, 7, 0, 1, 4)
-        grid.setRowStretch(8, 1)
+        grid.addLayout(options, 5, 1, 1, 3)
+        grid.addWidget(QLabel("Blend"), 6, 0)
+        grid.addWidget(self.blend_combo, 6, 1, 1, 3)
+        grid.addLayout(buttons, 7, 0, 1, 4)
+        grid.addWidget(self.status, 8, 0, 1, 4)
+        grid.setRowStretch(9, 1)
         grid.setColumnStretch(1, 1)
         return controls
 

@@ -42,6 +42,7 @@ from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import TRAINING_HINT, training_available
 from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.actions import ActionSpec
+from lesion_studio.gui.elided import ElidedComboBox
 from lesion_studio.gui.job_queue import Job, JobQueue, JobState
 from lesion_studio.gui.panels import report
 from lesion_studio.gui.panels import training_presenter as tp
@@ -105,7 +106,7 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------ building
     def _build_form(self) -> QFormLayout:
-        self.kind_combo = QComboBox()
+        self.kind_combo = ElidedComboBox(min_chars=16)  # its long names must not widen a 1280 px window's dock
         for text, key in tp.KINDS:
             self.kind_combo.addItem(text, key)
         self.kind_combo.currentIndexChanged.connect(self._kind_changed)
@@ -130,8 +131,8 @@ class TrainingPanel(QWidget):
         self.name_edit.textEdited.connect(self._name_typed)
         self.completer = QCompleter([], self)
         self.name_edit.setCompleter(self.completer)
-        self.synthetic_check = QCheckBox("Add accepted synthetic samples (augmented training)")
-        self.synthetic_check.setToolTip("Vetted synthetic lesions (gallery 'accept', synthesis panel 'Keep') "
+        self.synthetic_check = QCheckBox("Add accepted synthetic samples")
+        self.synthetic_check.setToolTip("Augmented training: vetted synthetic lesions (gallery 'accept', synthesis panel 'Keep') "
                                         "made from training images join the training set as lesions")
         self.estimate_label = QLabel("")
         self.estimate_label.setObjectName("training_estimate")
@@ -156,7 +157,7 @@ class TrainingPanel(QWidget):
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Queue the run (it starts when the device is free)")
         self.start_button.clicked.connect(self.start)
-        self.stop_button = QPushButton("Pause (stop at checkpoint)")
+        self.stop_button = QPushButton("Pause")  # short: three buttons share a row of a 1280 px window's dock
         self.stop_button.setToolTip("Stop after the current step and keep a checkpoint; Resume continues it. "
                                     "Nothing stays in memory while paused.")
         self.stop_button.clicked.connect(self.stop)
@@ -483,7 +484,7 @@ class TrainingPanel(QWidget):
         stopping = running and self.job is not None and self.job.stopping
         self.stop_button.setEnabled(running and not stopping)
         if not stopping:
-            self.stop_button.setText("Pause (stop at checkpoint)")
+            self.stop_button.setText("Pause")
         self.resume_button.setEnabled(not running and self.paused_combo.current_run() is not None
                                       and training_available())
         self.start_button.setEnabled(training_available())  # a reading build says why instead
