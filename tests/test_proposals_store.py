@@ -3,7 +3,6 @@ into a box only by a reader's accept (with provenance), and every decision exact
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from lesion_studio.errors import ProjectError
 from lesion_studio.store import Box, Project, readers
 from lesion_studio.store import proposals as store
-from lesion_studio.store.schema import MIGRATIONS, SCHEMA_VERSION
+from lesion_studio.store.schema import SCHEMA_VERSION
 
 
 def _project(folder: Path) -> tuple[Project, int, int]:
@@ -33,18 +32,14 @@ def _proposal_rows(project: Project) -> list[tuple]:
 def test_schema_2_project_opens_with_the_proposal_tables(tmp_path: Path) -> None:
     """A project as schema 2 wrote it (with a box and a reader label) upgrades in place: its rows
     are untouched, its boxes have no provenance, and the new tables take rows at once."""
+    from tests.old_projects import project_at_schema
+
     folder = tmp_path / "old"
-    folder.mkdir()
-    conn = sqlite3.connect(folder / "project.sqlite", isolation_level=None)
-    for migration in MIGRATIONS[:2]:
-        conn.executescript(migration)
-    conn.execute("INSERT INTO images (id, path, name, sha256, width, height, label, added_at, modified_at) "
-                 "VALUES (1, 'a.png', 'a.png', ?, 100, 80, 'lesion', 't0', 't0')", ("0" * 64,))
+    conn = project_at_schema(folder, 2)
     conn.execute("INSERT INTO lesion_boxes (image_id, x0, y0, x1, y1, author, created_at, modified_at, lesion_type) "
                  "VALUES (1, 10, 20, 30, 40, 'rad', 't1', 't2', 'lytic')")
     conn.execute("INSERT INTO reader_labels VALUES (1, 'rad', 'lesion', 't1')")
     conn.execute("INSERT INTO models (id, name, kind, path, sha256, created_at) VALUES (1, 'm', 'drn', 'm', 'x', 't')")
-    conn.execute("PRAGMA user_version = 2")
     conn.close()
     with Project.open(folder) as project:
         assert project.schema_version == SCHEMA_VERSION >= 3

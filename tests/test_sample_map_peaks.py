@@ -3,14 +3,13 @@ peak of its localisation map, and whether that peak sits on the painted lesion."
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from lesion_studio.errors import ProjectError
 from lesion_studio.store import Box, Project
-from lesion_studio.store.schema import MIGRATIONS, SCHEMA_VERSION
+from lesion_studio.store.schema import SCHEMA_VERSION
 
 pytest.importorskip("onnxruntime")
 
@@ -49,16 +48,12 @@ def test_scoring_stores_the_map_peak_on_or_off_the_lesion(tmp_path: Path) -> Non
 
 
 def test_a_schema_3_project_keeps_its_samples_and_takes_peaks(tmp_path: Path) -> None:
+    from tests.old_projects import project_at_schema
+
     folder = tmp_path / "old"
-    folder.mkdir()
-    conn = sqlite3.connect(folder / "project.sqlite", isolation_level=None)
-    for migration in MIGRATIONS[:3]:
-        conn.executescript(migration)
-    conn.execute("INSERT INTO images (id, path, name, sha256, width, height, label, added_at, modified_at) "
-                 "VALUES (1, 'a.png', 'a.png', ?, 100, 80, 'normal', 't0', 't0')", ("0" * 64,))
+    conn = project_at_schema(folder, 3, label="normal")
     conn.execute("INSERT INTO synthetic_samples (id, source_image_id, x0, y0, x1, y1, n, score, created_at) "
                  "VALUES (1, 1, 10, 10, 50, 50, 1.0, 0.7, 't1')")
-    conn.execute("PRAGMA user_version = 3")
     conn.close()
     with Project.open(folder) as project:
         assert project.schema_version == SCHEMA_VERSION >= 4
