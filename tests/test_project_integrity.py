@@ -345,33 +345,46 @@ _TMPFS = textwrap.dedent("""
 """)
 
 
-def test_a_real_full_disk_on_a_small_tmpfs(images: Path, tmp_path: Path) -> None:
-    """The same with a real file system that fills up (needs the right to mount a tmpfs: root)."""
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KiB tmpfs, a file system that really fills up (mounting one needs root: skipped
+    otherwise; the injected ENOSPC and SQLITE_FULL tests cover the same paths)."""
     mnt = tmp_path / "small"
     mnt.mkdir()
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
                                            capture_output=True).returncode != 0:
         pytest.skip("mounting a tmpfs needs root; the injected ENOSPC and SQLITE_FULL tests cover this")
     try:
-        big = tmp_path / "big"
-        big.mkdir()
-        rng = np.random.default_rng(1)
-        for k in range(40):
-            Image.fromarray(rng.integers(0, 255, (80, 100), dtype=np.uint8)).save(big / f"b{k}.png")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        run = [sys.executable, "-c", _TMPFS]
-        assert subprocess.run([*run, "new", str(mnt / "p")], env=env, timeout=600).returncode == 0
-        filler = mnt / "filler"
-        free = shutil.disk_usage(mnt).free
-        filler.write_bytes(b"\0" * max(0, free - 65536))
-        proc = subprocess.run([*run, "import", str(mnt / "p"), str(big), "--labels", str(_labels(big))], env=env,
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 2 and "is full" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-        filler.unlink()
-        with Project.open(mnt / "p") as project:
-            assert project.image_count() == 0
+        yield mnt
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def _noise_pngs(folder: Path, seed: int, count: int = 40) -> Path:
+    """``count`` 100x80 noise PNGs b0.png... in ``folder`` (made here)."""
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    for k in range(count):
+        Image.fromarray(rng.integers(0, 255, (80, 100), dtype=np.uint8)).save(folder / f"b{k}.png")
+    return folder
+
+
+def test_a_real_full_disk_on_a_small_tmpfs(images: Path, tmp_path: Path, small_tmpfs: Path) -> None:
+    """The same with a real file system that fills up."""
+    mnt = small_tmpfs
+    big = _noise_pngs(tmp_path / "big", seed=1)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = [sys.executable, "-c", _TMPFS]
+    assert subprocess.run([*run, "new", str(mnt / "p")], env=env, timeout=600).returncode == 0
+    filler = mnt / "filler"
+    free = shutil.disk_usage(mnt).free
+    filler.write_bytes(b"\0" * max(0, free - 65536))
+    proc = subprocess.run([*run, "import", str(mnt / "p"), str(big), "--labels", str(_labels(big))], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "is full" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    filler.unlink()
+    with Project.open(mnt / "p") as project:
+        assert project.image_count() == 0
 
 
 def _labels(folder: Path) -> Path:
@@ -439,37 +452,26 @@ def test_a_full_disk_during_a_split_says_how_much_and_writes_nothing(images: Pat
         assert opening.table_pages(project._conn, "images") >= 1
 
 
-def test_a_real_full_disk_during_a_split_on_a_small_tmpfs(tmp_path: Path) -> None:
-    """The same on a file system that is really full (needs the right to mount a tmpfs: root)."""
+def test_a_real_full_disk_during_a_split_on_a_small_tmpfs(tmp_path: Path, small_tmpfs: Path) -> None:
+    """The same on a file system that is really full."""
     from lesion_studio.dataset.splits import assign_splits
 
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a tmpfs needs root; the injected SQLITE_FULL test covers this")
-    try:
-        big = tmp_path / "big"
-        big.mkdir()
-        rng = np.random.default_rng(2)
-        for k in range(40):
-            Image.fromarray(rng.integers(0, 255, (80, 100), dtype=np.uint8)).save(big / f"b{k}.png")
-        with Project.create(mnt / "p") as project:
-            import_source(project, big)
-            fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT)
-            try:
-                with contextlib.suppress(OSError):
-                    while True:
-                        os.write(fd, b"\0" * 4096)
-            finally:
-                os.close(fd)
-            with pytest.raises(DiskFullError, match=r"assigning splits to 40 image\(s\) needs about .* more "
-                                                    r"\(an estimate\)\. Nothing was written"):
-                assign_splits(project, seed=1)
-            (mnt / "filler").unlink()
-            assert {r.split for r in project.images()} == {"unassigned"}
-    finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+    mnt = small_tmpfs
+    big = _noise_pngs(tmp_path / "big", seed=2)
+    with Project.create(mnt / "p") as project:
+        import_source(project, big)
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * 4096)
+        finally:
+            os.close(fd)
+        with pytest.raises(DiskFullError, match=r"assigning splits to 40 image\(s\) needs about .* more "
+                                                r"\(an estimate\)\. Nothing was written"):
+            assign_splits(project, seed=1)
+        (mnt / "filler").unlink()
+        assert {r.split for r in project.images()} == {"unassigned"}
 
 
 @contextlib.contextmanager
