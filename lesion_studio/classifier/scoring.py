@@ -188,10 +188,13 @@ class OnnxScorer:
     def score_files(self, items: Sequence[tuple[str, str | Path]], *, cache: PreparedCache | None = None,
                     progress: ProgressCallback = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
         """``(cache key, path)`` items → probabilities (decoded through the prepared-image cache)."""
-        cache = cache or PreparedCache(self.prep, None)
+        cache = self._checked_cache(cache or PreparedCache(self.prep, None))
+        return self.score_arrays(cache.stack(items), progress=progress, cancel=cancel)
+
+    def _checked_cache(self, cache: PreparedCache) -> PreparedCache:
         if cache.prep != self.prep:
             raise LesionStudioError("The image cache was made for other preprocessing settings than this model.")
-        return self.score_arrays(cache.stack(items), progress=progress, cancel=cancel)
+        return cache
 
     def score_files_with_maps(self, items: Sequence[tuple[str, str | Path]], *, cache: PreparedCache,
                               progress: ProgressCallback = no_progress,
@@ -199,9 +202,7 @@ class OnnxScorer:
         """:meth:`score_files` and, when the graph has one, each image's localisation map in
         the same pass (None without a map output). ``cache.frame(key, path)`` lays a map over
         its radiograph (:func:`lesion_studio.classifier.cam.map_peak`)."""
-        if cache.prep != self.prep:
-            raise LesionStudioError("The image cache was made for other preprocessing settings than this model.")
-        arrays = cache.stack(items)
+        arrays = self._checked_cache(cache).stack(items)
         if self.map_output is None:
             return self.score_arrays(arrays, progress=progress, cancel=cancel), None
         return self.maps(arrays, progress=progress, cancel=cancel)

@@ -944,6 +944,9 @@ class ExperimentRunner:
             for sid in (batch.sample_ids if batch is not None else ()):
                 project.update_synthetic_sample(sid, status="accepted" if sid in kept_ids else "rejected")
         rows.extend(self._arm_rows(study, trials, selection, status, decision.refused))
+        # Read once per batch: whether each sample's stored map peak falls on its lesion.
+        on_lesion = {s.id: s.map_on_lesion() for b in (samples, cp_samples) if b is not None
+                     for s in project.synthetic_samples(batch=b.batch)}
         return {"study": study.label(), "key": key, "type": "Arms", "generator": gen.to_dict(),
                 "generator_quality": quality, "filter_model": scored.filter_model,
                 "filter_models": scored.filter_models, "filter": decision.to_dict() | {"kind": self.cfg.filter.kind},
@@ -951,12 +954,12 @@ class ExperimentRunner:
                 "copy_paste_candidates": len(cp_samples.sample_ids) if cp_samples else 0,
                 "batch": samples.batch, "scores": scored.json_scores, "scoring_backend": scored.backend,
                 "arm_counts": counts,
-                "map_on_lesion": {"unit": self._map_on_lesion(project, samples.sample_ids),
-                                  "copy_paste": self._map_on_lesion(project, cp_samples.sample_ids
+                "map_on_lesion": {"unit": self._map_on_lesion(on_lesion, samples.sample_ids),
+                                  "copy_paste": self._map_on_lesion(on_lesion, cp_samples.sample_ids
                                                                     if cp_samples else [])},
                 "threshold_trials": [
                     {"t": runs[0].t, "arm": runs[0].arm, "ratio": runs[0].ratio, "cut": runs[0].cut,
-                     "kept": runs[0].added, "map_on_lesion": self._map_on_lesion(project, runs[0].sample_ids),
+                     "kept": runs[0].added, "map_on_lesion": self._map_on_lesion(on_lesion, runs[0].sample_ids),
                      "val_auc": _mean_or_none([r.val_auc for r in runs]),
                      "val_auc_per_seed": [r.val_auc for r in runs],
                      **{k: v for k, v in selection.compared_at_trial(trial).items() if k not in ("t", "kept")},
@@ -966,13 +969,14 @@ class ExperimentRunner:
                 "selection_reason": selection.reason,
                 "synthetic_folder": str(self.out / "synthetic" / key.replace("<-", "_from_"))}
 
-    def _map_on_lesion(self, project: Project, sample_ids: list[int]) -> dict[str, Any] | None:
+    def _map_on_lesion(self, on_lesion: dict[int, bool | None], sample_ids: list[int]) -> dict[str, Any] | None:
         """The pointing game on synthetic lesions: how often the filter's stored map peak falls on
-        the sample's lesion (its blend core, or the pasted real box), with a bootstrap CI. None
-        when no sample has a stored peak (the torch backend, an oversample arm)."""
+        the sample's lesion (its blend core, or the pasted real box; ``on_lesion`` by sample id),
+        with a bootstrap CI. None when no sample has a stored peak (the torch backend, an
+        oversample arm)."""
         from lesion_studio.evaluate.metrics import pointing_game
 
-        hits = [h for h in (project.synthetic_sample(i).map_on_lesion() for i in sample_ids) if h is not None]
+        hits = [h for h in (on_lesion.get(i) for i in sample_ids) if h is not None]
         if not hits:
             return None
         return pointing_game(np.array(hits), n_resamples=self.cfg.bootstrap.resamples,

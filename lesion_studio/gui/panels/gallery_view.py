@@ -25,10 +25,9 @@ def sort_by_score(samples: list[SyntheticSample]) -> list[SyntheticSample]:
 def map_note(sample: SyntheticSample) -> str:
     """Where the scoring classifier's map peaked, for the tooltip: a high score whose evidence is
     off the painted lesion is a score for something else in the image."""
-    on = sample.map_on_lesion()
-    if on is None:
+    if sample.map_peak is None:
         return ""
-    x, y = sample.map_peak or (0.0, 0.0)
+    on, (x, y) = sample.map_on_lesion(), sample.map_peak
     return f"\nmap peak ({x:.0f}, {y:.0f}): {'on' if on else 'off'} the lesion"
 
 
