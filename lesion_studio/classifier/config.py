@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lesion_studio.classifier.preprocess import Preprocessing
@@ -66,6 +66,16 @@ class ClassifierConfig:
     #: Share of crops of a boxed lesion image that are placed over one of its boxes (the rest are
     #: placed at random, like crops of normal images).
     crop_lesion_prob: float = 0.7
+    #: Warm start (domain pretraining): before training on its own images, the network first
+    #: trains for ``warm_start_epochs`` on the training split of these body parts (``[all]``: every
+    #: body part), and starts from those weights. Why: a study of one body part has a few hundred
+    #: training images, while a project holds several times as many radiographs of other bones
+    #: whose fractures look alike; no ImageNet weights can be downloaded here, so the project's own
+    #: radiographs are the pretraining set. Only training-split images are used (validation and
+    #: test stay held out), and the warm-start model is cached in the project, shared by every
+    #: seed-equal run that asks for it (the baseline and every augmentation arm start alike).
+    warm_start_parts: list[str] = field(default_factory=list)
+    warm_start_epochs: int = 6
     device: str = "auto"
     amp: bool = True
     seed: int = 0
@@ -95,15 +105,34 @@ class ClassifierConfig:
             raise ConfigError("classifier.train_crop needs head: image+map (a crop's label comes from the boxes).")
         if not 0 <= self.crop_lesion_prob <= 1:
             raise ConfigError("classifier.crop_lesion_prob must lie in [0, 1].")
+        if not all(isinstance(p, str) and p.strip() for p in self.warm_start_parts):
+            raise ConfigError("classifier.warm_start_parts must be a list of body parts (or [all]).")
+        if self.warm_start_epochs < 1:
+            raise ConfigError("classifier.warm_start_epochs must be at least 1.")
         self.preprocessing  # noqa: B018 - validates the size
 
     @property
     def preprocessing(self) -> Preprocessing:
         return Preprocessing(self.input_size, crop_to_body=self.crop_to_body)
 
+    @property
+    def warm_start_body_parts(self) -> list[str] | None:
+        """The body parts the warm start trains on, None for every body part."""
+        parts = [p.strip() for p in self.warm_start_parts]
+        return None if any(p.lower() == "all" for p in parts) else parts
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "classifier") -> ClassifierConfig:
         return from_dict(cls, data, where=where)
+
+    def key_dict(self) -> dict[str, Any]:
+        """The settings as a stage-cache key: every field, except that the warm-start fields are
+        left out while no warm start is asked for, so runs cached before they existed still match."""
+        d = to_dict(self)
+        if not self.warm_start_parts:
+            d.pop("warm_start_parts")
+            d.pop("warm_start_epochs")
+        return d
 
     def training_hash(self) -> str:
         """Identity of the settings that change the weights (device/amp/eval batch do not count)."""
@@ -111,9 +140,12 @@ class ClassifierConfig:
         for k in ("device", "amp", "eval_batch_size"):
             d.pop(k)
         for k, default in (("crop_to_body", False), ("schedule", "constant"), ("tta", "none"), ("head", "image"),
-                           ("map_weight", 1.0), ("train_crop", 0), ("crop_lesion_prob", 0.7)):  # older runs resume
+                           ("map_weight", 1.0), ("train_crop", 0), ("crop_lesion_prob", 0.7),
+                           ("warm_start_parts", [])):  # older runs resume
             if d.get(k) == default:
                 d.pop(k)
+        if "warm_start_parts" not in d:
+            d.pop("warm_start_epochs")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

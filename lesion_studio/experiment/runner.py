@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from lesion_studio.classifier.config import ClassifierConfig
 from lesion_studio.classifier.data import LabelledSet, image_examples, materialise, split_records
 from lesion_studio.classifier.preprocess import InputFrame, PreparedCache
 from lesion_studio.config import to_dict
@@ -223,7 +224,15 @@ class ExperimentRunner:
     def _cache(self, ctx: RunContext) -> PreparedCache:
         return PreparedCache(self.cls_cfg.preprocessing, ctx.cache_dir)
 
-    def _records_hash(self, project: Project, parts: list[str]) -> str:
+    def _classifier_inputs(self, project: Project, cfg: ClassifierConfig) -> dict[str, Any]:
+        """A classifier stage's settings as its cache key: the config, and with a warm start the
+        records of the body parts it pretrains on (a label changed there changes the model)."""
+        inputs: dict[str, Any] = {"config": cfg.key_dict()}
+        if cfg.warm_start_parts:
+            inputs["warm_start_data"] = self._records_hash(project, cfg.warm_start_body_parts)
+        return inputs
+
+    def _records_hash(self, project: Project, parts: list[str] | None) -> str:
         rows = sorted((r.id, r.sha256, r.label, r.split, r.exclusions)
                       for s in ("train", "val") for r in split_records(project, s, parts,
                                                                       include_excluded=self.cfg.include_excluded))
@@ -257,7 +266,7 @@ class ExperimentRunner:
 
         label = parts_label(parts)
         cfg = self.cls_cfgs[seed]
-        inputs = {"config": to_dict(cfg), "data": self._records_hash(ctx.project, parts),
+        inputs = {**self._classifier_inputs(ctx.project, cfg), "data": self._records_hash(ctx.project, parts),
                   "include_excluded": self.cfg.include_excluded, "version": STAGE_VERSION}
         name = f"{self.cfg.name}-baseline-{label}{self._seed_tag(seed)}"
 
@@ -469,7 +478,7 @@ class ExperimentRunner:
         ids = sorted(scored.scores)  # by id (the cache's JSON sorts the keys as text)
         keep = above_threshold(np.array([scored.scores[i] for i in ids]), cut)
         kept = [i for i, k in zip(ids, keep, strict=True) if k]
-        inputs = {"config": to_dict(cfg), "data": self._records_hash(project, target), "kept": kept,
+        inputs = {**self._classifier_inputs(project, cfg), "data": self._records_hash(project, target), "kept": kept,
                   "filter": scored.filter_sha256, "t": t, "cut": cut, "version": STAGE_VERSION}
         safe = key.replace("<-", "_from_")
         tag = f"{safe}-t{t:g}{self._seed_tag(seed)}"
@@ -580,7 +589,8 @@ class ExperimentRunner:
         cfg = self.aug_cfgs[seed]
         pretrain = (max(1, round(cfg.epochs * self.cfg.augmentation.pretrain_fraction))
                     if arm == "unit_pretrain" else None)
-        inputs = {"config": to_dict(cfg), "data": self._records_hash(project, target), "arm": arm, "ratio": ratio,
+        inputs = {**self._classifier_inputs(project, cfg), "data": self._records_hash(project, target), "arm": arm,
+                  "ratio": ratio,
                   "t": t, "cut": cut, "samples": sample_ids, "repeats": repeat_ids, "pretrain_epochs": pretrain,
                   "version": STAGE_VERSION}
         added = len(sample_ids) + len(repeat_ids)

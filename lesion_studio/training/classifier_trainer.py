@@ -42,6 +42,7 @@ from lesion_studio.training.common import Distributed, autocast, step_generator,
 
 if TYPE_CHECKING:
     from lesion_studio.store.project import Project
+    from lesion_studio.training.warm_start import WarmStart
 
 torch = require("torch", "Classifier training")
 
@@ -161,6 +162,7 @@ class ClassifierTrainer:
         self, config: ClassifierConfig, train: LabelledSet, val: LabelledSet | None, out_dir: str | Path, *,
         progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
         metadata: dict[str, Any] | None = None, pretrain_epochs: int | None = None,
+        init_from: WarmStart | None = None,
     ) -> None:
         if len(train) == 0:
             raise LesionStudioError("The classifier has no training images.")
@@ -169,6 +171,8 @@ class ClassifierTrainer:
         #: With synthetic images in ``train``: the epochs that use them; later epochs fine-tune on
         #: the real images only (None: every epoch uses everything).
         self.pretrain_epochs = pretrain_epochs
+        #: Weights the network starts from instead of its seeded random ones (the warm start).
+        self.init_from = init_from
         self.config = config
         self.train = train
         self.val = val
@@ -192,6 +196,8 @@ class ClassifierTrainer:
                     "val_data": data_fingerprint(self.val) if self.val is not None else ""}
         if self.pretrain_epochs is not None:
             identity["pretrain_epochs"] = str(self.pretrain_epochs)
+        if self.init_from is not None:
+            identity["init_from"] = self.init_from.sha256
         return identity
 
     def _network(self) -> torch.nn.Module:
@@ -204,7 +210,10 @@ class ClassifierTrainer:
 
     def _build(self) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         torch.manual_seed(self.config.seed)  # identical initial weights on every rank and every run
-        model = self._network().to(self.device)
+        model = self._network()
+        if self.init_from is not None:
+            model.load_state_dict(self.init_from.state(self._network))
+        model = model.to(self.device)
         if self.config.optimizer == "adam":
             opt = torch.optim.AdamW(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
         else:
@@ -490,7 +499,8 @@ def train_classifier(
 
     out = Path(out_dir) if out_dir else layout.classifier_dir(project.folder, name)  # checks the name first
     prep = config.preprocessing
-    cache = PreparedCache(prep, cache_dir if cache_dir is not None else project.subfolder("cache") / "classifier")
+    prepared_dir = cache_dir if cache_dir is not None else project.subfolder("cache") / "classifier"
+    cache = PreparedCache(prep, prepared_dir)
     masks = config.head == "image+map"
     train = training_set(project, cache, body_parts, include_excluded=include_excluded, synthetic=synthetic,
                          progress=progress, masks=masks, repeats=list(repeats))
@@ -501,9 +511,16 @@ def train_classifier(
         log.warning("no validation images%s: the last epoch is kept",
                     f" for {', '.join(body_parts)}" if body_parts else "")
         val = None
+    init = None
+    if config.warm_start_parts:
+        from lesion_studio.training.warm_start import warm_start
+
+        init = warm_start(project, config, include_excluded=include_excluded, progress=progress, cancel=cancel,
+                          cache_dir=prepared_dir)
     trainer = ClassifierTrainer(config, train, val, out, progress=progress, cancel=cancel,
-                                metadata={"name": name, "body_parts": list(body_parts or [])},
-                                pretrain_epochs=pretrain_epochs)
+                                metadata={"name": name, "body_parts": list(body_parts or []),
+                                          **({"warm_start": init.describe()} if init else {})},
+                                pretrain_epochs=pretrain_epochs, init_from=init)
     result = trainer.fit(resume=resume)
     model_id = None
     losses = [h.get("loss") for h in result.history[-1:]]
