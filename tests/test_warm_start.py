@@ -106,3 +106,30 @@ def test_the_experiment_keys_classifier_stages_by_the_warm_start_data(demo_proje
     assert runner._classifier_inputs(demo_project, ccfg)["warm_start_data"] != before["warm_start_data"]
     plain = ExperimentRunner(_config(demo_project_master, tmp_path / "p"))
     assert set(plain._classifier_inputs(demo_project, plain.cls_cfgs[0])) == {"config"}
+
+
+@pytest.mark.slow
+def test_train_classifier_cli_warm_starts(demo_project_master, tmp_path, capsys) -> None:
+    pytest.importorskip("torch")
+    import shutil
+
+    from lesion_studio.cli.main import main
+    from lesion_studio.models.drn import load_classifier
+    from lesion_studio.store import Project
+
+    folder = tmp_path / "demo"
+    shutil.copytree(demo_project_master, folder)
+    cfg = tmp_path / "cls.yaml"
+    cfg.write_text("input_size: 64\n")
+    assert main(["train-classifier", str(folder), "--name", "warm", "--preset", "tiny", "--config", str(cfg),
+                 "--epochs", "1", "--body-parts", "femur", "--warm-start", "humerus,tibia",
+                 "--warm-start-epochs", "1"]) == 0
+    assert "Model warm" in capsys.readouterr().out
+    with Project.open(folder) as project:
+        path = project.resolve_path(project.model("warm").path)
+    _, meta = load_classifier(path)
+    assert meta["warm_start"]["body_parts"] == ["humerus", "tibia"] and meta["warm_start"]["epochs"] == 1
+    assert meta["config"]["warm_start_parts"] == ["humerus", "tibia"]
+    assert main(["train-classifier", str(folder), "--name", "bad", "--preset", "tiny", "--config", str(cfg),
+                 "--warm-start", "all", "--warm-start-epochs", "0"]) == 2
+    assert "warm_start_epochs" in capsys.readouterr().err

@@ -19,6 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--include-excluded", action="store_true", help="also train on excluded images")
     p.add_argument("--device", default=None, help="auto, cpu or cuda")
     p.add_argument("--epochs", type=int)
+    p.add_argument("--warm-start", metavar="PARTS", default=None,
+                   help="first pretrain on the training images of these body parts (comma-separated, or 'all'), "
+                        "then train on --body-parts (docs/experiments.md, warm start)")
+    p.add_argument("--warm-start-epochs", type=int, default=None, help="epochs of the warm start (default 6)")
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--onnx", action="store_true", help="also export model.onnx for torch-free scoring")
     p.add_argument("--with-accepted-synthetic", action="store_true",
@@ -72,6 +76,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["device"] = args.device
     if args.epochs:
         overrides["epochs"] = args.epochs
+    if args.warm_start:
+        overrides["warm_start_parts"] = _parts(args.warm_start) or []
+    if args.warm_start_epochs is not None:
+        overrides["warm_start_epochs"] = args.warm_start_epochs
     cfg = preset(args.preset, **overrides)
     project = Project.open(args.project)
     synthetic: list = []
