@@ -148,8 +148,28 @@ def test_the_request_without_a_warm_start_keeps_the_classifier_default() -> None
     plain = TrainingRequest("drn", "c", "tiny", 2).classifier_config()
     assert plain.warm_start_parts == [] and plain.training_hash() == preset("tiny", epochs=2).training_hash()
     warm = TrainingRequest("drn", "c", "tiny", 2, warm_start_parts=("all",))
-    assert warm.classifier_config().warm_start_epochs == WARM_START_EPOCHS
+    assert (warm.classifier_config().warm_start_parts, warm.classifier_config().warm_start_epochs) == \
+        (["all"], WARM_START_EPOCHS)
+    assert replace(warm, warm_start_epochs=3).classifier_config().warm_start_epochs == 3
+    assert replace(warm, warm_start_epochs=3).classifier_config().training_hash() != plain.training_hash()
     assert replace(warm, overrides={"warm_start_epochs": 9}).classifier_config().warm_start_epochs == 9
+
+
+def test_a_paused_classifier_resumes_with_the_warm_start_of_its_checkpoint(tmp_path: Path) -> None:
+    from lesion_studio.classifier.config import preset
+    from lesion_studio.config import to_dict
+    from lesion_studio.models import layout
+
+    folder = layout.classifier_dir(tmp_path, "warm")
+    folder.mkdir(parents=True)
+    saved = to_dict(preset("tiny", epochs=4, warm_start_parts=["all"], warm_start_epochs=2))
+    layout.sidecar_path(folder / layout.LAST).write_text(json.dumps({"epoch": 1, "body_parts": ["femur"],
+                                                                     "config": saved}))
+    (run,) = resumable_runs(tmp_path)
+    request = run.request()
+    assert (request.resume, request.warm_start_parts, request.warm_start_epochs) == (True, ("all",), 2)
+    cfg = request.classifier_config()
+    assert (cfg.warm_start_parts, cfg.warm_start_epochs, cfg.epochs) == (["all"], 2, 4)
 
 
 def test_training_requests_refuse_names_that_are_no_folder() -> None:
