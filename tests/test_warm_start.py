@@ -44,8 +44,7 @@ def test_fine_tuning_starts_from_the_cached_warm_start(demo_project, tmp_path) -
     from lesion_studio.classifier.data import split_records, training_set
     from lesion_studio.classifier.preprocess import PreparedCache
     from lesion_studio.models.drn import load_classifier
-    from lesion_studio.training.classifier_trainer import ClassifierTrainer, train_classifier
-    from lesion_studio.training.warm_start import warm_start
+    from lesion_studio.training.classifier_trainer import ClassifierTrainer, train_classifier, warm_start
 
     cfg = preset("tiny", input_size=64, epochs=1, head="image+map", warm_start_parts=["humerus", "tibia"],
                  warm_start_epochs=1)
@@ -75,7 +74,7 @@ def test_a_warm_start_of_another_network_is_refused(demo_project) -> None:
     pytest.importorskip("torch")
     from lesion_studio.errors import LesionStudioError
     from lesion_studio.models.drn import build_drn
-    from lesion_studio.training.warm_start import warm_start
+    from lesion_studio.training.classifier_trainer import warm_start
 
     cfg = preset("tiny", input_size=64, head="image+map", warm_start_parts=["humerus"], warm_start_epochs=1)
     ws = warm_start(demo_project, cfg)

@@ -513,8 +513,6 @@ def train_classifier(
         val = None
     init = None
     if config.warm_start_parts:
-        from lesion_studio.training.warm_start import warm_start
-
         init = warm_start(project, config, include_excluded=include_excluded, progress=progress, cancel=cancel,
                           cache_dir=prepared_dir)
     trainer = ClassifierTrainer(config, train, val, out, progress=progress, cancel=cancel,
@@ -535,3 +533,36 @@ def train_classifier(
                       "preprocessing": prep.to_dict()},
         )
     return result, model_id
+
+
+def warm_start(project: Project, config: ClassifierConfig, *, include_excluded: bool = False,
+               progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
+               cache_dir: Path | None = None) -> WarmStart:
+    """The warm-start weights ``config`` asks for: trained now, resumed, or read from the cache."""
+    from lesion_studio.classifier.data import training_set
+    from lesion_studio.classifier.preprocess import PreparedCache
+    from lesion_studio.training.warm_start import (
+        WARM_START_FOLDER,
+        WarmStart,
+        warm_start_config,
+        warm_start_key,
+    )
+
+    if not config.warm_start_parts:
+        raise LesionStudioError("This classifier asks for no warm start (classifier.warm_start_parts is empty).")
+    parts = config.warm_start_body_parts
+    wcfg = warm_start_config(config)
+    cache = PreparedCache(wcfg.preprocessing, cache_dir if cache_dir is not None
+                          else project.subfolder("cache") / "classifier")
+    train = training_set(project, cache, parts, include_excluded=include_excluded, progress=progress,
+                         masks=wcfg.head == "image+map")
+    out = project.subfolder("cache") / WARM_START_FOLDER / warm_start_key(wcfg, data_fingerprint(train))
+    what = ", ".join(parts) if parts else "every body part"
+    log.info("warm start: %d training images of %s, %d epochs (%s)", len(train), what, wcfg.epochs, out)
+    progress(ProgressEvent("warm start", 0, 1, f"pretraining on {len(train)} images of {what}"))
+    trainer = ClassifierTrainer(wcfg, train, None, out, progress=progress, cancel=cancel,
+                                metadata={"name": f"warm start ({what})", "body_parts": parts or []})
+    result = trainer.fit(resume=True)
+    progress(ProgressEvent("warm start", 1, 1, f"pretrained on {len(train)} images of {what}"))
+    return WarmStart(path=result.path, sha256=result.sha256, body_parts=parts, images=len(train),
+                     epochs=wcfg.epochs)

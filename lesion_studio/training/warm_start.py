@@ -14,12 +14,14 @@ parts (``[all]``: every one), ``warm_start_epochs`` how long to train on them.
 - It is cached in the project (``cache/warm-start/<key>``), keyed by those settings and by the
   training data (images, labels and boxes), so the baseline and every augmentation arm of a seed
   start from one set of weights, trained once, and resumable like any classifier run.
+
+This module holds what a warm start is; ``training/classifier_trainer.py::warm_start`` trains it
+(it needs the trainer, and the trainer needs this, so the training lives there).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,14 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from lesion_studio.classifier.config import ClassifierConfig
 from lesion_studio.errors import LesionStudioError
-from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
 
 if TYPE_CHECKING:
     import torch
-
-    from lesion_studio.store.project import Project
-
-log = logging.getLogger(__name__)
 
 #: The project cache's folder of warm-start models.
 WARM_START_FOLDER = "warm-start"
@@ -77,31 +74,3 @@ def warm_start_config(config: ClassifierConfig) -> ClassifierConfig:
 def warm_start_key(config: ClassifierConfig, data_fingerprint: str) -> str:
     """The cache key of a warm-start model: its training settings and its training data."""
     return hashlib.sha256(f"{config.training_hash()}:{data_fingerprint}".encode()).hexdigest()[:16]
-
-
-def warm_start(project: Project, config: ClassifierConfig, *, include_excluded: bool = False,
-               progress: ProgressCallback = no_progress, cancel: CancelToken | None = None,
-               cache_dir: Path | None = None) -> WarmStart:
-    """The warm-start weights ``config`` asks for: trained now, resumed, or read from the cache."""
-    from lesion_studio.classifier.data import training_set
-    from lesion_studio.classifier.preprocess import PreparedCache
-    from lesion_studio.training.classifier_trainer import ClassifierTrainer, data_fingerprint
-
-    if not config.warm_start_parts:
-        raise LesionStudioError("This classifier asks for no warm start (classifier.warm_start_parts is empty).")
-    parts = config.warm_start_body_parts
-    wcfg = warm_start_config(config)
-    cache = PreparedCache(wcfg.preprocessing, cache_dir if cache_dir is not None
-                          else project.subfolder("cache") / "classifier")
-    train = training_set(project, cache, parts, include_excluded=include_excluded, progress=progress,
-                         masks=wcfg.head == "image+map")
-    out = project.subfolder("cache") / WARM_START_FOLDER / warm_start_key(wcfg, data_fingerprint(train))
-    what = ", ".join(parts) if parts else "every body part"
-    log.info("warm start: %d training images of %s, %d epochs (%s)", len(train), what, wcfg.epochs, out)
-    progress(ProgressEvent("warm start", 0, 1, f"pretraining on {len(train)} images of {what}"))
-    trainer = ClassifierTrainer(wcfg, train, None, out, progress=progress, cancel=cancel,
-                                metadata={"name": f"warm start ({what})", "body_parts": parts or []})
-    result = trainer.fit(resume=True)
-    progress(ProgressEvent("warm start", 1, 1, f"pretrained on {len(train)} images of {what}"))
-    return WarmStart(path=result.path, sha256=result.sha256, body_parts=parts, images=len(train),
-                     epochs=wcfg.epochs)
