@@ -481,6 +481,11 @@ def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.contiguous() for k, v in model.state_dict().items()}
 
 
+def _prepared_dir(project: Project, cache_dir: Path | None) -> Path:
+    """The prepared-image cache a training run reads: the given one, else the project's."""
+    return cache_dir if cache_dir is not None else project.subfolder("cache") / "classifier"
+
+
 def train_classifier(
     project: Project, config: ClassifierConfig, *, name: str, out_dir: str | Path | None = None,
     body_parts: list[str] | None = None, include_excluded: bool = False, synthetic: Any = (),
@@ -499,7 +504,7 @@ def train_classifier(
 
     out = Path(out_dir) if out_dir else layout.classifier_dir(project.folder, name)  # checks the name first
     prep = config.preprocessing
-    prepared_dir = cache_dir if cache_dir is not None else project.subfolder("cache") / "classifier"
+    prepared_dir = _prepared_dir(project, cache_dir)
     cache = PreparedCache(prep, prepared_dir)
     masks = config.head == "image+map"
     train = training_set(project, cache, body_parts, include_excluded=include_excluded, synthetic=synthetic,
@@ -552,8 +557,7 @@ def warm_start(project: Project, config: ClassifierConfig, *, include_excluded: 
         raise LesionStudioError("This classifier asks for no warm start (classifier.warm_start_parts is empty).")
     parts = config.warm_start_body_parts
     wcfg = warm_start_config(config)
-    cache = PreparedCache(wcfg.preprocessing, cache_dir if cache_dir is not None
-                          else project.subfolder("cache") / "classifier")
+    cache = PreparedCache(wcfg.preprocessing, _prepared_dir(project, cache_dir))
     train = training_set(project, cache, parts, include_excluded=include_excluded, progress=progress,
                          masks=wcfg.head == "image+map")
     out = project.subfolder("cache") / WARM_START_FOLDER / warm_start_key(wcfg, data_fingerprint(train))
