@@ -6,15 +6,15 @@ return, and from a resumed start to its first training iteration.
 The job runs the core's ``run_training`` on a worker thread with a ``CancelToken``, as the GUI's job
 queue does. The pause is timed from ``cancel()`` to the thread's return (the checkpoint, the weights
 and the registry row; no ONNX export: that is deferred to the first use), wall and process CPU time.
-The second start is a ``resume`` of the paused run: the time to its first training iteration holds
-opening the project, reading the cached patch set, building the networks and loading the
-checkpoint. The first start (patch preparation from the images, cached per project and settings
+The second start is a ``resume`` of the paused run: the issue's target is its patch preparation
+(opening the project and reading the cached patch set); the time to its first training iteration,
+which adds building the networks, loading the checkpoint and one iteration, is reported beside it. The first start (patch preparation from the images, cached per project and settings
 by ``patches/set_cache.py``) is reported too; it is cold only the first time a project meets these
 settings.
 
 Without ``--project`` the run is on a fresh demo project in a temporary folder. With ``--project``
 the benchmark registers a GAN named ``bench-pause-<pid>`` there and removes it (row and folder) at
-the end. Prints JSON; targets: pause ≤ 5 s, second start's preparation ≤ 5 s.
+the end. Prints JSON; targets: pause ≤ 5 s, second start's patch preparation ≤ 5 s.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class _TimedJob:
         self.request, self.folder, self.after = request, folder, after
         self.cancel = CancelToken()
         self.started = time.perf_counter()
-        self.first_patch_event: float | None = None
+        self.patches_ready: float | None = None
         self.first_iteration: float | None = None
         self.iterations = 0
         self.reached = threading.Event()
@@ -51,8 +51,8 @@ class _TimedJob:
 
     def _progress(self, event: Any) -> None:
         now = time.perf_counter()
-        if event.stage == "patches" and self.first_patch_event is None:
-            self.first_patch_event = now
+        if event.stage == "patches" and event.total and event.done >= event.total:
+            self.patches_ready = now  # the patch set is prepared (or read from its cache)
         if event.stage == "train-gan":
             if self.first_iteration is None:
                 self.first_iteration = now
@@ -90,6 +90,9 @@ class _TimedJob:
     def to_first_iteration(self) -> float | None:
         return None if self.first_iteration is None else round(self.first_iteration - self.started, 3)
 
+    def to_patches_ready(self) -> float | None:
+        return None if self.patches_ready is None else round(self.patches_ready - self.started, 3)
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -123,16 +126,16 @@ def main(argv: list[str] | None = None) -> int:
         first = _TimedJob(request, folder, after)
         result["first"] = first.pause(args.timeout)
         result["first_start_to_iteration_s"] = first.to_first_iteration()
+        result["first_start_patches_s"] = first.to_patches_ready()
         gan = model_folder(folder, "unit", name)
         result["onnx_files_after_pause"] = sorted(f.name for f in gan.glob("*.onnx"))
         second = _TimedJob(replace(request, resume=True), folder, after)
         result["second"] = second.pause(args.timeout)
         result["second_start_to_iteration_s"] = second.to_first_iteration()
-        result["second_start_to_patches_s"] = None if second.first_patch_event is None else round(
-            second.first_patch_event - second.started, 3)
+        result["second_start_patches_s"] = second.to_patches_ready()
         result["targets"] = {"pause_s": 5.0, "second_start_s": 5.0}
         result["met"] = {"pause": max(result["first"]["pause_wall_s"], result["second"]["pause_wall_s"]) <= 5.0,
-                         "second_start": (result["second_start_to_iteration_s"] or 1e9) <= 5.0}
+                         "second_start": (result["second_start_patches_s"] or 1e9) <= 5.0}
         result["load_average"] = os.getloadavg()
     finally:
         with Project.open(folder) as project:

@@ -241,6 +241,23 @@ def test_non_finite_weights_are_never_saved_nor_resumed(tmp_path: Path, caplog: 
     assert "not finite" in caplog.text
 
 
+def test_the_finiteness_check_names_exactly_the_tensors_with_nan_or_infinity() -> None:
+    """The check sums each tensor in float64 instead of masking it: the cases a sum could get wrong."""
+    big = torch.finfo(torch.float64).max
+    tensors = {
+        "fine": torch.randn(32, 32),
+        "fine_bf16": torch.randn(8, 8).to(torch.bfloat16),
+        "fp32_extremes": torch.full((1000,), torch.finfo(torch.float32).max),  # float32 sum overflows
+        "fp64_overflowing_sum": torch.tensor([big, big], dtype=torch.float64),  # finite, sum is inf
+        "inf_and_minus_inf": torch.tensor([1.0, float("inf"), float("-inf")]),  # sum is NaN
+        "nan_fp16": torch.tensor([0.5, float("nan")], dtype=torch.float16),
+        "inf_fp64": torch.tensor([big, float("inf")], dtype=torch.float64),
+        "ints": torch.arange(4),
+        "empty": torch.zeros(0),
+    }
+    assert checkpoint.non_finite_tensors(tensors) == ["inf_and_minus_inf", "inf_fp64", "nan_fp16"]
+
+
 def test_a_checkpoint_missing_an_expected_key_falls_back_or_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "checkpoint.safetensors"
     checkpoint.save_checkpoint(path, {"model": {"w": torch.ones(2)}}, {"iteration": 1}, keep_previous=True)
