@@ -109,3 +109,29 @@ def test_at_1280x800_no_control_is_cut(qtbot, layouts, themed, mode: str) -> Non
         assert clipped_controls([dock, *bars]) == [], dock.objectName()
     assist = window.status_fields["assist"]
     assert "unreviewed" in assist.text() and assist.toolTip() == assist.text()
+
+
+def test_at_1280x800_the_classifier_training_form_is_not_cut(qtbot, layouts, themed) -> None:  # noqa: ANN001
+    """The classifier's form (input size, synthetic samples, the warm start and its epochs box)
+    fits the Training dock of a 1280×800 window, uncut."""
+    from lesion_studio.classifier.config import preset
+    from lesion_studio.training.estimates import ClassifierRates
+
+    ClassifierRates(prefs.app_settings().value, prefs.set_value).store_probe(preset("cpu"), "cpu", 100.0)  # no probe job
+    window = layouts
+    window.set_layout_mode(RESEARCH)
+    panel = window.panels["training"]
+    panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("drn"))
+    panel.warm_start.check.setChecked(True)
+    _settle(qtbot, window, (1280, 800))
+    dock = window.docks["training"]
+    dock.raise_()
+    for _ in range(3):
+        QApplication.processEvents()
+    try:
+        spin = panel.warm_start.epochs_spin
+        assert panel.warm_start.check.isVisible() and spin.isVisible() and panel.synthetic_check.isVisible()
+        assert clipped_controls([dock]) == []
+        assert spin.width() >= spin.sizeHint().width() and spin.text() == "6 epochs"
+    finally:
+        prefs.app_settings().remove("training")

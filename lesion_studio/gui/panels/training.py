@@ -10,7 +10,9 @@ same core.
 "Pause" is honest about what it is: the trainers stop at the next iteration (GAN) or batch
 (classifier) and keep a checkpoint; the job list says "paused". **Resume** continues a paused run
 chosen from the list (read from the checkpoints on disk, so it survives a restart) with *its own*
-settings, never the form's.
+settings, never the form's (a classifier's warm start included: "Pretrain on every body part
+first" trains it on every body part's training images before the chosen ones,
+:mod:`lesion_studio.training.warm_start`).
 
 torch is imported only inside the job (a worker thread), never when the panel is built.
 """
@@ -54,6 +56,7 @@ from lesion_studio.gui.panels.training_widgets import (
     JobsBox,
     PausedRunsCombo,
     RateProbe,
+    WarmStartChoice,
 )
 from lesion_studio.jobs import ProgressEvent
 from lesion_studio.training.runs import TrainingRequest, folder_bytes, model_folder, run_training
@@ -77,6 +80,7 @@ class TrainingPanel(QWidget):
         self.job: Job | None = None  # the job the plots show
         self.request: TrainingRequest | None = None  # ... and its settings
         self._rate = tp.RateMeter()
+        self._warming = False  # the shown classifier job is in its warm start
         self._pending: TrainingRequest | None = None  # waiting for the GPU probe
         self._requests: dict[int, TrainingRequest] = {}  # job id → settings, for this panel's jobs
         self._name_edited = False
@@ -134,6 +138,8 @@ class TrainingPanel(QWidget):
         self.synthetic_check = QCheckBox("Add accepted synthetic samples")
         self.synthetic_check.setToolTip("Augmented training: vetted synthetic lesions (gallery 'accept', synthesis panel 'Keep') "
                                         "made from training images join the training set as lesions")
+        self.warm_start = WarmStartChoice(self)
+        self.warm_start.changed.connect(self.update_estimate)
         self.estimate_label = QLabel("")
         self.estimate_label.setObjectName("training_estimate")
         self.estimate_label.setWordWrap(True)
@@ -147,7 +153,7 @@ class TrainingPanel(QWidget):
         for label, widget in (("Train", self.kind_combo), ("Body parts", self.parts_list),
                               (self.split_label, self.split_combo), ("Preset", self.preset_combo),
                               (self.length_label, self.length_spin), (self.input_label, self.input_spin),
-                              ("", self.synthetic_check), ("Device", self.device_combo),
+                              ("", self.synthetic_check), *self.warm_start.rows(), ("Device", self.device_combo),
                               ("Model name", self.name_edit), ("Estimate", self.estimate_label),
                               ("Paused runs", self.paused_combo)):
             form.addRow(label, widget)
@@ -219,6 +225,7 @@ class TrainingPanel(QWidget):
         self.length_label.setText("Iterations" if unit else "Epochs")
         for widget in (self.input_label, self.input_spin, self.synthetic_check):
             widget.setVisible(not unit)
+        self.warm_start.set_visible(not unit)
         self._preset_changed()
 
     def lane(self) -> str:
@@ -292,6 +299,8 @@ class TrainingPanel(QWidget):
         if run.input_size:
             self.input_spin.setValue(int(run.input_size))
         self.parts_list.set_checked(list(run.body_parts))
+        if run.kind == "drn":
+            self.warm_start.show_config(run.config)
         self._name_edited = True
         self.name_edit.setText(run.name)
 
@@ -317,6 +326,8 @@ class TrainingPanel(QWidget):
             splits=tp.UNIT_SPLITS.get(self.split_combo.currentText(), ("train", "unassigned")),
             device=str(self.device_combo.currentData()), input_size=None if unit else self.input_spin.value(),
             resume=resume, with_accepted_synthetic=not unit and self.synthetic_check.isChecked(),
+            warm_start_parts=() if unit else self.warm_start.parts(),
+            warm_start_epochs=None if unit or not self.warm_start.parts() else self.warm_start.epochs(),
             overrides=dict(self.overrides))
 
     # ------------------------------------------------------------------ devices
@@ -411,7 +422,7 @@ class TrainingPanel(QWidget):
             return
         request = self._requests[job.id]
         self.job, self.request = job, request
-        self._rate = tp.RateMeter()
+        self._rate, self._warming = tp.RateMeter(), False
         job.progressed.connect(self._progressed)
         for plot in (self.loss_plot, self.auc_plot, self.quality_plot):
             plot.clear_curves()
@@ -432,7 +443,9 @@ class TrainingPanel(QWidget):
     def _progressed(self, event: ProgressEvent) -> None:
         if self.sender() is not self.job:
             return
-        update = tp.progress_update(event)
+        update = tp.progress_update(event, self._warming)
+        if update.warm_start is not None:
+            self._warming = update.warm_start
         if update.measures_rate:
             self._rate.step(event.done)
         if update.bar is not None:
