@@ -147,7 +147,7 @@ def test_a_tiny_run_from_the_panel_trains_with_the_warm_start(qtbot, window) -> 
     assert meta["warm_start"]["body_parts"] == ["all"] and meta["warm_start"]["epochs"] == 1
     assert meta["warm_start"]["images"] == len(split_records(project, "train", None))
     assert list((project.folder / "cache" / "warm-start").iterdir())  # cached for later runs
-    assert len(panel.loss_plot.points("warm-start loss")) > 0 and len(panel.loss_plot.points("train loss")) > 0
-    assert list(panel.auc_plot.points("val AUC")[:, 0]) == [1]  # the run's epoch only
+    assert len(panel.tabs.loss_plot.points("warm-start loss")) > 0 and len(panel.tabs.loss_plot.points("train loss")) > 0
+    assert list(panel.tabs.auc_plot.points("val AUC")[:, 0]) == [1]  # the run's epoch only
     assert not panel._warming
 

@@ -4,8 +4,9 @@ Layout and wiring only. The work is the core's (:mod:`lesion_studio.training.run
 the trainers, the paused runs read from their checkpoints, the histories), submitted as a job to
 the window's :class:`~lesion_studio.gui.job_queue.JobQueue` (one heavy job per device; others
 wait). What the form proposes and what each progress event or outcome shows is decided without Qt
-in :mod:`lesion_studio.gui.panels.training_presenter`. The CLI's ``runs`` and ``resume`` use the
-same core.
+in :mod:`lesion_studio.gui.panels.training_presenter`; the plot tabs that draw it are
+:mod:`lesion_studio.gui.panels.training_plots`. The CLI's ``runs`` and ``resume`` use the same
+core.
 
 "Pause" is honest about what it is: the trainers stop at the next iteration (GAN) or batch
 (classifier) and keep a checkpoint; the job list says "paused". **Resume** continues a paused run
@@ -35,7 +36,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -48,8 +48,7 @@ from lesion_studio.gui.elided import ElidedComboBox
 from lesion_studio.gui.job_queue import Job, JobQueue, JobState
 from lesion_studio.gui.panels import report
 from lesion_studio.gui.panels import training_presenter as tp
-from lesion_studio.gui.panels.loss_plot import CurvePlot
-from lesion_studio.gui.panels.sample_grid import SampleGrid
+from lesion_studio.gui.panels.training_plots import TrainingPlots
 from lesion_studio.gui.panels.training_widgets import (
     BodyPartsList,
     DeviceCombo,
@@ -95,7 +94,8 @@ class TrainingPanel(QWidget):
         layout.addLayout(self._build_buttons())
         layout.addLayout(self._build_progress())
         layout.addWidget(self.status_label)
-        layout.addWidget(self._build_plots(), 1)
+        self.tabs = TrainingPlots()
+        layout.addWidget(self.tabs, 1)
         self.jobs = JobsBox(self.queue)
         layout.addWidget(self.jobs)
         self._update_buttons()
@@ -188,20 +188,6 @@ class TrainingPanel(QWidget):
         bar.addWidget(self.progress, 1)
         bar.addWidget(self.eta_label)
         return bar
-
-    def _build_plots(self) -> QTabWidget:
-        self.loss_plot = CurvePlot("Losses", "iteration", "loss")
-        self.auc_plot = CurvePlot("Validation AUC", "epoch", "AUC", symbols=True, y_range=(0.0, 1.0))
-        self.sample_grid = SampleGrid()
-        self.quality_plot = CurvePlot("Generator quality (validation windows, every checkpoint)", "iteration",
-                                      "fraction", symbols=True)
-        self.quality_plot.setToolTip(tp.QUALITY_TIP)
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.loss_plot, "Losses")
-        self.tabs.addTab(self.sample_grid, "Samples")
-        self.tabs.addTab(self.quality_plot, "Quality")
-        self.tabs.addTab(self.auc_plot, "Validation AUC")
-        return self.tabs
 
     # ------------------------------------------------------------------ form logic
     @property
@@ -424,16 +410,7 @@ class TrainingPanel(QWidget):
         self.job, self.request = job, request
         self._rate, self._warming = tp.RateMeter(), False
         job.progressed.connect(self._progressed)
-        for plot in (self.loss_plot, self.auc_plot, self.quality_plot):
-            plot.clear_curves()
-        self.sample_grid.clear()
-        unit = request.kind == "unit"
-        self.loss_plot.setLabel("bottom", "iteration" if unit else "step")
-        self.tabs.setCurrentWidget(self.loss_plot if unit else self.auc_plot)
-        if request.resume:
-            (self.loss_plot if unit else self.auc_plot).extend(tp.previous_history(self.folder, request))
-            if unit:
-                self.quality_plot.extend(tp.previous_quality(self.folder, request))
+        self.tabs.show_run(request, self.folder)
         self.progress.setRange(0, 0)  # busy until the trainer reports a total
         self.progress.setFormat(f"{job.title}: preparing data…")
         self.eta_label.setText("")
@@ -454,16 +431,7 @@ class TrainingPanel(QWidget):
             self.progress.setValue(min(update.bar))
         if update.eta is not None:
             self.eta_label.setText(update.eta)
-        if update.losses is not None:
-            self.loss_plot.add(event.done, update.losses)
-        if update.samples is not None:
-            self.sample_grid.set_samples(update.samples, update.sample_iteration)
-        if update.quality is not None:
-            self.quality_plot.add(event.done, update.quality)
-            self.quality_plot.flush()
-        if update.auc is not None:
-            self.auc_plot.add(update.auc[0], {"val AUC": update.auc[1]})
-            self.auc_plot.flush()
+        self.tabs.show_update(event.done, update)
         self.status_label.setText(update.status)
 
     def _job_finished(self, _state: str) -> None:
@@ -486,7 +454,7 @@ class TrainingPanel(QWidget):
                 self.progress.setValue(self.progress.maximum())
             elif self.progress.maximum() == 0:
                 self.progress.setRange(0, 1)
-            self.loss_plot.flush()
+            self.tabs.loss_plot.flush()
         self._update_buttons()
 
     def _message(self, text: str, level: str) -> None:
