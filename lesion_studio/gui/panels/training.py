@@ -149,14 +149,20 @@ class TrainingPanel(QWidget):
         self.paused_combo.currentIndexChanged.connect(lambda _i: self._paused_chosen())
         self.split_label, self.length_label, self.input_label = QLabel("Data split"), QLabel("Iterations"), \
             QLabel("Input size")
+        # The dock may be as narrow as its 300 px minimum (a saved layout, a 1280 px window): a tick
+        # box spans the form's width, and a field wider than its row moves under its label.
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         for label, widget in (("Train", self.kind_combo), ("Body parts", self.parts_list),
                               (self.split_label, self.split_combo), ("Preset", self.preset_combo),
                               (self.length_label, self.length_spin), (self.input_label, self.input_spin),
                               ("", self.synthetic_check), *self.warm_start.rows(), ("Device", self.device_combo),
                               ("Model name", self.name_edit), ("Estimate", self.estimate_label),
                               ("Paused runs", self.paused_combo)):
-            form.addRow(label, widget)
+            if label == "":
+                form.addRow(widget)
+            else:
+                form.addRow(label, widget)
         return form
 
     def _build_buttons(self) -> QHBoxLayout:

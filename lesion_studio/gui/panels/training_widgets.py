@@ -143,8 +143,9 @@ class WarmStartChoice(QObject):
     """The classifier's warm start: pretrain on every body part's training images for a number of
     epochs first (``classifier.warm_start_parts: [all]``), then train on the chosen body parts.
 
-    Two form rows, not one: a tick box and its epochs side by side are wider than the field column
-    of the Training dock in a 1280 px window."""
+    Two form rows, not one: the tick box on a row of its own that spans the form (with its epochs
+    box beside it, or in the field column, it is wider than the Training dock at its 300 px
+    minimum), then the epochs under a label."""
 
     changed = Signal()
 
@@ -170,7 +171,7 @@ class WarmStartChoice(QObject):
         self.epochs_spin.valueChanged.connect(lambda _v: self.changed.emit())
 
     def rows(self) -> tuple[tuple[QLabel | str, QWidget], ...]:
-        """(label, field) rows for a form."""
+        """(label, field) rows for the Training form (label "": a row that spans the form)."""
         return ("", self.check), (self.label, self.epochs_spin)
 
     def set_visible(self, visible: bool) -> None:
