@@ -23,6 +23,23 @@ def test_workload_counts_the_runs_images_without_decoding(demo_project, monkeypa
     assert estimates.images_per_s_from_run(work, seconds / 5) == pytest.approx(10.0)  # the inverse
 
 
+def test_a_warm_start_adds_its_training_images_times_its_epochs(demo_project) -> None:  # noqa: ANN001
+    cfg = preset("tiny", epochs=5)
+    plain = estimates.classifier_workload(demo_project, cfg, ["femur"])
+    assert (plain.warm_start_images, plain.warm_start_epochs) == (0, 0)
+    warm = estimates.classifier_workload(demo_project, preset("tiny", epochs=5, warm_start_parts=["all"],
+                                                              warm_start_epochs=3), ["femur"])
+    every = len(split_records(demo_project, "train"))
+    assert (warm.train_images, warm.val_images) == (plain.train_images, plain.val_images)  # the run itself
+    assert (warm.warm_start_images, warm.warm_start_epochs) == (every, 3) and every > plain.train_images
+    assert estimates.classifier_seconds(warm, 10.0) - estimates.classifier_seconds(plain, 10.0) == \
+        pytest.approx(every * 3 / 10.0)
+    parts = estimates.classifier_workload(demo_project, preset("tiny", warm_start_parts=["tibia", "femur"]), ["femur"])
+    assert parts.warm_start_images == len(split_records(demo_project, "train", ["tibia", "femur"])) < every
+    # a run's rate is over its own epochs: the warm start's are not in its seconds per epoch
+    assert estimates.images_per_s_from_run(warm, 2.0) == estimates.images_per_s_from_run(plain, 2.0)
+
+
 def test_rates_are_kept_per_network_size_and_device_and_a_run_says_so() -> None:
     store: dict[str, object] = {}
     rates = estimates.ClassifierRates(store.get, store.__setitem__)

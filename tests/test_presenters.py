@@ -72,6 +72,30 @@ def test_progress_events_route_to_bar_curves_and_status() -> None:
     assert prep.bar is None and prep.status == "Preparing: patches 3" and prep.losses is None
 
 
+def test_a_warm_start_is_shown_as_such_and_not_timed_as_the_runs_epochs() -> None:
+    """Between the ``warm start`` events a classifier's steps and epochs are the warm start's: own
+    loss curve, no validation AUC, no rate; after it the run's events route as before."""
+    from lesion_studio.gui.panels import training_presenter as tp
+
+    began = tp.progress_update(ProgressEvent("warm start", 0, 1, "pretraining on 60 images of every body part"))
+    assert began.warm_start is True and began.status.startswith("Warm start: pretraining on 60 images")
+    step = tp.progress_update(ProgressEvent("training classifier", 2, 8, "epoch 1/2 loss 0.700", eta_s=30.0,
+                                            data={"loss": 0.7}), warming=True)
+    assert step.losses == {tp.WARM_START_LOSS: 0.7} and step.bar == (2, 8) and not step.measures_rate
+    assert step.status == "Warm start: epoch 1/2 loss 0.700" and step.eta == "warm start: 30 s left"
+    epoch = tp.progress_update(ProgressEvent("classifier epoch", 1, 2, "loss 0.700", data={"epoch": 1, "loss": 0.7}),
+                               warming=True)
+    assert epoch.auc is None and not epoch.measures_rate and epoch.status == "Warm start epoch 1/2: loss 0.700"
+    assert epoch.warm_start is None  # still warming
+    ended = tp.progress_update(ProgressEvent("warm start", 1, 1, "pretrained on 60 images of every body part"),
+                               warming=True)
+    assert ended.warm_start is False and "training on the chosen body parts" in ended.status
+    run = tp.progress_update(ProgressEvent("classifier epoch", 1, 3, "loss 0.6", data={"epoch": 1, "val_auc": 0.7}))
+    assert run.auc == (1, 0.7) and run.measures_rate
+    assert tp.progress_update(ProgressEvent("training classifier", 1, 4, "", data={"loss": 0.6})).losses == \
+        {"train loss": 0.6}
+
+
 def test_outcomes_say_what_happened() -> None:
     from lesion_studio.gui.panels import training_presenter as tp
 
@@ -113,6 +137,39 @@ def test_paused_runs_are_read_from_checkpoints_and_resume_as_set_up(tmp_path: Pa
     assert request.overrides == {"sample_every": 7, "cpu_threads": 1, "assess": False, "checkpoint_every": 2}
     history = previous_history(tmp_path, request)
     assert [x for x, _ in history] == [1, 2, 3] and history[0][1] == {"recon": 1.0}  # the total is not drawn
+
+
+def test_the_request_without_a_warm_start_keeps_the_classifier_default() -> None:
+    """A request's warm start reaches the config; overrides (experts, tests) still win."""
+    from dataclasses import replace
+
+    from lesion_studio.classifier.config import WARM_START_EPOCHS, preset
+
+    plain = TrainingRequest("drn", "c", "tiny", 2).classifier_config()
+    assert plain.warm_start_parts == [] and plain.training_hash() == preset("tiny", epochs=2).training_hash()
+    warm = TrainingRequest("drn", "c", "tiny", 2, warm_start_parts=("all",))
+    assert (warm.classifier_config().warm_start_parts, warm.classifier_config().warm_start_epochs) == \
+        (["all"], WARM_START_EPOCHS)
+    assert replace(warm, warm_start_epochs=3).classifier_config().warm_start_epochs == 3
+    assert replace(warm, warm_start_epochs=3).classifier_config().training_hash() != plain.training_hash()
+    assert replace(warm, overrides={"warm_start_epochs": 9}).classifier_config().warm_start_epochs == 9
+
+
+def test_a_paused_classifier_resumes_with_the_warm_start_of_its_checkpoint(tmp_path: Path) -> None:
+    from lesion_studio.classifier.config import preset
+    from lesion_studio.config import to_dict
+    from lesion_studio.models import layout
+
+    folder = layout.classifier_dir(tmp_path, "warm")
+    folder.mkdir(parents=True)
+    saved = to_dict(preset("tiny", epochs=4, warm_start_parts=["all"], warm_start_epochs=2))
+    layout.sidecar_path(folder / layout.LAST).write_text(json.dumps({"epoch": 1, "body_parts": ["femur"],
+                                                                     "config": saved}))
+    (run,) = resumable_runs(tmp_path)
+    request = run.request()
+    assert (request.resume, request.warm_start_parts, request.warm_start_epochs) == (True, ("all",), 2)
+    cfg = request.classifier_config()
+    assert (cfg.warm_start_parts, cfg.warm_start_epochs, cfg.epochs) == (["all"], 2, 4)
 
 
 def test_training_requests_refuse_names_that_are_no_folder() -> None:

@@ -20,6 +20,8 @@ from lesion_studio.models.specs import DRN_ARCHS
 #: The DRN variants ``models.drn.build_drn`` can build (paper: DRN-C-26; D-22 and the tiny ones
 #: are cheaper members of the same family for CPUs and tests), named once in ``models/specs.py``.
 DRN_ARCHITECTURES = DRN_ARCHS
+#: Epochs of a warm start unless a config says otherwise (``warm_start_epochs``).
+WARM_START_EPOCHS = 6
 
 
 @dataclass
@@ -75,7 +77,7 @@ class ClassifierConfig:
     #: test stay held out), and the warm-start model is cached in the project, shared by every
     #: seed-equal run that asks for it (the baseline and every augmentation arm start alike).
     warm_start_parts: list[str] = field(default_factory=list)
-    warm_start_epochs: int = 6
+    warm_start_epochs: int = WARM_START_EPOCHS
     device: str = "auto"
     amp: bool = True
     seed: int = 0

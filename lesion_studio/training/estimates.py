@@ -11,9 +11,10 @@ step for one architecture, input size and device:
   real trainer on random images of the right size, warm-up step left out.
 
 :func:`classifier_workload` counts what the run will process (training images, validation images,
-epochs) from the project's database, without decoding anything; :func:`classifier_seconds` turns
-workload and rate into seconds. Image preparation (decoding into the classifier's cache, once per
-input size) is not in the figure.
+epochs, and a warm start's training images and epochs) from the project's database, without
+decoding anything; :func:`classifier_seconds` turns workload and rate into seconds. Image
+preparation (decoding into the classifier's cache, once per input size) is not in the figure, and
+a warm start is counted as trained even when the project already caches it.
 """
 
 from __future__ import annotations
@@ -48,10 +49,19 @@ class ClassifierWorkload:
     val_images: int
     epochs: int
     tta_passes: int = 1  # validation passes per image (2 with hflip test-time augmentation)
+    #: A warm start first (``classifier.warm_start_parts``): its training images and epochs. It
+    #: trains with the run's own network and size and validates nothing, so its images are plain
+    #: training draws at the run's rate.
+    warm_start_images: int = 0
+    warm_start_epochs: int = 0
 
     def images_per_epoch(self) -> float:
         """Training-step equivalents per epoch: every training image once, validation forward only."""
         return self.train_images + self.val_images * self.tta_passes * FORWARD_SHARE
+
+    def total_images(self) -> float:
+        """Training-step equivalents of the whole run, the warm start included."""
+        return self.epochs * self.images_per_epoch() + self.warm_start_images * self.warm_start_epochs
 
 
 def rate_key(arch: str, input_size: int, lane: str) -> str:
@@ -61,7 +71,8 @@ def rate_key(arch: str, input_size: int, lane: str) -> str:
 
 def classifier_workload(project: Project, config: Any, body_parts: list[str] | None = None, *,
                         with_accepted_synthetic: bool = False) -> ClassifierWorkload:
-    """The training and validation images a run of ``config`` would use (database only, no decoding)."""
+    """The training and validation images a run of ``config`` would use, and its warm start's
+    training images (database only, no decoding)."""
     from lesion_studio.classifier.data import accepted_training_samples, split_records
 
     parts = body_parts or None
@@ -69,16 +80,22 @@ def classifier_workload(project: Project, config: Any, body_parts: list[str] | N
     if with_accepted_synthetic:
         train += len(accepted_training_samples(project, parts)[0])
     val = len(split_records(project, "val", parts))
-    return ClassifierWorkload(train, val, int(config.epochs), 2 if config.tta == "hflip" else 1)
+    warm_images = warm_epochs = 0
+    if config.warm_start_parts:
+        warm_images = len(split_records(project, "train", config.warm_start_body_parts))
+        warm_epochs = int(config.warm_start_epochs)
+    return ClassifierWorkload(train, val, int(config.epochs), 2 if config.tta == "hflip" else 1,
+                              warm_images, warm_epochs)
 
 
 def classifier_seconds(workload: ClassifierWorkload, images_per_s: float) -> float:
-    """Seconds for the whole run at a training rate of ``images_per_s``."""
-    return workload.epochs * workload.images_per_epoch() / images_per_s
+    """Seconds for the whole run, its warm start included, at a training rate of ``images_per_s``."""
+    return workload.total_images() / images_per_s
 
 
 def images_per_s_from_run(workload: ClassifierWorkload, seconds_per_epoch: float) -> float:
-    """The training rate a finished run showed (the inverse of :func:`classifier_seconds`)."""
+    """The training rate a finished run showed over its own epochs (the inverse of
+    :func:`classifier_seconds` without a warm start, whose epochs are not timed)."""
     return workload.images_per_epoch() / seconds_per_epoch
 
 

@@ -50,6 +50,11 @@ class TrainingRequest:
     input_size: int | None = None  # DRN only
     resume: bool = False
     with_accepted_synthetic: bool = False  # DRN only: augmented training with vetted samples
+    #: DRN only: first pretrain on these body parts' training images (``("all",)``: every body
+    #: part) for ``warm_start_epochs`` (None: the classifier's default), then train on
+    #: ``body_parts`` (:mod:`~lesion_studio.training.warm_start`).
+    warm_start_parts: tuple[str, ...] = ()
+    warm_start_epochs: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # further config fields (tests, experts)
     saved_config: dict[str, Any] | None = None  # a resumed classifier: its checkpoint's own config
 
@@ -77,8 +82,12 @@ class TrainingRequest:
 
         if self.resume and self.saved_config is not None:  # exactly the paused run's settings
             return ClassifierConfig.from_dict({**self.saved_config, **self.overrides})
-        extra = {"input_size": self.input_size} if self.input_size else {}
-        return preset(self.preset, epochs=self.length, device=self.device, **extra, **self.overrides)
+        extra: dict[str, Any] = {"input_size": self.input_size} if self.input_size else {}
+        if self.warm_start_parts:
+            extra["warm_start_parts"] = list(self.warm_start_parts)
+            if self.warm_start_epochs is not None:
+                extra["warm_start_epochs"] = self.warm_start_epochs
+        return preset(self.preset, epochs=self.length, device=self.device, **{**extra, **self.overrides})
 
 
 def run_training(request: TrainingRequest, folder: Path, *, progress: ProgressCallback = no_progress,
@@ -173,6 +182,10 @@ class TrainingRun:
         config supplies everything but :data:`~lesion_studio.training.unit_config.RUN_FIELDS`, so
         those come from its checkpoint here; ``overrides`` (tests, experts) win over both."""
         own: dict[str, Any] = {}
+        warm: dict[str, Any] = {}
+        if self.kind == "drn" and self.config.get("warm_start_parts"):  # what its saved config trains with
+            warm = {"warm_start_parts": tuple(self.config["warm_start_parts"]),
+                    "warm_start_epochs": self.config.get("warm_start_epochs")}
         if self.kind == "unit":
             from lesion_studio.training.unit_config import RUN_FIELDS
 
@@ -180,7 +193,7 @@ class TrainingRun:
         return TrainingRequest(kind=self.kind, name=self.name, preset=self.preset, length=self.total,
                                body_parts=self.body_parts, splits=self.splits, device=self.device,
                                input_size=self.input_size, resume=True, overrides={**own, **(overrides or {})},
-                               saved_config=self.config if self.kind == "drn" else None)
+                               saved_config=self.config if self.kind == "drn" else None, **warm)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "state": self.state, "done": self.done, "total": self.total,

@@ -23,18 +23,18 @@ def test_training_panel_draws_quality_per_checkpoint_and_continues_it_on_resume(
     from lesion_studio.training.runs import TrainingRequest
 
     panel = window.panels["training"]
-    assert panel.tabs.indexOf(panel.quality_plot) >= 0
+    assert panel.tabs.indexOf(panel.tabs.quality_plot) >= 0
     panel._progressed(ProgressEvent("train-gan", 40, 100, "", data={"iteration": 40, "losses": {"recon": 1.0},
                                                                     "quality": REPORT}))
     later = {**REPORT, "iteration": 80, "headline": {**REPORT["headline"], "realism_auc": 0.7}}
     panel._progressed(ProgressEvent("train-gan", 80, 100, "", data={"iteration": 80, "losses": {}, "quality": later}))
-    assert panel.quality_plot.points("realism AUC").tolist() == [[40, 0.8], [80, 0.7]]
-    assert panel.quality_plot.points("drift").tolist() == [[40, 0.03], [80, 0.03]]
-    assert panel.quality_plot.points("realism, untouched").tolist() == []  # older reports: no floor drawn
+    assert panel.tabs.quality_plot.points("realism AUC").tolist() == [[40, 0.8], [80, 0.7]]
+    assert panel.tabs.quality_plot.points("drift").tolist() == [[40, 0.03], [80, 0.03]]
+    assert panel.tabs.quality_plot.points("realism, untouched").tolist() == []  # older reports: no floor drawn
     floored = {**later, "iteration": 120, "realism": {"auc": 0.7, "untouched_auc": 0.74}}
     panel._progressed(ProgressEvent("train-gan", 120, 100, "", data={"iteration": 120, "losses": {},
                                                                      "quality": floored}))
-    assert panel.quality_plot.points("realism, untouched").tolist() == [[120, 0.74]]
+    assert panel.tabs.quality_plot.points("realism, untouched").tolist() == [[120, 0.74]]
     # a resumed run reads what the trainer kept in quality_history.json
     (tmp_path / "models" / "g").mkdir(parents=True)
     (tmp_path / "models" / "g" / "quality_history.json").write_text(json.dumps([REPORT, later]))

@@ -6,7 +6,7 @@ is cut, in either layout."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QToolBar
 
 from lesion_studio.gui import settings as prefs
@@ -109,3 +109,37 @@ def test_at_1280x800_no_control_is_cut(qtbot, layouts, themed, mode: str) -> Non
         assert clipped_controls([dock, *bars]) == [], dock.objectName()
     assist = window.status_fields["assist"]
     assert "unreviewed" in assist.text() and assist.toolTip() == assist.text()
+
+
+@pytest.mark.parametrize("narrowest", [False, True], ids=["default-width", "narrowest"])
+def test_at_1280x800_the_classifier_training_form_is_not_cut(qtbot, layouts, themed, narrowest: bool) -> None:  # noqa: ANN001
+    """The classifier's form (input size, synthetic samples, the warm start and its epochs box)
+    fits the Training dock of a 1280×800 window, uncut: at its default width and at its 300 px
+    minimum, where a layout saved earlier (by the user, or by an earlier test: the settings live
+    for the whole session) may have left it."""
+    from lesion_studio.classifier.config import preset
+    from lesion_studio.training.estimates import ClassifierRates
+
+    ClassifierRates(prefs.app_settings().value, prefs.set_value).store_probe(preset("cpu"), "cpu", 100.0)  # no probe job
+    window = layouts
+    window.set_layout_mode(RESEARCH)
+    window.reset_layout()  # the default widths, whatever layout an earlier test saved
+    panel = window.panels["training"]
+    panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("drn"))
+    panel.warm_start.check.setChecked(True)
+    _settle(qtbot, window, (1280, 800))
+    dock = window.docks["training"]
+    dock.raise_()
+    if narrowest:
+        window.resizeDocks([dock], [1], Qt.Orientation.Horizontal)  # Qt stops it at its minimum
+        qtbot.waitUntil(lambda: dock.width() == dock.minimumWidth())
+    for _ in range(3):
+        QApplication.processEvents()
+    try:
+        assert (dock.width() == 300) if narrowest else (dock.width() > 300)
+        spin = panel.warm_start.epochs_spin
+        assert panel.warm_start.check.isVisible() and spin.isVisible() and panel.synthetic_check.isVisible()
+        assert clipped_controls([dock]) == []
+        assert spin.width() >= spin.sizeHint().width() and spin.text() == "6 epochs"
+    finally:
+        prefs.app_settings().remove("training")

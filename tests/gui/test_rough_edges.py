@@ -86,14 +86,14 @@ def test_plots_are_tall_start_at_zero_to_one_and_never_share_a_colour(qtbot, win
     for i in (1, 2, 3):
         panel._progressed(ProgressEvent("train-gan", i, 10, "", data={"losses": losses, "iteration": i,
                                                                         "quality": report}))
-    panel.loss_plot.flush()
-    qtbot.waitUntil(lambda: panel.loss_plot.plotItem.vb.height() > 0, timeout=5_000)
-    assert panel.loss_plot.plotItem.vb.height() >= 120  # it was about 40 px under its legend
-    for plot, names in ((panel.loss_plot, set(losses) - {"total"}), (panel.quality_plot, set(quality_point(report)))):
+    panel.tabs.loss_plot.flush()
+    qtbot.waitUntil(lambda: panel.tabs.loss_plot.plotItem.vb.height() > 0, timeout=5_000)
+    assert panel.tabs.loss_plot.plotItem.vb.height() >= 120  # it was about 40 px under its legend
+    for plot, names in ((panel.tabs.loss_plot, set(losses) - {"total"}), (panel.tabs.quality_plot, set(quality_point(report)))):
         assert set(plot.colours) == names
         assert len(set(plot.colours.values())) == len(names), plot.colours
-    panel.loss_plot.clear_curves()
-    assert panel.loss_plot.plotItem.vb.viewRange()[1] == [0.0, 1.0]
+    panel.tabs.loss_plot.clear_curves()
+    assert panel.tabs.loss_plot.plotItem.vb.viewRange()[1] == [0.0, 1.0]
 
 
 def test_the_gallery_grid_is_in_sight_in_its_dock(qtbot, window) -> None:  # noqa: ANN001
@@ -210,11 +210,11 @@ def test_a_gan_run_in_the_gui_prints_no_qt_warning(qtbot, window) -> None:  # no
     panel.overrides = {"cpu_threads": 1, "sample_every": 2, "checkpoint_every": 4}
     job = panel.start()
     assert job is not None
-    panel.tabs.setCurrentWidget(panel.sample_grid)  # the samples repaint while it runs
+    panel.tabs.setCurrentWidget(panel.tabs.sample_grid)  # the samples repaint while it runs
     try:
         qtbot.waitUntil(lambda: not job.active, timeout=1_200_000)  # minutes on a busy machine
     finally:
         window.job_queue.shutdown()  # never leave it running into the window's close
     assert job.state == "done", job.error
-    assert panel.sample_grid.array is not None and panel.loss_plot.repaints > 0
+    assert panel.tabs.sample_grid.array is not None and panel.tabs.loss_plot.repaints > 0
     qtbot.waitUntil(lambda: window.panels["synthesis"].model_combo.find_name("quiet-gan") >= 0, timeout=10_000)

@@ -64,11 +64,11 @@ def test_unit_start_pause_resume_finishes_into_the_registry(qtbot, window) -> No
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     job = panel.job
     assert job is not None and job.state == JobState.RUNNING and panel.stop_button.isEnabled()
-    qtbot.waitUntil(lambda: panel.sample_grid.array is not None, timeout=60_000)  # iteration 2
-    qtbot.waitUntil(lambda: panel.loss_plot.repaints > 0, timeout=5000)
-    assert {"recon", "cycle", "gan", "dis"} <= set(panel.loss_plot.names()) and "total" not in panel.loss_plot.names()
+    qtbot.waitUntil(lambda: panel.tabs.sample_grid.array is not None, timeout=60_000)  # iteration 2
+    qtbot.waitUntil(lambda: panel.tabs.loss_plot.repaints > 0, timeout=5000)
+    assert {"recon", "cycle", "gan", "dis"} <= set(panel.tabs.loss_plot.names()) and "total" not in panel.tabs.loss_plot.names()
     assert panel.progress.maximum() == 16 and panel.progress.value() >= 2
-    assert panel.sample_grid.array.shape == (4 * 32 + 3 * 2, 4 * 32 + 3 * 2)  # 4 rows × 4 tiles of 32 px
+    assert panel.tabs.sample_grid.array.shape == (4 * 32 + 3 * 2, 4 * 32 + 3 * 2)  # 4 rows × 4 tiles of 32 px
 
     with qtbot.waitSignal(job.finished, timeout=30_000):
         qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
@@ -102,7 +102,7 @@ def test_unit_start_pause_resume_finishes_into_the_registry(qtbot, window) -> No
     assert record.kind == "unit" and record.metadata["complete"] is True
     assert project.runs("unit")[-1].status == "finished"
     # the curve continues the paused run: earlier iterations from history.json, then the new ones
-    xs = panel.loss_plot.points("recon")[:, 0]
+    xs = panel.tabs.loss_plot.points("recon")[:, 0]
     assert list(xs) == list(range(1, 17))
     assert "in the model registry" in panel.status_label.text()
     # the new model is offered in the synthesis panel at once
@@ -129,9 +129,9 @@ def test_drn_training_plots_validation_auc_per_epoch(qtbot, window) -> None:  # 
     with qtbot.waitSignal(job.finished, timeout=90_000):
         pass
     assert job.state == JobState.DONE, job.error
-    auc = panel.auc_plot.points("val AUC")
+    auc = panel.tabs.auc_plot.points("val AUC")
     assert list(auc[:, 0]) == [1, 2] and ((auc[:, 1] >= 0) & (auc[:, 1] <= 1)).all()
-    assert len(panel.loss_plot.points("train loss")) > 0
+    assert len(panel.tabs.loss_plot.points("train loss")) > 0
     assert window.session.project.model("drn-femur-tiny").kind == "drn"
 
 
@@ -144,7 +144,7 @@ def test_closing_while_training_asks_and_stops_at_a_checkpoint(qtbot, demo_proje
     panel = window.panels["training"]
     _setup_unit(qtbot, panel, "closing", 400)
     job = panel.start()
-    qtbot.waitUntil(lambda: panel.loss_plot.repaints > 0, timeout=60_000)  # training, not preparing
+    qtbot.waitUntil(lambda: panel.tabs.loss_plot.repaints > 0, timeout=60_000)  # training, not preparing
 
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.No))
     window.close()  # "No": the window stays and training goes on

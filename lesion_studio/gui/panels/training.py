@@ -4,13 +4,16 @@ Layout and wiring only. The work is the core's (:mod:`lesion_studio.training.run
 the trainers, the paused runs read from their checkpoints, the histories), submitted as a job to
 the window's :class:`~lesion_studio.gui.job_queue.JobQueue` (one heavy job per device; others
 wait). What the form proposes and what each progress event or outcome shows is decided without Qt
-in :mod:`lesion_studio.gui.panels.training_presenter`. The CLI's ``runs`` and ``resume`` use the
-same core.
+in :mod:`lesion_studio.gui.panels.training_presenter`; the plot tabs that draw it are
+:mod:`lesion_studio.gui.panels.training_plots`. The CLI's ``runs`` and ``resume`` use the same
+core.
 
 "Pause" is honest about what it is: the trainers stop at the next iteration (GAN) or batch
 (classifier) and keep a checkpoint; the job list says "paused". **Resume** continues a paused run
 chosen from the list (read from the checkpoints on disk, so it survives a restart) with *its own*
-settings, never the form's.
+settings, never the form's (a classifier's warm start included: "Pretrain on every body part
+first" trains it on every body part's training images before the chosen ones,
+:mod:`lesion_studio.training.warm_start`).
 
 torch is imported only inside the job (a worker thread), never when the panel is built.
 """
@@ -33,7 +36,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -46,14 +48,14 @@ from lesion_studio.gui.elided import ElidedComboBox
 from lesion_studio.gui.job_queue import Job, JobQueue, JobState
 from lesion_studio.gui.panels import report
 from lesion_studio.gui.panels import training_presenter as tp
-from lesion_studio.gui.panels.loss_plot import CurvePlot
-from lesion_studio.gui.panels.sample_grid import SampleGrid
+from lesion_studio.gui.panels.training_plots import TrainingPlots
 from lesion_studio.gui.panels.training_widgets import (
     BodyPartsList,
     DeviceCombo,
     JobsBox,
     PausedRunsCombo,
     RateProbe,
+    WarmStartChoice,
 )
 from lesion_studio.jobs import ProgressEvent
 from lesion_studio.training.runs import TrainingRequest, folder_bytes, model_folder, run_training
@@ -77,6 +79,7 @@ class TrainingPanel(QWidget):
         self.job: Job | None = None  # the job the plots show
         self.request: TrainingRequest | None = None  # ... and its settings
         self._rate = tp.RateMeter()
+        self._warming = False  # the shown classifier job is in its warm start
         self._pending: TrainingRequest | None = None  # waiting for the GPU probe
         self._requests: dict[int, TrainingRequest] = {}  # job id → settings, for this panel's jobs
         self._name_edited = False
@@ -91,7 +94,8 @@ class TrainingPanel(QWidget):
         layout.addLayout(self._build_buttons())
         layout.addLayout(self._build_progress())
         layout.addWidget(self.status_label)
-        layout.addWidget(self._build_plots(), 1)
+        self.tabs = TrainingPlots()
+        layout.addWidget(self.tabs, 1)
         self.jobs = JobsBox(self.queue)
         layout.addWidget(self.jobs)
         self._update_buttons()
@@ -134,6 +138,8 @@ class TrainingPanel(QWidget):
         self.synthetic_check = QCheckBox("Add accepted synthetic samples")
         self.synthetic_check.setToolTip("Augmented training: vetted synthetic lesions (gallery 'accept', synthesis panel 'Keep') "
                                         "made from training images join the training set as lesions")
+        self.warm_start = WarmStartChoice(self)
+        self.warm_start.changed.connect(self.update_estimate)
         self.estimate_label = QLabel("")
         self.estimate_label.setObjectName("training_estimate")
         self.estimate_label.setWordWrap(True)
@@ -143,14 +149,20 @@ class TrainingPanel(QWidget):
         self.paused_combo.currentIndexChanged.connect(lambda _i: self._paused_chosen())
         self.split_label, self.length_label, self.input_label = QLabel("Data split"), QLabel("Iterations"), \
             QLabel("Input size")
+        # The dock may be as narrow as its 300 px minimum (a saved layout, a 1280 px window): a tick
+        # box spans the form's width, and a field wider than its row moves under its label.
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         for label, widget in (("Train", self.kind_combo), ("Body parts", self.parts_list),
                               (self.split_label, self.split_combo), ("Preset", self.preset_combo),
                               (self.length_label, self.length_spin), (self.input_label, self.input_spin),
-                              ("", self.synthetic_check), ("Device", self.device_combo),
+                              ("", self.synthetic_check), *self.warm_start.rows(), ("Device", self.device_combo),
                               ("Model name", self.name_edit), ("Estimate", self.estimate_label),
                               ("Paused runs", self.paused_combo)):
-            form.addRow(label, widget)
+            if label == "":
+                form.addRow(widget)
+            else:
+                form.addRow(label, widget)
         return form
 
     def _build_buttons(self) -> QHBoxLayout:
@@ -183,20 +195,6 @@ class TrainingPanel(QWidget):
         bar.addWidget(self.eta_label)
         return bar
 
-    def _build_plots(self) -> QTabWidget:
-        self.loss_plot = CurvePlot("Losses", "iteration", "loss")
-        self.auc_plot = CurvePlot("Validation AUC", "epoch", "AUC", symbols=True, y_range=(0.0, 1.0))
-        self.sample_grid = SampleGrid()
-        self.quality_plot = CurvePlot("Generator quality (validation windows, every checkpoint)", "iteration",
-                                      "fraction", symbols=True)
-        self.quality_plot.setToolTip(tp.QUALITY_TIP)
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.loss_plot, "Losses")
-        self.tabs.addTab(self.sample_grid, "Samples")
-        self.tabs.addTab(self.quality_plot, "Quality")
-        self.tabs.addTab(self.auc_plot, "Validation AUC")
-        return self.tabs
-
     # ------------------------------------------------------------------ form logic
     @property
     def kind(self) -> str:
@@ -219,6 +217,7 @@ class TrainingPanel(QWidget):
         self.length_label.setText("Iterations" if unit else "Epochs")
         for widget in (self.input_label, self.input_spin, self.synthetic_check):
             widget.setVisible(not unit)
+        self.warm_start.set_visible(not unit)
         self._preset_changed()
 
     def lane(self) -> str:
@@ -292,6 +291,8 @@ class TrainingPanel(QWidget):
         if run.input_size:
             self.input_spin.setValue(int(run.input_size))
         self.parts_list.set_checked(list(run.body_parts))
+        if run.kind == "drn":
+            self.warm_start.show_config(run.config)
         self._name_edited = True
         self.name_edit.setText(run.name)
 
@@ -317,6 +318,8 @@ class TrainingPanel(QWidget):
             splits=tp.UNIT_SPLITS.get(self.split_combo.currentText(), ("train", "unassigned")),
             device=str(self.device_combo.currentData()), input_size=None if unit else self.input_spin.value(),
             resume=resume, with_accepted_synthetic=not unit and self.synthetic_check.isChecked(),
+            warm_start_parts=() if unit else self.warm_start.parts(),
+            warm_start_epochs=None if unit or not self.warm_start.parts() else self.warm_start.epochs(),
             overrides=dict(self.overrides))
 
     # ------------------------------------------------------------------ devices
@@ -411,18 +414,9 @@ class TrainingPanel(QWidget):
             return
         request = self._requests[job.id]
         self.job, self.request = job, request
-        self._rate = tp.RateMeter()
+        self._rate, self._warming = tp.RateMeter(), False
         job.progressed.connect(self._progressed)
-        for plot in (self.loss_plot, self.auc_plot, self.quality_plot):
-            plot.clear_curves()
-        self.sample_grid.clear()
-        unit = request.kind == "unit"
-        self.loss_plot.setLabel("bottom", "iteration" if unit else "step")
-        self.tabs.setCurrentWidget(self.loss_plot if unit else self.auc_plot)
-        if request.resume:
-            (self.loss_plot if unit else self.auc_plot).extend(tp.previous_history(self.folder, request))
-            if unit:
-                self.quality_plot.extend(tp.previous_quality(self.folder, request))
+        self.tabs.show_run(request, self.folder)
         self.progress.setRange(0, 0)  # busy until the trainer reports a total
         self.progress.setFormat(f"{job.title}: preparing data…")
         self.eta_label.setText("")
@@ -432,7 +426,9 @@ class TrainingPanel(QWidget):
     def _progressed(self, event: ProgressEvent) -> None:
         if self.sender() is not self.job:
             return
-        update = tp.progress_update(event)
+        update = tp.progress_update(event, self._warming)
+        if update.warm_start is not None:
+            self._warming = update.warm_start
         if update.measures_rate:
             self._rate.step(event.done)
         if update.bar is not None:
@@ -441,16 +437,7 @@ class TrainingPanel(QWidget):
             self.progress.setValue(min(update.bar))
         if update.eta is not None:
             self.eta_label.setText(update.eta)
-        if update.losses is not None:
-            self.loss_plot.add(event.done, update.losses)
-        if update.samples is not None:
-            self.sample_grid.set_samples(update.samples, update.sample_iteration)
-        if update.quality is not None:
-            self.quality_plot.add(event.done, update.quality)
-            self.quality_plot.flush()
-        if update.auc is not None:
-            self.auc_plot.add(update.auc[0], {"val AUC": update.auc[1]})
-            self.auc_plot.flush()
+        self.tabs.show_update(event.done, update)
         self.status_label.setText(update.status)
 
     def _job_finished(self, _state: str) -> None:
@@ -473,7 +460,7 @@ class TrainingPanel(QWidget):
                 self.progress.setValue(self.progress.maximum())
             elif self.progress.maximum() == 0:
                 self.progress.setRange(0, 1)
-            self.loss_plot.flush()
+            self.tabs.loss_plot.flush()
         self._update_buttons()
 
     def _message(self, text: str, level: str) -> None:

@@ -9,7 +9,8 @@ on this machine for the same kind, preset and device (stored after every run), e
 measurements (:data:`REFERENCE`). A GAN's estimate includes preparing its patches (a second start
 on unchanged data loads them cached: :mod:`lesion_studio.patches.set_cache`). A classifier's comes
 from its images/s for that network, input size and device, measured by an earlier run or, before
-the first, by a few timed steps in a background job (:mod:`lesion_studio.training.estimates`).
+the first, by a few timed steps in a background job (:mod:`lesion_studio.training.estimates`); a
+warm start adds its training images times its epochs.
 What these read from the database is read once per form setting (:class:`FormEstimates`). The
 default run is chosen by device: on a CPU it finishes in minutes.
 """
@@ -208,9 +209,13 @@ class FormEstimates:
         except Exception:  # noqa: BLE001 - a half-edited form
             return None
         parts, synthetic = list(request.body_parts) or None, request.with_accepted_synthetic
-        workload = self._memo(("drn", request.body_parts, synthetic, cfg.tta), lambda: estimates.classifier_workload(
-            self.project, cfg, parts, with_accepted_synthetic=synthetic))
-        est = self.rates.estimate(replace(workload, epochs=cfg.epochs), cfg, lane) if workload else None
+        workload = self._memo(("drn", request.body_parts, synthetic, cfg.tta, tuple(cfg.warm_start_parts)),
+                              lambda: estimates.classifier_workload(self.project, cfg, parts,
+                                                                    with_accepted_synthetic=synthetic))
+        if workload:  # read once per setting; the epochs follow the form
+            workload = replace(workload, epochs=cfg.epochs,
+                               warm_start_epochs=cfg.warm_start_epochs if cfg.warm_start_parts else 0)
+        est = self.rates.estimate(workload, cfg, lane) if workload else None
         if est is None:
             return None
         disk = self._get(f"training/disk/drn/{request.preset}")
@@ -299,12 +304,31 @@ class ProgressUpdate:
     quality: dict[str, float | None] | None = None
     auc: tuple[int, float | None] | None = None
     measures_rate: bool = False
+    warm_start: bool | None = None  # a classifier's warm start began (True) or ended (False)
 
 
-def progress_update(event: ProgressEvent) -> ProgressUpdate:
-    """Route a trainer's progress event to the bar, the curves, the samples and the status line."""
+#: The curve of a warm start's running training loss (its steps count from 1 again after it).
+WARM_START_LOSS = "warm-start loss"
+
+
+def progress_update(event: ProgressEvent, warming: bool = False) -> ProgressUpdate:
+    """Route a trainer's progress event to the bar, the curves, the samples and the status line.
+
+    ``warming``: the classifier is in its warm start (between the ``warm start`` events), whose
+    epochs and steps are its own: they are labelled as such, drawn as their own loss curve, plot
+    no validation AUC (the warm start validates nothing) and are not timed as the run's epochs."""
     data = event.data
     bar = (event.done, event.total) if event.total else None
+    if event.stage == "warm start":
+        began = event.done < event.total
+        return ProgressUpdate(f"Warm start: {event.message}" + ("…" if began else "; training on the chosen body "
+                                                                                 "parts now"), warm_start=began)
+    if warming and event.stage == "training classifier":
+        eta = format_eta(event.eta_s)
+        return ProgressUpdate(f"Warm start: {event.message}", bar, f"warm start: {eta}" if eta else "",
+                              losses={WARM_START_LOSS: data.get("loss")})
+    if warming and event.stage == "classifier epoch":
+        return ProgressUpdate(f"Warm start epoch {event.done}/{event.total}: {event.message}")
     if event.stage == "train-gan":
         total = data.get("losses", {}).get("total")
         weighted = f" (weighted total {total:.3f})" if total is not None else ""

@@ -1,5 +1,5 @@
-"""Small widgets of the Training panel: body parts, device menu, paused runs, the shared Jobs list
-and the classifier rate probe."""
+"""Small widgets of the Training panel: body parts, device menu, the classifier's warm start,
+paused runs, the shared Jobs list and the classifier rate probe."""
 
 from __future__ import annotations
 
@@ -10,17 +10,21 @@ from typing import Any
 from PySide6.QtCore import QObject, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QListView,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from lesion_studio.classifier.config import WARM_START_EPOCHS
 from lesion_studio.gui.job_queue import Job, JobQueue, JobState
 from lesion_studio.gui.panels.training_presenter import DEVICES
 from lesion_studio.training.estimates import ClassifierRates, measure_classifier_rate
@@ -133,6 +137,58 @@ class BodyPartsList(QListWidget):
         for i in range(self.count()):
             item = self.item(i)
             item.setCheckState(Qt.CheckState.Checked if item.text() in parts else Qt.CheckState.Unchecked)
+
+
+class WarmStartChoice(QObject):
+    """The classifier's warm start: pretrain on every body part's training images for a number of
+    epochs first (``classifier.warm_start_parts: [all]``), then train on the chosen body parts.
+
+    Two form rows, not one: the tick box on a row of its own that spans the form (with its epochs
+    box beside it, or in the field column, it is wider than the Training dock at its 300 px
+    minimum), then the epochs under a label."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.check = QCheckBox("Pretrain on every body part first")
+        self.label = QLabel("Pretraining")
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 1000)
+        self.epochs_spin.setValue(WARM_START_EPOCHS)
+        self.epochs_spin.setSuffix(" epochs")
+        self.epochs_spin.setEnabled(False)
+        self.label.setEnabled(False)
+        self.check.setToolTip("Warm start: the network first trains for the chosen number of epochs on the training "
+                              "images of all body parts of the project, then on the selected body parts. The "
+                              "pretrained network is cached in the project and shared by later runs with the same "
+                              "settings. Validation and test images are never used.")
+        self.epochs_spin.setToolTip("Epochs of the warm start (pretraining on every body part's training images)")
+        self.label.setToolTip(self.epochs_spin.toolTip())
+        self.check.toggled.connect(self.epochs_spin.setEnabled)
+        self.check.toggled.connect(self.label.setEnabled)
+        self.check.toggled.connect(lambda _on: self.changed.emit())
+        self.epochs_spin.valueChanged.connect(lambda _v: self.changed.emit())
+
+    def rows(self) -> tuple[tuple[QLabel | str, QWidget], ...]:
+        """(label, field) rows for the Training form (label "": a row that spans the form)."""
+        return ("", self.check), (self.label, self.epochs_spin)
+
+    def set_visible(self, visible: bool) -> None:
+        for widget in (self.check, self.label, self.epochs_spin):
+            widget.setVisible(visible)
+
+    def parts(self) -> tuple[str, ...]:
+        """The body parts to warm-start on: ``("all",)`` when ticked, else none."""
+        return ("all",) if self.check.isChecked() else ()
+
+    def epochs(self) -> int:
+        return self.epochs_spin.value()
+
+    def show_config(self, config: dict[str, Any]) -> None:
+        """Show a saved classifier config's warm start (a paused run's)."""
+        self.check.setChecked(bool(config.get("warm_start_parts")))
+        self.epochs_spin.setValue(int(config.get("warm_start_epochs") or WARM_START_EPOCHS))
 
 
 class RateProbe(QObject):
