@@ -116,7 +116,7 @@ class TrainingPanel(QWidget):
         self.kind_combo.currentIndexChanged.connect(self._kind_changed)
         self.parts_list = BodyPartsList(self.session.project.body_parts())
         self.parts_list.itemChanged.connect(self._suggest_name)
-        self.split_combo = QComboBox()
+        self.split_combo = ElidedComboBox(min_chars=16)  # the classifier's split is a sentence
         self.preset_combo = QComboBox()
         self.preset_combo.currentIndexChanged.connect(self._preset_changed)
         self.length_spin = QSpinBox()
