@@ -11,10 +11,11 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from lesion_studio.config import from_dict  # noqa: E402
-from lesion_studio.errors import ConfigError  # noqa: E402
+from lesion_studio.errors import ConfigError, LesionStudioError  # noqa: E402
 from lesion_studio.experiment.config import ExperimentConfig, load_experiment_config  # noqa: E402
 from lesion_studio.experiment.plan import ExperimentPlan  # noqa: E402
 from lesion_studio.experiment.runner import run_experiment  # noqa: E402
+from lesion_studio.paths import find_experiment_config  # noqa: E402
 from lesion_studio.store import Project  # noqa: E402
 
 STUDY = "femur+tibia+humerus<-femur+tibia+humerus"
@@ -242,3 +243,29 @@ def test_shipped_configs_load() -> None:
     for path in sorted((resources_dir() / "experiments").glob("*.yaml")):
         cfg = load_experiment_config(path)
         assert cfg.studies, path.name
+
+
+def test_a_config_extends_another_and_states_only_what_it_changes(tmp_path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text("name: base\nproject: demo\nstudies: [{body_parts: [femur]}]\n"
+                    "classifier: {arch: drn_d_22_half, epochs: 12, head: image+map}\n"
+                    "augmentation: {arms: [oversample, copy_paste], ratios: [0.5]}\n")
+    variant = tmp_path / "variant.yaml"
+    variant.write_text("extends: base.yaml\nname: longer\nclassifier: {epochs: 25}\naugmentation: {arms: [oversample]}\n")
+    cfg = load_experiment_config(variant)
+    assert cfg.name == "longer" and cfg.studies[0].body_parts == ["femur"]
+    # mappings merge key by key, lists replace
+    assert cfg.classifier["epochs"] == 25 and cfg.classifier["arch"] == "drn_d_22_half"
+    assert cfg.classifier["head"] == "image+map"
+    assert cfg.augmentation.arms == ["oversample"] and cfg.augmentation.ratios == [0.5]
+    # a built-in config by name: the shipped variants resolve to their base's study
+    builtin = load_experiment_config(find_experiment_config("fracatlas-arms-e25"))
+    arms = load_experiment_config(find_experiment_config("fracatlas-arms"))
+    assert builtin.classifier == {**arms.classifier, "epochs": 25} and builtin.synthesis == arms.synthesis
+    # a cycle and an unknown base are one-line errors
+    base.write_text(base.read_text() + "extends: variant.yaml\n")
+    with pytest.raises(ConfigError, match="comes back"):
+        load_experiment_config(variant)
+    variant.write_text("extends: no-such-config\nname: x\n")
+    with pytest.raises(LesionStudioError, match="no-such-config"):
+        load_experiment_config(variant)

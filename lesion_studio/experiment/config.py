@@ -16,7 +16,7 @@ from typing import Any, Literal
 from lesion_studio.config import from_dict, read_config_file, to_dict
 from lesion_studio.errors import ConfigError
 from lesion_studio.models.layout import check_name
-from lesion_studio.paths import default_results_dir, is_builtin_resource
+from lesion_studio.paths import default_results_dir, find_experiment_config, is_builtin_resource
 from lesion_studio.synthesis.blend import BLEND_MODES, DEFAULT_BLEND, DEFAULT_N
 from lesion_studio.synthesis.pipeline import DEFAULT_TRANSLATION, TRANSLATIONS
 
@@ -246,11 +246,45 @@ class ExperimentConfig:
         return to_dict(self)
 
 
-def load_experiment_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
-    """A config file, with ``overrides`` on top. Overriding ``project`` replaces the config's own
-    data source (its ``import_spec`` too): the protocol then runs on that project."""
-    path = Path(path)
+def read_experiment_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's settings, with those of the config it ``extends`` underneath.
+
+    ``extends: fracatlas-arms`` (a built-in config's name, or a file path relative to this one)
+    starts from that config: a variant of a study states only what it changes, so the two cannot
+    drift apart. Mappings merge key by key (``classifier: {epochs: 25}`` keeps the other classifier
+    settings); anything else replaces the base's value. A base may extend another.
+    """
     data = read_config_file(path)
+    ref = data.pop("extends", None)
+    if ref is None:
+        return data
+    if not isinstance(ref, str) or not ref.strip():
+        raise ConfigError(f"{path.name}: 'extends' must name a config (a built-in name or a file path).")
+    local = path.parent / ref
+    base = local if local.is_file() else find_experiment_config(ref)
+    seen = (*_seen, path.resolve())
+    if base.resolve() in seen:
+        raise ConfigError(f"{path.name}: 'extends: {ref}' comes back to a config it started from.")
+    return merge_settings(read_experiment_file(base, seen), data)
+
+
+def merge_settings(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` on top: nested mappings merged key by key, other values replaced."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_settings(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_experiment_config(path: str | Path, **overrides: Any) -> ExperimentConfig:
+    """A config file (with the config it ``extends`` underneath), with ``overrides`` on top.
+    Overriding ``project`` replaces the config's own data source (its ``import_spec`` too): the
+    protocol then runs on that project."""
+    path = Path(path)
+    data = read_experiment_file(path)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if "project" in overrides:
         data.pop("import_spec", None)
