@@ -114,6 +114,10 @@ def test_an_arms_study_runs_every_arm_with_equal_counts(demo_project_master, tmp
     # The pointing game of every row, on the boxed test lesions.
     pg = rows["Baseline"]["pointing"]
     assert pg["map"] == "lesion_map" and pg["all"]["n"] == 4 and 0 <= pg["all"]["rate"] <= 1
+    # With the pointing game's tolerance a hit is at least as likely as strictly inside the box,
+    # and the chance rate it is read against grows with it too.
+    assert pg["tolerance_px"] == 15 and pg["strict"]["all"]["rate"] <= pg["all"]["rate"]
+    assert 0 < pg["chance"]["strict"] < pg["chance"]["tolerance"] < 1
     assert "Pointing game" in table
     # Copy-paste samples carry the box the map head learns from, inside their window.
     saved = json.loads((result.output / "results.json").read_text())

@@ -186,6 +186,10 @@ class ExperimentConfig:
     #: Measure each UNIT generator with the quality report (evaluate/generator_quality.py) on
     #: validation patches it never trained on; the report goes into results.json and table.md.
     assess_generators: bool = True
+    #: The pointing game's tolerance, in the radiograph's own pixels: a map peak this close to a
+    #: radiologist's box counts as pointing at the lesion (15: the pointing game's convention,
+    #: ``classifier/cam.py``). The report gives the strict rate (inside a box) beside it.
+    pointing_tolerance_px: float = 15.0
     base_dir: str = "."  # filled in from the config file's folder
 
     def __post_init__(self) -> None:
@@ -195,6 +199,8 @@ class ExperimentConfig:
             raise ConfigError("Give exactly one of 'project' (a project folder, or 'demo') and 'import_spec'.")
         if not self.thresholds or any(not 0 <= t < 1 for t in self.thresholds):
             raise ConfigError("'thresholds' must be a non-empty list of numbers in [0, 1).")
+        if not 0 <= self.pointing_tolerance_px <= 1000:
+            raise ConfigError("'pointing_tolerance_px' must be a number of pixels in [0, 1000].")
         for s in self.studies:
             if not s.body_parts:
                 raise ConfigError("Every study needs 'body_parts'.")

@@ -48,6 +48,10 @@ def _fmt_rate(r: dict[str, Any]) -> str:
     return f"{r['rate']:.0%} ({r['ci_low']:.0%}–{r['ci_high']:.0%}), n={r['n']}"
 
 
+def _fmt_chance(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate:.1%}"
+
+
 def _fmt_delta(d: dict[str, Any] | None) -> str:
     return f"{d['delta']:+.3f} ({d['ci_low']:+.3f}–{d['ci_high']:+.3f})" if d else "–"
 
@@ -108,13 +112,19 @@ def _evaluation_lines(line: str, evals: list[dict[str, Any]]) -> list[str]:
                      f"{controls}")
     pointed = [e for e in evals if e["line"] == line and e.get("pointing")]
     if pointed:
-        lines += ["", "Pointing game on the boxed test lesions (the seed-mean map's peak inside a radiologist's "
-                  "box; 95% bootstrap CI over the lesions):", "",
-                  "| Body part | Type | Map | Detected lesions (p > 0.5) | All boxed lesions |", "|---|---|---|---|---|"]
+        tol = pointed[0]["pointing"].get("tolerance_px")
+        near = f"within {tol:g} px of" if tol else "inside"
+        lines += ["", f"Pointing game on the boxed test lesions: the seed-mean map's peak {near} a radiologist's "
+                  "box (the pointing game's tolerance; *inside*: no tolerance). Chance: a peak placed at random "
+                  "over the radiograph. 95% bootstrap CIs over the lesions.", "",
+                  "| Body part | Type | Map | Detected lesions (p > 0.5) | All boxed lesions | "
+                  "Detected, inside the box | Chance (inside) |", "|---|---|---|---|---|---|---|"]
         for e in pointed:
             pg = e["pointing"]
+            strict, chance = pg.get("strict") or {}, pg.get("chance") or {}
             lines.append(f"| {e['target']} | {e['type']} | {pg.get('map')} | {_fmt_rate(pg['detected'])} | "
-                         f"{_fmt_rate(pg['all'])} |")
+                         f"{_fmt_rate(pg['all'])} | {_fmt_rate(strict.get('detected'))} | "
+                         f"{_fmt_chance(chance.get('tolerance'))} ({_fmt_chance(chance.get('strict'))}) |")
     test = next((e["test"] for e in evals if e["line"] == line), {})
     lines += ["", f"Test images: {test.get('images')} ({test.get('lesion')} lesion, {test.get('normal')} normal).", ""]
     parts = [(e, p, a) for e in evals if e["line"] == line for p, a in (e.get("per_body_part") or {}).items()]

@@ -722,16 +722,22 @@ class ExperimentRunner:
             entry["per_body_part"] = per_part
         return entry
 
-    def _pointing(self, paths: list[str], data: LabelledSet) -> dict[str, Any]:
+    def _pointing(self, paths: list[str], data: LabelledSet, cache: PreparedCache) -> dict[str, Any]:
         """The pointing game on the test lesions with boxes: does the seed-mean localisation map
         (the lesion map of a map-head detector, else the CAM) peak inside a radiologist's box?
-        ``detected``: over the lesions the detector finds (seed-mean probability > 0.5); ``all``:
-        over every boxed lesion. Percentile bootstrap CIs over the lesion images."""
+
+        The peak is read in the radiograph's own pixels (through each image's input frame, as the
+        gallery and the quality report read it). A hit is a peak within ``pointing_tolerance_px``
+        of a box, the pointing game's own convention (``classifier/cam.py``); ``strict`` counts
+        only peaks inside a box. ``chance``: the mean hit rate of a peak placed at random over the
+        part of each radiograph the classifier saw. ``detected``: over the lesions the detector
+        finds (seed-mean probability > 0.5); ``all``: over every boxed lesion. Percentile
+        bootstrap CIs over the lesion images."""
+        from lesion_studio.classifier.cam import distance_to_boxes, map_peak, pointing_chance
         from lesion_studio.evaluate.metrics import pointing_game
         from lesion_studio.models.drn import load_classifier
         from lesion_studio.training.classifier_trainer import predict_localisation
 
-        assert data.masks is not None
         scores, maps = [], []
         for path in paths:
             model, _ = load_classifier(path, device=self.cls_cfg.device)
@@ -740,19 +746,25 @@ class ExperimentRunner:
             scores.append(s)
             maps.append(m)
         score, grid = np.mean(scores, axis=0), np.mean(maps, axis=0)
+        tol = self.cfg.pointing_tolerance_px
         boxed = [i for i, e in enumerate(data.examples) if e.label == 1 and e.boxes]
-        size = data.arrays.shape[-1]
-        hits = []
+        distance, chance, chance_strict = [], [], []
         for i in boxed:
-            cell = np.unravel_index(int(np.argmax(grid[i])), grid[i].shape)
-            y = min(size - 1, int((cell[0] + 0.5) * size / grid[i].shape[0]))
-            x = min(size - 1, int((cell[1] + 0.5) * size / grid[i].shape[1]))
-            hits.append(bool(data.masks[i][y, x]))
-        hits_a = np.array(hits, dtype=bool)
+            e = data.examples[i]
+            frame = cache.frame(e.key, e.path)
+            distance.append(distance_to_boxes(*map_peak(grid[i], frame), e.boxes))
+            chance.append(pointing_chance(frame, e.boxes, tolerance=tol))
+            chance_strict.append(pointing_chance(frame, e.boxes))
+        dist = np.array(distance, dtype=float)
         found = np.array([score[i] > 0.5 for i in boxed], dtype=bool)
         bs = self.cfg.bootstrap
         opts = {"n_resamples": bs.resamples, "confidence": bs.confidence, "seed": bs.seed}
-        return {"detected": pointing_game(hits_a[found], **opts), "all": pointing_game(hits_a, **opts),
+        hits, inside = dist <= tol, dist <= 0.0
+        return {"detected": pointing_game(hits[found], **opts), "all": pointing_game(hits, **opts),
+                "tolerance_px": tol,
+                "strict": {"detected": pointing_game(inside[found], **opts), "all": pointing_game(inside, **opts)},
+                "chance": {"tolerance": float(np.mean(chance)) if chance else None,
+                           "strict": float(np.mean(chance_strict)) if chance else None},
                 "map": "lesion_map" if self.cls_cfg.head == "image+map" else "cam"}
 
     def evaluate(self, ctx: RunContext, rows: list[ModelRow]) -> Evaluation:
@@ -763,7 +775,8 @@ class ExperimentRunner:
                   "bootstrap": to_dict(bs), "test": test_id, "version": STAGE_VERSION,
                   "test_data": inputs_hash(sorted((r.sha256, r.label, r.exclusions, r.body_part)
                                                   for r in ctx.test_source.images(split="test"))),
-                  "including": self.cfg.also_evaluate_including, "pointing": 1}
+                  "including": self.cfg.also_evaluate_including, "pointing": 2,
+                  "pointing_tolerance_px": self.cfg.pointing_tolerance_px}
 
         def fn() -> Evaluation:
             evaluations: list[dict[str, Any]] = []
@@ -775,10 +788,11 @@ class ExperimentRunner:
                 base = next(r for r in trows if r.type == "Baseline")
                 for line, data in self._test_sets(ctx, parts).items():
                     scores = {r.id: [self._predict_torch(p, data.arrays) for p in r.paths] for r in trows if r.paths}
+                    cache = self._cache(ctx)
                     for r in trows:
                         entry = {**self._evaluate_row(r, base, data, scores), "line": line}
                         if line == "headline" and r.paths and data.masks is not None:
-                            entry["pointing"] = self._pointing(r.paths, data)
+                            entry["pointing"] = self._pointing(r.paths, data, cache)
                         evaluations.append(entry)
             return Evaluation(test_set=test_id, evaluations=evaluations)
 
