@@ -78,7 +78,7 @@ def test_results_table_roc_and_open_folder(qtbot, demo_project, tmp_path, monkey
         assert panel.folder == out.resolve()
 
         table = panel.table.model()
-        assert table.rowCount() == 5 and table.columnCount() == 12
+        assert table.rowCount() == 5 and table.columnCount() == 13
         cells = [[table.cell(r, c) for c in range(10)] for r in range(table.rowCount())]
         assert cells[0][:7] == ["femur", "Baseline", "baseline", "–", "0", "0.800 (0.720–0.870)",
                                 "0.800 ± 0.020 (n=3)"]
@@ -145,3 +145,23 @@ def test_arm_rows_show_their_delta_against_each_control() -> None:
     assert model.cell(0, vs_over) == "+0.021 (-0.010–+0.050)"
     assert model.cell(0, vs_paste).startswith("-0.004")
     assert model.cell(1, vs_over) == "–"
+
+
+def test_rows_show_the_pointing_game_with_its_chance_and_strict_rate() -> None:
+    from PySide6.QtCore import Qt
+
+    from lesion_studio.gui.panels.results import COLUMNS, AucTableModel
+
+    model = AucTableModel()
+    rate = {"rate": 0.6, "ci_low": 0.4, "ci_high": 0.8, "n": 20}
+    model.set_rows([{"target": "hand", "type": "Baseline", "status": "baseline",
+                     "pointing": {"map": "lesion_map", "tolerance_px": 15, "detected": rate,
+                                  "all": {**rate, "rate": 0.61, "n": 28},
+                                  "strict": {"detected": {**rate, "rate": 0.3}, "all": {**rate, "rate": 0.32}},
+                                  "chance": {"tolerance": 0.021, "strict": 0.005}}},
+                    {"target": "hand", "type": "unit x0.5", "status": "rejected on validation"}])
+    col = COLUMNS.index("Pointing game, detected lesions (95% CI)")
+    assert model.cell(0, col) == "60% (40%–80%), n=20; chance 2%"
+    assert model.cell(1, col) == "–"
+    tip = model.data(model.index(0, col), Qt.ItemDataRole.ToolTipRole)
+    assert "within 15 px" in tip and "Strictly inside a box: 30%" in tip and "all boxed test lesions: 61%" in tip

@@ -44,9 +44,10 @@ log = logging.getLogger(__name__)
 TYPE_COLOURS = {"Baseline": (160, 160, 160), "Augmented": (230, 90, 60), "TL": (70, 140, 230)}
 COLUMNS = ("Body part", "Type", "Status", "t", "Augmented samples", "ROC AUC, pooled (95% CI)",
            "AUC mean ± sd (seeds)", "ΔAUC vs baseline, pooled (95% CI)", "ΔAUC mean ± sd", "Val AUC",
-           "ΔAUC vs oversample", "ΔAUC vs copy_paste")
+           "ΔAUC vs oversample", "ΔAUC vs copy_paste", "Pointing game, detected lesions (95% CI)")
 #: The controls an augmentation arm is compared with (experiment/arms.py CONTROLS), one column each.
 CONTROL_COLUMNS = {10: "oversample", 11: "copy_paste"}
+POINTING_COLUMN = 12
 #: Statuses of an augmented row whose model is *not* the study's result (the baseline stands).
 NOT_USED = ("rejected on validation", "filter refused", "no samples kept")
 FOLDERS_KEY = "results/folders"
@@ -72,6 +73,31 @@ def fmt_spread(spread: dict[str, Any] | None, signed: bool = False) -> str:
     if not spread:
         return "–"
     return f"{spread['mean']:{'+' if signed else ''}.3f} ± {spread['sd']:.3f} (n={spread['n']})"
+
+
+def fmt_pointing(pointing: dict[str, Any] | None) -> str:
+    """The pointing game on the detected test lesions, with its chance rate (experiment/runner.py)."""
+    rate = (pointing or {}).get("detected") or {}
+    if rate.get("rate") is None:
+        return "–"
+    chance = (pointing.get("chance") or {}).get("tolerance") if pointing else None
+    tail = "" if chance is None else f"; chance {chance:.0%}"
+    return f"{rate['rate']:.0%} ({rate['ci_low']:.0%}–{rate['ci_high']:.0%}), n={rate['n']}{tail}"
+
+
+def pointing_tooltip(pointing: dict[str, Any]) -> str:
+    """How the pointing figure was counted, and the strict rate beside it."""
+    tol = pointing.get("tolerance_px")
+    near = f"within {tol:g} px of" if tol else "inside"
+    strict = ((pointing.get("strict") or {}).get("detected") or {}).get("rate")
+    every = (pointing.get("all") or {}).get("rate")
+    lines = [f"The seed-mean {pointing.get('map', 'map')}'s peak {near} a radiologist's box, "
+             "over the test lesions the detector finds (p > 0.5)."]
+    if every is not None:
+        lines.append(f"Over all boxed test lesions: {every:.0%}.")
+    if strict is not None and tol:
+        lines.append(f"Strictly inside a box: {strict:.0%}.")
+    return "\n".join(lines)
 
 
 def type_label(e: dict[str, Any]) -> str:
@@ -124,6 +150,8 @@ class AucTableModel(QAbstractTableModel):
             return fmt_spread(e.get("delta_spread"), signed=True)
         if column in CONTROL_COLUMNS:
             return fmt_delta((e.get("delta_vs_controls") or {}).get(CONTROL_COLUMNS[column]))
+        if column == POINTING_COLUMN:
+            return fmt_pointing(e.get("pointing"))
         v = e.get("val_auc")
         return "–" if v is None else f"{v:.3f}"
 
@@ -138,6 +166,8 @@ class AucTableModel(QAbstractTableModel):
             return QColor(140, 140, 140)  # shown for reference only: not the study's result
         if role == Qt.ItemDataRole.ToolTipRole:
             e = self.rows[index.row()]
+            if index.column() == POINTING_COLUMN and e.get("pointing"):
+                return pointing_tooltip(e["pointing"])
             test = e.get("test") or {}
             why = f"\n{e['selection_reason']}" if e.get("selection_reason") else ""
             return (f"model {e.get('model_name')}\ntest images {test.get('images')} ({test.get('lesion')} lesion, "
