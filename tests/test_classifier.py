@@ -135,4 +135,15 @@ def test_onnx_scores_match_torch_and_cli_evaluate(demo_project, capsys) -> None:
     assert main(["evaluate", str(folder), "--model", "onnx-test", "--resamples", "1000"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert 0 <= out["auc"]["ci_low"] <= out["auc"]["auc"] <= out["auc"]["ci_high"] <= 1
+    # The pointing game of the model's own map on the boxed test lesions, with its chance rate.
+    pointing = out["pointing"]
+    assert pointing["tolerance_px"] == 15 and pointing["map"] == "cam" and pointing["all"]["n"] > 0
+    assert pointing["strict"]["all"]["rate"] <= pointing["all"]["rate"]
+    assert 0 < pointing["chance"]["strict"] < pointing["chance"]["tolerance"] < 1
+    assert main(["evaluate", str(folder), "--model", "onnx-test", "--resamples", "1000",
+                 "--pointing-tolerance", "0"]) == 0
+    strict = json.loads(capsys.readouterr().out)["pointing"]
+    assert strict["all"]["rate"] == pointing["strict"]["all"]["rate"]
+    assert main(["evaluate", str(folder), "--model", "onnx-test", "--pointing-tolerance", "-1"]) == 2
+    assert "--pointing-tolerance" in capsys.readouterr().err
     assert main(["evaluate", str(folder), "--model", "no-such-model"]) == 2

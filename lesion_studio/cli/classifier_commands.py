@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from lesion_studio.errors import LesionStudioError
 
@@ -49,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-set", type=Path, help="external folder with labels.csv (+ boxes.csv) instead of the test split")
     p.add_argument("--resamples", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pointing-tolerance", type=float, default=None, metavar="PX",
+                   help="the pointing game's tolerance in image pixels (default 15; 0: strictly inside a box)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("experiment", help="run the paper's augmentation protocol from a config (cached, resumable)")
@@ -158,6 +161,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from lesion_studio.evaluate.metrics import bootstrap_auc, paired_bootstrap_delta_auc
     from lesion_studio.store.project import Project
 
+    if args.pointing_tolerance is not None and not 0 <= args.pointing_tolerance <= 1000:
+        raise LesionStudioError(f"--pointing-tolerance must be 0–1000 pixels, not {args.pointing_tolerance:g}.")
     project = Project.open(args.project)
     test_project = None
     try:
@@ -188,6 +193,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         s = scorer.score_arrays(data.arrays)
         res = bootstrap_auc(data.labels, s, n_resamples=args.resamples, seed=args.seed)
         out = {"model": record.name, "test": data.summary(), "auc": res.to_dict()}
+        pointing = _pointing(scorer, data, cache, args)
+        if pointing is not None:
+            out["pointing"] = pointing
         if base is not None:
             sb = base[0].score_arrays(data.arrays) if base[0].prep == scorer.prep else base[0].score_arrays(
                 PreparedCache(base[0].prep, project.subfolder("cache") / "classifier").stack(
@@ -203,6 +211,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             test_project.close()
     print(json.dumps(out, indent=1))
     return 0
+
+
+def _pointing(scorer: Any, data: Any, cache: Any, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The pointing game of the model's own localisation map on the boxed test lesions
+    (``evaluate/pointing.py``); None when the export has no map or no test lesion has a box."""
+    from lesion_studio.classifier.cam import POINTING_TOLERANCE_PX
+    from lesion_studio.evaluate.pointing import pointing_summary
+
+    tolerance = POINTING_TOLERANCE_PX if args.pointing_tolerance is None else args.pointing_tolerance
+    boxed = [i for i, e in enumerate(data.examples) if e.label == 1 and e.boxes]
+    if scorer.map_output is None or not boxed:
+        return None
+    probs, maps = scorer.maps(data.arrays[boxed])
+    examples = [data.examples[i] for i in boxed]
+    return pointing_summary(probs, maps, examples, lambda i: cache.frame(examples[i].key, examples[i].path),
+                            tolerance=tolerance, map_kind=scorer.map_kind, n_resamples=args.resamples,
+                            seed=args.seed)
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:

@@ -722,19 +722,11 @@ class ExperimentRunner:
             entry["per_body_part"] = per_part
         return entry
 
-    def _pointing(self, paths: list[str], data: LabelledSet, cache: PreparedCache) -> dict[str, Any]:
-        """The pointing game on the test lesions with boxes: does the seed-mean localisation map
-        (the lesion map of a map-head detector, else the CAM) peak inside a radiologist's box?
-
-        The peak is read in the radiograph's own pixels (through each image's input frame, as the
-        gallery and the quality report read it). A hit is a peak within ``pointing_tolerance_px``
-        of a box, the pointing game's own convention (``classifier/cam.py``); ``strict`` counts
-        only peaks inside a box. ``chance``: the mean hit rate of a peak placed at random over the
-        part of each radiograph the classifier saw. ``detected``: over the lesions the detector
-        finds (seed-mean probability > 0.5); ``all``: over every boxed lesion. Percentile
-        bootstrap CIs over the lesion images."""
-        from lesion_studio.classifier.cam import distance_to_boxes, map_peak, pointing_chance
-        from lesion_studio.evaluate.metrics import pointing_game
+    def _pointing(self, paths: list[str], data: LabelledSet, cache: PreparedCache) -> dict[str, Any] | None:
+        """The pointing game on the test lesions with boxes (``evaluate/pointing.py``), played by
+        the row's seed-mean localisation map (the lesion map of a map-head detector, else the CAM)
+        and its seed-mean probability (a lesion is detected above 0.5)."""
+        from lesion_studio.evaluate.pointing import pointing_summary
         from lesion_studio.models.drn import load_classifier
         from lesion_studio.training.classifier_trainer import predict_localisation
 
@@ -745,27 +737,13 @@ class ExperimentRunner:
                                         batch_size=self.cls_cfg.eval_batch_size)
             scores.append(s)
             maps.append(m)
-        score, grid = np.mean(scores, axis=0), np.mean(maps, axis=0)
-        tol = self.cfg.pointing_tolerance_px
-        boxed = [i for i, e in enumerate(data.examples) if e.label == 1 and e.boxes]
-        distance, chance, chance_strict = [], [], []
-        for i in boxed:
-            e = data.examples[i]
-            frame = cache.frame(e.key, e.path)
-            distance.append(distance_to_boxes(*map_peak(grid[i], frame), e.boxes))
-            chance.append(pointing_chance(frame, e.boxes, tolerance=tol))
-            chance_strict.append(pointing_chance(frame, e.boxes))
-        dist = np.array(distance, dtype=float)
-        found = np.array([score[i] > 0.5 for i in boxed], dtype=bool)
         bs = self.cfg.bootstrap
-        opts = {"n_resamples": bs.resamples, "confidence": bs.confidence, "seed": bs.seed}
-        hits, inside = dist <= tol, dist <= 0.0
-        return {"detected": pointing_game(hits[found], **opts), "all": pointing_game(hits, **opts),
-                "tolerance_px": tol,
-                "strict": {"detected": pointing_game(inside[found], **opts), "all": pointing_game(inside, **opts)},
-                "chance": {"tolerance": float(np.mean(chance)) if chance else None,
-                           "strict": float(np.mean(chance_strict)) if chance else None},
-                "map": "lesion_map" if self.cls_cfg.head == "image+map" else "cam"}
+        examples = data.examples
+        return pointing_summary(np.mean(scores, axis=0), np.mean(maps, axis=0), examples,
+                                lambda i: cache.frame(examples[i].key, examples[i].path),
+                                tolerance=self.cfg.pointing_tolerance_px,
+                                map_kind="lesion_map" if self.cls_cfg.head == "image+map" else "cam",
+                                n_resamples=bs.resamples, confidence=bs.confidence, seed=bs.seed)
 
     def evaluate(self, ctx: RunContext, rows: list[ModelRow]) -> Evaluation:
         bs = self.cfg.bootstrap
@@ -792,7 +770,9 @@ class ExperimentRunner:
                     for r in trows:
                         entry = {**self._evaluate_row(r, base, data, scores), "line": line}
                         if line == "headline" and r.paths and data.masks is not None:
-                            entry["pointing"] = self._pointing(r.paths, data, cache)
+                            pointing = self._pointing(r.paths, data, cache)
+                            if pointing is not None:
+                                entry["pointing"] = pointing
                         evaluations.append(entry)
             return Evaluation(test_set=test_id, evaluations=evaluations)
 
