@@ -4,6 +4,7 @@ selection among arms on validation, and a whole arms study on the phantom projec
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,6 +119,11 @@ def test_an_arms_study_runs_every_arm_with_equal_counts(demo_project_master, tmp
     # and the chance rate it is read against grows with it too.
     assert pg["tolerance_px"] == 15 and pg["strict"]["all"]["rate"] <= pg["all"]["rate"]
     assert 0 < pg["chance"]["strict"] < pg["chance"]["tolerance"] < 1
+    # Each boxed lesion is listed with where the map peaked, for the Results panel to show.
+    lesions = pg["lesions"]
+    assert len(lesions) == 4 and sum(x["hit"] for x in lesions) / 4 == pytest.approx(pg["all"]["rate"])
+    assert all(Path(x["path"]).is_file() and x["boxes"] and len(x["peak"]) == 2 for x in lesions)
+    assert all(x["hit"] == (x["distance_px"] <= 15) for x in lesions)
     assert "Pointing game" in table
     # Copy-paste samples carry the box the map head learns from, inside their window.
     saved = json.loads((result.output / "results.json").read_text())

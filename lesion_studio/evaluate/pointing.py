@@ -7,6 +7,9 @@ inside a box) beside the tolerant one (within ``tolerance`` image pixels: the po
 convention, :data:`lesion_studio.classifier.cam.POINTING_TOLERANCE_PX`), and the chance rate a
 peak placed at random over the radiograph would reach. Without the chance rate a pointing figure
 cannot be read: boxes cover well under 1 % of a hand radiograph.
+
+``lesions`` lists each boxed lesion (its file, boxes, where the map peaked, how far from a box,
+the detector's probability), so the Results panel can show where the detector looked.
 """
 
 from __future__ import annotations
@@ -34,12 +37,19 @@ def pointing_summary(probabilities: np.ndarray, maps: np.ndarray, examples: Sequ
     boxed = [i for i, e in enumerate(examples) if e.label == 1 and e.boxes]
     if not boxed:
         return None
-    distance, chance, chance_strict = [], [], []
+    distance, chance, chance_strict, lesions = [], [], [], []
     for i in boxed:
-        frame, boxes = frame_of(i), examples[i].boxes
-        distance.append(distance_to_boxes(*map_peak(maps[i], frame), boxes))
-        chance.append(pointing_chance(frame, boxes, tolerance=tolerance))
-        chance_strict.append(pointing_chance(frame, boxes))
+        e, frame = examples[i], frame_of(i)
+        x, y = map_peak(maps[i], frame)
+        d = distance_to_boxes(x, y, e.boxes)
+        distance.append(d)
+        chance.append(pointing_chance(frame, e.boxes, tolerance=tolerance))
+        chance_strict.append(pointing_chance(frame, e.boxes))
+        lesions.append({"image_id": e.image_id, "sha256": e.key, "path": str(e.path),
+                        "size": [frame.source_width, frame.source_height],
+                        "boxes": [[round(float(v), 2) for v in b] for b in e.boxes],
+                        "peak": [round(float(x), 2), round(float(y), 2)], "distance_px": round(float(d), 2),
+                        "hit": bool(d <= tolerance), "probability": float(probabilities[i])})
     dist = np.asarray(distance, dtype=float)
     found = np.asarray([probabilities[i] > 0.5 for i in boxed], dtype=bool)
     opts = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
@@ -48,4 +58,4 @@ def pointing_summary(probabilities: np.ndarray, maps: np.ndarray, examples: Sequ
             "tolerance_px": float(tolerance),
             "strict": {"detected": pointing_game(inside[found], **opts), "all": pointing_game(inside, **opts)},
             "chance": {"tolerance": float(np.mean(chance)), "strict": float(np.mean(chance_strict))},
-            "map": map_kind}
+            "map": map_kind, "lesions": lesions}

@@ -753,7 +753,7 @@ class ExperimentRunner:
                   "bootstrap": to_dict(bs), "test": test_id, "version": STAGE_VERSION,
                   "test_data": inputs_hash(sorted((r.sha256, r.label, r.exclusions, r.body_part)
                                                   for r in ctx.test_source.images(split="test"))),
-                  "including": self.cfg.also_evaluate_including, "pointing": 2,
+                  "including": self.cfg.also_evaluate_including, "pointing": 3,
                   "pointing_tolerance_px": self.cfg.pointing_tolerance_px}
 
         def fn() -> Evaluation:

@@ -165,3 +165,58 @@ def test_rows_show_the_pointing_game_with_its_chance_and_strict_rate() -> None:
     assert model.cell(1, col) == "–"
     tip = model.data(model.index(0, col), Qt.ItemDataRole.ToolTipRole)
     assert "within 15 px" in tip and "Strictly inside a box: 30%" in tip and "all boxed test lesions: 61%" in tip
+
+
+def _lesion(path: Path, box: list[float], peak: list[float], probability: float) -> dict:
+    x0, y0, x1, y1 = box
+    dx = max(x0 - peak[0], 0, peak[0] - x1)
+    dy = max(y0 - peak[1], 0, peak[1] - y1)
+    d = float(np.hypot(dx, dy))
+    return {"image_id": 1, "sha256": path.stem, "path": str(path), "size": [300, 200], "boxes": [box],
+            "peak": peak, "distance_px": d, "hit": d <= 15, "probability": probability}
+
+
+def test_where_it_looks_shows_each_lesion_with_its_box_and_peak(qtbot, demo_project, tmp_path) -> None:  # noqa: ANN001
+    """The chosen row's boxed test lesions as thumbnails, misses first, with the radiologist's box
+    and the map's peak drawn where they are; a file gone since the run is said so, not raised."""
+    from PIL import Image
+
+    from tests.gui.conftest import dispose, open_window
+
+    files = []
+    for k in range(2):
+        f = tmp_path / f"lesion{k}.png"
+        Image.fromarray(np.full((200, 300), 90, np.uint8)).save(f)
+        files.append(f)
+    lesions = [_lesion(files[0], [40, 40, 80, 80], [60.0, 60.0], 0.9),      # a hit
+               _lesion(files[1], [40, 40, 80, 80], [240.0, 160.0], 0.8),    # a miss, far away
+               _lesion(tmp_path / "moved.png", [10, 10, 20, 20], [15.0, 15.0], 0.3)]
+    pointing = {"map": "lesion_map", "tolerance_px": 15.0, "lesions": lesions,
+                "detected": {"rate": 0.5, "ci_low": 0.0, "ci_high": 1.0, "n": 2},
+                "all": {"rate": 2 / 3, "ci_low": 0.0, "ci_high": 1.0, "n": 3},
+                "chance": {"tolerance": 0.03, "strict": 0.01}}
+    out = tmp_path / "run"
+    out.mkdir()
+    results = {"name": "pointing", "config": {"bootstrap": {"resamples": 200, "confidence": 0.95, "seed": 0}}, "models": {}, "studies": [], "test_set": "project-test-split",
+               "evaluations": [_entry("hand", "Baseline", 0.8, pointing=pointing), _entry("hand", "Augmented", 0.82)]}
+    write_report(out, results, project=None)
+    w = open_window(qtbot, demo_project.folder)
+    try:
+        panel = w.panels["results"]
+        panel.show_folder(out)
+        view = panel.pointing_view
+        assert view.list.count() == 3 and "2 of 3" in view.summary.text() and "chance 3%" in view.summary.text()
+        captions = [view.list.item(r).text() for r in range(3)]
+        assert captions[0] == "miss · p 0.80"  # misses first
+        qtbot.waitUntil(lambda: view.shown_count() == 2 and "file missing" in view.list.item(2).text(), timeout=20_000)
+        # The miss's cross is red at the peak; the box is green at its edge (thumbnail scale 0.5).
+        image = view.list.item(0).icon().pixmap(150, 100).toImage()
+        peak = image.pixelColor(120, 80)
+        assert peak.red() > 180 and peak.green() < 120
+        edge = image.pixelColor(20, 30)
+        assert edge.green() > 150 and edge.red() < 120
+        # Another row without a stored pointing game empties the view and says why.
+        panel.table.selectRow(1)
+        assert view.list.count() == 0 and "no pointing game" in view.summary.text()
+    finally:
+        dispose(w)

@@ -29,11 +29,13 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from lesion_studio.gui import settings as prefs
+from lesion_studio.gui.panels.pointing_view import PointingView
 
 if TYPE_CHECKING:
     from lesion_studio.gui.host import PanelHost
@@ -241,6 +243,10 @@ class ResultsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
+        self._choosing_row = False
+        self.table.selectionModel().currentRowChanged.connect(
+            lambda cur, _prev: None if self._choosing_row else self._show_pointing(cur.row()))
+        self.pointing_view = PointingView()
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("results_roc")
         # ROC space is the unit square, whatever the widget's shape: a locked aspect widened the
@@ -265,9 +271,15 @@ class ResultsPanel(QWidget):
         top.addWidget(self.target_combo, 1)
         rv.addLayout(top)
         rv.addWidget(self.info)
+        self.views = QTabWidget()
+        self.views.setObjectName("results_views")
+        self.views.addTab(self.plot, "ROC curves")
+        self.views.addTab(self.pointing_view, "Where it looks")
+        self.views.setTabToolTip(1, "Each boxed test lesion with the radiologist's box and where the chosen row's "
+                                    "localisation map peaked (the pointing game, lesion by lesion)")
         inner = QSplitter(Qt.Orientation.Vertical)
         inner.addWidget(self.table)
-        inner.addWidget(self.plot)
+        inner.addWidget(self.views)
         inner.setSizes([160, 320])
         rv.addWidget(inner, 1)
         return right
@@ -393,6 +405,24 @@ class ResultsPanel(QWidget):
                               "roc": None})
         self.table_model.set_rows(rows + extra)
         self._draw_roc()
+        first = next((i for i, e in enumerate(rows) if (e.get("pointing") or {}).get("lesions")), None)
+        if first is not None:
+            self._choosing_row = True  # shown once, below
+            self.table.selectRow(first)
+            self._choosing_row = False
+        self._show_pointing(first if first is not None else -1)
+
+    def _show_pointing(self, row: int) -> None:
+        """The chosen table row's lesions in *Where it looks*."""
+        rows = self.table_model.rows
+        if not 0 <= row < len(rows):
+            self.pointing_view.show_row("", None)
+            return
+        e = rows[row]
+        self.pointing_view.show_row(f"{e.get('target')} {type_label(e)}", e.get("pointing"))
+
+    def shutdown(self) -> None:
+        self.pointing_view.shutdown()
 
     def _draw_roc(self) -> None:
         for curve in self.curves:
@@ -421,6 +451,7 @@ class ResultsPanel(QWidget):
     def _clear(self) -> None:
         self.results = None
         self.table_model.set_rows([])
+        self.pointing_view.show_row("", None)
         self.target_combo.clear()
         self.line_combo.clear()
         self._draw_roc()
