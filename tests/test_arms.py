@@ -124,6 +124,7 @@ def test_an_arms_study_runs_every_arm_with_equal_counts(demo_project_master, tmp
     assert len(lesions) == 4 and sum(x["hit"] for x in lesions) / 4 == pytest.approx(pg["all"]["rate"])
     assert all(Path(x["path"]).is_file() and x["boxes"] and len(x["peak"]) == 2 for x in lesions)
     assert all(x["hit"] == (x["distance_px"] <= 15) for x in lesions)
+    assert (result.output / f"pointing-{rows['Baseline']['target']}.png").is_file()  # the same, for the CLI
     assert "Pointing game" in table
     # Copy-paste samples carry the box the map head learns from, inside their window.
     saved = json.loads((result.output / "results.json").read_text())

@@ -262,6 +262,52 @@ def samples_png(path: Path, title: str, kept: list[dict[str, Any]], rejected: li
     img.save(path)
 
 
+def pointing_png(path: Path, title: str, rows: list[tuple[str, list[dict[str, Any]]]], tile: int = 88) -> None:
+    """The pointing game lesion by lesion: one line per model row, one column per boxed test
+    lesion (the same lesion in a column, so arms can be compared), each the whole radiograph with
+    the radiologist's box (green) and the row's map peak (a cross: green for a hit, red for a miss)."""
+    from PIL import Image, ImageDraw
+
+    from lesion_studio.io import open_radiograph
+    from lesion_studio.io.display import thumbnail_array
+
+    order = sorted(rows[0][1], key=lambda x: (x["path"], str(x["boxes"])))  # a column is one lesion
+    columns = {(x["path"], str(x["boxes"])): c for c, x in enumerate(order)}
+    thumbs: dict[str, np.ndarray | None] = {}
+    for lesion in order:
+        try:
+            thumbs[lesion["path"]] = thumbnail_array(open_radiograph(lesion["path"]), tile)
+        except Exception:  # noqa: BLE001 - a missing file shows as a grey tile, the report still completes
+            thumbs[lesion["path"]] = None
+    head, label_w, gap = 30, 150, 4
+    img = Image.new("RGB", (label_w + len(order) * (tile + gap), head + len(rows) * (tile + gap)), "white")
+    d = ImageDraw.Draw(img)
+    d.text((6, 6), f"{title}: green box = radiologist's, cross = map peak (red: a miss)", fill="black", font=_font(14))
+    for r, (label, lesions) in enumerate(rows):
+        y = head + r * (tile + gap)
+        hits = sum(bool(x["hit"]) for x in lesions)
+        d.text((6, y + tile // 2 - 14), label, fill="black", font=_font(13))
+        d.text((6, y + tile // 2 + 2), f"{hits} of {len(lesions)} hit", fill=(90, 90, 90), font=_font(12))
+        for lesion in lesions:
+            c = columns.get((lesion["path"], str(lesion["boxes"])))
+            if c is None:
+                continue
+            x = label_w + c * (tile + gap)
+            arr = thumbs.get(lesion["path"])
+            if arr is None:
+                d.rectangle([x, y, x + tile - 1, y + tile - 1], fill=(128, 128, 128))
+                continue
+            img.paste(Image.fromarray(arr).convert("RGB"), (x, y))
+            scale = arr.shape[1] / float(lesion["size"][0])
+            for x0, y0, x1, y1 in lesion["boxes"]:
+                d.rectangle([x + x0 * scale, y + y0 * scale, x + x1 * scale, y + y1 * scale], outline=(60, 210, 90))
+            px, py = x + lesion["peak"][0] * scale, y + lesion["peak"][1] * scale
+            colour = (60, 210, 90) if lesion["hit"] else (235, 70, 55)
+            d.line([(px - 5, py), (px + 5, py)], fill=colour, width=2)
+            d.line([(px, py - 5), (px, py + 5)], fill=colour, width=2)
+    img.save(path)
+
+
 def write_report(out: Path, results: dict[str, Any], project: Project) -> dict[str, str]:
     out = Path(out)
     files: dict[str, str] = {}
@@ -283,6 +329,12 @@ def write_report(out: Path, results: dict[str, Any], project: Project) -> dict[s
         path = out / f"roc-{target}.png"
         roc_png(path, f"ROC, {target} (test)", curves)
         files[f"roc {target}"] = str(path)
+        pointed = [(e["type"], e["pointing"]["lesions"]) for e in results["evaluations"]
+                   if e["target"] == target and e["line"] == "headline" and (e.get("pointing") or {}).get("lesions")]
+        if pointed:
+            path = out / f"pointing-{target}.png"
+            pointing_png(path, f"Where it looks, {target} (test)", pointed)
+            files[f"pointing {target}"] = str(path)
     for s in results["studies"]:
         scored = []
         for sid, score in s["scores"].items():
