@@ -218,3 +218,36 @@ def test_the_filter_score_is_the_seeds_mean_and_a_cut_keeps_what_scores_strictly
         runner.augmented(ctx, parts, "femur<-femur", 0.5, cut, scored, seed=0)
     kept = [s.id for s in train.call_args.kwargs["synthetic"]]
     assert kept == want  # exactly the candidates scored above the cut join the training set
+
+
+def test_the_map_requirement_keeps_only_candidates_whose_map_peaks_on_their_lesion(tmp_path: Path) -> None:
+    """``filter.require_map_on_lesion``: of the candidates scored above the cut, only those where
+    the filter's stored map peak falls on the candidate's own lesion pass; without it, all do."""
+    pytest.importorskip("onnxruntime")
+    from lesion_studio.classifier.scoring import registered_scorer, score_synthetic
+    from lesion_studio.errors import ConfigError
+    from lesion_studio.experiment.outputs import ScoredCandidates
+    from lesion_studio.store import Box
+    from tests.stub_models import SPOTS, register_stub_detector, spot_project
+
+    project = spot_project(tmp_path / "spots")
+    register_stub_detector(project)
+    scorer, _ = registered_scorer(project, "stub-detector")
+    image = project.images()[0]
+    x0, y0, x1, y1 = SPOTS[0]  # the bright spot the stub's map peaks on
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    on = project.add_synthetic_sample(image.id, Box(cx - 40, cy - 40, cx + 40, cy + 40), n=1.0, seed=0,
+                                      model_id=None, path=image.abs_path)
+    off = project.add_synthetic_sample(image.id, Box(40, 40, 80, 80), n=1.0, seed=1, model_id=None,
+                                       path=image.abs_path)
+    low = project.add_synthetic_sample(image.id, Box(cx - 40, cy - 40, cx + 40, cy + 40), n=1.0, seed=2,
+                                       model_id=None, path=image.abs_path)
+    score_synthetic(project, [project.synthetic_sample(i) for i in (on, off, low)], scorer)
+    scored = ScoredCandidates(scores={on: 0.9, off: 0.8, low: 0.1}, seed_scores=[], filter_model=None,
+                              filter_models=[], filter_sha256="f", backend="onnx")
+    assert _runner(tmp_path)._passing(project, scored, 0.5) == [on, off]
+    strict = _runner(tmp_path, filter={"require_map_on_lesion": True})
+    assert strict._passing(project, scored, 0.5) == [on]
+    project.close()
+    with pytest.raises(ConfigError, match="require_map_on_lesion"):
+        _runner(tmp_path, filter={"require_map_on_lesion": True}, scoring_backend="torch")

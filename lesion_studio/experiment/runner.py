@@ -468,16 +468,25 @@ class ExperimentRunner:
         dev = next(model.parameters()).device
         return predict(model, arrays, device=dev, batch_size=self.cls_cfg.eval_batch_size, tta=self.cls_cfg.tta)
 
+    def _passing(self, project: Project, scored: ScoredCandidates, cut: float) -> list[int]:
+        """The candidates the filter keeps at ``cut``, by id: scored above it, and with
+        ``filter.require_map_on_lesion`` also with the filter's map peaking on their lesion."""
+        from lesion_studio.evaluate.metrics import above_threshold
+
+        ids = sorted(scored.scores)  # by id (the cache's JSON sorts the keys as text)
+        keep = above_threshold(np.array([scored.scores[i] for i in ids], dtype=float), cut)
+        kept = [i for i, k in zip(ids, keep, strict=True) if k]
+        if self.cfg.filter.require_map_on_lesion:
+            kept = [i for i in kept if project.synthetic_sample(i).map_on_lesion() is True]
+        return kept
+
     def augmented(self, ctx: RunContext, target: list[str], key: str, t: float, cut: float,
                   scored: ScoredCandidates, seed: int) -> AugmentedRun:
-        from lesion_studio.evaluate.metrics import above_threshold
         from lesion_studio.training.classifier_trainer import train_classifier
 
         project = ctx.project
         cfg = self.aug_cfgs[seed]
-        ids = sorted(scored.scores)  # by id (the cache's JSON sorts the keys as text)
-        keep = above_threshold(np.array([scored.scores[i] for i in ids]), cut)
-        kept = [i for i, k in zip(ids, keep, strict=True) if k]
+        kept = self._passing(project, scored, cut)
         inputs = {**self._classifier_inputs(project, cfg), "data": self._records_hash(project, target), "kept": kept,
                   "filter": scored.filter_sha256, "t": t, "cut": cut, "version": STAGE_VERSION}
         safe = key.replace("<-", "_from_")
@@ -991,7 +1000,6 @@ class ExperimentRunner:
                     seed_tag: Any) -> tuple[dict[str, list[ArmRun]], list[dict[str, Any]]]:
         """Every arm's runs per ratio and threshold (each seed), and how many lesions each added.
         ``scored``: the UNIT candidates and the copy-paste ones (None without that arm)."""
-        from lesion_studio.evaluate.metrics import above_threshold
         from lesion_studio.experiment.arms import FILTERED, choose, equal_count, lesion_count
 
         spec = self.cfg.augmentation
@@ -1002,9 +1010,7 @@ class ExperimentRunner:
         def kept(sc: ScoredCandidates | None, cut: float) -> list[int]:
             if sc is None or decision.refused:
                 return []
-            ids = sorted(sc.scores)
-            keep = above_threshold(np.array([sc.scores[i] for i in ids]), cut)
-            return [i for i, k in zip(ids, keep, strict=True) if k]
+            return self._passing(ctx.project, sc, cut)
 
         trials: dict[str, list[ArmRun]] = {}
         counts: list[dict[str, Any]] = []
