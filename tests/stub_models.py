@@ -147,3 +147,17 @@ def spot_project(folder: Path):  # noqa: ANN201 - Project
     project = Project.create(folder / "project")
     project.add_images(rows)
     return project
+
+
+def spot_samples(project, seeds: tuple[int, ...] = (0, 1)) -> list[int]:  # noqa: ANN001
+    """Synthetic samples of :func:`spot_project`'s first picture, one per seed, alternating a window
+    centred on its bright spot (where the stub detector's map peaks: on the lesion) and a window
+    in the corner (off it). Returns their ids."""
+    from lesion_studio.store import Box
+
+    image = project.images()[0]
+    x0, y0, x1, y1 = SPOTS[0]
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    windows = (Box(cx - 40, cy - 40, cx + 40, cy + 40), Box(40, 40, 80, 80))
+    return [project.add_synthetic_sample(image.id, windows[k % 2], n=1.0, seed=seed, model_id=None,
+                                         path=image.abs_path) for k, seed in enumerate(seeds)]

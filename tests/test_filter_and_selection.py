@@ -227,21 +227,12 @@ def test_the_map_requirement_keeps_only_candidates_whose_map_peaks_on_their_lesi
     from lesion_studio.classifier.scoring import registered_scorer, score_synthetic
     from lesion_studio.errors import ConfigError
     from lesion_studio.experiment.outputs import ScoredCandidates
-    from lesion_studio.store import Box
-    from tests.stub_models import SPOTS, register_stub_detector, spot_project
+    from tests.stub_models import register_stub_detector, spot_project, spot_samples
 
     project = spot_project(tmp_path / "spots")
     register_stub_detector(project)
     scorer, _ = registered_scorer(project, "stub-detector")
-    image = project.images()[0]
-    x0, y0, x1, y1 = SPOTS[0]  # the bright spot the stub's map peaks on
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    on = project.add_synthetic_sample(image.id, Box(cx - 40, cy - 40, cx + 40, cy + 40), n=1.0, seed=0,
-                                      model_id=None, path=image.abs_path)
-    off = project.add_synthetic_sample(image.id, Box(40, 40, 80, 80), n=1.0, seed=1, model_id=None,
-                                       path=image.abs_path)
-    low = project.add_synthetic_sample(image.id, Box(cx - 40, cy - 40, cx + 40, cy + 40), n=1.0, seed=2,
-                                       model_id=None, path=image.abs_path)
+    on, off, low = spot_samples(project, seeds=(0, 1, 2))  # on the spot, off it, on it
     score_synthetic(project, [project.synthetic_sample(i) for i in (on, off, low)], scorer)
     scored = ScoredCandidates(scores={on: 0.9, off: 0.8, low: 0.1}, seed_scores=[], filter_model=None,
                               filter_models=[], filter_sha256="f", backend="onnx")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lesion_studio.errors import ProjectError
-from lesion_studio.store import Box, Project
+from lesion_studio.store import Project
 from lesion_studio.store.schema import SCHEMA_VERSION
 
 pytest.importorskip("onnxruntime")
@@ -16,19 +16,14 @@ pytest.importorskip("onnxruntime")
 
 def test_scoring_stores_the_map_peak_on_or_off_the_lesion(tmp_path: Path) -> None:
     from lesion_studio.classifier.scoring import registered_scorer, score_synthetic
-    from tests.stub_models import SPOTS, register_stub_detector, spot_project
+    from tests.stub_models import SPOTS, register_stub_detector, spot_project, spot_samples
 
     project = spot_project(tmp_path / "spots")
     register_stub_detector(project)
     scorer, _ = registered_scorer(project, "stub-detector")
-    image = project.images()[0]
     x0, y0, x1, y1 = SPOTS[0]  # the bright spot the stub's map peaks on
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     # Two samples of the same picture: one whose window is centred on the spot, one elsewhere.
-    on = project.add_synthetic_sample(image.id, Box(cx - 40, cy - 40, cx + 40, cy + 40), n=1.0, seed=0,
-                                      model_id=None, path=image.abs_path)
-    off = project.add_synthetic_sample(image.id, Box(40, 40, 80, 80), n=1.0, seed=1, model_id=None,
-                                       path=image.abs_path)
+    on, off = spot_samples(project)
     scores = score_synthetic(project, [project.synthetic_sample(on), project.synthetic_sample(off)], scorer)
     a, b = project.synthetic_sample(on), project.synthetic_sample(off)
     assert a.score == pytest.approx(scores[0]) and a.map_peak == b.map_peak
