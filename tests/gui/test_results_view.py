@@ -215,6 +215,16 @@ def test_where_it_looks_shows_each_lesion_with_its_box_and_peak(qtbot, demo_proj
         assert peak.red() > 180 and peak.green() < 120
         edge = image.pixelColor(20, 30)
         assert edge.green() > 150 and edge.red() < 120
+        # Double-clicking a lesion opens it in the viewer when the open project has that radiograph.
+        shown = demo_project.images()[3]
+        view.show_row("hand Baseline", {**pointing, "lesions": [
+            {**lesions[0], "sha256": shown.sha256, "path": str(shown.abs_path)}, lesions[1]]})
+        captions = [view.list.item(r).text() for r in range(2)]
+        view.list.itemActivated.emit(view.list.item(captions.index("hit · p 0.90")))
+        assert w.record is not None and w.record.id == shown.id
+        view.list.itemActivated.emit(view.list.item(0))  # the miss: not in this project
+        assert w.record.id == shown.id and "not in the open project" in w.statusBar().currentMessage()
+        panel.show_folder(out)
         # Another row without a stored pointing game empties the view and says why.
         panel.table.selectRow(1)
         assert view.list.count() == 0 and "no pointing game" in view.summary.text()

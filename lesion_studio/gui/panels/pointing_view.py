@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
@@ -78,7 +78,10 @@ def draw_overlay(gray: np.ndarray, lesion: dict[str, Any]) -> QPixmap:
 
 
 class PointingView(QWidget):
-    """The boxed test lesions of one results row, with where its map peaked."""
+    """The boxed test lesions of one results row, with where its map peaked. Double-click (or
+    Enter on) a lesion: ``lesion_opened`` carries its entry, for the panel to open it."""
+
+    lesion_opened = Signal(dict)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -93,6 +96,7 @@ class PointingView(QWidget):
         self.list.setMovement(QListView.Movement.Static)
         self.list.setUniformItemSizes(True)
         self.list.setWordWrap(True)
+        self.list.itemActivated.connect(self._activated)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
@@ -121,7 +125,8 @@ class PointingView(QWidget):
         near = f"within {tol:g} px of" if tol else "inside"
         self.summary.setText(f"{label}: the map peaks {near} the radiologist's box on {hits} of {len(lesions)} "
                              f"boxed test lesions" + (f" (chance {chance:.0%})" if chance is not None else "")
-                             + ". Green box: the radiologist's; cross: the map's peak (red: a miss). Misses first.")
+                             + ". Green box: the radiologist's; cross: the map's peak (red: a miss). Misses first; "
+                             "double-click one to open it in the viewer.")
         for i in lesion_order(lesions):
             item = QListWidgetItem(lesion_caption(lesions[i]))
             item.setToolTip(lesion_tooltip(lesions[i], tol))
@@ -130,6 +135,11 @@ class PointingView(QWidget):
             self.list.addItem(item)
             path = str(lesions[i].get("path") or "")
             self._pool.submit((self._generation, i), lambda p=path: lesion_thumbnail(p))
+
+    def _activated(self, item: QListWidgetItem) -> None:
+        index = item.data(Qt.ItemDataRole.UserRole)
+        if isinstance(index, int) and 0 <= index < len(self._lesions):
+            self.lesion_opened.emit(dict(self._lesions[index]))
 
     def _item_for(self, index: int) -> QListWidgetItem | None:
         for row in range(self.list.count()):

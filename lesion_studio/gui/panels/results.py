@@ -247,6 +247,7 @@ class ResultsPanel(QWidget):
         self.table.selectionModel().currentRowChanged.connect(
             lambda cur, _prev: None if self._choosing_row else self._show_pointing(cur.row()))
         self.pointing_view = PointingView()
+        self.pointing_view.lesion_opened.connect(self._open_lesion)
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("results_roc")
         # ROC space is the unit square, whatever the widget's shape: a locked aspect widened the
@@ -420,6 +421,16 @@ class ResultsPanel(QWidget):
             return
         e = rows[row]
         self.pointing_view.show_row(f"{e.get('target')} {type_label(e)}", e.get("pointing"))
+
+    def _open_lesion(self, lesion: dict[str, Any]) -> None:
+        """Show a lesion of *Where it looks* in the viewer, when its radiograph is in the open
+        project (matched by content hash: the run may come from a copy of the project)."""
+        sha = lesion.get("sha256")
+        match = next((r for r in self.project.images() if r.sha256 == sha), None)
+        if match is None:
+            self.host.show_status(f"{Path(str(lesion.get('path'))).name} is not in the open project.", 5000)
+            return
+        self.host.select_image(match.id)
 
     def shutdown(self) -> None:
         self.pointing_view.shutdown()
