@@ -222,7 +222,8 @@ def test_the_filter_score_is_the_seeds_mean_and_a_cut_keeps_what_scores_strictly
 
 def test_the_map_requirement_keeps_only_candidates_whose_map_peaks_on_their_lesion(tmp_path: Path) -> None:
     """``filter.require_map_on_lesion``: of the candidates scored above the cut, only those where
-    the filter's stored map peak falls on the candidate's own lesion pass; without it, all do."""
+    the filter's stored map peak falls on the candidate's own lesion pass (not those whose peak is
+    unknown); without it, all do."""
     pytest.importorskip("onnxruntime")
     from lesion_studio.classifier.scoring import registered_scorer, score_synthetic
     from lesion_studio.errors import ConfigError
@@ -232,11 +233,13 @@ def test_the_map_requirement_keeps_only_candidates_whose_map_peaks_on_their_lesi
     project = spot_project(tmp_path / "spots")
     register_stub_detector(project)
     scorer, _ = registered_scorer(project, "stub-detector")
-    on, off, low = spot_samples(project, seeds=(0, 1, 2))  # on the spot, off it, on it
+    on, off, low, unmapped = spot_samples(project, seeds=(0, 1, 2, 3))  # on the spot, off it, on, off
     score_synthetic(project, [project.synthetic_sample(i) for i in (on, off, low)], scorer)
-    scored = ScoredCandidates(scores={on: 0.9, off: 0.8, low: 0.1}, seed_scores=[], filter_model=None,
-                              filter_models=[], filter_sha256="f", backend="onnx")
-    assert _runner(tmp_path)._passing(project, scored, 0.5) == [on, off]
+    project.update_synthetic_sample(unmapped, score=0.95)  # scored without a map: where it looked is unknown
+    assert project.synthetic_sample(unmapped).map_on_lesion() is None
+    scored = ScoredCandidates(scores={on: 0.9, off: 0.8, low: 0.1, unmapped: 0.95}, seed_scores=[],
+                              filter_model=None, filter_models=[], filter_sha256="f", backend="onnx")
+    assert _runner(tmp_path)._passing(project, scored, 0.5) == [on, off, unmapped]
     strict = _runner(tmp_path, filter={"require_map_on_lesion": True})
     assert strict._passing(project, scored, 0.5) == [on]
     project.close()

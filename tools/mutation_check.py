@@ -213,9 +213,12 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("F9", RUNNER, "scores = np.mean(per_seed, axis=0) if per_seed else np.zeros(0)",
       "scores = np.asarray(per_seed[0]) if per_seed else np.zeros(0)", RULES,
       "the filter score is the first seed's, not the seeds' mean"),
-    M("F10", RUNNER, "keep = above_threshold(np.array([scored.scores[i] for i in ids]), cut)",
-      "keep = np.array([scored.scores[i] for i in ids]) >= cut", RULES,
+    M("F10", RUNNER, "keep = above_threshold(np.array([scored.scores[i] for i in ids], dtype=float), cut)",
+      "keep = np.array([scored.scores[i] for i in ids], dtype=float) >= cut", RULES,
       "the augmented set takes candidates scored at the cut too"),
+    M("F11", RUNNER, "kept = [i for i in kept if project.synthetic_sample(i).map_on_lesion() is True]",
+      "kept = [i for i in kept if project.synthetic_sample(i).map_on_lesion() is not False]", RULES,
+      "the map requirement keeps candidates whose filter map peaks off their lesion"),
     # ---- the leak guard
     M("K1", RUNNER, 'sources = [r for r in split_records(project, "train", target, include_excluded=False)',
       'sources = [r for r in [*split_records(project, "train", target, include_excluded=False), '
