@@ -245,3 +245,13 @@ def test_the_map_requirement_keeps_only_candidates_whose_map_peaks_on_their_lesi
     project.close()
     with pytest.raises(ConfigError, match="require_map_on_lesion"):
         _runner(tmp_path, filter={"require_map_on_lesion": True}, scoring_backend="torch")
+
+
+def test_the_report_says_when_the_filter_also_asked_for_the_map() -> None:
+    from lesion_studio.experiment.report import table_markdown
+
+    results = {"name": "x", "test_set": "project-test-split", "evaluations": [], "studies": [],
+               "config": {"bootstrap": {"confidence": 0.95, "resamples": 1000, "seed": 0}, "filter": {}}}
+    assert "require_map_on_lesion" not in table_markdown(results)
+    results["config"]["filter"] = {"kind": "lesion_quantile", "require_map_on_lesion": True}
+    assert "only when the filter's map also peaks on its own lesion" in table_markdown(results)

@@ -63,6 +63,9 @@ def table_markdown(results: dict[str, Any]) -> str:
     filt = cfg.get("filter") or {}
     t_meaning = ("t is a quantile of the baseline's scores on real validation lesions"
                  if filt.get("kind", "lesion_quantile") == "lesion_quantile" else "t is a lesion probability")
+    if filt.get("require_map_on_lesion"):
+        t_meaning += ("; a candidate above the cut is kept only when the filter's map also peaks on its own lesion "
+                      "(filter.require_map_on_lesion)")
     lines = [f"# {results['name']}: classification results", "",
              f"Test set: {results['test_set']}. Each classifier trained with {len(seeds)} seed(s) "
              f"({', '.join(map(str, seeds))}); generators and candidates are shared by the seeds. "
