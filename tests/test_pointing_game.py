@@ -10,7 +10,6 @@ from lesion_studio.classifier.cam import (
     POINTING_TOLERANCE_PX,
     distance_to_boxes,
     map_peak,
-    peak_in_boxes,
     pointing_chance,
 )
 from lesion_studio.classifier.preprocess import Preprocessing, prepare_with_frame
@@ -34,10 +33,10 @@ def test_the_tolerance_turns_a_near_miss_into_a_hit() -> None:
     x, y = map_peak(grid, frame)
     near = [(x + 10.0, y - 5.0, x + 30.0, y + 5.0)]  # 10 px to the right of the peak
     far = [(x + 40.0, y - 5.0, x + 60.0, y + 5.0)]
-    assert not peak_in_boxes(grid, frame, near)
-    assert peak_in_boxes(grid, frame, near, tolerance=POINTING_TOLERANCE_PX)
-    assert not peak_in_boxes(grid, frame, far, tolerance=POINTING_TOLERANCE_PX)
-    assert peak_in_boxes(grid, frame, [(x - 1, y - 1, x + 1, y + 1)])
+    peak = map_peak(grid, frame)
+    assert distance_to_boxes(*peak, near) == pytest.approx(10.0)  # a miss strictly, a hit with the tolerance
+    assert 0 < distance_to_boxes(*peak, near) <= POINTING_TOLERANCE_PX < distance_to_boxes(*peak, far)
+    assert distance_to_boxes(*peak, [(x - 1, y - 1, x + 1, y + 1)]) == 0.0
 
 
 def test_chance_is_the_share_of_the_seen_region_near_a_box() -> None:

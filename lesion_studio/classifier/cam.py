@@ -81,14 +81,6 @@ def distance_to_boxes(x: float, y: float, boxes: list[Box] | tuple[Box, ...]) ->
     return best
 
 
-def peak_in_boxes(grid: np.ndarray, frame: InputFrame, boxes: list[Box] | tuple[Box, ...], *,
-                  tolerance: float = 0.0) -> bool:
-    """The pointing game: does the map's peak fall inside one of the (x0, y0, x1, y1) boxes, or
-    within ``tolerance`` image pixels of one?"""
-    x, y = map_peak(grid, frame)
-    return distance_to_boxes(x, y, boxes) <= tolerance
-
-
 def pointing_chance(frame: InputFrame, boxes: list[Box] | tuple[Box, ...], *, tolerance: float = 0.0,
                     step: int = 2) -> float:
     """How often a peak placed at random over the part of the radiograph the classifier saw would

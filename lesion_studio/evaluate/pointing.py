@@ -25,6 +25,11 @@ from lesion_studio.classifier.preprocess import InputFrame
 from lesion_studio.evaluate.metrics import pointing_game
 
 
+def pointing_rule(tolerance: float | None) -> str:
+    """How a hit was counted, for a sentence "the map's peak … a radiologist's box"."""
+    return f"within {tolerance:g} px of" if tolerance else "inside"
+
+
 def pointing_summary(probabilities: np.ndarray, maps: np.ndarray, examples: Sequence[Example],
                      frame_of: Callable[[int], InputFrame], *, tolerance: float, map_kind: str,
                      n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> dict[str, Any] | None:

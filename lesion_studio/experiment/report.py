@@ -42,7 +42,8 @@ def _fmt_t(e: dict[str, Any]) -> str:
     return f"{e['t']:g}" + (f" (score > {cut:.3f})" if cut is not None and cut != e["t"] else "")
 
 
-def _fmt_rate(r: dict[str, Any]) -> str:
+def fmt_rate(r: dict[str, Any] | None) -> str:
+    """A rate with its CI and count, e.g. the pointing game's (also the Results panel's)."""
     if not r or r.get("rate") is None:
         return "– (none)"
     return f"{r['rate']:.0%} ({r['ci_low']:.0%}–{r['ci_high']:.0%}), n={r['n']}"
@@ -115,8 +116,9 @@ def _evaluation_lines(line: str, evals: list[dict[str, Any]]) -> list[str]:
                      f"{controls}")
     pointed = [e for e in evals if e["line"] == line and e.get("pointing")]
     if pointed:
-        tol = pointed[0]["pointing"].get("tolerance_px")
-        near = f"within {tol:g} px of" if tol else "inside"
+        from lesion_studio.evaluate.pointing import pointing_rule
+
+        near = pointing_rule(pointed[0]["pointing"].get("tolerance_px"))
         lines += ["", f"Pointing game on the boxed test lesions: the seed-mean map's peak {near} a radiologist's "
                   "box (the pointing game's tolerance; *inside*: no tolerance). Chance: a peak placed at random "
                   "over the radiograph. 95% bootstrap CIs over the lesions.", "",
@@ -125,8 +127,8 @@ def _evaluation_lines(line: str, evals: list[dict[str, Any]]) -> list[str]:
         for e in pointed:
             pg = e["pointing"]
             strict, chance = pg.get("strict") or {}, pg.get("chance") or {}
-            lines.append(f"| {e['target']} | {e['type']} | {pg.get('map')} | {_fmt_rate(pg['detected'])} | "
-                         f"{_fmt_rate(pg['all'])} | {_fmt_rate(strict.get('detected'))} | "
+            lines.append(f"| {e['target']} | {e['type']} | {pg.get('map')} | {fmt_rate(pg['detected'])} | "
+                         f"{fmt_rate(pg['all'])} | {fmt_rate(strict.get('detected'))} | "
                          f"{_fmt_chance(chance.get('tolerance'))} ({_fmt_chance(chance.get('strict'))}) |")
     test = next((e["test"] for e in evals if e["line"] == line), {})
     lines += ["", f"Test images: {test.get('images')} ({test.get('lesion')} lesion, {test.get('normal')} normal).", ""]
@@ -181,11 +183,11 @@ def _map_on_lesion_lines(studies: list[dict[str, Any]]) -> list[str]:
     for s in mapped:
         for kind, rate in (s["map_on_lesion"] or {}).items():
             if rate:
-                lines.append(f"| {s['key']} | all {kind} candidates | {_fmt_rate(rate)} |")
+                lines.append(f"| {s['key']} | all {kind} candidates | {fmt_rate(rate)} |")
         for tr in s["threshold_trials"]:
             if tr.get("map_on_lesion"):
                 lines.append(f"| {s['key']} | added by {tr['arm']} ×{tr['ratio']:g}, t={tr['t']:g} | "
-                             f"{_fmt_rate(tr['map_on_lesion'])} |")
+                             f"{fmt_rate(tr['map_on_lesion'])} |")
     return lines
 
 

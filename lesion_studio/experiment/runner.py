@@ -461,12 +461,20 @@ class ExperimentRunner:
         return FilterDecision(refused=False, val_auc=val_auc, cuts=cuts, reason="")
 
     def _predict_torch(self, path: str | Path, arrays: np.ndarray) -> np.ndarray:
+        return self._scores_and_maps(path, arrays, with_maps=False)[0]
+
+    def _scores_and_maps(self, path: str | Path, arrays: np.ndarray, *,
+                         with_maps: bool) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """The classifier's scores (with the experiment's TTA) and, with ``with_maps``, its
+        (probabilities, localisation maps) for the pointing game, from one load of the weights."""
         from lesion_studio.models.drn import load_classifier
-        from lesion_studio.training.classifier_trainer import predict
+        from lesion_studio.training.classifier_trainer import predict, predict_localisation
 
         model, _ = load_classifier(path, device=self.cls_cfg.device)
         dev = next(model.parameters()).device
-        return predict(model, arrays, device=dev, batch_size=self.cls_cfg.eval_batch_size, tta=self.cls_cfg.tta)
+        bs = self.cls_cfg.eval_batch_size
+        scores = predict(model, arrays, device=dev, batch_size=bs, tta=self.cls_cfg.tta)
+        return scores, (predict_localisation(model, arrays, device=dev, batch_size=bs) if with_maps else None)
 
     def _passing(self, project: Project, scored: ScoredCandidates, cut: float) -> list[int]:
         """The candidates the filter keeps at ``cut``, by id: scored above it, and with
@@ -731,25 +739,18 @@ class ExperimentRunner:
             entry["per_body_part"] = per_part
         return entry
 
-    def _pointing(self, paths: list[str], data: LabelledSet, cache: PreparedCache) -> dict[str, Any] | None:
+    def _pointing(self, localised: list[tuple[np.ndarray, np.ndarray]], data: LabelledSet,
+                  cache: PreparedCache) -> dict[str, Any] | None:
         """The pointing game on the test lesions with boxes (``evaluate/pointing.py``), played by
         the row's seed-mean localisation map (the lesion map of a map-head detector, else the CAM)
-        and its seed-mean probability (a lesion is detected above 0.5)."""
+        and its seed-mean probability (a lesion is detected above 0.5); ``localised``: each seed's
+        (probabilities, maps)."""
         from lesion_studio.evaluate.pointing import pointing_summary
-        from lesion_studio.models.drn import load_classifier
-        from lesion_studio.training.classifier_trainer import predict_localisation
 
-        scores, maps = [], []
-        for path in paths:
-            model, _ = load_classifier(path, device=self.cls_cfg.device)
-            s, m = predict_localisation(model, data.arrays, device=next(model.parameters()).device,
-                                        batch_size=self.cls_cfg.eval_batch_size)
-            scores.append(s)
-            maps.append(m)
         bs = self.cfg.bootstrap
         examples = data.examples
-        return pointing_summary(np.mean(scores, axis=0), np.mean(maps, axis=0), examples,
-                                lambda i: cache.frame(examples[i].key, examples[i].path),
+        return pointing_summary(np.mean([p for p, _ in localised], axis=0), np.mean([m for _, m in localised], axis=0),
+                                examples, lambda i: cache.frame(examples[i].key, examples[i].path),
                                 tolerance=self.cfg.pointing_tolerance_px,
                                 map_kind="lesion_map" if self.cls_cfg.head == "image+map" else "cam",
                                 n_resamples=bs.resamples, confidence=bs.confidence, seed=bs.seed)
@@ -770,16 +771,19 @@ class ExperimentRunner:
             by_target: dict[str, list[ModelRow]] = {}
             for r in rows:
                 by_target.setdefault(r.target, []).append(r)
+            cache = self._cache(ctx)
             for trows in by_target.values():
                 parts = trows[0].parts
                 base = next(r for r in trows if r.type == "Baseline")
                 for line, data in self._test_sets(ctx, parts).items():
-                    scores = {r.id: [self._predict_torch(p, data.arrays) for p in r.paths] for r in trows if r.paths}
-                    cache = self._cache(ctx)
+                    localise = line == "headline" and data.masks is not None
+                    outputs = {r.id: [self._scores_and_maps(p, data.arrays, with_maps=localise) for p in r.paths]
+                               for r in trows if r.paths}
+                    scores = {rid: [s for s, _ in out] for rid, out in outputs.items()}
                     for r in trows:
                         entry = {**self._evaluate_row(r, base, data, scores), "line": line}
-                        if line == "headline" and r.paths and data.masks is not None:
-                            pointing = self._pointing(r.paths, data, cache)
+                        if localise and r.id in outputs:
+                            pointing = self._pointing([m for _, m in outputs[r.id] if m is not None], data, cache)
                             if pointing is not None:
                                 entry["pointing"] = pointing
                         evaluations.append(entry)

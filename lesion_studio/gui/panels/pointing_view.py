@@ -18,6 +18,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from lesion_studio.evaluate.pointing import pointing_rule
 from lesion_studio.gui.panels.thumbnails import pixmap_from_gray
 from lesion_studio.gui.workers import TaskPool
 
@@ -122,7 +123,7 @@ class PointingView(QWidget):
         tol = pointing.get("tolerance_px") if pointing else None
         hits = sum(bool(x.get("hit")) for x in lesions)
         chance = (pointing.get("chance") or {}).get("tolerance") if pointing else None
-        near = f"within {tol:g} px of" if tol else "inside"
+        near = pointing_rule(tol)
         self.summary.setText(f"{label}: the map peaks {near} the radiologist's box on {hits} of {len(lesions)} "
                              f"boxed test lesions" + (f" (chance {chance:.0%})" if chance is not None else "")
                              + ". Green box: the radiologist's; cross: the map's peak (red: a miss). Misses first; "

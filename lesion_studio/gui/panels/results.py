@@ -34,6 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lesion_studio.evaluate.pointing import pointing_rule
+from lesion_studio.experiment.report import fmt_rate
 from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.panels.pointing_view import PointingView
 
@@ -78,22 +80,20 @@ def fmt_spread(spread: dict[str, Any] | None, signed: bool = False) -> str:
 
 
 def fmt_pointing(pointing: dict[str, Any] | None) -> str:
-    """The pointing game on the detected test lesions, with its chance rate (experiment/runner.py)."""
-    rate = (pointing or {}).get("detected") or {}
-    if rate.get("rate") is None:
+    """The pointing game on the detected test lesions, with its chance rate (evaluate/pointing.py)."""
+    rate = (pointing or {}).get("detected")
+    if not rate or rate.get("rate") is None:
         return "–"
     chance = (pointing.get("chance") or {}).get("tolerance") if pointing else None
-    tail = "" if chance is None else f"; chance {chance:.0%}"
-    return f"{rate['rate']:.0%} ({rate['ci_low']:.0%}–{rate['ci_high']:.0%}), n={rate['n']}{tail}"
+    return fmt_rate(rate) + ("" if chance is None else f"; chance {chance:.0%}")
 
 
 def pointing_tooltip(pointing: dict[str, Any]) -> str:
     """How the pointing figure was counted, and the strict rate beside it."""
     tol = pointing.get("tolerance_px")
-    near = f"within {tol:g} px of" if tol else "inside"
     strict = ((pointing.get("strict") or {}).get("detected") or {}).get("rate")
     every = (pointing.get("all") or {}).get("rate")
-    lines = [f"The seed-mean {pointing.get('map', 'map')}'s peak {near} a radiologist's box, "
+    lines = [f"The seed-mean {pointing.get('map', 'map')}'s peak {pointing_rule(tol)} a radiologist's box, "
              "over the test lesions the detector finds (p > 0.5)."]
     if every is not None:
         lines.append(f"Over all boxed test lesions: {every:.0%}.")
@@ -243,9 +243,7 @@ class ResultsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
-        self._choosing_row = False
-        self.table.selectionModel().currentRowChanged.connect(
-            lambda cur, _prev: None if self._choosing_row else self._show_pointing(cur.row()))
+        self.table.selectionModel().currentRowChanged.connect(lambda cur, _prev: self._show_pointing(cur.row()))
         self.pointing_view = PointingView()
         self.pointing_view.lesion_opened.connect(self._open_lesion)
         self.plot = pg.PlotWidget()
@@ -407,11 +405,10 @@ class ResultsPanel(QWidget):
         self.table_model.set_rows(rows + extra)
         self._draw_roc()
         first = next((i for i, e in enumerate(rows) if (e.get("pointing") or {}).get("lesions")), None)
-        if first is not None:
-            self._choosing_row = True  # shown once, below
-            self.table.selectRow(first)
-            self._choosing_row = False
-        self._show_pointing(first if first is not None else -1)
+        if first is None:
+            self._show_pointing(-1)
+        else:
+            self.table.selectRow(first)  # the model was reset, so the current row changes: its lesions show
 
     def _show_pointing(self, row: int) -> None:
         """The chosen table row's lesions in *Where it looks*."""
