@@ -75,7 +75,7 @@ UNIT_ARCHS = {"paper": unit_paper, "fast": unit_fast, "tiny": unit_tiny}
 
 # ---------------------------------------------------------------------------- DRN
 #: The classifier architectures by config name; ``models.drn`` has one builder function of each name.
-DRN_ARCHS = ("drn_c_26", "drn_d_22", "drn_d_22_half", "drn_c_tiny", "drn_d_tiny")
+DRN_ARCHS = ("drn_c_26", "drn_d_22", "drn_d_22_half", "drn_d_22_slim", "drn_c_tiny", "drn_d_tiny")
 
 
 #: How the UNIT discriminators' convolutions are normalised: "none" (UNIT/MUNIT) or "spectral"
