@@ -7,7 +7,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lesion_studio.errors import ConfigError  # noqa: E402
-from lesion_studio.models.drn import build_drn, count_parameters, drn_c_26, drn_d_22, drn_d_tiny  # noqa: E402
+from lesion_studio.models.drn import (  # noqa: E402
+    build_drn,
+    count_parameters,
+    drn_c_26,
+    drn_d_22,
+    drn_d_22_half,
+    drn_d_22_slim,
+    drn_d_tiny,
+)
 
 
 @pytest.mark.parametrize(("builder", "published_millions"), [(drn_c_26, 21.1), (drn_d_22, 16.4)])
@@ -26,3 +34,30 @@ def test_single_channel_binary_head_and_output_stride_8() -> None:
 def test_unknown_architecture_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="drn_c_26"):
         build_drn("resnet9000")
+
+
+def _forward_conv_flops(model: torch.nn.Module, size: int) -> int:
+    """Multiply-adds x 2 of every convolution in one forward pass of a 1 x 1 x size x size input."""
+    total = [0]
+
+    def hook(module: torch.nn.Conv2d, _inputs, output: torch.Tensor) -> None:
+        kh, kw = module.kernel_size
+        total[0] += 2 * output.numel() * (module.in_channels // module.groups) * kh * kw
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        model(torch.zeros(1, 1, size, size))
+    for handle in handles:
+        handle.remove()
+    return total[0]
+
+
+def test_slim_keeps_the_topology_and_costs_a_quarter_less_than_half() -> None:
+    half, slim = drn_d_22_half(lesion_map=True).eval(), drn_d_22_slim(lesion_map=True).eval()
+    x = torch.zeros(1, 1, 128, 128)
+    assert slim.features(x).shape[-2:] == half.features(x).shape[-2:] == (16, 16)
+    assert slim.heads(x)[1].shape == half.heads(x)[1].shape == (1, 16, 16)  # the lesion map at output stride 8
+    assert [type(m).__name__ for m in slim.modules()] == [type(m).__name__ for m in half.modules()]
+    ratio = _forward_conv_flops(slim, 128) / _forward_conv_flops(half, 128)
+    assert 0.70 < ratio < 0.78  # 1.95 against 2.66 GFLOP at 128 px
+    assert count_parameters(slim) < count_parameters(half)
