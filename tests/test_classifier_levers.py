@@ -7,6 +7,8 @@ import pytest
 
 from lesion_studio.classifier.config import ClassifierConfig, preset
 from lesion_studio.classifier.preprocess import Preprocessing, body_region, prepare
+from lesion_studio.config import to_dict
+from lesion_studio.errors import ConfigError
 
 
 def _radiograph_with_borders() -> np.ndarray:
@@ -66,6 +68,20 @@ def test_presets_and_old_hashes() -> None:
     # Adding the new options kept the identity of existing settings (their checkpoints still resume).
     assert ClassifierConfig().training_hash() == ClassifierConfig(crop_to_body=False).training_hash()
     assert ClassifierConfig().training_hash() != ClassifierConfig(schedule="cosine").training_hash()
+
+
+def test_the_cpu_detector_presets_are_the_measured_recipes() -> None:
+    """``cpu-map`` is the box-supervised detector as measured best on 2 cores (docs/experiments.md);
+    ``cpu-quick`` differs from it only in the three levers docs/performance.md measured for speed."""
+    best, quick = preset("cpu-map"), preset("cpu-quick")
+    assert (best.arch, best.head, best.input_size, best.epochs, best.schedule, best.crop_to_body, best.train_crop) \
+        == ("drn_d_22_half", "image+map", 128, 25, "cosine", True, 0)
+    changed = {k for k, v in to_dict(quick).items() if to_dict(best)[k] != v}
+    assert changed == {"arch", "epochs", "train_crop"}
+    assert (quick.arch, quick.epochs, quick.train_crop) == ("drn_d_22_slim", 12, 112)
+    assert preset("cpu").head == "image"  # the paper's image-level DRN stays available
+    with pytest.raises(ConfigError, match="train_crop"):
+        preset("cpu-quick", input_size=96)  # a crop larger than the input is refused in words
 
 
 def test_mirror_tta_scores_alike_in_torch_and_onnx(demo_project) -> None:  # noqa: ANN001

@@ -14,7 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-classifier", help="train a DRN lesion classifier on a project's training split")
     p.add_argument("project", type=Path)
     p.add_argument("--name", required=True, help="model name in the project registry")
-    p.add_argument("--preset", default="cpu", help="tiny, cpu or gpu (default cpu)")
+    p.add_argument("--preset", default="cpu",
+                   help="tiny, cpu (the paper's image-level DRN; the default), cpu-map (the box-supervised "
+                        "detector measured best on a CPU), cpu-quick or gpu")
     p.add_argument("--config", type=Path, help="YAML/TOML with classifier settings (overrides the preset)")
     p.add_argument("--body-parts", default="", help="comma-separated (default: all)")
     p.add_argument("--include-excluded", action="store_true", help="also train on excluded images")

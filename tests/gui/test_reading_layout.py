@@ -118,9 +118,11 @@ def test_at_1280x800_the_classifier_training_form_is_not_cut(qtbot, layouts, the
     minimum, where a layout saved earlier (by the user, or by an earlier test: the settings live
     for the whole session) may have left it."""
     from lesion_studio.classifier.config import preset
+    from lesion_studio.gui.panels.training_presenter import DEFAULT_DRN_PRESET
     from lesion_studio.training.estimates import ClassifierRates
 
-    ClassifierRates(prefs.app_settings().value, prefs.set_value).store_probe(preset("cpu"), "cpu", 100.0)  # no probe job
+    rates = ClassifierRates(prefs.app_settings().value, prefs.set_value)
+    rates.store_probe(preset(DEFAULT_DRN_PRESET), "cpu", 100.0)  # no probe job
     window = layouts
     window.set_layout_mode(RESEARCH)
     window.reset_layout()  # the default widths, whatever layout an earlier test saved

@@ -222,3 +222,30 @@ def test_the_classifier_form_shows_an_estimate_before_any_run(qtbot, window) -> 
     assert panel.estimate()[0] == pytest.approx(2 * seconds) and source == "from 3 timed steps"
     assert not project.runs("drn")  # estimated without training anything
     prefs.app_settings().remove("training")
+
+
+def test_a_classifier_form_starts_from_the_box_supervised_detector(qtbot, window) -> None:  # noqa: ANN001
+    """Choosing "Classifier" offers the detector that measured best on a CPU (``cpu-map``: the map
+    head that learns from the user's boxes, 25 epochs at 128 px), not the paper's image-level
+    DRN-D-22; the faster ``cpu-quick`` and the paper's ``cpu`` stay one click away."""
+    from lesion_studio.classifier.config import preset
+    from lesion_studio.gui import settings as prefs
+    from lesion_studio.training.estimates import ClassifierRates
+
+    rates = ClassifierRates(prefs.app_settings().value, prefs.set_value)
+    for name in ("cpu-map", "cpu-quick"):
+        rates.store_probe(preset(name), "cpu", 100.0)  # known rates: no probe job in the background
+    try:
+        panel = _panel(window)
+        panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("drn"))
+        assert panel.preset_combo.currentText() == "cpu-map"
+        assert (panel.length_spin.value(), panel.input_spin.value()) == (25, 128)
+        cfg = panel.request_from_form().classifier_config()
+        assert (cfg.head, cfg.arch, cfg.crop_to_body) == ("image+map", "drn_d_22_half", True)
+        offered = [panel.preset_combo.itemText(i) for i in range(panel.preset_combo.count())]
+        assert {"cpu", "cpu-quick", "gpu"} <= set(offered)
+        panel.preset_combo.setCurrentText("cpu-quick")
+        assert (panel.length_spin.value(), panel.input_spin.value()) == (12, 128)
+        assert panel.request_from_form().classifier_config().train_crop == 112
+    finally:
+        prefs.app_settings().remove("training")

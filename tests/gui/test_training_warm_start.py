@@ -26,7 +26,7 @@ def _rates_known():  # noqa: ANN202
     from lesion_studio.training.estimates import ClassifierRates
 
     rates = ClassifierRates(prefs.app_settings().value, prefs.set_value)
-    for name, size in (("tiny", 64), ("tiny", 96), ("cpu", 160)):
+    for name, size in (("tiny", 64), ("tiny", 96), ("cpu", 160), ("cpu-map", 128)):
         rates.store_probe(preset(name, input_size=size), "cpu", 100.0)
     yield
     prefs.app_settings().remove("training")

@@ -205,7 +205,7 @@ class TrainingPanel(QWidget):
         with QSignalBlocker(self.preset_combo):
             self.preset_combo.clear()
             self.preset_combo.addItems(list(tp.UNIT_PRESETS if unit else tp.DRN_PRESETS))
-            self.preset_combo.setCurrentText("fast" if unit else "cpu")
+            self.preset_combo.setCurrentText("fast" if unit else tp.DEFAULT_DRN_PRESET)
         self.split_combo.clear()
         if unit:
             self.split_combo.addItems(list(tp.UNIT_SPLITS))

@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 # name → run length (GAN iterations), name → (epochs, input size) for the classifier.
 UNIT_PRESETS: dict[str, int] = {name: unit_config.preset_config(name).iterations for name in unit_config.PRESETS}
 DRN_PRESETS: dict[str, tuple[int, int]] = {k: (v["epochs"], v["input_size"]) for k, v in CLASSIFIER_PRESETS.items()}
+#: The classifier preset a new form starts from: the box-supervised detector that measured best on a
+#: 2-core CPU (docs/experiments.md). ``cpu``, the paper's image-level DRN-D-22 at 160 px, costs
+#: several times as much a step and learns nothing from the boxes the user drew.
+DEFAULT_DRN_PRESET = "cpu-map"
 #: The GAN run a CPU gets by default: the ``fast`` network for minutes, not the GPU's hours.
 CPU_DEFAULT_ITERATIONS = 300
 #: Reference measurements (2 CPU cores; one H200), per (kind, preset, lane): seconds per iteration
