@@ -7,6 +7,7 @@ import pytest
 
 from lesion_studio.assist.queue import find_operating_point, review_order, unreviewed_ids
 from lesion_studio.assist.retrain import next_model_name, retrain_config, retrain_detector
+from lesion_studio.classifier.config import preset
 from lesion_studio.store import proposals as store
 from lesion_studio.store import readers
 
@@ -20,6 +21,8 @@ def test_next_model_name(demo_project) -> None:  # noqa: ANN001
         demo_project.register_model(name, "drn", demo_project.folder / f"{name}.safetensors", sha256="0" * 64)
     assert next_model_name(demo_project) == "assist-8"
     assert retrain_config().arch == "drn_d_22_half" and retrain_config(epochs=2).epochs == 2
+    # the cpu-map detector, shortened for a reader who waits
+    assert retrain_config() == preset("cpu-map", epochs=8) and retrain_config().head == "image+map"
 
 
 @pytest.mark.slow

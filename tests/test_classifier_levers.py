@@ -80,8 +80,11 @@ def test_the_cpu_detector_presets_are_the_measured_recipes() -> None:
     assert changed == {"arch", "epochs", "train_crop"}
     assert (quick.arch, quick.epochs, quick.train_crop) == ("drn_d_22_slim", 12, 112)
     assert preset("cpu").head == "image"  # the paper's image-level DRN stays available
+    # the crop is a share of the input: another input size keeps a crop that fits it
+    assert [preset("cpu-quick", input_size=n).train_crop for n in (96, 160, 256)] == [80, 144, 224]
+    assert preset("cpu-quick", input_size=96, train_crop=64).train_crop == 64  # a stated crop wins
     with pytest.raises(ConfigError, match="train_crop"):
-        preset("cpu-quick", input_size=96)  # a crop larger than the input is refused in words
+        preset("cpu-quick", train_crop=200)  # a crop larger than the input is refused in words
 
 
 def test_mirror_tta_scores_alike_in_torch_and_onnx(demo_project) -> None:  # noqa: ANN001

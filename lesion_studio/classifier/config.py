@@ -158,7 +158,8 @@ _CPU_MAP = {"arch": "drn_d_22_half", "input_size": 128, "crop_to_body": True, "e
 
 #: Ready-made settings: ``tiny`` is for tests and the demo (seconds on CPU); ``cpu`` is the paper's
 #: image-level DRN sized for a 2-core workstation; ``cpu-map`` is the box-supervised detector with
-#: the schedule that measured best on 2 cores (about 13 min a FracAtlas hand seed); ``cpu-quick``
+#: the schedule that measured best on 2 cores (11-13.5 min a FracAtlas hand seed on the 2-core host
+#: of 2026-12-06; hosts differ by 1.5x, docs/performance.md); ``cpu-quick``
 #: is the same detector for quick iterations (a narrower network, 112 px training crops and 12
 #: epochs: about a third of ``cpu-map``'s time, at a lower validation AUC, docs/performance.md);
 #: ``gpu`` is paper scale.
@@ -166,13 +167,24 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"arch": "drn_d_tiny", "input_size": 96, "epochs": 20, "batch_size": 16, "lr": 5e-3},
     "cpu": {"arch": "drn_d_22", "input_size": 160, "epochs": 12, "batch_size": 16},
     "cpu-map": _CPU_MAP,
-    "cpu-quick": {**_CPU_MAP, "arch": "drn_d_22_slim", "epochs": 12, "train_crop": 112},
+    "cpu-quick": {**_CPU_MAP, "arch": "drn_d_22_slim", "epochs": 12, "train_crop_share": 0.875},  # 112 of 128 px
     "gpu": {"arch": "drn_c_26", "input_size": 512, "crop_to_body": True, "epochs": 40, "batch_size": 32,
             "lr": 5e-4, "schedule": "cosine"},
 }
 
 
 def preset(name: str, **overrides: Any) -> ClassifierConfig:
+    """The preset's settings with ``overrides``.
+
+    A preset's training crop is a share of its input (``train_crop_share``), so that a form or a
+    command that changes the input size keeps a crop that fits it (``cpu-quick`` at 96 px crops
+    80 px squares, not an impossible 112), rounded to the network's output stride of 8 px.
+    """
     if name not in PRESETS:
         raise ConfigError(f"Unknown classifier preset {name!r}; choose one of {', '.join(PRESETS)}.")
-    return ClassifierConfig.from_dict({**PRESETS[name], **overrides})
+    settings = {**PRESETS[name], **overrides}
+    share = settings.pop("train_crop_share", None)
+    if share is not None and "train_crop" not in overrides:
+        size = int(settings.get("input_size", ClassifierConfig.input_size))
+        settings["train_crop"] = min(size, max(16, 8 * round(share * size / 8)))
+    return ClassifierConfig.from_dict(settings)

@@ -247,5 +247,7 @@ def test_a_classifier_form_starts_from_the_box_supervised_detector(qtbot, window
         panel.preset_combo.setCurrentText("cpu-quick")
         assert (panel.length_spin.value(), panel.input_spin.value()) == (12, 128)
         assert panel.request_from_form().classifier_config().train_crop == 112
+        panel.input_spin.setValue(96)  # a smaller input keeps a crop that fits it: the run can start
+        assert panel.request_from_form().classifier_config().train_crop == 80
     finally:
         prefs.app_settings().remove("training")
