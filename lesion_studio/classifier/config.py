@@ -161,7 +161,8 @@ _CPU_MAP = {"arch": "drn_d_22_half", "input_size": 128, "crop_to_body": True, "e
 #: the schedule that measured best on 2 cores (11-13.5 min a FracAtlas hand seed on the 2-core host
 #: of 2026-12-06; hosts differ by 1.5x, docs/performance.md); ``cpu-quick``
 #: is the same detector for quick iterations (a narrower network, 112 px training crops and 12
-#: epochs: about a third of ``cpu-map``'s time, at a lower validation AUC, docs/performance.md);
+#: epochs: about a third of ``cpu-map``'s time, 4.5 min a hand seed, at a lower validation AUC;
+#: fewer epochs or smaller crops lose more, docs/performance.md);
 #: ``gpu`` is paper scale.
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"arch": "drn_d_tiny", "input_size": 96, "epochs": 20, "batch_size": 16, "lr": 5e-3},
