@@ -26,12 +26,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"Cannot read the config file {path}: {exc.strerror}.") from exc
     try:
-        if path.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else _load_yaml(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{path.name}, {exc}") from None
     except Exception as exc:  # yaml.YAMLError / tomllib.TOMLDecodeError
         raise ConfigError(f"{path.name} is not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}") from exc
     if data is None:
@@ -39,6 +36,28 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name} must hold a mapping of settings at the top level.")
     return data
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a key given twice in one mapping.
+
+    Why: YAML's own loaders keep the last of two equal keys without a word, so a config that sets
+    ``seeds`` twice runs with whichever came last; TOML already refuses this, and so does this.
+    """
+    import yaml
+
+    class _UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise ConfigError(f"line {key_node.start_mark.line + 1}: the setting {key!r} is given twice "
+                                      "in the same section; keep one.")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def write_config_file(path: str | Path, data: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
+from lesion_studio.classifier.config import preset  # noqa: E402
 from lesion_studio.config import from_dict  # noqa: E402
 from lesion_studio.errors import ConfigError, LesionStudioError  # noqa: E402
 from lesion_studio.experiment.config import ExperimentConfig, load_experiment_config  # noqa: E402
@@ -238,6 +239,11 @@ def test_bad_config_is_a_clear_error(tmp_path) -> None:
     cfg.write_text("name: x\nproject: demo\nstudies: [{body_parts: [femur]}]\npointing_tolerance_px: -3\n")
     with pytest.raises(ConfigError, match="pointing_tolerance_px"):
         load_experiment_config(cfg)
+    # YAML keeps the last of two equal keys without a word; a config may not say a thing twice
+    cfg.write_text("name: x\nproject: demo\nseeds: [0]\nstudies: [{body_parts: [femur]}]\n"
+                   "classifier:\n  epochs: 3\n  epochs: 4\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml, line 7: the setting 'epochs' is given twice"):
+        load_experiment_config(cfg)
 
 
 def test_shipped_configs_load() -> None:
@@ -246,6 +252,12 @@ def test_shipped_configs_load() -> None:
     for path in sorted((resources_dir() / "experiments").glob("*.yaml")):
         cfg = load_experiment_config(path)
         assert cfg.studies, path.name
+    # the GPU runs are the paper's scale with the detector that learns from the boxes: the arms
+    # study's classifier is the gpu preset's, written out (its CPU base's settings would win)
+    gpu = preset("gpu", device="cuda", seed=0)
+    assert gpu.head == "image+map" and gpu.arch == "drn_c_26" and gpu.input_size == 512
+    for name in ("fracatlas-gpu", "fracatlas-arms-gpu"):
+        assert load_experiment_config(find_experiment_config(name)).classifier_config(seed=0) == gpu, name
 
 
 def test_a_config_extends_another_and_states_only_what_it_changes(tmp_path) -> None:

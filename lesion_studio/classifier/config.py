@@ -163,14 +163,15 @@ _CPU_MAP = {"arch": "drn_d_22_half", "input_size": 128, "crop_to_body": True, "e
 #: is the same detector for quick iterations (a narrower network, 112 px training crops and 12
 #: epochs: about a third of ``cpu-map``'s time, 4.5 min a hand seed, at a lower validation AUC;
 #: fewer epochs or smaller crops lose more, docs/performance.md);
-#: ``gpu`` is paper scale.
+#: ``gpu`` is paper scale (the paper's DRN-C-26 at 512 px) with the lesion-map head, the detector
+#: that learns from the boxes.
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"arch": "drn_d_tiny", "input_size": 96, "epochs": 20, "batch_size": 16, "lr": 5e-3},
     "cpu": {"arch": "drn_d_22", "input_size": 160, "epochs": 12, "batch_size": 16},
     "cpu-map": _CPU_MAP,
     "cpu-quick": {**_CPU_MAP, "arch": "drn_d_22_slim", "epochs": 12, "train_crop_share": 0.875},  # 112 of 128 px
     "gpu": {"arch": "drn_c_26", "input_size": 512, "crop_to_body": True, "epochs": 40, "batch_size": 32,
-            "lr": 5e-4, "schedule": "cosine"},
+            "lr": 5e-4, "schedule": "cosine", "head": "image+map"},
 }
 
 
