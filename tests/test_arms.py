@@ -57,7 +57,7 @@ def test_selection_picks_a_control_when_it_wins_on_validation(demo_project_maste
     """Selection chooses among all arms on validation: when the oversampling control is the one
     that beats the baseline, it is chosen, and a synthetic arm that does not is not."""
     from lesion_studio.experiment.outputs import ArmRun, BaselineRun
-    from lesion_studio.experiment.runner import ExperimentRunner
+    from lesion_studio.experiment.selection import select, val_vs_controls
     from tests.test_experiment import _config
 
     rng = np.random.default_rng(0)
@@ -67,7 +67,6 @@ def test_selection_picks_a_control_when_it_wins_on_validation(demo_project_maste
     worse = list(np.r_[rng.uniform(0, 0.8, 30), rng.uniform(0.2, 1.0, 30)])
     cfg = _config(demo_project_master, tmp_path / "r", augmentation={"arms": ["oversample", "unit"],
                                                                      "ratios": [0.25]})
-    runner = ExperimentRunner(cfg)
     bases = [BaselineRun(path="b", sha256="", val_auc=None, seed=s, epoch=1, model_id=1, model_name="b",
                          val_scores=base_scores, val_labels=labels) for s in (0, 1)]
 
@@ -77,10 +76,10 @@ def test_selection_picks_a_control_when_it_wins_on_validation(demo_project_maste
 
     trials = {"oversample|0.25|0.5": [arm("oversample", good, s) for s in (0, 1)],
               "unit|0.25|0.5": [arm("unit", worse, s) for s in (0, 1)]}
-    selection = runner.select(bases, trials)
+    selection = select(cfg.selection, cfg.bootstrap, bases, trials)
     assert selection.best_t == "oversample|0.25|0.5" and selection.accepted
     assert "oversample" in selection.reason
-    vs = runner._val_vs_controls(bases, trials, "unit|0.25|0.5")
+    vs = val_vs_controls(cfg.selection, cfg.bootstrap, bases, trials, "unit|0.25|0.5")
     assert vs["oversample"]["delta"] < 0
 
 

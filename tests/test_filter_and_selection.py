@@ -20,18 +20,35 @@ pytest.importorskip("sklearn")
 
 from lesion_studio.config import from_dict  # noqa: E402
 from lesion_studio.experiment.config import ExperimentConfig  # noqa: E402
-from lesion_studio.experiment.outputs import AugmentedRun, BaselineRun  # noqa: E402
+from lesion_studio.experiment.outputs import AugmentedRun, BaselineRun, FilterDecision, Selection  # noqa: E402
 from lesion_studio.experiment.runner import ExperimentRunner  # noqa: E402
+from lesion_studio.experiment.selection import filter_decision, select  # noqa: E402
 
 #: Validation labels: 6 lesions then 6 normals.
 LABELS = [1] * 6 + [0] * 6
 
 
-def _runner(tmp_path: Path, **changes) -> ExperimentRunner:  # noqa: ANN003
+def _config(tmp_path: Path, **changes) -> ExperimentConfig:  # noqa: ANN003
     data = {"name": "rules", "project": "demo", "output": str(tmp_path / "out"), "seeds": [0, 1],
             "classifier": {"preset": "tiny"}, "generator": {"kind": "stub"}, "thresholds": [0.0, 0.5],
             "studies": [{"body_parts": ["femur"]}], **changes}
-    return ExperimentRunner(from_dict(ExperimentConfig, data))
+    return from_dict(ExperimentConfig, data)
+
+
+def _runner(tmp_path: Path, **changes) -> ExperimentRunner:  # noqa: ANN003
+    return ExperimentRunner(_config(tmp_path, **changes))
+
+
+def _decide(tmp_path: Path, filters: list[BaselineRun], **changes) -> FilterDecision:  # noqa: ANN003
+    """The filter's decision under the config with ``changes``."""
+    cfg = _config(tmp_path, **changes)
+    return filter_decision(cfg.filter, cfg.thresholds, filters)
+
+
+def _select(tmp_path: Path, baselines: list[BaselineRun], trials: dict, **changes) -> Selection:  # noqa: ANN003
+    """The selection under the config with ``changes``."""
+    cfg = _config(tmp_path, **changes)
+    return select(cfg.selection, cfg.bootstrap, baselines, trials)
 
 
 def _baseline(seed: int, scores: list[float], labels: list[int] | None = LABELS) -> BaselineRun:
@@ -56,8 +73,7 @@ SEED1 = [0.50, 0.60, 0.45, 0.80, 0.35, 0.40, 0.30, 0.55, 0.20, 0.60, 0.35, 0.10]
 def test_a_quantile_cut_is_read_off_the_real_validation_lesions_mean_scores(tmp_path: Path) -> None:
     from sklearn.metrics import roc_auc_score
 
-    runner = _runner(tmp_path, thresholds=[0.0, 0.5, 0.9])
-    decision = runner.filter_decision([_baseline(0, SEED0), _baseline(1, SEED1)])
+    decision = _decide(tmp_path, [_baseline(0, SEED0), _baseline(1, SEED1)], thresholds=[0.0, 0.5, 0.9])
     mean = (np.array(SEED0) + np.array(SEED1)) / 2
     lesions = mean[:6]
     assert not decision.refused and decision.reason == ""
@@ -70,8 +86,8 @@ def test_a_quantile_cut_is_read_off_the_real_validation_lesions_mean_scores(tmp_
 
 
 def test_a_probability_filter_cuts_at_t_itself(tmp_path: Path) -> None:
-    runner = _runner(tmp_path, thresholds=[0.3, 0.8], filter={"kind": "probability", "min_baseline_val_auc": 0.6})
-    decision = runner.filter_decision([_baseline(0, SEED0), _baseline(1, SEED1)])
+    decision = _decide(tmp_path, [_baseline(0, SEED0), _baseline(1, SEED1)], thresholds=[0.3, 0.8],
+                       filter={"kind": "probability", "min_baseline_val_auc": 0.6})
     assert not decision.refused and decision.cuts == {0.3: 0.3, 0.8: 0.8}
 
 
@@ -80,19 +96,18 @@ def test_a_baseline_below_the_floor_may_not_filter_and_one_at_it_may(tmp_path: P
 
     filters = [_baseline(0, SEED0), _baseline(1, SEED1)]
     val_auc = roc_auc_score(LABELS, (np.array(SEED0) + np.array(SEED1)) / 2)
-    above = _runner(tmp_path, filter={"min_baseline_val_auc": val_auc - 1e-9}).filter_decision(filters)
-    at = _runner(tmp_path, filter={"min_baseline_val_auc": val_auc}).filter_decision(filters)
-    below = _runner(tmp_path, filter={"min_baseline_val_auc": val_auc + 1e-6}).filter_decision(filters)
+    above = _decide(tmp_path, filters, filter={"min_baseline_val_auc": val_auc - 1e-9})
+    at = _decide(tmp_path, filters, filter={"min_baseline_val_auc": val_auc})
+    below = _decide(tmp_path, filters, filter={"min_baseline_val_auc": val_auc + 1e-6})
     assert not above.refused and not at.refused  # the floor itself is allowed to filter
     assert below.refused and below.cuts == {} and "below the floor" in below.reason
     assert below.val_auc == pytest.approx(val_auc)
 
 
 def test_without_a_validation_set_of_both_classes_the_filter_is_refused(tmp_path: Path) -> None:
-    runner = _runner(tmp_path)
-    decision = runner.filter_decision([_baseline(0, None, None), _baseline(1, None, None)])
+    decision = _decide(tmp_path, [_baseline(0, None, None), _baseline(1, None, None)])
     assert decision.refused and decision.val_auc is None and "no validation set" in decision.reason
-    decision = runner.filter_decision([_baseline(0, SEED0), _baseline(1, None)])  # one seed without scores
+    decision = _decide(tmp_path, [_baseline(0, SEED0), _baseline(1, None)])  # one seed without scores
     assert decision.refused
 
 
@@ -117,21 +132,20 @@ def _baselines() -> list[BaselineRun]:
 
 
 def test_selection_picks_the_threshold_with_the_best_validation_delta(tmp_path: Path) -> None:
-    runner = _runner(tmp_path)
     trials = {0.0: [_augmented(0.0, k, s) for k, s in enumerate(WORSE)],
               0.5: [_augmented(0.5, k, s) for k, s in enumerate(BETTER)]}
-    sel = runner.select(_baselines(), trials)
+    sel = _select(tmp_path, _baselines(), trials)
     assert sel.best_t == 0.5 and sel.accepted
     deltas = {c["t"]: c["val_delta"]["delta"] for c in sel.compared}
     assert deltas[0.5] > 0 > deltas[0.0]
     assert "t=0.5" in sel.reason
     # The same trials the other way round: the order of thresholds does not decide.
     swapped = {0.0: trials[0.5], 0.5: trials[0.0]}
-    assert runner.select(_baselines(), swapped).best_t == 0.0
+    assert _select(tmp_path, _baselines(), swapped).best_t == 0.0
 
 
 def test_an_augmented_model_worse_on_validation_is_rejected(tmp_path: Path) -> None:
-    sel = _runner(tmp_path).select(_baselines(), {0.5: [_augmented(0.5, k, s) for k, s in enumerate(WORSE)]})
+    sel = _select(tmp_path, _baselines(), {0.5: [_augmented(0.5, k, s) for k, s in enumerate(WORSE)]})
     assert sel.best_t == 0.5 and not sel.accepted  # the best of what was tried, still not good enough
 
 
@@ -139,29 +153,29 @@ def test_acceptance_needs_both_the_margin_and_the_resample_share(tmp_path: Path)
     # A small, uncertain gain: seed-mean ΔAUC > 0 but a good share of resamples at ΔAUC <= 0.
     nudged = [list(np.array(s) + np.array([0.06] * 6 + [0.0] * 6)) for s in BASE]
     trials = {0.5: [_augmented(0.5, k, s) for k, s in enumerate(nudged)]}
-    sel = _runner(tmp_path, selection={"min_val_delta": 0.0, "max_p": 1.0}).select(_baselines(), trials)
+
+    def accepted(min_val_delta: float, max_p: float) -> bool:
+        return _select(tmp_path, _baselines(), trials,
+                       selection={"min_val_delta": min_val_delta, "max_p": max_p}).accepted
+
+    sel = _select(tmp_path, _baselines(), trials, selection={"min_val_delta": 0.0, "max_p": 1.0})
     d = sel.compared[0]["val_delta"]
     assert d["delta"] > 0 and 0.0 < d["p_not_better"] < 1.0
     assert sel.accepted  # margin met, any share allowed
     # The margin alone fails it:
-    assert not _runner(tmp_path, selection={"min_val_delta": d["delta"], "max_p": 1.0}).select(
-        _baselines(), trials).accepted  # strictly above the margin
-    assert _runner(tmp_path, selection={"min_val_delta": d["delta"] - 1e-9, "max_p": 1.0}).select(
-        _baselines(), trials).accepted
+    assert not accepted(d["delta"], 1.0)  # strictly above the margin
+    assert accepted(d["delta"] - 1e-9, 1.0)
     # The share alone fails it:
-    assert not _runner(tmp_path, selection={"min_val_delta": -1.0, "max_p": d["p_not_better"] - 1e-9}).select(
-        _baselines(), trials).accepted
-    assert _runner(tmp_path, selection={"min_val_delta": -1.0, "max_p": d["p_not_better"]}).select(
-        _baselines(), trials).accepted  # at most max_p
+    assert not accepted(-1.0, d["p_not_better"] - 1e-9)
+    assert accepted(-1.0, d["p_not_better"])  # at most max_p
 
 
 def test_a_threshold_that_kept_nothing_is_not_compared(tmp_path: Path) -> None:
-    runner = _runner(tmp_path)
     skipped = {0.9: [_augmented(0.9, k, None, skipped=True) for k in range(2)]}
-    sel = runner.select(_baselines(), skipped)
+    sel = _select(tmp_path, _baselines(), skipped)
     assert sel.best_t is None and not sel.accepted and "no candidate passed" in sel.reason
     mixed = {**skipped, 0.5: [_augmented(0.5, k, s) for k, s in enumerate(BETTER)]}
-    sel = runner.select(_baselines(), mixed)
+    sel = _select(tmp_path, _baselines(), mixed)
     assert sel.best_t == 0.5 and sel.accepted
     assert [c.get("note") for c in sel.compared] == ["no candidate passed the threshold", None]
 

@@ -57,6 +57,18 @@ from lesion_studio.experiment.outputs import (
     Selection,
 )
 from lesion_studio.experiment.plan import ExperimentPlan, arm_stage_name, parts_label
+from lesion_studio.experiment.row_metrics import evaluate_row, held_out_sets, row_pointing
+from lesion_studio.experiment.selection import (
+    ACCEPTED,
+    NOTHING_KEPT,
+    REFUSED,
+    REJECTED,
+    filter_decision,
+    select,
+    study_status,
+    val_delta,
+    val_vs_controls,
+)
 from lesion_studio.experiment.stages import StageCache, inputs_hash
 from lesion_studio.files import file_sha256
 from lesion_studio.jobs import CancelToken, ProgressCallback, ProgressEvent, no_progress
@@ -67,10 +79,6 @@ log = logging.getLogger(__name__)
 
 #: Bumped when a stage's outputs change shape, so caches from older versions are recomputed.
 STAGE_VERSION = 2
-
-ACCEPTED, REJECTED, REFUSED, NOTHING_KEPT = ("accepted", "rejected on validation", "filter refused",
-                                             "no samples kept")
-
 
 @dataclass
 class ExperimentResult:
@@ -431,35 +439,6 @@ class ExperimentRunner:
 
         return self.stages.run_as(f"score/{key}", inputs, fn, ScoredCandidates)
 
-    def filter_decision(self, filters: list[BaselineRun]) -> FilterDecision:
-        """Whether the (seed-mean) baseline may filter, and the score cut each configured t means.
-
-        The filter's validation AUC is that of the seeds' mean score on the generator's body parts;
-        quantile thresholds are read off the same mean scores of the real validation lesions.
-        """
-        from lesion_studio.evaluate.metrics import auc, quantile_threshold
-
-        spec = self.cfg.filter
-        scores = [f.val_scores for f in filters]
-        labels = filters[0].val_labels
-        if labels is None or any(s is None for s in scores):
-            return FilterDecision(refused=True, val_auc=None, cuts={},
-                                  reason="the filter's body parts have no validation set with both classes")
-        mean = np.mean(np.asarray(scores, dtype=float), axis=0)
-        y = np.asarray(labels)
-        val_auc = auc(y, mean)
-        if val_auc < spec.min_baseline_val_auc:
-            return FilterDecision(
-                refused=True, val_auc=val_auc, cuts={},
-                reason=f"the baseline's validation AUC {val_auc:.3f} is below the floor "
-                       f"{spec.min_baseline_val_auc:g} (filter.min_baseline_val_auc): it cannot tell "
-                       "lesions from normals well enough to vet synthetic ones")
-        if spec.kind == "probability":
-            cuts = {float(t): float(t) for t in self.cfg.thresholds}
-        else:
-            cuts = {float(q): quantile_threshold(mean[y == 1], float(q)) for q in self.cfg.thresholds}
-        return FilterDecision(refused=False, val_auc=val_auc, cuts=cuts, reason="")
-
     def _predict_torch(self, path: str | Path, arrays: np.ndarray) -> np.ndarray:
         return self._scores_and_maps(path, arrays, with_maps=False)[0]
 
@@ -632,129 +611,7 @@ class ExperimentRunner:
 
         return self.stages.run_as(f"arm/{key}/{arm}/ratio={ratio:g}/t={t:g}/seed={seed}", inputs, fn, ArmRun)
 
-    def select(self, baselines: list[BaselineRun], trials: dict[Any, list[Any]]) -> Selection:
-        """Choose among {baseline, each t} on validation only (see ``SelectionSpec``).
-
-        Returns the per-t validation comparison, the best t (or None), and whether it is accepted.
-        """
-        from lesion_studio.evaluate.metrics import pooled_paired_delta_auc
-
-        spec = self.cfg.selection
-        base_scores = [b.val_scores for b in baselines]
-        labels = baselines[0].val_labels
-        compared: list[dict[str, Any]] = []
-        for t, runs in trials.items():
-            row: dict[str, Any] = {"t": t, "kept": runs[0].kept}
-            if isinstance(runs[0], ArmRun):  # arms: the trial is (arm, ratio, t)
-                row = {"t": runs[0].t, "arm": runs[0].arm, "ratio": runs[0].ratio, "kept": runs[0].kept, "trial": t}
-            if any(r.skipped for r in runs):
-                row["note"] = "no candidate passed the threshold"
-            elif labels is None or any(s is None for s in base_scores) or any(r.val_scores is None for r in runs):
-                row["note"] = "no validation set with both classes"
-            else:
-                d = pooled_paired_delta_auc(np.asarray(labels), base_scores, [r.val_scores for r in runs],
-                                            n_resamples=spec.resamples, confidence=self.cfg.bootstrap.confidence,
-                                            seed=self.cfg.bootstrap.seed)
-                row["val_delta"] = d.to_dict()
-            compared.append(row)
-        valid = [c for c in compared if "val_delta" in c]
-        if not valid:
-            return Selection(compared=compared, best_t=None, accepted=False,
-                             reason=compared[0].get("note", "nothing to compare") if compared else "no thresholds")
-        best = max(valid, key=lambda c: c["val_delta"]["delta"])
-        d = best["val_delta"]
-        accepted = d["delta"] > spec.min_val_delta and d["p_not_better"] <= spec.max_p
-        what = f"{best['arm']} ratio={best['ratio']:g} t={best['t']:g}" if "arm" in best else f"t={best['t']:g}"
-        if "arm" in best:
-            return Selection(compared=compared, best_t=best["trial"], accepted=accepted, reason=(
-                f"{what}: validation ΔAUC {d['delta']:+.3f}, {d['p_not_better']:.0%} of paired resamples at "
-                f"ΔAUC <= 0 (accept when ΔAUC > {spec.min_val_delta:g} and that share <= {spec.max_p:.0%})"))
-        reason = (f"t={best['t']:g}: validation ΔAUC {d['delta']:+.3f}, "
-                  f"{d['p_not_better']:.0%} of paired resamples at ΔAUC <= 0 "
-                  f"(accept when ΔAUC > {spec.min_val_delta:g} and that share <= {spec.max_p:.0%})")
-        return Selection(compared=compared, best_t=best["t"], accepted=accepted, reason=reason)
-
     # ------------------------------------------------------------------ evaluation
-    def _test_sets(self, ctx: RunContext, parts: list[str]) -> dict[str, LabelledSet]:
-        project = ctx.test_source
-        cache = self._cache(ctx)
-        records = split_records(project, "test", parts, include_excluded=self.cfg.include_excluded)
-        if not records:
-            raise LesionStudioError(f"The test set has no reviewed images for {parts_label(parts)}.")
-        sets = {"headline": materialise(image_examples(records, project), cache, what="test images", masks=True)}
-        extra = set(self.cfg.also_evaluate_including)
-        if extra and not self.cfg.include_excluded:
-            more = [r for r in split_records(project, "test", parts, include_excluded=True)
-                    if r.excluded and set(r.exclusions) <= extra]
-            label = "including " + "+".join(sorted(extra))
-            sets[label] = materialise(image_examples(records + more), cache, what="test images")
-        return sets
-
-    def _evaluate_row(self, row: ModelRow, base: ModelRow, data: LabelledSet,
-                      scores: dict[str, list[np.ndarray]]) -> dict[str, Any]:
-        from lesion_studio.evaluate.metrics import (
-            auc,
-            bootstrap_auc,
-            pooled_bootstrap_auc,
-            pooled_paired_delta_auc,
-            roc,
-            seed_spread,
-        )
-
-        bs = self.cfg.bootstrap
-        opts = {"n_resamples": bs.resamples, "confidence": bs.confidence, "seed": bs.seed}
-        entry = {k: getattr(row, k) for k in ("target", "type", "t", "cut", "status", "augmented_samples",
-                                              "model_name", "sha256", "val_auc", "transfer_from",
-                                              "selection_reason")}
-        entry["test"] = data.summary()
-        s = scores.get(row.id)
-        if s is None:
-            entry["auc"] = None
-            return entry
-        entry["seeds"] = row.seeds
-        entry["auc"] = pooled_bootstrap_auc(data.labels, s, **opts).to_dict()
-        per_seed = [auc(data.labels, x) for x in s]
-        entry["auc_per_seed"] = per_seed
-        entry["auc_spread"] = seed_spread(per_seed)
-        mean_scores = np.mean(s, axis=0)
-        fpr, tpr, _ = roc(data.labels, mean_scores)
-        entry["roc"] = {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist(), "of": "mean score over seeds"}
-        for control in row.controls:
-            if control in scores and control != row.id:
-                entry.setdefault("delta_vs_controls", {})[control.split("|")[1].split(" x")[0]] = pooled_paired_delta_auc(
-                    data.labels, scores[control], s, **opts).to_dict()
-        if row is not base:
-            b = scores[base.id]
-            entry["delta_vs_baseline"] = pooled_paired_delta_auc(data.labels, b, s, **opts).to_dict()
-            deltas = [auc(data.labels, x) - auc(data.labels, y) for x, y in zip(s, b, strict=True)]
-            entry["delta_per_seed"] = deltas
-            entry["delta_spread"] = seed_spread(deltas)
-        per_part = {}
-        parts_of = np.array([e.body_part for e in data.examples])
-        for part in sorted(set(parts_of)):
-            m = parts_of == part
-            if len(set(data.labels[m])) == 2 and len(set(parts_of)) > 1:
-                per_part[part] = bootstrap_auc(data.labels[m], mean_scores[m], **opts).to_dict()
-        if per_part:
-            entry["per_body_part"] = per_part
-        return entry
-
-    def _pointing(self, localised: list[tuple[np.ndarray, np.ndarray]], data: LabelledSet,
-                  cache: PreparedCache) -> dict[str, Any] | None:
-        """The pointing game on the test lesions with boxes (``evaluate/pointing.py``), played by
-        the row's seed-mean localisation map (the lesion map of a map-head detector, else the CAM)
-        and its seed-mean probability (a lesion is detected above 0.5); ``localised``: each seed's
-        (probabilities, maps)."""
-        from lesion_studio.evaluate.pointing import pointing_summary
-
-        bs = self.cfg.bootstrap
-        examples = data.examples
-        return pointing_summary(np.mean([p for p, _ in localised], axis=0), np.mean([m for _, m in localised], axis=0),
-                                examples, lambda i: cache.frame(examples[i].key, examples[i].path),
-                                tolerance=self.cfg.pointing_tolerance_px,
-                                map_kind="lesion_map" if self.cls_cfg.head == "image+map" else "cam",
-                                n_resamples=bs.resamples, confidence=bs.confidence, seed=bs.seed)
-
     def evaluate(self, ctx: RunContext, rows: list[ModelRow]) -> Evaluation:
         bs = self.cfg.bootstrap
         test_id = "external:" + str(self.test_set_dir or (self.cfg.test_set.folder if self.cfg.test_set else "")) \
@@ -772,18 +629,25 @@ class ExperimentRunner:
             for r in rows:
                 by_target.setdefault(r.target, []).append(r)
             cache = self._cache(ctx)
+            map_kind = "lesion_map" if self.cls_cfg.head == "image+map" else "cam"
             for trows in by_target.values():
                 parts = trows[0].parts
                 base = next(r for r in trows if r.type == "Baseline")
-                for line, data in self._test_sets(ctx, parts).items():
+                sets = held_out_sets(ctx.test_source, parts, cache, include_excluded=self.cfg.include_excluded,
+                                     also_including=self.cfg.also_evaluate_including)
+                for line, data in sets.items():
                     localise = line == "headline" and data.masks is not None
                     outputs = {r.id: [self._scores_and_maps(p, data.arrays, with_maps=localise) for p in r.paths]
                                for r in trows if r.paths}
                     scores = {rid: [s for s, _ in out] for rid, out in outputs.items()}
+                    examples = data.examples
                     for r in trows:
-                        entry = {**self._evaluate_row(r, base, data, scores), "line": line}
+                        entry = {**evaluate_row(r, base, data, scores, bs), "line": line}
                         if localise and r.id in outputs:
-                            pointing = self._pointing([m for _, m in outputs[r.id] if m is not None], data, cache)
+                            pointing = row_pointing(
+                                [m for _, m in outputs[r.id] if m is not None], data,
+                                lambda i, ex=examples: cache.frame(ex[i].key, ex[i].path),
+                                tolerance=self.cfg.pointing_tolerance_px, map_kind=map_kind, bootstrap=bs)
                             if pointing is not None:
                                 entry["pointing"] = pointing
                         evaluations.append(entry)
@@ -862,16 +726,17 @@ class ExperimentRunner:
         state.tick(f"synthesize {key}")
         scored = self.score(ctx, key, samples, filters)
         state.tick(f"score {key}")
-        decision = self.filter_decision(filters)
+        decision = filter_decision(self.cfg.filter, self.cfg.thresholds, filters)
         if self.cfg.augmentation.arms:
             return self._run_arms(ctx, study, key, samples, scored, decision, state.baselines, state.rows,
                                   state.tick, state.seed_tag, gen, quality)
         trials = self._threshold_trials(state, target, key, scored, decision)
-        selection = (self.select(state.baselines[parts_label(target)], trials) if trials else
+        selection = (select(self.cfg.selection, self.cfg.bootstrap, state.baselines[parts_label(target)], trials)
+                     if trials else
                      Selection(compared=[], best_t=None, accepted=False, reason=decision.reason))
         kind = "TL" if study.transfer_from else "Augmented"
         best = trials.get(selection.best_t) if selection.best_t is not None else None
-        status = _study_status(decision, trials, selection, best)
+        status = study_status(decision, trials, selection, best)
         # The marks say what entered the study's final training set: nothing, unless accepted.
         kept = set(best[0].kept_ids) if best is not None and status == ACCEPTED else set()
         for sid in samples.sample_ids:
@@ -951,7 +816,7 @@ class ExperimentRunner:
             cp_scored = self.score(ctx, f"{key}#copy_paste", cp_samples, baselines[parts_label(source)])
             tick(f"score copy-paste {key}")
         trials, counts = self._arm_trials(ctx, target, key, (scored, cp_scored), decision, tick, seed_tag)
-        selection = self.select(baselines[label], trials)
+        selection = select(self.cfg.selection, self.cfg.bootstrap, baselines[label], trials)
         best = selection.best_t
         status = REFUSED if decision.refused else (ACCEPTED if selection.accepted else REJECTED)
         if all(r[0].skipped for r in trials.values()):
@@ -980,7 +845,8 @@ class ExperimentRunner:
                      "val_auc": _mean_or_none([r.val_auc for r in runs]),
                      "val_auc_per_seed": [r.val_auc for r in runs],
                      **{k: v for k, v in selection.compared_at_trial(trial).items() if k not in ("t", "kept")},
-                     "val_vs_controls": self._val_vs_controls(baselines[label], trials, trial)}
+                     "val_vs_controls": val_vs_controls(self.cfg.selection, self.cfg.bootstrap, baselines[label],
+                                                         trials, trial)}
                     for trial, runs in trials.items()],
                 "chosen_t": best if status == ACCEPTED else None, "best_t": best, "status": status,
                 "selection_reason": selection.reason,
@@ -1050,7 +916,7 @@ class ExperimentRunner:
         for trial, runs in trials.items():
             arm, ratio = runs[0].arm, runs[0].ratio
             cur = by_arm.get((arm, ratio))
-            if cur is None or _val_delta(selection, trial) > _val_delta(selection, cur):
+            if cur is None or val_delta(selection, trial) > val_delta(selection, cur):
                 by_arm[(arm, ratio)] = trial
         row_ids = {(a, r): f"{label}|{a} x{r:g}|{parts_label(source) if study.transfer_from else None}"
                    for a, r in by_arm}
@@ -1065,27 +931,6 @@ class ExperimentRunner:
             rows.append(ModelRow(**{**base_row.to_dict(), "id": row_ids[(arm, ratio)], "t": runs[0].t,
                                     "cut": runs[0].cut, "augmented_samples": runs[0].added, "controls": controls}))
         return rows
-
-    def _val_vs_controls(self, baselines: list[BaselineRun], trials: dict[str, list[ArmRun]],
-                         trial: str) -> dict[str, Any]:
-        """Pooled paired validation ΔAUC of one arm trial against each control at the same ratio and t."""
-        from lesion_studio.evaluate.metrics import pooled_paired_delta_auc
-        from lesion_studio.experiment.arms import CONTROLS
-
-        runs = trials[trial]
-        labels = baselines[0].val_labels
-        out: dict[str, Any] = {}
-        if labels is None or any(r.val_scores is None for r in runs):
-            return out
-        for control in CONTROLS:
-            other = f"{control}|{runs[0].ratio:g}|{runs[0].t:g}"
-            if other == trial or other not in trials or any(r.val_scores is None for r in trials[other]):
-                continue
-            d = pooled_paired_delta_auc(np.asarray(labels), [r.val_scores for r in trials[other]],
-                                        [r.val_scores for r in runs], n_resamples=self.cfg.selection.resamples,
-                                        confidence=self.cfg.bootstrap.confidence, seed=self.cfg.bootstrap.seed)
-            out[control] = d.to_dict()
-        return out
 
     @staticmethod
     def _row(label: str, parts: list[str], kind: str, runs: list[BaselineRun] | list[AugmentedRun], *, status: str,
@@ -1103,12 +948,6 @@ class ExperimentRunner:
                         val_auc=_mean_or_none([r.val_auc for r in trained]))
 
 
-def _val_delta(selection: Selection, trial: str) -> float:
-    """A trial's pooled validation ΔAUC against the baseline (−inf when it has none)."""
-    d = selection.compared_at_trial(trial).get("val_delta")
-    return float(d["delta"]) if d else float("-inf")
-
-
 def _mean_map_peaks(seed_maps: list[np.ndarray | None],
                     frame_of: Callable[[int], InputFrame]) -> list[tuple[float, float]] | None:
     """The peak (image pixels) of each sample's map averaged over the seeds' filters (sample i's
@@ -1124,16 +963,6 @@ def _mean_map_peaks(seed_maps: list[np.ndarray | None],
 def _mean_or_none(values: list[float | None]) -> float | None:
     v = [x for x in values if x is not None]
     return float(np.mean(v)) if v else None
-
-
-def _study_status(decision: FilterDecision, trials: dict[float, list[AugmentedRun]], selection: Selection,
-                  best: list[AugmentedRun] | None) -> str:
-    """A threshold study's outcome: the filter refused, nothing kept, rejected or accepted on validation."""
-    if decision.refused:
-        return REFUSED
-    if best is None:
-        return NOTHING_KEPT if all(r[0].skipped for r in trials.values()) else REJECTED
-    return ACCEPTED if selection.accepted else REJECTED
 
 
 def _run_metrics(evaluation: Evaluation) -> dict[str, Any]:
