@@ -57,6 +57,7 @@ LEAK = ("tests/test_leakage.py::test_experiment_candidates_come_only_from_normal
         "tests/test_classifier.py::test_synthetic_images_never_leak_into_val_or_test")
 SAMPLING = "lesion_studio/patches/sampling.py"
 RUNNER = "lesion_studio/experiment/runner.py"
+SELECTION = "lesion_studio/experiment/selection.py"
 UNIT = "lesion_studio/models/unit.py"
 TRAINER = "lesion_studio/training/unit_trainer.py"
 PREPROCESS = "lesion_studio/classifier/preprocess.py"
@@ -74,7 +75,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("S3", "lesion_studio/synthesis/translator.py", '"noise": noise[sc[1]]', '"noise": noise[:len(sc[1])]',
       (f"{ONNX}::test_a_per_core_batch_uses_each_patchs_own_noise",),
       "per-core ONNX batches take the wrong noise rows"),
-    M("S4", RUNNER, "quantile_threshold(mean[y == 1], float(q))", "quantile_threshold(mean[y == 0], float(q))",
+    M("S4", SELECTION, "quantile_threshold(mean[y == 1], float(q))", "quantile_threshold(mean[y == 0], float(q))",
       RULES, "the filter's cut from the normal validation scores, not the lesion ones"),
     # ---- patches
     M("P1", SAMPLING, "cx += float(rng.uniform(-1.0, 1.0)) * jitter * free_x",
@@ -193,22 +194,22 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("G10", GQ, "fake[rng.choice(len(fake), m, replace=False)]", "fake[rng.choice(len(fake), m, replace=True)]",
       STATS, "KID subsets drawn with replacement"),
     # ---- filter and selection rules
-    M("F1", RUNNER, "mean = np.mean(np.asarray(scores, dtype=float), axis=0)", "mean = np.asarray(scores[0], dtype=float)",
+    M("F1", SELECTION, "mean = np.mean(np.asarray(scores, dtype=float), axis=0)", "mean = np.asarray(scores[0], dtype=float)",
       RULES, "the filter reads one seed, not the seeds' mean"),
-    M("F2", RUNNER, "if val_auc < spec.min_baseline_val_auc:", "if val_auc <= spec.min_baseline_val_auc:", RULES,
+    M("F2", SELECTION, "if val_auc < spec.min_baseline_val_auc:", "if val_auc <= spec.min_baseline_val_auc:", RULES,
       "a baseline at the floor refused"),
-    M("F3", RUNNER, "cuts = {float(t): float(t) for t in self.cfg.thresholds}",
-      "cuts = {float(t): 1.0 - float(t) for t in self.cfg.thresholds}", RULES, "the probability filter's cut is not t"),
-    M("F4", RUNNER, 'best = max(valid, key=lambda c: c["val_delta"]["delta"])',
+    M("F3", SELECTION, "cuts = {float(t): float(t) for t in thresholds}",
+      "cuts = {float(t): 1.0 - float(t) for t in thresholds}", RULES, "the probability filter's cut is not t"),
+    M("F4", SELECTION, 'best = max(valid, key=lambda c: c["val_delta"]["delta"])',
       'best = min(valid, key=lambda c: c["val_delta"]["delta"])', RULES, "selection picks the worst t"),
-    M("F5", RUNNER, 'accepted = d["delta"] > spec.min_val_delta and d["p_not_better"] <= spec.max_p',
+    M("F5", SELECTION, 'accepted = d["delta"] > spec.min_val_delta and d["p_not_better"] <= spec.max_p',
       'accepted = d["delta"] > spec.min_val_delta or d["p_not_better"] <= spec.max_p', RULES,
       "acceptance needs only one of its two conditions"),
-    M("F6", RUNNER, 'accepted = d["delta"] > spec.min_val_delta and', 'accepted = d["delta"] >= spec.min_val_delta and',
+    M("F6", SELECTION, 'accepted = d["delta"] > spec.min_val_delta and', 'accepted = d["delta"] >= spec.min_val_delta and',
       RULES, "a gain equal to the margin accepted"),
-    M("F7", RUNNER, 'd["p_not_better"] <= spec.max_p', 'd["p_not_better"] < spec.max_p', RULES,
+    M("F7", SELECTION, 'd["p_not_better"] <= spec.max_p', 'd["p_not_better"] < spec.max_p', RULES,
       "a share equal to max_p rejected"),
-    M("F8", RUNNER, "if any(r.skipped for r in runs):", "if False:", RULES,
+    M("F8", SELECTION, "if any(r.skipped for r in runs):", "if False:", RULES,
       "a threshold that kept nothing is compared"),
     M("F9", RUNNER, "scores = np.mean(per_seed, axis=0) if per_seed else np.zeros(0)",
       "scores = np.asarray(per_seed[0]) if per_seed else np.zeros(0)", RULES,
