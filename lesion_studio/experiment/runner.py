@@ -728,8 +728,7 @@ class ExperimentRunner:
         state.tick(f"score {key}")
         decision = filter_decision(self.cfg.filter, self.cfg.thresholds, filters)
         if self.cfg.augmentation.arms:
-            return self._run_arms(ctx, study, key, samples, scored, decision, state.baselines, state.rows,
-                                  state.tick, state.seed_tag, gen, quality)
+            return self._run_arms(state, study, key, samples, scored, decision, gen, quality)
         trials = self._threshold_trials(state, target, key, scored, decision)
         selection = (select(self.cfg.selection, self.cfg.bootstrap, state.baselines[parts_label(target)], trials)
                      if trials else
@@ -737,25 +736,30 @@ class ExperimentRunner:
         kind = "TL" if study.transfer_from else "Augmented"
         best = trials.get(selection.best_t) if selection.best_t is not None else None
         status = study_status(decision, trials, selection, best)
-        # The marks say what entered the study's final training set: nothing, unless accepted.
-        kept = set(best[0].kept_ids) if best is not None and status == ACCEPTED else set()
-        for sid in samples.sample_ids:
-            ctx.project.update_synthetic_sample(sid, status="accepted" if sid in kept else "rejected")
+        _mark_samples(ctx.project, [samples], set(best[0].kept_ids) if best is not None and status == ACCEPTED
+                      else set())
         state.rows.append(self._row(parts_label(target), target, kind, best or [], status=status,
                                     transfer_from=parts_label(source) if study.transfer_from else None,
                                     selection_reason=selection.reason))
+        return self._study_entry(study, key, kind, gen, quality, samples, scored, decision, selection, status) | {
+            "threshold_trials": [
+                {"t": t, "cut": runs[0].cut, "kept": runs[0].kept,
+                 "val_auc": _mean_or_none([r.val_auc for r in runs]),
+                 "val_auc_per_seed": [r.val_auc for r in runs],
+                 **selection.compared_at(t)}
+                for t, runs in trials.items()]}
+
+    def _study_entry(self, study: StudySpec, key: str, kind: str, gen: GeneratorInfo, quality: dict[str, Any] | None,
+                     samples: CandidateBatch, scored: ScoredCandidates, decision: FilterDecision,
+                     selection: Selection, status: str) -> dict[str, Any]:
+        """What a study's entry in the results holds whether it tries thresholds or arms: its
+        generator and candidates, the filter and its decision, and the selection's outcome."""
         return {"study": study.label(), "key": key, "type": kind, "generator": gen.to_dict(),
                 "generator_quality": quality,
                 "filter_model": scored.filter_model, "filter_models": scored.filter_models,
                 "filter": decision.to_dict() | {"kind": self.cfg.filter.kind},
                 "candidates": len(samples.sample_ids), "batch": samples.batch,
                 "scores": scored.json_scores, "scoring_backend": scored.backend,
-                "threshold_trials": [
-                    {"t": t, "cut": runs[0].cut, "kept": runs[0].kept,
-                     "val_auc": _mean_or_none([r.val_auc for r in runs]),
-                     "val_auc_per_seed": [r.val_auc for r in runs],
-                     **selection.compared_at(t)}
-                    for t, runs in trials.items()],
                 "chosen_t": selection.best_t if status == ACCEPTED else None,
                 "best_t": selection.best_t, "status": status,
                 "selection_reason": selection.reason,
@@ -798,59 +802,50 @@ class ExperimentRunner:
                 "test_set": evaluation.test_set, "stages": self.stages.events,
                 "seconds": round(time.perf_counter() - t0, 1)}
 
-    def _run_arms(self, ctx: RunContext, study: StudySpec, key: str, samples: CandidateBatch,
-                  scored: ScoredCandidates, decision: FilterDecision, baselines: dict[str, list[BaselineRun]],
-                  rows: list[ModelRow], tick: Any, seed_tag: Any, gen: GeneratorInfo,
+    def _run_arms(self, state: _RunState, study: StudySpec, key: str, samples: CandidateBatch,
+                  scored: ScoredCandidates, decision: FilterDecision, gen: GeneratorInfo,
                   quality: dict[str, Any] | None) -> dict[str, Any]:
         """A study with augmentation arms (``experiment/arms.py``): every arm adds the same number of
         lesion images per ratio and threshold, the selection chooses among all of them and the
         baseline on validation, and every arm gets a row compared with the baseline and the controls."""
         target, source = study.body_parts, study.transfer_from or study.body_parts
         label = parts_label(target)
+        ctx, baselines = state.ctx, state.baselines
         project = ctx.project
         cp_scored: ScoredCandidates | None = None
         cp_samples: CandidateBatch | None = None
         if "copy_paste" in self.cfg.augmentation.arms:
             cp_samples = self.copy_paste_candidates(ctx, target, key)
-            tick(f"copy-paste {key}")
+            state.tick(f"copy-paste {key}")
             cp_scored = self.score(ctx, f"{key}#copy_paste", cp_samples, baselines[parts_label(source)])
-            tick(f"score copy-paste {key}")
-        trials, counts = self._arm_trials(ctx, target, key, (scored, cp_scored), decision, tick, seed_tag)
+            state.tick(f"score copy-paste {key}")
+        trials, counts = self._arm_trials(state, target, key, (scored, cp_scored), decision)
         selection = select(self.cfg.selection, self.cfg.bootstrap, baselines[label], trials)
         best = selection.best_t
         status = REFUSED if decision.refused else (ACCEPTED if selection.accepted else REJECTED)
         if all(r[0].skipped for r in trials.values()):
             status = REFUSED if decision.refused else NOTHING_KEPT
-        kept_ids = set(trials[best][0].sample_ids) if best is not None and status == ACCEPTED else set()
-        for batch in (samples, cp_samples):
-            for sid in (batch.sample_ids if batch is not None else ()):
-                project.update_synthetic_sample(sid, status="accepted" if sid in kept_ids else "rejected")
-        rows.extend(self._arm_rows(study, trials, selection, status, decision.refused))
+        batches = [b for b in (samples, cp_samples) if b is not None]
+        _mark_samples(project, batches, set(trials[best][0].sample_ids) if best is not None and status == ACCEPTED
+                      else set())
+        state.rows.extend(self._arm_rows(study, trials, selection, status, decision.refused))
         # Read once per batch: whether each sample's stored map peak falls on its lesion.
-        on_lesion = {s.id: s.map_on_lesion() for b in (samples, cp_samples) if b is not None
-                     for s in project.synthetic_samples(batch=b.batch)}
-        return {"study": study.label(), "key": key, "type": "Arms", "generator": gen.to_dict(),
-                "generator_quality": quality, "filter_model": scored.filter_model,
-                "filter_models": scored.filter_models, "filter": decision.to_dict() | {"kind": self.cfg.filter.kind},
-                "candidates": len(samples.sample_ids),
-                "copy_paste_candidates": len(cp_samples.sample_ids) if cp_samples else 0,
-                "batch": samples.batch, "scores": scored.json_scores, "scoring_backend": scored.backend,
-                "arm_counts": counts,
-                "map_on_lesion": {"unit": self._map_on_lesion(on_lesion, samples.sample_ids),
-                                  "copy_paste": self._map_on_lesion(on_lesion, cp_samples.sample_ids
-                                                                    if cp_samples else [])},
-                "threshold_trials": [
-                    {"t": runs[0].t, "arm": runs[0].arm, "ratio": runs[0].ratio, "cut": runs[0].cut,
-                     "kept": runs[0].added, "map_on_lesion": self._map_on_lesion(on_lesion, runs[0].sample_ids),
-                     "val_auc": _mean_or_none([r.val_auc for r in runs]),
-                     "val_auc_per_seed": [r.val_auc for r in runs],
-                     **{k: v for k, v in selection.compared_at_trial(trial).items() if k not in ("t", "kept")},
-                     "val_vs_controls": val_vs_controls(self.cfg.selection, self.cfg.bootstrap, baselines[label],
-                                                         trials, trial)}
-                    for trial, runs in trials.items()],
-                "chosen_t": best if status == ACCEPTED else None, "best_t": best, "status": status,
-                "selection_reason": selection.reason,
-                "synthetic_folder": str(self.out / "synthetic" / key.replace("<-", "_from_"))}
+        on_lesion = {s.id: s.map_on_lesion() for b in batches for s in project.synthetic_samples(batch=b.batch)}
+        return self._study_entry(study, key, "Arms", gen, quality, samples, scored, decision, selection, status) | {
+            "copy_paste_candidates": len(cp_samples.sample_ids) if cp_samples else 0,
+            "arm_counts": counts,
+            "map_on_lesion": {"unit": self._map_on_lesion(on_lesion, samples.sample_ids),
+                              "copy_paste": self._map_on_lesion(on_lesion, cp_samples.sample_ids
+                                                                if cp_samples else [])},
+            "threshold_trials": [
+                {"t": runs[0].t, "arm": runs[0].arm, "ratio": runs[0].ratio, "cut": runs[0].cut,
+                 "kept": runs[0].added, "map_on_lesion": self._map_on_lesion(on_lesion, runs[0].sample_ids),
+                 "val_auc": _mean_or_none([r.val_auc for r in runs]),
+                 "val_auc_per_seed": [r.val_auc for r in runs],
+                 **{k: v for k, v in selection.compared_at_trial(trial).items() if k not in ("t", "kept")},
+                 "val_vs_controls": val_vs_controls(self.cfg.selection, self.cfg.bootstrap, baselines[label],
+                                                     trials, trial)}
+                for trial, runs in trials.items()]}
 
     def _map_on_lesion(self, on_lesion: dict[int, bool | None], sample_ids: list[int]) -> dict[str, Any] | None:
         """The pointing game on synthetic lesions: how often the filter's stored map peak falls on
@@ -865,22 +860,22 @@ class ExperimentRunner:
         return pointing_game(np.array(hits), n_resamples=self.cfg.bootstrap.resamples,
                              confidence=self.cfg.bootstrap.confidence, seed=self.cfg.bootstrap.seed)
 
-    def _arm_trials(self, ctx: RunContext, target: list[str], key: str,
-                    scored: tuple[ScoredCandidates, ScoredCandidates | None], decision: FilterDecision, tick: Any,
-                    seed_tag: Any) -> tuple[dict[str, list[ArmRun]], list[dict[str, Any]]]:
+    def _arm_trials(self, state: _RunState, target: list[str], key: str,
+                    scored: tuple[ScoredCandidates, ScoredCandidates | None],
+                    decision: FilterDecision) -> tuple[dict[str, list[ArmRun]], list[dict[str, Any]]]:
         """Every arm's runs per ratio and threshold (each seed), and how many lesions each added.
         ``scored``: the UNIT candidates and the copy-paste ones (None without that arm)."""
         from lesion_studio.experiment.arms import FILTERED, choose, equal_count, lesion_count
 
         spec = self.cfg.augmentation
-        real_lesions = [r.id for r in split_records(ctx.project, "train", target,
+        real_lesions = [r.id for r in split_records(state.ctx.project, "train", target,
                                                     include_excluded=self.cfg.include_excluded)
                         if r.label == "lesion"]
 
         def kept(sc: ScoredCandidates | None, cut: float) -> list[int]:
             if sc is None or decision.refused:
                 return []
-            return self._passing(ctx.project, sc, cut)
+            return self._passing(state.ctx.project, sc, cut)
 
         trials: dict[str, list[ArmRun]] = {}
         counts: list[dict[str, Any]] = []
@@ -900,8 +895,8 @@ class ExperimentRunner:
                     for seed in self.seeds:
                         self.cancel.raise_if_cancelled("The experiment")
                         trials.setdefault(trial, []).append(self.arm_run(
-                            ctx, target, key, arm, float(ratio), float(t), cut, chosen, repeats, seed))
-                        tick(arm_stage_name(arm, key, float(ratio), float(t)) + seed_tag(seed))
+                            state.ctx, target, key, arm, float(ratio), float(t), cut, chosen, repeats, seed))
+                        state.tick(arm_stage_name(arm, key, float(ratio), float(t)) + state.seed_tag(seed))
         return trials, counts
 
     def _arm_rows(self, study: StudySpec, trials: dict[str, list[ArmRun]], selection: Any, status: str,
@@ -958,6 +953,14 @@ def _mean_map_peaks(seed_maps: list[np.ndarray | None],
         return None
     mean = np.mean(np.stack(seed_maps), axis=0)  # type: ignore[arg-type]
     return [map_peak(mean[i], frame_of(i)) for i in range(len(mean))]
+
+
+def _mark_samples(project: Project, batches: list[CandidateBatch], accepted: set[int]) -> None:
+    """Mark what entered the study's final training set: the samples of the accepted trial, none
+    unless one was accepted; every other candidate of the study's batches is rejected."""
+    for batch in batches:
+        for sid in batch.sample_ids:
+            project.update_synthetic_sample(sid, status="accepted" if sid in accepted else "rejected")
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
