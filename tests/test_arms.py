@@ -109,6 +109,14 @@ def test_an_arms_study_runs_every_arm_with_equal_counts(demo_project_master, tmp
     assert {"Baseline", "unit x0.5", "copy_paste x0.5", "oversample x0.5", "unit_pretrain x0.5"} <= set(rows)
     assert set(rows["unit x0.5"]["delta_vs_controls"]) == {"oversample", "copy_paste"}
     assert "delta_vs_baseline" in rows["oversample x0.5"]
+    # Each paired ΔAUC is the row's AUC minus the other's (one seed: the pooled AUCs themselves)
+    for control in ("oversample", "copy_paste"):
+        d = rows["unit x0.5"]["delta_vs_controls"][control]["delta"]
+        assert d == pytest.approx(rows["unit x0.5"]["auc"]["auc"] - rows[f"{control} x0.5"]["auc"]["auc"])
+    arm_rows = [r for name, r in rows.items() if name != "Baseline"]
+    for row in arm_rows:
+        assert row["delta_vs_baseline"]["delta"] == pytest.approx(row["auc"]["auc"] - rows["Baseline"]["auc"]["auc"])
+    assert any(abs(row["delta_vs_baseline"]["delta"]) > 1e-6 for row in arm_rows)  # so the sign is checked
     table = (result.output / "table.md").read_text()
     assert "copy_paste x0.5" in table and "vs oversample" in table
     # The pointing game of every row, on the boxed test lesions.

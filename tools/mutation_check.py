@@ -233,6 +233,16 @@ MUTATIONS: tuple[Mutation, ...] = (
       "a synthetic sample from a validation image trains"),
     M("K5", "lesion_studio/classifier/data.py", "usable = [s for s in accepted if s.source_image_id in train_ids]",
       "usable = accepted", LEAK, "accepted samples from validation images picked up for training"),
+    # ---- the arms table: every paired ΔAUC is the row's AUC minus the other's
+    M("E1", "lesion_studio/experiment/row_metrics.py", "pooled_paired_delta_auc(\n                data.labels, scores[control], s, **opts)",
+      "pooled_paired_delta_auc(\n                data.labels, s, scores[control], **opts)",
+      ("tests/test_arms.py::test_an_arms_study_runs_every_arm_with_equal_counts",),
+      "an arm's ΔAUC against a control has its sign turned"),
+    M("E2", "lesion_studio/experiment/row_metrics.py",
+      'entry["delta_vs_baseline"] = pooled_paired_delta_auc(data.labels, b, s, **opts)',
+      'entry["delta_vs_baseline"] = pooled_paired_delta_auc(data.labels, s, b, **opts)',
+      ("tests/test_arms.py::test_an_arms_study_runs_every_arm_with_equal_counts",),
+      "a row's ΔAUC against the baseline has its sign turned"),
     # ---- the classifier learns (the cheaper baseline test must still be able to fail)
     M("C1", "lesion_studio/training/classifier_trainer.py",
       "y = torch.from_numpy(self.train.labels[idx].astype(np.float32))",
