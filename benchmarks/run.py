@@ -9,8 +9,8 @@
 Writes ``benchmarks/out/bench.json`` (every script's JSON, the machine, the load) and
 ``benchmarks/out/bench.md`` (the figures and ratios that matter, one table, with the machine it
 ran on: copy it into docs/performance.md). Each script runs in its own interpreter, one after
-the other. Scripts that need ../shared/data report "skipped" without it. gpu_check.py is not a
-``*_bench.py``: it runs only on a CUDA machine.
+the other. Scripts that need ../shared/data report "skipped" without it. gpu_check.py and
+gpu_detector.py are not ``*_bench.py``: they run only on a CUDA machine.
 """
 
 from __future__ import annotations
