@@ -5,7 +5,8 @@ Why a script of its own: the detector targets of docs/experiments.md (validation
 ≥ 0.85) were out of reach at 128 px on two CPU cores, and the first question a lent GPU machine
 can answer in its 15 minutes is whether the paper's network at the paper's size reaches them on
 the same hand splits. The whole arms study (``fracatlas-arms-gpu``) does not fit that budget; this
-does (about a minute a seed on an H100, by the FLOP count; measured when a machine is lent).
+should (an estimated 1–3 minutes a seed on an H100, from the FLOP count and the CPU-side
+scoring; not measured: no machine has been lent since it exists).
 
 On the GPU machine, through the device tool with ``carry: [".device"]`` (make ``.device/hand`` here
 first: tools/device_bundle.py; nothing needs installing there, see that file):
