@@ -61,3 +61,48 @@ def test_slim_keeps_the_topology_and_costs_a_quarter_less_than_half() -> None:
     ratio = _forward_conv_flops(slim, 128) / _forward_conv_flops(half, 128)
     assert 0.70 < ratio < 0.78  # 1.95 against 2.66 GFLOP at 128 px
     assert count_parameters(slim) < count_parameters(half)
+
+
+# One training step of a tiny DRN at the demo's 96 px, in the layout the trainer picks, run in a child
+# process: a oneDNN crash there is a failed test rather than a dead pytest worker.
+_ONE_STEP = """
+import sys, torch
+from lesion_studio.models.drn import build_drn
+from lesion_studio.training.common import conv_memory_format
+torch.manual_seed(0)
+model = build_drn(sys.argv[1], lesion_map=True)
+fmt = conv_memory_format(model) if sys.argv[2] == "trainer" else torch.channels_last
+model = model.to(memory_format=fmt)
+x = torch.randn(16, 1, 96, 96).contiguous(memory_format=fmt)
+for _ in range(2):
+    model.zero_grad()
+    out = model(x)
+    (out[0] if isinstance(out, tuple) else out).square().mean().backward()
+print("stepped")
+"""
+
+
+@pytest.mark.parametrize("arch", ["drn_d_tiny", "drn_c_tiny"])
+def test_a_tiny_drn_trains_in_the_layout_the_trainer_picks(arch: str) -> None:
+    """The oneDNN that torch 2.14 bundles segfaults in the channels-last weight gradient of a
+    strided 1x1 convolution with fewer than 16 input channels (the tiny DRNs' downsample) on
+    AVX-512 hosts; ``conv_memory_format`` keeps such networks in the plain layout. On a host with
+    the bug, the forced channels-last step below is what crashed the demo's training."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _ONE_STEP, arch, "trainer"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "stepped" in done.stdout, done.stderr[-2000:]
+
+
+def test_only_networks_with_a_narrow_strided_1x1_convolution_leave_channels_last() -> None:
+    from lesion_studio.models.drn import DRN_ARCHS
+    from lesion_studio.training.common import conv_memory_format
+
+    plain = {a for a in DRN_ARCHS if conv_memory_format(build_drn(a)) == torch.contiguous_format}
+    assert plain == {"drn_d_tiny", "drn_c_tiny"}
+    narrow = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3), torch.nn.Conv2d(8, 16, 1, stride=2))
+    assert conv_memory_format(narrow) == torch.contiguous_format
+    wide = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 1, stride=2), torch.nn.Conv2d(8, 16, 1))
+    assert conv_memory_format(wide) == torch.channels_last

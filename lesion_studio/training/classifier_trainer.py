@@ -38,7 +38,7 @@ from lesion_studio.models.checkpoint import (
     select_device,
 )
 from lesion_studio.models.layout import DRN_FORMAT, LAST, WEIGHTS
-from lesion_studio.training.common import Distributed, autocast, step_generator, unwrap
+from lesion_studio.training.common import Distributed, autocast, conv_memory_format, step_generator, unwrap
 
 if TYPE_CHECKING:
     from lesion_studio.store.project import Project
@@ -182,6 +182,7 @@ class ClassifierTrainer:
         self.metadata = metadata or {}
         self.dist = Distributed.from_env(config.device)
         self.device = select_device(config.device, self.dist.local_rank if self.dist.initialised else None)
+        self.memory_format = torch.channels_last  # fit() settles it for the network it builds
 
     @property
     def last_path(self) -> Path:
@@ -292,7 +293,7 @@ class ClassifierTrainer:
             if m is not None:
                 m = crop_batch(m, origins, crop)
                 y = crop_labels(m, has, y)
-        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+        x = x.to(self.device).contiguous(memory_format=self.memory_format)
         return x, y.to(self.device), (m.to(self.device) if m is not None else None), has.to(self.device)
 
     @property
@@ -319,7 +320,8 @@ class ClassifierTrainer:
         start = int(meta["epoch"]) if meta else 0
         history: list[dict[str, Any]] = list(meta["history"]) if meta else []
         best: dict[str, Any] = dict(meta["best"]) if meta else {"epoch": 0, "val_auc": None, "sha256": ""}
-        model = model.to(memory_format=torch.channels_last)  # oneDNN's fast layout for convolutions
+        self.memory_format = conv_memory_format(model)  # channels-last where oneDNN allows it
+        model = model.to(memory_format=self.memory_format)
         ddp_model = self.dist.wrap(model, self.device)
         with_map = cfg.head == "image+map"
         if with_map and self.train.masks is None:

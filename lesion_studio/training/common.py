@@ -137,6 +137,30 @@ def unwrap(module: torch.nn.Module) -> torch.nn.Module:
     return module.module if hasattr(module, "module") and isinstance(module.module, torch.nn.Module) else module
 
 
+# ---------------------------------------------------------------------------- memory layout
+#: oneDNN's smallest channel block on x86 (AVX-512 kernels work in blocks of 16 channels).
+_ONEDNN_CHANNEL_BLOCK = 16
+
+
+def conv_memory_format(model: torch.nn.Module) -> torch.memory_format:
+    """The memory layout a network trains in: channels-last (oneDNN's and cuDNN's fast layout)
+    unless the network has a convolution that oneDNN's channels-last weight gradient crashes on.
+
+    Why: the oneDNN bundled with torch 2.14 (v3.12) segfaults in the AVX-512 1x1-convolution weight
+    gradient (``jit_avx512_common_1x1_convolution_bwd_weights``) when a strided 1x1 convolution has
+    fewer input channels than its channel block and runs channels-last (measured on an AMD EPYC
+    host: ``Conv2d(8, 16, 1, stride=2)`` on a 16x8x48x48 channels-last batch kills the process;
+    16 or more input channels, stride 1, or the plain layout are fine; oneDNN issue 6035 describes
+    the same out-of-bounds write). The tiny DRNs (tests, the demo) have such a downsample. The plain
+    layout computes the same maths, only slower, and those networks are small.
+    """
+    for module in model.modules():
+        if (isinstance(module, torch.nn.Conv2d) and module.kernel_size == (1, 1)
+                and any(s > 1 for s in module.stride) and module.in_channels < _ONEDNN_CHANNEL_BLOCK):
+            return torch.contiguous_format
+    return torch.channels_last
+
+
 # ---------------------------------------------------------------------------- precision
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX tiles).
