@@ -21,8 +21,10 @@ run: $(STAMP)
 	$(BIN)/lesion-studio demo
 
 # One pytest worker per core, at most 4 (each worker holds its own torch and Qt); a test file stays
-# on one worker, so its module fixtures (a trained GAN, a project) are built once.
-PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
+# on one worker, so its module fixtures (a trained GAN, a project) are built once. A worker that
+# dies (a native crash) ends the run at once, naming its test: with --dist loadfile, xdist's
+# replacement worker can wait forever (pytest-xdist issue 784; seen here on 2026-12-07).
+PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile --max-worker-restart 0
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_WORKERS)
