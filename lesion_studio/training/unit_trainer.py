@@ -202,9 +202,12 @@ class UnitTrainer:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         # channels-last: oneDNN (CPU) and cuDNN (tensor cores) run these convolutions without
-        # re-ordering every activation; the maths is unchanged.
-        gen = unit_generators(arch).to(device, memory_format=torch.channels_last)
-        dis = unit_discriminators(arch, cfg.dis_norm).to(device, memory_format=torch.channels_last)
+        # re-ordering every activation; the maths is unchanged (common.conv_memory_format: the same
+        # rule as the classifier's, which keeps a layout oneDNN crashes on out).
+        gen = unit_generators(arch)
+        gen = gen.to(device, memory_format=common.conv_memory_format(gen))
+        dis = unit_discriminators(arch, cfg.dis_norm)
+        dis = dis.to(device, memory_format=common.conv_memory_format(dis))
         opt_g, opt_d = _adam(gen.parameters(), cfg), _adam(dis.parameters(), cfg)
         sched_g = torch.optim.lr_scheduler.StepLR(opt_g, cfg.lr_step, cfg.lr_gamma)
         sched_d = torch.optim.lr_scheduler.StepLR(opt_d, cfg.lr_step, cfg.lr_gamma)
