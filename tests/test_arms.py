@@ -138,12 +138,22 @@ def test_an_arms_study_runs_every_arm_with_equal_counts(demo_project_master, tmp
     assert saved["studies"][0]["copy_paste_candidates"] > 0
     # Each candidate's score is stored with the filter's map peak, and the report says how often
     # that peak sits on the lesion: for all candidates and for what each synthetic arm added.
+    from lesion_studio.classifier.scoring import onnx_path_for, registered_scorer
+    from lesion_studio.files import file_sha256
     from lesion_studio.store import Project
 
     with Project.open(tmp_path / "demo") as project:
         samples = project.synthetic_samples()
         assert samples and all(s.score is not None and s.map_peak is not None for s in samples)
         hits = [s.map_on_lesion() for s in samples if s.batch == study["batch"]]
+        # The ONNX file the study exported to score with is registered with its model, so scoring or
+        # evaluating the baseline by name trusts it as it is instead of exporting it again.
+        baseline = next(m for m in project.models("drn") if "baseline" in m.name)
+        onnx = onnx_path_for(project.resolve_path(baseline.path))
+        made = (onnx.stat().st_mtime_ns, file_sha256(onnx))
+        assert baseline.metadata.get("onnx_sha256") == made[1]
+        registered_scorer(project, baseline.name)
+        assert (onnx.stat().st_mtime_ns, file_sha256(onnx)) == made
     on_lesion = saved["studies"][0]["map_on_lesion"]
     assert on_lesion["unit"]["n"] == len(hits) and on_lesion["unit"]["rate"] == pytest.approx(sum(hits) / len(hits))
     assert on_lesion["copy_paste"]["n"] == saved["studies"][0]["copy_paste_candidates"]

@@ -208,12 +208,20 @@ class OnnxScorer:
         return self.maps(arrays, progress=progress, cancel=cancel)
 
 
-def scorer_for_weights(weights: str | Path, *, prefer_cuda: bool = True) -> OnnxScorer:
+def scorer_for_weights(weights: str | Path, *, prefer_cuda: bool = True, project: Project | None = None,
+                       model_id: int | None = None) -> OnnxScorer:
     """The ONNX scorer of a classifier checkpoint, exporting the ONNX file once when it is missing
-    (that export needs torch; scoring afterwards does not)."""
+    (that export needs torch; scoring afterwards does not).
+
+    With the checkpoint's registry entry (``project``, ``model_id``), an export made here is ours,
+    so its hash is registered as the CLI's ``train-classifier --onnx`` does: scoring or evaluating
+    the model by name later trusts the file instead of warning and exporting it again. A file found
+    already there is left unregistered (:func:`registered_scorer` says why)."""
     onnx = onnx_path_for(weights)
     if not onnx.exists() or not layout.onnx_sidecar_path(onnx).exists():
         export_classifier_onnx(weights)
+        if project is not None and model_id is not None:
+            project.update_model_metadata(model_id, onnx_sha256=file_sha256(onnx))
     return OnnxScorer(onnx, prefer_cuda=prefer_cuda)
 
 

@@ -420,7 +420,7 @@ class ExperimentRunner:
                 if backend == "onnx":
                     from lesion_studio.classifier.scoring import scorer_for_weights
 
-                    probs, maps = scorer_for_weights(f.path).score_files_with_maps(
+                    probs, maps = scorer_for_weights(f.path, project=project, model_id=f.model_id).score_files_with_maps(
                         items, cache=cache, progress=self.progress, cancel=self.cancel)
                     per_seed.append(probs)
                     seed_maps.append(maps)
