@@ -22,6 +22,7 @@ from lesion_studio.config import from_dict  # noqa: E402
 from lesion_studio.errors import LesionStudioError  # noqa: E402
 from lesion_studio.experiment.config import ExperimentConfig  # noqa: E402
 from lesion_studio.experiment.runner import run_experiment  # noqa: E402
+from lesion_studio.files import file_sha256  # noqa: E402
 from lesion_studio.store import Project  # noqa: E402
 
 ALL = ["femur", "tibia", "humerus"]
@@ -222,8 +223,8 @@ def test_cli_train_classifier_and_score(stub_copy, tmp_path, capsys) -> None:
     with Project.open(folder) as project:
         record = project.model("cli")
         assert record.kind == "drn"
-        assert (project.resolve_path(record.path).parent / "model.onnx").exists() or \
-            any(project.resolve_path(record.path).parent.glob("*.onnx"))
+        onnx = project.resolve_path(record.path).parent / "model.onnx"
+        assert record.metadata["onnx_sha256"] == file_sha256(onnx)  # the export is registered: scoring trusts it
         n_test = len(project.images(split="test"))
         before = {s.id: s.score for s in project.synthetic_samples(batch=batch)}
 

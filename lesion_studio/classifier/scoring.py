@@ -91,6 +91,14 @@ def export_classifier_onnx(checkpoint: str | Path, out: str | Path | None = None
     return out
 
 
+def export_registered_onnx(project: Project, model_id: int, checkpoint: str | Path) -> Any:
+    """Export a registered classifier to ONNX and record the file's hash with the model; returns
+    the updated model record. The registry's hash is what scoring trusts
+    (:func:`registered_scorer`), so every export the product makes itself goes through here."""
+    onnx = export_classifier_onnx(checkpoint)
+    return project.update_model_metadata(model_id, onnx_sha256=file_sha256(onnx))
+
+
 class OnnxScorer:
     """Lesion probabilities for images or prepared arrays, with onnxruntime.
 
@@ -219,9 +227,10 @@ def scorer_for_weights(weights: str | Path, *, prefer_cuda: bool = True, project
     already there is left unregistered (:func:`registered_scorer` says why)."""
     onnx = onnx_path_for(weights)
     if not onnx.exists() or not layout.onnx_sidecar_path(onnx).exists():
-        export_classifier_onnx(weights)
         if project is not None and model_id is not None:
-            project.update_model_metadata(model_id, onnx_sha256=file_sha256(onnx))
+            export_registered_onnx(project, model_id, weights)
+        else:
+            export_classifier_onnx(weights)
     return OnnxScorer(onnx, prefer_cuda=prefer_cuda)
 
 
@@ -275,7 +284,7 @@ def registered_scorer(project: Project, ref: int | str, *, need_map: bool = Fals
                 "be checked. Retrain it" + (", or, if you trust the file, register it with `lesion-studio score "
                                             "--register-onnx`." if unregistered else "."))
         try:
-            export_classifier_onnx(weights)
+            record = export_registered_onnx(project, record.id, weights)
         except MissingExtraError as exc:
             if unregistered:
                 raise LesionStudioError(
@@ -283,7 +292,6 @@ def registered_scorer(project: Project, ref: int | str, *, need_map: bool = Fals
                     "its weights needs torch. If you trust the file, register it with `lesion-studio score "
                     "--register-onnx`; else export it on a machine with the training extra.") from exc
             raise
-        record = project.update_model_metadata(record.id, onnx_sha256=file_sha256(onnx))
         expected = record.metadata["onnx_sha256"]
     elif not expected:  # register_onnx: the user vouches for the file found
         record = project.update_model_metadata(record.id, onnx_sha256=file_sha256(onnx))

@@ -101,12 +101,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                                             include_excluded=args.include_excluded, resume=not args.no_resume,
                                             synthetic=synthetic, progress=bar)
         if args.onnx:
-            from lesion_studio.classifier.scoring import export_classifier_onnx
-            from lesion_studio.files import file_sha256
+            from lesion_studio.classifier.scoring import export_classifier_onnx, export_registered_onnx
 
-            onnx = export_classifier_onnx(result.path)
             if model_id is not None:  # the export is ours: its hash is what scoring checks from now on
-                project.update_model_metadata(model_id, onnx_sha256=file_sha256(onnx))
+                export_registered_onnx(project, model_id, result.path)
+            else:
+                export_classifier_onnx(result.path)
     finally:
         bar.close()
         project.close()
