@@ -86,13 +86,14 @@ def _small_sets(demo_project, masks: bool = False):
     return training_set(demo_project, cache, masks=masks), evaluation_set(demo_project, "val", cache)
 
 
-@pytest.mark.parametrize("head", ["image", "image+map"])
-def test_trainer_resume_equals_uninterrupted_run(demo_project, tmp_path, head: str) -> None:
+@pytest.mark.parametrize(("head", "average"), [("image", "none"), ("image+map", "none"), ("image+map", "ema")])
+def test_trainer_resume_equals_uninterrupted_run(demo_project, tmp_path, head: str, average: str) -> None:
     """A cancelled run resumes from its checkpoint and ends where the uninterrupted one does; with
     the lesion-map head too (its checkpoint was once checked against the network without the map
-    head, so every map-head run silently trained again from the start)."""
+    head, so every map-head run silently trained again from the start), and with the weight
+    average, which resume must restore rather than restart from the resumed weights."""
     train, val = _small_sets(demo_project, masks=head == "image+map")
-    cfg = preset("tiny", input_size=64, epochs=2, batch_size=32, head=head)
+    cfg = preset("tiny", input_size=64, epochs=2, batch_size=32, head=head, weight_average=average)
 
     full = ClassifierTrainer(cfg, train, val, tmp_path / "full").fit()
 
@@ -112,6 +113,39 @@ def test_trainer_resume_equals_uninterrupted_run(demo_project, tmp_path, head: s
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(pa, pb, msg=name)
     assert [h["loss"] for h in full.history] == pytest.approx([h["loss"] for h in resumed.history])
+    assert [h.get("val_auc") for h in full.history] == pytest.approx([h.get("val_auc") for h in resumed.history])
+    if average != "none":
+        a, _ = load_classifier(tmp_path / "full" / "model.safetensors")
+        b, _ = load_classifier(tmp_path / "resumed" / "model.safetensors")
+        for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+            torch.testing.assert_close(pa, pb, msg=name)
+
+
+def test_weight_average_is_what_is_validated_and_saved(demo_project, tmp_path) -> None:
+    """With ``weight_average: ema`` the saved model is the moving average of the steps' weights
+    (batch-norm statistics included), not the last step's weights, and the validation AUC that
+    selected it is the average's own."""
+    from safetensors.torch import load_file
+
+    from lesion_studio.evaluate.metrics import auc
+    from lesion_studio.training.classifier_trainer import ema_decay
+
+    assert ema_decay(2.0, 30) ** 60 == pytest.approx(0.5)
+    train, val = _small_sets(demo_project, masks=True)
+    cfg = preset("tiny", input_size=64, epochs=2, batch_size=32, head="image+map", weight_average="ema",
+                 ema_half_life=0.5, select="last")
+    result = ClassifierTrainer(cfg, train, val, tmp_path / "ema").fit()
+    saved, _ = load_classifier(tmp_path / "ema" / "model.safetensors")
+    last, _ = load_classifier(tmp_path / "ema" / "last.safetensors")
+    tensors = load_file(str(tmp_path / "ema" / "last.safetensors"))
+    averaged = {k: v for k, v in tensors.items() if k.startswith("average")}
+    assert averaged, "the resume checkpoint keeps the average"
+    differs = [k for k, v in saved.state_dict().items() if v.is_floating_point()
+               and not torch.equal(v, last.state_dict()[k])]
+    assert len(differs) > len(saved.state_dict()) // 2  # the average, not the last step's weights
+    assert any("running_mean" in k for k in differs)  # batch-norm statistics are averaged too
+    scores = predict(saved, val.arrays, device=torch.device("cpu"))
+    assert auc(val.labels, scores) == pytest.approx(result.val_auc, abs=1e-6)
 
 
 def test_onnx_scores_match_torch_and_cli_evaluate(demo_project, capsys) -> None:
@@ -147,3 +181,17 @@ def test_onnx_scores_match_torch_and_cli_evaluate(demo_project, capsys) -> None:
     assert main(["evaluate", str(folder), "--model", "onnx-test", "--pointing-tolerance", "-1"]) == 2
     assert "--pointing-tolerance" in capsys.readouterr().err
     assert main(["evaluate", str(folder), "--model", "no-such-model"]) == 2
+
+
+def test_exposure_jitter_changes_the_training_images_not_their_boxes(demo_project, tmp_path) -> None:
+    """``intensity_jitter`` reaches the trainer's batches: the same step's images differ from the
+    unjittered ones while the lesion masks (the map head's targets) and labels stay the same."""
+    train, val = _small_sets(demo_project, masks=True)
+    idx = np.arange(min(8, len(train)))
+    batches = []
+    for jitter in (0.0, 0.3):
+        cfg = preset("tiny", input_size=64, head="image+map", intensity_jitter=jitter)
+        batches.append(ClassifierTrainer(cfg, train, val, tmp_path / str(jitter))._batch(idx, 3, train.mapped))
+    (x0, y0, m0, _), (x1, y1, m1, _) = batches
+    assert not torch.allclose(x0, x1)
+    assert torch.equal(y0, y1) and torch.equal(m0, m1)

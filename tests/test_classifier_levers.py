@@ -68,6 +68,38 @@ def test_presets_and_old_hashes() -> None:
     # Adding the new options kept the identity of existing settings (their checkpoints still resume).
     assert ClassifierConfig().training_hash() == ClassifierConfig(crop_to_body=False).training_hash()
     assert ClassifierConfig().training_hash() != ClassifierConfig(schedule="cosine").training_hash()
+    # ... and their stage-cache keys (an experiment's finished stages stay finished).
+    plain = ClassifierConfig().key_dict()
+    assert not {"weight_average", "ema_half_life", "intensity_jitter"} & set(plain)
+    for changed in ({"weight_average": "ema"}, {"intensity_jitter": 0.2}):
+        other = ClassifierConfig(**changed)
+        assert other.key_dict() != plain and other.training_hash() != ClassifierConfig().training_hash()
+    with pytest.raises(ConfigError, match="weight_average"):
+        ClassifierConfig(weight_average="swa")
+    with pytest.raises(ConfigError, match="intensity_jitter"):
+        ClassifierConfig(intensity_jitter=2)
+
+
+def test_exposure_augmentation_keeps_black_and_the_order_of_intensities() -> None:
+    """``random_intensity`` changes each image's exposure (gamma, contrast) without moving the
+    background or reordering intensities (a lytic lesion stays darker than the bone around it),
+    draws from the step's generator (resume-exact), and is off at 0."""
+    import torch
+
+    from lesion_studio.classifier.augment import random_intensity
+    from lesion_studio.classifier.preprocess import BACKGROUND, MEAN, STD
+
+    x01 = torch.linspace(0, 1, 64).repeat(4, 1, 64, 1)
+    x = (x01 - MEAN) / STD
+    out = random_intensity(x, 0.3, torch.Generator().manual_seed(1), mean=MEAN, std=STD)
+    again = random_intensity(x, 0.3, torch.Generator().manual_seed(1), mean=MEAN, std=STD)
+    assert torch.equal(out, again)
+    assert torch.allclose(out[..., 0], torch.full_like(out[..., 0], BACKGROUND))  # black stays black
+    assert bool((out.diff(dim=-1) >= -1e-6).all())  # monotone: the order of intensities is kept
+    changed = (out - x).abs().flatten(1).amax(dim=1)
+    assert bool((changed > 0.05).all())  # every image's exposure changed
+    assert not torch.allclose(out[0], out[1])  # each by its own draw
+    assert random_intensity(x, 0.0, torch.Generator(), mean=MEAN, std=STD) is x
 
 
 def test_the_cpu_detector_presets_are_the_measured_recipes() -> None:

@@ -147,6 +147,24 @@ def scheduled_lr(config: ClassifierConfig, step: int, steps_per_epoch: int) -> f
     return config.lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
 
+def ema_decay(half_life_epochs: float, steps_per_epoch: int) -> float:
+    """The per-step decay of a moving average whose steps lose half their weight in
+    ``half_life_epochs`` epochs of ``steps_per_epoch`` steps."""
+    return 0.5 ** (1.0 / max(1e-9, half_life_epochs * max(1, steps_per_epoch)))
+
+
+def weight_average(config: ClassifierConfig, model: torch.nn.Module, steps_per_epoch: int) -> Any:
+    """The moving average of ``model``'s weights and batch-norm statistics that ``config`` asks
+    for (``weight_average: ema``; ``torch.optim.swa_utils.AveragedModel``), else None. It starts
+    from the model's current weights at its first update."""
+    if config.weight_average != "ema":
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    decay = ema_decay(config.ema_half_life, steps_per_epoch)
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def _val_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     if labels.min() == labels.max():
         return None
@@ -183,6 +201,7 @@ class ClassifierTrainer:
         self.dist = Distributed.from_env(config.device)
         self.device = select_device(config.device, self.dist.local_rank if self.dist.initialised else None)
         self.memory_format = torch.channels_last  # fit() settles it for the network it builds
+        self._resumed_average: dict[str, Any] | None = None  # the weight average a resume read
 
     @property
     def last_path(self) -> Path:
@@ -234,6 +253,8 @@ class ClassifierTrainer:
         def check(states: dict[str, Any], meta: dict[str, Any]) -> None:
             if not isinstance(states.get("optimizer"), dict) or not isinstance(meta.get("epoch"), int):
                 raise LesionStudioError(f"{self.last_path.name} lacks the optimizer state or epoch resume needs.")
+            if self.config.weight_average != "none" and not isinstance(states.get("average"), dict):
+                raise LesionStudioError(f"{self.last_path.name} lacks the weight average resume needs.")
             check_state_shapes(self._network, states.get("model") or {},
                                f"{self.last_path.name} (classifier)")
 
@@ -253,6 +274,7 @@ class ClassifierTrainer:
             model.load_state_dict(self._build()[0].state_dict())  # the seeded initial weights again
             return None
         log.info("resuming classifier training after epoch %d", meta["epoch"])
+        self._resumed_average = states.get("average")
         return meta
 
     def _checkpoint_meta(self, epoch: int, history: list[dict[str, Any]], best: dict[str, Any]) -> dict[str, Any]:
@@ -270,9 +292,10 @@ class ClassifierTrainer:
             crop_labels,
             crop_origins,
             random_affine,
+            random_intensity,
             warp,
         )
-        from lesion_studio.classifier.preprocess import BACKGROUND
+        from lesion_studio.classifier.preprocess import BACKGROUND, MEAN, STD
 
         cfg = self.config
         x = torch.from_numpy(self.train.arrays[idx].astype(np.float32)).unsqueeze(1)
@@ -286,6 +309,7 @@ class ClassifierTrainer:
             x = warp(x, theta, fill=BACKGROUND)
             if m is not None:
                 m = warp(m, theta)
+            x = random_intensity(x, cfg.intensity_jitter, gen, mean=MEAN, std=STD)
         crop = cfg.train_crop
         if crop and crop < cfg.input_size:
             origins = crop_origins(m, has, cfg.input_size, crop, cfg.crop_lesion_prob, gen)
@@ -327,6 +351,8 @@ class ClassifierTrainer:
         if with_map and self.train.masks is None:
             raise LesionStudioError("The lesion-map head needs the training set's lesion masks.")
         run = self._fitting(ddp_model, opt, with_map, start)
+        if run.average is not None and meta:
+            run.average.load_state_dict(self._resumed_average)
         for epoch in range(start, cfg.epochs):
             running, running_map, seen = self._train_epoch(run, epoch)
             history.append(self._epoch_record(run, epoch, running, running_map, seen))
@@ -366,7 +392,7 @@ class ClassifierTrainer:
         total_steps = steps_per_epoch * cfg.epochs
         clock = EtaClock(total_steps, start_done=start * steps_per_epoch)
         return _Fit(ddp_model, opt, loss_fn, scaler, with_map, mapped, epoch_draws, shard, steps_per_epoch,
-                    total_steps, clock)
+                    total_steps, clock, weight_average(cfg, unwrap(ddp_model), steps_per_epoch))
 
     def _train_epoch(self, run: _Fit, epoch: int) -> tuple[float, float, int]:
         """One epoch's steps on this rank's shard of the epoch's seeded order, a progress event per
@@ -421,6 +447,8 @@ class ClassifierTrainer:
         run.scaler.scale(loss).backward()
         run.scaler.step(run.opt)
         run.scaler.update()
+        if run.average is not None:
+            run.average.update_parameters(unwrap(run.model))
         return loss, map_loss
 
     def _epoch_record(self, run: _Fit, epoch: int, running: float, running_map: float, seen: int) -> dict[str, Any]:
@@ -431,7 +459,7 @@ class ClassifierTrainer:
         if run.with_map:
             record["map_loss"] = self.dist.mean(running_map / max(seen, 1))
         if self.val is not None and len(self.val):
-            scores = predict(unwrap(run.model), self.val.arrays, device=self.device,
+            scores = predict(run.scored, self.val.arrays, device=self.device,
                              batch_size=cfg.eval_batch_size, amp=cfg.amp, tta=cfg.tta)
             record["val_auc"] = _val_auc(self.val.labels, scores)
         return record
@@ -448,11 +476,12 @@ class ClassifierTrainer:
             and (best["val_auc"] is None or record["val_auc"] > best["val_auc"]))
         if improved:
             best = {"epoch": epoch + 1, "val_auc": record.get("val_auc")}
-            best["sha256"] = save_checkpoint(self.model_path, {"model": _plain_state(unwrap(run.model))},
+            best["sha256"] = save_checkpoint(self.model_path, {"model": _plain_state(run.scored)},
                                              self._checkpoint_meta(epoch + 1, history, best))
-        save_checkpoint(self.last_path, {"model": _plain_state(unwrap(run.model)),
-                                         "optimizer": run.opt.state_dict()},
-                        self._checkpoint_meta(epoch + 1, history, best), keep_previous=True)
+        states = {"model": _plain_state(unwrap(run.model)), "optimizer": run.opt.state_dict()}
+        if run.average is not None:
+            states["average"] = _plain_state(run.average)
+        save_checkpoint(self.last_path, states, self._checkpoint_meta(epoch + 1, history, best), keep_previous=True)
         val_txt = f" val AUC {record['val_auc']:.3f}" if record.get("val_auc") is not None else ""
         self.progress(ProgressEvent("classifier epoch", epoch + 1, cfg.epochs,
                                     f"loss {record['loss']:.3f}{val_txt}", data=dict(record)))
@@ -476,6 +505,14 @@ class _Fit:
     steps_per_epoch: int
     total_steps: int
     clock: EtaClock
+    #: The moving average of the weights (``weight_average: ema``; ``torch.optim.swa_utils.
+    #: AveragedModel``), else None: what is validated, selected and saved as the model.
+    average: Any = None
+
+    @property
+    def scored(self) -> torch.nn.Module:
+        """The network whose scores count: the weight average when there is one."""
+        return self.average.module if self.average is not None else unwrap(self.model)
 
 
 def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
