@@ -148,19 +148,9 @@ class ClassifierConfig:
         return from_dict(cls, data, where=where)
 
     def key_dict(self) -> dict[str, Any]:
-        """The settings as a stage-cache key: every field, except that the warm-start fields are
-        left out while no warm start is asked for, and the weight-average fields while no average is
-        asked for, so runs cached before they existed still match."""
-        d = to_dict(self)
-        if not self.warm_start_parts:
-            d.pop("warm_start_parts")
-            d.pop("warm_start_epochs")
-        if self.weight_average == "none":
-            d.pop("weight_average")
-            d.pop("ema_half_life")
-        if not self.intensity_jitter:
-            d.pop("intensity_jitter")
-        return d
+        """The settings as a stage-cache key: every field, except the optional settings that are
+        switched off (:data:`_OPTIONAL_SETTINGS`), so runs cached before they existed still match."""
+        return _drop_unused_options(to_dict(self))
 
     def training_hash(self) -> str:
         """Identity of the settings that change the weights (device/amp/eval batch do not count)."""
@@ -168,16 +158,30 @@ class ClassifierConfig:
         for k in ("device", "amp", "eval_batch_size"):
             d.pop(k)
         for k, default in (("crop_to_body", False), ("schedule", "constant"), ("tta", "none"), ("head", "image"),
-                           ("map_weight", 1.0), ("train_crop", 0), ("crop_lesion_prob", 0.7),
-                           ("warm_start_parts", []), ("intensity_jitter", 0.0)):  # older runs resume
+                           ("map_weight", 1.0), ("train_crop", 0), ("crop_lesion_prob", 0.7)):  # older runs resume
             if d.get(k) == default:
                 d.pop(k)
-        if "warm_start_parts" not in d:
-            d.pop("warm_start_epochs")
-        if d.get("weight_average") == "none":
-            d.pop("weight_average")
-            d.pop("ema_half_life")
+        _drop_unused_options(d)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: Options added after runs had been cached and trained, each as (switch, its "off" value, the
+#: settings that mean something only when it is on). While a switch is off, the option is left
+#: out of the stage-cache key and the training hash, so those runs still match and resume.
+_OPTIONAL_SETTINGS: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
+    ("warm_start_parts", [], ("warm_start_epochs",)),
+    ("weight_average", "none", ("ema_half_life",)),
+    ("intensity_jitter", 0.0, ()),
+)
+
+
+def _drop_unused_options(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` (a config as a dict) without the optional settings that are switched off."""
+    for switch, off, dependents in _OPTIONAL_SETTINGS:
+        if d.get(switch) == off:
+            for k in (switch, *dependents):
+                d.pop(k, None)
+    return d
 
 
 #: The detector that learns from the boxes, as measured best on a 2-core CPU (docs/experiments.md,
