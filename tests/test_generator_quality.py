@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesion_studio.classifier.cam import map_peak, map_to_image
+from lesion_studio.classifier.cam import config_map_kind, map_peak, map_to_image
 from lesion_studio.classifier.preprocess import Preprocessing, prepare_with_frame
 from lesion_studio.evaluate.generator_quality import (
     PatchClassifier,
     intensity_drift,
     kernel_inception_distance,
+    report_lines,
     short_summary,
     two_sample_auc,
 )
@@ -127,6 +128,28 @@ def test_short_summary_reads_a_stored_report() -> None:
     assert "untouched" not in text  # reports stored before the floor was measured
     text = short_summary({"headline": {"realism_auc": 0.76}, "realism": {"auc": 0.76, "untouched_auc": 0.747}})
     assert "realism AUC 0.76 (untouched windows 0.75)" in text
+
+
+def test_the_report_names_the_map_it_read() -> None:
+    """A map-head detector's localisation is its lesion map, not a CAM: the report says which;
+    reports stored before the kind was recorded were read from CAMs, and say so."""
+    loc = {"total": 8, "kept": 4, "fraction_inside": 0.5, "fraction_inside_all": 0.25, "chance": 0.02}
+    base = {"headline": {"realism_auc": 0.7, "localisation": 0.5},
+            "realism": {"auc": 0.7, "ci_low": 0.6, "ci_high": 0.8},
+            "lesion_signal": {"synthetic_rate": 0.2, "real_rate": 0.4, "ratio": 0.5, "source_rate": 0.1,
+                              "classifier_auc": 0.8},
+            "intensity_drift": {"mean_shift": 0.01, "spread_change": 0.02, "mean_shift_signed": 0.01},
+            "kid": {"kid": 0.1, "std": 0.01}}
+    with_map = {**base, "localisation": {**loc, "map": "lesion_map"}}
+    assert "lesion map in window 50%" in short_summary(with_map) and "CAM" not in short_summary(with_map)
+    assert "Localisation: the lesion map peaks inside the window in 50% of 4 kept" in report_lines(with_map)[-1]
+    legacy = {**base, "localisation": loc}
+    assert "CAM in window 50%" in short_summary(legacy)
+    assert "the CAM peaks inside the window" in report_lines(legacy)[-1]
+    assert "map in window –" in short_summary({"headline": {"realism_auc": 0.7}})
+    # The gallery names the map from a classifier's stored settings, before opening it.
+    assert config_map_kind({"head": "image+map", "map_weight": 1.0}) == "lesion_map"
+    assert config_map_kind({"head": "image"}) == config_map_kind({}) == config_map_kind(None) == "cam"
 
 
 # ---------------------------------------------------------------------------- real generators on the demo

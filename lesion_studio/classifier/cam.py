@@ -17,6 +17,22 @@ import numpy as np
 
 from lesion_studio.classifier.preprocess import InputFrame
 
+#: What each kind of map is called where a person reads it (reports, the gallery, the CLI).
+MAP_LABELS = {"lesion_map": "lesion map", "cam": "CAM"}
+
+
+def map_label(kind: str | None) -> str:
+    """The readable name of a map kind (``lesion_map`` or ``cam``, as a scorer's
+    :attr:`~lesion_studio.classifier.scoring.OnnxClassifier.map_kind` and a stored report say it).
+    Reports made before the kind was recorded carry none: their maps were class-activation maps."""
+    return MAP_LABELS.get(kind or "cam", str(kind))
+
+
+def config_map_kind(config: dict | None) -> str:
+    """The map kind a classifier will return, from its stored training settings (a model record's
+    ``config``), without opening its ONNX file: ``lesion_map`` for the box-supervised map head."""
+    return "lesion_map" if isinstance(config, dict) and config.get("head") == "image+map" else "cam"
+
 
 def map_square(grid: np.ndarray, size: int) -> np.ndarray:
     """The (h, w) map resized (bilinear) to the ``size``² prepared frame, float32."""

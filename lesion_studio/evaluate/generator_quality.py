@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lesion_studio.classifier.cam import map_label
 from lesion_studio.errors import LesionStudioError
 from lesion_studio.extras import require
 from lesion_studio.jobs import ProgressCallback, ProgressEvent, no_progress
@@ -316,7 +317,8 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     elif loc.get("fraction_inside") is None:
         lines.append(f"Localisation: the classifier kept none of {loc['total']} synthetic images")
     else:
-        lines.append(f"Localisation: CAM peaks inside the window in {loc['fraction_inside']:.0%} of "
+        lines.append(f"Localisation: the {map_label(loc.get('map'))} peaks inside the window in "
+                     f"{loc['fraction_inside']:.0%} of "
                      f"{loc['kept']} kept images (all {loc['total']}: {loc['fraction_inside_all']:.0%}; "
                      f"chance {loc['chance']:.0%})")
     return lines
@@ -333,8 +335,10 @@ def short_summary(report: dict[str, Any]) -> str:
     it = report.get("iteration")
     untouched = (report.get("realism") or {}).get("untouched_auc")
     floor = f" (untouched windows {untouched:.2f})" if untouched is not None else ""
+    loc = report.get("localisation")
+    where = map_label(loc.get("map")) if loc else "map"  # no classifier given: nothing was mapped
     return (f"realism AUC {fmt('realism_auc', '.2f')}{floor} · lesion rate {fmt('lesion_rate_ratio', '.0%')} of real · "
-            f"drift {fmt('intensity_drift', '.1%')} · KID {fmt('kid', '.3f')} · CAM in window "
+            f"drift {fmt('intensity_drift', '.1%')} · KID {fmt('kid', '.3f')} · {where} in window "
             f"{fmt('localisation', '.0%')}" + (f" (iteration {it})" if it is not None else ""))
 
 

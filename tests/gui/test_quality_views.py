@@ -1,5 +1,5 @@
 """The generator quality report in the GUI: the Training panel's Quality curves, the gallery's
-header line and its class-activation overlay on the viewer."""
+header line and its localisation-map overlay on the viewer (lesion map or CAM)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ def test_training_panel_draws_quality_per_checkpoint_and_continues_it_on_resume(
 def gallery_window(qtbot, tiny_unit_project):  # noqa: ANN001, ANN201
     with Project.open(tiny_unit_project) as p:
         register_stub_classifier(p, name="stub-cam", cam=True)
+        # a map-head detector's record, for the overlay's name only (never opened here)
+        p.register_model("stub-map", "drn", p.folder / "models" / "stub-cam" / "model.safetensors",
+                         sha256="0" * 64, config={"head": "image+map"})
     w = open_window(qtbot, tiny_unit_project)
     yield w
     w.close()
@@ -62,7 +65,11 @@ def test_gallery_shows_the_generators_report_and_the_cam_overlay(qtbot, gallery_
     # the session's tiny-unit was trained with the quality report on: its last report is the header
     quality = w.session.project.model("tiny-unit").metadata["quality"]
     assert f"realism AUC {quality['headline']['realism_auc']:.2f}" in panel.quality_label.text()
+    assert "localisation map" in panel.cam_check.text()  # no classifier chosen yet
+    panel.classifier_combo.setCurrentIndex(panel.classifier_combo.findData("stub-map"))
+    assert "lesion map" in panel.cam_check.text()  # the map head's map, learnt from the boxes
     panel.classifier_combo.setCurrentIndex(panel.classifier_combo.findData("stub-cam"))
+    assert "(CAM)" in panel.cam_check.text()  # an image-only classifier: its class-activation map
     panel.source_combo.setCurrentIndex(panel.source_combo.findData("patches"))
     panel.count_spin.setValue(2)
     panel.generate()

@@ -83,8 +83,9 @@ ACTIONS = (
 QUALITY_HELP = ("The generator's quality report on validation windows (lesion-studio assess-generator): realism AUC "
                 "(0.5 = synthetic indistinguishable from real lesions), lesion rate (synthetic windows a patch "
                 "classifier calls lesion, as a share of the real-lesion rate), drift (brightness change around the "
-                "lesion core: the dark square), KID (feature distance to real lesions, lower is better), CAM in "
-                "window (how often the classifier looks where the lesion was painted).")
+                "lesion core: the dark square), KID (feature distance to real lesions, lower is better), map in "
+                "window (how often the classifier's localisation map, its lesion map or else its CAM, peaks where "
+                "the lesion was painted).")
 
 
 class GalleryPanel(QWidget):
@@ -206,12 +207,14 @@ class GalleryPanel(QWidget):
         self.summary = QLabel("")
         self.summary.setObjectName("gallery_summary")
         self.summary.setWordWrap(True)
-        self.cam_check = QCheckBox("Classifier attention (CAM) in the viewer")
+        self.cam_check = QCheckBox(self.map_check_text(None))
         self.cam_check.setObjectName("gallery_cam")
-        self.cam_check.setToolTip("Overlay the selected classifier's class-activation map on the sample shown in the "
-                                  "viewer: where the detector found lesion evidence. It should sit in the dashed "
-                                  "window.")
+        self.cam_check.setToolTip("Overlay the selected classifier's localisation map on the sample shown in the "
+                                  "viewer: its lesion map when it was trained on the boxes (map head), else its "
+                                  "class-activation map (CAM). It shows where the detector found lesion evidence, "
+                                  "and should sit in the dashed window.")
         self.cam_check.toggled.connect(lambda _on: self.in_viewer.cam_wanted(self._cam_classifier()))
+        self.classifier_combo.currentIndexChanged.connect(self._name_the_map)
         bar = QHBoxLayout()
         for widget, stretch in ((QLabel("Batch"), 0), (self.batch_combo, 1), (QLabel("t"), 0),
                                 (self.threshold_spin, 0)):
@@ -252,6 +255,7 @@ class GalleryPanel(QWidget):
         parts = sorted({r.body_part for r in p.images(label="normal") if r.body_part})
         refill(self.part_combo, [("All body parts", None)] + [(b, b) for b in parts], 0)
         self._update_quality()
+        self._name_the_map()
 
     def _update_quality(self) -> None:
         """The header line: the selected generator's quality report, from its registry metadata."""
@@ -455,13 +459,31 @@ class GalleryPanel(QWidget):
         self.model.set_thumbnail(sample_id, qimage_from_gray(gray))
 
     # ------------------------------------------------------------------ the main viewer
+    @staticmethod
+    def map_check_text(kind: str | None) -> str:
+        """The overlay box's label: the map the chosen classifier draws (None: none chosen)."""
+        if kind is None:
+            return "Classifier's localisation map in the viewer"
+        if kind == "lesion_map":
+            return "Classifier's lesion map (learnt from the boxes) in the viewer"
+        return "Classifier's class-activation map (CAM) in the viewer"
+
+    def _name_the_map(self) -> None:
+        """Say on the overlay box which map the chosen classifier has, read from its stored settings
+        (a map-head detector draws its lesion map, the paper's image-only DRN its CAM)."""
+        from lesion_studio.classifier.cam import config_map_kind
+
+        name = self.classifier_combo.currentData()
+        record = self.project.find_model(name) if name else None
+        self.cam_check.setText(self.map_check_text(config_map_kind(record.config) if record else None))
+
     def _cam_classifier(self) -> str | None:
-        """The classifier whose attention map to draw: the chosen one while the CAM box is ticked."""
+        """The classifier whose localisation map to draw: the chosen one while the overlay box is ticked."""
         if not self.cam_check.isChecked():
             return None
         name = self.classifier_combo.currentData()
         if not name:
-            self.host.show_message("Choose a classifier in the gallery to see its attention map.", "warning")
+            self.host.show_message("Choose a classifier in the gallery to see its localisation map.", "warning")
         return name
 
     def show_current(self) -> None:

@@ -95,7 +95,7 @@ class SampleInViewer:
         self.outline = item
 
     def cam_wanted(self, classifier: str | None) -> None:
-        """The CAM box was ticked (a classifier name) or unticked (None) while a sample is shown."""
+        """The map overlay box was ticked (a classifier name) or unticked (None) while a sample is shown."""
         if not classifier:
             self.clear_cam()
             return
