@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol, TypeVar
 
 T = TypeVar("T", bound="StageOutput")
+R = TypeVar("R", bound="_PlainRecord")
 
 
 class StageOutput(Protocol):
@@ -46,8 +47,20 @@ def _load(cls: type[Any], data: dict[str, Any]) -> Any:
     return cls(**{f.name: _copy(data[f.name]) for f in fields(cls) if f.name in data})
 
 
+class _PlainRecord:
+    """The plain-JSON form most outputs have: every field in declaration order, and back.
+    Subclasses (dataclasses) override where their dict form differs (skipped keys, JSON's text keys)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _fields_dict(self)
+
+    @classmethod
+    def from_dict(cls: type[R], data: dict[str, Any]) -> R:
+        return _load(cls, data)
+
+
 @dataclass(frozen=True)
-class BaselineRun:
+class BaselineRun(_PlainRecord):
     """One training seed's baseline classifier, with its scores on the project's validation images
     (None when the body parts have no validation set with both classes): the filter and the
     selection are decided on them without loading the model again."""
@@ -65,13 +78,6 @@ class BaselineRun:
     @property
     def trained(self) -> bool:
         return True
-
-    def to_dict(self) -> dict[str, Any]:
-        return _fields_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BaselineRun:
-        return _load(cls, data)
 
 
 @dataclass(frozen=True)
@@ -104,22 +110,15 @@ class GeneratorInfo:
 
 
 @dataclass(frozen=True)
-class CandidateBatch:
+class CandidateBatch(_PlainRecord):
     """The synthetic candidates made for a study: the project's batch name and the sample ids."""
 
     batch: str
     sample_ids: list[int]
 
-    def to_dict(self) -> dict[str, Any]:
-        return _fields_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CandidateBatch:
-        return _load(cls, data)
-
 
 @dataclass(frozen=True)
-class ScoredCandidates:
+class ScoredCandidates(_PlainRecord):
     """The filter's score of every candidate (the mean over the seeds' baselines), by sample id.
 
     JSON keys are text, so the dict form keys ``scores`` by ``str(id)``; the order of the scores
@@ -147,7 +146,7 @@ class ScoredCandidates:
 
 
 @dataclass(frozen=True)
-class FilterDecision:
+class FilterDecision(_PlainRecord):
     """Whether the seeds' mean baseline may filter, and the score cut each configured t means."""
 
     refused: bool
@@ -155,16 +154,13 @@ class FilterDecision:
     cuts: dict[float, float]
     reason: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return _fields_dict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FilterDecision:
         return _load(cls, {**data, "cuts": {float(k): float(v) for k, v in data["cuts"].items()}})
 
 
 @dataclass(frozen=True)
-class AugmentedRun:
+class AugmentedRun(_PlainRecord):
     """One training seed's augmented classifier at threshold t (score cut ``cut``).
 
     ``skipped`` when no candidate passed the cut: nothing was trained and the model fields are None
@@ -195,13 +191,9 @@ class AugmentedRun:
     def to_dict(self) -> dict[str, Any]:
         return _fields_dict(self, skip=self._MODEL_KEYS if self.skipped else ())
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AugmentedRun:
-        return _load(cls, data)
-
 
 @dataclass(frozen=True)
-class ArmRun:
+class ArmRun(_PlainRecord):
     """One training seed's classifier of an augmentation arm (``experiment/arms.py``) at a ratio
     and threshold: ``added`` lesion images (``sample_ids``: synthetic or copy-paste samples;
     ``repeat_ids``: real training images repeated), or ``skipped`` when there was nothing to add."""
@@ -231,16 +223,9 @@ class ArmRun:
     def kept(self) -> int:
         return self.added
 
-    def to_dict(self) -> dict[str, Any]:
-        return _fields_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ArmRun:
-        return _load(cls, data)
-
 
 @dataclass(frozen=True)
-class Selection:
+class Selection(_PlainRecord):
     """The choice among {baseline, each t} on validation (see ``SelectionSpec``): the per-t
     comparison rows (``t``, ``kept`` and ``val_delta`` or a ``note``), the best t, and whether it
     is accepted."""
@@ -258,16 +243,9 @@ class Selection:
         """The comparison row of an arms trial (``arm|ratio|t``)."""
         return next((c for c in self.compared if c.get("trial") == trial), {})
 
-    def to_dict(self) -> dict[str, Any]:
-        return _fields_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Selection:
-        return _load(cls, data)
-
 
 @dataclass(frozen=True)
-class ModelRow:
+class ModelRow(_PlainRecord):
     """One row of the results table: a model type of a study, trained once per seed.
 
     ``seeds``, ``paths``, ``sha256`` and ``model_name`` list the trained seeds' models (empty when
@@ -295,21 +273,10 @@ class ModelRow:
     def to_dict(self) -> dict[str, Any]:
         return _fields_dict(self, skip=() if self.controls else ("controls",))
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelRow:
-        return _load(cls, data)
-
 
 @dataclass(frozen=True)
-class Evaluation:
+class Evaluation(_PlainRecord):
     """The evaluate stage: the test set's name and one report entry per row and test line."""
 
     test_set: str
     evaluations: list[dict[str, Any]]
-
-    def to_dict(self) -> dict[str, Any]:
-        return _fields_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
-        return _load(cls, data)
