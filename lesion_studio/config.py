@@ -38,12 +38,21 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+#: Numbers in exponent form without a dot (``3e-4``, ``1E5``): floats in YAML 1.2, JSON, TOML and
+#: Python, text to PyYAML's YAML 1.1 rules (which want ``3.0e-4``).
+_EXPONENT_FLOAT = r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"
+
+
 def _load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` that refuses a key given twice in one mapping.
+    """``yaml.safe_load`` that refuses a key given twice in one mapping, and reads ``3e-4`` as a number.
 
     Why: YAML's own loaders keep the last of two equal keys without a word, so a config that sets
     ``seeds`` twice runs with whichever came last; TOML already refuses this, and so does this.
+    And PyYAML reads ``lr: 3e-4`` as the text "3e-4" (YAML 1.1 wants a dot in a float), so the
+    way a researcher writes a learning rate was refused as "not a number".
     """
+    import re
+
     import yaml
 
     class _UniqueKeyLoader(yaml.SafeLoader):
@@ -57,6 +66,9 @@ def _load_yaml(text: str) -> Any:
                 seen.add(key)
             return super().construct_mapping(node, deep=deep)
 
+    # tried after YAML 1.1's own int and float patterns, so "3", "0.5" and "1_000" read as before
+    _UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(_EXPONENT_FLOAT),
+                                           list("-+0123456789."))
     return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 

@@ -246,6 +246,24 @@ def test_bad_config_is_a_clear_error(tmp_path) -> None:
         load_experiment_config(cfg)
 
 
+def test_a_learning_rate_in_exponent_form_is_a_number(tmp_path) -> None:
+    """PyYAML reads 3e-4 as text (YAML 1.1 wants 3.0e-4); the configs read it as YAML 1.2 and
+    every other format does, without turning other text or whole numbers into floats."""
+    import yaml
+
+    from lesion_studio.config import read_config_file
+
+    cfg = tmp_path / "lr.yaml"
+    cfg.write_text("lr: 3e-4\nweight_decay: 1E-5\nbig: +2e3\nseed: 3\nname: e5\nversion: '1e3'\nwhen: 2026-12-07\n")
+    data = read_config_file(cfg)
+    assert data["lr"] == 3e-4 and data["weight_decay"] == 1e-5 and data["big"] == 2000.0
+    assert isinstance(data["lr"], float) and data["seed"] == 3 and isinstance(data["seed"], int)
+    assert data["name"] == "e5" and data["version"] == "1e3"  # text stays text, quoted numbers too
+    assert str(data["when"]) == "2026-12-07"
+    assert yaml.safe_load("lr: 3e-4")["lr"] == "3e-4"  # PyYAML's own loader is left as it is
+    assert preset("cpu-map", **{"lr": data["lr"]}).lr == 3e-4
+
+
 def test_shipped_configs_load() -> None:
     from lesion_studio.paths import resources_dir
 
