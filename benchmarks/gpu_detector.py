@@ -138,8 +138,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     """The figures a reader compares with docs/experiments.md, without each lesion's pointing detail
     (the device tool returns only the last 12,000 characters of the output)."""
-    def auc(d: dict[str, Any]) -> list[float]:
-        return [round(d["auc"], 3), round(d["ci_low"], 3), round(d["ci_high"], 3)]
+    def r3(v: float | None) -> float | None:  # a rate over no lesions (none detected) is None
+        return None if v is None else round(v, 3)
+
+    def auc(d: dict[str, Any]) -> list[float | None]:
+        return [r3(d["auc"]), r3(d["ci_low"]), r3(d["ci_high"])]
 
     rows = []
     for r in result["seeds"]:
@@ -148,8 +151,7 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
                      "val_auc": None if r["val_auc"] is None else round(r["val_auc"], 3),
                      "test_auc_ci": auc(r["test"]["auc"]),
                      "pointing_detected": None if pointing is None else
-                     [round(pointing["rate"], 3), round(pointing["ci_low"], 3), round(pointing["ci_high"], 3),
-                      pointing["n"]]})
+                     [r3(pointing["rate"]), r3(pointing["ci_low"]), r3(pointing["ci_high"]), pointing["n"]]})
     out = {k: result[k] for k in ("device", "torch", "preset", "overrides", "mean") if k in result}
     out["seeds"] = rows
     for split in ("val", "test"):

@@ -61,3 +61,43 @@ def test_a_bundle_never_replaces_a_folder_or_packs_nothing(demo_project: Project
     with pytest.raises(LesionStudioError, match="no image of skull"):
         bundle(source, tmp_path / "new", ["skull"])
     assert not (tmp_path / "new").exists()
+
+
+def test_the_gpu_run_goes_end_to_end_on_the_cpu(demo_project: Project, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/gpu_detector.py is the script a lent GPU machine runs, once, inside a 15-minute
+    budget with no second chance to fix a crash: its whole path (bundle → import → train per seed →
+    evaluate → the seeds' ensemble → JSON) runs here on the CPU at toy size."""
+    import json
+
+    from benchmarks.gpu_detector import main
+    from tools.device_bundle import bundle
+
+    source = Path(demo_project.folder)
+    demo_project.close()
+    bundle(source, tmp_path / "bundle", ["femur"])
+    out = tmp_path / "out"
+    assert main(["--data", str(tmp_path / "bundle"), "--out", str(out), "--project", str(tmp_path / "p"),
+                 "--device", "cpu", "--preset", "tiny", "--epochs", "1", "--seeds", "0,1",
+                 "--body-parts", "femur"]) == 0
+    record = json.loads((out / "gpu_detector.json").read_text())
+    assert [r["seed"] for r in record["seeds"]] == [0, 1] and record["device"] == "cpu"
+    for row in record["seeds"]:
+        assert row["config"]["seed"] == row["seed"] and row["config"]["epochs"] == 1
+        assert 0.0 <= row["test"]["auc"]["auc"] <= 1.0 and row["train_s"] > 0
+    assert 0.0 <= record["ensemble_val"]["auc"] <= 1.0 and 0.0 <= record["ensemble_test"]["auc"] <= 1.0
+    printed = json.loads(capsys.readouterr().out)  # the short summary the device tool brings back
+    assert [r["seed"] for r in printed["seeds"]] == [0, 1] and len(printed["ensemble_test_auc_ci"]) == 3
+
+
+def test_the_gpu_summary_reads_a_seed_that_detected_no_fracture() -> None:
+    """A seed whose model detects no test fracture has no pointing rate (None): the summary the
+    device tool brings back must still print (it once crashed on round(None) after the run)."""
+    from benchmarks.gpu_detector import summary
+
+    auc = {"auc": 0.5, "ci_low": 0.3, "ci_high": 0.7}
+    row = {"seed": 0, "train_s": 1.0, "epoch_selected": 1, "val_auc": None,
+           "test": {"auc": auc, "pointing": {"detected": {"rate": None, "ci_low": None, "ci_high": None, "n": 0}}}}
+    out = summary({"device": "cpu", "seeds": [row], "ensemble_test": auc})
+    assert out["seeds"][0]["pointing_detected"] == [None, None, None, 0] and out["seeds"][0]["val_auc"] is None
+    assert out["ensemble_test_auc_ci"] == [0.5, 0.3, 0.7]
