@@ -195,3 +195,38 @@ def test_exposure_jitter_changes_the_training_images_not_their_boxes(demo_projec
     (x0, y0, m0, _), (x1, y1, m1, _) = batches
     assert not torch.allclose(x0, x1)
     assert torch.equal(y0, y1) and torch.equal(m0, m1)
+
+
+def test_a_share_of_the_training_images_is_stratified_seeded_and_nested(demo_project) -> None:  # noqa: ANN001
+    """``train_fraction`` (a learning curve's point) keeps the same share of lesion and of normal
+    training images, drawn by the seed; a larger share of one seed holds the smaller one's images
+    and more; validation and test images never enter."""
+    from lesion_studio.classifier.data import stratified_share
+
+    records = split_records(demo_project, "train")
+    lesions = {r.id for r in records if r.label == "lesion"}
+    normals = {r.id for r in records if r.label == "normal"}
+    half = stratified_share(records, 0.5, seed=0)
+    ids = {r.id for r in half}
+    assert len(ids & lesions) == round(0.5 * len(lesions)) and len(ids & normals) == round(0.5 * len(normals))
+    assert [r.id for r in half] == [r.id for r in records if r.id in ids]  # original order kept
+    assert {r.id for r in stratified_share(records, 0.5, seed=0)} == ids  # seeded
+    assert {r.id for r in stratified_share(records, 0.5, seed=1)} != ids  # another seed, another draw
+    assert ids < {r.id for r in stratified_share(records, 0.75, seed=0)}  # nested
+    assert stratified_share(records, 1.0, seed=3) == list(records)
+    tiny = stratified_share(records, 0.001, seed=0)  # never a set without one of the classes
+    assert {r.label for r in tiny} == {"lesion", "normal"} and len(tiny) == 2
+
+
+def test_training_on_a_share_uses_only_those_images(demo_project, tmp_path) -> None:  # noqa: ANN001
+    """The trainer sees the share's images only (its recorded training summary says so) and
+    validates on the whole validation split."""
+    from lesion_studio.training.classifier_trainer import train_classifier
+
+    cfg = preset("tiny", input_size=48, epochs=1, train_fraction=0.5, seed=2)
+    _, model_id = train_classifier(demo_project, cfg, name="half", out_dir=tmp_path / "half")
+    summary = demo_project.model(model_id).metadata["train"]
+    records = split_records(demo_project, "train")
+    n_lesion = sum(r.label == "lesion" for r in records)
+    assert (summary["lesion"], summary["normal"]) == (round(0.5 * n_lesion), round(0.5 * (len(records) - n_lesion)))
+    assert demo_project.model(model_id).config["train_fraction"] == 0.5

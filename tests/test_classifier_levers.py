@@ -70,14 +70,17 @@ def test_presets_and_old_hashes() -> None:
     assert ClassifierConfig().training_hash() != ClassifierConfig(schedule="cosine").training_hash()
     # ... and their stage-cache keys (an experiment's finished stages stay finished).
     plain = ClassifierConfig().key_dict()
-    assert not {"weight_average", "ema_half_life", "intensity_jitter"} & set(plain)
-    for changed in ({"weight_average": "ema"}, {"intensity_jitter": 0.2}):
+    assert not {"weight_average", "ema_half_life", "intensity_jitter", "train_fraction"} & set(plain)
+    for changed in ({"weight_average": "ema"}, {"intensity_jitter": 0.2}, {"train_fraction": 0.5}):
         other = ClassifierConfig(**changed)
         assert other.key_dict() != plain and other.training_hash() != ClassifierConfig().training_hash()
     with pytest.raises(ConfigError, match="weight_average"):
         ClassifierConfig(weight_average="swa")
     with pytest.raises(ConfigError, match="intensity_jitter"):
         ClassifierConfig(intensity_jitter=2)
+    for share in (0, 1.5):
+        with pytest.raises(ConfigError, match="train_fraction"):
+            ClassifierConfig(train_fraction=share)
 
 
 def test_exposure_augmentation_keeps_black_and_the_order_of_intensities() -> None:

@@ -236,6 +236,9 @@ def test_bad_config_is_a_clear_error(tmp_path) -> None:
     cfg.write_text("name: x\nproject: demo\nstudies: [{body_parts: [femur]}]\nseeds: [1, 1]\n")
     with pytest.raises(ConfigError, match="seeds"):
         load_experiment_config(cfg)
+    cfg.write_text("name: x\nproject: demo\nstudies: [{body_parts: [femur]}]\nclassifier: {train_fraction: 0.5}\n")
+    with pytest.raises(ConfigError, match="train_fraction is for single classifiers"):
+        load_experiment_config(cfg)
     cfg.write_text("name: x\nproject: demo\nstudies: [{body_parts: [femur]}]\npointing_tolerance_px: -3\n")
     with pytest.raises(ConfigError, match="pointing_tolerance_px"):
         load_experiment_config(cfg)

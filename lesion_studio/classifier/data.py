@@ -199,26 +199,44 @@ def materialise(examples: list[Example], cache: PreparedCache, *, what: str = "i
     return LabelledSet(examples, arrays, mask)
 
 
+def stratified_share(records: Sequence[ImageRecord], fraction: float, seed: int) -> list[ImageRecord]:
+    """A seeded ``fraction`` of ``records``, the same share of each label (at least one of each),
+    in their original order. The draw depends on the seed and the image ids only, so a seed sees the
+    same images in every run, and a larger share of one seed holds more images, not other ones
+    (each label's images are ranked once by the seed; a share takes the first of that ranking)."""
+    if fraction >= 1:
+        return list(records)
+    keep: set[int] = set()
+    rng = np.random.default_rng(seed)
+    for label in sorted({r.label for r in records}):
+        ids = sorted(r.id for r in records if r.label == label)
+        ranked = rng.permutation(ids)
+        keep.update(int(i) for i in ranked[:max(1, round(fraction * len(ids)))])
+    return [r for r in records if r.id in keep]
+
+
 def training_set(
     project: Project, cache: PreparedCache, body_parts: Sequence[str] | None = None, *,
     include_excluded: bool = False, synthetic: Iterable[SyntheticSample] = (),
     progress: ProgressCallback = no_progress, masks: bool = False, repeats: Sequence[int] = (),
+    fraction: float = 1.0, fraction_seed: int = 0,
 ) -> LabelledSet:
     """The training split (+ synthetic lesion images made from training images only; + ``repeats``,
     ids of training images that appear once more each, the oversampling control); with ``masks``,
-    the lesion masks the map head learns from."""
+    the lesion masks the map head learns from. ``fraction`` < 1 keeps a seeded share of the real
+    training images (:func:`stratified_share`, for learning curves)."""
     records = split_records(project, "train", body_parts, include_excluded=include_excluded)
     if not records:
         raise LesionStudioError(
             f"The training split has no reviewed images{_for(body_parts)}. Assign splits "
             "(lesion-studio split) and label images first."
         )
-    examples = image_examples(records, project)
+    examples = image_examples(stratified_share(records, fraction, fraction_seed), project)
     by_id = {e.image_id: e for e in examples}
     unknown = [i for i in repeats if i not in by_id]
     if unknown:
-        raise LesionStudioError(f"Image {unknown[0]} is not a training image{_for(body_parts)}: only training "
-                                "images may be repeated.")
+        raise LesionStudioError(f"Image {unknown[0]} is not a training image{_for(body_parts)}"
+                                f"{' in this share' if fraction < 1 else ''}: only training images may be repeated.")
     examples += [replace(by_id[i], repeat=True) for i in repeats]
     examples += synthetic_examples(project, synthetic, {r.id for r in records})
     data = materialise(examples, cache, what="training images", progress=progress, masks=masks)

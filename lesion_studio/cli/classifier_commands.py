@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="first pretrain on the training images of these body parts (comma-separated, or 'all'), "
                         "then train on --body-parts (docs/experiments.md, warm start)")
     p.add_argument("--warm-start-epochs", type=int, default=None, help="epochs of the warm start (default 6)")
+    p.add_argument("--train-fraction", type=float, default=None, metavar="SHARE",
+                   help="train on this share (0-1] of the training images, the same share of lesion and normal "
+                        "images, drawn by the seed: a learning curve's point (raise --epochs by 1/SHARE for as "
+                        "many steps)")
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--onnx", action="store_true", help="also export model.onnx for torch-free scoring")
     p.add_argument("--with-accepted-synthetic", action="store_true",
@@ -85,6 +89,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["warm_start_parts"] = _parts(args.warm_start) or []
     if args.warm_start_epochs is not None:
         overrides["warm_start_epochs"] = args.warm_start_epochs
+    if args.train_fraction is not None:
+        overrides["train_fraction"] = args.train_fraction
     cfg = preset(args.preset, **overrides)
     project = Project.open(args.project)
     synthetic: list = []

@@ -231,7 +231,11 @@ class ExperimentConfig:
                 self.lesion_types = [check_type(t) for t in self.lesion_types]
             except LesionStudioError as exc:
                 raise ConfigError(f"'lesion_types': {exc}") from exc
-        self.classifier_config()  # validate early: a bad key fails before any work starts
+        for augmented in (False, True):  # validate early: a bad key fails before any work starts
+            if self.classifier_config(augmented).train_fraction < 1:
+                raise ConfigError("classifier.train_fraction is for single classifiers (a learning curve: "
+                                  "lesion-studio train-classifier --train-fraction); an experiment's baseline, "
+                                  "controls and synthetic arms all train on the whole training split.")
 
     @property
     def training_seeds(self) -> list[int]:

@@ -547,7 +547,8 @@ def train_classifier(
     cache = PreparedCache(prep, prepared_dir)
     masks = config.head == "image+map"
     train = training_set(project, cache, body_parts, include_excluded=include_excluded, synthetic=synthetic,
-                         progress=progress, masks=masks, repeats=list(repeats))
+                         progress=progress, masks=masks, repeats=list(repeats),
+                         fraction=config.train_fraction, fraction_seed=config.seed)
     try:
         val = evaluation_set(project, "val", cache, body_parts, include_excluded=include_excluded,
                              progress=progress)
