@@ -28,6 +28,15 @@ def map_label(kind: str | None) -> str:
     return MAP_LABELS.get(kind or "cam", str(kind))
 
 
+def map_overlay_text(kind: str | None) -> str:
+    """The label of a switch that overlays a classifier's map: which map it draws (None: no
+    classifier chosen yet). The gallery's overlay box reads it."""
+    if kind is None:
+        return "Classifier's localisation map in the viewer"
+    what = "lesion map (learnt from the boxes)" if kind == "lesion_map" else "class-activation map (CAM)"
+    return f"Classifier's {what} in the viewer"
+
+
 def config_map_kind(config: dict | None) -> str:
     """The map kind a classifier will return, from its stored training settings (a model record's
     ``config``), without opening its ONNX file: ``lesion_map`` for the box-supervised map head."""

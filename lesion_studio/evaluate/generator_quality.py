@@ -324,6 +324,15 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: What each figure of :func:`short_summary` means, for a reader who hovers over it (the gallery).
+REPORT_LEGEND = ("The generator's quality report on validation windows (lesion-studio assess-generator): realism AUC "
+                 "(0.5 = synthetic indistinguishable from real lesions), lesion rate (synthetic windows a patch "
+                 "classifier calls lesion, as a share of the real-lesion rate), drift (brightness change around the "
+                 "lesion core: the dark square), KID (feature distance to real lesions, lower is better), map in "
+                 "window (how often the classifier's localisation map, its lesion map or else its CAM, peaks where "
+                 "the lesion was painted).")
+
+
 def short_summary(report: dict[str, Any]) -> str:
     """One line for a header or a table cell, from a report dict (as stored in a sidecar)."""
     h = report.get("headline") or {}

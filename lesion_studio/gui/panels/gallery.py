@@ -38,7 +38,9 @@ from PySide6.QtWidgets import (
 )
 
 from lesion_studio.builtin_models import model_choices
+from lesion_studio.classifier.cam import config_map_kind, map_overlay_text
 from lesion_studio.errors import LesionStudioError
+from lesion_studio.evaluate.generator_quality import REPORT_LEGEND, short_summary
 from lesion_studio.gui import settings as prefs
 from lesion_studio.gui.actions import ActionSpec, build_action
 from lesion_studio.gui.job_queue import Job, JobState
@@ -80,12 +82,6 @@ ACTIONS = (
                "Rate real and synthetic lesion patches, shuffled and unlabelled", needs_project=True),
     *GALLERY_KEYS,  # bound to the list by the panel; declared here so Help lists them
 )
-QUALITY_HELP = ("The generator's quality report on validation windows (lesion-studio assess-generator): realism AUC "
-                "(0.5 = synthetic indistinguishable from real lesions), lesion rate (synthetic windows a patch "
-                "classifier calls lesion, as a share of the real-lesion rate), drift (brightness change around the "
-                "lesion core: the dark square), KID (feature distance to real lesions, lower is better), map in "
-                "window (how often the classifier's localisation map, its lesion map or else its CAM, peaks where "
-                "the lesion was painted).")
 
 
 class GalleryPanel(QWidget):
@@ -160,7 +156,7 @@ class GalleryPanel(QWidget):
         self.quality_label = QLabel("")
         self.quality_label.setObjectName("gallery_quality")
         self.quality_label.setWordWrap(True)
-        self.quality_label.setToolTip(QUALITY_HELP)
+        self.quality_label.setToolTip(REPORT_LEGEND)
         form = QFormLayout()
         form.addRow("UNIT model", self.model_combo)
         form.addRow("Classifier", self.classifier_combo)
@@ -207,12 +203,10 @@ class GalleryPanel(QWidget):
         self.summary = QLabel("")
         self.summary.setObjectName("gallery_summary")
         self.summary.setWordWrap(True)
-        self.cam_check = QCheckBox(self.map_check_text(None))
+        self.cam_check = QCheckBox(map_overlay_text(None))
         self.cam_check.setObjectName("gallery_cam")
-        self.cam_check.setToolTip("Overlay the selected classifier's localisation map on the sample shown in the "
-                                  "viewer: its lesion map when it was trained on the boxes (map head), else its "
-                                  "class-activation map (CAM). It shows where the detector found lesion evidence, "
-                                  "and should sit in the dashed window.")
+        self.cam_check.setToolTip("Overlay the classifier's lesion map (map head) or CAM on the sample in the viewer: "
+                                  "where it found lesion evidence. It should sit in the dashed window.")
         self.cam_check.toggled.connect(lambda _on: self.in_viewer.cam_wanted(self._cam_classifier()))
         self.classifier_combo.currentIndexChanged.connect(self._name_the_map)
         bar = QHBoxLayout()
@@ -259,8 +253,6 @@ class GalleryPanel(QWidget):
 
     def _update_quality(self) -> None:
         """The header line: the selected generator's quality report, from its registry metadata."""
-        from lesion_studio.evaluate.generator_quality import short_summary
-
         choice = self.model_combo.current_choice()
         if choice is None:
             self.quality_label.setText("")
@@ -459,23 +451,10 @@ class GalleryPanel(QWidget):
         self.model.set_thumbnail(sample_id, qimage_from_gray(gray))
 
     # ------------------------------------------------------------------ the main viewer
-    @staticmethod
-    def map_check_text(kind: str | None) -> str:
-        """The overlay box's label: the map the chosen classifier draws (None: none chosen)."""
-        if kind is None:
-            return "Classifier's localisation map in the viewer"
-        if kind == "lesion_map":
-            return "Classifier's lesion map (learnt from the boxes) in the viewer"
-        return "Classifier's class-activation map (CAM) in the viewer"
-
     def _name_the_map(self) -> None:
-        """Say on the overlay box which map the chosen classifier has, read from its stored settings
-        (a map-head detector draws its lesion map, the paper's image-only DRN its CAM)."""
-        from lesion_studio.classifier.cam import config_map_kind
-
-        name = self.classifier_combo.currentData()
-        record = self.project.find_model(name) if name else None
-        self.cam_check.setText(self.map_check_text(config_map_kind(record.config) if record else None))
+        """Name on the overlay box the map the chosen classifier draws (from its stored settings)."""
+        record = self.project.find_model(self.classifier_combo.currentData() or "")
+        self.cam_check.setText(map_overlay_text(config_map_kind(record.config) if record else None))
 
     def _cam_classifier(self) -> str | None:
         """The classifier whose localisation map to draw: the chosen one while the overlay box is ticked."""
