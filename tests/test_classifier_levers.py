@@ -81,6 +81,8 @@ def test_presets_and_old_hashes() -> None:
     for share in (0, 1.5):
         with pytest.raises(ConfigError, match="train_fraction"):
             ClassifierConfig(train_fraction=share)
+    with pytest.raises(ConfigError, match="warm start"):  # it would see the images the share leaves out
+        ClassifierConfig(train_fraction=0.5, warm_start_parts=["all"])
 
 
 def test_exposure_augmentation_keeps_black_and_the_order_of_intensities() -> None:

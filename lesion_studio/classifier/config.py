@@ -139,6 +139,9 @@ class ClassifierConfig:
             raise ConfigError("classifier.ema_half_life must be positive (epochs).")
         if not 0 < self.train_fraction <= 1:
             raise ConfigError("classifier.train_fraction must lie in (0, 1] (a share of the training images).")
+        if self.train_fraction < 1 and self.warm_start_parts:
+            raise ConfigError("classifier.train_fraction cannot be combined with a warm start: the warm start "
+                              "would pretrain on the training images the share leaves out.")
         self.preprocessing  # noqa: B018 - validates the size
 
     @property
@@ -167,6 +170,7 @@ class ClassifierConfig:
             d.pop(k)
         for k, default in (("crop_to_body", False), ("schedule", "constant"), ("tta", "none"), ("head", "image"),
                            ("map_weight", 1.0), ("train_crop", 0), ("crop_lesion_prob", 0.7)):  # older runs resume
+            # (these stay in key_dict, which cached stages already hold them in: not _OPTIONAL_SETTINGS)
             if d.get(k) == default:
                 d.pop(k)
         _drop_unused_options(d)
